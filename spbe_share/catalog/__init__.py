@@ -1,0 +1,1 @@
+"""The catalog of shareable apps: entry models, loading, search, sources, publiccode.yml."""

@@ -1,0 +1,341 @@
+"""Typed model of a catalog entry, ``catalog/<app-id>/spbe-app.yaml``.
+
+Strict: unknown keys are errors. Paths under ``logo``, ``docs`` and ``manifests`` are
+relative to the entry's folder; ``build.context`` and ``config[].template`` are relative
+to the catalog repository's root (the folder that holds ``catalog/``), so one repository
+can carry ``catalog/``, ``shared_apps/`` and ``templates/`` side by side.
+
+``catalog/example/spbe-app.yaml`` is a fully commented example of every field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+SEMVER = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
+# Kemendagri region code: province "94", regency/city "94.71", district "94.71.01", village "94.71.01.1001"
+KODE_WILAYAH = r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"
+
+Slug = Annotated[str, Field(pattern=SLUG, description="lowercase letters, digits and '-'")]
+SemVer = Annotated[str, Field(pattern=SEMVER, description="Semantic Versioning 2.0.0")]
+EnvName = Annotated[str, Field(pattern=ENV_NAME)]
+KodeWilayah = Annotated[str, Field(pattern=KODE_WILAYAH, description="kode wilayah Kemendagri")]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+def semver_key(version: str) -> tuple[int, int, int, int, str]:
+    """Sort key for SemVer strings (pre-releases sort before the release)."""
+    m = re.match(SEMVER, version)
+    if not m:
+        raise ValueError(f"not a SemVer version: {version!r}")
+    major, minor, patch, pre = int(m[1]), int(m[2]), int(m[3]), m[4]
+    return (major, minor, patch, 0 if pre else 1, pre or "")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_relpath(value: str) -> str:
+    if value.startswith("/") or "\\" in value or any(p == ".." for p in value.split("/")):
+        raise ValueError("must be a relative path inside the repository, without '..'")
+    return value
+
+
+RelPath = Annotated[
+    str,
+    Field(min_length=1, description="relative path inside the repository, without '..'"),
+    AfterValidator(_check_relpath),
+]
+
+
+class Text(Strict):
+    """A text in Bahasa Indonesia (``id``) and English (``en``)."""
+
+    id: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Contact(Strict):
+    name: str = Field(min_length=1)
+    role: str | None = None
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = None
+
+
+class Donor(Strict):
+    pemda: str = Field(min_length=1, description="e.g. Provinsi Papua")
+    kode_wilayah: KodeWilayah
+    unit: str = Field(min_length=1, description="e.g. Dinas Komunikasi dan Informatika")
+    contacts: list[Contact] = Field(min_length=1)
+
+
+class Jenis(StrEnum):
+    umum = "umum"
+    khusus = "khusus"
+
+
+class Layanan(StrEnum):
+    publik = "publik"
+    administrasi_pemerintahan = "administrasi_pemerintahan"
+
+
+class Classification(Strict):
+    """SPBE classification (Perpres 95/2018)."""
+
+    jenis: Jenis = Field(description="aplikasi umum or aplikasi khusus")
+    layanan: Layanan = Field(description="layanan publik or administrasi pemerintahan")
+    domain: str = Field(min_length=1, description="business area, e.g. 'Kearsipan dan Persuratan'")
+
+
+class Scope(StrEnum):
+    install = "install"
+    support = "support"
+    source = "source"
+    training = "training"
+
+
+class Sharing(Strict):
+    mou_required: bool
+    scope: list[Scope] = Field(min_length=1)
+    support_months: int = Field(ge=0, description="support period after installation, in months")
+    adopter_provides: list[str] = Field(default_factory=list)
+
+
+class OperatingSystem(Strict):
+    name: Literal["debian", "ubuntu", "rhel", "rocky", "almalinux"]
+    versions: list[str] = Field(min_length=1)
+
+
+class Requirements(Strict):
+    cpu_cores: int = Field(ge=1)
+    memory_mb: int = Field(ge=64)
+    disk_gb: int = Field(ge=1, description="free disk the app needs, data included")
+    os: list[OperatingSystem] = Field(min_length=1)
+    ports: list[PortNumber] = Field(default_factory=list, description="ports that must be free")
+    concurrent_users: int = Field(ge=1)
+
+
+class Build(Strict):
+    context: RelPath = Field(description="image source folder, relative to the repository root")
+    dockerfile: str = "Dockerfile"
+
+
+class Port(Strict):
+    container: PortNumber
+    published: PortNumber | None = Field(default=None, description="host port; default: same")
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+    @property
+    def host_port(self) -> int:
+        return self.published or self.container
+
+
+class Volume(Strict):
+    name: Slug
+    path: str = Field(pattern=r"^/", description="mount point inside the container")
+
+
+class HttpCheck(Strict):
+    type: Literal["http"]
+    port: PortNumber = Field(description="container port")
+    path: str = Field(default="/healthz", pattern=r"^/")
+    interval_s: int = Field(default=2, ge=1)
+    timeout_s: int = Field(default=120, ge=1)
+
+
+class CommandCheck(Strict):
+    type: Literal["command"]
+    command: list[str] = Field(min_length=1, description="run inside the container, exit 0 = healthy")
+    interval_s: int = Field(default=2, ge=1)
+    timeout_s: int = Field(default=120, ge=1)
+
+
+HealthCheck = Annotated[HttpCheck | CommandCheck, Field(discriminator="type")]
+
+
+class Secret(Strict):
+    """A secret named but never valued: generated per deployment, mounted at /run/secrets/NAME."""
+
+    name: EnvName
+    description: str | None = None
+    length: int = Field(default=32, ge=16, le=256)
+
+
+class ConfigFile(Strict):
+    template: RelPath = Field(description="jinja2 template, relative to the repository root")
+    path: str = Field(pattern=r"^/", description="where the rendered file is mounted in the container")
+
+
+class Component(Strict):
+    name: Slug
+    image: str = Field(pattern=r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$", description="image name, tag = release version")
+    build: Build
+    command: list[str] | None = None
+    ports: list[Port] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list)
+    health: HealthCheck | None = None
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    secrets: list[EnvName] = Field(default_factory=list, description="names from the entry's 'secrets'")
+    config: list[ConfigFile] = Field(default_factory=list)
+    depends_on: list[Slug] = Field(default_factory=list)
+
+
+class Setting(Strict):
+    """A per-Pemda value the adopter sets at install (``--set NAME=value``)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    description: str = Field(min_length=1)
+    default: str | None = None
+    required: bool = False
+
+
+class Database(Strict):
+    component: Slug
+    engine: Literal["postgresql", "sqlite"]
+    name: str = Field(min_length=1, description="database name (postgresql) or file path (sqlite)")
+
+
+class Backup(Strict):
+    volumes: list[Slug] = Field(default_factory=list)
+    databases: list[Database] = Field(default_factory=list)
+
+
+class Regulation(Strict):
+    name: str = Field(min_length=1, description="e.g. 'Permenpan RB Nomor 6 Tahun 2025'")
+    uri: HttpUrl
+
+
+class Release(Strict):
+    version: SemVer
+    date: dt.date
+    changelog: list[str] = Field(default_factory=list)
+    regulations: list[Regulation] = Field(default_factory=list)
+    migrates_data: bool = False
+    upgrades_from: SemVer | None = Field(default=None, description="oldest version it upgrades from")
+
+
+class Sop(Strict):
+    """The SOPs an LPSE keeps, in Bahasa Indonesia."""
+
+    hak_akses: RelPath
+    backup: RelPath
+    eskalasi: RelPath
+    manajemen_perubahan: RelPath
+    risiko_keamanan: RelPath
+
+
+class Docs(Strict):
+    language: Literal["id"] = "id"
+    install: RelPath
+    user_manual: RelPath
+    sop: Sop
+
+
+class Manifests(Strict):
+    compose: RelPath = Field(description="compose-spec manifest of the app")
+    ansible_vars: RelPath | None = Field(default=None, description="extra vars for the playbooks")
+
+
+class Entry(Strict):
+    """One shareable app (``spbe-app.yaml``)."""
+
+    schema_version: Literal[1] = 1
+    id: Slug
+    name: str = Field(min_length=1)
+    summary: Text
+    description: Text
+    source_url: HttpUrl
+    logo: RelPath | None = None
+    donor: Donor
+    license: str = Field(min_length=1, description="SPDX license expression")
+    classification: Classification
+    sharing: Sharing
+    requirements: Requirements
+    secrets: list[Secret] = Field(default_factory=list)
+    settings: list[Setting] = Field(default_factory=list)
+    components: list[Component] = Field(min_length=1)
+    backup: Backup = Field(default_factory=Backup)
+    releases: list[Release] = Field(min_length=1)
+    docs: Docs
+    manifests: Manifests
+    keywords: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> Entry:
+        names = [c.name for c in self.components]
+        _unique(names, "components")
+        _unique([r.version for r in self.releases], "releases")
+        secret_names = {s.name for s in self.secrets}
+        volumes = {v.name for c in self.components for v in c.volumes}
+        for c in self.components:
+            for s in c.secrets:
+                if s not in secret_names:
+                    raise ValueError(f"component {c.name!r} uses secret {s!r} not declared in 'secrets'")
+            for d in c.depends_on:
+                if d not in names:
+                    raise ValueError(f"component {c.name!r} depends on unknown component {d!r}")
+        for v in self.backup.volumes:
+            if v not in volumes:
+                raise ValueError(f"backup volume {v!r} is not a volume of any component")
+        for db in self.backup.databases:
+            if db.component not in names:
+                raise ValueError(f"backup database names unknown component {db.component!r}")
+        versions = {r.version for r in self.releases}
+        for r in self.releases:
+            if r.upgrades_from and r.upgrades_from not in versions:
+                raise ValueError(f"release {r.version} upgrades_from unknown release {r.upgrades_from}")
+        return self
+
+    def release(self, version: str | None = None) -> Release:
+        """The named release, or the newest one."""
+        if version is None:
+            return self.latest
+        for r in self.releases:
+            if r.version == version:
+                return r
+        raise KeyError(version)
+
+    @property
+    def latest(self) -> Release:
+        return max(self.releases, key=lambda r: semver_key(r.version))
+
+    def referenced_files(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """(field loc, path, base) for every file the entry names; base is 'entry' or 'repo'."""
+        out: list[tuple[tuple[str | int, ...], str, str]] = []
+        if self.logo:
+            out.append((("logo",), self.logo, "entry"))
+        out.append((("docs", "install"), self.docs.install, "entry"))
+        out.append((("docs", "user_manual"), self.docs.user_manual, "entry"))
+        for key, value in self.docs.sop.model_dump().items():
+            out.append((("docs", "sop", key), value, "entry"))
+        out.append((("manifests", "compose"), self.manifests.compose, "entry"))
+        if self.manifests.ansible_vars:
+            out.append((("manifests", "ansible_vars"), self.manifests.ansible_vars, "entry"))
+        for i, c in enumerate(self.components):
+            out.append((("components", i, "build", "context"), c.build.context, "repo"))
+            out.append(
+                (("components", i, "build", "dockerfile"), f"{c.build.context}/{c.build.dockerfile}", "repo")
+            )
+            for j, cf in enumerate(c.config):
+                out.append((("components", i, "config", j, "template"), cf.template, "repo"))
+        return out
+
+
+def _unique(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"duplicate {what} entry {v!r}")
+        seen.add(v)

@@ -1,0 +1,96 @@
+"""The ``spbe-share`` command line. Only this package imports click.
+
+Sub-command modules are imported lazily, so ``spbe-share --help`` does not pay for
+ansible-runner, docker or git. Every :class:`~spbe_share.errors.SpbeError` becomes one
+line on stderr and its exit code here, in :func:`main`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import ExitCode, SpbeError
+
+# name -> (module, attribute, short help). Help text lives here so --help imports nothing.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "catalog": ("catalog_cmd", "catalog", "Browse, search, validate and source the app catalog."),
+    "publiccode": ("publiccode_cmd", "publiccode", "Validate publiccode.yml files offline."),
+    "app": ("app_cmd", "app", "Build an app's images from shared_apps/ (donor)."),
+    "keys": ("keys_cmd", "keys", "Manage the donor's Ed25519 signing keys."),
+    "bundle": ("bundle_cmd", "bundle", "Build and verify signed app bundles."),
+    "publish": ("publish_cmd", "publish", "Validate, build, bundle, sign and record a release."),
+    "target": ("target_cmd", "target", "Manage Pemda data centers (Ansible inventory)."),
+    "mou": ("mou_cmd", "mou", "Record MoU/PKS agreements between donor and adopter."),
+    "preflight": ("deploy_cmd", "preflight", "Check a target against an app's requirements."),
+    "install": ("deploy_cmd", "install", "Install an app into a target's data center."),
+    "status": ("deploy_cmd", "status", "Which apps and versions run where, and their health."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module = importlib.import_module(f"{__name__}.{spec[0]}")
+        cmd: click.Command = getattr(module, spec[1])
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+EXIT_CODES_HELP = "\n".join(f"  {c.value:>2}  {c.name.lower()}" for c in ExitCode)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Exit codes:\n\n\b\n" + EXIT_CODES_HELP,
+)
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="SPBE_SHARE_HOME",
+    help="Operator workspace (targets, agreements, keys, logs). Default: $SPBE_SHARE_HOME "
+    "or ~/.local/share/spbe-share.",
+)
+@click.version_option(__version__, prog_name="spbe-share")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path | None) -> None:
+    """spbe-share: share and adopt government applications between Pemda (SPBE)."""
+    from ..workspace import Workspace
+
+    ctx.obj = Workspace.from_options(workspace)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="spbe-share", standalone_mode=False)
+    except SpbeError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        for line in exc.details:
+            click.echo(line, err=True)
+        sys.exit(int(exc.exit_code))
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
