@@ -1,0 +1,325 @@
+"""Donor Ed25519 signing keys and the operator's trust store.
+
+Layout under ``ws.keys_dir``::
+
+    private/<name>.key        PKCS#8 PEM, mode 0600, encrypted if a passphrase is given
+    public/<key-id>.pub       the donor's own public keys   ("ssh-ed25519 AAAA... spbe-share:<name>")
+    trusted/<key-id>.pub      donor public keys this operator trusts to sign bundles
+
+A key id is the first 16 hex digits of the SHA-256 of the raw 32-byte public key; the
+fingerprint is OpenSSH's ``SHA256:<base64>`` of the same bytes, so ``ssh-keygen -lf`` agrees.
+``cryptography`` is imported inside functions: the CLI must start fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import Conflict, InvalidInput, NotFound, VerificationFailed
+from ..workspace import Workspace
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+PASSPHRASE_ENV = "SPBE_SHARE_KEY_PASSPHRASE"
+NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+KEY_ID_RE = r"^[0-9a-f]{16}$"
+COMMENT_PREFIX = "spbe-share:"
+DEFAULT_KEY_NAME = "donor"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    name: str
+    key_id: str
+    fingerprint: str
+    kind: str  # "own" or "trusted"
+    path: Path
+    encrypted: bool | None = None  # own keys only
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "key_id": self.key_id,
+            "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "path": str(self.path),
+            "encrypted": self.encrypted,
+        }
+
+
+def passphrase_from_env() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def _raw(pub: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id_of(pub: Ed25519PublicKey) -> str:
+    return hashlib.sha256(_raw(pub)).hexdigest()[:16]
+
+
+def fingerprint_of(pub: Ed25519PublicKey) -> str:
+    digest = hashlib.sha256(_raw(pub)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def public_line(pub: Ed25519PublicKey, *, name: str) -> str:
+    """OpenSSH public key line, comment ``spbe-share:<name>``."""
+    from cryptography.hazmat.primitives import serialization
+
+    ssh = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{ssh.decode()} {COMMENT_PREFIX}{name}\n"
+
+
+def parse_public_key(text: str, *, source: str) -> tuple[Ed25519PublicKey, str | None]:
+    """Parse an OpenSSH ``ssh-ed25519`` line or a raw base64 (32 bytes) line; return (key, name)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    lines = [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    if len(lines) != 1:
+        raise InvalidInput(f"{source}:1: (file): expected one public key line, found {len(lines)}")
+    line = lines[0]
+    parts = line.split()
+    name: str | None = None
+    if parts[0] == "ssh-ed25519":
+        if len(parts) < 2:
+            raise InvalidInput(f"{source}:1: (file): ssh-ed25519 line without key data")
+        try:
+            key = serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
+        except (ValueError, binascii.Error) as exc:
+            raise InvalidInput(f"{source}:1: (file): not a valid ssh-ed25519 key ({exc})") from None
+        if not isinstance(key, Ed25519PublicKey):  # pragma: no cover - ssh-ed25519 always is
+            raise InvalidInput(f"{source}:1: (file): not an Ed25519 key")
+        if len(parts) > 2:
+            comment = " ".join(parts[2:])
+            name = comment[len(COMMENT_PREFIX) :] if comment.startswith(COMMENT_PREFIX) else comment
+        return key, name
+    if len(parts) == 1:
+        try:
+            raw = base64.b64decode(parts[0], validate=True)
+        except binascii.Error:
+            raw = b""
+        if len(raw) == 32:
+            return Ed25519PublicKey.from_public_bytes(raw), None
+    raise InvalidInput(
+        f"{source}:1: (file): not an Ed25519 public key (expected 'ssh-ed25519 AAAA...' or base64 of 32 bytes)"
+    )
+
+
+def _check_name(name: str) -> str:
+    if not re.match(NAME_RE, name):
+        raise InvalidInput(f"key name {name!r}: use lowercase letters, digits, '.', '_' and '-'")
+    return name
+
+
+def _private_path(ws: Workspace, name: str) -> Path:
+    return ws.keys_dir / "private" / f"{_check_name(name)}.key"
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` exclusively with ``mode`` (never overwrites)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.chmod(path, mode)
+
+
+def generate_key(
+    ws: Workspace, *, name: str = DEFAULT_KEY_NAME, passphrase: bytes | None = None
+) -> KeyInfo:
+    """Create a donor key pair; the donor trusts its own public key too. Never overwrites."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    priv_path = _private_path(ws, name)
+    if priv_path.exists():
+        raise Conflict(f"key {name!r} already exists: {priv_path}")
+    ws.ensure()
+    ws.keys_dir.mkdir(exist_ok=True, mode=0o700)
+    key = Ed25519PrivateKey.generate()
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+    pub = key.public_key()
+    kid = key_id_of(pub)
+    line = public_line(pub, name=name).encode()
+    try:
+        _write_new(priv_path, pem, 0o600)
+    except FileExistsError:
+        raise Conflict(f"key {name!r} already exists: {priv_path}") from None
+    pub_path = ws.keys_dir / "public" / f"{kid}.pub"
+    pub_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pub_path.write_bytes(line)
+    trusted = ws.keys_dir / "trusted" / f"{kid}.pub"
+    if not trusted.exists():
+        trusted.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        trusted.write_bytes(line)
+    return KeyInfo(name, kid, fingerprint_of(pub), "own", priv_path, encrypted=bool(passphrase))
+
+
+def _read_pub_dir(directory: Path, kind: str) -> list[tuple[KeyInfo, Ed25519PublicKey]]:
+    out: list[tuple[KeyInfo, Ed25519PublicKey]] = []
+    if not directory.is_dir():
+        return out
+    for path in sorted(directory.glob("*.pub")):
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"{path}: cannot read public key: {exc}") from None
+        pub, name = parse_public_key(text, source=str(path))
+        kid = key_id_of(pub)
+        out.append((KeyInfo(name or kid, kid, fingerprint_of(pub), kind, path), pub))
+    return out
+
+
+def own_public_keys(ws: Workspace) -> dict[str, tuple[KeyInfo, Ed25519PublicKey]]:
+    """name -> (info, public key) of the donor's own keys."""
+    out = {}
+    for info, pub in _read_pub_dir(ws.keys_dir / "public", "own"):
+        priv = ws.keys_dir / "private" / f"{info.name}.key"
+        if priv.exists():
+            encrypted = b"ENCRYPTED" in priv.read_bytes()[:64]
+            out[info.name] = (
+                KeyInfo(info.name, info.key_id, info.fingerprint, "own", priv, encrypted=encrypted),
+                pub,
+            )
+    return out
+
+
+def list_keys(ws: Workspace) -> list[KeyInfo]:
+    own = [info for info, _ in own_public_keys(ws).values()]
+    trusted = [info for info, _ in _read_pub_dir(ws.keys_dir / "trusted", "trusted")]
+    return sorted(own, key=lambda k: k.name) + sorted(trusted, key=lambda k: (k.name, k.key_id))
+
+
+def export_public(ws: Workspace, name: str) -> str:
+    _check_name(name)
+    own = own_public_keys(ws)
+    if name not in own:
+        raise NotFound(
+            f"no key named {name!r} in {ws.keys_dir} (create one: spbe-share keys generate --name {name})"
+        )
+    info, pub = own[name]
+    return public_line(pub, name=name)
+
+
+def load_private_key(
+    ws: Workspace, name: str, *, passphrase: bytes | None = None
+) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = _private_path(ws, name)
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(
+            f"no key named {name!r}: {path} (create one: spbe-share keys generate --name {name})"
+        ) from None
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise InvalidInput(
+            f"{path}: private key is readable by others (mode {mode:o}); chmod 600 it"
+        )
+    try:
+        key = serialization.load_pem_private_key(pem, password=passphrase)
+    except TypeError:
+        if passphrase:
+            raise InvalidInput(
+                f"{path}: key is not encrypted, but a passphrase was given"
+            ) from None
+        raise InvalidInput(f"{path}: key is encrypted: set {PASSPHRASE_ENV}") from None
+    except ValueError:
+        raise InvalidInput(
+            f"{path}: cannot decrypt the key (wrong {PASSPHRASE_ENV}?) or not a PEM key"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidInput(f"{path}: not an Ed25519 private key")
+    return key
+
+
+def trust_key(ws: Workspace, file: Path, *, name: str | None = None) -> KeyInfo:
+    try:
+        text = file.read_text("utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"{file}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{file}: cannot read: {exc}") from None
+    pub, found_name = parse_public_key(text, source=str(file))
+    label = _check_name(name) if name else (found_name or key_id_of(pub))
+    kid = key_id_of(pub)
+    path = ws.keys_dir / "trusted" / f"{kid}.pub"
+    if path.exists():
+        raise Conflict(f"key {kid} is already trusted: {path}")
+    ws.ensure()
+    _write_new(path, public_line(pub, name=label).encode(), 0o644)
+    return KeyInfo(label, kid, fingerprint_of(pub), "trusted", path)
+
+
+def untrust_key(ws: Workspace, key_id: str) -> KeyInfo:
+    if not re.match(KEY_ID_RE, key_id):
+        raise InvalidInput(f"key id {key_id!r}: expected 16 lowercase hex digits")
+    path = ws.keys_dir / "trusted" / f"{key_id}.pub"
+    if not path.exists():
+        raise NotFound(f"key {key_id} is not trusted (no {path})")
+    pub, name = parse_public_key(path.read_text("utf-8"), source=str(path))
+    path.unlink()
+    return KeyInfo(name or key_id, key_id, fingerprint_of(pub), "trusted", path)
+
+
+def trusted_keys_from_dir(path: Path) -> dict[str, Ed25519PublicKey]:
+    """key id -> public key for every ``*.pub`` in ``path`` (e.g. a catalog source's ``keys/``).
+
+    A file named ``<key-id>.pub`` must hold the key with that id.
+    """
+    out: dict[str, Ed25519PublicKey] = {}
+    for info, pub in _read_pub_dir(path, "trusted"):
+        stem = info.path.stem
+        if re.match(KEY_ID_RE, stem) and stem != info.key_id:
+            raise InvalidInput(
+                f"{info.path}:1: (file): file name says key {stem}, the key's id is {info.key_id}"
+            )
+        out[info.key_id] = pub
+    return out
+
+
+def trusted_keys(ws: Workspace) -> dict[str, Ed25519PublicKey]:
+    """key id -> public key of the donors this operator trusts (``ws.keys_dir/trusted``)."""
+    return trusted_keys_from_dir(ws.keys_dir / "trusted")
+
+
+def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:
+    return key.sign(data)
+
+
+def verify_signature(pub: Ed25519PublicKey, signature: bytes, data: bytes, *, what: str) -> None:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        pub.verify(signature, data)
+    except InvalidSignature:
+        raise VerificationFailed(f"bundle verification failed: {what}: bad signature") from None

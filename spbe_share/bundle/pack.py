@@ -1,0 +1,373 @@
+"""Build a signed bundle ``<app>-<version>.spbe`` (one uncompressed, deterministic tar).
+
+Member order: ``spbe-bundle.json``, ``spbe-bundle.json.sig``, then every other member sorted
+by path (``blobs/sha256/<hex>``, ``entry/...``, ``playbooks/...``, ``templates/...``). Every
+member is a regular file with mode 0644, uid/gid 0, no owner names and mtime = the manifest's
+``created``; there are no directory entries. So the same inputs give the same bytes.
+
+Images are streamed out of the Docker engine (``docker save``) and split into content-addressed
+blobs on disk; nothing holds a whole image or layer in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import os
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import EnvironmentProblem, InvalidInput, NotFound
+from . import dockerarchive as da
+from .manifest import (
+    FORMAT,
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    BundleFile,
+    BundleImage,
+    BundleManifest,
+    blob_path,
+    member_path_problem,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ..catalog.loader import LoadedEntry
+    from ..workspace import Workspace
+
+Progress = Callable[[str], None]
+BuildMode = Literal["missing", "always", "never"]
+SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
+# Release records written by `publish` live in the entry folder but are not part of a release.
+ENTRY_EXCLUDE_DIRS = {"releases"}
+
+
+@dataclass(frozen=True)
+class BuiltBundle:
+    path: Path
+    manifest: BundleManifest
+    sha256: str  # of the whole bundle file
+    size: int
+
+
+def bundle_filename(app: str, version: str) -> str:
+    return f"{app}-{version}.spbe"
+
+
+def default_created(release_date: dt.date) -> dt.datetime:
+    """``$SOURCE_DATE_EPOCH`` if set, else the release's date at 00:00 UTC (reproducible)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
+    return dt.datetime(release_date.year, release_date.month, release_date.day, tzinfo=dt.UTC)
+
+
+# ------------------------------------------------------------------ files of the bundle
+
+
+def _walk(base: Path, prefix: str, *, exclude_top: Iterable[str] = ()) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    excluded = set(exclude_top)
+    if not base.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        d = Path(dirpath)
+        rel_dir = d.relative_to(base)
+        dirnames[:] = sorted(
+            n
+            for n in dirnames
+            if n not in SKIP_NAMES
+            and not n.startswith(".")
+            and not (rel_dir == Path(".") and n in excluded)
+        )
+        for n in dirnames:
+            if (d / n).is_symlink():
+                raise InvalidInput(
+                    f"{d / n}: symbolic links are not bundled; copy the files instead"
+                )
+        for n in sorted(filenames):
+            if n in SKIP_NAMES or n.startswith(".") or n.endswith((".pyc", ".retry")):
+                continue
+            p = d / n
+            if p.is_symlink() or not p.is_file():
+                raise InvalidInput(
+                    f"{p}: only regular files are bundled (no symbolic links or devices)"
+                )
+            member = (
+                f"{prefix}{(rel_dir / n).as_posix()}" if str(rel_dir) != "." else f"{prefix}{n}"
+            )
+            problem = member_path_problem(member)
+            if problem:
+                raise InvalidInput(f"{p}: cannot be bundled: {problem}")
+            out[member] = p
+    return out
+
+
+def collect_files(loaded: LoadedEntry, *, playbooks_dir: Path | None) -> dict[str, Path]:
+    """member path -> local file for ``entry/``, ``templates/`` and ``playbooks/``."""
+    files = _walk(loaded.entry_dir, "entry/", exclude_top=ENTRY_EXCLUDE_DIRS)
+    entry = loaded.entry
+    for i, comp in enumerate(entry.components):
+        for j, cf in enumerate(comp.config):
+            if not cf.template.startswith("templates/"):
+                from ..yamlio import load_yaml
+
+                line = load_yaml(loaded.path).line_of(("components", i, "config", j, "template"))
+                raise InvalidInput(
+                    f"{loaded.path}:{line}: components[{i}].config[{j}].template: "
+                    "must be under templates/ to be bundled"
+                )
+            src = loaded.repo_root / cf.template
+            if not src.is_file() or src.is_symlink():
+                raise NotFound(
+                    f"{loaded.path}: components[{i}].config[{j}].template: {src} not found"
+                )
+            files[cf.template] = src
+    if playbooks_dir is not None:
+        files.update(_walk(playbooks_dir, "playbooks/"))
+    return files
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    with path.open("rb") as f:
+        return da.copy_hashing(f, None)
+
+
+# ------------------------------------------------------------------ images
+
+
+def docker_client() -> Any:
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:  # pragma: no cover
+        raise EnvironmentProblem(
+            "the Python package 'docker' is missing: pip install docker"
+        ) from None
+    try:
+        client = docker.from_env(timeout=900)
+        client.ping()
+    except DockerException as exc:
+        raise EnvironmentProblem(f"cannot reach the Docker engine: {exc}") from None
+    return client
+
+
+def export_image(client: Any, *, component: str, ref: str, blob_dir: Path) -> BundleImage:
+    """``docker save`` one image, streamed into ``blob_dir/<hex>`` blobs."""
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(ref)
+    except ImageNotFound:
+        raise NotFound(
+            f"image {ref} is not in the Docker engine (build it: spbe-share app build)"
+        ) from None
+    chunks = client.api.get_image(ref, chunk_size=da.CHUNK)
+    stream = io.BufferedReader(da.IterStream(chunks), da.CHUNK)
+    try:
+        saved = da.split_docker_save(stream, blob_dir)
+    except da.ArchiveError as exc:
+        raise EnvironmentProblem(f"docker save {ref}: {exc}") from None
+    matches = [s for s in saved if ref in s.repo_tags] or saved
+    if len(matches) != 1:
+        raise EnvironmentProblem(f"docker save {ref}: expected one image, got {len(saved)}")
+    img = matches[0]
+    return BundleImage(component=component, ref=ref, config=img.config, layers=list(img.layers))
+
+
+def ensure_images(
+    ws: Workspace,
+    loaded: LoadedEntry,
+    version: str,
+    *,
+    build: BuildMode,
+    client: Any,
+    progress: Progress,
+) -> list[tuple[str, str]]:
+    """(component, ref) of every component image, building them as ``build`` says."""
+    from docker.errors import ImageNotFound
+
+    refs = [(c.name, f"{c.image}:{version}") for c in loaded.entry.components]
+    missing = []
+    for _comp, ref in refs:
+        try:
+            client.images.get(ref)
+        except ImageNotFound:
+            missing.append(ref)
+    if build == "always" or (build == "missing" and missing):
+        from ..images import build_app
+
+        progress(f"building images of {loaded.entry.id} {version}")
+        build_app(ws, loaded, version, progress=progress)
+    elif missing:
+        raise NotFound(
+            f"image {missing[0]} is not in the Docker engine; build it (spbe-share app build) "
+            "or drop --no-build"
+        )
+    return refs
+
+
+# ------------------------------------------------------------------ writing the tar
+
+
+def _tarinfo(name: str, size: int, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info
+
+
+def make_manifest(
+    *,
+    app: str,
+    version: str,
+    created: dt.datetime,
+    signer: str,
+    files: Mapping[str, tuple[str, int]],
+    images: list[BundleImage],
+) -> BundleManifest:
+    return BundleManifest(
+        format=FORMAT,
+        app=app,
+        version=version,
+        created=created,
+        signer=signer,
+        files=[BundleFile(path=p, sha256=h, size=n) for p, (h, n) in sorted(files.items())],
+        images=images,
+    )
+
+
+def write_bundle(
+    out: Path,
+    *,
+    manifest: BundleManifest,
+    key: Ed25519PrivateKey,
+    sources: Mapping[str, Path],
+    manifest_bytes: bytes | None = None,
+) -> tuple[str, int]:
+    """Sign ``manifest`` and write the bundle tar to ``out`` atomically; return (sha256, size).
+
+    ``sources`` maps every member path of the manifest to the local file holding it; each
+    file is re-hashed while copied, so a file that changed since hashing aborts the build.
+    ``manifest_bytes`` overrides the manifest bytes (tests only: to craft malformed bundles).
+    """
+    data = manifest_bytes if manifest_bytes is not None else manifest.to_bytes()
+    sig = (base64.b64encode(key.sign(data)).decode() + "\n").encode()
+    mtime = int(manifest.created.timestamp())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                tar.addfile(_tarinfo(MANIFEST_NAME, len(data), mtime), io.BytesIO(data))
+                tar.addfile(_tarinfo(SIGNATURE_NAME, len(sig), mtime), io.BytesIO(sig))
+                for f in manifest.files:
+                    src = sources[f.path]
+                    with src.open("rb") as fh:
+                        reader = io.BufferedReader(
+                            da.VerifyingReader(fh, f.sha256, f.size, f.path), da.CHUNK
+                        )
+                        try:
+                            tar.addfile(_tarinfo(f.path, f.size, mtime), reader)
+                            reader.read(1)
+                        except (da.ArchiveError, tarfile.TarError, OSError) as exc:
+                            raise InvalidInput(
+                                f"{src}: changed while being bundled ({exc})"
+                            ) from None
+        with open(tmp, "rb") as fh:
+            digest, size = da.copy_hashing(fh, None)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return digest, size
+
+
+# ------------------------------------------------------------------ the whole build
+
+
+def build_bundle(
+    ws: Workspace,
+    loaded: LoadedEntry,
+    *,
+    version: str,
+    key: Ed25519PrivateKey,
+    output: Path | None = None,
+    build: BuildMode = "missing",
+    force: bool = False,
+    created: dt.datetime | None = None,
+    playbooks_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> BuiltBundle:
+    """Pack ``loaded`` at release ``version`` into a signed bundle (default in ``ws.bundles_dir``)."""
+    from .keys import key_id_of
+
+    say = progress or (lambda _m: None)
+    entry = loaded.entry
+    try:
+        release = entry.release(version)
+    except KeyError:
+        known = ", ".join(r.version for r in entry.releases)
+        raise NotFound(f"app {entry.id!r} has no release {version!r} (releases: {known})") from None
+    out = output or ws.bundles_dir / bundle_filename(entry.id, version)
+    if out.exists() and not force:
+        from ..errors import Conflict
+
+        raise Conflict(f"{out} already exists (use --force to replace it)")
+    files = collect_files(
+        loaded, playbooks_dir=ws.playbooks_dir if playbooks_dir is None else playbooks_dir
+    )
+    client = docker_client()
+    refs = ensure_images(ws, loaded, version, build=build, client=client, progress=say)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".spbe-bundle-", dir=out.parent) as tmp:
+        blob_dir = Path(tmp) / "blobs"
+        images = []
+        for comp, ref in refs:
+            say(f"exporting {ref}")
+            images.append(export_image(client, component=comp, ref=ref, blob_dir=blob_dir))
+        hashed: dict[str, tuple[str, int]] = {}
+        sources: dict[str, Path] = {}
+        for img in images:
+            for p in img.blobs:
+                hx = p.rsplit("/", 1)[1]
+                sources[p] = blob_dir / hx
+                hashed[p] = (hx, (blob_dir / hx).stat().st_size)
+        for member, path in files.items():
+            hashed[member] = hash_file(path)
+            sources[member] = path
+        manifest = make_manifest(
+            app=entry.id,
+            version=version,
+            created=created or default_created(release.date),
+            signer=key_id_of(key.public_key()),
+            files=hashed,
+            images=images,
+        )
+        say(f"writing {out}")
+        digest, size = write_bundle(out, manifest=manifest, key=key, sources=sources)
+    return BuiltBundle(path=out, manifest=manifest, sha256=digest, size=size)
+
+
+def blob_member(digest: str) -> str:
+    return blob_path(digest)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(da.CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,127 @@
+"""``spbe-share bundle``: build, verify and show signed app bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..workspace import Workspace
+from .output import emit_json, info, json_option, table
+
+
+@click.group()
+def bundle() -> None:
+    """Build and verify signed app bundles (<app>-<version>.spbe)."""
+
+
+@bundle.command("build")
+@click.argument("app")
+@click.option(
+    "--version", "version", required=True, help="Release version (from the entry's releases)."
+)
+@click.option("--key", "key_name", default="donor", show_default=True, help="Signing key name.")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Bundle file to write."
+)
+@click.option("--no-build", is_flag=True, help="Require the images to be present; never build.")
+@click.option("--force", is_flag=True, help="Replace an existing bundle file.")
+@json_option
+@click.pass_obj
+def build(
+    ws: Workspace,
+    app: str,
+    version: str,
+    key_name: str,
+    output: Path | None,
+    no_build: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Pack APP's images, entry, templates and playbooks into a signed bundle."""
+    from ..bundle.keys import load_private_key, passphrase_from_env
+    from ..bundle.pack import build_bundle
+    from ..catalog.loader import get_entry
+
+    loaded = get_entry(ws, app)
+    key = load_private_key(ws, key_name, passphrase=passphrase_from_env())
+    built = build_bundle(
+        ws,
+        loaded,
+        version=version,
+        key=key,
+        output=output,
+        build="never" if no_build else "missing",
+        force=force,
+        progress=info,
+    )
+    if as_json:
+        emit_json(
+            {
+                "path": str(built.path),
+                "sha256": built.sha256,
+                "size": built.size,
+                "signer": built.manifest.signer,
+            }
+        )
+        return
+    click.echo(
+        f"{built.path} sha256:{built.sha256} {built.size} bytes, signed by {built.manifest.signer}"
+    )
+
+
+@bundle.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_obj
+def verify(ws: Workspace, file: Path, as_json: bool) -> None:
+    """Check FILE's signature (trusted donor keys) and every member's digest and size."""
+    from ..bundle.keys import trusted_keys
+    from ..bundle.verify import verify_bundle
+
+    m = verify_bundle(file, trusted_keys=trusted_keys(ws))
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "app": m.app,
+                "version": m.version,
+                "signer": m.signer,
+                "files": len(m.files),
+                "bytes": m.total_size,
+            }
+        )
+        return
+    click.echo(f"OK {m.app} {m.version}: signed by {m.signer}, {len(m.files)} members verified")
+
+
+@bundle.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_obj
+def show(ws: Workspace, file: Path, as_json: bool) -> None:
+    """Print FILE's manifest summary (verifies it first)."""
+    from ..bundle.keys import trusted_keys
+    from ..bundle.manifest import summary
+    from ..bundle.verify import verify_bundle
+
+    s = summary(verify_bundle(file, trusted_keys=trusted_keys(ws)))
+    if as_json:
+        emit_json(s)
+        return
+    click.echo(f"app      {s['app']} {s['version']}")
+    click.echo(f"created  {s['created']}")
+    click.echo(f"signer   {s['signer']}")
+    click.echo(f"members  {s['files']} ({_mb(int(s['bytes']))})")  # type: ignore[call-overload]
+    for part, size in s["bytes_by_part"].items():  # type: ignore[attr-defined]
+        click.echo(f"  {part:<10} {_mb(size)}")
+    rows = []
+    for img in s["images"]:  # type: ignore[attr-defined]
+        rows.append(
+            (img["component"], img["ref"], img["id"][:19], len(img["layers"]), _mb(img["size"]))
+        )
+    table(["COMPONENT", "REF", "ID", "LAYERS", "SIZE"], rows, title="images")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
