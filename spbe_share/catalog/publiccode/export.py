@@ -96,6 +96,8 @@ def _long_description(entry: Entry, lang: str) -> str:
     if grapheme_len(text) >= 150:
         return _shorten(text, 10000)
     summary = " ".join(getattr(entry.summary, lang).split())
+    if summary and summary[-1] not in ".!?":
+        summary += "."
     c = entry.classification
     if lang == "id":
         facts = [
