@@ -1,0 +1,95 @@
+"""The manifest model: strict, consistent, canonical bytes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from pydantic import ValidationError
+
+from spbe_share.bundle.manifest import BundleManifest, member_path_problem, summary
+from spbe_share.errors import VerificationFailed
+
+H = {n: hashlib.sha256(n.encode()).hexdigest() for n in ("config", "layer", "yaml")}
+
+
+def doc(**over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "format": 1,
+        "app": "e-office",
+        "version": "1.1.0",
+        "created": dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+        "signer": "0123456789abcdef",
+        "files": [
+            {"path": f"blobs/sha256/{H['config']}", "sha256": H["config"], "size": 10},
+            {"path": f"blobs/sha256/{H['layer']}", "sha256": H["layer"], "size": 2000},
+            {"path": "entry/spbe-app.yaml", "sha256": H["yaml"], "size": 30},
+        ],
+        "images": [
+            {
+                "component": "web",
+                "ref": "spbe-share/e-office-web:1.1.0",
+                "config": f"sha256:{H['config']}",
+                "layers": [f"sha256:{H['layer']}"],
+            }
+        ],
+    }
+    base.update(over)
+    return base
+
+
+def test_valid_manifest_round_trips_through_canonical_bytes() -> None:
+    m = BundleManifest.model_validate(doc())
+    data = m.to_bytes()
+    assert data.endswith(b"}\n") and b'"app": "e-office"' in data
+    assert BundleManifest.from_bytes(data) == m
+    s = summary(m)
+    assert s["bytes"] == 2040 and s["images"][0]["size"] == 2010  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("over", "needle"),
+    [
+        ({"format": 2}, "format"),
+        ({"surprise": True}, "surprise"),
+        ({"signer": "XYZ"}, "signer"),
+        ({"version": "1.1"}, "version"),
+        ({"created": dt.datetime(2026, 6, 1)}, "time zone"),
+        ({"files": list(reversed(doc()["files"]))}, "sorted"),  # type: ignore[call-overload]
+        ({"files": doc()["files"][1:]}, "not listed in files"),  # type: ignore[index]
+        ({"files": doc()["files"][:2]}, "entry/spbe-app.yaml"),  # type: ignore[index]
+        ({"images": []}, "not used by any image"),
+    ],
+)
+def test_invalid_manifests(over: dict[str, object], needle: str) -> None:
+    with pytest.raises(ValidationError, match=needle):
+        BundleManifest.model_validate(doc(**over))
+
+
+def test_blob_path_must_match_its_digest() -> None:
+    files = doc()["files"]
+    bad = [dict(files[0]), *files[1:]]  # type: ignore[index,misc]
+    bad[0]["sha256"] = H["layer"]
+    with pytest.raises(ValidationError, match="has sha256"):
+        BundleManifest.model_validate(doc(files=bad))
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("entry/a.md", None),
+        ("/abs", "absolute path"),
+        ("a/../b", "path escapes the bundle ('..')"),
+        ("a//b", "path is not normalized"),
+        ("a\\b", "backslash in path"),
+        ("a\nb", "control character in path"),
+    ],
+)
+def test_member_path_problem(path: str, problem: str | None) -> None:
+    assert member_path_problem(path) == problem
+
+
+def test_from_bytes_reports_model_problems_as_verification_failures() -> None:
+    with pytest.raises(VerificationFailed, match=r"spbe-bundle.json: format: "):
+        BundleManifest.from_bytes(b'{"format": 7}')
