@@ -715,9 +715,13 @@ def validate_publiccode_text(text: str, path: Path, *, base_dir: Path | None = N
     try:
         doc = parse_yaml(text, path)
     except InvalidInput as exc:
-        m = re.match(r"^.*?:(\d+): \((?:yaml|file)\): (.*)$", exc.message)
-        line, msg = (int(m[1]), m[2]) if m else (1, exc.message)
-        report.problems.append(Problem(line, "", msg))
+        rest = exc.message[len(f"{path}:"):] if exc.message.startswith(f"{path}:") else exc.message
+        m = re.match(r"^(\d+): (\S+): (.*)$", rest)
+        if m:
+            name = "" if m[2] in ("(yaml)", "(file)") else m[2]
+            report.problems.append(Problem(int(m[1]), name, m[3]))
+        else:
+            report.problems.append(Problem(1, "", rest))
         return report
     node = yaml.compose(text, Loader=_Loader)
     if node is None:
