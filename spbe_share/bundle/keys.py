@@ -7,7 +7,7 @@ Layout under ``ws.keys_dir``::
     trusted/<key-id>.pub      donor public keys this operator trusts to sign bundles
 
 A key id is the first 16 hex digits of the SHA-256 of the raw 32-byte public key; the
-fingerprint is OpenSSH's ``SHA256:<base64>`` of the same bytes, so ``ssh-keygen -lf`` agrees.
+fingerprint is OpenSSH's ``SHA256:<base64>`` of the key blob, so ``ssh-keygen -lf`` agrees.
 ``cryptography`` is imported inside functions: the CLI must start fast.
 """
 
@@ -74,8 +74,12 @@ def key_id_of(pub: Ed25519PublicKey) -> str:
 
 
 def fingerprint_of(pub: Ed25519PublicKey) -> str:
-    digest = hashlib.sha256(_raw(pub)).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    """OpenSSH's fingerprint (``ssh-keygen -lf``): SHA-256 of the SSH wire-format key blob."""
+    from cryptography.hazmat.primitives import serialization
+
+    ssh = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    blob = base64.b64decode(ssh.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
 def public_line(pub: Ed25519PublicKey, *, name: str) -> str:

@@ -134,3 +134,15 @@ def test_trusted_keys_from_a_catalog_dir(tmp_path: Path) -> None:
     (d / "0123456789abcdef.pub").write_text(k.public_line(a, name="liar"))
     with pytest.raises(InvalidInput, match="file name says key 0123456789abcdef"):
         k.trusted_keys_from_dir(d)
+
+
+def test_fingerprint_agrees_with_ssh_keygen(ws: Workspace) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen not installed")
+    info = k.generate_key(ws, name="donor")
+    pub = ws.keys_dir / "public" / f"{info.key_id}.pub"
+    out = subprocess.run(["ssh-keygen", "-lf", str(pub)], check=True, capture_output=True, text=True).stdout  # noqa: S603
+    assert out.split()[1] == info.fingerprint
