@@ -1,0 +1,864 @@
+"""Targets: the Pemda data centers an operator installs into, and their pinned host keys.
+
+Storage
+    ``ws.inventory_file`` is a plain Ansible YAML inventory; every target is a host of the
+    group ``spbe_targets`` with these host vars::
+
+        all:
+          children:
+            spbe_targets:
+              vars:                       # rewritten on every save, so the file works by hand:
+                ansible_ssh_common_args: -o StrictHostKeyChecking=yes -o UserKnownHostsFile=...
+              hosts:
+                kota-sorong:
+                  ansible_host: 10.20.0.5
+                  ansible_port: 22
+                  ansible_user: spbe
+                  ansible_ssh_private_key_file: /home/op/.ssh/id_ed25519
+                  spbe_pemda: Kota Sorong
+                  spbe_kode_wilayah: "96.71"         # quote it, or YAML reads a number
+                  spbe_root: /var/lib/spbe-share
+                  spbe_bind_address: 10.20.0.5
+                  # optional: ansible_python_interpreter: /usr/bin/python3
+
+    ``ansible-playbook -i inventory.yml`` uses it as is. Pinned host keys live in
+    ``ws.known_hosts_file`` (OpenSSH format, ``[host]:port`` when the port is not 22).
+
+Host keys
+    Every SSH connection made by spbe-share uses :func:`ssh_base_args`:
+    ``StrictHostKeyChecking=yes`` and the workspace's known_hosts only. Nothing disables that.
+    A key is pinned once, by ``target add`` (keyscan, optionally checked against a
+    fingerprint given out of band, or read from a public key file), and only after a real
+    login with it succeeded.
+
+The built-in target ``local``
+    ``get_target(ws, "local")`` is this machine through Ansible's local connection; it needs
+    no inventory. Its values come, first match wins, from the environment
+    (``SPBE_SHARE_LOCAL_PEMDA``, ``SPBE_SHARE_LOCAL_KODE_WILAYAH``, ``SPBE_SHARE_LOCAL_ROOT``,
+    ``SPBE_SHARE_LOCAL_BIND_ADDRESS``), then a ``local`` host in the inventory written by
+    ``spbe-share target set-local``, then the defaults :data:`LOCAL_DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import os
+import re
+import shlex
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from .catalog.models import KODE_WILAYAH
+from .errors import (
+    Conflict,
+    EnvironmentProblem,
+    HostKeyMismatch,
+    InvalidInput,
+    NotFound,
+    SpbeError,
+    Unreachable,
+    ValidationFailed,
+)
+from .workspace import Workspace
+from .yamlio import LoadedYaml, dump_yaml, load_yaml, pydantic_problems
+
+GROUP = "spbe_targets"
+LOCAL = "local"
+DEFAULT_ROOT = "/var/lib/spbe-share"
+KEY_TYPES = "ed25519,ecdsa,rsa"
+SSH_CONNECT_TIMEOUT = 10
+KEYSCAN_TIMEOUT = 5
+
+TARGET_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+# hostname, IPv4 or IPv6; never starting with '-' (it would be read as an option)
+HOST = r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.%A-Za-z]*)$"
+USER = r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$"
+
+LOCAL_DEFAULTS: dict[str, str] = {
+    "pemda": "Pemda Lokal (uji coba)",
+    "kode_wilayah": "00",
+    "root": DEFAULT_ROOT,
+    "bind_address": "127.0.0.1",
+}
+LOCAL_ENV: dict[str, str] = {
+    "pemda": "SPBE_SHARE_LOCAL_PEMDA",
+    "kode_wilayah": "SPBE_SHARE_LOCAL_KODE_WILAYAH",
+    "root": "SPBE_SHARE_LOCAL_ROOT",
+    "bind_address": "SPBE_SHARE_LOCAL_BIND_ADDRESS",
+}
+
+
+def _kode_must_be_text(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f'kode wilayah must be quoted text, e.g. "{value}" (YAML read a number)')
+    return value
+
+
+KodeWilayah = Annotated[
+    str,
+    BeforeValidator(_kode_must_be_text),
+    Field(pattern=KODE_WILAYAH, description='kode wilayah Kemendagri, e.g. "96.71"'),
+]
+TargetName = Annotated[str, Field(pattern=TARGET_NAME)]
+Host = Annotated[str, Field(pattern=HOST, min_length=1)]
+User = Annotated[str, Field(pattern=USER)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Target(BaseModel):
+    """One data center. ``host_keys`` are the pinned known_hosts lines for ``host:port``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: TargetName
+    connection: Literal["ssh", "local"] = "ssh"
+    host: Host
+    port: Port = 22
+    user: User
+    key: Path | None = None  # private key file (ssh targets)
+    pemda: str = Field(min_length=1)
+    kode_wilayah: KodeWilayah
+    root: str = Field(default=DEFAULT_ROOT, min_length=1)
+    bind_address: str = Field(min_length=1)
+    python: str | None = None  # ansible_python_interpreter, when not discovered
+    host_keys: tuple[str, ...] = ()
+
+    @property
+    def host_key(self) -> str | None:
+        """The first pinned public key line (``[host]:port type base64``), if any."""
+        return self.host_keys[0] if self.host_keys else None
+
+    @property
+    def known_hosts_name(self) -> str:
+        return known_hosts_name(self.host, self.port)
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}"
+
+
+# ---------------------------------------------------------------- inventory file format
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HostVars(_Strict):
+    ansible_host: Host
+    ansible_port: Port = 22
+    ansible_user: User
+    ansible_connection: Literal["ssh", "local"] = "ssh"
+    ansible_ssh_private_key_file: str | None = None
+    ansible_python_interpreter: str | None = None
+    spbe_pemda: str = Field(min_length=1)
+    spbe_kode_wilayah: KodeWilayah
+    spbe_root: str = Field(default=DEFAULT_ROOT, min_length=1)
+    spbe_bind_address: str | None = None
+
+
+class GroupVars(_Strict):
+    ansible_ssh_common_args: str | None = None
+    ansible_host_key_checking: bool | None = None
+
+
+class _Group(_Strict):
+    vars: GroupVars = Field(default_factory=GroupVars)
+    hosts: dict[TargetName, HostVars] = Field(default_factory=dict)
+
+
+class _Children(_Strict):
+    spbe_targets: _Group = Field(default_factory=_Group)
+
+
+class _All(_Strict):
+    children: _Children = Field(default_factory=_Children)
+
+
+class InventoryFile(_Strict):
+    all: _All = Field(default_factory=_All)
+
+
+def _hostvars_to_target(name: str, hv: HostVars, keys: tuple[str, ...]) -> Target:
+    return Target(
+        name=name,
+        connection=hv.ansible_connection,
+        host=hv.ansible_host,
+        port=hv.ansible_port,
+        user=hv.ansible_user,
+        key=Path(hv.ansible_ssh_private_key_file) if hv.ansible_ssh_private_key_file else None,
+        pemda=hv.spbe_pemda,
+        kode_wilayah=hv.spbe_kode_wilayah,
+        root=hv.spbe_root,
+        bind_address=hv.spbe_bind_address or hv.ansible_host,
+        python=hv.ansible_python_interpreter,
+        host_keys=keys,
+    )
+
+
+def _target_to_hostvars(t: Target) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ansible_host": t.host,
+        "ansible_port": t.port,
+        "ansible_user": t.user,
+    }
+    if t.connection != "ssh":
+        out["ansible_connection"] = t.connection
+    if t.key is not None:
+        out["ansible_ssh_private_key_file"] = str(t.key)
+    if t.python:
+        out["ansible_python_interpreter"] = t.python
+    out.update(
+        spbe_pemda=t.pemda,
+        spbe_kode_wilayah=t.kode_wilayah,
+        spbe_root=t.root,
+        spbe_bind_address=t.bind_address,
+    )
+    return out
+
+
+def ssh_common_args(known_hosts: Path) -> str:
+    """The ``ansible_ssh_common_args`` value: pinned keys only, strict checking."""
+    return shlex.join(
+        [
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={known_hosts}",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "UpdateHostKeys=no",
+        ]
+    )  # fmt: skip
+
+
+def inventory_document(ws: Workspace, targets: Iterable[Target]) -> dict[str, Any]:
+    """The inventory file's content for ``targets`` (pure)."""
+    hosts = {t.name: _target_to_hostvars(t) for t in sorted(targets, key=lambda t: t.name)}
+    return {
+        "all": {
+            "children": {
+                GROUP: {
+                    "vars": {
+                        "ansible_ssh_common_args": ssh_common_args(ws.known_hosts_file),
+                        "ansible_host_key_checking": True,
+                    },
+                    "hosts": hosts,
+                }
+            }
+        }
+    }
+
+
+def _read_inventory(ws: Workspace) -> tuple[dict[str, HostVars], LoadedYaml | None]:
+    path = ws.inventory_file
+    if not path.exists():
+        return {}, None
+    doc = load_yaml(path)
+    try:
+        inv = InventoryFile.model_validate(doc.data if doc.data is not None else {})
+    except ValidationError as exc:
+        raise ValidationFailed(
+            pydantic_problems(exc, doc), message=f"{path}: broken inventory"
+        ) from None
+    return dict(inv.all.children.spbe_targets.hosts), doc
+
+
+def load_targets(ws: Workspace) -> dict[str, Target]:
+    """Every target of the inventory (not the built-in ``local`` unless written there)."""
+    hosts, _ = _read_inventory(ws)
+    pins = read_known_hosts(ws.known_hosts_file)
+    return {
+        name: _hostvars_to_target(
+            name, hv, tuple(p.line for p in pins if p.name == known_hosts_name(hv.ansible_host, hv.ansible_port))
+        )
+        for name, hv in hosts.items()
+    }
+
+
+def _local_target(ws: Workspace, stored: Target | None) -> Target:
+    values: dict[str, str] = {}
+    for field_name, default in LOCAL_DEFAULTS.items():
+        env = os.environ.get(LOCAL_ENV[field_name])
+        if env:
+            values[field_name] = env
+        elif stored is not None:
+            values[field_name] = str(getattr(stored, field_name))
+        else:
+            values[field_name] = default
+    try:
+        return Target(
+            name=LOCAL,
+            connection="local",
+            host="localhost",
+            user=getpass.getuser(),
+            python=sys.executable,
+            **values,
+        )
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+        ]
+        raise InvalidInput(
+            "built-in target 'local' is misconfigured (check SPBE_SHARE_LOCAL_* variables)",
+            details=problems,
+        ) from None
+
+
+def get_target(ws: Workspace, name: str) -> Target:
+    """The target called ``name``; ``local`` is built in. Raises :class:`NotFound`."""
+    targets = load_targets(ws)
+    if name == LOCAL:
+        return _local_target(ws, targets.get(LOCAL))
+    try:
+        return targets[name]
+    except KeyError:
+        known = ", ".join(sorted(targets)) or "none yet; see `spbe-share target add`"
+        raise NotFound(f"unknown target {name!r} (known: {known})") from None
+
+
+def list_targets(ws: Workspace, *, include_local: bool = True) -> list[Target]:
+    targets = load_targets(ws)
+    out = [t for n, t in sorted(targets.items()) if n != LOCAL]
+    if include_local:
+        out.append(_local_target(ws, targets.get(LOCAL)))
+    return out
+
+
+def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+HEADER = (
+    "# spbe-share targets: a standard Ansible inventory (ansible-playbook -i this-file).\n"
+    "# Edit with `spbe-share target add/remove`; hand edits are checked on every load.\n"
+)
+
+
+def save_targets(ws: Workspace, targets: Iterable[Target]) -> None:
+    ws.ensure()
+    _atomic_write(ws.inventory_file, HEADER + dump_yaml(inventory_document(ws, targets)))
+
+
+# ---------------------------------------------------------------- known_hosts and fingerprints
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """One public host key: ``ssh-ed25519 AAAA...`` (type and base64 blob)."""
+
+    keytype: str
+    blob: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.blob)
+
+    @property
+    def bits(self) -> int:
+        return key_bits(self.keytype, self.blob)
+
+    def describe(self, comment: str) -> str:
+        """Like one line of ``ssh-keygen -lf``: ``256 SHA256:... comment (ED25519)``."""
+        return f"{self.bits} {self.fingerprint} {comment} ({key_label(self.keytype)})"
+
+    def known_hosts_line(self, name: str) -> str:
+        return f"{name} {self.keytype} {self.blob}"
+
+
+@dataclass(frozen=True)
+class PinnedKey:
+    name: str  # host or [host]:port
+    key: HostKey
+
+    @property
+    def line(self) -> str:
+        return self.key.known_hosts_line(self.name)
+
+
+def fingerprint(blob_b64: str) -> str:
+    """OpenSSH's SHA256 fingerprint of a base64 public key blob."""
+    raw = base64.b64decode(blob_b64)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
+
+
+def key_label(keytype: str) -> str:
+    if keytype == "ssh-ed25519":
+        return "ED25519"
+    if keytype.startswith("ecdsa-"):
+        return "ECDSA"
+    if keytype == "ssh-rsa":
+        return "RSA"
+    return keytype.upper()
+
+
+def _ssh_string(raw: bytes, off: int) -> tuple[bytes, int]:
+    (n,) = struct.unpack(">I", raw[off : off + 4])
+    return raw[off + 4 : off + 4 + n], off + 4 + n
+
+
+def key_bits(keytype: str, blob_b64: str) -> int:
+    if keytype == "ssh-ed25519":
+        return 256
+    if keytype.startswith("ecdsa-sha2-nistp"):
+        return int(keytype.removeprefix("ecdsa-sha2-nistp"))
+    if keytype == "ssh-rsa":
+        raw = base64.b64decode(blob_b64)
+        _, off = _ssh_string(raw, 0)  # "ssh-rsa"
+        _, off = _ssh_string(raw, off)  # e
+        n, _ = _ssh_string(raw, off)
+        return int.from_bytes(n, "big").bit_length()
+    return 0
+
+
+_KEYTYPE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+|ssh-dss)$")
+
+
+def _parse_key(keytype: str, blob: str) -> HostKey | None:
+    if not _KEYTYPE.match(keytype):
+        return None
+    try:
+        raw = base64.b64decode(blob, validate=True)
+        inner, _ = _ssh_string(raw, 0)
+    except (ValueError, struct.error):
+        return None
+    if inner.decode("ascii", "replace") != keytype:
+        return None
+    return HostKey(keytype, blob)
+
+
+def parse_known_hosts(text: str) -> list[PinnedKey]:
+    """known_hosts / ssh-keyscan output lines -> keys (comments, markers, junk skipped)."""
+    out: list[PinnedKey] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or parts[0].startswith("#") or parts[0].startswith("@"):
+            continue
+        key = _parse_key(parts[1], parts[2])
+        if key is not None:
+            for name in parts[0].split(","):
+                out.append(PinnedKey(name, key))
+    return out
+
+
+def parse_public_keys(text: str, *, source: str) -> list[HostKey]:
+    """Keys from a public key file (``type base64 [comment]``) or known_hosts-style lines."""
+    keys: list[HostKey] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        key = _parse_key(parts[0], parts[1]) if len(parts) >= 2 else None
+        if key is None and len(parts) >= 3:
+            key = _parse_key(parts[1], parts[2])
+        if key is None:
+            raise InvalidInput(f"{source}:{n}: --host-key-file: not an OpenSSH public key line")
+        if key not in keys:
+            keys.append(key)
+    if not keys:
+        raise InvalidInput(f"{source}: --host-key-file: no public key in the file")
+    return keys
+
+
+def read_known_hosts(path: Path) -> list[PinnedKey]:
+    try:
+        return parse_known_hosts(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+
+
+def write_known_hosts(path: Path, pins: Sequence[PinnedKey]) -> None:
+    lines = []
+    for p in pins:
+        if p.line not in lines:
+            lines.append(p.line)
+    _atomic_write(path, "".join(line + "\n" for line in lines))
+
+
+# ---------------------------------------------------------------- argv builders (pure)
+
+
+def keyscan_argv(host: str, port: int) -> list[str]:
+    return ["ssh-keyscan", "-T", str(KEYSCAN_TIMEOUT), "-p", str(port), "-t", KEY_TYPES, host]
+
+
+def ssh_base_args(ws: Workspace, target: Target, *, known_hosts: Path | None = None) -> list[str]:
+    """Options for ``ssh``/``scp``/``sftp`` (all ``-o``, so they work with each of them).
+
+    Always strict host-key checking against the workspace's pinned keys only. Use as
+    ``["ssh", *ssh_base_args(ws, t), t.host, "--", remote_cmd]`` or see :func:`ssh_argv`;
+    for ``rsync -e`` pass ``shlex.join(["ssh", *ssh_base_args(ws, t)])``.
+    """
+    if target.connection != "ssh":
+        raise InvalidInput(f"target {target.name!r} uses the {target.connection} connection, not ssh")
+    args = [
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={known_hosts or ws.known_hosts_file}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "UpdateHostKeys=no",
+        "-o", "BatchMode=yes",
+        "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}",
+        "-o", f"Port={target.port}",
+        "-o", f"User={target.user}",
+    ]  # fmt: skip
+    if target.key is not None:
+        args += ["-o", f"IdentityFile={target.key}", "-o", "IdentitiesOnly=yes"]
+    return args
+
+
+def ssh_argv(
+    ws: Workspace, target: Target, remote: Sequence[str], *, known_hosts: Path | None = None
+) -> list[str]:
+    """argv running ``remote`` (an argument list, quoted here for the remote shell)."""
+    return [
+        "ssh",
+        *ssh_base_args(ws, target, known_hosts=known_hosts),
+        target.host,
+        "--",
+        shlex.join(remote),
+    ]
+
+
+# Unix socket paths are limited to 108 bytes; ssh adds "/<10 hex>.<16 random>" to the dir.
+MAX_CONTROL_DIR = 72
+
+
+def short_control_path_dir(wanted: Path) -> str:
+    """``wanted`` if short enough for a ControlMaster socket, else a per-run dir in /tmp.
+
+    The fallback name is a hash of ``wanted``, so runs still never share a master connection.
+    Ansible creates the directory (mode 0700).
+    """
+    text = str(wanted)
+    if len(text.encode()) <= MAX_CONTROL_DIR:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return str(Path(tempfile.gettempdir()) / f"spbe-cp-{digest}")
+
+
+def ansible_inventory_for(
+    ws: Workspace, target: Target, *, control_path_dir: Path | None = None
+) -> dict[str, Any]:
+    """A runner-ready inventory dict holding only ``target`` (host name = target name).
+
+    Pass ``control_path_dir`` (e.g. ``<private_data_dir>/cp``) so SSH ControlMaster sockets
+    live in the run's private dir rather than ``~/.ansible/cp``: no master connection
+    outlives the run's private data or is shared between workspaces with different pins.
+    """
+    hv = _target_to_hostvars(target)
+    hv.pop("ansible_connection", None)
+    hv["ansible_connection"] = "local" if target.connection == "local" else "ssh"
+    hv["spbe_target"] = target.name
+    if target.connection == "ssh":
+        hv["ansible_ssh_common_args"] = ssh_common_args(ws.known_hosts_file)
+        hv["ansible_host_key_checking"] = True
+        hv["ansible_ssh_args"] = "-C -o ControlMaster=auto -o ControlPersist=30s -o BatchMode=yes"
+        if control_path_dir is not None:
+            hv["ansible_control_path_dir"] = short_control_path_dir(control_path_dir)
+        if target.key is not None:
+            hv["ansible_ssh_private_key_file"] = str(target.key)
+    return {"all": {"children": {GROUP: {"hosts": {target.name: hv}}}}}
+
+
+# ---------------------------------------------------------------- running ssh tools
+
+
+def _run(argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(  # noqa: S603 - argv list, no shell
+            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"{argv[0]} is not installed (Debian: openssh-client)") from None
+    except subprocess.TimeoutExpired:
+        raise Unreachable(f"{argv[0]} timed out after {timeout:.0f}s") from None
+
+
+def keyscan(host: str, port: int) -> list[HostKey]:
+    """The host keys ``host:port`` offers now. Raises :class:`Unreachable`."""
+    proc = _run(keyscan_argv(host, port), timeout=KEYSCAN_TIMEOUT * 3 + 5)
+    keys: list[HostKey] = []
+    for pin in parse_known_hosts(proc.stdout):
+        if pin.key not in keys:
+            keys.append(pin.key)
+    if not keys:
+        why = _last_line(proc.stderr) or "no answer"
+        raise Unreachable(f"cannot read the SSH host key of {host}:{port}: {why}")
+    return keys
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return lines[-1] if lines else ""
+
+
+def classify_ssh_failure(target: Target, returncode: int, stderr: str) -> SpbeError:
+    """The error for a failed ssh run (exit 255 = ssh itself failed)."""
+    where = f"target {target.name!r} ({target.host}:{target.port})"
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr or "Host key verification failed" in stderr:
+        offered = re.search(r"(SHA256:[A-Za-z0-9+/]{43})", stderr)
+        pinned = ", ".join(HostKey(*ln.split()[1:3]).fingerprint for ln in target.host_keys)
+        return HostKeyMismatch(
+            f"{where}: host key does not match the pinned key"
+            f" (pinned {pinned or 'none'}; offered {offered.group(1) if offered else 'unknown'})."
+            " If the server was really reinstalled, check the new fingerprint with the Pemda"
+            " and re-add the target with --replace --host-key-fingerprint."
+        )
+    if "UNPROTECTED PRIVATE KEY FILE" in stderr:
+        return InvalidInput(f"{where}: key file {target.key} is readable by others; chmod 600 it")
+    if "Permission denied" in stderr:
+        return Unreachable(f"{where}: login refused for user {target.user!r} with key {target.key}")
+    return Unreachable(f"{where}: ssh failed (exit {returncode}): {_last_line(stderr) or 'no message'}")
+
+
+def run_ssh(
+    ws: Workspace,
+    target: Target,
+    remote: Sequence[str],
+    *,
+    timeout: float = 120,
+    known_hosts: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``remote`` on the target. ssh-level failures (exit 255) raise; others return."""
+    proc = _run(ssh_argv(ws, target, remote, known_hosts=known_hosts), timeout=timeout)
+    if proc.returncode == 255:
+        raise classify_ssh_failure(target, proc.returncode, proc.stderr)
+    return proc
+
+
+def verify_connection(ws: Workspace, target: Target, *, known_hosts: Path | None = None) -> None:
+    proc = run_ssh(ws, target, ["true"], timeout=SSH_CONNECT_TIMEOUT * 3, known_hosts=known_hosts)
+    if proc.returncode != 0:
+        raise classify_ssh_failure(target, proc.returncode, proc.stderr)
+
+
+def host_key_problem(pinned: Sequence[HostKey], offered: Sequence[HostKey]) -> str | None:
+    """Why ``offered`` does not match ``pinned`` (None when ssh would accept it)."""
+    if not pinned:
+        return "no host key is pinned"
+    pinned_types = {k.keytype for k in pinned}
+    for key in offered:
+        if key.keytype in pinned_types and key not in pinned:
+            return f"the {key_label(key.keytype)} key changed"
+    if not any(k in pinned for k in offered):
+        return "none of the offered keys is pinned"
+    return None
+
+
+def check_host_key(ws: Workspace, target: Target) -> list[str]:
+    """Compare the keys the target offers now with the pinned ones.
+
+    Returns the matching fingerprints; raises :class:`HostKeyMismatch` (exit 6) naming both
+    the pinned and the offered fingerprints, or :class:`Unreachable`.
+    """
+    if target.connection != "ssh":
+        return []
+    pinned = [HostKey(*ln.split()[1:3]) for ln in target.host_keys]
+    offered = keyscan(target.host, target.port)
+    problem = host_key_problem(pinned, offered)
+    if problem:
+        raise HostKeyMismatch(
+            f"target {target.name!r} ({target.host}:{target.port}): {problem}: pinned "
+            f"{', '.join(f'{key_label(k.keytype)} {k.fingerprint}' for k in pinned) or 'none'}; "
+            f"offered {', '.join(f'{key_label(k.keytype)} {k.fingerprint}' for k in offered)}"
+        )
+    return [k.fingerprint for k in offered if k in pinned]
+
+
+# ---------------------------------------------------------------- add / remove
+
+
+@dataclass(frozen=True)
+class AddResult:
+    target: Target
+    pinned: list[HostKey]
+
+
+def _check_key_file(key: Path) -> Path:
+    key = key.expanduser().resolve()
+    if not key.is_file():
+        raise InvalidInput(f"--key: {key}: no such file")
+    if not os.access(key, os.R_OK):
+        raise InvalidInput(f"--key: {key}: not readable")
+    return key
+
+
+_OPTION_OF = {
+    "name": "NAME",
+    "host": "--host",
+    "port": "--port",
+    "user": "--user",
+    "key": "--key",
+    "pemda": "--pemda",
+    "kode_wilayah": "--kode-wilayah",
+    "root": "--root",
+    "bind_address": "--bind-address",
+    "python": "--python",
+}
+
+
+def _build_target(**fields: Any) -> Target:
+    try:
+        return Target(**fields)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            opt = _OPTION_OF.get(str(err["loc"][0]), str(err["loc"][0]))
+            problems.append(f"{opt}: {err['msg']} (got {err.get('input')!r})")
+        raise InvalidInput(problems[0], details=problems[1:]) from None
+
+
+def add_target(
+    ws: Workspace,
+    *,
+    name: str,
+    host: str,
+    user: str,
+    key: Path,
+    pemda: str,
+    kode_wilayah: str,
+    port: int = 22,
+    root: str = DEFAULT_ROOT,
+    bind_address: str | None = None,
+    python: str | None = None,
+    host_key_fingerprint: str | None = None,
+    host_key_file: Path | None = None,
+    replace: bool = False,
+) -> AddResult:
+    """Pin the host key, prove a login works, then save. On any failure nothing is saved."""
+    if name == LOCAL:
+        raise Conflict("'local' is the built-in target; use `spbe-share target set-local`")
+    if host_key_fingerprint is not None and not re.fullmatch(
+        r"SHA256:[A-Za-z0-9+/]{43}", host_key_fingerprint
+    ):
+        raise InvalidInput("--host-key-fingerprint: expected SHA256:<43 base64 characters> (as ssh-keygen -lf prints)")
+    target = _build_target(
+        name=name,
+        host=host,
+        port=port,
+        user=user,
+        key=_check_key_file(key),
+        pemda=pemda,
+        kode_wilayah=kode_wilayah,
+        root=root,
+        bind_address=bind_address or host,
+        python=python,
+    )
+    targets = load_targets(ws)
+    if name in targets and not replace:
+        raise Conflict(f"target {name!r} already exists (use --replace to overwrite it)")
+
+    if host_key_file is not None:
+        try:
+            text = host_key_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"--host-key-file: {host_key_file}: {exc.strerror}") from None
+        keys = parse_public_keys(text, source=str(host_key_file))
+    else:
+        keys = keyscan(host, port)
+    if host_key_fingerprint is not None:
+        matching = [k for k in keys if k.fingerprint == host_key_fingerprint]
+        if not matching:
+            raise HostKeyMismatch(
+                f"{host}:{port} offers {', '.join(f'{key_label(k.keytype)} {k.fingerprint}' for k in keys)};"
+                f" none matches --host-key-fingerprint {host_key_fingerprint}. Nothing was saved."
+            )
+        keys = matching  # pin only what was verified out of band
+
+    hk_name = known_hosts_name(host, port)
+    others_pinning = [
+        t for t in targets.values() if t.name != name and t.known_hosts_name == hk_name and t.host_keys
+    ]
+    if others_pinning:
+        pinned = [HostKey(*ln.split()[1:3]) for ln in others_pinning[0].host_keys]
+        problem = host_key_problem(pinned, keys)
+        if problem:
+            raise HostKeyMismatch(
+                f"{hk_name} is already pinned for target {others_pinning[0].name!r} and {problem}"
+                f" (pinned {', '.join(k.fingerprint for k in pinned)};"
+                f" offered {', '.join(k.fingerprint for k in keys)}). Nothing was saved."
+            )
+
+    drop = {hk_name}
+    old = targets.get(name)
+    if old is not None and not any(
+        t.known_hosts_name == old.known_hosts_name for t in targets.values() if t.name != name
+    ):
+        drop.add(old.known_hosts_name)  # --replace moved the target: forget its old pins
+    existing = read_known_hosts(ws.known_hosts_file)
+    new_pins = [p for p in existing if p.name not in drop] + [PinnedKey(hk_name, k) for k in keys]
+    target = target.model_copy(update={"host_keys": tuple(PinnedKey(hk_name, k).line for k in keys)})
+
+    ws.ensure()
+    fd, staged_s = tempfile.mkstemp(prefix=".known_hosts.", dir=ws.home)
+    os.close(fd)
+    staged = Path(staged_s)
+    try:
+        write_known_hosts(staged, new_pins)
+        verify_connection(ws, target, known_hosts=staged)
+        targets[name] = target
+        # inventory first: if it fails, the old known_hosts is still in place
+        save_targets(ws, targets.values())
+        os.replace(staged, ws.known_hosts_file)
+    finally:
+        staged.unlink(missing_ok=True)
+    return AddResult(target=target, pinned=keys)
+
+
+def remove_target(ws: Workspace, name: str) -> Target:
+    """Delete the target and its pinned keys (unless another target uses the same host:port)."""
+    targets = load_targets(ws)
+    if name not in targets:
+        if name == LOCAL:
+            raise NotFound("'local' is built in and has no saved settings to remove")
+        raise NotFound(f"unknown target {name!r}")
+    gone = targets.pop(name)
+    save_targets(ws, targets.values())
+    if not any(t.known_hosts_name == gone.known_hosts_name for t in targets.values()):
+        pins = read_known_hosts(ws.known_hosts_file)
+        write_known_hosts(ws.known_hosts_file, [p for p in pins if p.name != gone.known_hosts_name])
+    return gone
+
+
+def set_local(
+    ws: Workspace,
+    *,
+    pemda: str | None = None,
+    kode_wilayah: str | None = None,
+    root: str | None = None,
+    bind_address: str | None = None,
+) -> Target:
+    """Save settings of the built-in ``local`` target (a ``local`` host with local connection)."""
+    targets = load_targets(ws)
+    current = targets.get(LOCAL)
+    base = {k: str(getattr(current, k)) if current else v for k, v in LOCAL_DEFAULTS.items()}
+    given = {"pemda": pemda, "kode_wilayah": kode_wilayah, "root": root, "bind_address": bind_address}
+    base.update({k: v for k, v in given.items() if v is not None})
+    target = _build_target(
+        name=LOCAL, connection="local", host="localhost", user=getpass.getuser(), **base
+    )
+    targets[LOCAL] = target
+    save_targets(ws, targets.values())
+    return _local_target(ws, target)

@@ -1,0 +1,305 @@
+"""Simulated Pemda data centers: one real sshd per DC on its own loopback address.
+
+Each :class:`SimDC` has its own directory ``<base>/dc-<name>/`` holding an ed25519 host key,
+a client key pair, an ``authorized_keys`` file, an ``sshd_config``, a log and the DC's
+``root`` (the target's data directory, so release records, bundles and secrets of different
+DCs live apart). sshd runs as this (root) user with ``-D`` as our child process, listening on
+``address:port`` (127.0.0.N:22 by default). The machine's Docker engine is shared by all DCs;
+containers are named per target and publish ports on the DC's address.
+
+If the preferred address is taken (for instance another test session on the same machine),
+another free 127.x.y.z address is used; read ``dc.address`` rather than assuming it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SSHD = "/usr/sbin/sshd"
+SFTP_SERVER_CANDIDATES = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server")
+
+
+def sshd_available() -> str | None:
+    """None if sshd and the ssh tools can run here, else the reason they cannot."""
+    if not os.path.exists(SSHD):
+        return f"{SSHD} is not installed (Debian: apt-get install openssh-server)"
+    for tool in ("ssh", "ssh-keygen", "ssh-keyscan"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian: apt-get install openssh-client)"
+    if os.geteuid() != 0:
+        return "the simulated data centers run sshd as root on port 22 (run the e2e tests as root)"
+    return None
+
+
+def port_free(address: str, port: int) -> bool:
+    """True when nobody listens on ``address:port`` (open sessions do not count: sshd
+    binds with SO_REUSEADDR too, so it can listen again while old connections linger)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_port(address: str, port: int, *, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=0.5) as s:
+                s.settimeout(2)
+                if s.recv(4).startswith(b"SSH-"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def keygen_argv(path: Path, comment: str) -> list[str]:
+    return ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)]
+
+
+def sshd_config_text(dc: SimDC) -> str:
+    sftp = next((p for p in SFTP_SERVER_CANDIDATES if os.path.exists(p)), "internal-sftp")
+    return "\n".join(
+        [
+            f"ListenAddress {dc.address}",
+            f"Port {dc.port}",
+            f"HostKey {dc.host_key}",
+            f"PidFile {dc.dir / 'sshd.pid'}",
+            f"AuthorizedKeysFile {dc.authorized_keys}",
+            "PermitRootLogin prohibit-password",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",
+            "LogLevel VERBOSE",
+            "MaxSessions 50",
+            "MaxStartups 50:30:100",
+            "X11Forwarding no",
+            "PrintMotd no",
+            f"Subsystem sftp {sftp}",
+            "",
+        ]
+    )
+
+
+def sshd_argv(dc: SimDC) -> list[str]:
+    return [SSHD, "-D", "-f", str(dc.config), "-E", str(dc.log)]
+
+
+@dataclass
+class SimDC:
+    """One simulated data center. ``start()`` it; ``stop()`` it (fixtures do both)."""
+
+    name: str  # the target name, e.g. "kota-sorong"
+    base: Path  # parent folder; this DC lives in base / f"dc-{name}"
+    address: str = "127.0.0.2"
+    port: int = 22
+    pemda: str = "Kota Sorong"
+    kode_wilayah: str = "96.71"
+    user: str = "root"
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    # -- layout
+    @property
+    def dir(self) -> Path:
+        return self.base / f"dc-{self.name}"
+
+    @property
+    def root(self) -> Path:
+        """The target's data directory (``--root``)."""
+        return self.dir / "root"
+
+    @property
+    def host_key(self) -> Path:
+        return self.dir / "ssh_host_ed25519_key"
+
+    @property
+    def host_key_pub(self) -> Path:
+        return self.dir / "ssh_host_ed25519_key.pub"
+
+    @property
+    def client_key(self) -> Path:
+        """Private key the operator uses (``--key``)."""
+        return self.dir / "client_ed25519"
+
+    @property
+    def client_key_pub(self) -> Path:
+        return self.dir / "client_ed25519.pub"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.dir / "authorized_keys"
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "sshd_config"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "sshd.log"
+
+    def host_key_fingerprint(self) -> str:
+        """``SHA256:...`` of the current host key, as ``ssh-keygen -lf`` prints it."""
+        out = subprocess.run(  # noqa: S603
+            ["ssh-keygen", "-lf", str(self.host_key_pub)], capture_output=True, text=True, check=True
+        ).stdout
+        return out.split()[1]
+
+    # -- lifecycle
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(exist_ok=True)
+        if not self.host_key.exists():
+            self.new_host_key()
+        if not self.client_key.exists():
+            subprocess.run(keygen_argv(self.client_key, f"operator@{self.name}"), check=True)  # noqa: S603
+            os.chmod(self.client_key, 0o600)
+        self.authorized_keys.write_text(self.client_key_pub.read_text())
+
+    def new_host_key(self) -> None:
+        for p in (self.host_key, self.host_key_pub):
+            p.unlink(missing_ok=True)
+        subprocess.run(keygen_argv(self.host_key, f"sshd@{self.name}"), check=True)  # noqa: S603
+        os.chmod(self.host_key, 0o600)
+
+    def start(self, *, tries: int = 5) -> SimDC:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+        self.prepare()
+        last = ""
+        for attempt in range(tries):
+            if attempt or not port_free(self.address, self.port):
+                self.address = _free_loopback(self.port)
+            self.config.write_text(sshd_config_text(self))
+            test = subprocess.run(  # noqa: S603
+                [SSHD, "-t", "-f", str(self.config)], capture_output=True, text=True
+            )
+            if test.returncode != 0:
+                raise RuntimeError(f"sshd_config of {self.name} is invalid: {test.stderr.strip()}")
+            self.log.write_text("")
+            self.proc = subprocess.Popen(  # noqa: S603
+                sshd_argv(self), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            if wait_port(self.address, self.port):
+                return self
+            self.stop()
+            last = self.log.read_text(errors="replace")[-500:]
+        raise RuntimeError(f"sshd for {self.name} did not start: {last}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while not port_free(self.address, self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def restart(self, *, new_host_key: bool = False) -> SimDC:
+        """Restart sshd on the same address; with ``new_host_key`` as a reinstalled server."""
+        self.stop()
+        if new_host_key:
+            self.new_host_key()
+        address = self.address
+        self.start()
+        if self.address != address:
+            raise RuntimeError(f"{self.name}: {address}:{self.port} was taken while restarting")
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def target_add_args(self) -> list[str]:
+        """Arguments for ``spbe-share target add`` that reach this DC."""
+        return [
+            "target", "add", self.name,
+            "--host", self.address,
+            "--port", str(self.port),
+            "--user", self.user,
+            "--key", str(self.client_key),
+            "--pemda", self.pemda,
+            "--kode-wilayah", self.kode_wilayah,
+            "--root", str(self.root),
+        ]  # fmt: skip
+
+
+def _free_loopback(port: int) -> str:
+    """A random 127.x.y.z (outside 127.0.0.0/24) whose ``port`` nobody listens on."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        addr = f"127.{rng.randint(100, 250)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+        if port_free(addr, port):
+            return addr
+    raise RuntimeError("no free loopback address found")
+
+
+# ---------------------------------------------------------------- workspaces driven by the real CLI
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(home: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real ``spbe-share`` (``python -m spbe_share``) against workspace ``home``."""
+    import sys
+
+    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test"}
+    env.pop("SPBE_SHARE_HOME", None)
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "spbe_share", "--workspace", str(home), *args],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout,
+    )  # fmt: skip
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"spbe-share {' '.join(args)} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+@dataclass
+class E2EWorkspace:
+    """A temp operator workspace whose targets are the simulated DCs (added via the CLI)."""
+
+    home: Path
+    dcs: dict[str, SimDC]  # target name -> DC
+
+    @property
+    def ws(self):  # -> spbe_share.workspace.Workspace
+        from spbe_share.workspace import Workspace
+
+        return Workspace.from_options(self.home)
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.home, *args, check=check, timeout=timeout)
+
+
+def make_e2e_workspace(home: Path, dcs: dict[str, SimDC], *, python: str | None = None) -> E2EWorkspace:
+    """Create workspace ``home`` and ``target add`` every DC through the real CLI.
+
+    ``python`` (default: this interpreter, which has the Docker SDK) becomes the targets'
+    ``ansible_python_interpreter``, so community.docker modules work "on" the DCs.
+    """
+    import sys
+
+    home.mkdir(parents=True, exist_ok=True)
+    for dc in dcs.values():
+        run_cli(home, *dc.target_add_args(), "--python", python or sys.executable)
+    return E2EWorkspace(home=home, dcs=dict(dcs))

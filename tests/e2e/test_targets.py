@@ -1,0 +1,180 @@
+"""End to end: targets against real sshd data centers (host-key pinning, ssh, Ansible ping)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from simdc import E2EWorkspace, SimDC, run_cli
+
+from spbe_share.errors import ExitCode, HostKeyMismatch
+from spbe_share.targets import (
+    ansible_inventory_for,
+    check_host_key,
+    get_target,
+    read_known_hosts,
+    ssh_argv,
+    ssh_base_args,
+)
+from spbe_share.workspace import Workspace
+
+pytestmark = pytest.mark.e2e
+
+
+def test_target_add_pins_key_and_shows_ssh_keygen_fingerprint(
+    datacenters: dict[str, SimDC], tmp_path: Path
+) -> None:
+    dc = datacenters["kota-sorong"]
+    home = tmp_path / "ws"
+    proc = run_cli(home, *dc.target_add_args())
+    expected = dc.host_key_fingerprint()
+    assert expected in proc.stdout
+    assert f"256 {expected} {dc.address} (ED25519)" in proc.stdout
+
+    ws = Workspace.from_options(home)
+    pins = read_known_hosts(ws.known_hosts_file)
+    assert [p.key.fingerprint for p in pins] == [expected]
+    assert pins[0].name == dc.address  # port 22: plain host, no [host]:port
+    # the file is OpenSSH's format: ssh-keygen -F finds the pinned key
+    found = subprocess.run(  # noqa: S603
+        ["ssh-keygen", "-F", dc.address, "-f", str(ws.known_hosts_file)], capture_output=True, text=True
+    )
+    assert found.returncode == 0 and dc.host_key_pub.read_text().split()[1] in found.stdout
+
+    t = get_target(ws, "kota-sorong")
+    assert (t.host, t.port, t.user, t.root, t.kode_wilayah) == (
+        dc.address, 22, "root", str(dc.root), "96.71",
+    )  # fmt: skip
+
+    shown = run_cli(home, "target", "show", "kota-sorong", "--json")
+    assert expected in shown.stdout
+    again = run_cli(home, *dc.target_add_args(), check=False)
+    assert again.returncode == ExitCode.CONFLICT
+
+
+def test_ssh_through_base_args_reaches_the_dc(e2e_workspace: E2EWorkspace) -> None:
+    ws = e2e_workspace.ws
+    for name, dc in e2e_workspace.dcs.items():
+        t = get_target(ws, name)
+        marker = dc.root / "hello"
+        argv = ["ssh", *ssh_base_args(ws, t), t.host, "--", f"touch {marker} && hostname"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)  # noqa: S603
+        assert proc.returncode == 0, proc.stderr
+        assert marker.exists()
+        # the DC's own sshd log saw our key
+        assert "Accepted publickey for root" in dc.log.read_text()
+        out = subprocess.run(  # noqa: S603
+            ssh_argv(ws, t, ["echo", "a b", "$HOME"]), capture_output=True, text=True
+        )
+        assert out.stdout == "a b $HOME\n"
+
+
+def test_changed_host_key_is_refused(simdc_factory, tmp_path: Path) -> None:
+    dc: SimDC = simdc_factory("kota-berubah")
+    home = tmp_path / "ws"
+    run_cli(home, *dc.target_add_args())
+    ws = Workspace.from_options(home)
+    pinned_before = ws.known_hosts_file.read_text()
+    old_fp = dc.host_key_fingerprint()
+    assert check_host_key(ws, get_target(ws, dc.name)) == [old_fp]
+
+    dc.restart(new_host_key=True)
+    new_fp = dc.host_key_fingerprint()
+    assert new_fp != old_fp
+
+    with pytest.raises(HostKeyMismatch) as err:
+        check_host_key(ws, get_target(ws, dc.name))
+    assert old_fp in err.value.message and new_fp in err.value.message
+
+    t = get_target(ws, dc.name)
+    proc = subprocess.run(  # noqa: S603
+        ["ssh", *ssh_base_args(ws, t), t.host, "true"], capture_output=True, text=True
+    )
+    assert proc.returncode == 255
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in proc.stderr
+
+    cli = run_cli(home, "target", "check", dc.name, check=False)
+    assert cli.returncode == ExitCode.VERIFICATION_FAILED == 6, cli.stderr
+    assert old_fp in cli.stderr and new_fp in cli.stderr
+    assert ws.known_hosts_file.read_text() == pinned_before
+
+
+def test_fingerprint_mismatch_refused_nothing_saved(simdc_factory, tmp_path: Path) -> None:
+    dc: SimDC = simdc_factory("kota-salah")
+    other: SimDC = simdc_factory("kota-lain")
+    home = tmp_path / "ws"
+    wrong = other.host_key_fingerprint()
+    proc = run_cli(home, *dc.target_add_args(), "--host-key-fingerprint", wrong, check=False)
+    assert proc.returncode == ExitCode.VERIFICATION_FAILED, proc.stderr
+    assert dc.host_key_fingerprint() in proc.stderr and wrong in proc.stderr
+    ws = Workspace.from_options(home)
+    assert not ws.inventory_file.exists()
+    assert not ws.known_hosts_file.exists()
+
+    ok = run_cli(home, *dc.target_add_args(), "--host-key-fingerprint", dc.host_key_fingerprint())
+    assert dc.host_key_fingerprint() in ok.stdout
+
+
+def test_pin_from_host_key_file_and_unreachable_saves_nothing(simdc_factory, tmp_path: Path) -> None:
+    dc: SimDC = simdc_factory("kota-offline")
+    home = tmp_path / "ws"
+    run_cli(home, *dc.target_add_args(), "--host-key-file", str(dc.host_key_pub))
+    ws = Workspace.from_options(home)
+    assert [p.key.fingerprint for p in read_known_hosts(ws.known_hosts_file)] == [dc.host_key_fingerprint()]
+
+    # wrong client key: the login is refused, nothing is saved for the new name
+    args = dc.target_add_args()
+    args[2] = "kota-ditolak"
+    args[args.index("--key") + 1] = str(dc.host_key)  # not an authorized key
+    before = ws.inventory_file.read_text()
+    proc = run_cli(home, *args, check=False)
+    assert proc.returncode == ExitCode.UNREACHABLE, proc.stderr
+    assert "login refused" in proc.stderr
+    assert ws.inventory_file.read_text() == before
+
+    dc.stop()
+    gone = run_cli(home, *dc.target_add_args(), "--replace", check=False)
+    assert gone.returncode == ExitCode.UNREACHABLE, gone.stderr
+
+    run_cli(home, "target", "remove", dc.name)
+    assert read_known_hosts(ws.known_hosts_file) == []
+    assert "kota-offline" not in ws.inventory_file.read_text()
+
+
+def test_ansible_ping_through_runner(e2e_workspace: E2EWorkspace, tmp_path: Path) -> None:
+    """ansible-runner + ansible_inventory_for reach every DC over SSH (the harness H7 uses)."""
+    import ansible_runner
+
+    ws = e2e_workspace.ws
+    pdd = tmp_path / "runner"
+    pdd.mkdir()
+    hosts: dict = {}
+    for name in e2e_workspace.dcs:
+        inv = ansible_inventory_for(ws, get_target(ws, name), control_path_dir=pdd / "cp")
+        hosts.update(inv["all"]["children"]["spbe_targets"]["hosts"])
+    r = ansible_runner.run(
+        private_data_dir=str(pdd),
+        inventory={"all": {"children": {"spbe_targets": {"hosts": hosts}}}},
+        host_pattern="spbe_targets",
+        module="ansible.builtin.ping",
+        quiet=True,
+    )
+    assert (r.status, r.rc) == ("successful", 0), r.stdout.read()
+    oks = [e for e in r.events if e.get("event") == "runner_on_ok"]
+    assert sorted(e["event_data"]["host"] for e in oks) == sorted(e2e_workspace.dcs)
+    assert {e["event_data"]["res"]["ping"] for e in oks} == {"pong"}
+
+
+def test_plain_ansible_uses_the_workspace_inventory(e2e_workspace: E2EWorkspace) -> None:
+    """The inventory file works by hand: `ansible -i inventory.yml spbe_targets -m ping`."""
+    ws = e2e_workspace.ws
+    proc = subprocess.run(  # noqa: S603
+        ["ansible", "-i", str(ws.inventory_file), "spbe_targets", "-m", "ansible.builtin.ping", "-o"],
+        capture_output=True, text=True, timeout=180,
+        env={**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in e2e_workspace.dcs:
+        assert f"{name} | SUCCESS" in proc.stdout
