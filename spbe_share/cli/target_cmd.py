@@ -1,0 +1,163 @@
+"""``spbe-share target``: Pemda data centers (a standard Ansible inventory + pinned host keys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .output import emit_json, info, json_option, table
+
+
+def _target_json(t: Any) -> dict[str, Any]:
+    from ..targets import HostKey
+
+    data = t.model_dump(mode="json")
+    data["host_key_fingerprints"] = [HostKey(*ln.split()[1:3]).fingerprint for ln in t.host_keys]
+    return data
+
+
+@click.group()
+def target() -> None:
+    """Manage Pemda data centers (Ansible inventory, pinned SSH host keys).
+
+    \b
+    The built-in target `local` is this machine (Ansible local connection). Its Pemda,
+    kode wilayah, root and bind address come from SPBE_SHARE_LOCAL_PEMDA,
+    SPBE_SHARE_LOCAL_KODE_WILAYAH, SPBE_SHARE_LOCAL_ROOT, SPBE_SHARE_LOCAL_BIND_ADDRESS,
+    else from `spbe-share target set-local`, else defaults ("Pemda Lokal (uji coba)", "00",
+    /var/lib/spbe-share, 127.0.0.1).
+    """
+
+
+@target.command("add")
+@click.argument("name")
+@click.option("--host", required=True, help="Address or DNS name of the data center's server.")
+@click.option("--port", type=int, default=22, show_default=True)
+@click.option("--user", required=True, help="SSH login user.")
+@click.option("--key", required=True, type=click.Path(path_type=Path), help="SSH private key file.")
+@click.option("--pemda", required=True, help='Adopter Pemda, e.g. "Kota Sorong".')
+@click.option("--kode-wilayah", required=True, help="Kemendagri region code, e.g. 96.71.")
+@click.option("--root", default="/var/lib/spbe-share", show_default=True, help="Data dir on the target.")
+@click.option("--bind-address", default=None, help="Address to publish app ports on [default: --host].")
+@click.option("--python", default=None, help="Python interpreter on the target (ansible_python_interpreter).")
+@click.option(
+    "--host-key-fingerprint",
+    default=None,
+    help="Require this SHA256:... fingerprint (obtained from the Pemda out of band).",
+)
+@click.option(
+    "--host-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Pin the key(s) in this public key file instead of asking the server (ssh-keyscan).",
+)
+@click.option("--replace", is_flag=True, help="Overwrite an existing target of this name.")
+@click.pass_obj
+def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: str,
+        kode_wilayah: str, root: str, bind_address: str | None, python: str | None,
+        host_key_fingerprint: str | None, host_key_file: Path | None, replace: bool) -> None:
+    """Add target NAME: pin its host key, prove an SSH login works, then save it."""
+    from .. import audit
+    from ..targets import add_target
+
+    result = add_target(
+        ws, name=name, host=host, port=port, user=user, key=key, pemda=pemda,
+        kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
+        host_key_fingerprint=host_key_fingerprint, host_key_file=host_key_file, replace=replace,
+    )  # fmt: skip
+    t = result.target
+    click.echo(f"pinned host key(s) of {t.known_hosts_name}:")
+    for k in result.pinned:
+        click.echo("  " + k.describe(t.known_hosts_name))
+    click.echo(f"target {t.name} added: {t.destination} port {t.port} ({t.pemda}, {t.kode_wilayah})")
+    audit.record(
+        ws, what="target add", where=t.name, result="ok", host=t.host, port=t.port, user=t.user,
+        pemda=t.pemda, kode_wilayah=t.kode_wilayah, fingerprints=[k.fingerprint for k in result.pinned],
+        replace=replace,
+    )  # fmt: skip
+
+
+@target.command("list")
+@json_option
+@click.pass_obj
+def list_(ws: Any, as_json: bool) -> None:
+    """List targets (the built-in `local` last)."""
+    from ..targets import list_targets
+
+    targets = list_targets(ws)
+    if as_json:
+        emit_json([_target_json(t) for t in targets])
+        return
+    table(
+        ["name", "pemda", "kode", "address", "user", "root", "connection"],
+        [
+            [t.name, t.pemda, t.kode_wilayah, f"{t.host}:{t.port}" if t.connection == "ssh" else "-",
+             t.user, t.root, t.connection]
+            for t in targets
+        ],
+    )  # fmt: skip
+
+
+@target.command("show")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def show(ws: Any, name: str, as_json: bool) -> None:
+    """Show one target and its pinned host key fingerprints."""
+    from ..targets import get_target
+
+    t = get_target(ws, name)
+    data = _target_json(t)
+    if as_json:
+        emit_json(data)
+        return
+    for k in ("name", "connection", "host", "port", "user", "key", "pemda", "kode_wilayah",
+              "root", "bind_address", "python"):  # fmt: skip
+        if data.get(k) is not None:
+            click.echo(f"{k}: {data[k]}")
+    for fp in data["host_key_fingerprints"]:
+        click.echo(f"host_key: {fp}")
+
+
+@target.command("remove")
+@click.argument("name")
+@click.pass_obj
+def remove(ws: Any, name: str) -> None:
+    """Remove target NAME and its pinned host key."""
+    from .. import audit
+    from ..targets import remove_target
+
+    gone = remove_target(ws, name)
+    info(f"target {gone.name} removed")
+    audit.record(ws, what="target remove", where=gone.name, result="ok", host=gone.host, port=gone.port)
+
+
+@target.command("check")
+@click.argument("name")
+@click.pass_obj
+def check(ws: Any, name: str) -> None:
+    """Check that NAME still offers its pinned host key and accepts the login."""
+    from ..targets import check_host_key, get_target, verify_connection
+
+    t = get_target(ws, name)
+    fps = check_host_key(ws, t)
+    if t.connection == "ssh":
+        verify_connection(ws, t)
+    click.echo(f"target {t.name}: ok" + (f" (host key {', '.join(fps)})" if fps else ""))
+
+
+@target.command("set-local")
+@click.option("--pemda", default=None)
+@click.option("--kode-wilayah", default=None)
+@click.option("--root", default=None)
+@click.option("--bind-address", default=None)
+@click.pass_obj
+def set_local(ws: Any, pemda: str | None, kode_wilayah: str | None, root: str | None,
+              bind_address: str | None) -> None:
+    """Save settings of the built-in target `local` (environment variables still win)."""
+    from ..targets import set_local as do
+
+    t = do(ws, pemda=pemda, kode_wilayah=kode_wilayah, root=root, bind_address=bind_address)
+    click.echo(f"local: {t.pemda} ({t.kode_wilayah}), root {t.root}, bind {t.bind_address}")
