@@ -97,7 +97,8 @@ def list_cmd(ws: Workspace, source: str | None, as_json: bool) -> None:
 @click.option("--donor", help="Donor Pemda, unit or kode wilayah contains this text.")
 @click.option("--regulation", help="A release names a regulation containing this text.")
 @click.option("--source", help="Only apps of this source.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many results.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="At most this many results, best first (0: all).")
 @json_option
 @click.pass_obj
 def search(
@@ -108,7 +109,7 @@ def search(
     donor: str | None,
     regulation: str | None,
     source: str | None,
-    limit: int | None,
+    limit: int,
     as_json: bool,
 ) -> None:
     """Search apps: TEXT matches name, summary, description, keywords, donor, domain, regulations.
@@ -119,9 +120,13 @@ def search(
 
     result = search_catalog(
         ws, " ".join(text), jenis=jenis, domain=domain, donor=donor, regulation=regulation,
-        source=source, limit=limit,
+        source=source, limit=limit + 1 if limit else None,
     )
+    more = bool(limit) and len(result.rows) > limit
+    del result.rows[limit or len(result.rows):]
     _print_rows(result, as_json)
+    if more:
+        info(f"showing the first {limit} matches; --limit 0 shows all")
 
 
 def _show_json(le: LoadedEntry) -> dict[str, Any]:

@@ -80,6 +80,11 @@ def test_list_and_search_tables(tmp_path: Path, repo: Path) -> None:
     assert [x["id"] for x in json.loads(r.stdout)] == ["surat-masuk"]
     r = run(tmp_path, "catalog", "search", "--regulation", "62 tahun 2018", "--json")
     assert [x["id"] for x in json.loads(r.stdout)] == ["lapor-warga"]
+    r = run(tmp_path, "catalog", "search", "--limit", "1")
+    assert len(r.stdout.splitlines()) == 2
+    assert r.stderr == "showing the first 1 matches; --limit 0 shows all\n"
+    r = run(tmp_path, "catalog", "search", "--limit", "2")
+    assert len(r.stdout.splitlines()) == 3 and r.stderr == ""
     r = run(tmp_path, "catalog", "search", "tidakadaapapun")
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", "no apps match\n")
     r = run(tmp_path, "catalog", "search", "--jenis", "campuran")
