@@ -23,6 +23,7 @@ _EXPORTS = {
     "verify_bundle": "verify",
     "verify_stream": "verify",
     "extract_bundle": "verify",
+    "verify_extracted": "verify",
     "reassemble_docker_archive": "verify",
     "build_bundle": "pack",
     "BuiltBundle": "pack",

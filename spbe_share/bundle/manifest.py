@@ -18,7 +18,7 @@ from ..catalog.models import SEMVER, SLUG
 from ..errors import VerificationFailed
 from ..yamlio import format_loc
 
-FORMAT = 1
+FORMAT: Literal[1] = 1
 MANIFEST_NAME = "spbe-bundle.json"
 SIGNATURE_NAME = "spbe-bundle.json.sig"
 MEMBER_PREFIXES = ("entry/", "templates/", "playbooks/", "blobs/sha256/")

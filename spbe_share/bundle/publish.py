@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Conflict, InvalidInput, NotFound
 from .pack import BuiltBundle, Progress, build_bundle, bundle_filename
@@ -64,7 +64,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _open_repo(root: Path):  # type: ignore[no-untyped-def]
+def _open_repo(root: Path) -> Any:
     import git
 
     try:

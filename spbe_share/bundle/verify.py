@@ -143,6 +143,9 @@ def verify_stream(
             _check_member(second)
             sig_bytes = _read_small(tar, second, MAX_SIGNATURE_BYTES)
             manifest = check_signature(manifest_bytes, sig_bytes, trusted_keys=trusted_keys)
+            if extract_to is not None:
+                (extract_to / MANIFEST_NAME).write_bytes(manifest_bytes)
+                (extract_to / SIGNATURE_NAME).write_bytes(sig_bytes)
             expected = {f.path: f for f in manifest.files}
             seen = {MANIFEST_NAME, SIGNATURE_NAME}
             for m in members:
@@ -202,7 +205,8 @@ def extract_bundle(
     Extraction goes to a temporary sibling folder renamed to ``dest`` only when every check
     passed; on failure nothing is left. ``want`` selects the members to write (e.g. skip the
     blobs a target already holds); the others are verified but not written. The manifest and
-    signature are written too (``dest/spbe-bundle.json``, ``dest/spbe-bundle.json.sig``).
+    signature are written too (``dest/spbe-bundle.json``, ``dest/spbe-bundle.json.sig``), so the
+    folder can be re-verified on the target with :func:`verify_extracted`.
     """
     if dest.exists():
         raise VerificationFailed(f"{PREFIX}: {dest}: extraction folder already exists")
@@ -217,11 +221,39 @@ def extract_bundle(
             manifest = verify_stream(
                 f, trusted_keys=trusted_keys, extract_to=tmp, want=want, display=str(path)
             )
-        (tmp / MANIFEST_NAME).write_bytes(manifest.to_bytes())
         os.replace(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return manifest
+
+
+def verify_extracted(
+    folder: Path, *, trusted_keys: Mapping[str, Ed25519PublicKey], present: set[str] | None = None
+) -> BundleManifest:
+    """Verify an extracted bundle folder: signature, then the digest and size of every member.
+
+    A member missing from the folder is refused, unless its path is in ``present`` (e.g. blobs
+    the target already holds elsewhere). Regular files only; symlinks are refused.
+    """
+    try:
+        manifest_bytes = (folder / MANIFEST_NAME).read_bytes()
+        sig_bytes = (folder / SIGNATURE_NAME).read_bytes()
+    except FileNotFoundError as exc:
+        raise _fail(str(exc.filename), "missing member") from None
+    manifest = check_signature(manifest_bytes, sig_bytes, trusted_keys=trusted_keys)
+    for f in manifest.files:
+        path = folder / f.path
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise _fail(f.path, "not a regular file")
+        if not path.exists():
+            if present is not None and f.path in present:
+                continue
+            raise _fail(f.path, "missing member")
+        with path.open("rb") as fh:
+            hx, size = da.copy_hashing(fh, None)
+        if size != f.size or hx != f.sha256:
+            raise _fail(f.path, f"sha256 {hx[:16]}..., the manifest says {f.sha256[:16]}... (changed)")
     return manifest
 
 
@@ -274,5 +306,6 @@ __all__ = [
     "extract_bundle",
     "reassemble_docker_archive",
     "verify_bundle",
+    "verify_extracted",
     "verify_stream",
 ]

@@ -335,3 +335,23 @@ def test_extract_writes_only_after_all_checks(
         extract_bundle(bad, dest2, trusted_keys=trusted)  # type: ignore[arg-type]
     assert not dest2.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out2")) == []
+
+
+def test_verify_extracted_folder(
+    tmp_path: Path, key: Ed25519PrivateKey, trusted: dict[str, object]
+) -> None:
+    from spbe_share.bundle.verify import verify_extracted
+
+    path, manifest = craft(tmp_path, key)
+    dest = tmp_path / "out"
+    extract_bundle(path, dest, trusted_keys=trusted)  # type: ignore[arg-type]
+    assert (dest / "spbe-bundle.json.sig").is_file()
+    assert verify_extracted(dest, trusted_keys=trusted) == manifest  # type: ignore[arg-type]
+    layer = f"blobs/sha256/{_sha(LAYER)}"
+    (dest / layer).unlink()
+    with pytest.raises(VerificationFailed, match=f"{layer}: missing member"):
+        verify_extracted(dest, trusted_keys=trusted)  # type: ignore[arg-type]
+    assert verify_extracted(dest, trusted_keys=trusted, present={layer}) == manifest  # type: ignore[arg-type]
+    (dest / "playbooks/install.yml").write_bytes(b"- hosts: all\n  tasks: [evil]\n")
+    with pytest.raises(VerificationFailed, match="playbooks/install.yml: sha256"):
+        verify_extracted(dest, trusted_keys=trusted, present={layer})  # type: ignore[arg-type]
