@@ -20,7 +20,7 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,51 @@ def entry_row(entry: Entry, *, source: str, path: Path) -> dict[str, Any]:
         "regulations": regulations,
         "path": str(path),
     }
+
+
+# (problems, (values of the entries row, values of the fts row) or None if invalid)
+_Analysed = tuple[list[str], tuple[tuple[Any, ...], tuple[Any, ...]] | None]
+PARALLEL_FROM = 400  # parse in worker processes when this many entry files changed
+
+
+def _analyse(root: CatalogRoot, path: str) -> _Analysed:
+    """Load and check one entry file; return what the index stores about it."""
+    loaded, problems = check_entry(Path(path), source=root.name, commit=root.commit, repo_root=root.repo_root)
+    if loaded is None:
+        return problems, None
+    e = loaded.entry
+    row = entry_row(e, source=root.name, path=Path(path))
+    donor = f"{e.donor.pemda} {e.donor.unit} {e.donor.kode_wilayah}"
+    regs = "\n".join(row["regulations"])
+    entries_values = (
+        path, root.name, e.id, e.name, row["jenis"], row["layanan"], row["domain"],
+        donor, e.donor.kode_wilayah, regs, json.dumps(row, ensure_ascii=False),
+    )
+    fts_values = (
+        f"{e.name} {e.id}", f"{e.summary.id}\n{e.summary.en}", f"{e.description.id}\n{e.description.en}",
+        " ".join(e.keywords), donor, row["domain"], regs,
+    )
+    return problems, (entries_values, fts_values)
+
+
+def _analyse_chunk(root: CatalogRoot, paths: list[str]) -> list[_Analysed]:
+    return [_analyse(root, p) for p in paths]
+
+
+def _analyse_many(root: CatalogRoot, paths: list[str]) -> Iterator[_Analysed]:
+    """Analyse entry files, in worker processes when there are many (a new big source)."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(paths) < PARALLEL_FROM or workers < 2:
+        for p in paths:
+            yield _analyse(root, p)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = 200
+    chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
+    with ProcessPoolExecutor(workers) as pool:
+        for results in pool.map(_analyse_chunk, [root] * len(chunks), chunks):
+            yield from results
 
 
 def _scan(catalog_dir: Path) -> dict[str, tuple[int, int]]:
@@ -204,8 +249,8 @@ class CatalogIndex:
                     self._drop_file(path)
                     removed += 1
                 changed = sorted(p for p, sig in files.items() if indexed.get(p) != sig)
-                for path in changed:
-                    self._index_file(root, Path(path), files[path])
+                for path, analysed in zip(changed, _analyse_many(root, changed), strict=True):
+                    self._store(root, path, files[path], analysed)
                     parsed += 1
                 db.execute(
                     "INSERT OR REPLACE INTO roots VALUES (?, ?, ?)",
@@ -232,35 +277,25 @@ class CatalogIndex:
             db.execute("DELETE FROM entries WHERE rowid=?", (r[0],))
         db.execute("DELETE FROM files WHERE path=?", (path,))
 
-    def _index_file(self, root: CatalogRoot, path: Path, sig: tuple[int, int]) -> None:
-        self._drop_file(str(path))
-        loaded, problems = check_entry(path, source=root.name, commit=root.commit, repo_root=root.repo_root)
+    def _store(self, root: CatalogRoot, path: str, sig: tuple[int, int], analysed: _Analysed) -> None:
+        problems, record = analysed
+        self._drop_file(path)
         self.db.execute(
             "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-            (str(path), root.name, sig[0], sig[1], json.dumps(problems) if problems else None),
+            (path, root.name, sig[0], sig[1], json.dumps(problems) if problems else None),
         )
-        if loaded is None:
+        if record is None:
             return
-        e = loaded.entry
-        row = entry_row(e, source=root.name, path=path)
-        donor = f"{e.donor.pemda} {e.donor.unit} {e.donor.kode_wilayah}"
-        regs = "\n".join(row["regulations"])
+        entries_values, fts_values = record
         cur = self.db.execute(
             "INSERT INTO entries(path, source, id, name, jenis, layanan, domain, donor, kode_wilayah, "
             "regulations, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(path), root.name, e.id, e.name, row["jenis"], row["layanan"], row["domain"],
-                donor, e.donor.kode_wilayah, regs, json.dumps(row, ensure_ascii=False),
-            ),
+            entries_values,
         )
         self.db.execute(
             "INSERT INTO fts(rowid, name, summary, description, keywords, donor, domain, regulations) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                cur.lastrowid, f"{e.name} {e.id}", f"{e.summary.id}\n{e.summary.en}",
-                f"{e.description.id}\n{e.description.en}", " ".join(e.keywords), donor,
-                row["domain"], regs,
-            ),
+            (cur.lastrowid, *fts_values),
         )
 
     # ------------------------------------------------------------ queries
@@ -353,6 +388,7 @@ def open_index(ws: Workspace, roots: Iterable[CatalogRoot] | None = None) -> tup
     """The workspace's index, brought up to date with the catalog (built-in + sources)."""
     from .loader import catalog_roots
 
+    ws.ensure()  # the workspace home is created 0700 before the cache inside it
     index = CatalogIndex(index_path(ws))
     stats = index.refresh(list(roots) if roots is not None else catalog_roots(ws))
     return index, stats

@@ -145,3 +145,20 @@ def test_corrupt_or_old_index_is_rebuilt(ws: Workspace) -> None:
     ws.cache_dir.mkdir(parents=True)
     (ws.cache_dir / "catalog-index.sqlite3").write_bytes(b"not a database at all" * 100)
     assert len(search_catalog(ws, "").rows) == 3
+
+
+def test_parallel_analysis_gives_the_same_index(ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import spbe_share.catalog.index as index_mod
+
+    write_entry(ws.root, "rusak", files=False)
+    roots = [CatalogRoot(BUILTIN, ws.root)]
+    serial = CatalogIndex(tmp_path / "serial.sqlite3")
+    serial.refresh(roots)
+    monkeypatch.setattr(index_mod, "PARALLEL_FROM", 2)  # the threshold only: same code, in workers
+    parallel = CatalogIndex(tmp_path / "parallel.sqlite3")
+    assert parallel.refresh(roots).parsed == 4
+    assert parallel.search("") == serial.search("") and len(serial.search("")) == 3
+    assert parallel.search("arsip") == serial.search("arsip")
+    assert parallel.problems() == serial.problems() and len(serial.problems()) == 9
+    serial.close()
+    parallel.close()
