@@ -130,7 +130,7 @@ def client() -> Iterator[object]:
         for tag in img.tags:
             if tag.startswith(PREFIX):
                 c.images.remove(tag, force=True)
-    c.images.prune(filters={"dangling": True})
+    # no engine-wide prune: other builds may be running; removing our tags drops our parents
 
 
 @pytest.fixture()
