@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""Read-only probe of a target for spbe-share preflight (standard library only)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: spbe_probe
+short_description: Free disk on the filesystem of a path, and whether TCP ports can be bound
+description:
+  - Changes nothing. I(root) need not exist: the nearest existing parent is measured.
+  - A port is free when a socket can bind it on I(bind_address) (SO_REUSEADDR, closed at once);
+    this also catches a listener on 0.0.0.0 that a connect test could miss.
+options:
+  root: {type: path, required: true}
+  bind_address: {type: str, default: 127.0.0.1}
+  ports: {type: list, elements: int, default: []}
+"""
+
+
+def nearest_existing(path: str) -> str:
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def port_state(address: str, port: int) -> str:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((address, port))
+        return "free"
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return "in use"
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return "address not available"
+        return "error: " + (exc.strerror or str(exc))
+    finally:
+        s.close()
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "required": True},
+            "bind_address": {"type": "str", "default": "127.0.0.1"},
+            "ports": {"type": "list", "elements": "int", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    root = module.params["root"]
+    measured = nearest_existing(root)
+    st = os.statvfs(measured)
+    free_mb = st.f_bavail * st.f_frsize // (1024 * 1024)
+    address = module.params["bind_address"]
+    ports = {str(p): port_state(address, p) for p in module.params["ports"]}
+    module.exit_json(
+        changed=False,
+        disk={"path": measured, "root_exists": measured == root, "free_mb": free_mb},
+        ports=ports,
+        bind_address=address,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""``spbe-share preflight``, ``install``, ``status``: thin wrappers over :mod:`spbe_share.deploy`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .output import emit_json, info, json_option, table
+
+
+class _Progress:
+    """Task-by-task progress on stderr: one line per task, with its outcome per host."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.current: str | None = None
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
+            return
+        if event.kind == "task":
+            self.current = event.task
+            return
+        mark = {"ok": "ok", "changed": "changed", "failed": "FAILED", "skipped": "skip",
+                "unreachable": "UNREACHABLE"}.get(event.outcome or "", event.outcome or "")
+        line = f"  [{mark:>7}] {event.task}"
+        if event.message and event.outcome in ("failed", "unreachable"):
+            line += f": {event.message.splitlines()[0][:200]}"
+        click.echo(line, err=True)
+
+
+def _checks_table(report: Any) -> None:
+    rows = [(c.check, c.required, c.found, "ok" if c.ok else "FAIL") for c in report.checks]
+    table(["check", "required", "found", "ok"], rows, title=f"preflight {report.app} on {report.target}")
+
+
+@click.command("preflight")
+@click.argument("app")
+@click.option("--target", "-t", "target", required=True, help="Target name (see `spbe-share target list`), or 'local'.")
+@click.option("--version", "version", default=None, help="Release to check (default: the newest).")
+@json_option
+@click.pass_obj
+def preflight(ws: Any, app: str, target: str, version: str | None, as_json: bool) -> None:
+    """Check a target against APP's requirements (CPU, memory, disk, OS, ports, Docker).
+
+    Read-only: nothing changes on the target. Exit 5 when a check fails.
+    """
+    from ..catalog.loader import get_entry
+    from ..deploy.preflight import require_ok, run_preflight
+    from ..targets import check_host_key, get_target
+
+    t = get_target(ws, target)
+    check_host_key(ws, t)
+    entry = get_entry(ws, app).entry
+    ws.ensure()
+    report = run_preflight(ws, target=t, entry=entry, progress=_Progress(quiet=as_json))
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        _checks_table(report)
+    require_ok(report)
+
+
+@click.command("install")
+@click.argument("app")
+@click.option("--target", "-t", "target", required=True, help="Target name, or 'local' (this machine).")
+@click.option("--version", "version", default=None, help="Release to install (default: the newest).")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="A setting of the app (repeatable).")
+@click.option("--values", "values_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML file of settings (NAME: value); --set wins over it.")
+@click.option("--bundle", "bundle", type=click.Path(dir_okay=False, path_type=Path),
+              help="Signed bundle to install (default: the cached one, else built now).")
+@click.option("--break-lock", is_flag=True, help="Break a lock left by a dead operation (audited).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before breaking a lock.")
+@json_option
+@click.pass_obj
+def install(
+    ws: Any,
+    app: str,
+    target: str,
+    version: str | None,
+    sets: tuple[str, ...],
+    values_file: Path | None,
+    bundle: Path | None,
+    break_lock: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Install APP into a target's data center over SSH (or on this machine: --target local).
+
+    Checks first, changes nothing until all pass: host key, agreement (MoU/PKS), values,
+    bundle signature, preflight, lock. Running it again changes nothing and says so.
+    """
+    from ..deploy.install import install as do_install
+
+    if break_lock and not yes and sys.stdin.isatty():
+        click.confirm(f"Break the lock of {app} on {target}? Only if its holder is really gone", abort=True)
+    result = do_install(
+        ws,
+        app=app,
+        target_name=target,
+        version=version,
+        sets=sets,
+        values_file=values_file,
+        bundle=bundle,
+        break_lock=break_lock,
+        say=info,
+        progress=_Progress(quiet=as_json),
+    )
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    if not result.changed and not result.new_release:
+        click.echo(f"already installed: {result.app} {result.version} on {result.target}, nothing changed")
+    else:
+        mb = result.bytes_sent / 1e6
+        click.echo(
+            f"installed: {result.app} {result.version} on {result.target}"
+            f" (sent {result.blobs_sent}/{result.blobs_total} blobs, {mb:.1f} MB, {result.seconds:.0f}s)"
+        )
+    for url in result.urls:
+        click.echo(f"  {url}")
+    info(f"log: {result.run_dir}")
+
+
+@click.command("status")
+@click.option("--target", "-t", "target", default=None, help="Only this target (default: every target).")
+@json_option
+@click.pass_obj
+def status(ws: Any, target: str | None, as_json: bool) -> None:
+    """Which apps and versions run where, and their health (read from the targets)."""
+    from ..deploy.status import collect_status
+
+    rows = collect_status(ws, target_name=target)
+    if as_json:
+        emit_json([r.as_dict() for r in rows])
+        return
+    table(
+        ["app", "version", "target", "pemda", "health", "since", "url"],
+        [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls)) for r in rows],
+    )

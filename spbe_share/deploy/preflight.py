@@ -1,0 +1,238 @@
+"""Preflight: does a target meet an app's requirements? Reads facts over SSH, changes nothing.
+
+:func:`gather_facts` runs ``playbooks/preflight.yml`` (setup facts, free disk of the target
+root's filesystem, a bind test of every port, ``docker version``); :func:`evaluate` is a pure
+function from the entry's requirements and those facts to a list of :class:`Check`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog.models import Entry, Requirements
+from ..errors import PreflightFailed, RemoteFailed
+
+if TYPE_CHECKING:
+    from ..targets import Target
+    from ..workspace import Workspace
+    from .runner import ProgressCallback, RunResult
+
+
+class DiskFacts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    path: str
+    root_exists: bool = False
+    free_mb: int
+
+
+class TargetFacts(BaseModel):
+    """What ``preflight.yml`` publishes (``set_stats`` key ``spbe_preflight``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    cpu_cores: int = 0
+    memory_mb: int = 0
+    os_family: str = "unknown"
+    os_version: str = ""
+    os_major: str = ""
+    disk: DiskFacts
+    ports: dict[str, str] = Field(default_factory=dict)  # "8080" -> free | in use | ...
+    bind_address: str = ""
+    docker_rc: int = -1
+    docker_version: str = ""  # `docker version --format json` output
+    docker_error: str = ""
+    own_ports: list[int] = Field(default_factory=list)  # published by this app's containers
+
+    def docker_server_version(self) -> str | None:
+        if self.docker_rc != 0 or not self.docker_version.strip():
+            return None
+        try:
+            doc = json.loads(self.docker_version)
+        except ValueError:
+            return None
+        server = doc.get("Server") if isinstance(doc, dict) else None
+        if not isinstance(server, dict):
+            return None
+        return str(server.get("Version") or "") or None
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    required: str
+    found: str
+    ok: bool
+
+
+def required_ports(entry: Entry) -> list[int]:
+    """Ports that must be free: ``requirements.ports`` plus every published port (sorted)."""
+    ports = set(entry.requirements.ports)
+    for c in entry.components:
+        for p in c.ports:
+            if p.protocol == "tcp":
+                ports.add(p.host_port)
+    return sorted(ports)
+
+
+def _os_ok(req: Requirements, facts: TargetFacts) -> bool:
+    for os_ in req.os:
+        if os_.name != facts.os_family:
+            continue
+        for v in os_.versions:
+            if v in (facts.os_major, facts.os_version) or facts.os_version.startswith(v + "."):
+                return True
+    return False
+
+
+def evaluate(requirements: Requirements, facts: TargetFacts, *, ports: Sequence[int] = ()) -> list[Check]:
+    """Every requirement against the facts; ``ports`` are the TCP ports that must be free."""
+    req = requirements
+    checks = [
+        Check("cpu cores", f">= {req.cpu_cores}", str(facts.cpu_cores), facts.cpu_cores >= req.cpu_cores),
+        Check(
+            "memory",
+            f">= {req.memory_mb} MB",
+            f"{facts.memory_mb} MB",
+            facts.memory_mb >= req.memory_mb,
+        ),
+        Check(
+            "free disk",
+            f">= {req.disk_gb} GB on {facts.disk.path}",
+            f"{facts.disk.free_mb / 1024:.1f} GB",
+            facts.disk.free_mb >= req.disk_gb * 1024,
+        ),
+        Check(
+            "operating system",
+            " or ".join(f"{o.name} {'/'.join(o.versions)}" for o in req.os),
+            f"{facts.os_family} {facts.os_version}".strip(),
+            _os_ok(req, facts),
+        ),
+    ]
+    server = facts.docker_server_version()
+    if server:
+        found = f"engine {server}"
+    elif facts.docker_rc == -1:
+        found = "docker not found"
+    else:
+        found = (facts.docker_error.strip().splitlines() or ["engine not answering"])[-1][:120]
+    checks.append(Check("docker engine", "running", found, server is not None))
+    own = set(facts.own_ports)
+    for port in ports:
+        state = facts.ports.get(str(port), "not tested")
+        if state == "in use" and port in own:
+            checks.append(Check(f"port {port}", f"free on {facts.bind_address}", "in use by this app", True))
+            continue
+        checks.append(Check(f"port {port}", f"free on {facts.bind_address}", state, state == "free"))
+    return checks
+
+
+def failed(checks: Sequence[Check]) -> list[Check]:
+    return [c for c in checks if not c.ok]
+
+
+def container_names(target: str, entry: Entry) -> list[str]:
+    return [f"spbe-{target}-{entry.id}-{c.name}" for c in entry.components]
+
+
+def preflight_vars(target: Target, entry: Entry) -> dict[str, Any]:
+    return {
+        "spbe_target": target.name,
+        "spbe_root": target.root,
+        "spbe_bind_address": target.bind_address,
+        "spbe_ports": required_ports(entry),
+        "spbe_containers": container_names(target.name, entry),
+    }
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    target: str
+    app: str
+    checks: list[Check]
+    run_dir: str
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "app": self.app,
+            "ok": self.ok,
+            "checks": [asdict(c) for c in self.checks],
+            "run_dir": self.run_dir,
+        }
+
+
+def raise_for_run(result: RunResult, target: str, what: str) -> None:
+    """Turn a failed run into the right error (host key, unreachable, remote failure)."""
+    from ..errors import HostKeyMismatch, Unreachable
+
+    if result.ok:
+        return
+    log = f"(full log: {result.run_dir / 'artifacts' / 'run' / 'stdout'})"
+    if result.host_key_failed:
+        raise HostKeyMismatch(
+            f"{target}: the host key does not match the pinned one; refusing to connect {log}",
+            details=[result.unreachable_message or result.failed_message or ""],
+        )
+    if result.unreachable_message is not None:
+        raise Unreachable(f"{target}: unreachable during {what}: {result.unreachable_message} {log}")
+    raise RemoteFailed(
+        f"{target}: {what} failed at task '{result.failed_task}': {result.failed_message} {log}"
+    )
+
+
+def gather_facts(
+    ws: Workspace,
+    *,
+    target: Target,
+    entry: Entry,
+    progress: ProgressCallback | None = None,
+) -> tuple[TargetFacts, RunResult]:
+    from .runner import run_playbook
+
+    result = run_playbook(
+        ws,
+        op="preflight",
+        target=target.name,
+        app=entry.id,
+        playbook="preflight.yml",
+        targets=[target],
+        extravars=preflight_vars(target, entry),
+        progress=progress,
+        now=dt.datetime.now(dt.UTC),
+    )
+    raise_for_run(result, target.name, "preflight")
+    data = result.stats.get(target.name, {}).get("spbe_preflight")
+    if not isinstance(data, dict):
+        raise RemoteFailed(f"{target.name}: preflight returned no facts (see {result.run_dir})")
+    return TargetFacts.model_validate(data), result
+
+
+def run_preflight(
+    ws: Workspace,
+    *,
+    target: Target,
+    entry: Entry,
+    progress: ProgressCallback | None = None,
+) -> PreflightReport:
+    """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`)."""
+    facts, result = gather_facts(ws, target=target, entry=entry, progress=progress)
+    checks = evaluate(entry.requirements, facts, ports=required_ports(entry))
+    return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
+
+
+def require_ok(report: PreflightReport) -> None:
+    bad = failed(report.checks)
+    if bad:
+        raise PreflightFailed(
+            f"{report.target} does not meet the requirements of {report.app}",
+            details=[f"  {c.check}: required {c.required}, found {c.found}" for c in bad],
+        )

@@ -1,0 +1,346 @@
+"""Unit tests of spbe_share.deploy: pure builders, compared by equality."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from spbe_share.catalog.models import Entry, Requirements
+from spbe_share.deploy import state
+from spbe_share.deploy.install import (
+    app_urls,
+    container_specs,
+    health_specs,
+    phase_seconds,
+    render_configs,
+    resolve_user,
+    start_order,
+)
+from spbe_share.deploy.preflight import Check, DiskFacts, TargetFacts, evaluate, required_ports
+from spbe_share.deploy.runner import RunResult, TaskTiming, run_dir_name
+from spbe_share.deploy.status import health_of
+from spbe_share.deploy.values import parse_set, resolve_values, secret_specs
+from spbe_share.deploy.varsfile import dump_unsafe
+from spbe_share.errors import InvalidInput, ValidationFailed
+
+
+def make_entry(**over: Any) -> Entry:
+    doc: dict[str, Any] = {
+        "id": "demo",
+        "name": "Demo",
+        "summary": {"id": "Demo", "en": "Demo"},
+        "description": {"id": "Demo", "en": "Demo"},
+        "source_url": "https://example.go.id/demo",
+        "donor": {
+            "pemda": "Kota Contoh",
+            "kode_wilayah": "96.71",
+            "unit": "Diskominfo",
+            "contacts": [{"name": "Admin"}],
+        },
+        "license": "EUPL-1.2",
+        "classification": {"jenis": "umum", "layanan": "publik", "domain": "Persuratan"},
+        "sharing": {"mou_required": True, "scope": ["install"], "support_months": 12},
+        "requirements": {
+            "cpu_cores": 2,
+            "memory_mb": 1024,
+            "disk_gb": 10,
+            "os": [{"name": "debian", "versions": ["12"]}, {"name": "ubuntu", "versions": ["22.04"]}],
+            "ports": [9000],
+            "concurrent_users": 10,
+        },
+        "secrets": [{"name": "DB_PASSWORD", "length": 24}, {"name": "UNUSED"}],
+        "settings": [
+            {"name": "pemda_name", "description": "Nama Pemda", "required": True},
+            {"name": "color", "description": "Warna", "default": "biru"},
+        ],
+        "components": [
+            {
+                "name": "web",
+                "image": "spbe-share/demo-web",
+                "build": {"context": "shared_apps/demo/web"},
+                "ports": [{"container": 8080, "published": 8090}],
+                "health": {"type": "http", "port": 8080, "path": "/healthz", "interval_s": 2, "timeout_s": 60},
+                "env": {"DB_HOST": "db"},
+                "secrets": ["DB_PASSWORD"],
+                "config": [{"template": "templates/demo/app.ini.j2", "path": "/etc/demo/app.ini"}],
+                "depends_on": ["db"],
+            },
+            {
+                "name": "db",
+                "image": "spbe-share/demo-db",
+                "build": {"context": "shared_apps/demo/db"},
+                "volumes": [{"name": "pgdata", "path": "/var/lib/postgresql"}],
+                "health": {"type": "command", "command": ["pg_isready"], "interval_s": 3, "timeout_s": 30},
+                "secrets": ["DB_PASSWORD"],
+            },
+        ],
+        "releases": [{"version": "1.0.0", "date": "2026-11-01"}, {"version": "1.1.0", "date": "2026-11-20"}],
+        "docs": {
+            "install": "docs/install.md",
+            "user_manual": "docs/manual.md",
+            "sop": {
+                "hak_akses": "a.md",
+                "backup": "b.md",
+                "eskalasi": "c.md",
+                "manajemen_perubahan": "d.md",
+                "risiko_keamanan": "e.md",
+            },
+        },
+        "manifests": {"compose": "compose.yaml"},
+    }
+    doc.update(over)
+    return Entry.model_validate(doc)
+
+
+# ------------------------------------------------------------------ values
+
+
+def test_parse_set_splits_on_first_equals() -> None:
+    assert parse_set(["a=1", "b=x=y", "c="]) == [("a", "1"), ("b", "x=y"), ("c", "")]
+
+
+def test_parse_set_rejects_missing_equals() -> None:
+    with pytest.raises(InvalidInput, match="expected NAME=value"):
+        parse_set(["novalue"])
+
+
+def test_values_precedence_default_file_set(tmp_path: Path) -> None:
+    f = tmp_path / "values.yaml"
+    f.write_text("pemda_name: Kota Sorong\ncolor: merah\n")
+    got = resolve_values(make_entry(), sets=["color=hijau"], values_file=f)
+    assert got.as_dict() == {"pemda_name": "Kota Sorong", "color": "hijau"}
+    assert [v.source for v in got.values] == ["file", "set"]
+
+
+def test_unknown_setting_is_named_with_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "values.yaml"
+    f.write_text("pemda_name: X\n\nwarna: merah\n")
+    with pytest.raises(ValidationFailed) as err:
+        resolve_values(make_entry(), sets=["bogus=1"], values_file=f)
+    assert err.value.problems == [
+        f"{f}:3: warna: unknown setting of demo (known: color, pemda_name)",
+        "--set bogus: unknown setting of demo (known: color, pemda_name)",
+    ]
+
+
+def test_missing_required_setting() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        resolve_values(make_entry())
+    assert err.value.problems == ["setting pemda_name is required (Nama Pemda): pass --set pemda_name=..."]
+
+
+def test_secret_specs_only_used_secrets() -> None:
+    assert [(s.name, s.length) for s in secret_specs(make_entry())] == [("DB_PASSWORD", 24)]
+
+
+# ------------------------------------------------------------------ preflight
+
+
+def facts(**over: Any) -> TargetFacts:
+    base: dict[str, Any] = {
+        "cpu_cores": 4,
+        "memory_mb": 8000,
+        "os_family": "debian",
+        "os_version": "12.11",
+        "os_major": "12",
+        "disk": DiskFacts(path="/var/lib", root_exists=False, free_mb=50 * 1024),
+        "ports": {"8090": "free", "9000": "free"},
+        "bind_address": "127.0.0.2",
+        "docker_rc": 0,
+        "docker_version": json.dumps({"Client": {}, "Server": {"Version": "20.10.24"}}),
+        "own_ports": [],
+    }
+    base.update(over)
+    return TargetFacts(**base)
+
+
+def test_required_ports_include_published() -> None:
+    assert required_ports(make_entry()) == [8090, 9000]
+
+
+def test_evaluate_all_ok() -> None:
+    req = make_entry().requirements
+    assert evaluate(req, facts(), ports=[8090, 9000]) == [
+        Check("cpu cores", ">= 2", "4", True),
+        Check("memory", ">= 1024 MB", "8000 MB", True),
+        Check("free disk", ">= 10 GB on /var/lib", "50.0 GB", True),
+        Check("operating system", "debian 12 or ubuntu 22.04", "debian 12.11", True),
+        Check("docker engine", "running", "engine 20.10.24", True),
+        Check("port 8090", "free on 127.0.0.2", "free", True),
+        Check("port 9000", "free on 127.0.0.2", "free", True),
+    ]
+
+
+def test_evaluate_failures() -> None:
+    req = Requirements.model_validate(
+        {"cpu_cores": 8, "memory_mb": 9000, "disk_gb": 100, "os": [{"name": "ubuntu", "versions": ["24.04"]}],
+         "ports": [], "concurrent_users": 1}
+    )
+    got = evaluate(
+        req,
+        facts(docker_rc=1, docker_version="", docker_error="Cannot connect to the Docker daemon",
+              ports={"8090": "in use"}),
+        ports=[8090],
+    )
+    assert [(c.check, c.ok) for c in got] == [
+        ("cpu cores", False),
+        ("memory", False),
+        ("free disk", False),
+        ("operating system", False),
+        ("docker engine", False),
+        ("port 8090", False),
+    ]
+    assert got[4].found == "Cannot connect to the Docker daemon"
+
+
+def test_port_used_by_this_app_is_fine() -> None:
+    got = evaluate(make_entry().requirements, facts(ports={"8090": "in use"}, own_ports=[8090]), ports=[8090])
+    assert got[-1] == Check("port 8090", "free on 127.0.0.2", "in use by this app", True)
+
+
+# ------------------------------------------------------------------ install builders
+
+
+def test_start_order_respects_depends_on() -> None:
+    assert [c.name for c in start_order(make_entry().components)] == ["db", "web"]
+
+
+def test_container_specs() -> None:
+    specs = container_specs(make_entry(), version="1.1.0", target="kota-sorong", root="/srv/dc1/", bind_address="127.0.0.2")
+    labels = {"id.go.spbe.app": "demo", "id.go.spbe.version": "1.1.0", "id.go.spbe.target": "kota-sorong"}
+    assert specs == [
+        {
+            "name": "spbe-kota-sorong-demo-db",
+            "component": "db",
+            "image": "spbe-share/demo-db:1.1.0",
+            "command": [],
+            "env": {},
+            "ports": [],
+            "mounts": [
+                {"type": "bind", "source": "/srv/dc1/apps/demo/secrets/db/DB_PASSWORD",
+                 "target": "/run/secrets/DB_PASSWORD", "read_only": True},
+                {"type": "volume", "source": "spbe-kota-sorong-demo-pgdata", "target": "/var/lib/postgresql"},
+            ],
+            "labels": {**labels, "id.go.spbe.component": "db"},
+        },
+        {
+            "name": "spbe-kota-sorong-demo-web",
+            "component": "web",
+            "image": "spbe-share/demo-web:1.1.0",
+            "command": [],
+            "env": {"DB_HOST": "db"},
+            "ports": ["127.0.0.2:8090:8080/tcp"],
+            "mounts": [
+                {"type": "bind", "source": "/srv/dc1/apps/demo/secrets/web/DB_PASSWORD",
+                 "target": "/run/secrets/DB_PASSWORD", "read_only": True},
+                {"type": "bind", "source": "/srv/dc1/apps/demo/config/web/0-app.ini",
+                 "target": "/etc/demo/app.ini", "read_only": True},
+            ],
+            "labels": {**labels, "id.go.spbe.component": "web"},
+        },
+    ]
+
+
+def test_health_specs_and_urls() -> None:
+    entry = make_entry()
+    got = [h.model_dump() for h in health_specs(entry, target="t", bind_address="127.0.0.3")]
+    assert got == [
+        {"component": "db", "container": "spbe-t-demo-db", "type": "command", "url": None, "port": None,
+         "path": None, "command": ["pg_isready"], "retries": 10, "delay": 3},
+        {"component": "web", "container": "spbe-t-demo-web", "type": "http",
+         "url": "http://127.0.0.3:8090/healthz", "port": 8080, "path": "/healthz", "command": None,
+         "retries": 30, "delay": 2},
+    ]
+    assert app_urls(entry, bind_address="127.0.0.3") == ["http://127.0.0.3:8090/"]
+
+
+def test_render_configs_strict(tmp_path: Path) -> None:
+    (tmp_path / "templates" / "demo").mkdir(parents=True)
+    (tmp_path / "templates" / "demo" / "app.ini.j2").write_text("name={{ pemda_name }}\nv={{ spbe_version }}\n")
+    entry = make_entry()
+    got = render_configs(entry, template_root=tmp_path, variables={"pemda_name": "Kota {{x}}", "spbe_version": "1"})
+    assert got == [{"component": "web", "file": "0-app.ini", "content": "name=Kota {{x}}\nv=1\n"}]
+    with pytest.raises(InvalidInput, match="'spbe_version' is undefined"):
+        render_configs(entry, template_root=tmp_path, variables={"pemda_name": "x"})
+
+
+def test_resolve_user() -> None:
+    passwd = "root:x:0:0::/root:/bin/sh\npostgres:x:101:103::/var/lib/postgresql:/bin/bash\n"
+    group = "root:x:0:\npostgres:x:103:\nssl-cert:x:104:postgres\n"
+    r = {"passwd": lambda: passwd, "group": lambda: group}
+    assert resolve_user("", **r) == (0, 0)
+    assert resolve_user("10001:10001", **r) == (10001, 10001)
+    assert resolve_user("101", **r) == (101, 103)
+    assert resolve_user("postgres", **r) == (101, 103)
+    assert resolve_user("postgres:ssl-cert", **r) == (101, 104)
+    with pytest.raises(InvalidInput, match="nobody"):
+        resolve_user("nobody", **r)
+
+
+def test_phase_seconds_from_task_names() -> None:
+    result = RunResult(status="successful", rc=0, run_dir=Path("/x"), timings=[
+        TaskTiming("Ship: copy the blobs the target lacks", (), 3.0, True),
+        TaskTiming("Ship: copy the archive tool", (), 0.5, False),
+        TaskTiming("Load: load the app images the engine lacks", (), 2.0, True),
+        TaskTiming("Gathering Facts", (), 1.0, False),
+    ])
+    assert phase_seconds(result) == {"Lock": 0.0, "Ship": 3.5, "Load": 2.0, "Configure": 0.0,
+                                      "Start": 0.0, "Health": 0.0, "Record": 0.0}
+
+
+# ------------------------------------------------------------------ runner, vars, state, status
+
+
+def test_run_dir_name() -> None:
+    now = dt.datetime(2026, 11, 22, 10, 15, 0, 123456, tzinfo=dt.UTC)
+    assert run_dir_name("install", "kota-sorong", "e-office", now) == "20261122T101500123456-install-kota-sorong-e-office"
+    assert run_dir_name("status", "a b", None, now) == "20261122T101500123456-status-a_b"
+
+
+def test_vars_file_marks_every_string_unsafe() -> None:
+    text = dump_unsafe({"b": [{"content": "x {{ y }}\nz"}], "a": 1, "c": True})
+    assert "!unsafe" in text
+    # Ansible reads !unsafe; for a plain YAML reader it is just a tagged string
+    class L(yaml.SafeLoader):
+        pass
+
+    L.add_constructor("!unsafe", lambda loader, node: ("unsafe", loader.construct_scalar(node)))
+    assert yaml.load(text, Loader=L) == {"a": 1, "b": [{"content": ("unsafe", "x {{ y }}\nz")}], "c": True}
+
+
+def test_names() -> None:
+    assert state.container_name("kota-sorong", "e-office", "web") == "spbe-kota-sorong-e-office-web"
+    assert state.network_name("kota-sorong", "e-office") == "spbe-kota-sorong-e-office"
+    assert state.lock_path("/srv/dc1/", "e-office") == "/srv/dc1/locks/e-office.lock"
+    assert state.stamp(dt.datetime(2026, 11, 22, 1, 2, 3, tzinfo=dt.UTC)) == "20261122T010203Z"
+
+
+def _record(**over: Any) -> state.ReleaseRecord:
+    base: dict[str, Any] = {
+        "app": "demo", "version": "1.1.0", "target": "t", "pemda": "P", "kode_wilayah": "96.71",
+        "bundle_digest": "sha256:" + "0" * 64, "signer": "0123456789abcdef", "who": "op", "when": "2026-11-22T00:00:00Z",
+        "containers": ["c1", "c2"],
+        "health": [{"component": "web", "container": "c2", "type": "http", "url": "http://h:1/healthz"}],
+    }
+    base.update(over)
+    return state.ReleaseRecord.model_validate(base)
+
+
+def test_health_of() -> None:
+    rec = _record()
+    running = {"Running": True, "Status": "running"}
+    assert health_of(rec, {"c1": running, "c2": running}, {"http://h:1/healthz": 200}) == ("healthy", "")
+    assert health_of(rec, {"c1": running, "c2": running}, {"http://h:1/healthz": 500}) == (
+        "unhealthy", "http://h:1/healthz -> 500")
+    assert health_of(rec, {"c1": running}, {})[0] == "stopped"
+    assert health_of(rec, {}, {"http://h:1/healthz": 200})[0] == "missing"
+
+
+def test_release_record_rejects_unknown_fields() -> None:
+    with pytest.raises(ValueError):
+        _record(password="x")
