@@ -112,9 +112,10 @@ def search(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Search apps: TEXT matches name, summary, description, keywords, donor, domain, regulations.
+    """Search apps by name, summary, description, keywords, donor, domain, regulations.
 
-    Every word must match (as a word prefix); filters combine with AND.
+    Every word of TEXT must match, anywhere inside a word ("arsip" finds "kearsipan");
+    filters combine with AND. Without TEXT, filters alone select.
     """
     from ..catalog.index import search_catalog
 
@@ -274,7 +275,7 @@ def show(ws: Workspace, app: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def validate(ws: Workspace, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Check entries: PATHs are entry files, entry folders or catalog repositories.
+    """Check entry files, entry folders or catalog repositories (PATHs).
 
     Default: the built-in catalog. Prints every problem as `file:line: field: message`;
     exits 2 if there is any.
@@ -372,7 +373,7 @@ def source_remove(ws: Workspace, name: str) -> None:
 @click.argument("name", required=False)
 @click.pass_obj
 def update(ws: Workspace, name: str | None) -> None:
-    """Fetch the newest catalog of every source (or source NAME).
+    """Fetch the newest catalog of every source (or of NAME).
 
     A source that cannot be reached keeps its last good copy in use (a warning); the
     command fails (exit 10) only if such a source has no usable copy at all.
