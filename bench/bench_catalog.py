@@ -254,6 +254,7 @@ def main() -> int:
             ("pengaduan", {"jenis": "umum"}),
             ("", {"jenis": "khusus", "domain": "kesehatan"}),
             ("layanan", {"donor": "papua"}),
+        ("layanan", {}),  # in every description: the very-common-word path
             ("", {"regulation": "95 Tahun 2018"}),
             ("puskesmas rujukan", {"regulation": "data pribadi", "jenis": "khusus"}),
             ("tidakadaapapun", {}),

@@ -31,7 +31,7 @@ from .models import Entry
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 INDEX_FILE = "catalog-index.sqlite3"
 
 _DDL = """
@@ -95,7 +95,8 @@ def entry_row(entry: Entry, *, source: str, path: Path) -> dict[str, Any]:
 
 # (problems, (values of the entries row, values of the fts row) or None if invalid)
 _Analysed = tuple[list[str], tuple[tuple[Any, ...], tuple[Any, ...]] | None]
-PARALLEL_FROM = 400  # parse in worker processes when this many entry files changed
+PARALLEL_FROM = 400
+RANK_ALL = 3000  # rank by BM25 when at most this many entries match the words (see search)  # parse in worker processes when this many entry files changed
 
 
 def _analyse(root: CatalogRoot, path: str) -> _Analysed:
@@ -256,6 +257,10 @@ class CatalogIndex:
                     "INSERT OR REPLACE INTO roots VALUES (?, ?, ?)",
                     (root.name, str(root.repo_root), root.commit),
                 )
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('duplicates', ?), ('invalid', ?)",
+                (json.dumps(self._duplicates()), str(self._invalid_count())),
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -311,55 +316,69 @@ class CatalogIndex:
         source: str | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Matching entry rows, best first.
+
+        Ranking: BM25 (name and keywords weigh most) when at most :data:`RANK_ALL` entries
+        match the words; for very common words (BM25 over tens of thousands of rows costs
+        more than the time budget) entries whose name or keywords match come first, then the
+        rest, each by id.
+        """
         where: list[str] = []
         params: list[Any] = []
         q, short = split_words(text)
-        if q is not None:
-            sql = "SELECT e.row FROM fts JOIN entries e ON e.rowid = fts.rowid WHERE fts MATCH ?"
-            params.append(q)
-            order = f"bm25(fts, {_WEIGHTS}), e.id, e.source"
-        elif short:
-            sql = "SELECT e.row FROM fts JOIN entries e ON e.rowid = fts.rowid WHERE 1"
-            order = "e.id, e.source"
-        else:
-            sql = "SELECT e.row FROM entries e WHERE 1"
-            order = "e.id, e.source"
         for w in short:
             where.append(
                 "(fts.name || ' ' || fts.summary || ' ' || fts.description || ' ' || fts.keywords || ' ' "
                 "|| fts.donor || ' ' || fts.domain || ' ' || fts.regulations) LIKE ? ESCAPE '\\'"
             )
             params.append(_like(w))
-        if jenis:
-            where.append("e.jenis = ?")
-            params.append(jenis)
-        if domain:
-            where.append("e.domain LIKE ? ESCAPE '\\'")
-            params.append(_like(domain))
-        if donor:
-            where.append("e.donor LIKE ? ESCAPE '\\'")
-            params.append(_like(donor))
-        if regulation:
-            where.append("e.regulations LIKE ? ESCAPE '\\'")
-            params.append(_like(regulation))
-        if source:
-            where.append("e.source = ?")
-            params.append(source)
-        for w in where:
-            sql += f" AND {w}"
-        sql += f" ORDER BY {order}"
+        for cond, value in (
+            ("e.jenis = ?", jenis),
+            ("e.domain LIKE ? ESCAPE '\\'", _like(domain) if domain else None),
+            ("e.donor LIKE ? ESCAPE '\\'", _like(donor) if donor else None),
+            ("e.regulations LIKE ? ESCAPE '\\'", _like(regulation) if regulation else None),
+            ("e.source = ?", source),
+        ):
+            if value:
+                where.append(cond)
+                params.append(value)
+        filters = "".join(f" AND {w}" for w in where)
+        join = "SELECT e.rowid, e.row FROM fts JOIN entries e ON e.rowid = fts.rowid WHERE "
+        if q is None:
+            base = join + "1" if short else "SELECT e.rowid, e.row FROM entries e WHERE 1"
+            return self._rows(base + filters + " ORDER BY e.id, e.source", params, limit)
+        many = self.db.execute(
+            "SELECT count(*) FROM (SELECT rowid FROM fts WHERE fts MATCH ? LIMIT ?)", (q, RANK_ALL + 1)
+        ).fetchone()[0] > RANK_ALL
+        if not many:
+            sql = join + "fts MATCH ?" + filters + f" ORDER BY bm25(fts, {_WEIGHTS}), e.id, e.source"
+            return self._rows(sql, [q, *params], limit)
+        first = self._rows(
+            join + "fts MATCH ?" + filters + " ORDER BY e.id, e.source", [f"{{name keywords}} : ({q})", *params],
+            limit,
+        )
+        if limit is not None and len(first) >= limit:
+            return first
+        rest = self._rows(
+            join + "fts MATCH ?" + filters + " AND e.rowid NOT IN (SELECT rowid FROM fts WHERE fts MATCH ?)"
+            " ORDER BY e.id, e.source",
+            [q, *params, f"{{name keywords}} : ({q})"],
+            None if limit is None else limit - len(first),
+        )
+        return first + rest
+
+    def _rows(self, sql: str, params: list[Any], limit: int | None) -> list[dict[str, Any]]:
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
-        try:
-            rows = self.db.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:  # pragma: no cover - fts_query only emits quoted words
-            from ..errors import InvalidInput
-
-            raise InvalidInput(f"cannot search for {text!r}: {exc}") from None
-        return [json.loads(r[0]) for r in rows]
+            params = [*params, limit]
+        return [json.loads(r[1]) for r in self.db.execute(sql, params)]
 
     def duplicates(self) -> dict[str, list[str]]:
+        """App id -> sources carrying it (ids in several sources); computed at refresh."""
+        r = self.db.execute("SELECT value FROM meta WHERE key='duplicates'").fetchone()
+        return json.loads(r[0]) if r else self._duplicates()
+
+    def _duplicates(self) -> dict[str, list[str]]:
         rows = self.db.execute(
             "SELECT id, source FROM entries WHERE id IN "
             "(SELECT id FROM entries GROUP BY id HAVING count(*) > 1) ORDER BY id"
@@ -368,6 +387,10 @@ class CatalogIndex:
         return find_duplicates(pairs)
 
     def invalid_count(self) -> int:
+        r = self.db.execute("SELECT value FROM meta WHERE key='invalid'").fetchone()
+        return int(r[0]) if r else self._invalid_count()
+
+    def _invalid_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM files WHERE problems IS NOT NULL").fetchone()[0])
 
     def problems(self) -> list[str]:

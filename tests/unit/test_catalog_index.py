@@ -162,3 +162,21 @@ def test_parallel_analysis_gives_the_same_index(ws: Workspace, tmp_path: Path, m
     assert parallel.problems() == serial.problems() and len(serial.problems()) == 9
     serial.close()
     parallel.close()
+
+
+def test_very_common_words_rank_name_and_keyword_matches_first(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spbe_share.catalog.index as index_mod
+
+    index = CatalogIndex(tmp_path / "idx.sqlite3")
+    index.refresh([CatalogRoot(BUILTIN, ws.root)])
+    ranked = ids(index.search("arsip"))
+    monkeypatch.setattr(index_mod, "RANK_ALL", 1)  # "arsip" matches 2 entries: now "very common"
+    assert ids(index.search("arsip")) == ranked == ["arsip-statis", "surat-masuk"]
+    assert ids(index.search("aplikasi")) == ["arsip-statis", "lapor-warga", "surat-masuk"]  # description only: by id
+    assert ids(index.search("kearsipan")) == ["arsip-statis", "surat-masuk"]  # none by name: by id
+    assert ids(index.search("kearsipan", limit=1)) == ["arsip-statis"]
+    assert ids(index.search("tnde kearsipan")) == ["surat-masuk"]
+    assert ids(index.search("arsip", jenis="umum")) == ["surat-masuk"]
+    index.close()
