@@ -725,7 +725,8 @@ def install(
     try:
         result = execute(ws, plan, progress=progress)
     except SpbeError as exc:
-        record(ws, what="install", where=where, result=f"failed: {exc.exit_code.name.lower()}",
+        verb = "refused" if isinstance(exc, Locked) else "failed"  # a held lock changed nothing
+        record(ws, what="install", where=where, result=f"{verb}: {exc.exit_code.name.lower()}",
                app=app, version=plan.manifest.version, bundle=plan.digest, reason=exc.message)
         raise
     record(

@@ -1,8 +1,11 @@
-"""Write playbook variables as a YAML *data* file whose every string is tagged ``!unsafe``.
+"""Write playbook variables as a YAML *data* file; strings that could be Jinja are ``!unsafe``.
 
 ansible-core 2.19 templates strings that arrive as extra vars, so a Pemda name or a rendered
-config file containing ``{{`` would be evaluated as Jinja. Tagging each string ``!unsafe``
-(Ansible's own marker for data) makes Ansible use it verbatim. The file is produced by
+config file containing ``{{`` would be evaluated as Jinja. Tagging such strings ``!unsafe``
+(Ansible's own marker for data) makes Ansible use them verbatim. Only strings holding a ``{``
+are tagged: ansible-core re-resolves the type of an ``!unsafe`` scalar, so ``!unsafe '00'``
+would become the integer 0 (a kode wilayah "96.71" a float); plain strings are quoted by
+``yaml.dump`` and stay strings. The file is produced by
 ``yaml.dump`` from a Python structure (never by string formatting) and works by hand:
 ``ansible-playbook ... -e @vars.yml``.
 """
@@ -20,6 +23,8 @@ class _UnsafeDumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    if "{" not in value:
+        return yaml.SafeDumper.represent_str(dumper, value)
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("!unsafe", value, style=style)
 
@@ -37,5 +42,5 @@ _UnsafeDumper.add_representer(dict, _mapping)
 
 
 def dump_unsafe(data: Mapping[str, Any]) -> str:
-    header = "---\n# spbe-share playbook variables (data: every string is !unsafe, never templated)\n"
+    header = "---\n# spbe-share playbook variables (data: strings that could be Jinja are !unsafe, never templated)\n"
     return header + yaml.dump(dict(data), Dumper=_UnsafeDumper, allow_unicode=True, width=1000)

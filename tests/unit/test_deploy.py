@@ -302,15 +302,16 @@ def test_run_dir_name() -> None:
     assert run_dir_name("status", "a b", None, now) == "20261122T101500123456-status-a_b"
 
 
-def test_vars_file_marks_every_string_unsafe() -> None:
-    text = dump_unsafe({"b": [{"content": "x {{ y }}\nz"}], "a": 1, "c": True})
+def test_vars_file_marks_jinja_like_strings_unsafe() -> None:
+    text = dump_unsafe({"b": [{"content": "x {{ y }}\nz"}], "a": 1, "c": True, "k": "00", "f": "96.71"})
     assert "!unsafe" in text
     # Ansible reads !unsafe; for a plain YAML reader it is just a tagged string
     class L(yaml.SafeLoader):
         pass
 
     L.add_constructor("!unsafe", lambda loader, node: ("unsafe", loader.construct_scalar(node)))
-    assert yaml.load(text, Loader=L) == {"a": 1, "b": [{"content": ("unsafe", "x {{ y }}\nz")}], "c": True}
+    assert yaml.load(text, Loader=L) == {
+        "a": 1, "b": [{"content": ("unsafe", "x {{ y }}\nz")}], "c": True, "k": "00", "f": "96.71"}
 
 
 def test_names() -> None:

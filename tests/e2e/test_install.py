@@ -1,0 +1,256 @@
+"""End to end: install apps into simulated Pemda data centers over real SSH, real Docker.
+
+One module-scoped operator workspace whose targets are the session's DCs (kota-sorong on
+127.0.0.2, kabupaten-buleleng on 127.0.0.3). Bundles are built once per session and trusted.
+Tests run in file order: every refusal first (each must leave the target exactly as it was),
+then the installs, the repeat install (nothing changed) and status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simdc import E2EWorkspace, SimDC, make_e2e_workspace
+
+from spbe_share.errors import ExitCode
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+APPS = {"pengaduan": "kabupaten-buleleng", "e-office": "kota-sorong"}
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
+
+
+def snapshot(dc: SimDC, target: str) -> dict[str, Any]:
+    """The target's root tree (paths, modes, sizes, content hashes) and its docker objects."""
+    tree = {}
+    for dirpath, dirnames, filenames in os.walk(dc.root):
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            st = p.lstat()
+            digest = ""
+            if p.is_file() and not p.is_symlink():
+                digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            tree[str(p.relative_to(dc.root))] = (st.st_mode, st.st_size if digest else 0, digest)
+    prefix = f"spbe-{target}-"
+    return {
+        "tree": tree,
+        "containers": sorted(
+            line for line in _docker("ps", "-a", "--format", "{{.Names}} {{.ID}} {{.Status}}").splitlines()
+            if line.startswith(prefix)
+        ),
+        "volumes": sorted(v for v in _docker("volume", "ls", "--format", "{{.Name}}").split() if v.startswith(prefix)),
+        "networks": sorted(n for n in _docker("network", "ls", "--format", "{{.Name}}").split() if n.startswith(prefix)),
+    }
+
+
+def _remove_docker_objects(prefixes: list[str]) -> None:
+    names = [n for n in _docker("ps", "-a", "--format", "{{.Names}}").split() if n.startswith(tuple(prefixes))]
+    if names:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)  # noqa: S603,S607
+    vols = [v for v in _docker("volume", "ls", "--format", "{{.Name}}").split() if v.startswith(tuple(prefixes))]
+    if vols:
+        subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True, check=False)  # noqa: S603,S607
+    nets = [n for n in _docker("network", "ls", "--format", "{{.Name}}").split() if n.startswith(tuple(prefixes))]
+    if nets:
+        subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)  # noqa: S603,S607
+
+
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """app -> signed bundle (newest release), built once per session with a throwaway key."""
+    from spbe_share.bundle.keys import generate_key, load_private_key
+    from spbe_share.bundle.pack import build_bundle
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.workspace import Workspace
+
+    ws = Workspace.from_options(tmp_path_factory.mktemp("donor"))
+    ws.ensure()
+    info = generate_key(ws)
+    key = load_private_key(ws, info.name)
+    out = {}
+    for app in APPS:
+        if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
+            continue
+        loaded = get_entry(ws, app)
+        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=key).path
+    out["_trusted"] = ws.keys_dir / "trusted" / f"{info.key_id}.pub"
+    return out
+
+
+@pytest.fixture(scope="module")
+def ews(datacenters: dict[str, SimDC], bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
+    home = tmp_path_factory.mktemp("operator")
+    w = make_e2e_workspace(home, datacenters)
+    trusted = home / "keys" / "trusted"
+    trusted.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bundles["_trusted"], trusted / bundles["_trusted"].name)
+    try:
+        yield w
+    finally:
+        _remove_docker_objects([f"spbe-{t}-" for t in datacenters])
+
+
+def add_agreement(w: E2EWorkspace, app: str, target: str, number: str, *, signed: dt.date, until: dt.date,
+                  scope: str = "install") -> None:
+    dc = w.dcs[target]
+    w.cli("mou", "add", "--app", app, "--donor", "Donor", "--donor-kode", "91", "--adopter", dc.pemda,
+          "--adopter-kode", dc.kode_wilayah, "--number", number, "--signed", signed.isoformat(),
+          "--valid-until", until.isoformat(), "--scope", scope)
+
+
+def install_args(app: str, target: str, bundle: Path) -> list[str]:
+    args = ["install", app, "--target", target, "--bundle", str(bundle)]
+    if app == "e-office":
+        args += ["--set", "pemda_name=Pemerintah Kota Sorong"]
+    return args
+
+
+def refused(w: E2EWorkspace, app: str, target: str, bundle: Path, code: ExitCode) -> str:
+    dc = w.dcs[target]
+    before = snapshot(dc, target)
+    proc = w.cli(*install_args(app, target, bundle), check=False)
+    after = snapshot(dc, target)
+    assert proc.returncode == int(code), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert after == before, "a refused install changed the target"
+    return proc.stderr
+
+
+TODAY = dt.date.today()
+
+
+def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[str, Path]) -> None:
+    app, target = "pengaduan", APPS["pengaduan"]
+    bundle = bundles[app]
+    err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
+    assert "no agreement" in err
+
+    add_agreement(ews, app, target, "PKS/EXP/2025", signed=TODAY - dt.timedelta(days=400),
+                  until=TODAY - dt.timedelta(days=30))
+    err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
+    assert "expired" in err or "PKS/EXP/2025" in err
+
+    add_agreement(ews, app, target, "PKS/SUP/2026", signed=TODAY - dt.timedelta(days=10),
+                  until=TODAY + dt.timedelta(days=300), scope="support")
+    err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
+    assert "does not cover scope install" in err
+
+    add_agreement(ews, app, target, "PKS/OK/2026", signed=TODAY - dt.timedelta(days=10),
+                  until=TODAY + dt.timedelta(days=300))
+
+    # preflight fails for real: someone listens on the app's port at the DC's address
+    dc = ews.dcs[target]
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((dc.address, 8081))
+        s.listen()
+        err = refused(ews, app, target, bundle, ExitCode.PREFLIGHT_FAILED)
+    assert "port 8081" in err
+
+    # a tampered bundle: one byte flipped in the middle
+    bad = ews.home / "tampered.spbe"
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    err = refused(ews, app, target, bad, ExitCode.VERIFICATION_FAILED)
+    assert "verification failed" in err
+
+    # the lock is held by another operator
+    lock = dc.root / "locks" / f"{app}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps({"who": "budi@laptop-lain", "pid": 4242, "host": "laptop-lain",
+                                "since": "2026-11-22T08:00:00Z", "operation": "install pengaduan 1.0.0",
+                                "token": "x"}))
+    try:
+        err = refused(ews, app, target, bundle, ExitCode.LOCKED)
+        assert "budi@laptop-lain" in err and "2026-11-22T08:00:00Z" in err
+    finally:
+        lock.unlink()
+        if not any(lock.parent.iterdir()):
+            lock.parent.rmdir()
+
+    audit = [json.loads(line) for line in (ews.home / "audit.log").read_text().splitlines()]
+    results = [a["result"] for a in audit if a["what"] == "install"]
+    assert results[-6:] == ["refused: no_agreement"] * 3 + [
+        "refused: preflight_failed", "refused: verification_failed", "refused: locked"]
+
+
+def test_changed_host_key_is_refused(ews: E2EWorkspace, bundles: dict[str, Path], simdc_factory: Any) -> None:
+    dc = simdc_factory("kota-uji", pemda="Kota Uji", kode_wilayah="96.72")
+    import sys
+
+    ews.cli(*dc.target_add_args(), "--python", sys.executable)
+    ews.dcs["kota-uji"] = dc
+    add_agreement(ews, "pengaduan", "kota-uji", "PKS/UJI/2026", signed=TODAY - dt.timedelta(days=1),
+                  until=TODAY + dt.timedelta(days=30))
+    try:
+        dc.restart(new_host_key=True)
+        err = refused(ews, "pengaduan", "kota-uji", bundles["pengaduan"], ExitCode.VERIFICATION_FAILED)
+        assert "host key" in err
+    finally:
+        ews.dcs.pop("kota-uji")
+
+
+def _healthz(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - loopback test URL
+        assert r.status == 200
+        return json.loads(r.read())
+
+
+@pytest.mark.parametrize("app", list(APPS))
+def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], app: str) -> None:
+    if app not in bundles:
+        pytest.skip(f"catalog/{app} is not there yet")
+    target = APPS[app]
+    if app != "pengaduan":
+        add_agreement(ews, app, target, f"PKS/{app.upper()}/2026", signed=TODAY - dt.timedelta(days=1),
+                      until=TODAY + dt.timedelta(days=365))
+    proc = ews.cli(*install_args(app, target, bundles[app]), "--json", timeout=900)
+    result = json.loads(proc.stdout)
+    assert result["changed"] and result["new_release"]
+    assert result["blobs_sent"] > 0 and result["bytes_sent"] > 0
+    dc = ews.dcs[target]
+    for url in result["urls"]:
+        assert url.startswith(f"http://{dc.address}:")
+        _healthz(url + "healthz")
+    current = json.loads((dc.root / "apps" / app / "current.json").read_text())
+    assert current["app"] == app and current["result"] == "ok" and current["target"] == target
+    secrets_dir = dc.root / "apps" / app / "secrets"
+    for f in secrets_dir.iterdir():
+        if f.is_file():
+            assert f.stat().st_mode & 0o777 == 0o600
+            assert f.read_text() not in proc.stdout + proc.stderr
+            assert f.read_text() not in json.dumps(current)
+
+    # the same install again changes nothing and says so; no container was recreated
+    ids_before = snapshot(dc, target)["containers"]
+    again = ews.cli(*install_args(app, target, bundles[app]))
+    assert f"already installed: {app} {result['version']} on {target}, nothing changed" in again.stdout
+    assert snapshot(dc, target)["containers"] == ids_before
+
+
+def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path]) -> None:
+    proc = ews.cli("status", "--json")
+    rows = json.loads(proc.stdout)
+    seen = {(r["app"], r["target"]): r for r in rows}
+    for app, target in APPS.items():
+        if app not in bundles:
+            continue
+        row = seen[(app, target)]
+        assert row["health"] == "healthy", row
+        assert row["pemda"] == ews.dcs[target].pemda
