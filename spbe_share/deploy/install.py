@@ -365,9 +365,30 @@ def verified_bundle_dir(ws: Workspace, path: Path) -> tuple[BundleManifest, Path
     return manifest, dest
 
 
-def bundle_parts(dest: Path) -> list[str]:
-    parts = [p for p in ("entry", "templates", "playbooks") if (dest / p).is_dir()]
-    return parts + [p for p in ("spbe-bundle.json", "spbe-bundle.json.sig") if (dest / p).is_file()]
+FILES_TAR = "spbe-files.tar"
+
+
+def files_tar(dest: Path) -> str:
+    """One deterministic tar of the bundle's small files (shipped as one file, not dozens)."""
+    out = dest / FILES_TAR
+    if out.is_file():
+        return FILES_TAR
+    paths: list[Path] = []
+    for part in ("entry", "templates", "playbooks"):
+        if (dest / part).is_dir():
+            paths += [p for p in (dest / part).rglob("*") if p.is_file()]
+    paths += [dest / p for p in ("spbe-bundle.json", "spbe-bundle.json.sig") if (dest / p).is_file()]
+    tmp = out.with_suffix(".part")
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        for p in sorted(paths):
+            info = tarfile.TarInfo(str(p.relative_to(dest)))
+            info.size = p.stat().st_size
+            info.mode = 0o644
+            info.mtime = 0
+            with p.open("rb") as f:
+                tar.addfile(info, f)
+    tmp.replace(out)
+    return FILES_TAR
 
 
 # ---------------------------------------------------------------- the operation
@@ -476,7 +497,7 @@ def build_extravars(
         "spbe_stamp": state.stamp(now),
         "spbe_local_bundle_dir": str(bundle_dir),
         "spbe_dockerarchive": str(dockerarchive),
-        "spbe_bundle_parts": bundle_parts(bundle_dir),
+        "spbe_files_tar": files_tar(bundle_dir),
         "spbe_blobs": sorted({d.split(":", 1)[1] for img in manifest.images for d in [img.config, *img.layers]}),
         "spbe_images": [
             {"component": i.component, "ref": i.ref, "config": i.config, "layers": list(i.layers)}
