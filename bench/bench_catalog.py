@@ -180,7 +180,7 @@ def generate(repo: Path, n: int, seed: int = 95) -> None:
     def write(item: tuple[str, str]) -> None:
         app_id, text = item
         d = repo / "catalog" / app_id
-        (d / "docs" / "sop").mkdir(parents=True)
+        (d / "docs" / "sop").mkdir(parents=True, exist_ok=True)
         (d / "spbe-app.yaml").write_text(text, encoding="utf-8")
         for rel in DOCS:
             (d / rel).write_text("# dokumen\n", encoding="utf-8")
