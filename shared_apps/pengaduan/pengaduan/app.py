@@ -10,7 +10,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from . import db, logic
 from .config import Config, read_secret
