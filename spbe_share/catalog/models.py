@@ -5,7 +5,7 @@ relative to the entry's folder; ``build.context`` and ``config[].template`` are 
 to the catalog repository's root (the folder that holds ``catalog/``), so one repository
 can carry ``catalog/``, ``shared_apps/`` and ``templates/`` side by side.
 
-``catalog/example/spbe-app.yaml`` is a fully commented example of every field.
+``docs/spbe-app.example.yaml`` is a fully commented example of every field.
 """
 
 from __future__ import annotations
