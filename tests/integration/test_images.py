@@ -1,0 +1,119 @@
+"""spbe_share.images against the real Docker engine: base image, failing builds, every catalog app builds."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spbe_share.images import BASE_IMAGE, BuildFailed, ensure_base_image, image_layers
+
+pytestmark = pytest.mark.docker
+
+
+def test_base_image_present_and_usable(base_image: str, docker_client: Any) -> None:
+    assert ensure_base_image() == base_image  # already there: no rebuild
+    out = docker_client.containers.run(
+        BASE_IMAGE, ["python3", "-c", "import sqlite3, sys; print(sys.version_info[:2])"], remove=True
+    )
+    assert out.decode().strip() == "(3, 11)"
+    assert image_layers(BASE_IMAGE)
+
+
+@pytest.mark.skipif(
+    os.environ.get("SPBE_SHARE_TEST_DEBOOTSTRAP") != "1",
+    reason="full debootstrap build (~1-2 min, needs the Debian mirror): set SPBE_SHARE_TEST_DEBOOTSTRAP=1",
+)
+def test_base_image_full_build_from_the_apt_mirror(docker_client: Any, tmp_path: Path) -> None:
+    tag = f"spbe-share/base:it-{uuid.uuid4().hex[:8]}"
+    try:
+        image_id = ensure_base_image(tag=tag, force=True, tmp_dir=tmp_path)
+        image = docker_client.images.get(tag)
+        assert image.id == image_id
+        assert "LANG=C.UTF-8" in image.attrs["Config"]["Env"]
+        out = docker_client.containers.run(
+            tag, ["sh", "-c", "python3 -V; ls /usr/share/doc | wc -l; ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l"],
+            remove=True,
+        )  # fmt: skip
+        version, docs, debs = out.decode().split("\n")[:3]
+        assert version.startswith("Python 3.11") and docs.strip() == "0" and debs.strip() == "0"
+    finally:
+        if any(tag in (i.tags or []) for i in docker_client.images.list(name=tag.split(":")[0])):
+            docker_client.images.remove(tag, force=True)
+
+
+def _write_app(root: Path, dockerfile: str, image: str) -> Any:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+    from catalog_fixtures import entry_data  # type: ignore[import-not-found]
+
+    from spbe_share.catalog.models import Entry
+
+    data = entry_data("it-broken")
+    data["components"] = [
+        {"name": "web", "image": image, "build": {"context": "shared_apps/it-broken"}}
+    ]
+    data["backup"] = {}
+    ctx = root / "shared_apps" / "it-broken"
+    ctx.mkdir(parents=True)
+    (ctx / "Dockerfile").write_text(dockerfile)
+    from types import SimpleNamespace
+
+    return SimpleNamespace(entry=Entry.model_validate(data), repo_root=root)
+
+
+def test_failing_build_reports_the_last_error(base_image: str, tmp_path: Path, docker_client: Any) -> None:
+    from spbe_share.images import build_app
+    from spbe_share.workspace import Workspace
+
+    image = f"spbe-it/broken-{uuid.uuid4().hex[:8]}"
+    loaded = _write_app(
+        tmp_path / "repo",
+        "FROM spbe-share/base:bookworm\nRUN echo 'bad thing happened' >&2 && exit 7\n",
+        image,
+    )
+    ws = Workspace(home=tmp_path / "ws", root=tmp_path / "repo")
+    lines: list[str] = []
+    with pytest.raises(BuildFailed) as err:
+        build_app(ws, loaded, loaded.entry.latest.version, progress=lines.append)
+    assert "returned a non-zero code: 7" in err.value.message
+    assert any("bad thing happened" in line for line in lines)
+    assert not docker_client.images.list(name=image)
+
+
+def test_build_small_app_labels_and_build_arg(base_image: str, tmp_path: Path, docker_client: Any) -> None:
+    from spbe_share.images import LABEL_APP, build_app
+    from spbe_share.workspace import Workspace
+
+    image = f"spbe-it/tiny-{uuid.uuid4().hex[:8]}"
+    loaded = _write_app(
+        tmp_path / "repo",
+        'FROM spbe-share/base:bookworm\nARG APP_VERSION\nRUN echo "$APP_VERSION" > /version\n',
+        image,
+    )
+    version = loaded.entry.latest.version
+    ws = Workspace(home=tmp_path / "ws", root=tmp_path / "repo")
+    try:
+        (built,) = build_app(ws, loaded, version)
+        assert built.ref == f"{image}:{version}"
+        labels = docker_client.images.get(built.ref).labels
+        assert labels[LABEL_APP] == "it-broken"
+        assert labels["org.opencontainers.image.revision"] == "unknown"  # not a git repository
+        out = docker_client.containers.run(built.ref, ["cat", "/version"], remove=True)
+        assert out.decode().strip() == version
+    finally:
+        for img in docker_client.images.list(name=image):
+            docker_client.images.remove(img.id, force=True)
+
+
+def test_e_office_builds_with_build_app(built_app: Any, docker_client: Any) -> None:
+    built = built_app("e-office")
+    assert built, "e-office has components"
+    for b in built:
+        labels = docker_client.images.get(b.ref).labels
+        assert labels["id.go.spbe.app"] == "e-office"
+        assert b.image_id == docker_client.images.get(b.ref).id
