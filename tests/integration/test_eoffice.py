@@ -196,6 +196,16 @@ def test_eoffice_lifecycle_and_upgrade(built_app: Any, load_app: Any, app_runner
     assert ok["valid"] is True
     html = urllib.request.urlopen(app.url + f"/verifikasi/{sig2['kode_verifikasi']}", timeout=10).read().decode()  # noqa: S310
     assert "dirahasiakan" in html and "Laporan kepegawaian" not in html
+    # concurrent numbering: 24 letters at once get 24 distinct consecutive numbers
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(i: int) -> int:
+        return int(tu.call("POST", "/api/v1/letters", {
+            "jenis": "masuk", "tanggal": "2027-01-05", "perihal": f"paralel {i}", "pengirim": "Uji",
+            "kode_klasifikasi": "000"}, expect=201)["seq"])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(create, range(24))) == list(range(1, 25))
     klas = admin.call("GET", "/api/v1/klasifikasi", expect=200)
     assert [k["kode"] for k in klas][:2] == ["000", "100"]
 

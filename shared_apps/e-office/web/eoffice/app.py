@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
 import logging
@@ -33,6 +34,9 @@ from .security import ROLES, can
 from .versioning import has_klasifikasi
 
 log = logging.getLogger("eoffice")
+HEALTH_TIMEOUT_S = 3.0
+# Health probes run here so a hanging database lookup cannot exhaust the server's threads.
+health_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -193,15 +197,22 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
         return data
 
     # -- health -----------------------------------------------------------------------
+    def _probe() -> int:
+        c = store.connect(cfg, timeout=HEALTH_TIMEOUT_S)
+        try:
+            c.run("SELECT 1")
+            return migrations.schema_version(c)
+        finally:
+            c.close()
+
     @app.get("/healthz")
     def healthz() -> Any:
+        # Bounded in time: when the db container is gone, name resolution alone can take
+        # 10 s; a health check must answer 503 quickly instead.
         try:
-            c = store.connect(cfg, timeout=3)
-            try:
-                c.run("SELECT 1")
-                schema = migrations.schema_version(c)
-            finally:
-                c.close()
+            schema = health_pool.submit(_probe).result(timeout=HEALTH_TIMEOUT_S)
+        except concurrent.futures.TimeoutError:
+            return jsonify(status="error", version=version, db="error: timeout"), 503
         except Exception as exc:  # noqa: BLE001 - any DB failure means unhealthy
             return jsonify(status="error", version=version, db=f"error: {type(exc).__name__}"), 503
         if schema < expected_schema:
