@@ -113,6 +113,7 @@ def container_specs(
             )
         for v in c.volumes:
             mounts.append({"type": "volume", "source": state.volume_name(target, app, v.name), "target": v.path})
+        labels: dict[str, str] = {**labels_for(app, version, target), "id.go.spbe.component": c.name}
         out.append(
             {
                 "name": state.container_name(target, app, c.name),
@@ -122,7 +123,7 @@ def container_specs(
                 "env": dict(c.env),
                 "ports": [f"{bind_address}:{p.host_port}:{p.container}/{p.protocol}" for p in c.ports],
                 "mounts": mounts,
-                "labels": {**labels_for(app, version, target), "id.go.spbe.component": c.name},
+                "labels": labels,
             }
         )
     return out
