@@ -40,23 +40,17 @@ def _checks_table(report: Any) -> None:
 @click.command("preflight")
 @click.argument("app")
 @click.option("--target", "-t", "target", required=True, help="Target name (see `spbe-share target list`), or 'local'.")
-@click.option("--version", "version", default=None, help="Release to check (default: the newest).")
 @json_option
 @click.pass_obj
-def preflight(ws: Any, app: str, target: str, version: str | None, as_json: bool) -> None:
+def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
     """Check a target against APP's requirements (CPU, memory, disk, OS, ports, Docker).
 
     Read-only: nothing changes on the target. Exit 5 when a check fails.
     """
-    from ..catalog.loader import get_entry
-    from ..deploy.preflight import require_ok, run_preflight
-    from ..targets import check_host_key, get_target
+    from ..deploy.preflight import preflight as do_preflight
+    from ..deploy.preflight import require_ok
 
-    t = get_target(ws, target)
-    check_host_key(ws, t)
-    entry = get_entry(ws, app).entry
-    ws.ensure()
-    report = run_preflight(ws, target=t, entry=entry, progress=_Progress(quiet=as_json))
+    report = do_preflight(ws, app=app, target_name=target, progress=_Progress(quiet=as_json))
     if as_json:
         emit_json(report.as_dict())
     else:

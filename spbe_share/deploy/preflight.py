@@ -236,3 +236,35 @@ def require_ok(report: PreflightReport) -> None:
             f"{report.target} does not meet the requirements of {report.app}",
             details=[f"  {c.check}: required {c.required}, found {c.found}" for c in bad],
         )
+
+
+def preflight(
+    ws: Workspace,
+    *,
+    app: str,
+    target_name: str,
+    progress: ProgressCallback | None = None,
+) -> PreflightReport:
+    """``spbe-share preflight``: host key, catalog entry, facts, evaluation; audited.
+
+    Returns the report (also when checks fail: the caller shows the table, then
+    :func:`require_ok` raises :class:`PreflightFailed`).
+    """
+    from ..audit import record
+    from ..catalog.loader import get_entry
+    from ..errors import SpbeError
+    from ..targets import check_host_key, get_target
+
+    ws.ensure()
+    try:
+        target = get_target(ws, target_name)
+        check_host_key(ws, target)
+        entry = get_entry(ws, app).entry
+        report = run_preflight(ws, target=target, entry=entry, progress=progress)
+    except SpbeError as exc:
+        record(ws, what="preflight", where=target_name, result=f"error: {exc.exit_code.name.lower()}",
+               app=app, reason=exc.message)
+        raise
+    record(ws, what="preflight", where=target_name, result="ok" if report.ok else "failed", app=app,
+           failed=[c.check for c in failed(report.checks)], run=report.run_dir)
+    return report
