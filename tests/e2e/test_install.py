@@ -230,11 +230,16 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     current = json.loads((dc.root / "apps" / app / "current.json").read_text())
     assert current["app"] == app and current["result"] == "ok" and current["target"] == target
     secrets_dir = dc.root / "apps" / app / "secrets"
-    for f in secrets_dir.iterdir():
-        if f.is_file():
-            assert f.stat().st_mode & 0o777 == 0o600
-            assert f.read_text() not in proc.stdout + proc.stderr
-            assert f.read_text() not in json.dumps(current)
+    workspace_files = [p for p in ews.home.rglob("*") if p.is_file() and p.suffix != ".spbe"]
+    secret_files = [f for f in secrets_dir.iterdir() if f.is_file()]
+    assert secret_files
+    for f in secret_files:
+        assert f.stat().st_mode & 0o777 == 0o600
+        value = f.read_bytes()
+        assert value.decode() not in proc.stdout + proc.stderr
+        assert value.decode() not in json.dumps(current)
+        # never in the workspace: run logs, job events, extravars, audit log, caches
+        assert not [p for p in workspace_files if value in p.read_bytes()]
 
     # the same install again changes nothing and says so; no container was recreated
     ids_before = snapshot(dc, target)["containers"]
