@@ -345,3 +345,42 @@ def test_health_of() -> None:
 def test_release_record_rejects_unknown_fields() -> None:
     with pytest.raises(ValueError):
         _record(password="x")
+
+
+def test_event_collector_turns_runner_events_into_a_result() -> None:
+    from spbe_share.deploy.runner import ProgressEvent, _EventCollector
+
+    seen: list[ProgressEvent] = []
+    c = _EventCollector(seen.append)
+    events: list[dict[str, Any]] = [
+        {"event": "playbook_on_task_start", "event_data": {"task": "Ship: copy", "task_uuid": "1"}},
+        {"event": "runner_on_ok", "event_data": {"task": "Ship: copy", "task_uuid": "1", "host": "dc1",
+                                                 "res": {"changed": True}}},
+        {"event": "playbook_on_task_start", "event_data": {"task": "Publish", "task_uuid": "2"}},
+        {"event": "runner_on_ok", "event_data": {"task": "Publish", "task_uuid": "2", "host": "dc1",
+                                                 "res": {"ansible_stats": {"data": {"spbe_x": {"a": 1}}}}}},
+        {"event": "playbook_on_task_start", "event_data": {"task": "Lock: take", "task_uuid": "3"}},
+        {"event": "runner_on_failed", "event_data": {"task": "Lock: take", "task_uuid": "3", "host": "dc1",
+                                                     "res": {"msg": "locked by budi", "spbe_locked": True}}},
+        {"event": "playbook_on_stats", "event_data": {"ok": {"dc1": 2}, "changed": {"dc1": 1},
+                                                      "failures": {"dc1": 1}}},
+    ]
+    for e in events:
+        c(e)
+    assert c.stats == {"dc1": {"spbe_x": {"a": 1}}}
+    assert (c.failed_task, c.failed_host, c.failed_message) == ("Lock: take", "dc1", "locked by budi")
+    assert c.failed_result["spbe_locked"] is True
+    assert c.changed_tasks == ["Ship: copy"]
+    assert (c.result_hosts["dc1"].ok, c.result_hosts["dc1"].changed, c.result_hosts["dc1"].failed) == (2, 1, 1)
+    assert [(e.kind, e.task, e.outcome) for e in seen] == [
+        ("task", "Ship: copy", None), ("result", "Ship: copy", "changed"),
+        ("task", "Publish", None), ("result", "Publish", "ok"),
+        ("task", "Lock: take", None), ("result", "Lock: take", "failed"),
+    ]
+
+
+def test_host_key_failure_is_recognised() -> None:
+    r = RunResult(status="failed", rc=4, run_dir=Path("/x"),
+                  unreachable_message="Failed to connect: Host key verification failed.")
+    assert r.host_key_failed
+    assert not RunResult(status="failed", rc=4, run_dir=Path("/x"), unreachable_message="timed out").host_key_failed
