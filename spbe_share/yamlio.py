@@ -98,13 +98,18 @@ def parse_yaml(text: str, path: Path) -> LoadedYaml:
     return LoadedYaml(path=path, data=data, lines=lines)
 
 
-def load_yaml(path: Path) -> LoadedYaml:
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing or unreadable file becomes one-line :class:`InvalidInput`."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise InvalidInput(f"{path}: file not found") from None
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_yaml(path: Path) -> LoadedYaml:
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -197,10 +197,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+def regular_tarinfo(name: str, size: int, mtime: int = FIXED_MTIME) -> tarfile.TarInfo:
+    """A reproducible regular-file member: fixed mode, owner and mtime."""
     info = tarfile.TarInfo(name)
     info.size = size
-    info.mtime = FIXED_MTIME
+    info.mtime = mtime
     info.mode = 0o644
     info.uid = info.gid = 0
     info.uname = info.gname = ""
@@ -264,14 +265,14 @@ def write_docker_archive(
             raise ArchiveError(f"blob store {blob_dir} lacks {d}")
     manifest = archive_manifest(config, layers, repo_tags)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(_tarinfo("manifest.json", len(manifest)), io.BytesIO(manifest))
+        tar.addfile(regular_tarinfo("manifest.json", len(manifest)), io.BytesIO(manifest))
         for d in digests:
             hx = hex_of(d)
             path = blob_dir / hx
             size = path.stat().st_size
             with path.open("rb") as f:
                 reader = io.BufferedReader(VerifyingReader(f, hx, size, d), CHUNK)
-                tar.addfile(_tarinfo(f"blobs/sha256/{hx}", size), reader)
+                tar.addfile(regular_tarinfo(f"blobs/sha256/{hx}", size), reader)
                 # tarfile stops reading at `size`; drain to trigger the digest check at EOF.
                 if reader.read(1):
                     raise ArchiveError(f"blob {d} changed while being read")

@@ -217,17 +217,6 @@ def ensure_images(
 # ------------------------------------------------------------------ writing the tar
 
 
-def _tarinfo(name: str, size: int, mtime: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = mtime
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info
-
-
 def make_manifest(
     *,
     app: str,
@@ -270,8 +259,8 @@ def write_bundle(
     try:
         with os.fdopen(fd, "wb") as raw:
             with tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                tar.addfile(_tarinfo(MANIFEST_NAME, len(data), mtime), io.BytesIO(data))
-                tar.addfile(_tarinfo(SIGNATURE_NAME, len(sig), mtime), io.BytesIO(sig))
+                tar.addfile(da.regular_tarinfo(MANIFEST_NAME, len(data), mtime), io.BytesIO(data))
+                tar.addfile(da.regular_tarinfo(SIGNATURE_NAME, len(sig), mtime), io.BytesIO(sig))
                 for f in manifest.files:
                     src = sources[f.path]
                     with src.open("rb") as fh:
@@ -279,7 +268,7 @@ def write_bundle(
                             da.VerifyingReader(fh, f.sha256, f.size, f.path), da.CHUNK
                         )
                         try:
-                            tar.addfile(_tarinfo(f.path, f.size, mtime), reader)
+                            tar.addfile(da.regular_tarinfo(f.path, f.size, mtime), reader)
                             reader.read(1)
                         except (da.ArchiveError, tarfile.TarError, OSError) as exc:
                             raise InvalidInput(

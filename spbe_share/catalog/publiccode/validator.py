@@ -34,7 +34,7 @@ from typing import Any, Literal
 import yaml
 
 from ...errors import InvalidInput, ValidationFailed
-from ...yamlio import LoadedYaml, parse_yaml
+from ...yamlio import LoadedYaml, parse_yaml, read_bytes
 from . import vocab
 
 try:
@@ -761,12 +761,7 @@ def validate_publiccode_text(text: str, path: Path, *, base_dir: Path | None = N
 def validate_publiccode(path: Path, *, base_dir: Path | None = None) -> PubliccodeReport:
     """Validate one publiccode.yml file offline. Problems come back in the report; nothing is raised
     for an invalid document (see :meth:`PubliccodeReport.raise_for_errors`)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: file not found") from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
