@@ -59,8 +59,11 @@ def render_markdown(template: Path, context: dict[str, Any]) -> bytes:
 
 def render_docx(template: Path, context: dict[str, Any]) -> bytes:
     import io
+    import zipfile
 
+    from docx.opc.exceptions import OpcError
     from docxtpl import DocxTemplate
+    from lxml.etree import LxmlError
 
     _read(template)  # size bound
     try:
@@ -69,7 +72,7 @@ def render_docx(template: Path, context: dict[str, Any]) -> bytes:
         tpl.render({**context, "hukum": placeholder}, jinja_env=env, autoescape=True)
     except TemplateError as exc:
         raise InvalidInput(f"{template}: template error: {exc}") from None
-    except (KeyError, ValueError, OSError) as exc:  # not a .docx (zip/xml) file
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, OpcError, LxmlError) as exc:  # not a .docx
         raise InvalidInput(f"{template}: not a usable .docx template ({exc.__class__.__name__}: {exc})") from None
     buf = io.BytesIO()
     tpl.save(buf)

@@ -16,6 +16,7 @@ rendered by :mod:`.render`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -229,8 +230,12 @@ def prepare_apps(entries: Sequence[LoadedEntry]) -> list[SiteApp]:
     for le in sorted(entries, key=lambda le: (le.entry.name.lower(), le.id, le.source)):
         docs = [mdocs.read_doc(le, ref) for ref in mdocs.doc_refs(le)]
         label = f"catalog/{le.id}/spbe-app.yaml ({le.source})"
+        exported = le
+        if le.entry.logo and asset_problem(le.entry_dir / le.entry.logo) is not None:
+            # the site leaves an unsafe logo out: so does the publiccode.yml it publishes
+            exported = dataclasses.replace(le, entry=le.entry.model_copy(update={"logo": None}))
         apps.append(SiteApp(le, slugs[(le.source, le.id)], lint_entry(le), docs,
-                            export_publiccode(le, label=label)))  # fmt: skip
+                            export_publiccode(exported, label=label)))  # fmt: skip
     return apps
 
 
