@@ -5,6 +5,8 @@
   var form = document.getElementById("saringan");
   var list = document.getElementById("daftar");
   if (!form || !list) { return; }
+  var noJs = document.getElementById("tanpa-js");
+  if (noJs) { noJs.hidden = true; }
   var count = document.getElementById("jumlah");
   var empty = document.getElementById("kosong");
   var cards = Array.prototype.slice.call(list.querySelectorAll("li[data-app]"));
