@@ -63,8 +63,7 @@ def serve(ws: Workspace, output: Path, fleet: Path | None, no_build: bool, host:
     if not no_build:
         _build(ws, output, fleet)
     server = make_server(output, host=host, port=port)
-    h, p = server.server_address[:2]
-    click.echo(f"serving {output} at http://{h}:{p}/ (Ctrl-C stops)")
+    click.echo(f"serving {output} at http://{host}:{server.server_port}/ (Ctrl-C stops)")
     try:
         server.serve_forever()
     finally:

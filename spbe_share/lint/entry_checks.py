@@ -59,14 +59,14 @@ def check_entry_fields(ctx: LintContext) -> list[Finding]:
             out.append(ctx.at("secret-no-description", ("secrets", i),
                               f"secret {s.name} has no description"))  # fmt: skip
     backed = set(e.backup.volumes)
-    for i, c in enumerate(e.components):
-        for j, v in enumerate(c.volumes):
+    for i, comp in enumerate(e.components):
+        for j, v in enumerate(comp.volumes):
             if v.name not in backed:
                 out.append(ctx.at("volume-not-backed-up", ("components", i, "volumes", j),
-                                  f"volume {v.name!r} of component {c.name!r} is not in backup.volumes"))  # fmt: skip
-        if c.health is None:
+                                  f"volume {v.name!r} of component {comp.name!r} is not in backup.volumes"))  # fmt: skip
+        if comp.health is None:
             out.append(ctx.at("component-no-health", ("components", i),
-                              f"component {c.name!r} has no health check"))  # fmt: skip
+                              f"component {comp.name!r} has no health check"))  # fmt: skip
     out += _against_guides(ctx)
     return out
 

@@ -101,7 +101,8 @@ def build_template() -> bytes:
         elif kind == P:
             doc.add_paragraph(str(content))
         else:
-            loop, item = content  # type: ignore[misc]
+            assert isinstance(content, tuple)
+            loop, item = str(content[0]), str(content[1])
             doc.add_paragraph("{%p for " + loop + " %}")
             doc.add_paragraph(item, style="List Bullet")
             doc.add_paragraph("{%p endfor %}")

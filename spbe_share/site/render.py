@@ -63,12 +63,13 @@ def render_doc(doc: mdocs.Doc, *, entry_dir: Path, docs_by_path: dict[str, mdocs
                     out.toc.append((hid, mdocs.plain_text(tokens[i + 1])))
         elif t.type == "inline" and t.children:
             t.children = _inline(t.children, doc, entry_dir, docs_by_path, asset_prefix, out.assets)
-    md.renderer.rules["table_open"] = lambda *a: (
+    rules = md.renderer.rules  # type: ignore[attr-defined]
+    rules["table_open"] = lambda *a: (
         f'<div class="table-wrap" role="region" tabindex="0" aria-label="{table_label}"><table>\n'
     )
-    md.renderer.rules["table_close"] = lambda *a: "</table></div>\n"
-    md.renderer.rules["fence"] = _code
-    md.renderer.rules["code_block"] = _code
+    rules["table_close"] = lambda *a: "</table></div>\n"
+    rules["fence"] = _code
+    rules["code_block"] = _code
     out.html = md.renderer.render(tokens, md.options, {})
     return out
 
