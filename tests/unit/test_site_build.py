@@ -80,6 +80,8 @@ def test_real_catalog_every_page_and_link(tmp_path: Path) -> None:
         assert [t for t, _ in page.tags].count("h1") == 1, path
         assert [t for t, _ in page.tags].count("main") == 1, path
         assert any(t == "a" and a.get("class") == "skip-link" for t, a in page.tags), path
+        levels = [int(t[1]) for t, _ in page.tags if re.fullmatch(r"h[1-6]", t)]
+        assert levels[0] == 1 and all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), path
         for tag, a in page.tags:
             if tag == "img":
                 assert "alt" in a, path
