@@ -148,7 +148,8 @@ class Doc:
     headings: list[tuple[int, str, int]] = field(default_factory=list)  # (level, text, line)
 
 
-def read_doc(le: LoadedEntry, ref: DocRef, md: MarkdownIt | None = None) -> Doc:
+def read_doc(le: LoadedEntry, ref: DocRef, md: MarkdownIt | None = None, *, parse: bool = True) -> Doc:
+    """Read (and unless ``parse=False``, parse) one document; problems land in ``Doc.error``."""
     path = le.entry_dir / ref.relpath
     try:
         with path.open("rb") as f:
@@ -162,7 +163,7 @@ def read_doc(le: LoadedEntry, ref: DocRef, md: MarkdownIt | None = None) -> Doc:
         return Doc(ref, path, "", [], error=f"not UTF-8 text (byte {exc.start})")
     except OSError as exc:
         return Doc(ref, path, "", [], error=exc.strerror or str(exc))
-    tokens = (md or parser()).parse(text)
+    tokens = (md or parser()).parse(text) if parse else []
     doc = Doc(ref, path, text, tokens)
     doc.headings = headings(tokens)
     return doc

@@ -41,6 +41,7 @@ from .i18n import LANGS, t
 from .render import render_doc
 
 MARKER = ".spbe-site"
+PREFIX, LABEL = "\x00prefix\x00", "\x00label\x00"
 DATA = Path(__file__).resolve().parent.parent / "data" / "site"
 LANG_NAMES = {"id": "Bahasa Indonesia", "en": "English"}
 
@@ -228,7 +229,7 @@ def prepare_apps(entries: Sequence[LoadedEntry]) -> list[SiteApp]:
     slugs = _slugs(entries)
     apps = []
     for le in sorted(entries, key=lambda le: (le.entry.name.lower(), le.id, le.source)):
-        docs = [mdocs.read_doc(le, ref) for ref in mdocs.doc_refs(le)]
+        docs = [mdocs.read_doc(le, ref, parse=False) for ref in mdocs.doc_refs(le)]
         label = f"catalog/{le.id}/spbe-app.yaml ({le.source})"
         exported = le
         if le.entry.logo and asset_problem(le.entry_dir / le.entry.logo) is not None:
@@ -256,6 +257,18 @@ def _render_all(w: _Writer, apps: list[SiteApp], fleet: FleetStatus | None, inva
         )
         w.text(rel if lang == "id" else f"en/{rel}", html)
 
+    # each document is rendered once; the two languages differ only in these two markers
+    # (NUL cannot come from a document: markdown-it replaces it with U+FFFD)
+    rendered = {}
+    for a in apps:
+        by_path = {d.ref.relpath: d.ref for d in a.docs}
+        for d in a.docs:
+            if d.error is None:
+                r = render_doc(d, entry_dir=a.le.entry_dir, docs_by_path=by_path, asset_prefix=PREFIX,
+                               table_label=LABEL)  # fmt: skip
+                rendered[(a.slug, d.ref.slug)] = r
+                for rel in sorted(r.assets):
+                    w.copy(f"apps/{a.slug}/{rel}", a.le.entry_dir / rel)
     for lang in LANGS:
         views = [_app_view(a, lang, reg_anchor) for a in apps]
         page("index.html.j2", "index.html", lang, "catalog", apps=views, invalid=invalid,
@@ -272,19 +285,15 @@ def _render_all(w: _Writer, apps: list[SiteApp], fleet: FleetStatus | None, inva
             base = f"apps/{a.slug}/"
             page("app.html.j2", base + "index.html", lang, "catalog", a=view,
                  sections=[s for s in APP_SECTIONS if s[0] != "data" or view["components"]])  # fmt: skip
-            by_path = {d.ref.relpath: d.ref for d in a.docs}
             for d in a.docs:
                 if d.error is not None:
                     continue
+                r = rendered[(a.slug, d.ref.slug)]
                 prefix = "" if lang == "id" else f"../../../{base}"
-                r = render_doc(d, entry_dir=a.le.entry_dir, docs_by_path=by_path, asset_prefix=prefix,
-                               table_label=t("table", lang))  # fmt: skip
+                html = r.html.replace(PREFIX, prefix).replace(LABEL, t("table", lang))
                 nav_title = d.ref.title_id if lang == "id" else d.ref.title_en
                 page("doc.html.j2", f"{base}{d.ref.slug}.html", lang, "catalog", a=view, slug=d.ref.slug,
-                     title=r.title or nav_title, nav_title=nav_title, toc=r.toc, body=Markup(r.html))  # fmt: skip
-                if lang == "id":
-                    for rel in sorted(r.assets):
-                        w.copy(base + rel, a.le.entry_dir / rel)
+                     title=r.title or nav_title, nav_title=nav_title, toc=r.toc, body=Markup(html))  # fmt: skip
     for a in apps:
         base = f"apps/{a.slug}/"
         w.text(base + "publiccode.yml", a.publiccode)
