@@ -31,7 +31,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from .catalog.models import KODE_WILAYAH, SLUG, Scope
+from .catalog.models import KODE_WILAYAH, SLUG, RelPath, Scope
 from .errors import Conflict, InvalidInput, NoAgreement, NotFound
 from .workspace import Workspace
 from .yamlio import dump_yaml, load_yaml, validate_model
@@ -60,7 +60,7 @@ class Party(_Strict):
 
 
 class Document(_Strict):
-    file: str = Field(min_length=1, description="relative to the agreements folder")
+    file: RelPath = Field(description="relative to the agreements folder, without '..'")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     original_name: str | None = None
 
@@ -260,6 +260,9 @@ def add_agreement(
     existing = {a.number: a for a in load_agreements(ws)}
     if agreement.number in existing and not replace:
         raise Conflict(f"agreement {agreement.number!r} is already recorded")
+    if document is None and agreement.document is None and agreement.number in existing:
+        # replacing the record without a new scan keeps the signed document already stored
+        agreement = agreement.model_copy(update={"document": existing[agreement.number].document})
     target = ws.agreements_dir / file_name(agreement.number)
     if target.exists() and agreement.number not in existing:
         raise Conflict(f"{target} already holds another agreement; choose another number")
@@ -268,6 +271,8 @@ def add_agreement(
     if document is not None:
         if not document.is_file():
             raise InvalidInput(f"--document: {document}: no such file")
+        if not re.match(r"^\.[a-z0-9]{1,8}$", document.suffix.lower()):
+            raise InvalidInput(f"--document: {document.name}: give the scan a usual extension (.pdf, .jpg, .png)")
         docs = ws.agreements_dir / "documents"
         docs.mkdir(exist_ok=True)
         rel = f"documents/{file_name(agreement.number)[:-4]}{document.suffix.lower()}"

@@ -17,7 +17,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3  # unknown app, version, target, source, agreement
     NO_AGREEMENT = 4  # no active MoU/PKS covers the operation
     PREFLIGHT_FAILED = 5  # the target does not meet the app's requirements
-    VERIFICATION_FAILED = 6  # bundle digest/signature, host key mismatch
+    VERIFICATION_FAILED = 6  # bundle digest/signature, host key mismatch, changed agreement document
     LOCKED = 7  # another operation holds the lock on target+app
     REMOTE_FAILED = 8  # the operation failed on the target (changes rolled back where possible)
     CONFLICT = 9  # already exists (published version, target name, ...)

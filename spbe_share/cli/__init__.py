@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "preflight": ("deploy_cmd", "preflight", "Check a target against an app's requirements."),
     "install": ("deploy_cmd", "install", "Install an app into a target's data center."),
     "status": ("deploy_cmd", "status", "Which apps and versions run where, and their health."),
+    "site": ("site_cmd", "site", "Build and preview the static web catalog."),
 }
 
 

@@ -54,8 +54,11 @@ def _warn(result: SearchResult) -> None:
              "run: spbe-share catalog validate")
 
 
-def _print_rows(result: SearchResult, as_json: bool) -> None:
+def _print_rows(ws: Workspace, result: SearchResult, as_json: bool) -> None:
+    from ..lint.run import add_quality
+
     _warn(result)
+    add_quality(ws, result.rows)
     if as_json:
         emit_json(result.rows)
         return
@@ -64,7 +67,7 @@ def _print_rows(result: SearchResult, as_json: bool) -> None:
         return
     dups = set(result.duplicates)
     table(
-        ["APP", "VERSION", "JENIS", "DOMAIN", "DONOR", "SUMMARY"],
+        ["APP", "VERSION", "JENIS", "DOMAIN", "DONOR", "QUALITY", "SUMMARY"],
         [
             (
                 f"{r['source']}/{r['id']}" if r["id"] in dups or r["source"] != "builtin" else r["id"],
@@ -72,6 +75,7 @@ def _print_rows(result: SearchResult, as_json: bool) -> None:
                 r["jenis"],
                 r["domain"],
                 r["donor"],
+                f"{r['quality']['level']} {r['quality']['name']}",
                 r["summary"]["id"],
             )
             for r in result.rows
@@ -87,7 +91,7 @@ def list_cmd(ws: Workspace, source: str | None, as_json: bool) -> None:
     """List every app in the catalog."""
     from ..catalog.index import search_catalog
 
-    _print_rows(search_catalog(ws, "", source=source), as_json)
+    _print_rows(ws, search_catalog(ws, "", source=source), as_json)
 
 
 @catalog.command()
@@ -125,7 +129,7 @@ def search(
     )
     more = bool(limit) and len(result.rows) > limit
     del result.rows[limit or len(result.rows):]
-    _print_rows(result, as_json)
+    _print_rows(ws, result, as_json)
     if more:
         info(f"showing the first {limit} matches; --limit 0 shows all")
 
@@ -303,6 +307,42 @@ def validate(ws: Workspace, paths: tuple[Path, ...], as_json: bool) -> None:
     if not as_json:
         n = report.checked
         click.echo(f"OK: {n} entr{'ies' if n != 1 else 'y'} valid ({', '.join(str(t) for t in targets)})")
+
+
+@catalog.command()
+@click.argument("app", required=False)
+@json_option
+@click.pass_obj
+def lint(ws: Workspace, app: str | None, as_json: bool) -> None:
+    """Check the documentation quality of APP (default: every entry); give each a level 0-4.
+
+    Every finding is `file:line: [field:] check (severity): message [docs/lint.md#check]`.
+    Levels: 0 invalid, 1 has errors, 2 has warnings, 3 only infos, 4 no findings.
+    Exits 2 if an entry is at level 0 or 1 (see docs/lint.md).
+    """
+    from ..errors import InvalidInput
+    from ..lint.checks import LEVELS
+    from ..lint.run import lint_catalog
+
+    results = lint_catalog(ws, app)
+    if as_json:
+        emit_json({
+            "ok": all(r.level >= 2 for r in results),
+            "entries": [{**r.as_dict(), "file": str(_display(r.entry_file))} for r in results],
+        })
+    else:
+        for r in results:
+            c = r.counts()
+            click.echo(f"{r.source}/{r.app}: level {r.level} ({LEVELS[r.level][1]}): "
+                       f"{c['error']} errors, {c['warning']} warnings, {c['info']} infos")
+            for f in r.findings:
+                click.echo("  " + f.line_text(_display(f.file)))
+    if not results:
+        info("no catalog entries to lint")
+    bad = [r for r in results if r.level <= 1]
+    if bad:
+        raise InvalidInput(f"{len(bad)} of {len(results)} entries have errors (level 0 or 1): "
+                           + ", ".join(f"{r.source}/{r.app}" for r in bad))
 
 
 @catalog.command()

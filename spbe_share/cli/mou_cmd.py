@@ -95,7 +95,7 @@ def list_(ws: Any, as_json: bool, active: bool, on: str | None) -> None:
 @json_option
 @click.pass_obj
 def show(ws: Any, number: str, as_json: bool) -> None:
-    """Show one agreement (and whether its stored document is intact)."""
+    """Show one agreement and verify its stored signed document (exit 6 if changed or missing)."""
     from ..agreements import document_status, get_agreement
 
     a = get_agreement(ws, number)
@@ -103,6 +103,7 @@ def show(ws: Any, number: str, as_json: bool) -> None:
             "document_status": document_status(ws, a)}  # fmt: skip
     if as_json:
         emit_json(data)
+        _verify_document(a, data["document_status"])
         return
     click.echo(f"number: {a.number}")
     click.echo(f"apps: {', '.join(a.apps)}")
@@ -116,6 +117,52 @@ def show(ws: Any, number: str, as_json: bool) -> None:
         click.echo(f"signatory: {s}")
     if a.document:
         click.echo(f"document: {a.document.file} sha256 {a.document.sha256} ({data['document_status']})")
+    _verify_document(a, data["document_status"])
+
+
+def _verify_document(a: Any, status: str | None) -> None:
+    from ..errors import VerificationFailed
+
+    if status == "missing":
+        raise VerificationFailed(f"agreement {a.number}: the signed document {a.document.file} is missing")
+    if status == "modified":
+        raise VerificationFailed(
+            f"agreement {a.number}: the signed document {a.document.file} has changed "
+            f"(its SHA-256 is not the recorded {a.document.sha256})"
+        )
+
+
+@mou.command("draft")
+@click.option("--app", required=True, help="App id (APP or SOURCE/APP).")
+@click.option("--adopter", required=True, help='Adopter Pemda, e.g. "Kota Sorong".')
+@click.option("--adopter-kode", required=True, help="Adopter's kode wilayah, e.g. 96.71.")
+@click.option("--format", "fmt", type=click.Choice(["docx", "md"]), default="docx", show_default=True,
+              help="Word (what legal staff edit) or Markdown.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (default: pks-APP-KODE.docx/.md in this folder).")
+@click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Template to fill instead of templates/mou/pks.docx (or pks.md.j2).")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.pass_obj
+def draft(ws: Any, app: str, adopter: str, adopter_kode: str, fmt: str, output: Path | None,
+          template: Path | None, force: bool) -> None:
+    """Draft an MoU/PKS for APP from the catalog: parties, scope, obligations, license, data.
+
+    Clauses only legal staff can write are left as marked placeholders
+    («[DIISI OLEH BAGIAN HUKUM: ...]»); nothing legal is invented.
+    """
+    from ..catalog.loader import get_entry
+    from ..mou.context import draft_context
+    from ..mou.draft import find_template, render_docx, render_markdown, write_new
+
+    le = get_entry(ws, app)
+    context = draft_context(le.entry, adopter=adopter, adopter_kode=adopter_kode)
+    tpl = find_template(ws, le, fmt, template)
+    data = render_docx(tpl, context) if fmt == "docx" else render_markdown(tpl, context)
+    kode = context["adopter"]["kode_wilayah"].replace(".", "-")
+    out = output or Path(f"pks-{le.id}-{kode}.{fmt}")
+    write_new(out, data, force=force)
+    click.echo(f"draft written: {out} (template {tpl}); legal staff fill the «[DIISI OLEH BAGIAN HUKUM: ...]» parts")
 
 
 @mou.command("check")

@@ -69,10 +69,10 @@ def test_list_and_search_tables(tmp_path: Path, repo: Path) -> None:
     r = run(tmp_path, "catalog", "list")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert lines[0] == "APP\tVERSION\tJENIS\tDOMAIN\tDONOR\tSUMMARY"
-    assert lines[1:] == [
-        "lapor-warga\t1.10.0\tkhusus\tPelayanan Publik\tKota Contoh\tPengaduan masyarakat",
-        "surat-masuk\t1.0.0\tumum\tKearsipan dan Persuratan\tKota Contoh\tPencatatan surat masuk",
+    assert lines[0] == "APP\tVERSION\tJENIS\tDOMAIN\tDONOR\tQUALITY\tSUMMARY"
+    assert lines[1:] == [  # the fixture docs are one-line stubs: level 1 (catalog lint)
+        "lapor-warga\t1.10.0\tkhusus\tPelayanan Publik\tKota Contoh\t1 needs work\tPengaduan masyarakat",
+        "surat-masuk\t1.0.0\tumum\tKearsipan dan Persuratan\tKota Contoh\t1 needs work\tPencatatan surat masuk",
     ]
     r = run(tmp_path, "catalog", "search", "aduan")
     assert r.exit_code == 0 and [ln.split("\t")[0] for ln in r.stdout.splitlines()[1:]] == ["lapor-warga"]

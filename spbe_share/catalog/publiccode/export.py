@@ -190,18 +190,19 @@ def publiccode_data(entry: Entry, *, entry_dir: Path | None = None, base_dir: Pa
     return data
 
 
-def export_publiccode(loaded: LoadedEntry, *, base_dir: Path | None = None) -> str:
+def export_publiccode(loaded: LoadedEntry, *, base_dir: Path | None = None, label: str | None = None) -> str:
     """YAML text of a publiccode.yml for a loaded catalog entry, checked by the offline validator.
 
     ``base_dir`` is the folder the file will be written to (relative ``logo`` path);
-    default: the entry's folder. Raises :class:`ValidationFailed` if the result does not
+    default: the entry's folder. ``label`` names the entry in the header comment (default: its
+    path; the web catalog passes a path that is the same on every machine). Raises :class:`ValidationFailed` if the result does not
     validate (a bug in the mapping, or a logo missing on disk).
     """
     where = (base_dir or loaded.entry_dir).resolve()
     data = publiccode_data(loaded.entry, entry_dir=loaded.entry_dir, base_dir=where)
     header = (
         f"# publiccode.yml of {loaded.entry.id}, exported from the spbe-share catalog entry\n"
-        f"# {loaded.path}. Edit the entry, not this file, and export again.\n"
+        f"# {label or loaded.path}. Edit the entry, not this file, and export again.\n"
     )
     text = header + dump_yaml(data)
     report = validate_publiccode_text(text, where / "publiccode.yml", base_dir=where)

@@ -1,0 +1,92 @@
+"""Checks of the entry's fields (spbe-app.yaml), some read against its install guide."""
+
+from __future__ import annotations
+
+import re
+
+from ..catalog.assets import asset_problem
+from ..catalog.publiccode.validator import grapheme_len
+from . import Finding
+from .context import LintContext
+
+OFFICIAL_HOST = re.compile(r"(^|\.)go\.id$")
+
+
+def check_entry_fields(ctx: LintContext) -> list[Finding]:
+    e = ctx.le.entry
+    out: list[Finding] = []
+    for i, c in enumerate(e.donor.contacts):
+        loc = ("donor", "contacts", i)
+        if not c.email and not (c.phone or "").strip():
+            out.append(ctx.at("contact-unreachable", loc, f"contact {c.name!r} has neither email nor phone"))
+        if not c.role:
+            out.append(ctx.at("contact-no-role", loc, f"contact {c.name!r} has no role (e.g. pengelola aplikasi)"))
+    for i, r in enumerate(e.releases):
+        if not [x for x in r.changelog if x.strip()]:
+            out.append(ctx.at("release-no-changelog", ("releases", i),
+                              f"release {r.version} has no changelog lines"))  # fmt: skip
+        for j, reg in enumerate(r.regulations):
+            host = (reg.uri.host or "").lower()
+            if reg.uri.scheme != "https" or not OFFICIAL_HOST.search(host):
+                out.append(ctx.at(
+                    "regulation-uri-unofficial", ("releases", i, "regulations", j, "uri"),
+                    f"{reg.name[:60]!r} links to {reg.uri}; link the official text (https, a .go.id JDIH)",
+                ))  # fmt: skip
+    for lang in ("id", "en"):
+        n = grapheme_len(" ".join(getattr(e.description, lang).split()))
+        if n < 150:
+            out.append(ctx.at("description-short", ("description", lang),
+                              f"description.{lang} has {n} characters; write at least 150"))  # fmt: skip
+        n = grapheme_len(" ".join(getattr(e.summary, lang).split()))
+        if n > 150:
+            out.append(ctx.at("summary-too-long", ("summary", lang),
+                              f"summary.{lang} has {n} characters; publiccode.yml cuts it at 150"))  # fmt: skip
+    if not [x for x in e.sharing.adopter_provides if x.strip()]:
+        out.append(ctx.at("adopter-provides-empty", ("sharing", "adopter_provides"),
+                          "sharing.adopter_provides is empty: say what the adopter Pemda must provide"))  # fmt: skip
+    if not e.keywords:
+        out.append(ctx.at("keywords-missing", ("keywords",), "no keywords: the catalog search finds less"))
+    if not e.logo:
+        out.append(ctx.at("logo-missing", ("id",), "no logo: the web catalog shows the app's initials"))
+    else:
+        logo = ctx.le.entry_dir / e.logo
+        ctx.files_read.append(logo)
+        why = asset_problem(logo)
+        if why:
+            out.append(ctx.at("logo-unsafe", ("logo",), f"{e.logo}: {why}; the web catalog leaves it out"))
+    for i, s in enumerate(e.secrets):
+        if not (s.description or "").strip():
+            out.append(ctx.at("secret-no-description", ("secrets", i),
+                              f"secret {s.name} has no description"))  # fmt: skip
+    backed = set(e.backup.volumes)
+    for i, comp in enumerate(e.components):
+        for j, v in enumerate(comp.volumes):
+            if v.name not in backed:
+                out.append(ctx.at("volume-not-backed-up", ("components", i, "volumes", j),
+                                  f"volume {v.name!r} of component {comp.name!r} is not in backup.volumes"))  # fmt: skip
+        if comp.health is None:
+            out.append(ctx.at("component-no-health", ("components", i),
+                              f"component {comp.name!r} has no health check"))  # fmt: skip
+    out += _against_guides(ctx)
+    return out
+
+
+def _against_guides(ctx: LintContext) -> list[Finding]:
+    e = ctx.le.entry
+    out: list[Finding] = []
+    install = ctx.doc("install")
+    change = ctx.doc("sop.manajemen_perubahan")
+    if install.error is None:
+        for i, s in enumerate(e.settings):
+            if not re.search(rf"(?<![\w]){re.escape(s.name)}(?![\w])", install.text):
+                out.append(ctx.at("setting-undocumented", ("settings", i),
+                                  f"setting {s.name!r} is not mentioned in {install.ref.relpath}"))  # fmt: skip
+    guides = install.text + "\n" + change.text
+    for i, r in enumerate(e.releases):
+        if r.migrates_data and r.version not in guides:
+            out.append(ctx.at(
+                "release-migration-undocumented", ("releases", i, "migrates_data"),
+                f"release {r.version} migrates data but neither {install.ref.relpath} nor "
+                f"{change.ref.relpath} mentions {r.version}",
+            ))  # fmt: skip
+    return out

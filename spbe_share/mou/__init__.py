@@ -1,0 +1,1 @@
+"""MoU/PKS drafts (``spbe-share mou draft``): a template filled with facts from the catalog."""

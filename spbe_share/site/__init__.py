@@ -1,0 +1,1 @@
+"""The static web catalog: ``spbe-share site build`` and ``site serve``."""
