@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     CONFLICT = 9  # already exists (published version, target name, ...)
     UNREACHABLE = 10  # a source or target could not be reached
     ENVIRONMENT = 11  # a required local tool/service is missing (docker engine, ssh, ...)
+    CANCELLED = 12  # interrupted (SIGINT/SIGTERM); the target was cleaned up (lock released, attempt recorded)
 
 
 class SpbeError(Exception):
@@ -87,3 +88,9 @@ class Unreachable(SpbeError):
 
 class EnvironmentProblem(SpbeError):
     exit_code = ExitCode.ENVIRONMENT
+
+
+class Cancelled(SpbeError):
+    """The operator interrupted the operation (SIGINT/SIGTERM); see ``deploy/interrupts.py``."""
+
+    exit_code = ExitCode.CANCELLED

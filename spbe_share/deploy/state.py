@@ -74,7 +74,7 @@ class ReleaseRecord(_Model):
     health: list[HealthSpec] = Field(default_factory=list)
     who: str
     when: str  # ISO 8601 UTC
-    result: Literal["ok", "failed"] = "ok"
+    result: Literal["ok", "failed", "cancelled"] = "ok"
     message: str | None = None
     previous: PreviousRelease | None = None
 
@@ -139,6 +139,11 @@ def app_dir(root: str, app: str) -> str:
 
 def lock_path(root: str, app: str) -> str:
     return f"{root.rstrip('/')}/locks/{app}.lock"
+
+
+def attempt_path(root: str, app: str, *, stamp: str, version: str) -> str:
+    """``<root>/apps/<app>/releases/<stamp>-<version>.json``: the record of one attempt."""
+    return f"{app_dir(root, app)}/releases/{stamp}-{version}.json"
 
 
 # ---------------------------------------------------------------- local cache of records

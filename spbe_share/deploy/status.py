@@ -96,7 +96,7 @@ def collect_status(ws: Workspace, *, target_name: str | None = None) -> list[Sta
 
 
 def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
-    from ..errors import SpbeError
+    from ..errors import Cancelled, SpbeError
     from ..targets import check_host_key
     from .runner import run_playbook
 
@@ -111,8 +111,12 @@ def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
             targets=[target],
             extravars={"spbe_target": target.name, "spbe_root": target.root},
         )
+    except Cancelled:
+        raise
     except SpbeError as exc:
         return _unreachable(ws, target, exc.message)
+    if result.cancelled:
+        raise Cancelled(f"status of {target.name} stopped; it changes nothing")
     if not result.ok:
         why = result.unreachable_message or result.failed_message or result.status
         return _unreachable(ws, target, why)

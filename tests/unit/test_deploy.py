@@ -12,16 +12,16 @@ import yaml
 
 from spbe_share.catalog.models import Entry, Requirements
 from spbe_share.deploy import state
-from spbe_share.deploy.install import (
+from spbe_share.deploy.builders import (
     app_urls,
     container_specs,
     health_specs,
     phase_seconds,
-    render_configs,
-    resolve_user,
     start_order,
 )
+from spbe_share.deploy.imageuser import resolve_user
 from spbe_share.deploy.preflight import Check, DiskFacts, TargetFacts, evaluate, required_ports
+from spbe_share.deploy.render import render_configs
 from spbe_share.deploy.runner import RunResult, TaskTiming, run_dir_name
 from spbe_share.deploy.status import health_of
 from spbe_share.deploy.values import parse_set, resolve_values, secret_specs
