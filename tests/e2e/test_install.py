@@ -70,28 +70,6 @@ def _remove_docker_objects(prefixes: list[str]) -> None:
         subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)  # noqa: S603,S607
 
 
-@pytest.fixture(scope="session")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """app -> signed bundle (newest release), built once per session with a throwaway key."""
-    from spbe_share.bundle.keys import generate_key, load_private_key
-    from spbe_share.bundle.pack import build_bundle
-    from spbe_share.catalog.loader import get_entry
-    from spbe_share.workspace import Workspace
-
-    ws = Workspace.from_options(tmp_path_factory.mktemp("donor"))
-    ws.ensure()
-    info = generate_key(ws)
-    key = load_private_key(ws, info.name)
-    out = {}
-    for app in APPS:
-        if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
-            continue
-        loaded = get_entry(ws, app)
-        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=key).path
-    out["_trusted"] = ws.keys_dir / "trusted" / f"{info.key_id}.pub"
-    return out
-
-
 @pytest.fixture(scope="module")
 def ews(datacenters: dict[str, SimDC], bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
     home = tmp_path_factory.mktemp("operator")
