@@ -7,15 +7,15 @@ same run can be repeated by hand::
 
     ansible-playbook -i <run>/inventory.json playbooks/install.yml -e @<run>/env/extravars
 
-Variables are always data: ``env/extravars`` is ``yaml.dump`` of a dict with every string
-tagged ``!unsafe`` (see :mod:`.varsfile`), never YAML text built from strings. Host-key checking is always on. ansible_runner is imported inside
-:func:`run_playbook` only, so importing this module stays cheap.
+Variables and inventory are always data: ``env/extravars`` and ``inventory.json`` are JSON in
+which every string is marked untrusted (see :mod:`.varsfile`), so Ansible never templates a
+value, a target's field or anything from a bundle. Host-key checking is always on.
+ansible_runner is imported inside :func:`run_playbook` only, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import shutil
 import subprocess
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import EnvironmentProblem
 from .interrupts import CancelToken
-from .varsfile import dump_unsafe
+from .varsfile import dump_vars
 
 if TYPE_CHECKING:
     from ..targets import Target
@@ -323,8 +323,9 @@ def run_playbook(
     control_dir = Path(tempfile.mkdtemp(prefix="spbe-cp-"))
     inventory = inventory_for(ws, targets, control_dir=control_dir)
     (run_dir / "env").mkdir()
-    (run_dir / "env" / "extravars").write_text(dump_unsafe(extravars))
-    (run_dir / "inventory.json").write_text(json.dumps(inventory, indent=2, sort_keys=True) + "\n")
+    (run_dir / "env" / "extravars").write_text(dump_vars(extravars))
+    inventory_file = run_dir / "inventory.json"
+    inventory_file.write_text(dump_vars(inventory))
     collector = _EventCollector(progress)
     status = {"status": "unstarted"}
 
@@ -337,7 +338,7 @@ def run_playbook(
                 private_data_dir=str(run_dir),
                 project_dir=str(ws.playbooks_dir),
                 playbook=playbook,
-                inventory=dict(inventory),
+                inventory=str(inventory_file),
                 envvars=ansible_env(run_dir, control_dir, remote_tmp=remote_tmp),
                 limit=limit,
                 event_handler=collector,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from spbe_share.catalog.models import Entry, Requirements
 from spbe_share.deploy import state
@@ -25,7 +24,7 @@ from spbe_share.deploy.render import render_configs
 from spbe_share.deploy.runner import RunResult, TaskTiming, run_dir_name
 from spbe_share.deploy.status import health_of
 from spbe_share.deploy.values import parse_set, resolve_values, secret_specs
-from spbe_share.deploy.varsfile import dump_unsafe
+from spbe_share.deploy.varsfile import UNSAFE, dump_vars, load_vars
 from spbe_share.errors import InvalidInput, ValidationFailed
 
 
@@ -302,16 +301,16 @@ def test_run_dir_name() -> None:
     assert run_dir_name("status", "a b", None, now) == "20261122T101500123456-status-a_b"
 
 
-def test_vars_file_marks_jinja_like_strings_unsafe() -> None:
-    text = dump_unsafe({"b": [{"content": "x {{ y }}\nz"}], "a": 1, "c": True, "k": "00", "f": "96.71"})
-    assert "!unsafe" in text
-    # Ansible reads !unsafe; for a plain YAML reader it is just a tagged string
-    class L(yaml.SafeLoader):
-        pass
-
-    L.add_constructor("!unsafe", lambda loader, node: ("unsafe", loader.construct_scalar(node)))
-    assert yaml.load(text, Loader=L) == {
-        "a": 1, "b": [{"content": ("unsafe", "x {{ y }}\nz")}], "c": True, "k": "00", "f": "96.71"}
+def test_vars_file_marks_every_string_untrusted() -> None:
+    data = {"b": [{"content": "x {{ y }}\nz"}], "a": 1, "c": True, "k": "00", "f": "96.71", "n": None,
+            "t": ("x",), "plain": "Kota Sorong"}
+    text = dump_vars(data)
+    assert json.loads(text) == {
+        "a": 1, "b": [{"content": {UNSAFE: "x {{ y }}\nz"}}], "c": True, "k": {UNSAFE: "00"},
+        "f": {UNSAFE: "96.71"}, "n": None, "t": [{UNSAFE: "x"}], "plain": {UNSAFE: "Kota Sorong"}}
+    assert load_vars(text) == {**data, "t": ["x"]}
+    with pytest.raises(TypeError, match="Path"):
+        dump_vars({"p": Path("/x")})
 
 
 def test_names() -> None:
