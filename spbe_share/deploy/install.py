@@ -209,9 +209,12 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
     )
     done = host_data(run, target=plan.target.name, key="spbe_install", model=InstallStats)
     sizes = plan.bundle.blob_sizes()
-    record = state.parse_record(done.current)
-    if record is not None:
-        state.save_cached(ctx.ws, record)
+    # the target is not trusted: the record must name what was asked; the cache path comes from
+    # the request (validated slugs), never from the record
+    record = state.validated_record(
+        done.current, app=plan.app, target=plan.target.name, version=plan.version, source=plan.target.name
+    )
+    state.save_cached(ctx.ws, target=plan.target.name, app=plan.app, record=record)
     return InstallResult(
         app=plan.app,
         version=plan.version,

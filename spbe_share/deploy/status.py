@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .state import ReleaseRecord, load_cached, parse_record
+from .state import SLUG, ReleaseRecord, load_cached, parse_record
 
 if TYPE_CHECKING:
     from ..targets import Target
@@ -73,8 +73,8 @@ def rows_for_host(target: Target, data: dict[str, Any]) -> list[StatusRow]:
     http = {str(url): int(code) for url, code in data.get("http") or []}
     rows = []
     for raw in data.get("records") or []:
-        rec = parse_record(raw)
-        if rec is None:
+        rec = parse_record(raw)  # from the target: untrusted
+        if rec is None or rec.target != target.name or not SLUG.match(rec.app):
             rows.append(StatusRow("?", "?", target.name, target.pemda, "unknown", "", [], "unreadable record"))
             continue
         health, detail = health_of(rec, states, http)
