@@ -75,7 +75,6 @@ playbook (a step between :func:`verified_bundle` and :func:`run_locked` that che
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -107,7 +106,6 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 M = TypeVar("M", bound=BaseModel)
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CLEANUP_TIMEOUT_S = 180
 
 
@@ -214,7 +212,7 @@ def _audit(op: Operation, result: str, **extra: Any) -> None:
 
 def require_slug(value: str, *, what: str) -> str:
     """``value`` if it is a slug (lowercase letters, digits, '-'), else InvalidInput naming ``what``."""
-    if not SLUG.match(value or ""):
+    if not state.SLUG.match(value or ""):
         raise InvalidInput(f"{what} {value!r} is not a valid name (lowercase letters, digits and '-')")
     return value
 
