@@ -8,7 +8,7 @@ output by equality; the operations (``install.py``, ...) call them after the che
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +64,14 @@ def container_specs(
     target: str,
     root: str,
     bind_address: str,
+    images: Mapping[str, str],
 ) -> list[dict[str, Any]]:
-    """The ``docker_container`` parameters of every component, in start order."""
+    """The ``docker_container`` parameters of every component, in start order.
+
+    ``images``: component -> image id (the config digest of the verified bundle). Containers
+    are created from that id, not from the tag: a tag can be moved on the target's engine,
+    the id is exactly the image that was verified. The tag is kept as a label.
+    """
     app = entry.id
     adir = state.app_dir(root, app)
     out = []
@@ -91,12 +97,16 @@ def container_specs(
             )
         for v in c.volumes:
             mounts.append({"type": "volume", "source": state.volume_name(target, app, v.name), "target": v.path})
-        labels: dict[str, str] = {**labels_for(app, version, target), "id.go.spbe.component": c.name}
+        labels: dict[str, str] = {
+            **labels_for(app, version, target),
+            "id.go.spbe.component": c.name,
+            "id.go.spbe.image": f"{c.image}:{version}",
+        }
         out.append(
             {
                 "name": state.container_name(target, app, c.name),
                 "component": c.name,
-                "image": f"{c.image}:{version}",
+                "image": images[c.name],
                 "command": list(c.command) if c.command else [],
                 "env": dict(c.env),
                 "ports": [f"{bind_address}:{p.host_port}:{p.container}/{p.protocol}" for p in c.ports],
@@ -201,7 +211,8 @@ def install_vars(
     """The variables of ``install.yml`` (the core adds the lock's: see ``core.lock_vars``)."""
     version = manifest.version
     containers = container_specs(
-        entry, version=version, target=target.name, root=target.root, bind_address=target.bind_address
+        entry, version=version, target=target.name, root=target.root, bind_address=target.bind_address,
+        images={img.component: img.config for img in manifest.images},
     )
     volumes = sorted({state.volume_name(target.name, entry.id, v.name) for c in entry.components for v in c.volumes})
     return {

@@ -210,13 +210,15 @@ def test_start_order_respects_depends_on() -> None:
 
 
 def test_container_specs() -> None:
-    specs = container_specs(make_entry(), version="1.1.0", target="kota-sorong", root="/srv/dc1/", bind_address="127.0.0.2")
+    ids = {"db": "sha256:" + "d" * 64, "web": "sha256:" + "e" * 64}
+    specs = container_specs(make_entry(), version="1.1.0", target="kota-sorong", root="/srv/dc1/",
+                            bind_address="127.0.0.2", images=ids)
     labels = {"id.go.spbe.app": "demo", "id.go.spbe.version": "1.1.0", "id.go.spbe.target": "kota-sorong"}
     assert specs == [
         {
             "name": "spbe-kota-sorong-demo-db",
             "component": "db",
-            "image": "spbe-share/demo-db:1.1.0",
+            "image": ids["db"],
             "command": [],
             "env": {},
             "ports": [],
@@ -225,12 +227,12 @@ def test_container_specs() -> None:
                  "target": "/run/secrets/DB_PASSWORD", "read_only": True},
                 {"type": "volume", "source": "spbe-kota-sorong-demo-pgdata", "target": "/var/lib/postgresql"},
             ],
-            "labels": {**labels, "id.go.spbe.component": "db"},
+            "labels": {**labels, "id.go.spbe.component": "db", "id.go.spbe.image": "spbe-share/demo-db:1.1.0"},
         },
         {
             "name": "spbe-kota-sorong-demo-web",
             "component": "web",
-            "image": "spbe-share/demo-web:1.1.0",
+            "image": ids["web"],
             "command": [],
             "env": {"DB_HOST": "db"},
             "ports": ["127.0.0.2:8090:8080/tcp"],
@@ -240,7 +242,7 @@ def test_container_specs() -> None:
                 {"type": "bind", "source": "/srv/dc1/apps/demo/config/web/0-app.ini",
                  "target": "/etc/demo/app.ini", "read_only": True},
             ],
-            "labels": {**labels, "id.go.spbe.component": "web"},
+            "labels": {**labels, "id.go.spbe.component": "web", "id.go.spbe.image": "spbe-share/demo-web:1.1.0"},
         },
     ]
 
