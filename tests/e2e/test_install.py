@@ -226,6 +226,31 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     assert snapshot(dc, target)["containers"] == ids_before
 
 
+def test_a_record_from_the_target_naming_something_else_is_refused(ews: E2EWorkspace, bundles: dict[str, Path],
+                                                                   tmp_path: Path) -> None:
+    """A target's current.json is untrusted: a record naming another app or target writes nothing."""
+    app = "pengaduan"
+    target = APPS[app]
+    current = ews.dcs[target].root / "apps" / app / "current.json"
+    original = current.read_text()
+    cache = ews.home / "cache" / "releases" / target / f"{app}.json"
+    cached = cache.read_text()
+    evil = tmp_path / "evil"
+    try:
+        for field, value in (("app", f"{evil}/x"), ("target", f"../../../../../../../..{evil}/y")):
+            doc = json.loads(original)
+            doc[field] = value
+            current.write_text(json.dumps(doc))
+            proc = ews.cli(*install_args(app, target, bundles[app]), check=False)
+            assert proc.returncode == int(ExitCode.REMOTE_FAILED), proc.stderr
+            assert f"the release record says {field} {value!r}" in proc.stderr
+            assert "Traceback" not in proc.stderr
+            assert not evil.exists()
+            assert cache.read_text() == cached
+    finally:
+        current.write_text(original)
+
+
 def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path]) -> None:
     proc = ews.cli("status", "--json")
     rows = json.loads(proc.stdout)
