@@ -4,7 +4,7 @@
 
 Starts a throwaway sshd DC (tests/e2e/simdc.py) on a free loopback address, adds it as a
 target, records an agreement, then installs APP (default pengaduan) twice through
-``spbe_share.deploy.install``. Prints the first install's wall time split into verify,
+``spbe_share.deploy.install`` (on the operations core). Prints the first install's wall time split into verify,
 preflight, transfer, load, start, health (from the runner's per-task timings; task names
 carry the phase), the bytes sent over SSH, and the repeated install's time as a ratio.
 
@@ -38,7 +38,9 @@ def main() -> int:
 
     from simdc import SimDC, run_cli, sshd_available
 
-    from spbe_share.deploy.install import install, verified_bundle_dir
+    from spbe_share.deploy.bundles import locate_bundle, verify_and_extract
+    from spbe_share.deploy.core import OpContext
+    from spbe_share.deploy.install import install
     from spbe_share.workspace import Workspace
 
     reason = sshd_available()
@@ -59,19 +61,17 @@ def main() -> int:
         ws = Workspace.from_options(home)
 
         # build (or reuse the host's images) and sign the bundle first: not part of the install time
-        from spbe_share.deploy.install import locate_bundle
-
         bundle = locate_bundle(ws, app=args.app, version=None, bundle=None, say=lambda m: None)
         shutil.rmtree(ws.cache_dir / "bundles", ignore_errors=True)
         t0 = time.monotonic()
-        manifest, _ = verified_bundle_dir(ws, bundle)
+        manifest, _ = verify_and_extract(ws, bundle)
         verify_s = time.monotonic() - t0
 
         t0 = time.monotonic()
-        first = install(ws, app=args.app, target_name=target, sets=args.sets, bundle=bundle)
+        first = install(OpContext.create(ws), app=args.app, target_name=target, sets=args.sets, bundle=bundle)
         first_s = time.monotonic() - t0
         t0 = time.monotonic()
-        second = install(ws, app=args.app, target_name=target, sets=args.sets, bundle=bundle)
+        second = install(OpContext.create(ws), app=args.app, target_name=target, sets=args.sets, bundle=bundle)
         second_s = time.monotonic() - t0
 
         small = sum(f.size for f in manifest.files if not f.path.startswith("blobs/"))

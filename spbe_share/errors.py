@@ -17,12 +17,13 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3  # unknown app, version, target, source, agreement
     NO_AGREEMENT = 4  # no active MoU/PKS covers the operation
     PREFLIGHT_FAILED = 5  # the target does not meet the app's requirements
-    VERIFICATION_FAILED = 6  # bundle digest/signature, host key mismatch, changed agreement document
+    VERIFICATION_FAILED = 6  # bundle digest/signature, host key mismatch, template refused by the sandbox, changed agreement document
     LOCKED = 7  # another operation holds the lock on target+app
-    REMOTE_FAILED = 8  # the operation failed on the target (changes rolled back where possible)
+    REMOTE_FAILED = 8  # failed on the target, or the target answered with an invalid record
     CONFLICT = 9  # already exists (published version, target name, ...)
     UNREACHABLE = 10  # a source or target could not be reached
     ENVIRONMENT = 11  # a required local tool/service is missing (docker engine, ssh, ...)
+    CANCELLED = 12  # interrupted (SIGINT/SIGTERM); the target was cleaned up (lock released, attempt recorded)
 
 
 class SpbeError(Exception):
@@ -87,3 +88,9 @@ class Unreachable(SpbeError):
 
 class EnvironmentProblem(SpbeError):
     exit_code = ExitCode.ENVIRONMENT
+
+
+class Cancelled(SpbeError):
+    """The operator interrupted the operation (SIGINT/SIGTERM); see ``deploy/interrupts.py``."""
+
+    exit_code = ExitCode.CANCELLED

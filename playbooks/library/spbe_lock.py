@@ -14,7 +14,8 @@ short_description: Take or release the spbe-share operation lock of an app on a 
 description:
   - C(state=present) creates I(path) atomically (O_CREAT|O_EXCL) holding I(owner) as JSON.
     If the file exists and I(force) is false, the module fails naming the holder and since when.
-  - C(state=absent) removes the lock only when it holds I(owner.token) (or I(force) is true).
+  - C(state=absent) removes the lock only when it holds I(owner.token) (or I(force) is true);
+    C(released) says whether it did, C(holder) who holds a lock it left alone.
   - Reports C(changed=false): a lock taken and released leaves nothing behind, so it must not
     count as a change of the deployment.
 options:
@@ -51,7 +52,9 @@ def main() -> None:
             holder = read_holder(path)
             if holder.get("token") == owner.get("token") or force:
                 os.unlink(path)
-        module.exit_json(changed=False)
+                module.exit_json(changed=False, released=True)
+            module.exit_json(changed=False, released=False, holder=holder)
+        module.exit_json(changed=False, released=False)
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     broken = None
     if force and os.path.exists(path):

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import ExitCode, SpbeError
+from ..errors import Cancelled, ExitCode, SpbeError
 
 # name -> (module, attribute, short help). Help text lives here so --help imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="spbe-share", standalone_mode=False)
     except SpbeError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+        prefix = "cancelled" if isinstance(exc, Cancelled) else "error"
+        click.echo(f"{prefix}: {exc.message}", err=True)
         for line in exc.details:
             click.echo(line, err=True)
         sys.exit(int(exc.exit_code))

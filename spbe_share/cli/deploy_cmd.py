@@ -47,10 +47,13 @@ def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
 
     Read-only: nothing changes on the target. Exit 5 when a check fails.
     """
+    from ..deploy.core import OpContext, interrupts
     from ..deploy.preflight import preflight as do_preflight
     from ..deploy.preflight import require_ok
 
-    report = do_preflight(ws, app=app, target_name=target, progress=_Progress(quiet=as_json))
+    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
+    with interrupts(ctx.cancel):
+        report = do_preflight(ctx, app=app, target_name=target)
     if as_json:
         emit_json(report.as_dict())
     else:
@@ -88,22 +91,23 @@ def install(
     Checks first, changes nothing until all pass: host key, agreement (MoU/PKS), values,
     bundle signature, preflight, lock. Running it again changes nothing and says so.
     """
+    from ..deploy.core import OpContext, interrupts
     from ..deploy.install import install as do_install
 
     if break_lock and not yes and sys.stdin.isatty():
         click.confirm(f"Break the lock of {app} on {target}? Only if its holder is really gone", abort=True)
-    result = do_install(
-        ws,
-        app=app,
-        target_name=target,
-        version=version,
-        sets=sets,
-        values_file=values_file,
-        bundle=bundle,
-        break_lock=break_lock,
-        say=info,
-        progress=_Progress(quiet=as_json),
-    )
+    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
+    with interrupts(ctx.cancel):
+        result = do_install(
+            ctx,
+            app=app,
+            target_name=target,
+            version=version,
+            sets=sets,
+            values_file=values_file,
+            bundle=bundle,
+            break_lock=break_lock,
+        )
     if as_json:
         emit_json(result.as_dict())
         return

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog.models import Entry, Requirements
-from ..errors import PreflightFailed, RemoteFailed
+from ..errors import Cancelled, PreflightFailed, RemoteFailed
 
 if TYPE_CHECKING:
     from ..targets import Target
     from ..workspace import Workspace
+    from .core import OpContext
+    from .interrupts import CancelToken
     from .runner import ProgressCallback, RunResult
 
 
@@ -170,32 +172,15 @@ class PreflightReport:
         }
 
 
-def raise_for_run(result: RunResult, target: str, what: str) -> None:
-    """Turn a failed run into the right error (host key, unreachable, remote failure)."""
-    from ..errors import HostKeyMismatch, Unreachable
-
-    if result.ok:
-        return
-    log = f"(full log: {result.run_dir / 'artifacts' / 'run' / 'stdout'})"
-    if result.host_key_failed:
-        raise HostKeyMismatch(
-            f"{target}: the host key does not match the pinned one; refusing to connect {log}",
-            details=[result.unreachable_message or result.failed_message or ""],
-        )
-    if result.unreachable_message is not None:
-        raise Unreachable(f"{target}: unreachable during {what}: {result.unreachable_message} {log}")
-    raise RemoteFailed(
-        f"{target}: {what} failed at task '{result.failed_task}': {result.failed_message} {log}"
-    )
-
-
 def gather_facts(
     ws: Workspace,
     *,
     target: Target,
     entry: Entry,
     progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> tuple[TargetFacts, RunResult]:
+    from .core import raise_for_run
     from .runner import run_playbook
 
     result = run_playbook(
@@ -208,7 +193,10 @@ def gather_facts(
         extravars=preflight_vars(target, entry),
         progress=progress,
         now=dt.datetime.now(dt.UTC),
+        cancel=cancel,
     )
+    if result.cancelled and not result.ok:
+        raise Cancelled(f"preflight on {target.name} stopped; it changes nothing")
     raise_for_run(result, target.name, "preflight")
     data = result.stats.get(target.name, {}).get("spbe_preflight")
     if not isinstance(data, dict):
@@ -222,9 +210,10 @@ def run_preflight(
     target: Target,
     entry: Entry,
     progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> PreflightReport:
     """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`)."""
-    facts, result = gather_facts(ws, target=target, entry=entry, progress=progress)
+    facts, result = gather_facts(ws, target=target, entry=entry, progress=progress, cancel=cancel)
     checks = evaluate(entry.requirements, facts, ports=required_ports(entry))
     return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
 
@@ -238,33 +227,19 @@ def require_ok(report: PreflightReport) -> None:
         )
 
 
-def preflight(
-    ws: Workspace,
-    *,
-    app: str,
-    target_name: str,
-    progress: ProgressCallback | None = None,
-) -> PreflightReport:
+def preflight(ctx: OpContext, *, app: str, target_name: str) -> PreflightReport:
     """``spbe-share preflight``: host key, catalog entry, facts, evaluation; audited.
 
     Returns the report (also when checks fail: the caller shows the table, then
     :func:`require_ok` raises :class:`PreflightFailed`).
     """
-    from ..audit import record
     from ..catalog.loader import get_entry
-    from ..errors import SpbeError
-    from ..targets import check_host_key, get_target
+    from .core import checked_target, operation
 
-    ws.ensure()
-    try:
-        target = get_target(ws, target_name)
-        check_host_key(ws, target)
-        entry = get_entry(ws, app).entry
-        report = run_preflight(ws, target=target, entry=entry, progress=progress)
-    except SpbeError as exc:
-        record(ws, what="preflight", where=target_name, result=f"error: {exc.exit_code.name.lower()}",
-               app=app, reason=exc.message)
-        raise
-    record(ws, what="preflight", where=target_name, result="ok" if report.ok else "failed", app=app,
-           failed=[c.check for c in failed(report.checks)], run=report.run_dir)
-    return report
+    with operation(ctx, name="preflight", app=app, target=target_name, refusal="error") as op:
+        target = checked_target(ctx, target_name)
+        entry = get_entry(ctx.ws, app).entry
+        report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel)
+        op.result = "ok" if report.ok else "failed"
+        op.note(failed=[c.check for c in failed(report.checks)], run=report.run_dir)
+        return report

@@ -7,15 +7,15 @@ same run can be repeated by hand::
 
     ansible-playbook -i <run>/inventory.json playbooks/install.yml -e @<run>/env/extravars
 
-Variables are always data: ``env/extravars`` is ``yaml.dump`` of a dict with every string
-tagged ``!unsafe`` (see :mod:`.varsfile`), never YAML text built from strings. Host-key checking is always on. ansible_runner is imported inside
-:func:`run_playbook` only, so importing this module stays cheap.
+Variables and inventory are always data: ``env/extravars`` and ``inventory.json`` are JSON in
+which every string is marked untrusted (see :mod:`.varsfile`), so Ansible never templates a
+value, a target's field or anything from a bundle. Host-key checking is always on.
+ansible_runner is imported inside :func:`run_playbook` only, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import shutil
 import subprocess
@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import EnvironmentProblem
-from .varsfile import dump_unsafe
+from .interrupts import CancelToken
+from .varsfile import dump_vars
 
 if TYPE_CHECKING:
     from ..targets import Target
@@ -96,6 +97,8 @@ class RunResult:
     changed_tasks: list[str] = field(default_factory=list)
     timings: list[TaskTiming] = field(default_factory=list)
     seconds: float = 0.0
+    last_task: str | None = None  # the task that ran last (where an interrupted run stopped)
+    cancelled: bool = False  # a SIGINT/SIGTERM stopped the run (see .interrupts)
 
     @property
     def ok(self) -> bool:
@@ -193,6 +196,7 @@ class _EventCollector:
         self.timings: dict[str, TaskTiming] = {}
         self._task_started: dict[str, float] = {}
         self._task_tags: dict[str, tuple[str, ...]] = {}
+        self.last_task: str | None = None
 
     def __call__(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("event", "")
@@ -203,6 +207,7 @@ class _EventCollector:
         if kind == "playbook_on_task_start":
             self._task_started[uuid] = now
             self._task_tags[uuid] = tuple(data.get("task_tags") or ())
+            self.last_task = task
             if self.progress:
                 self.progress(ProgressEvent(kind="task", task=task))
         elif kind.startswith("runner_on_") and kind not in ("runner_on_start",):
@@ -292,17 +297,23 @@ def run_playbook(
     limit: str | None = None,
     timeout: int | None = None,
     now: dt.datetime | None = None,
+    cancel: CancelToken | None = None,
+    interruptible: bool = True,
 ) -> RunResult:
     """Run ``playbooks/<playbook>`` on ``targets`` with ansible-runner; return a :class:`RunResult`.
 
-    Never raises for a failed play (the caller turns the result into the right error);
-    raises :class:`EnvironmentProblem` when Ansible itself cannot start.
+    SIGINT/SIGTERM during the run stop the playbook's processes (see :mod:`.interrupts`) and
+    the result says ``cancelled``; ``interruptible=False`` lets a cleanup run finish. Never
+    raises for a failed play (the caller turns the result into the right error); raises
+    :class:`EnvironmentProblem` when Ansible itself cannot start.
     """
     try:
         import ansible_runner
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise EnvironmentProblem(f"ansible-runner is not installed: {exc}") from None
 
+    token = cancel if cancel is not None else CancelToken()
+    signals_before = len(token.signals)
     started = time.monotonic()
     when = now or dt.datetime.now(dt.UTC)
     run_dir = ws.runs_dir / run_dir_name(op, target, app, when)
@@ -312,8 +323,9 @@ def run_playbook(
     control_dir = Path(tempfile.mkdtemp(prefix="spbe-cp-"))
     inventory = inventory_for(ws, targets, control_dir=control_dir)
     (run_dir / "env").mkdir()
-    (run_dir / "env" / "extravars").write_text(dump_unsafe(extravars))
-    (run_dir / "inventory.json").write_text(json.dumps(inventory, indent=2, sort_keys=True) + "\n")
+    (run_dir / "env" / "extravars").write_text(dump_vars(extravars))
+    inventory_file = run_dir / "inventory.json"
+    inventory_file.write_text(dump_vars(inventory))
     collector = _EventCollector(progress)
     status = {"status": "unstarted"}
 
@@ -321,21 +333,24 @@ def run_playbook(
         status["status"] = str(data.get("status"))
 
     try:
-        r = ansible_runner.run(
-            private_data_dir=str(run_dir),
-            project_dir=str(ws.playbooks_dir),
-            playbook=playbook,
-            inventory=dict(inventory),
-            envvars=ansible_env(run_dir, control_dir, remote_tmp=remote_tmp),
-            limit=limit,
-            event_handler=collector,
-            status_handler=on_status,
-            quiet=True,
-            timeout=timeout,
-            ident="run",
-        )
+        with token.watching(str(run_dir), interruptible=interruptible):
+            r = ansible_runner.run(
+                private_data_dir=str(run_dir),
+                project_dir=str(ws.playbooks_dir),
+                playbook=playbook,
+                inventory=str(inventory_file),
+                envvars=ansible_env(run_dir, control_dir, remote_tmp=remote_tmp),
+                limit=limit,
+                event_handler=collector,
+                status_handler=on_status,
+                cancel_callback=token.kill_now,
+                quiet=True,
+                timeout=timeout,
+                ident="run",
+            )
     finally:
-        _close_control_masters(control_dir)
+        with token.deferred():
+            _close_control_masters(control_dir)
     # drop ansible's scratch space; keep env/, inventory/, artifacts/ as the record
     shutil.rmtree(run_dir / ".ansible", ignore_errors=True)
     return RunResult(
@@ -352,6 +367,8 @@ def run_playbook(
         changed_tasks=collector.changed_tasks,
         timings=list(collector.timings.values()),
         seconds=time.monotonic() - started,
+        last_task=collector.last_task,
+        cancelled=interruptible and len(token.signals) > signals_before,
     )
 
 

@@ -23,6 +23,7 @@ import datetime as dt
 import getpass
 import json
 import os
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -30,8 +31,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..catalog.models import SLUG as SLUG_PATTERN
+
 if TYPE_CHECKING:
     from ..workspace import Workspace
+
+SLUG = re.compile(SLUG_PATTERN)  # app ids and target names
 
 
 class _Model(BaseModel):
@@ -74,7 +79,7 @@ class ReleaseRecord(_Model):
     health: list[HealthSpec] = Field(default_factory=list)
     who: str
     when: str  # ISO 8601 UTC
-    result: Literal["ok", "failed"] = "ok"
+    result: Literal["ok", "failed", "cancelled"] = "ok"
     message: str | None = None
     previous: PreviousRelease | None = None
 
@@ -141,36 +146,85 @@ def lock_path(root: str, app: str) -> str:
     return f"{root.rstrip('/')}/locks/{app}.lock"
 
 
+def attempt_path(root: str, app: str, *, stamp: str, version: str) -> str:
+    """``<root>/apps/<app>/releases/<stamp>-<version>.json``: the record of one attempt."""
+    return f"{app_dir(root, app)}/releases/{stamp}-{version}.json"
+
+
+# ---------------------------------------------------------------- records read from a target (untrusted)
+
+
+def validated_record(data: Any, *, app: str, target: str, version: str | None, source: str) -> ReleaseRecord:
+    """A release record read back from a target, checked before the controller uses it.
+
+    The target is not trusted: the record must be a strict :class:`ReleaseRecord` and name the
+    ``app``, ``target`` and (when given) ``version`` that were asked for. Raises
+    :class:`~spbe_share.errors.RemoteFailed` (exit 8) naming ``source`` and the field.
+    """
+    from ..errors import RemoteFailed
+
+    try:
+        record = ReleaseRecord.model_validate(data, strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(record)"
+        raise RemoteFailed(f"{source}: invalid release record: {where}: {first['msg']}; nothing was saved") from None
+    wanted = {"app": app, "target": target, "version": version}
+    for name, want in wanted.items():
+        got = getattr(record, name)
+        if want is not None and got != want:
+            raise RemoteFailed(
+                f"{source}: the release record says {name} {got!r}, but {want!r} was asked for;"
+                " the record was not used and nothing was saved"
+            )
+    return record
+
+
 # ---------------------------------------------------------------- local cache of records
 
 
+def _slug(value: str, what: str) -> str:
+    from ..errors import InvalidInput
+
+    if not SLUG.match(value):
+        raise InvalidInput(f"{what} {value!r} is not a valid name (lowercase letters, digits and '-')")
+    return value
+
+
 def cache_file(ws: Workspace, target: str, app: str) -> Path:
-    return ws.cache_dir / "releases" / target / f"{app}.json"
+    """``ws.cache_dir/releases/<target>/<app>.json``; both names must be slugs (never from a record)."""
+    return ws.cache_dir / "releases" / _slug(target, "target") / f"{_slug(app, 'app')}.json"
 
 
-def save_cached(ws: Workspace, record: ReleaseRecord) -> None:
-    path = cache_file(ws, record.target, record.app)
+def save_cached(ws: Workspace, *, target: str, app: str, record: ReleaseRecord) -> Path:
+    """Cache ``record`` under the names that were ASKED for (validated), not the record's own."""
+    if (record.target, record.app) != (target, app):
+        raise ValueError(f"record of {record.app}@{record.target} cached as {app}@{target}")  # a bug
+    path = cache_file(ws, target, app)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+    return path
 
 
 def load_cached(ws: Workspace, target: str) -> list[ReleaseRecord]:
-    folder = ws.cache_dir / "releases" / target
+    folder = ws.cache_dir / "releases" / _slug(target, "target")
     out: list[ReleaseRecord] = []
     if not folder.is_dir():
         return out
     for path in sorted(folder.glob("*.json")):
         try:
-            out.append(ReleaseRecord.model_validate_json(path.read_text()))
+            record = ReleaseRecord.model_validate_json(path.read_text())
         except (OSError, ValidationError):
             continue  # a damaged cache is only a cache
+        if record.target == target and f"{record.app}.json" == path.name:
+            out.append(record)
     return out
 
 
 def parse_record(data: Any) -> ReleaseRecord | None:
     try:
-        return ReleaseRecord.model_validate(data)
+        return ReleaseRecord.model_validate(data, strict=True)
     except ValidationError:
         return None

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .state import ReleaseRecord, load_cached, parse_record
+from .state import SLUG, ReleaseRecord, load_cached, parse_record
 
 if TYPE_CHECKING:
     from ..targets import Target
@@ -73,8 +73,8 @@ def rows_for_host(target: Target, data: dict[str, Any]) -> list[StatusRow]:
     http = {str(url): int(code) for url, code in data.get("http") or []}
     rows = []
     for raw in data.get("records") or []:
-        rec = parse_record(raw)
-        if rec is None:
+        rec = parse_record(raw)  # from the target: untrusted
+        if rec is None or rec.target != target.name or not SLUG.match(rec.app):
             rows.append(StatusRow("?", "?", target.name, target.pemda, "unknown", "", [], "unreadable record"))
             continue
         health, detail = health_of(rec, states, http)
@@ -96,7 +96,7 @@ def collect_status(ws: Workspace, *, target_name: str | None = None) -> list[Sta
 
 
 def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
-    from ..errors import SpbeError
+    from ..errors import Cancelled, SpbeError
     from ..targets import check_host_key
     from .runner import run_playbook
 
@@ -111,8 +111,12 @@ def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
             targets=[target],
             extravars={"spbe_target": target.name, "spbe_root": target.root},
         )
+    except Cancelled:
+        raise
     except SpbeError as exc:
         return _unreachable(ws, target, exc.message)
+    if result.cancelled:
+        raise Cancelled(f"status of {target.name} stopped; it changes nothing")
     if not result.ok:
         why = result.unreachable_message or result.failed_message or result.status
         return _unreachable(ws, target, why)

@@ -3,6 +3,8 @@
 ``datacenters``     session: {"kota-sorong": SimDC(127.0.0.2), "kabupaten-buleleng": SimDC(127.0.0.3)}
 ``simdc_factory``   function: ``make(name, pemda=..., kode_wilayah=...) -> SimDC`` on a fresh
                     loopback address, stopped at teardown (use it to break a DC: new host key...)
+``bundles``         session: app -> signed bundle (newest release, throwaway donor key), plus
+                    ``"_trusted"``: that key's public file to put into a workspace's trusted keys
 ``e2e_workspace``   function: an :class:`E2EWorkspace` whose targets are both ``datacenters``,
                     added through the real ``spbe-share target add`` (host keys pinned)
 
@@ -16,6 +18,9 @@ from pathlib import Path
 
 import pytest
 from simdc import E2EWorkspace, SimDC, make_e2e_workspace, sshd_available
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLED_APPS = ("pengaduan", "e-office")
 
 DC_SPECS = [
     ("kota-sorong", "127.0.0.2", "Kota Sorong", "96.71"),
@@ -63,3 +68,25 @@ def simdc_factory(sshd_ok: None, tmp_path: Path) -> Iterator[Callable[..., SimDC
 @pytest.fixture
 def e2e_workspace(datacenters: dict[str, SimDC], tmp_path: Path) -> E2EWorkspace:
     return make_e2e_workspace(tmp_path / "workspace", datacenters)
+
+
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """app -> signed bundle (newest release), built once per session with a throwaway key."""
+    from spbe_share.bundle.keys import generate_key, load_private_key
+    from spbe_share.bundle.pack import build_bundle
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.workspace import Workspace
+
+    ws = Workspace.from_options(tmp_path_factory.mktemp("donor"))
+    ws.ensure()
+    info = generate_key(ws)
+    key = load_private_key(ws, info.name)
+    out = {}
+    for app in BUNDLED_APPS:
+        if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
+            continue
+        loaded = get_entry(ws, app)
+        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=key).path
+    out["_trusted"] = ws.keys_dir / "trusted" / f"{info.key_id}.pub"
+    return out

@@ -70,28 +70,6 @@ def _remove_docker_objects(prefixes: list[str]) -> None:
         subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)  # noqa: S603,S607
 
 
-@pytest.fixture(scope="session")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """app -> signed bundle (newest release), built once per session with a throwaway key."""
-    from spbe_share.bundle.keys import generate_key, load_private_key
-    from spbe_share.bundle.pack import build_bundle
-    from spbe_share.catalog.loader import get_entry
-    from spbe_share.workspace import Workspace
-
-    ws = Workspace.from_options(tmp_path_factory.mktemp("donor"))
-    ws.ensure()
-    info = generate_key(ws)
-    key = load_private_key(ws, info.name)
-    out = {}
-    for app in APPS:
-        if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
-            continue
-        loaded = get_entry(ws, app)
-        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=key).path
-    out["_trusted"] = ws.keys_dir / "trusted" / f"{info.key_id}.pub"
-    return out
-
-
 @pytest.fixture(scope="module")
 def ews(datacenters: dict[str, SimDC], bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
     home = tmp_path_factory.mktemp("operator")
@@ -246,6 +224,31 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     again = ews.cli(*install_args(app, target, bundles[app]))
     assert f"already installed: {app} {result['version']} on {target}, nothing changed" in again.stdout
     assert snapshot(dc, target)["containers"] == ids_before
+
+
+def test_a_record_from_the_target_naming_something_else_is_refused(ews: E2EWorkspace, bundles: dict[str, Path],
+                                                                   tmp_path: Path) -> None:
+    """A target's current.json is untrusted: a record naming another app or target writes nothing."""
+    app = "pengaduan"
+    target = APPS[app]
+    current = ews.dcs[target].root / "apps" / app / "current.json"
+    original = current.read_text()
+    cache = ews.home / "cache" / "releases" / target / f"{app}.json"
+    cached = cache.read_text()
+    evil = tmp_path / "evil"
+    try:
+        for field, value in (("app", f"{evil}/x"), ("target", f"../../../../../../../..{evil}/y")):
+            doc = json.loads(original)
+            doc[field] = value
+            current.write_text(json.dumps(doc))
+            proc = ews.cli(*install_args(app, target, bundles[app]), check=False)
+            assert proc.returncode == int(ExitCode.REMOTE_FAILED), proc.stderr
+            assert f"the release record says {field} {value!r}" in proc.stderr
+            assert "Traceback" not in proc.stderr
+            assert not evil.exists()
+            assert cache.read_text() == cached
+    finally:
+        current.write_text(original)
 
 
 def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path]) -> None:

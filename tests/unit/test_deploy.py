@@ -8,24 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from spbe_share.catalog.models import Entry, Requirements
 from spbe_share.deploy import state
-from spbe_share.deploy.install import (
+from spbe_share.deploy.builders import (
     app_urls,
     container_specs,
     health_specs,
     phase_seconds,
-    render_configs,
-    resolve_user,
     start_order,
 )
+from spbe_share.deploy.imageuser import resolve_user
 from spbe_share.deploy.preflight import Check, DiskFacts, TargetFacts, evaluate, required_ports
+from spbe_share.deploy.render import render_configs
 from spbe_share.deploy.runner import RunResult, TaskTiming, run_dir_name
 from spbe_share.deploy.status import health_of
 from spbe_share.deploy.values import parse_set, resolve_values, secret_specs
-from spbe_share.deploy.varsfile import dump_unsafe
+from spbe_share.deploy.varsfile import UNSAFE, dump_vars, load_vars
 from spbe_share.errors import InvalidInput, ValidationFailed
 
 
@@ -211,13 +210,15 @@ def test_start_order_respects_depends_on() -> None:
 
 
 def test_container_specs() -> None:
-    specs = container_specs(make_entry(), version="1.1.0", target="kota-sorong", root="/srv/dc1/", bind_address="127.0.0.2")
+    ids = {"db": "sha256:" + "d" * 64, "web": "sha256:" + "e" * 64}
+    specs = container_specs(make_entry(), version="1.1.0", target="kota-sorong", root="/srv/dc1/",
+                            bind_address="127.0.0.2", images=ids)
     labels = {"id.go.spbe.app": "demo", "id.go.spbe.version": "1.1.0", "id.go.spbe.target": "kota-sorong"}
     assert specs == [
         {
             "name": "spbe-kota-sorong-demo-db",
             "component": "db",
-            "image": "spbe-share/demo-db:1.1.0",
+            "image": ids["db"],
             "command": [],
             "env": {},
             "ports": [],
@@ -226,12 +227,12 @@ def test_container_specs() -> None:
                  "target": "/run/secrets/DB_PASSWORD", "read_only": True},
                 {"type": "volume", "source": "spbe-kota-sorong-demo-pgdata", "target": "/var/lib/postgresql"},
             ],
-            "labels": {**labels, "id.go.spbe.component": "db"},
+            "labels": {**labels, "id.go.spbe.component": "db", "id.go.spbe.image": "spbe-share/demo-db:1.1.0"},
         },
         {
             "name": "spbe-kota-sorong-demo-web",
             "component": "web",
-            "image": "spbe-share/demo-web:1.1.0",
+            "image": ids["web"],
             "command": [],
             "env": {"DB_HOST": "db"},
             "ports": ["127.0.0.2:8090:8080/tcp"],
@@ -241,7 +242,7 @@ def test_container_specs() -> None:
                 {"type": "bind", "source": "/srv/dc1/apps/demo/config/web/0-app.ini",
                  "target": "/etc/demo/app.ini", "read_only": True},
             ],
-            "labels": {**labels, "id.go.spbe.component": "web"},
+            "labels": {**labels, "id.go.spbe.component": "web", "id.go.spbe.image": "spbe-share/demo-web:1.1.0"},
         },
     ]
 
@@ -302,16 +303,16 @@ def test_run_dir_name() -> None:
     assert run_dir_name("status", "a b", None, now) == "20261122T101500123456-status-a_b"
 
 
-def test_vars_file_marks_jinja_like_strings_unsafe() -> None:
-    text = dump_unsafe({"b": [{"content": "x {{ y }}\nz"}], "a": 1, "c": True, "k": "00", "f": "96.71"})
-    assert "!unsafe" in text
-    # Ansible reads !unsafe; for a plain YAML reader it is just a tagged string
-    class L(yaml.SafeLoader):
-        pass
-
-    L.add_constructor("!unsafe", lambda loader, node: ("unsafe", loader.construct_scalar(node)))
-    assert yaml.load(text, Loader=L) == {
-        "a": 1, "b": [{"content": ("unsafe", "x {{ y }}\nz")}], "c": True, "k": "00", "f": "96.71"}
+def test_vars_file_marks_every_string_untrusted() -> None:
+    data = {"b": [{"content": "x {{ y }}\nz"}], "a": 1, "c": True, "k": "00", "f": "96.71", "n": None,
+            "t": ("x",), "plain": "Kota Sorong"}
+    text = dump_vars(data)
+    assert json.loads(text) == {
+        "a": 1, "b": [{"content": {UNSAFE: "x {{ y }}\nz"}}], "c": True, "k": {UNSAFE: "00"},
+        "f": {UNSAFE: "96.71"}, "n": None, "t": [{UNSAFE: "x"}], "plain": {UNSAFE: "Kota Sorong"}}
+    assert load_vars(text) == {**data, "t": ["x"]}
+    with pytest.raises(TypeError, match="Path"):
+        dump_vars({"p": Path("/x")})
 
 
 def test_names() -> None:

@@ -1,0 +1,186 @@
+"""The bundle check of an operation: :func:`verified_bundle` locates, verifies and extracts.
+
+One function, so every operation gets the same guarantee: what it installs is what the donor
+signed. The bundle is the one given (``--bundle``), else the cached one in ``ws.bundles_dir``,
+else built now from the catalog and signed with the workspace key. It is verified against the
+trusted keys and extracted once (cache keyed by the manifest digest, small files re-hashed
+when reused); the entry INSIDE the verified bundle is what the operation uses.
+
+Seams (other work extends these, callers do not change): :func:`verify_and_extract` (how a
+bundle is verified and read: one read, signature over the raw manifest, trust per donor) and
+:func:`files_tar` (how the small files travel to the target).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput, NotFound, VerificationFailed
+
+if TYPE_CHECKING:
+    from ..bundle.manifest import BundleManifest
+    from ..catalog.models import Entry
+    from ..workspace import Workspace
+    from .core import OpContext
+
+Say = Callable[[str], None]
+FILES_TAR = "spbe-files.tar"
+
+
+@dataclass(frozen=True)
+class VerifiedBundle:
+    """A bundle whose signature and digests were checked, extracted to ``dir``."""
+
+    path: Path  # the bundle file
+    manifest: BundleManifest
+    dir: Path  # the verified, extracted copy (ws.cache_dir/bundles/<digest>)
+    digest: str  # sha256 of the signed manifest
+    entry: Entry  # the catalog entry inside the bundle
+
+    @property
+    def app(self) -> str:
+        return self.manifest.app
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.dir / "blobs" / "sha256"
+
+    def blob_sizes(self) -> dict[str, int]:
+        """hex digest -> size of every blob of the bundle."""
+        return {f.sha256: f.size for f in self.manifest.files if f.path.startswith("blobs/")}
+
+
+def manifest_digest(manifest: BundleManifest) -> str:
+    return "sha256:" + hashlib.sha256(manifest.to_bytes()).hexdigest()
+
+
+def ensure_signing_key(ws: Workspace, say: Say) -> Any:
+    """The workspace's donor key; created (and trusted) when the workspace has none."""
+    from ..bundle import keys
+
+    own = keys.own_public_keys(ws)
+    if own:
+        name = keys.DEFAULT_KEY_NAME if keys.DEFAULT_KEY_NAME in own else sorted(own)[0]
+        return keys.load_private_key(ws, name, passphrase=keys.passphrase_from_env())
+    info = keys.generate_key(ws)
+    say(
+        f"note: created a signing key for this workspace: {info.name} ({info.key_id}, {info.fingerprint}),"
+        f" trusted for bundles it signs; private key {info.path}"
+    )
+    return keys.load_private_key(ws, info.name)
+
+
+def locate_bundle(ws: Workspace, *, app: str, version: str | None, bundle: Path | None, say: Say) -> Path:
+    """The bundle file to use: given, cached, or built now from the catalog."""
+    if bundle is not None:
+        return bundle
+    from ..catalog.loader import get_entry
+
+    loaded = get_entry(ws, app)
+    version = version or loaded.entry.latest.version
+    try:
+        loaded.entry.release(version)
+    except KeyError:
+        known = ", ".join(r.version for r in loaded.entry.releases)
+        raise NotFound(f"app {app!r} has no release {version!r} (releases: {known})") from None
+    from ..bundle.pack import build_bundle, bundle_filename
+
+    cached = ws.bundles_dir / bundle_filename(app, version)
+    if cached.exists():
+        say(f"using bundle {cached}")
+        return cached
+    key = ensure_signing_key(ws, say)
+    say(f"building bundle {cached.name} (images built when missing)")
+    built = build_bundle(ws, loaded, version=version, key=key, progress=say)
+    return built.path
+
+
+def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]:
+    """Verify ``path`` against the trusted keys; extract it once (cache by manifest digest)."""
+    from ..bundle.keys import trusted_keys
+    from ..bundle.verify import extract_bundle, verify_bundle
+
+    trusted = trusted_keys(ws)
+    if not trusted:
+        raise VerificationFailed(
+            f"no trusted donor keys in {ws.keys_dir / 'trusted'}: trust the donor's public key first"
+            " (spbe-share keys trust FILE)"
+        )
+    manifest = verify_bundle(path, trusted_keys=trusted)
+    digest = manifest_digest(manifest)
+    dest = ws.cache_dir / "bundles" / digest.split(":", 1)[1]
+    if not dest.is_dir():
+        extract_bundle(path, dest, trusted_keys=trusted)
+    else:
+        # small files are re-hashed (cheap); blobs are checked on the target while loading
+        for f in manifest.files:
+            if f.path.startswith("blobs/"):
+                if not (dest / f.path).is_file():
+                    raise VerificationFailed(f"bundle cache {dest} lacks {f.path}; delete the folder")
+                continue
+            data = (dest / f.path).read_bytes() if (dest / f.path).is_file() else b""
+            if hashlib.sha256(data).hexdigest() != f.sha256:
+                raise VerificationFailed(f"bundle cache {dest}: {f.path} was modified; delete the folder")
+    return manifest, dest
+
+
+def verified_bundle(ctx: OpContext, *, app: str, version: str | None, bundle: Path | None) -> VerifiedBundle:
+    """Locate, verify and extract the bundle of ``app`` (``version``: None = newest)."""
+    from ..catalog.models import Entry as EntryModel
+    from ..yamlio import load_model
+
+    path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say)
+    manifest, dest = verify_and_extract(ctx.ws, path)
+    ctx.say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}")
+    if manifest.app != app:
+        raise InvalidInput(f"bundle {path} holds app {manifest.app!r}, not {app!r}")
+    if version is not None and manifest.version != version:
+        raise InvalidInput(f"bundle {path} holds version {manifest.version}, not {version}")
+    entry = load_model(EntryModel, dest / "entry" / "spbe-app.yaml")
+    if entry.id != app:
+        raise VerificationFailed(f"bundle {path}: its entry is for app {entry.id!r}, its manifest for {app!r}")
+    return VerifiedBundle(path=path, manifest=manifest, dir=dest, digest=manifest_digest(manifest), entry=entry)
+
+
+def files_tar(dest: Path) -> str:
+    """One deterministic tar of the bundle's small files (shipped as one file, not dozens)."""
+    out = dest / FILES_TAR
+    if out.is_file():
+        return FILES_TAR
+    paths: list[Path] = []
+    for part in ("entry", "templates", "playbooks"):
+        if (dest / part).is_dir():
+            paths += [p for p in (dest / part).rglob("*") if p.is_file()]
+    paths += [dest / p for p in ("spbe-bundle.json", "spbe-bundle.json.sig") if (dest / p).is_file()]
+    tmp = out.with_suffix(".part")
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        for p in sorted(paths):
+            info = tarfile.TarInfo(str(p.relative_to(dest)))
+            info.size = p.stat().st_size
+            info.mode = 0o644
+            info.mtime = 0
+            with p.open("rb") as f:
+                tar.addfile(info, f)
+    tmp.replace(out)
+    return FILES_TAR
+
+
+__all__ = [
+    "FILES_TAR",
+    "VerifiedBundle",
+    "ensure_signing_key",
+    "files_tar",
+    "locate_bundle",
+    "manifest_digest",
+    "verified_bundle",
+    "verify_and_extract",
+]

@@ -1,0 +1,425 @@
+"""The operations core: every operation on a target has the same shape.
+
+::
+
+    plan (pure: what will change)  ->  checks (read-only)  ->  playbook under the target lock  ->  record + audit
+
+An operation (install, upgrade, rollback, backup, restore, uninstall, provision, ...) is a small
+module that calls these helpers in that order. Everything is explicit and keyword-only; there
+are no globals: the :class:`OpContext` carries the workspace, who acts, when, how to talk to the
+operator and the cancel token.
+
+API
+---
+``OpContext.create(ws, *, say=None, progress=None, now=None, today=None, operator=None, cancel=None)``
+    ``ctx.ws``, ``ctx.operator``, ``ctx.now`` (one timestamp for the whole operation: lock,
+    record, file names), ``ctx.today``, ``ctx.say(str)`` (notes for the operator),
+    ``ctx.progress`` (playbook events), ``ctx.cancel`` (:class:`~.interrupts.CancelToken`).
+``interrupts(ctx.cancel)``
+    SIGINT/SIGTERM cancel the operation inside the block (the CLI wraps every command in it).
+``operation(ctx, *, name, app, target) -> Operation`` (a context manager)
+    Exactly one audit line for every outcome: ``ok`` (or ``op.result``), ``refused: <code>``
+    (before the playbook started, or the lock was held), ``failed: <code>``, ``cancelled``,
+    ``failed: internal`` (a bug). ``op.note(**details)`` adds audit details (never secrets).
+``require_slug(value, *, what) -> str``
+    A name that becomes a path component or a container name must be a slug.
+``checked_target(ctx, name) -> Target``
+    The target, its host key compared with the pinned one (exit 6 when it changed).
+``agreement_for(ctx, *, target, entry, scope) -> str``
+    The MoU/PKS number covering (app, adopter, today, scope), or why none is needed
+    (``local`` sandbox, ``sharing.mou_required: false``). Scope: install, support, ...
+``verified_bundle(ctx, *, app, version, bundle) -> VerifiedBundle`` (from :mod:`.bundles`)
+    Located, verified against the trusted keys, extracted; ``.entry`` is the entry inside.
+``preflight_ok(ctx, *, target, entry) -> PreflightReport``
+    Facts read from the target and evaluated; raises PreflightFailed (exit 5).
+``new_lock(ctx, *, operation) -> LockOwner``
+    Who will hold the target lock (with a random token: only its holder releases it).
+``Attempt(path=..., record=...)``
+    The record the target keeps of this attempt; written with ``result: cancelled`` when an
+    interrupted run held the lock.
+``run_locked(ctx, op, *, playbook, target, extravars, lock, attempt, break_lock=False) -> RunResult``
+    Runs ``playbooks/<playbook>`` (it takes the lock as its first task and releases it in
+    ``always:``; the core adds ``spbe_lock_owner`` and ``spbe_break_lock`` to its variables).
+    Interrupt-safe: SIGINT/SIGTERM stop the playbook's processes, ``cancel.yml`` then releases
+    the lock if this operation still holds it (token compared) and writes the attempt as
+    ``cancelled``, and :class:`~spbe_share.errors.Cancelled` (exit 12) is raised. A failed run
+    raises Locked (7), HostKeyMismatch (6), Unreachable (10) or RemoteFailed (8).
+``host_data(run, *, target, key, model) -> model``
+    What the playbook published with ``set_stats`` under ``key``, validated by a strict model
+    before anything on the controller uses it (the target is not trusted).
+
+Example: a ``backup`` operation on the core::
+
+    def backup(ctx: OpContext, *, app: str, target_name: str) -> BackupResult:
+        with operation(ctx, name="backup", app=app, target=target_name) as op:
+            require_slug(app, what="app")
+            target = checked_target(ctx, target_name)                     # checks: read-only
+            entry = get_entry(ctx.ws, app).entry
+            op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"))
+            lock = new_lock(ctx, operation=f"backup {app}")
+            plan = backup_plan(entry, target=target, now=ctx.now)          # pure builder
+            run = run_locked(
+                ctx, op, playbook="backup.yml", target=target, extravars=plan.extravars, lock=lock,
+                attempt=Attempt(path=plan.record_path, record=plan.record),
+            )
+            done = host_data(run, target=target.name, key="spbe_backup", model=BackupStats)
+            op.note(backup=done.id, bytes=done.size)
+            return BackupResult(id=done.id, ...)
+
+Seams left for later work: the lock lease (``new_lock`` / ``spbe_lock``), the journal
+(``RunResult.last_task`` names the step an interrupted run stopped in), shipping blobs before the
+playbook (a step between :func:`verified_bundle` and :func:`run_locked` that checks
+``ctx.cancel`` and runs its processes under ``ctx.cancel.watching(...)``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import (
+    Cancelled,
+    HostKeyMismatch,
+    InvalidInput,
+    Locked,
+    RemoteFailed,
+    SpbeError,
+    Unreachable,
+)
+from . import state
+from .builders import lock_vars
+from .bundles import VerifiedBundle, verified_bundle
+from .interrupts import CancelToken, interrupts
+from .state import LockOwner
+
+if TYPE_CHECKING:
+    from ..catalog.models import Entry
+    from ..targets import Target
+    from ..workspace import Workspace
+    from .preflight import PreflightReport
+    from .runner import ProgressCallback, RunResult
+
+Say = Callable[[str], None]
+M = TypeVar("M", bound=BaseModel)
+CLEANUP_TIMEOUT_S = 180
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class OpContext:
+    """Everything an operation needs besides its own arguments."""
+
+    ws: Workspace
+    operator: str
+    now: dt.datetime
+    today: dt.date
+    say: Say
+    progress: ProgressCallback | None
+    cancel: CancelToken
+
+    @classmethod
+    def create(
+        cls,
+        ws: Workspace,
+        *,
+        say: Say | None = None,
+        progress: ProgressCallback | None = None,
+        now: dt.datetime | None = None,
+        today: dt.date | None = None,
+        operator: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> OpContext:
+        from ..audit import operator as current_operator
+
+        when = now or dt.datetime.now(dt.UTC)
+        return cls(
+            ws=ws,
+            operator=operator or current_operator(),
+            now=when,
+            today=today or when.date(),
+            say=say or _quiet,
+            progress=progress,
+            cancel=cancel or CancelToken(),
+        )
+
+
+# ---------------------------------------------------------------- one audit line per outcome
+
+
+@dataclass
+class Operation:
+    """One running operation: what, on which app and target; its audit details."""
+
+    ctx: OpContext
+    name: str
+    app: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
+    result: str = "ok"
+    started: bool = False  # the playbook started: an error now is "failed", not "refused"
+    refusal: str = "refused"
+
+    def note(self, **details: Any) -> None:
+        """Add audit details (names, versions, digests, outcomes; never secrets)."""
+        self.details.update(details)
+
+
+@contextmanager
+def operation(ctx: OpContext, *, name: str, app: str, target: str, refusal: str = "refused") -> Iterator[Operation]:
+    """Run the body as operation ``name``; write exactly one audit line whatever happens."""
+    ctx.ws.ensure()
+    op = Operation(ctx=ctx, name=name, app=app, target=target, refusal=refusal)
+    try:
+        yield op
+    except Cancelled as exc:
+        _audit(op, "cancelled", reason=exc.message)
+        raise
+    except Locked as exc:
+        _audit(op, "refused: locked", reason=exc.message)  # a held lock changed nothing
+        raise
+    except SpbeError as exc:
+        verb = "failed" if op.started else op.refusal
+        _audit(op, f"{verb}: {exc.exit_code.name.lower()}", reason=exc.message)
+        raise
+    except KeyboardInterrupt:
+        _audit(op, "cancelled", reason="KeyboardInterrupt")
+        raise
+    except BaseException as exc:
+        _audit(op, "failed: internal", reason=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    else:
+        _audit(op, op.result)
+
+
+def _audit(op: Operation, result: str, **extra: Any) -> None:
+    from ..audit import record
+
+    details = {"app": op.app, **op.details, **extra}
+    with op.ctx.cancel.deferred():
+        record(op.ctx.ws, who=op.ctx.operator, what=op.name, where=op.target, result=result, **details)
+
+
+# ---------------------------------------------------------------- checks (read-only)
+
+
+def require_slug(value: str, *, what: str) -> str:
+    """``value`` if it is a slug (lowercase letters, digits, '-'), else InvalidInput naming ``what``."""
+    if not state.SLUG.match(value or ""):
+        raise InvalidInput(f"{what} {value!r} is not a valid name (lowercase letters, digits and '-')")
+    return value
+
+
+def checked_target(ctx: OpContext, name: str) -> Target:
+    """The target ``name``, its host key compared with the pinned one."""
+    from ..targets import check_host_key, get_target
+
+    target = get_target(ctx.ws, name)
+    check_host_key(ctx.ws, target)
+    ctx.cancel.check()
+    return target
+
+
+def agreement_for(ctx: OpContext, *, target: Target, entry: Entry, scope: str) -> str:
+    """The agreement number covering the operation, or why none is needed (said to the operator)."""
+    from ..agreements import require_agreement
+
+    if target.connection == "local":
+        ctx.say(
+            "note: target 'local' is this machine, a developer sandbox: no MoU/PKS is checked."
+            " Installing into a Pemda data center always needs one (spbe-share mou add)."
+        )
+        return "exempt: local sandbox"
+    if not entry.sharing.mou_required:
+        ctx.say(f"note: {entry.id} does not require an MoU/PKS (sharing.mou_required: false)")
+        return "not required by the entry"
+    agreement = require_agreement(
+        ctx.ws, app=entry.id, adopter_kode_wilayah=target.kode_wilayah, scope=scope, today=ctx.today
+    )
+    return agreement.number
+
+
+def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry) -> PreflightReport:
+    """Preflight on the target (read-only); raises PreflightFailed when a check fails."""
+    from .preflight import require_ok, run_preflight
+
+    ctx.cancel.check()
+    report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel)
+    require_ok(report)
+    ctx.cancel.check()
+    return report
+
+
+# ---------------------------------------------------------------- the playbook under the lock
+
+
+def new_lock(ctx: OpContext, *, operation: str) -> LockOwner:
+    return state.new_lock_owner(who=ctx.operator, operation=operation, now=ctx.now)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The target's record of this attempt: ``path`` on the target, ``record`` its JSON content."""
+
+    path: str
+    record: Mapping[str, Any]
+
+
+def raise_for_run(result: RunResult, target: str, what: str) -> None:
+    """Turn a failed run into the right error (lock, host key, unreachable, remote failure)."""
+    if result.ok:
+        return
+    log = f"(full log: {result.run_dir / 'artifacts' / 'run' / 'stdout'})"
+    if result.failed_result.get("spbe_locked") is True:
+        holder = result.failed_result.get("holder")
+        h = holder if isinstance(holder, dict) else {}
+        raise Locked(
+            f"{target}: {result.failed_message}",
+            details=[
+                f"holder: {h.get('who')} pid {h.get('pid')} on {h.get('host')} since {h.get('since')}",
+                "if that operation is really dead, rerun with --break-lock (recorded in the audit log)",
+            ],
+        )
+    if result.host_key_failed:
+        raise HostKeyMismatch(
+            f"{target}: the host key does not match the pinned one; refusing to connect {log}",
+            details=[result.unreachable_message or result.failed_message or ""],
+        )
+    if result.unreachable_message is not None:
+        raise Unreachable(f"{target}: unreachable during {what}: {result.unreachable_message} {log}")
+    raise RemoteFailed(f"{target}: {what} failed at task '{result.failed_task}': {result.failed_message} {log}")
+
+
+def run_locked(
+    ctx: OpContext,
+    op: Operation,
+    *,
+    playbook: str,
+    target: Target,
+    extravars: Mapping[str, Any],
+    lock: LockOwner,
+    attempt: Attempt,
+    break_lock: bool = False,
+) -> RunResult:
+    """Run ``playbook`` on ``target`` under the lock; clean up after an interrupt; raise on failure."""
+    from ..audit import record
+    from .runner import run_playbook
+
+    ctx.cancel.check()
+    if break_lock:
+        record(ctx.ws, who=ctx.operator, what="break-lock", where=target.name, result="requested",
+               app=op.app, lock=state.lock_path(target.root, op.app))
+    op.started = True
+    with ctx.cancel.deferred():
+        run = run_playbook(
+            ctx.ws,
+            op=op.name,
+            target=target.name,
+            app=op.app,
+            playbook=playbook,
+            targets=[target],
+            extravars={**extravars, **lock_vars(lock, break_lock=break_lock)},
+            progress=ctx.progress,
+            now=ctx.now,
+            cancel=ctx.cancel,
+        )
+        if run.cancelled and not run.ok:
+            cleaned = _clean_up(ctx, op, target=target, lock=lock, attempt=attempt, run=run)
+            where = run.last_task or "before its first task"
+            op.note(stopped_at=where, cleanup=cleaned, run=str(run.run_dir))
+            raise Cancelled(
+                f"{op.name} of {op.app} on {target.name} stopped by {ctx.cancel.signal_name} during '{where}';"
+                f" {cleaned}"
+            )
+    if run.cancelled:
+        ctx.say(f"note: the interrupt came after {op.name} had finished on {target.name}")
+    raise_for_run(run, target.name, op.name)
+    return run
+
+
+class _CleanupStats(BaseModel):
+    model_config = {"extra": "forbid"}
+    released: bool
+    recorded: bool
+
+
+def _clean_up(ctx: OpContext, op: Operation, *, target: Target, lock: LockOwner, attempt: Attempt,
+              run: RunResult) -> str:
+    """Run ``cancel.yml``: release our lock (only if we hold it), record the attempt as cancelled."""
+    from .runner import run_playbook
+
+    lock_file = state.lock_path(target.root, op.app)
+    message = f"cancelled ({ctx.cancel.signal_name}) by {ctx.operator} during '{run.last_task or '-'}'"
+    cleanup = run_playbook(
+        ctx.ws,
+        op=f"{op.name}-cancel",
+        target=target.name,
+        app=op.app,
+        playbook="cancel.yml",
+        targets=[target],
+        extravars={
+            "spbe_target": target.name,
+            "spbe_lock_path": lock_file,
+            "spbe_lock_owner": lock.model_dump(mode="json"),
+            "spbe_attempt_path": attempt.path,
+            "spbe_attempt": dict(attempt.record),
+            "spbe_cancel_message": message,
+        },
+        cancel=ctx.cancel,
+        interruptible=False,
+        timeout=CLEANUP_TIMEOUT_S,
+    )
+    try:
+        if not cleanup.ok:
+            raise RemoteFailed(cleanup.unreachable_message or cleanup.failed_message or cleanup.status)
+        done = host_data(cleanup, target=target.name, key="spbe_cancel", model=_CleanupStats)
+    except RemoteFailed as exc:
+        return (
+            f"could not clean up {target.name} ({exc.message}): the lock {lock_file} may still be held by"
+            f" this operation (token {lock.token}); check, then rerun with --break-lock"
+        )
+    if not done.released:
+        return "the lock was not held by this operation, so nothing on the target was changed by it"
+    where = f", attempt recorded as cancelled in {attempt.path}" if done.recorded else ""
+    return f"{target.name} cleaned up: lock released{where}"
+
+
+def host_data(run: RunResult, *, target: str, key: str, model: type[M]) -> M:
+    """``set_stats`` data ``key`` of ``target``, validated by ``model`` (RemoteFailed if invalid)."""
+    data = run.stats.get(target, {}).get(key)
+    if data is None:
+        raise RemoteFailed(f"{target}: the playbook returned no {key} (see {run.run_dir})")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        raise RemoteFailed(
+            f"{target}: the target returned invalid {key} data: {where}: {first['msg']}; nothing was used"
+        ) from None
+
+
+__all__ = [
+    "Attempt",
+    "OpContext",
+    "Operation",
+    "VerifiedBundle",
+    "agreement_for",
+    "checked_target",
+    "host_data",
+    "interrupts",
+    "new_lock",
+    "operation",
+    "preflight_ok",
+    "raise_for_run",
+    "require_slug",
+    "run_locked",
+    "verified_bundle",
+]

@@ -1,0 +1,218 @@
+"""SIGINT/SIGTERM end an operation cleanly: the playbook stops, then the core cleans the target up.
+
+Why this is needed: ansible-runner starts ``ansible-playbook`` in a new session (pexpect, a pty),
+and each of Ansible's worker processes calls ``setsid()``. A Ctrl-C on the terminal reaches
+neither, and ansible-runner's own cancel (SIGKILL to the playbook's process group) leaves the
+workers running the task they hold (a loop of copies, a health wait) with nobody to release
+the lock. So:
+
+- :func:`interrupts` installs a handler for SIGINT and SIGTERM (main thread only) that calls
+  :meth:`CancelToken.handle`; the CLI wraps every operation in it, and the runner installs it
+  for the time a playbook runs.
+- Outside a playbook (the read-only checks) a signal raises :class:`~spbe_share.errors.Cancelled`
+  at once: nothing was changed yet.
+- While a playbook runs (:meth:`CancelToken.watching`) the first signal sends SIGINT to the
+  ``ansible-playbook`` process, which forwards it to its workers; each kills its own process
+  group (ssh included) and the playbook stops. If it is still alive ``grace_s`` later, or at
+  a second signal, ansible-runner kills its process group (``cancel_callback``) and the token
+  kills the worker groups it saw (SIGKILL).
+- Inside :meth:`CancelToken.deferred` a signal is only noted (cleanup runs, audit writes);
+  whoever deferred checks :attr:`CancelToken.requested` afterwards.
+
+Processes are found through ``/proc`` (the controller is Linux): the playbook is the child of
+this process whose command line holds the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from ..errors import Cancelled
+
+GRACE_S = 10.0
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """``(ppid, pgid)`` of ``pid`` from ``/proc/<pid>/stat``; None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[-1].split()
+    try:
+        return int(fields[1]), int(fields[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _pids() -> list[int]:
+    try:
+        return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+    except OSError:
+        return []
+
+
+def processes_with(marker: str) -> list[int]:
+    """Every process whose command line holds ``marker`` (tests use it to find leftovers)."""
+    return [pid for pid in _pids() if marker in _cmdline(pid)]
+
+
+def playbook_pids(marker: str) -> list[int]:
+    """Children of this process whose command line holds ``marker`` (the run folder)."""
+    me = os.getpid()
+    out = []
+    for pid in _pids():
+        st = _proc_stat(pid)
+        if st and st[0] == me and marker in _cmdline(pid):
+            out.append(pid)
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, grandchildren, ...)."""
+    children: dict[int, list[int]] = {}
+    for p in _pids():
+        st = _proc_stat(p)
+        if st:
+            children.setdefault(st[0], []).append(p)
+    out: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _send(pid: int, sig: int, *, group: bool = False) -> None:
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class CancelToken:
+    """Whether the operator asked to stop, and the machinery that stops a running playbook."""
+
+    def __init__(self, *, grace_s: float = GRACE_S) -> None:
+        self.grace_s = grace_s
+        self.signals: list[int] = []
+        self._first_at: float | None = None
+        self._defer = 0
+        self._marker: str | None = None
+        self._interruptible = True
+        self._workers: set[int] = set()
+
+    # -- state
+    @property
+    def requested(self) -> bool:
+        return bool(self.signals)
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signals[0]).name if self.signals else "no signal"
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if a signal came (call it between steps)."""
+        if self.requested:
+            raise Cancelled(f"stopped by {self.signal_name} before anything changed on the target")
+
+    # -- the signal handler
+    def handle(self, signum: int, frame: FrameType | None = None) -> None:
+        self.signals.append(signum)
+        if self._first_at is None:
+            self._first_at = time.monotonic()
+        if self._marker is not None:
+            if self._interruptible:
+                self._interrupt_playbook(self._marker)
+            return
+        if self._defer:
+            return
+        raise Cancelled(f"stopped by {self.signal_name} before anything changed on the target")
+
+    def _interrupt_playbook(self, marker: str) -> None:
+        hard = len(self.signals) > 1
+        for pid in playbook_pids(marker):
+            self._workers.update(p for p in descendants(pid) if marker in _cmdline(p))
+            _send(pid, signal.SIGKILL if hard else signal.SIGINT)
+        if hard:
+            self._kill_workers(marker)
+
+    def _kill_workers(self, marker: str) -> None:
+        for pid in sorted(self._workers):
+            if marker in _cmdline(pid):  # still one of ours (pids are not reused that fast, but check)
+                _send(pid, signal.SIGKILL, group=True)
+        self._workers.clear()
+
+    def kill_now(self) -> bool:
+        """ansible-runner's ``cancel_callback``: True = kill the playbook's process group now."""
+        if not self.requested or self._marker is None or not self._interruptible or self._first_at is None:
+            return False
+        hard = len(self.signals) > 1 or time.monotonic() - self._first_at > self.grace_s
+        if hard:
+            for pid in playbook_pids(self._marker):
+                self._workers.update(p for p in descendants(pid) if self._marker in _cmdline(p))
+        return hard
+
+    # -- scopes
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Signals are only noted inside (the caller looks at :attr:`requested` afterwards)."""
+        self._defer += 1
+        try:
+            yield
+        finally:
+            self._defer -= 1
+
+    @contextmanager
+    def watching(self, marker: str, *, interruptible: bool = True) -> Iterator[None]:
+        """A playbook whose command line holds ``marker`` runs inside; signals stop it.
+
+        ``interruptible=False`` (cleanup runs): signals are noted, the playbook runs on.
+        Leftover workers of an interrupted playbook are killed when the block ends.
+        """
+        self._marker, self._interruptible = marker, interruptible
+        try:
+            with interrupts(self):
+                yield
+        finally:
+            self._marker = None
+            if self._workers:
+                self._kill_workers(marker)
+
+
+@contextmanager
+def interrupts(token: CancelToken) -> Iterator[CancelToken]:
+    """SIGINT and SIGTERM go to ``token.handle`` inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield token
+        return
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    for s in SIGNALS:
+        signal.signal(s, token.handle)
+    try:
+        yield token
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+__all__ = ["GRACE_S", "CancelToken", "descendants", "interrupts", "playbook_pids", "processes_with"]
