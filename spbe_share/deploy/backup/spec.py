@@ -36,6 +36,7 @@ PG_IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
 WHY = ("manual", "scheduled", "pre-upgrade", "pre-restore", "pre-rollback", "pre-purge")
 DEFAULT_KEEP = 14  # matches the engine's default and the SOPs (daily backups, 14 days)
 SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+BACKUP_ID = r"^\d{8}T\d{6}Z-[a-z0-9][a-z0-9-]{0,40}$"
 
 
 class _Model(BaseModel):
@@ -187,6 +188,8 @@ def backup_extravars(
         "spbe_break_lock": break_lock,
     }
     if backup_id is not None:
+        if not re.match(BACKUP_ID, backup_id):
+            raise InvalidInput(f"{backup_id!r} is not a backup id (e.g. 20261122T101500Z-manual-3fa2)")
         out["spbe_backup_id"] = backup_id
     if release is not None:
         out["spbe_backup_release"] = dict(release)
@@ -206,6 +209,8 @@ def restore_extravars(
 ) -> dict[str, Any]:
     """Variables of ``playbooks/restore.yml``; ``version`` = the version that will run (default:
     the target's ``current.json``)."""
+    if not re.match(BACKUP_ID, backup_id):
+        raise InvalidInput(f"{backup_id!r} is not a backup id (e.g. 20261122T101500Z-manual-3fa2)")
     out: dict[str, Any] = {
         "spbe_target": spec.target,
         "spbe_root": spec.root,
