@@ -41,8 +41,10 @@ then is the folder renamed to ``<id>``. Any failure (a full disk included) remov
 ``.partial`` folder; a killed run leaves one behind that is never listed nor restored and
 is removed by the next create or prune (both run under the app's lock).
 
-Measured on the development machine (2 cores, Docker on vfs, e-office 1.1.0 with 1,000
-letters, 4 signatures): see ``bench/bench_backup.py`` and the backup engineer's report.
+Measured (``bench/bench_backup.py``, 2 shared cores, Docker on vfs, e-office 1.1.0): at 1,000
+letters the dump is 0.08 MB, create 0.6 s, verify 0.2 s, restore 12 s (10 s of it is the web
+component's ``docker stop``: its Python server ignores SIGTERM as PID 1); at 100,000 letters
+(85 MB database) the dump is 5 MB, create 1.9 s, restore 16 s. Details: docs/backups.md.
 """
 
 from __future__ import annotations
