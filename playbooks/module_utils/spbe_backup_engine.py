@@ -158,7 +158,8 @@ def _create_volume(docker: Docker, vol: dict, container: str, dest: str, timeout
 
 def create(spec: dict, *, why: str, who: str, release: dict | None = None, backup_id: str | None = None,
            note: str | None = None, docker: Docker | None = None, timeout: float | None = None) -> dict:
-    """Write a complete backup (or nothing) and return its manifest. Run under the app's lock."""
+    """Write a complete backup (or nothing) and return its manifest. Run under the app's lock:
+    ``.partial`` folders left by killed runs are removed first."""
     store.check_spec(spec)
     if why not in store.WHY:
         raise BackupError(f"why must be one of {', '.join(store.WHY)}")
@@ -177,8 +178,7 @@ def create(spec: dict, *, why: str, who: str, release: dict | None = None, backu
         os.makedirs(folder, mode=0o700, exist_ok=True)
         if os.path.exists(final):
             raise BackupError(f"backup {backup_id} already exists")
-        if os.path.exists(partial):
-            store.remove_tree(folder, os.path.basename(partial))
+        store.clean_leftovers(spec)  # .partial folders of killed runs (we hold the lock)
         os.mkdir(partial, 0o700)
         items = []
         for i, db in enumerate(spec.get("databases") or []):
@@ -352,12 +352,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "list":
             out = store.list_backups(spec)
         else:
-            owner = store.take_lock(spec, who=getattr(args, "who", "cron"), operation=f"{args.cmd} {spec['app']}")
+            notes: list[str] = []
+            owner = store.take_lock(spec, who=getattr(args, "who", "cron"),
+                                    operation=f"{store.SCHEDULED}{args.cmd} {spec['app']}", notes=notes)
+            for note in notes:
+                print(f"spbe-backup: {note}", file=sys.stderr)
             try:
                 if args.cmd == "prune":
                     out = store.prune(spec, keep=args.keep)
                 else:
-                    store.clean_leftovers(spec)
                     manifest = create(spec, why=args.why, who=args.who)
                     checked = verify(spec, manifest["id"])
                     out = {"id": manifest["id"], "verification": checked}

@@ -493,24 +493,62 @@ def prune(spec: dict, *, keep: int = DEFAULT_KEEP, protect: list[str] | tuple[st
 # ---------------------------------------------------------------- the app lock (scheduled runs)
 
 
-def take_lock(spec: dict, *, who: str, operation: str) -> dict:
-    """The same lock file as the playbooks' ``spbe_lock`` module (O_CREAT|O_EXCL, JSON owner)."""
+SCHEDULED = "scheduled "  # operation prefix of the locks taken by scheduled runs
+
+
+def _holder_text(holder: dict) -> str:
+    return "{} (pid {} on {}, {}) since {}".format(
+        holder.get("who", "unknown"), holder.get("pid", "?"), holder.get("host", "?"),
+        holder.get("operation", "?"), holder.get("since", "unknown"))
+
+
+def _dead_scheduled_run(holder: dict) -> bool:
+    """A lock left by a scheduled run of this engine, on this host, whose process is gone
+    (killed, or the server rebooted). Locks of any other operation are never broken here."""
+    pid = holder.get("pid")
+    if not str(holder.get("operation", "")).startswith(SCHEDULED) or holder.get("host") != socket.gethostname():
+        return False
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def take_lock(spec: dict, *, who: str, operation: str, notes: list[str] | None = None) -> dict:
+    """The same lock file as the playbooks' ``spbe_lock`` module (O_CREAT|O_EXCL, JSON owner).
+
+    A lock left by a dead scheduled run on this host is broken (said in ``notes``), so one
+    killed cron run does not stop every later one; any other holder is a refusal."""
     path = lock_path(spec)
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     owner = {"who": who, "pid": os.getpid(), "host": socket.gethostname(), "since": iso(utc_now()),
              "operation": operation, "token": secrets.token_hex(16)}
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
+    for _ in range(2):
         try:
-            holder = read_json(path)
-        except (OSError, BackupError):
-            holder = {}
-        raise BackupError(
-            "locked by {} (pid {} on {}, {}) since {}".format(
-                holder.get("who", "unknown"), holder.get("pid", "?"), holder.get("host", "?"),
-                holder.get("operation", "?"), holder.get("since", "unknown"))
-        ) from None
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            try:
+                holder = read_json(path)
+            except (OSError, BackupError):
+                holder = {}
+            if not _dead_scheduled_run(holder):
+                raise BackupError(f"locked by {_holder_text(holder)}") from None
+            try:
+                again = read_json(path)
+            except (OSError, BackupError):
+                again = {}
+            if again.get("token") == holder.get("token"):
+                _unlink_quietly(path)
+                if notes is not None:
+                    notes.append(f"broke the lock of a scheduled run that is gone: {_holder_text(holder)}")
+    else:
+        raise BackupError(f"could not take the lock {path}")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(owner, f, sort_keys=True)
     return owner

@@ -77,6 +77,16 @@ def test_eoffice_backup_verify_destroy_restore(built_app: Any, load_app: Any, ap
     with pytest.raises(store.BackupError, match="pg_restore"):
         engine._check_pg(engine.Docker(), spec, pg.model_dump(), str(damaged))
 
+    # with the database component stopped (e.g. during a rollback), pg_restore runs in a helper
+    # container from the component's image
+    subprocess.run(["docker", "stop", db], check=True, capture_output=True)  # noqa: S603,S607
+    try:
+        again = engine.verify(spec, m.id)
+        assert again["ok"], again["cause"]
+    finally:
+        subprocess.run(["docker", "start", db], check=True, capture_output=True)  # noqa: S603,S607
+    engine.Docker().wait_pg_ready(db, "postgres")
+
     # damage to the backup itself: flipped bytes, then a truncated file; verify says so, restore refuses
     original = dump.read_bytes()
     try:
@@ -113,3 +123,27 @@ def test_eoffice_backup_verify_destroy_restore(built_app: Any, load_app: Any, ap
     assert new["id"] > int(psql(db, f"SELECT max(id) FROM letters WHERE id <> {int(new['id'])}"))
     print(f"\ne-office 24 letters: dump {pg.size} bytes, create {t_create:.1f}s, verify {t_verify:.1f}s, "
           f"restore {t_restore:.1f}s")
+
+
+def test_fixtures_and_backup_on_e_office_1_0_0(built_app: Any, load_app: Any, app_runner: Any, test_prefix: str,
+                                               tmp_path: Path) -> None:
+    """The fault tests start from 1.0.0 (no klasifikasi fields): the fixtures work there too."""
+    loaded = load_app(APP)
+    oldest = min((r.version for r in loaded.entry.releases), key=lambda v: tuple(int(x) for x in v.split(".")))
+    built_app(APP, oldest)
+    app = app_runner(loaded, oldest, settings=SETTINGS, name=APP)
+    root = tmp_path / "root"
+    write_current(root, APP, oldest)
+    spec = backup_spec(loaded.entry, target=test_prefix.removeprefix("spbe-"), root=str(root)).as_data()
+    db = spec["components"][0]["container"]
+    admin_pw = (app.workdir / "secrets" / "ADMIN_PASSWORD").read_text().strip()
+    seeded = appdata.eoffice_seed(app.url, admin_pw, letters=6, signed=2)
+    assert seeded["klasifikasi"] is False
+    before = appdata.eoffice_measure(db, base_url=app.url)
+    assert before.problems == [] and before.signatures == 2 and "klasifikasi_arsip" not in before.counts
+    m = engine.create(spec, why="manual", who="tester")
+    assert m["release"]["version"] == oldest and engine.verify(spec, m["id"])["ok"]
+    # data of 1.0.0 never restores under another version (that is a rollback's job)
+    with pytest.raises(store.BackupError, match=f"holds the data of e-office {oldest}"):
+        restorer.restore(spec, m["id"], expect_version=loaded.entry.latest.version)
+    assert appdata.eoffice_measure(db).same_data(before)

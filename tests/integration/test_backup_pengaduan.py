@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,31 @@ def test_retention_and_a_scheduled_run(running: dict[str, Any]) -> None:
     assert not Path(store.lock_path(spec)).exists()
     log = (root / "apps" / APP / "backups" / "schedule.log").read_text()
     assert rows[0]["id"] in log
+
+    # a run killed while it writes leaves a .partial folder: never listed as a backup, never
+    # restorable, removed by the next run
+    sh("docker", "exec", running["web"], "sh", "-c", "head -c 40000000 /dev/urandom > /data/besar.bin")
+    proc = subprocess.Popen([sys.executable, str(lib / "spbe_backup_engine.py"), "create", "--spec",  # noqa: S603
+                             str(root / "apps" / APP / "backup-spec.json"), "--who", "killed"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    backups = Path(store.backups_dir(spec))
+    deadline = time.monotonic() + 60
+    while not any(backups.glob("*.partial/vol-data.tar")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    (partial,) = [p.name for p in backups.glob("*.partial")]
+    listing = store.list_backups(spec)
+    assert listing["incomplete"] == [partial] and all(r["who"] != "killed" for r in listing["backups"])
+    with pytest.raises(store.BackupError, match="no backup"):
+        restorer.restore(spec, partial.removesuffix(".partial"), expect_version=VERSION)
+    sh("docker", "exec", running["web"], "rm", "/data/besar.bin")
+    # the next scheduled run breaks the dead run's lock (only that kind of lock), says so, cleans up
+    again = sh(sys.executable, str(lib / "spbe_backup_engine.py"), "create", "--spec",
+               str(root / "apps" / APP / "backup-spec.json"), check=False)
+    assert again.returncode == 0, again.stderr
+    assert "broke the lock of a scheduled run that is gone: killed (pid" in again.stderr
+    assert not list(backups.glob("*.partial")) and not Path(store.lock_path(spec)).exists()
 
     # while an operation holds the lock, a scheduled run is skipped (exit 75) and says by whom
     owner = store.take_lock(spec, who="budi@laptop", operation="upgrade pengaduan")

@@ -237,6 +237,35 @@ def test_the_lock_is_the_playbooks_lock(tmp_path: Path) -> None:
     assert not Path(store.lock_path(spec)).exists()
 
 
+def test_only_a_dead_scheduled_runs_lock_is_broken(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    spec = spec_for("pengaduan", tmp_path)
+    gone = subprocess.Popen(["true"])  # noqa: S607 - a pid that is surely dead afterwards
+    gone.wait()
+    lock = Path(store.lock_path(spec))
+    lock.parent.mkdir(parents=True)
+    here = socket.gethostname()
+    for holder, broken in [
+        ({"who": "cron", "pid": gone.pid, "host": here, "operation": "scheduled create pengaduan"}, True),
+        ({"who": "cron", "pid": os.getpid(), "host": here, "operation": "scheduled create pengaduan"}, False),
+        ({"who": "cron", "pid": gone.pid, "host": "other-host", "operation": "scheduled create pengaduan"}, False),
+        ({"who": "budi", "pid": gone.pid, "host": here, "operation": "upgrade pengaduan 1.1.0"}, False),
+    ]:
+        lock.write_text(json.dumps({**holder, "since": "2026-11-22T01:30:00Z", "token": "t"}))
+        notes: list[str] = []
+        if broken:
+            owner = store.take_lock(spec, who="cron", operation="scheduled create pengaduan", notes=notes)
+            assert notes == [f"broke the lock of a scheduled run that is gone: cron (pid {gone.pid} on {here}, "
+                             "scheduled create pengaduan) since 2026-11-22T01:30:00Z"]
+            store.release_lock(spec, owner)
+        else:
+            with pytest.raises(store.BackupError, match="locked by"):
+                store.take_lock(spec, who="cron", operation="scheduled create pengaduan", notes=notes)
+            assert notes == [] and json.loads(lock.read_text())["token"] == "t"
+
+
 # ---------------------------------------------------------------- the volume archive filter
 
 
