@@ -49,6 +49,7 @@ VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 PIN_HOLDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,80}$")
 
+ITEM_TYPES = ("postgresql", "sqlite", "volume-archive", "volume-covered")
 MANIFEST = "manifest.json"
 VERIFICATION = "verification.json"
 PINS = ".pins"
@@ -300,7 +301,10 @@ def check_manifest(data: dict, *, backup_id: str, spec: dict) -> dict:
     if not isinstance(items, list):
         raise BackupError(f"backup {backup_id}: manifest has no items")
     for item in items:
-        f = item.get("file") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or item.get("type") not in ITEM_TYPES:
+            raise BackupError(f"backup {backup_id}: manifest holds an item this engine does not know: "
+                              f"{str(item)[:100]}")
+        f = item.get("file")
         if f is not None and (not isinstance(f, str) or not FILE_NAME.match(f)):
             raise BackupError(f"backup {backup_id}: manifest names an unexpected file {f!r}")
         if f is not None and not (isinstance(item.get("sha256"), str) and SHA256.match(item["sha256"])

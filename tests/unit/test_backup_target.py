@@ -169,6 +169,11 @@ def test_a_damaged_or_foreign_manifest_is_not_trusted(tmp_path: Path) -> None:
         (folder / "manifest.json").write_text(json.dumps({**manifest, **change}))
         with pytest.raises(store.BackupError, match=message):
             store.load_manifest(spec, bid)
+    unknown = copy.deepcopy(manifest)
+    unknown["items"].append({"type": "volume-raw", "name": "data"})
+    (folder / "manifest.json").write_text(json.dumps(unknown))
+    with pytest.raises(store.BackupError, match="an item this engine does not know"):
+        store.load_manifest(spec, bid)
     bad_item = copy.deepcopy(manifest)
     bad_item["items"][0]["file"] = "../../../etc/shadow"
     (folder / "manifest.json").write_text(json.dumps(bad_item))
