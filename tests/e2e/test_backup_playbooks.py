@@ -24,7 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backuptest import appdata, published_url, store  # noqa: E402
 
 from spbe_share.deploy import state  # noqa: E402
-from spbe_share.deploy.backup.manifest import parse_manifest, parse_verification  # noqa: E402
+from spbe_share.deploy.backup.manifest import (  # noqa: E402
+    BackupPlayResult,
+    RestorePlayResult,
+    parse_manifest,
+    parse_verification,
+)
 from spbe_share.deploy.backup.spec import backup_extravars, backup_spec, restore_extravars  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -96,6 +101,7 @@ def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
     assert run.ok, f"{run.failed_task}: {run.failed_message}"
     print(f"\nbackup.yml over SSH: {run.seconds:.1f}s")
     out = run.stats[TARGET]["spbe_backup"]
+    BackupPlayResult.model_validate(out)  # what an operation on the core reads with host_data(...)
     manifest = parse_manifest(out["backup"], where=f"{TARGET}: backup")
     verification = parse_verification(out["verification"], where=f"{TARGET}: verification")
     assert verification.ok and verification.id == manifest.id
@@ -119,6 +125,7 @@ def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
     for t in sorted(run.timings, key=lambda t: -t.seconds)[:6]:
         print(f"  {t.seconds:6.1f}s {t.name}")
     out = run.stats[TARGET]["spbe_restore"]
+    RestorePlayResult.model_validate(out)
     assert out["restore"]["id"] == manifest.id and out["restore"]["started"] == [web]
     assert out["safety_backup"] != manifest.id
     after = appdata.pengaduan_measure(web)

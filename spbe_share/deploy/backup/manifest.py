@@ -217,3 +217,28 @@ def parse_rows(data: Any, *, where: str) -> list[BackupRow]:
             problems = _problems(exc)
             raise VerificationFailed(f"{where}: backups[{i}]: {problems[0]}", details=problems) from None
     return out
+
+
+class BackupPlayResult(_Model):
+    """What ``playbooks/backup.yml`` publishes with ``set_stats`` as ``spbe_backup``."""
+
+    backup: BackupManifest
+    dir: Text
+    verification: Verification
+    deleted: list[Annotated[str, Field(pattern=BACKUP_ID)]] = Field(default_factory=list, max_length=10000)
+
+
+class RestoreOutcome(_Model):
+    id: str = Field(pattern=BACKUP_ID)
+    version: str = Field(pattern=VERSION)
+    restored: list[Text] = Field(max_length=1000)
+    stopped: list[Container] = Field(max_length=1000)
+    started: list[Container] = Field(max_length=1000)
+    verification: Verification
+
+
+class RestorePlayResult(_Model):
+    """What ``playbooks/restore.yml`` publishes with ``set_stats`` as ``spbe_restore``."""
+
+    restore: RestoreOutcome
+    safety_backup: str | None = Field(default=None, pattern=BACKUP_ID)

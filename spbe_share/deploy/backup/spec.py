@@ -30,6 +30,11 @@ from ...catalog.models import Component, Entry
 from ...errors import InvalidInput
 from .. import state
 
+try:  # the operations core (main) keeps the pure builders in deploy/builders.py
+    from ..builders import start_order  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # before it: deploy/install.py
+    from ..install import start_order  # type: ignore[no-redef,attr-defined,unused-ignore]
+
 FORMAT: Literal[1] = 1
 PG_SUPERUSER = "postgres"
 PG_IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
@@ -105,8 +110,6 @@ def _mount_of(component: Component, path: str) -> tuple[str, str] | None:
 
 def backup_spec(entry: Entry, *, target: str, root: str) -> BackupSpec:
     """The backup spec of ``entry`` deployed on ``target`` with data folder ``root`` (pure)."""
-    from ..install import start_order
-
     ordered = start_order(entry.components)
     by_name = {c.name: c for c in ordered}
     components = [SpecComponent(name=c.name, container=state.container_name(target, entry.id, c.name))
