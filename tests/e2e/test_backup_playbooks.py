@@ -1,0 +1,156 @@
+"""End to end over SSH: ``playbooks/backup.yml`` and ``playbooks/restore.yml`` on a simulated
+data center, run through ``spbe_share.deploy.runner.run_playbook`` (the CLI commands come later).
+
+Pengaduan is installed by the real ``spbe-share install`` into a fresh DC, complaints are made
+through its API, then: backup.yml (create + verify + prune, under the lock), more data, and
+restore.yml (safety backup, restore, health). Counts and checksums equal those at backup time,
+and no complaint text ever reaches the operator's run folders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simdc import make_e2e_workspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from backuptest import appdata, published_url, store  # noqa: E402
+
+from spbe_share.deploy import state  # noqa: E402
+from spbe_share.deploy.backup.manifest import (  # noqa: E402
+    BackupPlayResult,
+    RestorePlayResult,
+    parse_manifest,
+    parse_verification,
+)
+from spbe_share.deploy.backup.spec import backup_extravars, backup_spec, restore_extravars  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "pengaduan"
+TARGET = "kota-cadangan"
+
+
+def _rm_docker(prefix: str) -> None:
+    for ls, rm in ((["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
+                   (["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm", "-f"]),
+                   (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"])):
+        out = subprocess.run(["docker", *ls], capture_output=True, text=True, check=True).stdout.split()  # noqa: S603,S607
+        names = [n for n in out if n.startswith(prefix)]
+        if names:
+            subprocess.run(["docker", *rm, *names], capture_output=True, check=False)  # noqa: S603,S607
+
+
+@pytest.fixture
+def installed(simdc_factory: Any, tmp_path: Path) -> Any:
+    from spbe_share.bundle.keys import generate_key, load_private_key
+    from spbe_share.bundle.pack import build_bundle
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.workspace import Workspace
+
+    donor = Workspace.from_options(tmp_path / "donor")
+    donor.ensure()
+    key = generate_key(donor)
+    loaded = get_entry(donor, APP)
+    bundle = build_bundle(donor, loaded, version=loaded.entry.latest.version, key=load_private_key(donor, key.name)).path
+
+    dc = simdc_factory(TARGET, pemda="Kota Cadangan", kode_wilayah="96.73")
+    w = make_e2e_workspace(tmp_path / "operator", {TARGET: dc})
+    trusted = w.home / "keys" / "trusted"
+    trusted.mkdir(parents=True, exist_ok=True)
+    shutil.copy(donor.keys_dir / "trusted" / f"{key.key_id}.pub", trusted)
+    today = dt.date.today()
+    w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", "51.08", "--adopter", dc.pemda,
+          "--adopter-kode", dc.kode_wilayah, "--number", "PKS/CADANGAN/2026", "--signed", today.isoformat(),
+          "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
+    prefix = f"spbe-{TARGET}-{APP}"
+    _rm_docker(prefix + "-")
+    try:
+        w.cli("install", APP, "--target", TARGET, "--bundle", str(bundle), timeout=900)
+        yield w, dc, loaded.entry
+    finally:
+        _rm_docker(prefix + "-")
+        _rm_docker(prefix)
+
+
+def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
+    from spbe_share.deploy.runner import run_playbook
+    from spbe_share.targets import get_target
+
+    w, dc, entry = installed
+    ws = w.ws
+    target = get_target(ws, TARGET)
+    web = state.container_name(TARGET, APP, "web")
+    staff_password = (dc.root / "apps" / APP / "secrets" / "STAFF_PASSWORD").read_text().strip()
+    base = published_url(web)
+    appdata.pengaduan_seed(base, staff_password, complaints=12, tag="e2e")
+    before = appdata.pengaduan_measure(web)
+    spec = backup_spec(entry, target=TARGET, root=target.root)
+
+    owner = state.new_lock_owner(who="e2e-test", operation=f"backup {APP}")
+    run = run_playbook(ws, op="backup", target=TARGET, app=APP, playbook="backup.yml", targets=[target],
+                       extravars=backup_extravars(spec, why="manual", who="e2e-test", lock_owner=owner, keep=3))
+    assert run.ok, f"{run.failed_task}: {run.failed_message}"
+    print(f"\nbackup.yml over SSH: {run.seconds:.1f}s")
+    out = run.stats[TARGET]["spbe_backup"]
+    BackupPlayResult.model_validate(out)  # what an operation on the core reads with host_data(...)
+    manifest = parse_manifest(out["backup"], where=f"{TARGET}: backup")
+    verification = parse_verification(out["verification"], where=f"{TARGET}: verification")
+    assert verification.ok and verification.id == manifest.id
+    current = json.loads((dc.root / "apps" / APP / "current.json").read_text())
+    assert manifest.release.version == current["version"]
+    assert manifest.release.bundle_digest == current["bundle_digest"]  # read from the target's record
+    folder = dc.root / "apps" / APP / "backups" / manifest.id
+    assert (folder / "manifest.json").is_file() and (folder / "verification.json").is_file()
+    assert (dc.root / "lib" / "spbe_backup_engine.py").is_file()  # for scheduled runs
+    assert json.loads((dc.root / "apps" / APP / "backup-spec.json").read_text()) == spec.as_data()
+    assert not (dc.root / "locks" / f"{APP}.lock").exists()
+
+    appdata.pengaduan_seed(base, staff_password, complaints=4, tag="later")
+    assert not appdata.pengaduan_measure(web).same_data(before)
+
+    owner = state.new_lock_owner(who="e2e-test", operation=f"restore {APP}")
+    run = run_playbook(ws, op="restore", target=TARGET, app=APP, playbook="restore.yml", targets=[target],
+                       extravars=restore_extravars(spec, backup_id=manifest.id, who="e2e-test", lock_owner=owner))
+    assert run.ok, f"{run.failed_task}: {run.failed_message}"
+    print(f"restore.yml over SSH (safety backup, restore, health): {run.seconds:.1f}s")
+    for t in sorted(run.timings, key=lambda t: -t.seconds)[:6]:
+        print(f"  {t.seconds:6.1f}s {t.name}")
+    out = run.stats[TARGET]["spbe_restore"]
+    RestorePlayResult.model_validate(out)
+    assert out["restore"]["id"] == manifest.id and out["restore"]["started"] == [web]
+    assert out["safety_backup"] != manifest.id
+    after = appdata.pengaduan_measure(web)
+    assert after.same_data(before), after.diff(before)
+
+    # the safety backup holds the data as it was just before the restore (16 complaints)
+    rows = {r["id"]: r for r in json.loads(json.dumps(_list(spec.as_data())))}
+    assert rows[out["safety_backup"]]["why"] == "pre-restore" and rows[out["safety_backup"]]["state"] == "verified"
+
+    # a restore of another version is refused before anything stops, and says why
+    owner = state.new_lock_owner(who="e2e-test", operation=f"restore {APP}")
+    run = run_playbook(ws, op="restore", target=TARGET, app=APP, playbook="restore.yml", targets=[target],
+                       extravars=restore_extravars(spec, backup_id=manifest.id, who="e2e-test", lock_owner=owner,
+                                                   version="9.9.9", safety_backup=False))
+    assert not run.ok and "the version that will run is 9.9.9" in (run.failed_message or "")
+    assert appdata.pengaduan_measure(web).same_data(before)
+    assert not (dc.root / "locks" / f"{APP}.lock").exists()
+
+    # dumps and data never reach the operator's workspace (run folders, job events, audit log)
+    for p in [ws.audit_log, *ws.runs_dir.rglob("*")]:
+        if p.is_file():
+            text = p.read_bytes()
+            assert b"Uraian pengaduan nomor" not in text, p
+            assert b"SQLite format 3" not in text, p
+
+
+def _list(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return store.list_backups(spec)["backups"]
