@@ -107,6 +107,7 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 M = TypeVar("M", bound=BaseModel)
 CLEANUP_TIMEOUT_S = 180
+ENV_LEASE = "SPBE_SHARE_LEASE_S"
 
 
 def _quiet(_message: str) -> None:
@@ -124,6 +125,7 @@ class OpContext:
     say: Say
     progress: ProgressCallback | None
     cancel: CancelToken
+    lease_s: int = state.DEFAULT_LEASE_S  # the lock's lease (see .lease); $SPBE_SHARE_LEASE_S
 
     @classmethod
     def create(
@@ -136,6 +138,7 @@ class OpContext:
         today: dt.date | None = None,
         operator: str | None = None,
         cancel: CancelToken | None = None,
+        lease_s: int | None = None,
     ) -> OpContext:
         from ..audit import operator as current_operator
 
@@ -148,7 +151,20 @@ class OpContext:
             say=say or _quiet,
             progress=progress,
             cancel=cancel or CancelToken(),
+            lease_s=lease_s or lease_from_env(),
         )
+
+
+def lease_from_env() -> int:
+    """``$SPBE_SHARE_LEASE_S`` (seconds, 10..3600) or the default; a bad value is an error."""
+    import os
+
+    text = os.environ.get(ENV_LEASE, "").strip()
+    if not text:
+        return state.DEFAULT_LEASE_S
+    if not text.isdigit() or not 10 <= int(text) <= 3600:
+        raise InvalidInput(f"${ENV_LEASE}={text!r}: the lock lease must be 10 to 3600 seconds")
+    return int(text)
 
 
 # ---------------------------------------------------------------- one audit line per outcome
@@ -261,7 +277,8 @@ def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry) -> PreflightRe
 
 
 def new_lock(ctx: OpContext, *, operation: str) -> LockOwner:
-    return state.new_lock_owner(who=ctx.operator, operation=operation, now=ctx.now)
+    """The lock this operation will hold, with a lease of ``ctx.lease_s`` (renewed while it runs)."""
+    return state.new_lock_owner(who=ctx.operator, operation=operation, now=ctx.now, lease_s=ctx.lease_s)
 
 
 @dataclass(frozen=True)
@@ -272,7 +289,7 @@ class Attempt:
     record: Mapping[str, Any]
 
 
-def raise_for_run(result: RunResult, target: str, what: str) -> None:
+def raise_for_run(result: RunResult, target: str, what: str, *, app: str | None = None) -> None:
     """Turn a failed run into the right error (lock, host key, unreachable, remote failure)."""
     if result.ok:
         return
@@ -280,13 +297,19 @@ def raise_for_run(result: RunResult, target: str, what: str) -> None:
     if result.failed_result.get("spbe_locked") is True:
         holder = result.failed_result.get("holder")
         h = holder if isinstance(holder, dict) else {}
+        if result.failed_result.get("stale") is True:
+            hint = (
+                f"its lease ran out, so its holder is gone: `spbe-share unlock {app or 'APP'} --target {target}"
+                " --reason TEXT` breaks it (recorded in the audit log)"
+            )
+        else:
+            hint = "if that operation is really dead, its lease runs out and `spbe-share unlock` can break it"
         raise Locked(
             f"{target}: {result.failed_message}",
-            details=[
-                f"holder: {h.get('who')} pid {h.get('pid')} on {h.get('host')} since {h.get('since')}",
-                "if that operation is really dead, rerun with --break-lock (recorded in the audit log)",
-            ],
+            details=[f"holder: {h.get('who')} pid {h.get('pid')} on {h.get('host')} since {h.get('since')}", hint],
         )
+    if result.failed_result.get("spbe_refused") is True:
+        raise InvalidInput(f"{target}: {result.failed_message}")
     if result.host_key_failed:
         raise HostKeyMismatch(
             f"{target}: the host key does not match the pinned one; refusing to connect {log}",
@@ -317,7 +340,10 @@ def run_locked(
         record(ctx.ws, who=ctx.operator, what="break-lock", where=target.name, result="requested",
                app=op.app, lock=state.lock_path(target.root, op.app))
     op.started = True
-    with ctx.cancel.deferred():
+    from .lease import LeaseKeeper
+
+    keeper = LeaseKeeper(ws=ctx.ws, target=target, lock_path=state.lock_path(target.root, op.app), lock=lock)
+    with ctx.cancel.deferred(), keeper:
         run = run_playbook(
             ctx.ws,
             op=op.name,
@@ -340,7 +366,10 @@ def run_locked(
             )
     if run.cancelled:
         ctx.say(f"note: the interrupt came after {op.name} had finished on {target.name}")
-    raise_for_run(run, target.name, op.name)
+    if keeper.lost:
+        ctx.say(f"warning: the lock of {op.app} on {target.name} was broken by someone else while {op.name} ran")
+        op.note(lock_lost=True)
+    raise_for_run(run, target.name, op.name, app=op.app)
     return run
 
 
