@@ -142,7 +142,8 @@ def test_entry_naming_a_file_whose_name_is_too_long_is_a_problem_not_a_crash(tmp
     """Found by the fuzz test: stat() of a 300-character name raised ENAMETOOLONG."""
     from spbe_share.catalog.loader import check_entry
 
-    long = "shared_apps/x/" + "w" * 300
+    long = "shared_apps/" + "w" * 300
+    (tmp_path / "repo" / "shared_apps").mkdir(parents=True)
     path = write_entry(tmp_path / "repo", "panjang", files=False,
                        components=[{"name": "web", "image": "spbe-share/panjang-web", "build": {"context": long},
                                     "ports": [{"container": 8080}]}])  # fmt: skip
