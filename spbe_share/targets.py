@@ -47,7 +47,6 @@ import hashlib
 import os
 import re
 import shlex
-import struct
 import subprocess
 import sys
 import tempfile
@@ -367,18 +366,33 @@ def known_hosts_name(host: str, port: int) -> str:
 
 @dataclass(frozen=True)
 class HostKey:
-    """One public host key: ``ssh-ed25519 AAAA...`` (type and base64 blob)."""
+    """One public host key: ``ssh-ed25519 AAAA...`` (type and base64 blob).
+
+    Made by :func:`parse_host_key`, which loads the key with ``cryptography`` (so a key is
+    never pinned that OpenSSH could not use); the fingerprint and size come from that key.
+    """
 
     keytype: str
     blob: str
 
+    def _key(self) -> Any:
+        key = load_host_key(self.keytype, self.blob)
+        if key is None:
+            raise InvalidInput(f"not a valid {self.keytype} public key")
+        return key
+
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.blob)
+        """OpenSSH's ``SHA256:...`` (as ``ssh-keygen -lf`` prints it)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.serialization import ssh_key_fingerprint
+
+        digest = ssh_key_fingerprint(self._key(), hashes.SHA256())
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
     @property
     def bits(self) -> int:
-        return key_bits(self.keytype, self.blob)
+        return key_bits(self._key())
 
     def describe(self, comment: str) -> str:
         """Like one line of ``ssh-keygen -lf``: ``256 SHA256:... comment (ED25519)``."""
@@ -398,55 +412,53 @@ class PinnedKey:
         return self.key.known_hosts_line(self.name)
 
 
-def fingerprint(blob_b64: str) -> str:
-    """OpenSSH's SHA256 fingerprint of a base64 public key blob."""
-    raw = base64.b64decode(blob_b64)
-    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
-
-
 def key_label(keytype: str) -> str:
+    """The key type as ``ssh-keygen -l`` names it (ED25519, ECDSA, RSA, DSA, ED25519-SK, ECDSA-SK)."""
     if keytype == "ssh-ed25519":
         return "ED25519"
     if keytype.startswith("ecdsa-"):
         return "ECDSA"
     if keytype == "ssh-rsa":
         return "RSA"
+    if keytype == "ssh-dss":
+        return "DSA"
+    if keytype.startswith("sk-ssh-ed25519"):
+        return "ED25519-SK"
+    if keytype.startswith("sk-ecdsa-"):
+        return "ECDSA-SK"
     return keytype.upper()
 
 
-def _ssh_string(raw: bytes, off: int) -> tuple[bytes, int]:
-    (n,) = struct.unpack(">I", raw[off : off + 4])
-    return raw[off + 4 : off + 4 + n], off + 4 + n
+def key_bits(key: Any) -> int:
+    """Size of a loaded public key, as ``ssh-keygen -l`` reports it."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
-
-def key_bits(keytype: str, blob_b64: str) -> int:
-    if keytype == "ssh-ed25519":
-        return 256
-    if keytype.startswith("ecdsa-sha2-nistp"):
-        return int(keytype.removeprefix("ecdsa-sha2-nistp"))
-    if keytype == "ssh-rsa":
-        raw = base64.b64decode(blob_b64)
-        _, off = _ssh_string(raw, 0)  # "ssh-rsa"
-        _, off = _ssh_string(raw, off)  # e
-        n, _ = _ssh_string(raw, off)
-        return int.from_bytes(n, "big").bit_length()
-    return 0
+    if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey)):
+        return int(key.key_size)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return int(key.curve.key_size)
+    return 256  # Ed25519 (also behind sk-ssh-ed25519)
 
 
 _KEYTYPE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+|ssh-dss)$")
 
 
-def _parse_key(keytype: str, blob: str) -> HostKey | None:
-    if not _KEYTYPE.match(keytype):
+def load_host_key(keytype: str, blob: str) -> Any | None:
+    """The ``cryptography`` public key of ``keytype blob``, or None if it is not one."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    if not _KEYTYPE.match(keytype) or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", blob):
         return None
     try:
-        raw = base64.b64decode(blob, validate=True)
-        inner, _ = _ssh_string(raw, 0)
-    except (ValueError, struct.error):
+        return load_ssh_public_key(f"{keytype} {blob}".encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm):
         return None
-    if inner.decode("ascii", "replace") != keytype:
-        return None
-    return HostKey(keytype, blob)
+
+
+def parse_host_key(keytype: str, blob: str) -> HostKey | None:
+    """A :class:`HostKey` if ``keytype blob`` is a public key cryptography can load, else None."""
+    return HostKey(keytype, blob) if load_host_key(keytype, blob) is not None else None
 
 
 def parse_known_hosts(text: str) -> list[PinnedKey]:
@@ -456,7 +468,7 @@ def parse_known_hosts(text: str) -> list[PinnedKey]:
         parts = line.split()
         if len(parts) < 3 or parts[0].startswith("#") or parts[0].startswith("@"):
             continue
-        key = _parse_key(parts[1], parts[2])
+        key = parse_host_key(parts[1], parts[2])
         if key is not None:
             for name in parts[0].split(","):
                 out.append(PinnedKey(name, key))
@@ -470,9 +482,9 @@ def parse_public_keys(text: str, *, source: str) -> list[HostKey]:
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
-        key = _parse_key(parts[0], parts[1]) if len(parts) >= 2 else None
+        key = parse_host_key(parts[0], parts[1]) if len(parts) >= 2 else None
         if key is None and len(parts) >= 3:
-            key = _parse_key(parts[1], parts[2])
+            key = parse_host_key(parts[1], parts[2])
         if key is None:
             raise InvalidInput(f"{source}:{n}: --host-key-file: not an OpenSSH public key line")
         if key not in keys:
