@@ -125,14 +125,26 @@ def install(
 @json_option
 @click.pass_obj
 def status(ws: Any, target: str | None, as_json: bool) -> None:
-    """Which apps and versions run where, and their health (read from the targets)."""
-    from ..deploy.status import collect_status
+    """Which apps and versions run where, and their health (read from the targets).
+
+    Exit 6 when a target's host key does not match the pinned one (that target is not
+    contacted; its row says so).
+    """
+    from ..deploy.status import collect_status, host_key_mismatches
+    from ..errors import HostKeyMismatch
 
     rows = collect_status(ws, target_name=target)
     if as_json:
         emit_json([r.as_dict() for r in rows])
-        return
-    table(
-        ["app", "version", "target", "pemda", "health", "since", "url"],
-        [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls)) for r in rows],
-    )
+    else:
+        table(
+            ["app", "version", "target", "pemda", "health", "since", "url"],
+            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls)) for r in rows],
+        )
+    bad = host_key_mismatches(rows)
+    if bad:
+        names = sorted({r.target for r in bad})
+        raise HostKeyMismatch(
+            f"host key mismatch on target(s) {', '.join(names)}: not contacted",
+            details=sorted({r.detail for r in bad}),
+        )

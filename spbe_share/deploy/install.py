@@ -121,7 +121,7 @@ def container_specs(
                 "image": f"{c.image}:{version}",
                 "command": list(c.command) if c.command else [],
                 "env": dict(c.env),
-                "ports": [f"{bind_address}:{p.host_port}:{p.container}/{p.protocol}" for p in c.ports],
+                "ports": [f"{url_host(bind_address)}:{p.host_port}:{p.container}/{p.protocol}" for p in c.ports],
                 "mounts": mounts,
                 "labels": labels,
             }

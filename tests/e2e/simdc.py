@@ -227,9 +227,14 @@ class SimDC:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def target_add_args(self) -> list[str]:
-        """Arguments for ``spbe-share target add`` that reach this DC."""
-        return [
+    def target_add_args(self, *, fingerprint: bool = True) -> list[str]:
+        """Arguments for ``spbe-share target add`` that reach this DC.
+
+        With ``fingerprint`` (the default) the DC's real host key fingerprint is passed as
+        ``--host-key-fingerprint``, as an operator who asked the Pemda would; without it,
+        the command needs a terminal or ``--trust-on-first-use``.
+        """
+        args = [
             "target", "add", self.name,
             "--host", self.address,
             "--port", str(self.port),
@@ -239,6 +244,9 @@ class SimDC:
             "--kode-wilayah", self.kode_wilayah,
             "--root", str(self.root),
         ]  # fmt: skip
+        if fingerprint:
+            args += ["--host-key-fingerprint", self.host_key_fingerprint()]
+        return args
 
 
 def _free_loopback(port: int) -> str:

@@ -297,7 +297,7 @@ def test_host_keys_are_loaded_by_cryptography_not_by_hand() -> None:
     import base64
     import struct
 
-    from spbe_share import targets
+    from spbe_share import hostkeys, targets
 
     raw = base64.b64decode(ED_LINE.split()[1])
     truncated = base64.b64encode(raw[:-5]).decode()
@@ -306,7 +306,7 @@ def test_host_keys_are_loaded_by_cryptography_not_by_hand() -> None:
     assert parse_known_hosts(f"10.0.0.1 ecdsa-sha2-nistp256 {wrong_curve}\n") == []
     with pytest.raises(InvalidInput, match="not an OpenSSH public key line"):
         parse_public_keys(f"ssh-ed25519 {truncated}\n", source="f")
-    assert not hasattr(targets, "_ssh_string")
+    assert not hasattr(targets, "_ssh_string") and not hasattr(hostkeys, "_ssh_string")
     key = parse_public_keys(ED_LINE + "\n", source="f")[0]
     assert (key.bits, key.describe("c").split()[-1]) == (256, "(ED25519)")
-    assert targets.key_label("sk-ssh-ed25519@openssh.com") == "ED25519-SK"
+    assert hostkeys.key_label("sk-ssh-ed25519@openssh.com") == "ED25519-SK"
