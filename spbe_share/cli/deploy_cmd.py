@@ -69,6 +69,9 @@ def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
               help="Signed bundle to install (default: the cached one, else built now).")
 @click.option("--break-lock", is_flag=True, help="Break a lock left by a dead operation (audited).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before breaking a lock.")
+@click.option("--self-signed-i-know-this-skips-the-donor-signature", "allow_self_signed", is_flag=True,
+              help="Without --bundle, into an adopter's data center: install a bundle built and signed on this"
+              " machine from the catalog. Nothing then proves the donor made it. Audited.")
 @json_option
 @click.pass_obj
 def install(
@@ -81,12 +84,14 @@ def install(
     bundle: Path | None,
     break_lock: bool,
     yes: bool,
+    allow_self_signed: bool,
     as_json: bool,
 ) -> None:
     """Install APP into a target's data center over SSH (or on this machine: --target local).
 
     Checks first, changes nothing until all pass: host key, agreement (MoU/PKS), values,
-    bundle signature, preflight, lock. Running it again changes nothing and says so.
+    bundle signature, signer trusted for the bundle's donor (= the agreement's donor),
+    preflight, lock. Running it again changes nothing and says so.
     """
     from ..deploy.install import install as do_install
 
@@ -103,6 +108,7 @@ def install(
         break_lock=break_lock,
         say=info,
         progress=_Progress(quiet=as_json),
+        allow_self_signed=allow_self_signed,
     )
     if as_json:
         emit_json(result.as_dict())

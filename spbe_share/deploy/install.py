@@ -333,7 +333,7 @@ def locate_bundle(
         return cached
     key = ensure_signing_key(ws, say)
     say(f"building bundle {cached.name} (images built when missing)")
-    built = build_bundle(ws, loaded, version=version, key=key, progress=say)
+    built = build_bundle(ws, loaded, version=version, key=key, output=cached, progress=say)  # SOURCE/APP: own folder
     return built.path
 
 
@@ -410,6 +410,7 @@ class Plan:
     urls: list[str]
     agreement: str | None
     preflight: PreflightReport | None = None
+    trust: str = ""  # why the bundle's signer is trusted (bundle/trust.py), for the audit line
 
 
 @dataclass
@@ -551,6 +552,7 @@ def plan_install(
     say: Say = lambda _m: None,
     progress: ProgressCallback | None = None,
     run_preflight_check: bool = True,
+    allow_self_signed: bool = False,
 ) -> Plan:
     """Every check of an install; touches the target only to read (host key, preflight)."""
     from ..audit import operator
@@ -575,7 +577,7 @@ def plan_install(
     path = locate_bundle(ws, app=app, version=version, bundle=bundle, say=say)
     manifest, bundle_dir = verified_bundle_dir(ws, path)
     say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}")
-    if manifest.app != app:
+    if manifest.app != app.rpartition("/")[2]:  # SOURCE/APP: the manifest names the app id
         raise InvalidInput(f"bundle {path} holds app {manifest.app!r}, not {app!r}")
     if version is not None and manifest.version != version:
         raise InvalidInput(f"bundle {path} holds version {manifest.version}, not {version}")
@@ -585,6 +587,12 @@ def plan_install(
     entry = load_model(EntryModel, bundle_dir / "entry" / "spbe-app.yaml")
     if entry_for_checks is None:
         agreement = _check_agreement(ws, target, entry, today, say)
+    from ..bundle.trust import decide_install_trust
+
+    # the signer must be trusted for the donor the bundle's entry names, the agreement's donor
+    trust = decide_install_trust(ws, target=target, entry=entry, signer=manifest.signer, agreement=agreement,
+                                 built_here=bundle is None, allow_self_signed=allow_self_signed)  # fmt: skip
+    say(trust.message())
     values = resolve_values(entry, sets=sets, values_file=values_file)
     variables = template_variables(
         values,
@@ -636,6 +644,7 @@ def plan_install(
         urls=app_urls(entry, bind_address=target.bind_address),
         agreement=agreement,
         preflight=report,
+        trust=trust.describe(),
     )
 
 
@@ -717,6 +726,7 @@ def install(
     today: dt.date | None = None,
     say: Say = lambda _m: None,
     progress: ProgressCallback | None = None,
+    allow_self_signed: bool = False,
 ) -> InstallResult:
     """Check, then install ``app`` on ``target_name``. Audited, refusals included."""
     from ..audit import record
@@ -736,6 +746,7 @@ def install(
             today=today,
             say=say,
             progress=progress,
+            allow_self_signed=allow_self_signed,
         )
     except SpbeError as exc:
         record(ws, what="install", where=where, result=f"refused: {exc.exit_code.name.lower()}",
@@ -760,6 +771,7 @@ def install(
         version=result.version,
         bundle=plan.digest,
         agreement=plan.agreement,
+        trust=plan.trust,
         values=plan.values.as_dict(),
         blobs_sent=result.blobs_sent,
         bytes_sent=result.bytes_sent,

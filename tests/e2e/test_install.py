@@ -1,7 +1,8 @@
 """End to end: install apps into simulated Pemda data centers over real SSH, real Docker.
 
 One module-scoped operator workspace whose targets are the session's DCs (kota-sorong on
-127.0.0.2, kabupaten-buleleng on 127.0.0.3). Bundles are built once per session and trusted.
+127.0.0.2, kabupaten-buleleng on 127.0.0.3). Bundles are built once per session, each signed
+by its donor's key, and each key is trusted for its donor only (``keys trust --donor-kode``).
 Tests run in file order: every refusal first (each must leave the target exactly as it was),
 then the installs, the repeat install (nothing changed) and status.
 """
@@ -70,25 +71,32 @@ def _remove_docker_objects(prefixes: list[str]) -> None:
         subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)  # noqa: S603,S607
 
 
+def donor_kode(app: str) -> str:
+    import yaml
+
+    return str(yaml.safe_load((REPO / "catalog" / app / "spbe-app.yaml").read_text())["donor"]["kode_wilayah"])
+
+
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """app -> signed bundle (newest release), built once per session with a throwaway key."""
-    from spbe_share.bundle.keys import generate_key, load_private_key
+    """app -> signed bundle (newest release), built once per session, each app with its
+    donor's throwaway key; ``<app>.pub`` -> that donor's public key file."""
+    from spbe_share.bundle.keys import export_public, generate_key, load_private_key
     from spbe_share.bundle.pack import build_bundle
     from spbe_share.catalog.loader import get_entry
     from spbe_share.workspace import Workspace
 
-    ws = Workspace.from_options(tmp_path_factory.mktemp("donor"))
-    ws.ensure()
-    info = generate_key(ws)
-    key = load_private_key(ws, info.name)
     out = {}
     for app in APPS:
         if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
             continue
+        ws = Workspace.from_options(tmp_path_factory.mktemp(f"donor-{app}"))
+        ws.ensure()
+        info = generate_key(ws, name=app, donor_kode=donor_kode(app))
         loaded = get_entry(ws, app)
-        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=key).path
-    out["_trusted"] = ws.keys_dir / "trusted" / f"{info.key_id}.pub"
+        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=load_private_key(ws, info.name)).path
+        out[f"{app}.pub"] = ws.home / f"{app}.pub"
+        out[f"{app}.pub"].write_text(export_public(ws, info.name))
     return out
 
 
@@ -96,9 +104,9 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def ews(datacenters: dict[str, SimDC], bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
     home = tmp_path_factory.mktemp("operator")
     w = make_e2e_workspace(home, datacenters)
-    trusted = home / "keys" / "trusted"
-    trusted.mkdir(parents=True, exist_ok=True)
-    shutil.copy(bundles["_trusted"], trusted / bundles["_trusted"].name)
+    for app in APPS:
+        if app in bundles:
+            w.cli("keys", "trust", str(bundles[f"{app}.pub"]), "--donor-kode", donor_kode(app))
     try:
         yield w
     finally:
@@ -106,9 +114,9 @@ def ews(datacenters: dict[str, SimDC], bundles: dict[str, Path], tmp_path_factor
 
 
 def add_agreement(w: E2EWorkspace, app: str, target: str, number: str, *, signed: dt.date, until: dt.date,
-                  scope: str = "install") -> None:
+                  scope: str = "install", donor: str | None = None) -> None:
     dc = w.dcs[target]
-    w.cli("mou", "add", "--app", app, "--donor", "Donor", "--donor-kode", "91", "--adopter", dc.pemda,
+    w.cli("mou", "add", "--app", app, "--donor", "Donor", "--donor-kode", donor or donor_kode(app), "--adopter", dc.pemda,
           "--adopter-kode", dc.kode_wilayah, "--number", number, "--signed", signed.isoformat(),
           "--valid-until", until.isoformat(), "--scope", scope)
 
@@ -150,8 +158,32 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
     err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
     assert "does not cover scope install" in err
 
+    # an agreement with another donor than the bundle's entry names: refused (before: accepted)
+    add_agreement(ews, app, target, "PKS/LAIN/2026", signed=TODAY - dt.timedelta(days=10),
+                  until=TODAY + dt.timedelta(days=200), donor="91")
+    err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
+    assert "PKS/LAIN/2026 is with donor Donor (91), but the bundle's entry names donor" in err
+
     add_agreement(ews, app, target, "PKS/OK/2026", signed=TODAY - dt.timedelta(days=10),
                   until=TODAY + dt.timedelta(days=300))
+
+    # the signer is trusted, but for another donor: refused (before: any trusted key signed anything)
+    pub = bundles[f"{app}.pub"]
+    kid = ews.cli("keys", "list", "--json").stdout
+    kid = next(k["key_id"] for k in json.loads(kid) if k["donor_kode_wilayah"] == donor_kode(app))
+    ews.cli("keys", "untrust", kid)
+    ews.cli("keys", "trust", str(pub), "--donor-kode", "91")
+    err = refused(ews, app, target, bundle, ExitCode.VERIFICATION_FAILED)
+    assert f"signed by key {kid}" in err and "trusted for donor 91, every app only" in err
+    # a key trusted by an older spbe-share (no donor): refused, naming the command that re-trusts it
+    ews.cli("keys", "untrust", kid)
+    legacy = ews.home / "keys" / "trusted" / f"{kid}.pub"
+    shutil.copy(pub, legacy)
+    err = refused(ews, app, target, bundle, ExitCode.VERIFICATION_FAILED)
+    assert f"spbe-share keys trust {legacy} --donor-kode {donor_kode(app)}" in err
+    ews.cli("keys", "trust", str(legacy), "--donor-kode", donor_kode(app))
+    verify = ews.cli("bundle", "verify", str(bundle)).stdout
+    assert f"trusted for donor {donor_kode(app)}, every app" in verify
 
     # preflight fails for real: someone listens on the app's port at the DC's address
     dc = ews.dcs[target]
@@ -186,7 +218,7 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
 
     audit = [json.loads(line) for line in (ews.home / "audit.log").read_text().splitlines()]
     results = [a["result"] for a in audit if a["what"] == "install"]
-    assert results[-6:] == ["refused: no_agreement"] * 3 + [
+    assert results[-9:] == ["refused: no_agreement"] * 4 + ["refused: verification_failed"] * 2 + [
         "refused: preflight_failed", "refused: verification_failed", "refused: locked"]
 
 

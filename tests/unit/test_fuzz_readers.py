@@ -32,7 +32,7 @@ from spbe_share.targets import Target, inventory_document, list_targets
 from spbe_share.workspace import Workspace
 
 SETTINGS = settings(
-    max_examples=120,
+    max_examples=80,
     derandomize=True,
     deadline=None,
     database=None,
@@ -239,3 +239,25 @@ def test_sources_reader(text: str) -> None:
         ws.sources_file.write_text(text, encoding="utf-8", errors="surrogatepass")
         read_or_refuse(ws.sources_file, lambda: read_sources(ws))
         read_or_refuse(ws.sources_file, lambda: source_roots(ws))
+
+
+TRUST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl spbe-share:papua"
+TRUST_RECORD = {
+    "format": 1, "key": TRUST_KEY, "name": "papua", "donor_kode_wilayah": "91", "donor": "Provinsi Papua",
+    "apps": ["e-office"], "own": False, "trusted_at": "2026-01-15T10:00:00Z", "trusted_by": "budi@laptop",
+}  # fmt: skip
+
+
+@SETTINGS
+@given(documents(TRUST_RECORD))
+def test_trusted_key_reader(text: str) -> None:
+    from spbe_share.bundle.keys import key_id_of, parse_public_key
+    from spbe_share.bundle.trust import trust_records
+
+    kid = key_id_of(parse_public_key(TRUST_KEY, source="k")[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = _ws(tmp)
+        path = ws.keys_dir / "trusted" / f"{kid}.yml"
+        path.parent.mkdir(parents=True)
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        read_or_refuse(path, lambda: trust_records(ws))

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from catalog_fixtures import write_entry
-from click.testing import CliRunner
+from test_catalog_cli import run as run_cli  # same folder (pytest rootdir-relative import)
 
 from spbe_share import yamlio
-from spbe_share.cli import main
 from spbe_share.errors import InvalidInput
 
 RECURSIVE = "a: &a [*a]\n"
@@ -24,17 +23,6 @@ RECURSIVE = "a: &a [*a]\n"
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)
 )
-
-
-def run(tmp_path: Path, *args: str, catalog: Path | None = None) -> tuple[int, str, str]:
-    env = {"SPBE_SHARE_HOME": str(tmp_path / "home"), "SPBE_SHARE_CATALOG": str(catalog or tmp_path / "repo")}
-    with CliRunner().isolation(env=env) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 def refused(text: str, tmp_path: Path, name: str = "f.yml") -> str:
@@ -45,6 +33,11 @@ def refused(text: str, tmp_path: Path, name: str = "f.yml") -> str:
     msg = err.value.message
     assert msg.startswith(f"{path}:") and "\n" not in msg
     return msg
+
+
+def run(tmp_path: Path, *args: str, catalog: Path | None = None) -> tuple[int, str, str]:
+    r = run_cli(tmp_path, *args, catalog=catalog or None)
+    return r.exit_code, r.stdout, r.stderr
 
 
 def test_aliases_are_refused_before_anything_is_expanded(tmp_path: Path) -> None:
