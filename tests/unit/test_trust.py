@@ -195,3 +195,20 @@ def test_catalog_show_prints_who_signed_and_for_which_donor(tmp_path: Path) -> N
     assert json.loads(show("--json"))["signatures"] == [
         {"version": "1.0.0", "signer": kid, "trusted_for": f"donor {DONOR} (Kota Contoh), every app", "ok": True}
     ]
+
+
+def test_source_qualified_app_matches_the_manifests_app_id(ws: Workspace, tmp_path: Path) -> None:
+    """Before: `install src/demo --bundle B` failed with "B holds app 'demo', not 'src/demo'"."""
+    from test_bundle_verify import craft  # same folder (pytest rootdir-relative import)
+
+    from spbe_share.deploy.install import plan_install
+    from spbe_share.errors import ValidationFailed
+
+    k.generate_key(ws, name="donor")
+    path, _ = craft(tmp_path, k.load_private_key(ws, "donor"))
+    with pytest.raises(InvalidInput) as err:
+        plan_install(ws, app="src/demo", target_name="local", bundle=path)
+    assert "holds app" not in err.value.message
+    assert isinstance(err.value, ValidationFailed)  # got past the app check to the bundle's (toy) entry
+    with pytest.raises(InvalidInput, match="holds app 'demo', not 'src/other'"):
+        plan_install(ws, app="src/other", target_name="local", bundle=path)
