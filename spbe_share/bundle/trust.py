@@ -363,7 +363,8 @@ def decide_install_trust(
             return TrustDecision(signer, "self-signed-local", rec.trusted_for())
         if rec.donor_kode_wilayah == donor and (not built_here or target.kode_wilayah == donor):
             how = "self-signed-own-data-center" if built_here else "donor-signed"
-            return TrustDecision(signer, how, require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=entry.id).trusted_for())
+            trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=entry.id)
+            return TrustDecision(signer, how, trusted.trusted_for())
         if built_here and allow_self_signed:
             return TrustDecision(signer, "self-signed-override", rec.trusted_for())
         if built_here:

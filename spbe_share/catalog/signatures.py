@@ -41,7 +41,8 @@ def tags_at_argv(repo: Path, commit: str) -> list[str]:
 
 
 def log_argv(repo: Path, old: str, new: str, *, limit: int = 20) -> list[str]:
-    return ["git", "-C", str(repo), "log", "--oneline", "--no-decorate", f"--max-count={limit}", f"{_commit(old)}..{_commit(new)}"]
+    span = f"{_commit(old)}..{_commit(new)}"
+    return ["git", "-C", str(repo), "log", "--oneline", "--no-decorate", f"--max-count={limit}", span]
 
 
 def _commit(commit: str) -> str:

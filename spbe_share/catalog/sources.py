@@ -284,7 +284,9 @@ def add_source(
         ws.sources_dir.mkdir(parents=True, exist_ok=True)
         signers_copy.write_text(signers_text, encoding="utf-8")
     try:
-        commit, used_branch = _fresh_clone(ws, name, url, branch, verify=lambda folder, c: _verify(ws, source, c, folder))
+        commit, used_branch = _fresh_clone(
+            ws, name, url, branch, verify=lambda folder, c: _verify(ws, source, c, folder)
+        )
     except BaseException:
         signers_copy.unlink(missing_ok=True)
         raise
