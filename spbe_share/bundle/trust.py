@@ -411,7 +411,7 @@ def release_signers(ws: Workspace, loaded: LoadedEntry) -> list[ReleaseSigner]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             rec = _ReleaseRecord.model_validate(json.loads(read_bounded(path, limit=1 << 20)))
-        except (InvalidInput, ValueError, ValidationError):
+        except (InvalidInput, ValueError, ValidationError, RecursionError):  # a hostile record is skipped
             continue
         key = records.get(rec.signer)
         try:

@@ -160,6 +160,7 @@ def test_release_signers_for_catalog_show(ws: Workspace, tmp_path: Path) -> None
     releases.mkdir()
     (releases / "1.0.0.json").write_text(json.dumps({"format": 1, "version": "1.0.0", "signer": kid}))
     (releases / "broken.json").write_text("{")
+    (releases / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
     (got,) = t.release_signers(ws, loaded)
     assert (got.version, got.signer, got.trusted_for, got.ok) == ("1.0.0", kid, "not trusted here", False)
     t.trust_key(ws, pub, donor_kode=DONOR)
