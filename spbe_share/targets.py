@@ -750,6 +750,8 @@ def set_local(
     targets = load_targets(ws)
     current = targets.get(LOCAL)
     base = {k: str(getattr(current, k)) if current else v for k, v in LOCAL_DEFAULTS.items()}
+    if bind_address is not None:
+        bind_address = choose_bind_address("localhost", bind_address)  # an IP address, or exit 2
     given = {"pemda": pemda, "kode_wilayah": kode_wilayah, "root": root, "bind_address": bind_address}
     base.update({k: v for k, v in given.items() if v is not None})
     target = _build_target(

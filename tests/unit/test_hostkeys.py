@@ -82,3 +82,13 @@ def test_bind_address_is_an_ip_address() -> None:
         choose_bind_address("dc.sorong.go.id", None, resolve=lambda _h: ["10.1.2.3", "2001:db8::3"])
     with pytest.raises(InvalidInput, match="^--bind-address: 'dc.sorong.go.id' is not an IPv4 or IPv6 address"):
         choose_bind_address("10.20.0.5", "dc.sorong.go.id", resolve=nowhere)
+
+
+def test_set_local_bind_address_is_an_ip_address(tmp_path: Path) -> None:
+    from spbe_share.targets import set_local
+    from spbe_share.workspace import Workspace
+
+    ws = Workspace(home=tmp_path / "ws", root=tmp_path / "repo")
+    with pytest.raises(InvalidInput, match="^--bind-address: 'localhost' is not an IPv4 or IPv6 address"):
+        set_local(ws, bind_address="localhost")
+    assert set_local(ws, bind_address="::1").bind_address == "::1"
