@@ -1,6 +1,9 @@
 """Fixtures for end-to-end tests: simulated Pemda data centers (real sshd on 127.0.0.N:22).
 
 ``datacenters``     session: {"kota-sorong": SimDC(127.0.0.2), "kabupaten-buleleng": SimDC(127.0.0.3)}
+                    (keys are the logical names; ``dc.name``, the target name, has a prefix
+                    unique to this test session: containers, volumes and networks are named
+                    after targets on the machine's one Docker engine, which other sessions share)
 ``simdc_factory``   function: ``make(name, pemda=..., kode_wilayah=...) -> SimDC`` on a fresh
                     loopback address, stopped at teardown (use it to break a DC: new host key...)
 ``e2e_workspace``   function: an :class:`E2EWorkspace` whose targets are both ``datacenters``,
@@ -11,11 +14,24 @@ Skipped, with the reason, only when sshd/ssh tools are missing or we are not roo
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from simdc import E2EWorkspace, SimDC, make_e2e_workspace, sshd_available
+
+SESSION = secrets.token_hex(2)
+
+
+def unique(name: str) -> str:
+    """``name`` made unique to this session (another session may run the same tests right now).
+
+    A prefix, not a suffix: sessions clean up by name prefix (``spbe-<target>-``), and
+    ``spbe-kota-sorong-`` must not match this session's ``spbe-t1a2b-kota-sorong-...``.
+    """
+    return f"t{SESSION}-{name}"
+
 
 DC_SPECS = [
     ("kota-sorong", "127.0.0.2", "Kota Sorong", "96.71"),
@@ -36,7 +52,7 @@ def datacenters(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     dcs: dict[str, SimDC] = {}
     try:
         for name, address, pemda, kode in DC_SPECS:
-            dcs[name] = SimDC(name=name, base=base, address=address, pemda=pemda, kode_wilayah=kode).start()
+            dcs[name] = SimDC(name=unique(name), base=base, address=address, pemda=pemda, kode_wilayah=kode).start()
         yield dcs
     finally:
         for dc in dcs.values():
@@ -49,7 +65,8 @@ def simdc_factory(sshd_ok: None, tmp_path: Path) -> Iterator[Callable[..., SimDC
 
     def make(name: str = "kota-uji", *, pemda: str = "Kota Uji", kode_wilayah: str = "96.72") -> SimDC:
         # address 127.0.0.1 is taken by nothing on :22 usually, but pick a fresh one anyway
-        dc = SimDC(name=name, base=tmp_path / "dcs", address="127.0.0.250", pemda=pemda, kode_wilayah=kode_wilayah)
+        dc = SimDC(name=unique(name), base=tmp_path / "dcs", address="127.0.0.250", pemda=pemda,
+                   kode_wilayah=kode_wilayah)  # fmt: skip
         made.append(dc)
         return dc.start()
 

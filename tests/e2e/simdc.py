@@ -287,7 +287,7 @@ class E2EWorkspace:
     """A temp operator workspace whose targets are the simulated DCs (added via the CLI)."""
 
     home: Path
-    dcs: dict[str, SimDC]  # target name -> DC
+    dcs: dict[str, SimDC]  # logical name (fixture key) -> DC; the target name is dc.name
 
     @property
     def ws(self):  # -> spbe_share.workspace.Workspace

@@ -110,7 +110,7 @@ def ews(datacenters: dict[str, SimDC], bundles: dict[str, Path], tmp_path_factor
     try:
         yield w
     finally:
-        _remove_docker_objects([f"spbe-{t}-" for t in datacenters])
+        _remove_docker_objects([f"spbe-{dc.name}-" for dc in datacenters.values()])
 
 
 def add_agreement(w: E2EWorkspace, app: str, target: str, number: str, *, signed: dt.date, until: dt.date,
@@ -130,9 +130,9 @@ def install_args(app: str, target: str, bundle: Path) -> list[str]:
 
 def refused(w: E2EWorkspace, app: str, target: str, bundle: Path, code: ExitCode) -> str:
     dc = w.dcs[target]
-    before = snapshot(dc, target)
-    proc = w.cli(*install_args(app, target, bundle), check=False)
-    after = snapshot(dc, target)
+    before = snapshot(dc, dc.name)
+    proc = w.cli(*install_args(app, dc.name, bundle), check=False)
+    after = snapshot(dc, dc.name)
     assert proc.returncode == int(code), proc.stderr
     assert "Traceback" not in proc.stderr
     assert after == before, "a refused install changed the target"
@@ -236,6 +236,7 @@ def test_changed_host_key_is_refused(ews: E2EWorkspace, bundles: dict[str, Path]
         assert "key changed" in err and "pinned" in err
     finally:
         ews.dcs.pop("kota-uji")
+        ews.cli("target", "remove", dc.name)  # else `status` (exit 6 on a host-key mismatch) sees it
 
 
 def _healthz(url: str) -> dict[str, Any]:
@@ -251,16 +252,16 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     target = APPS[app]
     add_agreement(ews, app, target, f"PKS/{app.upper()}/2026", signed=TODAY - dt.timedelta(days=1),
                   until=TODAY + dt.timedelta(days=365))
-    proc = ews.cli(*install_args(app, target, bundles[app]), "--json", timeout=900)
+    dc = ews.dcs[target]
+    proc = ews.cli(*install_args(app, dc.name, bundles[app]), "--json", timeout=900)
     result = json.loads(proc.stdout)
     assert result["changed"] and result["new_release"]
     assert result["blobs_sent"] > 0 and result["bytes_sent"] > 0
-    dc = ews.dcs[target]
     for url in result["urls"]:
         assert url.startswith(f"http://{dc.address}:")
         _healthz(url + "healthz")
     current = json.loads((dc.root / "apps" / app / "current.json").read_text())
-    assert current["app"] == app and current["result"] == "ok" and current["target"] == target
+    assert current["app"] == app and current["result"] == "ok" and current["target"] == dc.name
     secrets_dir = dc.root / "apps" / app / "secrets"
     workspace_files = [p for p in ews.home.rglob("*") if p.is_file() and p.suffix != ".spbe"]
     secret_files = [f for f in secrets_dir.iterdir() if f.is_file()]
@@ -274,10 +275,10 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
         assert not [p for p in workspace_files if value in p.read_bytes()]
 
     # the same install again changes nothing and says so; no container was recreated
-    ids_before = snapshot(dc, target)["containers"]
-    again = ews.cli(*install_args(app, target, bundles[app]))
-    assert f"already installed: {app} {result['version']} on {target}, nothing changed" in again.stdout
-    assert snapshot(dc, target)["containers"] == ids_before
+    ids_before = snapshot(dc, dc.name)["containers"]
+    again = ews.cli(*install_args(app, dc.name, bundles[app]))
+    assert f"already installed: {app} {result['version']} on {dc.name}, nothing changed" in again.stdout
+    assert snapshot(dc, dc.name)["containers"] == ids_before
 
 
 def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path]) -> None:
@@ -287,6 +288,6 @@ def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path])
     for app, target in APPS.items():
         if app not in bundles:
             continue
-        row = seen[(app, target)]
+        row = seen[(app, ews.dcs[target].name)]
         assert row["health"] == "healthy", row
         assert row["pemda"] == ews.dcs[target].pemda

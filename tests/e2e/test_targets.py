@@ -44,12 +44,12 @@ def test_target_add_pins_key_and_shows_ssh_keygen_fingerprint(
     )
     assert found.returncode == 0 and dc.host_key_pub.read_text().split()[1] in found.stdout
 
-    t = get_target(ws, "kota-sorong")
+    t = get_target(ws, dc.name)
     assert (t.host, t.port, t.user, t.root, t.kode_wilayah) == (
         dc.address, 22, "root", str(dc.root), "96.71",
     )  # fmt: skip
 
-    shown = run_cli(home, "target", "show", "kota-sorong", "--json")
+    shown = run_cli(home, "target", "show", dc.name, "--json")
     assert expected in shown.stdout
     again = run_cli(home, *dc.target_add_args(), check=False)
     assert again.returncode == ExitCode.CONFLICT
@@ -57,8 +57,8 @@ def test_target_add_pins_key_and_shows_ssh_keygen_fingerprint(
 
 def test_ssh_through_base_args_reaches_the_dc(e2e_workspace: E2EWorkspace) -> None:
     ws = e2e_workspace.ws
-    for name, dc in e2e_workspace.dcs.items():
-        t = get_target(ws, name)
+    for dc in e2e_workspace.dcs.values():
+        t = get_target(ws, dc.name)
         marker = dc.root / "hello"
         argv = ["ssh", *ssh_base_args(ws, t), t.host, "--", f"touch {marker} && hostname"]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)  # noqa: S603
@@ -152,8 +152,8 @@ def test_ansible_ping_through_runner(e2e_workspace: E2EWorkspace, tmp_path: Path
     pdd = tmp_path / "runner"
     pdd.mkdir()
     hosts: dict = {}
-    for name in e2e_workspace.dcs:
-        inv = ansible_inventory_for(ws, get_target(ws, name), control_path_dir=pdd / "cp")
+    for dc in e2e_workspace.dcs.values():
+        inv = ansible_inventory_for(ws, get_target(ws, dc.name), control_path_dir=pdd / "cp")
         hosts.update(inv["all"]["children"]["spbe_targets"]["hosts"])
     r = ansible_runner.run(
         private_data_dir=str(pdd),
@@ -164,7 +164,7 @@ def test_ansible_ping_through_runner(e2e_workspace: E2EWorkspace, tmp_path: Path
     )
     assert (r.status, r.rc) == ("successful", 0), r.stdout.read()
     oks = [e for e in r.events if e.get("event") == "runner_on_ok"]
-    assert sorted(e["event_data"]["host"] for e in oks) == sorted(e2e_workspace.dcs)
+    assert sorted(e["event_data"]["host"] for e in oks) == sorted(dc.name for dc in e2e_workspace.dcs.values())
     assert {e["event_data"]["res"]["ping"] for e in oks} == {"pong"}
 
 
@@ -177,8 +177,8 @@ def test_plain_ansible_uses_the_workspace_inventory(e2e_workspace: E2EWorkspace)
         env={**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in e2e_workspace.dcs:
-        assert f"{name} | SUCCESS" in proc.stdout
+    for dc in e2e_workspace.dcs.values():
+        assert f"{dc.name} | SUCCESS" in proc.stdout
 
 
 def test_target_add_in_a_script_needs_a_checked_key(simdc_factory, tmp_path: Path) -> None:
