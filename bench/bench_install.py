@@ -53,12 +53,18 @@ def main() -> int:
     try:
         home = tmp / "ws"
         run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+        ws = Workspace.from_options(home)
+        from spbe_share.bundle.keys import generate_key
+        from spbe_share.catalog.loader import get_entry
+
+        # this workspace plays the donor: its key signs the bundle for the entry's donor
+        donor_kode = get_entry(ws, args.app).entry.donor.kode_wilayah
+        generate_key(ws, name="donor", donor_kode=donor_kode)
         today = dt.date.today()
-        run_cli(home, "mou", "add", "--app", args.app, "--donor", "Donor", "--donor-kode", "91",
+        run_cli(home, "mou", "add", "--app", args.app, "--donor", "Donor", "--donor-kode", donor_kode,
                 "--adopter", dc.pemda, "--adopter-kode", dc.kode_wilayah, "--number", "PKS/BENCH/1",
                 "--signed", (today - dt.timedelta(days=1)).isoformat(),
                 "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
-        ws = Workspace.from_options(home)
 
         # build (or reuse the host's images) and sign the bundle first: not part of the install time
         bundle = locate_bundle(ws, app=args.app, version=None, bundle=None, say=lambda m: None)

@@ -75,11 +75,37 @@ def build(
 @json_option
 @click.pass_obj
 def verify(ws: Workspace, file: Path, as_json: bool) -> None:
-    """Check FILE's signature (trusted donor keys) and every member's digest and size."""
-    from ..bundle.keys import trusted_keys
-    from ..bundle.verify import verify_bundle
+    """Check FILE's signature (trusted keys) and every member's digest and size.
 
-    m = verify_bundle(file, trusted_keys=trusted_keys(ws))
+    Prints who signed it and which donor that key is trusted for, and warns when an install
+    would refuse it (the key is not trusted for the donor the bundle's entry names).
+    """
+    import tempfile
+
+    from ..bundle.trust import require_signer_trusted, trust_records
+    from ..bundle.verify import extract_bundle
+    from ..catalog.models import Entry
+    from ..errors import InvalidInput, VerificationFailed
+    from ..yamlio import load_model
+
+    records = trust_records(ws)
+    with tempfile.TemporaryDirectory(prefix="spbe-verify-") as tmp:
+        m = extract_bundle(
+            file, Path(tmp) / "b", trusted_keys={k: r.public_key for k, r in records.items()},
+            want=lambda p: p == "entry/spbe-app.yaml",
+        )  # fmt: skip
+        try:
+            entry: Entry | None = load_model(Entry, Path(tmp) / "b" / "entry" / "spbe-app.yaml")
+        except InvalidInput as exc:
+            entry, refusal = None, f"its entry is invalid: {(exc.details or [exc.message])[0]}"
+    signer = records[m.signer]
+    donor = entry.donor.kode_wilayah if entry else None
+    if entry is not None:
+        try:
+            require_signer_trusted(ws, key_id=m.signer, donor_kode=entry.donor.kode_wilayah, app=entry.id)
+            refusal = None
+        except VerificationFailed as exc:
+            refusal = exc.message
     if as_json:
         emit_json(
             {
@@ -87,12 +113,23 @@ def verify(ws: Workspace, file: Path, as_json: bool) -> None:
                 "app": m.app,
                 "version": m.version,
                 "signer": m.signer,
+                "signer_name": signer.name,
+                "signer_fingerprint": signer.fingerprint,
+                "trusted_for": signer.trusted_for(),
+                "donor_kode_wilayah": donor,
+                "installable": refusal is None,
+                "refusal": refusal,
                 "files": len(m.files),
                 "bytes": m.total_size,
             }
         )
         return
     click.echo(f"OK {m.app} {m.version}: signed by {m.signer}, {len(m.files)} members verified")
+    click.echo(f"  signer: {signer.name} {signer.fingerprint}, trusted for {signer.trusted_for()}")
+    if entry is not None:
+        click.echo(f"  donor named in the bundle: {entry.donor.pemda} ({donor})")
+    if refusal:
+        info(f"warning: an install would refuse this bundle: {refusal}")
 
 
 @bundle.command("show")

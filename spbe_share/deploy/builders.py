@@ -109,7 +109,7 @@ def container_specs(
                 "image": images[c.name],
                 "command": list(c.command) if c.command else [],
                 "env": dict(c.env),
-                "ports": [f"{bind_address}:{p.host_port}:{p.container}/{p.protocol}" for p in c.ports],
+                "ports": [f"{url_host(bind_address)}:{p.host_port}:{p.container}/{p.protocol}" for p in c.ports],
                 "mounts": mounts,
                 "labels": labels,
             }

@@ -1,10 +1,17 @@
-"""The bundle check of an operation: :func:`verified_bundle` locates, verifies and extracts.
+"""The bundle check of an operation: :func:`verified_bundle` locates, verifies and extracts;
+:func:`trusted_for_target` decides whether its signer may install it on a target.
 
 One function, so every operation gets the same guarantee: what it installs is what the donor
 signed. The bundle is the one given (``--bundle``), else the cached one in ``ws.bundles_dir``,
 else built now from the catalog and signed with the workspace key. It is verified against the
 trusted keys and extracted once (cache keyed by the manifest digest, small files re-hashed
-when reused); the entry INSIDE the verified bundle is what the operation uses.
+when reused); the entry INSIDE the verified bundle is what the operation uses. ``app`` may be
+``SOURCE/APP`` (a catalog source's app); the bundle then holds app ``APP`` and is cached in
+``ws.bundles_dir/SOURCE/``.
+
+A valid signature is not enough: the signer must be trusted for the donor that the entry
+inside the bundle names, and that donor must be the covering agreement's donor
+(:func:`trusted_for_target`, the policy is :func:`spbe_share.bundle.trust.decide_install_trust`).
 
 Seams (other work extends these, callers do not change): :func:`verify_and_extract` (how a
 bundle is verified and read: one read, signature over the raw manifest, trust per donor) and
@@ -24,7 +31,9 @@ from ..errors import InvalidInput, NotFound, VerificationFailed
 
 if TYPE_CHECKING:
     from ..bundle.manifest import BundleManifest
+    from ..bundle.trust import TrustDecision
     from ..catalog.models import Entry
+    from ..targets import Target
     from ..workspace import Workspace
     from .core import OpContext
 
@@ -41,6 +50,7 @@ class VerifiedBundle:
     dir: Path  # the verified, extracted copy (ws.cache_dir/bundles/<digest>)
     digest: str  # sha256 of the signed manifest
     entry: Entry  # the catalog entry inside the bundle
+    built_here: bool = False  # built and signed on this machine from the catalog (no --bundle)
 
     @property
     def app(self) -> str:
@@ -100,7 +110,7 @@ def locate_bundle(ws: Workspace, *, app: str, version: str | None, bundle: Path 
         return cached
     key = ensure_signing_key(ws, say)
     say(f"building bundle {cached.name} (images built when missing)")
-    built = build_bundle(ws, loaded, version=version, key=key, progress=say)
+    built = build_bundle(ws, loaded, version=version, key=key, output=cached, progress=say)  # SOURCE/APP: own folder
     return built.path
 
 
@@ -134,21 +144,46 @@ def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]
 
 
 def verified_bundle(ctx: OpContext, *, app: str, version: str | None, bundle: Path | None) -> VerifiedBundle:
-    """Locate, verify and extract the bundle of ``app`` (``version``: None = newest)."""
+    """Locate, verify and extract the bundle of ``app`` (``APP`` or ``SOURCE/APP``; ``version``: None = newest)."""
     from ..catalog.models import Entry as EntryModel
     from ..yamlio import load_model
 
     path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say)
     manifest, dest = verify_and_extract(ctx.ws, path)
     ctx.say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}")
-    if manifest.app != app:
+    app_id = app.rpartition("/")[2]  # SOURCE/APP: the manifest names the app id
+    if manifest.app != app_id:
         raise InvalidInput(f"bundle {path} holds app {manifest.app!r}, not {app!r}")
     if version is not None and manifest.version != version:
         raise InvalidInput(f"bundle {path} holds version {manifest.version}, not {version}")
     entry = load_model(EntryModel, dest / "entry" / "spbe-app.yaml")
-    if entry.id != app:
-        raise VerificationFailed(f"bundle {path}: its entry is for app {entry.id!r}, its manifest for {app!r}")
-    return VerifiedBundle(path=path, manifest=manifest, dir=dest, digest=manifest_digest(manifest), entry=entry)
+    if entry.id != app_id:
+        raise VerificationFailed(f"bundle {path}: its entry is for app {entry.id!r}, its manifest for {app_id!r}")
+    return VerifiedBundle(
+        path=path, manifest=manifest, dir=dest, digest=manifest_digest(manifest), entry=entry,
+        built_here=bundle is None,
+    )
+
+
+def trusted_for_target(
+    ctx: OpContext, vb: VerifiedBundle, *, target: Target, agreement: str | None, allow_self_signed: bool = False
+) -> TrustDecision:
+    """May ``vb``'s signer put it on ``target``? Said to the operator (loudly for the override).
+
+    The signer must be trusted for the donor the bundle's entry names, and that donor must be
+    the donor of ``agreement`` (the covering MoU/PKS, when one was required). A bundle built
+    here is allowed for the local sandbox and the donor's own data center; elsewhere only with
+    ``allow_self_signed`` (``--self-signed-i-know-this-skips-the-donor-signature``). Raises
+    VerificationFailed (exit 6) or NoAgreement (exit 4). ``.describe()`` goes into the audit line.
+    """
+    from ..bundle.trust import decide_install_trust
+
+    decision = decide_install_trust(
+        ctx.ws, target=target, entry=vb.entry, signer=vb.manifest.signer, agreement=agreement,
+        built_here=vb.built_here, allow_self_signed=allow_self_signed,
+    )
+    ctx.say(decision.message())
+    return decision
 
 
 def files_tar(dest: Path) -> str:
@@ -181,6 +216,7 @@ __all__ = [
     "files_tar",
     "locate_bundle",
     "manifest_digest",
+    "trusted_for_target",
     "verified_bundle",
     "verify_and_extract",
 ]

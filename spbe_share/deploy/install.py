@@ -7,7 +7,9 @@ Checks, in order, all read-only (nothing changes on the target before every one 
    ``sharing.mou_required`` says so (the built-in ``local`` target is a sandbox: exempt, said);
 3. values checked against the entry's settings;
 4. bundle located, verified, extracted (:func:`.bundles.verified_bundle`); the entry INSIDE the
-   verified bundle is what gets installed;
+   verified bundle is what gets installed; its signer trusted for the donor that entry names, the
+   agreement's donor (:func:`.bundles.trusted_for_target`; a bundle built here from the catalog
+   only for the local sandbox, the donor's own data center, or with ``allow_self_signed``);
 5. config templates rendered locally;
 6. preflight on the target.
 
@@ -27,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import state
 from .builders import app_urls, install_vars, phase_seconds, release_record
-from .bundles import VerifiedBundle, files_tar, verified_bundle
+from .bundles import VerifiedBundle, files_tar, trusted_for_target, verified_bundle
 from .core import (
     Attempt,
     OpContext,
@@ -65,6 +67,7 @@ class InstallPlan:
     agreement: str
     attempt: Attempt
     preflight: PreflightReport | None = None
+    trust: str = ""  # why the bundle's signer is trusted (bundle/trust.py), for the audit line
 
     @property
     def app(self) -> str:
@@ -83,6 +86,7 @@ class InstallPlan:
             "bundle": str(self.bundle.path),
             "bundle_digest": self.bundle.digest,
             "signer": self.bundle.manifest.signer,
+            "trust": self.trust,
             "agreement": self.agreement,
             "values": self.values.as_dict(),
             "containers": list(self.release.containers),
@@ -148,11 +152,18 @@ def plan_install(
     values_file: Path | None = None,
     bundle: Path | None = None,
     run_preflight: bool = True,
+    allow_self_signed: bool = False,
 ) -> InstallPlan:
-    """Every check of an install; touches the target only to read (host key, preflight)."""
+    """Every check of an install; touches the target only to read (host key, preflight).
+
+    ``app`` is ``APP`` or ``SOURCE/APP`` (an app of the catalog source ``SOURCE``).
+    """
     from ..bundle import dockerarchive
 
-    require_slug(app, what="app")
+    source, _, app_id = app.rpartition("/")
+    require_slug(app_id, what="app")
+    if source:
+        require_slug(source, what="catalog source")
     target = checked_target(ctx, target_name)
     agreement: str | None = None
     if bundle is None:
@@ -165,8 +176,10 @@ def plan_install(
     vb = verified_bundle(ctx, app=app, version=version, bundle=bundle)
     ctx.cancel.check()
     entry = vb.entry
-    if agreement is None:
+    if agreement is None:  # --bundle: the agreement is checked from the entry inside the verified bundle
         agreement = agreement_for(ctx, target=target, entry=entry, scope="install")
+    # the signer must be trusted for the donor the bundle's entry names, the agreement's donor
+    trust = trusted_for_target(ctx, vb, target=target, agreement=agreement, allow_self_signed=allow_self_signed)
     values = resolve_values(entry, sets=sets, values_file=values_file)
     variables = template_variables(
         values, app=entry.id, version=vb.version, target=target.name, pemda=target.pemda,
@@ -198,6 +211,7 @@ def plan_install(
             record=release.model_dump(mode="json"),
         ),
         preflight=report,
+        trust=trust.describe(),
     )
 
 
@@ -244,15 +258,21 @@ def install(
     values_file: Path | None = None,
     bundle: Path | None = None,
     break_lock: bool = False,
+    allow_self_signed: bool = False,
 ) -> InstallResult:
-    """Check, then install ``app`` on ``target_name``. Audited, refusals and cancellations included."""
-    with operation(ctx, name="install", app=app, target=target_name) as op:
-        op.note(version=version)
+    """Check, then install ``app`` (``APP`` or ``SOURCE/APP``) on ``target_name``.
+
+    Audited (one line), refusals and cancellations included; the line names the app id, its
+    catalog ``source`` when one was named, and why the bundle's signer was trusted (``trust``).
+    """
+    source, _, app_id = app.rpartition("/")
+    with operation(ctx, name="install", app=app_id, target=target_name) as op:
+        op.note(version=version, **({"source": source} if source else {}))
         plan = plan_install(
             ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
-            bundle=bundle,
+            bundle=bundle, allow_self_signed=allow_self_signed,
         )
-        op.note(version=plan.version, bundle=plan.bundle.digest)
+        op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
         result = execute(ctx, op, plan, break_lock=break_lock)
         op.result = "ok" if result.changed or result.new_release else "ok: nothing changed"
         op.note(

@@ -91,8 +91,32 @@ def _os_ok(req: Requirements, facts: TargetFacts) -> bool:
     return False
 
 
-def evaluate(requirements: Requirements, facts: TargetFacts, *, ports: Sequence[int] = ()) -> list[Check]:
-    """Every requirement against the facts; ``ports`` are the TCP ports that must be free."""
+def check_bind_address(address: str, facts: TargetFacts) -> Check:
+    """The address app ports will be published on must be an IP address of the target.
+
+    Docker (community.docker) refuses a host name there, and would fail only at Start,
+    after ship, configure and secrets ran; the port probe fails on a foreign address.
+    """
+    import ipaddress
+
+    required = "an IP address of the target"
+    try:
+        ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return Check("bind address", required, f"host name {address!r} (set an IP: target add --replace"
+                     " ... --bind-address IP)", False)  # fmt: skip
+    if "address not available" in facts.ports.values():
+        return Check("bind address", required, f"{address} is not an address of the target", False)
+    return Check("bind address", required, address, True)
+
+
+def evaluate(
+    requirements: Requirements, facts: TargetFacts, *, ports: Sequence[int] = (), bind_address: str | None = None
+) -> list[Check]:
+    """Every requirement against the facts; ``ports`` are the TCP ports that must be free.
+
+    ``bind_address`` is the address the install will publish on (default: the one probed).
+    """
     req = requirements
     checks = [
         Check("cpu cores", f">= {req.cpu_cores}", str(facts.cpu_cores), facts.cpu_cores >= req.cpu_cores),
@@ -123,6 +147,7 @@ def evaluate(requirements: Requirements, facts: TargetFacts, *, ports: Sequence[
     else:
         found = (facts.docker_error.strip().splitlines() or ["engine not answering"])[-1][:120]
     checks.append(Check("docker engine", "running", found, server is not None))
+    checks.append(check_bind_address(bind_address or facts.bind_address, facts))
     own = set(facts.own_ports)
     for port in ports:
         state = facts.ports.get(str(port), "not tested")
@@ -214,7 +239,7 @@ def run_preflight(
 ) -> PreflightReport:
     """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`)."""
     facts, result = gather_facts(ws, target=target, entry=entry, progress=progress, cancel=cancel)
-    checks = evaluate(entry.requirements, facts, ports=required_ports(entry))
+    checks = evaluate(entry.requirements, facts, ports=required_ports(entry), bind_address=target.bind_address)
     return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
 
 

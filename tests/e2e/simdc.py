@@ -227,9 +227,14 @@ class SimDC:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def target_add_args(self) -> list[str]:
-        """Arguments for ``spbe-share target add`` that reach this DC."""
-        return [
+    def target_add_args(self, *, fingerprint: bool = True) -> list[str]:
+        """Arguments for ``spbe-share target add`` that reach this DC.
+
+        With ``fingerprint`` (the default) the DC's real host key fingerprint is passed as
+        ``--host-key-fingerprint``, as an operator who asked the Pemda would; without it,
+        the command needs a terminal or ``--trust-on-first-use``.
+        """
+        args = [
             "target", "add", self.name,
             "--host", self.address,
             "--port", str(self.port),
@@ -239,6 +244,9 @@ class SimDC:
             "--kode-wilayah", self.kode_wilayah,
             "--root", str(self.root),
         ]  # fmt: skip
+        if fingerprint:
+            args += ["--host-key-fingerprint", self.host_key_fingerprint()]
+        return args
 
 
 def _free_loopback(port: int) -> str:
@@ -254,6 +262,13 @@ def _free_loopback(port: int) -> str:
 # ---------------------------------------------------------------- workspaces driven by the real CLI
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def donor_kode(app: str) -> str:
+    """The kode wilayah of the donor that ``catalog/<app>`` names (bundles are signed for it)."""
+    import yaml
+
+    return str(yaml.safe_load((REPO / "catalog" / app / "spbe-app.yaml").read_text())["donor"]["kode_wilayah"])
 
 
 def run_cli(home: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -279,7 +294,7 @@ class E2EWorkspace:
     """A temp operator workspace whose targets are the simulated DCs (added via the CLI)."""
 
     home: Path
-    dcs: dict[str, SimDC]  # target name -> DC
+    dcs: dict[str, SimDC]  # logical name (fixture key) -> DC; the target name is dc.name
 
     @property
     def ws(self):  # -> spbe_share.workspace.Workspace

@@ -170,6 +170,7 @@ def test_evaluate_all_ok() -> None:
         Check("free disk", ">= 10 GB on /var/lib", "50.0 GB", True),
         Check("operating system", "debian 12 or ubuntu 22.04", "debian 12.11", True),
         Check("docker engine", "running", "engine 20.10.24", True),
+        Check("bind address", "an IP address of the target", "127.0.0.2", True),
         Check("port 8090", "free on 127.0.0.2", "free", True),
         Check("port 9000", "free on 127.0.0.2", "free", True),
     ]
@@ -192,9 +193,33 @@ def test_evaluate_failures() -> None:
         ("free disk", False),
         ("operating system", False),
         ("docker engine", False),
+        ("bind address", True),
         ("port 8090", False),
     ]
     assert got[4].found == "Cannot connect to the Docker daemon"
+
+
+def test_bind_address_must_be_an_ip_address_of_the_target() -> None:
+    """A host name passed the port probe (it resolves) and failed only at Start (issue 7 item 9)."""
+    req = make_entry().requirements
+    by_name = {c.check: c for c in evaluate(req, facts(bind_address="dc1.example.go.id"), ports=[8090])}
+    assert not by_name["bind address"].ok and "host name 'dc1.example.go.id'" in by_name["bind address"].found
+    # the address the install will use wins over what the probe echoes
+    used = {c.check: c for c in evaluate(req, facts(), ports=[8090], bind_address="sorong.local")}
+    assert not used["bind address"].ok
+    foreign = {c.check: c for c in evaluate(req, facts(ports={"8090": "address not available"}), ports=[8090])}
+    assert foreign["bind address"] == Check(
+        "bind address", "an IP address of the target", "127.0.0.2 is not an address of the target", False
+    )
+    v6 = {c.check: c for c in evaluate(req, facts(bind_address="2001:db8::5"), ports=[8090])}
+    assert v6["bind address"].ok
+
+
+def test_ipv6_bind_address_is_bracketed_for_docker() -> None:
+    ids = {"db": "sha256:" + "d" * 64, "web": "sha256:" + "e" * 64}
+    specs = container_specs(make_entry(), version="1.1.0", target="t", root="/srv", bind_address="2001:db8::5",
+                            images=ids)
+    assert [p for s in specs for p in s["ports"]] == ["[2001:db8::5]:8090:8080/tcp"]
 
 
 def test_port_used_by_this_app_is_fine() -> None:
