@@ -148,9 +148,10 @@ class _Composer:
                 event, f"aliases are not allowed (*{event.anchor}): write the value out in full"
             )
         if isinstance(event, yaml.ScalarEvent):
+            start: Any = event.start_mark  # a yaml.error.Mark, or the C loader's Mark
+            end_mark: Any = event.end_mark
             return yaml.ScalarNode(
-                self._tag(yaml.ScalarNode, event, event.value), event.value,
-                event.start_mark, event.end_mark, style=event.style,
+                self._tag(yaml.ScalarNode, event, event.value), event.value, start, end_mark, style=event.style,
             )  # fmt: skip
         if depth >= MAX_DEPTH:
             raise self._refuse(event, f"nested too deeply (more than {MAX_DEPTH} levels)")

@@ -89,6 +89,7 @@ def verify(ws: Workspace, file: Path, as_json: bool) -> None:
     from ..yamlio import load_model
 
     records = trust_records(ws)
+    refusal: str | None = None
     with tempfile.TemporaryDirectory(prefix="spbe-verify-") as tmp:
         m = extract_bundle(
             file, Path(tmp) / "b", trusted_keys={k: r.public_key for k, r in records.items()},
