@@ -12,12 +12,22 @@ from pathlib import Path
 import pytest
 import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from test_bundle_verify import LAYER, _sha, craft, flip, key, refused, retar, trusted  # noqa: F401 - fixtures
+from test_bundle_verify import LAYER, _sha, craft, flip, refused, retar  # same folder
 
 from spbe_share.bundle import verify as V
 from spbe_share.bundle.keys import key_id_of
 from spbe_share.bundle.manifest import MANIFEST_NAME
 from spbe_share.errors import VerificationFailed
+
+
+@pytest.fixture()
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(b"z" * 32)
+
+
+@pytest.fixture()
+def trusted(key: Ed25519PrivateKey) -> dict[str, object]:
+    return {key_id_of(key.public_key()): key.public_key()}
 
 
 def test_compressed_bundle_verifies_and_extracts_compressed(
