@@ -11,7 +11,9 @@ Order (nothing changes on the target before every check passed):
    manifest's digest); the entry INSIDE the verified bundle is what gets installed;
 5. config templates rendered (jinja2, StrictUndefined) locally;
 6. preflight on the target (read-only);
-7. ``playbooks/install.yml``: lock, ship missing blobs, load images, config, secrets, network,
+7. the blobs the target lacks shipped as one resumable stream, verified there (``ship.py``;
+   content-addressed, so before the lock, while the old release still serves);
+8. ``playbooks/install.yml``: lock, check blobs, load images, config, secrets, network,
    volumes, containers, health, release record, unlock (also on failure).
 
 Every outcome, refusals included, is one line in the audit log.
@@ -218,19 +220,20 @@ def _parse_group(text: str) -> dict[str, int]:
 
 def _layer_file(blob_dir: Path, layers: Sequence[str], name: str) -> str | None:
     """``name`` (e.g. etc/passwd) as seen in the image: the top-most layer that has it."""
+    from ..bundle import dockerarchive as da
+
     for digest in reversed(layers):
-        path = blob_dir / digest.split(":", 1)[1]
+        path = da.find_blob(blob_dir, digest.split(":", 1)[1])
+        if path is None:
+            continue
         try:
-            with tarfile.open(path, mode="r:") as tar:
-                for candidate in (name, "./" + name):
-                    try:
-                        member = tar.getmember(candidate)
-                    except KeyError:
-                        continue
-                    f = tar.extractfile(member)
-                    if f is not None:
-                        return f.read().decode("utf-8", "replace")
-        except (OSError, tarfile.TarError):
+            with da.open_blob(path) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+                for member in tar:
+                    if member.name in (name, "./" + name) and member.isreg():
+                        f = tar.extractfile(member)
+                        if f is not None:
+                            return f.read().decode("utf-8", "replace")
+        except (OSError, tarfile.TarError, da.ArchiveError):
             continue
     return None
 
@@ -264,7 +267,13 @@ def resolve_user(spec: str, *, passwd: Callable[[], str | None], group: Callable
 
 
 def image_user(blob_dir: Path, config: str, layers: Sequence[str]) -> tuple[int, int]:
-    doc = json.loads((blob_dir / config.split(":", 1)[1]).read_text())
+    from ..bundle import dockerarchive as da
+
+    path = da.find_blob(blob_dir, config.split(":", 1)[1])
+    if path is None:
+        raise VerificationFailed(f"bundle cache {blob_dir} lacks the image config {config}")
+    with da.open_blob(path) as f:
+        doc = json.loads(f.read(1 << 20))
     spec = str((doc.get("config") or {}).get("User") or "")
     return resolve_user(
         spec,
@@ -338,9 +347,13 @@ def locate_bundle(
 
 
 def verified_bundle_dir(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]:
-    """Verify ``path`` against the trusted keys; extract it once (cache by manifest digest)."""
+    """Verify ``path`` against the trusted keys and extract it, in ONE read of the file.
+
+    The extracted folder is ``cache/bundles/<sha256 of the verified manifest>``; an existing one
+    is re-checked against the verified manifest before it is reused (see ``open_bundle``).
+    """
     from ..bundle.keys import trusted_keys
-    from ..bundle.verify import extract_bundle, verify_bundle
+    from ..bundle.verify import open_bundle
 
     trusted = trusted_keys(ws)
     if not trusted:
@@ -348,22 +361,7 @@ def verified_bundle_dir(ws: Workspace, path: Path) -> tuple[BundleManifest, Path
             f"no trusted donor keys in {ws.keys_dir / 'trusted'}: trust the donor's public key first"
             " (spbe-share keys trust FILE)"
         )
-    manifest = verify_bundle(path, trusted_keys=trusted)
-    digest = manifest_digest(manifest)
-    dest = ws.cache_dir / "bundles" / digest.split(":", 1)[1]
-    if not dest.is_dir():
-        extract_bundle(path, dest, trusted_keys=trusted)
-    else:
-        # small files are re-hashed (cheap); blobs are checked on the target while loading
-        for f in manifest.files:
-            if f.path.startswith("blobs/"):
-                if not (dest / f.path).is_file():
-                    raise VerificationFailed(f"bundle cache {dest} lacks {f.path}; delete the folder")
-                continue
-            data = (dest / f.path).read_bytes() if (dest / f.path).is_file() else b""
-            if hashlib.sha256(data).hexdigest() != f.sha256:
-                raise VerificationFailed(f"bundle cache {dest}: {f.path} was modified; delete the folder")
-    return manifest, dest
+    return open_bundle(path, ws.cache_dir / "bundles", trusted_keys=trusted)
 
 
 FILES_TAR = "spbe-files.tar"
@@ -417,7 +415,7 @@ class InstallResult:
     app: str
     version: str
     target: str
-    changed: bool
+    changed: bool  # something changed on the target (blobs shipped, or the playbook changed something)
     new_release: bool
     urls: list[str]
     blobs_sent: int
@@ -501,7 +499,10 @@ def build_extravars(
         "spbe_files_tar": files_tar(bundle_dir),
         "spbe_blobs": sorted({d.split(":", 1)[1] for img in manifest.images for d in [img.config, *img.layers]}),
         "spbe_images": [
-            {"component": i.component, "ref": i.ref, "config": i.config, "layers": list(i.layers)}
+            {
+                "component": i.component, "ref": i.ref, "config": i.config, "layers": list(i.layers),
+                "sizes": {d: manifest.blob(d).size for d in i.blob_digests},
+            }
             for i in manifest.images
         ],
         "spbe_configs": configs,
@@ -664,9 +665,12 @@ def _raise_install_failure(result: RunResult, target: str) -> None:
 
 
 def execute(ws: Workspace, plan: Plan, *, progress: ProgressCallback | None = None) -> InstallResult:
-    """Run ``install.yml`` with a prepared plan."""
+    """Ship the blobs the target lacks (no lock needed: content-addressed), then run
+    ``install.yml`` with a prepared plan."""
     from .runner import run_playbook
+    from .ship import env_bwlimit, ship_bundle
 
+    shipped = ship_bundle(ws, plan.target, plan.manifest, plan.bundle_dir, bwlimit=env_bwlimit())
     result = run_playbook(
         ws,
         op="install",
@@ -680,8 +684,9 @@ def execute(ws: Workspace, plan: Plan, *, progress: ProgressCallback | None = No
     if not result.ok:
         _raise_install_failure(result, plan.target.name)
     info = result.stats.get(plan.target.name, {}).get("spbe_install") or {}
-    sent = list(info.get("blobs_sent") or [])
-    sizes = {f.sha256: f.size for f in plan.manifest.files if f.path.startswith("blobs/")}
+    sizes = {f.sha256: f.member_size for f in plan.manifest.blobs}
+    phases = phase_seconds(result)
+    phases["Ship"] = phases.get("Ship", 0.0) + shipped.seconds
     record = state.parse_record(info.get("current"))
     if record is not None:
         state.save_cached(ws, record)
@@ -689,16 +694,16 @@ def execute(ws: Workspace, plan: Plan, *, progress: ProgressCallback | None = No
         app=plan.entry.id,
         version=plan.manifest.version,
         target=plan.target.name,
-        changed=result.changed > 0,
+        changed=result.changed > 0 or bool(shipped.sent),
         new_release=bool(info.get("new_release")),
         urls=plan.urls,
-        blobs_sent=len(sent),
-        bytes_sent=sum(sizes.get(h, 0) for h in sent),
+        blobs_sent=len(shipped.sent),
+        bytes_sent=shipped.bytes_sent,
         blobs_total=len(sizes),
         bytes_total=sum(sizes.values()),
         run_dir=result.run_dir,
-        seconds=result.seconds,
-        phase_seconds=phase_seconds(result),
+        seconds=result.seconds + shipped.seconds,
+        phase_seconds=phases,
         record=record,
         changed_tasks=result.changed_tasks,
     )
