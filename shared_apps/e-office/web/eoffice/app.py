@@ -31,6 +31,7 @@ from flask.json.provider import DefaultJSONProvider
 from . import migrations, signing, store
 from .config import Config
 from .security import ROLES, can
+from .versioning import has_klasifikasi
 
 log = logging.getLogger("eoffice")
 HEALTH_TIMEOUT_S = 3.0
@@ -88,6 +89,7 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=8),
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
+    klas = has_klasifikasi(version)
     expected_schema = len(migrations.for_version(migrations.discover(), version))
 
     def conn() -> pg8000.native.Connection:
@@ -108,7 +110,7 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
     def _globals() -> dict[str, Any]:
         return {
             "pemda": cfg.pemda_name, "logo_url": cfg.logo_url or url_for("static", filename="logo.svg"),
-            "version": version, "me": g.get("user"), "csrf": _csrf_token(),
+            "version": version, "klas": klas, "me": g.get("user"), "csrf": _csrf_token(),
             "can": lambda a: bool(g.get("user")) and can(g.user["role"], a),
         }
 
@@ -253,19 +255,19 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
     @api_auth()
     def api_letters() -> Any:
         return jsonify(store.list_letters(
-            conn(), g.user, jenis=request.args.get("jenis") or None,
+            conn(), g.user, klasifikasi=klas, jenis=request.args.get("jenis") or None,
             q=request.args.get("q") or None, limit=request.args.get("limit", 100, type=int),
             offset=request.args.get("offset", 0, type=int)))
 
     @app.post("/api/v1/letters")
     @api_auth("letters.write")
     def api_letter_create() -> Any:
-        return jsonify(store.create_letter(conn(), g.user, body(), cfg=cfg)), 201
+        return jsonify(store.create_letter(conn(), g.user, body(), cfg=cfg, klasifikasi=klas)), 201
 
     @app.get("/api/v1/letters/<int:lid>")
     @api_auth()
     def api_letter(lid: int) -> Any:
-        letter = store.get_letter(conn(), g.user, lid)
+        letter = store.get_letter(conn(), g.user, lid, klasifikasi=klas)
         letter["dispositions"] = store.letter_dispositions(conn(), lid)
         sig = store.signature_of(conn(), lid)
         letter["signature"] = _sig_json(sig) if sig else None
@@ -274,24 +276,25 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
     @app.patch("/api/v1/letters/<int:lid>")
     @api_auth("letters.write")
     def api_letter_update(lid: int) -> Any:
-        return jsonify(store.update_letter(conn(), g.user, lid, body()))
+        return jsonify(store.update_letter(conn(), g.user, lid, body(), klasifikasi=klas))
 
     @app.delete("/api/v1/letters/<int:lid>")
     @api_auth("letters.delete")
     def api_letter_delete(lid: int) -> Any:
-        store.delete_letter(conn(), g.user, lid)
+        store.delete_letter(conn(), g.user, lid, klasifikasi=klas)
         return "", 204
 
     @app.get("/api/v1/letters/<int:lid>/dispositions")
     @api_auth()
     def api_dispositions(lid: int) -> Any:
-        store.get_letter(conn(), g.user, lid)
+        store.get_letter(conn(), g.user, lid, klasifikasi=klas)
         return jsonify(store.letter_dispositions(conn(), lid))
 
     @app.post("/api/v1/letters/<int:lid>/dispositions")
     @api_auth()
     def api_disposition_create(lid: int) -> Any:
-        d = store.create_disposition(conn(), g.user, lid, body(), may_dispose=can(g.user["role"], "dispose"))
+        d = store.create_disposition(conn(), g.user, lid, body(), klasifikasi=klas,
+                                     may_dispose=can(g.user["role"], "dispose"))
         return jsonify(d), 201
 
     @app.get("/api/v1/dispositions")
@@ -307,7 +310,7 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
     def _sign(lid: int) -> dict[str, Any]:
         if private is None:
             raise store.AppError("penandatanganan nonaktif: kunci tidak dapat dibuka (periksa SECRET_KEY)", 503)
-        return store.sign_letter(conn(), g.user, lid, cfg=cfg, key=key, private=private)
+        return store.sign_letter(conn(), g.user, lid, cfg=cfg, key=key, private=private, klasifikasi=klas)
 
     def _sig_json(sig: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -325,7 +328,7 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
     @app.get("/api/v1/letters/<int:lid>/signature")
     @api_auth()
     def api_signature(lid: int) -> Any:
-        store.get_letter(conn(), g.user, lid)
+        store.get_letter(conn(), g.user, lid, klasifikasi=klas)
         sig = store.signature_of(conn(), lid)
         if sig is None:
             raise store.AppError("surat belum ditandatangani", 404)
@@ -344,7 +347,20 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
 
     @app.get("/api/v1/info")
     def api_info() -> Any:
-        return jsonify(app="e-office", version=version, pemda=cfg.pemda_name, roles=list(ROLES))
+        return jsonify(app="e-office", version=version, pemda=cfg.pemda_name,
+                       features={"klasifikasi_arsip": klas}, roles=list(ROLES))
+
+    # -- API: klasifikasi (1.1.0) ------------------------------------------------------------
+    if klas:
+        @app.get("/api/v1/klasifikasi")
+        @api_auth()
+        def api_klasifikasi() -> Any:
+            return jsonify(store.list_klasifikasi(conn()))
+
+        @app.put("/api/v1/klasifikasi/<kode>")
+        @api_auth("klasifikasi")
+        def api_klasifikasi_put(kode: str) -> Any:
+            return jsonify(store.put_klasifikasi(conn(), kode, body()))
 
     # -- UI --------------------------------------------------------------------------------
     @app.route("/login", methods=["GET", "POST"])
@@ -379,32 +395,33 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
         jenis = request.args.get("jenis") or None
         q = request.args.get("q") or None
         return render_template("surat_list.html", jenis=jenis, q=q or "",
-                               letters=store.list_letters(conn(), g.user, jenis=jenis, q=q))
+                               letters=store.list_letters(conn(), g.user, klasifikasi=klas, jenis=jenis, q=q))
 
     @app.route("/surat/baru", methods=["GET", "POST"])
     @ui_auth("letters.write")
     def surat_baru() -> Any:
         jenis = request.args.get("jenis", "keluar")
         signers = [u for u in store.list_users(conn()) if u["role"] == "pejabat" and u["aktif"]]
+        klasifikasi = store.list_klasifikasi(conn()) if klas else []
         if request.method == "POST":
             data: dict[str, Any] = {k: v for k, v in request.form.items() if k != "csrf"}
             pid = data.pop("penandatangan_id", "")
             data["penandatangan_id"] = int(pid) if pid.isdigit() else None
             try:
-                letter = store.create_letter(conn(), g.user, data, cfg=cfg)
+                letter = store.create_letter(conn(), g.user, data, cfg=cfg, klasifikasi=klas)
             except store.AppError as exc:
                 flash(str(exc), "error")
                 return render_template("surat_form.html", jenis=data.get("jenis", jenis), form=data,
-                                       signers=signers), 400
+                                       signers=signers, klasifikasi=klasifikasi), 400
             flash(f"Surat dicatat dengan nomor {letter['nomor']}.", "ok")
             return redirect(url_for("surat_detail", lid=letter["id"]))
         return render_template("surat_form.html", jenis=jenis, form={"tanggal": dt.date.today().isoformat()},
-                               signers=signers)
+                               signers=signers, klasifikasi=klasifikasi)
 
     @app.get("/surat/<int:lid>")
     @ui_auth()
     def surat_detail(lid: int) -> Any:
-        letter = store.get_letter(conn(), g.user, lid)
+        letter = store.get_letter(conn(), g.user, lid, klasifikasi=klas)
         sig = store.signature_of(conn(), lid)
         users = [u for u in store.list_users(conn()) if u["aktif"] and u["id"] != g.user["id"]]
         return render_template(
@@ -424,7 +441,8 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
                 "batas_waktu": request.form.get("batas_waktu") or None,
                 "parent_id": int(parent) if parent.isdigit() else None}
         try:
-            store.create_disposition(conn(), g.user, lid, data, may_dispose=can(g.user["role"], "dispose"))
+            store.create_disposition(conn(), g.user, lid, data, klasifikasi=klas,
+                                     may_dispose=can(g.user["role"], "dispose"))
             flash("Disposisi dikirim.", "ok")
         except store.AppError as exc:
             flash(str(exc), "error")
@@ -444,7 +462,7 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
     @ui_auth("letters.write")
     def surat_arsip(lid: int) -> Any:
         try:
-            store.update_letter(conn(), g.user, lid, {"status": "diarsipkan"})
+            store.update_letter(conn(), g.user, lid, {"status": "diarsipkan"}, klasifikasi=klas)
             flash("Surat diarsipkan.", "ok")
         except store.AppError as exc:
             flash(str(exc), "error")
@@ -483,14 +501,22 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
             return redirect(url_for("pengguna"))
         return render_template("pengguna.html", users=store.list_users(conn()), roles=ROLES)
 
+    if klas:
+        @app.get("/klasifikasi")
+        @ui_auth()
+        def klasifikasi_page() -> Any:
+            return render_template("klasifikasi.html", items=store.list_klasifikasi(conn()))
+
     @app.get("/verifikasi/<kode>")
     def verifikasi(kode: str) -> Any:
         sig = store.signature_by_code(conn(), kode)
         if sig is None:
             return render_template("verifikasi.html", found=False, kode=kode), 404
         status = store.verification_status(conn(), sig)
+        content = status["content"]
+        public = content.get("klasifikasi_keamanan", "biasa") == "biasa"
         return render_template("verifikasi.html", found=True, kode=kode, sig=sig, status=status,
-                               content=status["content"])
+                               content=content, public=public)
 
     @app.route("/verifikasi", methods=["GET", "POST"])
     def verifikasi_form() -> Any:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .numbering import check_part
+from .numbering import check_part, is_kode_klasifikasi
 
 JENIS = ("masuk", "keluar")
 SIFAT = ("biasa", "segera", "sangat_segera", "rahasia")
+KEAMANAN = ("biasa", "terbatas", "rahasia", "sangat_rahasia")
+RESTRICTED = ("rahasia", "sangat_rahasia")
 STATUS = ("draf", "diterima", "ditandatangani", "diarsipkan")
 DISPOSISI_STATUS = ("baru", "dibaca", "diproses", "selesai")
 TEXT_FIELDS = ("perihal", "pengirim", "nomor_asal", "tujuan", "isi")
@@ -49,8 +51,10 @@ def parse_date(value: Any, name: str = "tanggal") -> dt.date:
         raise InvalidLetter(f"{name}: tanggal harus berformat YYYY-MM-DD") from exc
 
 
-def validate_new(data: dict[str, Any], *, default_unit: str, today: dt.date) -> dict[str, Any]:
-    """Checked values for a new letter."""
+def validate_new(
+    data: dict[str, Any], *, klasifikasi: bool, default_unit: str, today: dt.date
+) -> dict[str, Any]:
+    """Checked values for a new letter. ``klasifikasi`` = the 1.1.0 fields are on."""
     if not isinstance(data, dict):
         raise InvalidLetter("body harus objek JSON")
     out: dict[str, Any] = {"jenis": _choice(data, "jenis", JENIS, "")}
@@ -64,7 +68,19 @@ def validate_new(data: dict[str, Any], *, default_unit: str, today: dt.date) -> 
     out["sifat"] = _choice(data, "sifat", SIFAT, "biasa")
     try:
         out["unit"] = check_part("unit", str(data.get("unit") or default_unit))
-        out["kode"] = check_part("kode", str(data.get("kode") or "UM"))
+        if klasifikasi:
+            kk = str(data.get("kode_klasifikasi") or "").strip()
+            if not is_kode_klasifikasi(kk):
+                raise InvalidLetter(
+                    "kode_klasifikasi: wajib, format kode klasifikasi arsip mis. 000.1.2 "
+                    "(Permendagri 83/2022)"
+                )
+            out["kode_klasifikasi"] = kk
+            out["kode"] = kk
+            default_keamanan = "rahasia" if out["sifat"] == "rahasia" else "biasa"
+            out["klasifikasi_keamanan"] = _choice(data, "klasifikasi_keamanan", KEAMANAN, default_keamanan)
+        else:
+            out["kode"] = check_part("kode", str(data.get("kode") or "UM"))
     except ValueError as exc:
         if isinstance(exc, InvalidLetter):
             raise
@@ -76,15 +92,17 @@ def validate_new(data: dict[str, Any], *, default_unit: str, today: dt.date) -> 
     return out
 
 
-def validate_update(data: dict[str, Any]) -> dict[str, Any]:
+def validate_update(data: dict[str, Any], *, klasifikasi: bool) -> dict[str, Any]:
     """Fields a PATCH may change. Nomor, jenis, tanggal and kode are fixed once numbered."""
     if not isinstance(data, dict):
         raise InvalidLetter("body harus objek JSON")
-    fixed = {"nomor", "jenis", "tanggal", "kode", "unit", "seq", "tahun"}
+    fixed = {"nomor", "jenis", "tanggal", "kode", "unit", "seq", "tahun", "kode_klasifikasi"}
     bad = sorted(fixed & data.keys())
     if bad:
         raise InvalidLetter(f"{bad[0]}: tidak dapat diubah setelah surat bernomor")
     allowed = set(TEXT_FIELDS) | {"sifat", "status", "penandatangan_id"}
+    if klasifikasi:
+        allowed |= {"klasifikasi_keamanan"}
     unknown = sorted(data.keys() - allowed)
     if unknown:
         raise InvalidLetter(f"{unknown[0]}: kolom tidak dikenal")
@@ -98,6 +116,8 @@ def validate_update(data: dict[str, Any]) -> dict[str, Any]:
         if data["status"] != "diarsipkan":
             raise InvalidLetter("status: hanya dapat diubah menjadi 'diarsipkan' (tanda tangan lewat /sign)")
         out["status"] = "diarsipkan"
+    if "klasifikasi_keamanan" in data:
+        out["klasifikasi_keamanan"] = _choice(data, "klasifikasi_keamanan", KEAMANAN, "")
     if "penandatangan_id" in data:
         pid = data["penandatangan_id"]
         if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
@@ -107,12 +127,12 @@ def validate_update(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def signed_content(
-    letter: dict[str, Any], *, pemda: str, signer_nama: str, signer_jabatan: str
+    letter: dict[str, Any], *, pemda: str, signer_nama: str, signer_jabatan: str, klasifikasi: bool
 ) -> dict[str, Any]:
-    """The exact content an electronic signature covers (versi 1)."""
+    """The exact content an electronic signature covers (versi 1 = 1.0.0, versi 2 = 1.1.0)."""
     tanggal = letter["tanggal"]
     content: dict[str, Any] = {
-        "versi": 1,
+        "versi": 2 if klasifikasi else 1,
         "pemda": pemda,
         "jenis": letter["jenis"],
         "nomor": letter["nomor"],
@@ -123,4 +143,11 @@ def signed_content(
         "isi": letter["isi"],
         "penandatangan": {"nama": signer_nama, "jabatan": signer_jabatan},
     }
+    if klasifikasi:
+        content["kode_klasifikasi"] = letter["kode_klasifikasi"]
+        content["klasifikasi_keamanan"] = letter["klasifikasi_keamanan"]
     return content
+
+
+def is_restricted(letter: dict[str, Any]) -> bool:
+    return letter.get("klasifikasi_keamanan") in RESTRICTED

@@ -1,7 +1,8 @@
 """Nomor surat: ``{seq}/{kode}/{unit}/{bulan romawi}/{tahun}``.
 
-The letter's ``kode`` (e.g. ``UM``) takes the second place. The sequence restarts every
-year, per jenis (masuk/keluar); the database hands it out (see ``store.next_sequence``).
+1.0.0 puts the letter's free ``kode`` in the second place; 1.1.0 puts the kode
+klasifikasi arsip (Permendagri 83/2022). The sequence restarts every year, per jenis
+(masuk/keluar); the database hands it out (see ``store.next_sequence``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ _ROMAN = [
 ]
 
 KODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,29}$")
+KLASIFIKASI_PATTERN = re.compile(r"^\d{3}(\.\d{1,3}){0,4}$")
 
 
 def roman(n: int) -> str:
@@ -33,6 +35,11 @@ def check_part(name: str, value: str) -> str:
     if not KODE_PATTERN.match(value):
         raise ValueError(f"{name} hanya boleh huruf, angka, titik dan '-' (maks. 30), bukan {value!r}")
     return value
+
+
+def is_kode_klasifikasi(value: str) -> bool:
+    """A kode klasifikasi arsip looks like ``000``, ``000.1``, ``800.1.2.3``."""
+    return bool(KLASIFIKASI_PATTERN.match(value.strip()))
 
 
 def format_nomor(*, seq: int, kode: str, unit: str, month: int, year: int) -> str:

@@ -11,11 +11,13 @@ ROLES = ("admin", "sekretariat", "pejabat", "staf")
 
 # What each role may do. Checked by the web layer before any write.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"users", "letters.write", "letters.delete", "dispose", "sign"}),
+    "admin": frozenset({"users", "letters.write", "letters.delete", "dispose", "sign", "klasifikasi"}),
     "sekretariat": frozenset({"letters.write", "letters.delete", "dispose"}),
     "pejabat": frozenset({"letters.write", "dispose", "sign"}),
     "staf": frozenset(),
 }
+# Roles that see every letter, including rahasia ones (1.1.0).
+SEES_ALL = frozenset({"admin", "sekretariat"})
 
 _N, _R, _P = 2**14, 8, 1
 

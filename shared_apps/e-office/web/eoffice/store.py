@@ -15,7 +15,7 @@ from . import letters as L
 from . import signing
 from .config import Config
 from .numbering import format_nomor
-from .security import check_password, hash_password, new_token, token_hash
+from .security import SEES_ALL, check_password, hash_password, new_token, token_hash
 
 Row = dict[str, Any]
 
@@ -176,12 +176,32 @@ BASE_COLS = (
     "id, jenis, nomor, seq, tahun, kode, unit, tanggal, perihal, pengirim, nomor_asal, tujuan,"
     " sifat, isi, status, penandatangan_id, created_by, created_at, updated_at"
 )
+KLAS_COLS = (
+    ", kode_klasifikasi, klasifikasi_keamanan, retensi_aktif, retensi_inaktif, nasib_akhir,"
+    " klasifikasi_sumber"
+)
 
 
-def letter_cols(alias: str = "") -> str:
+def letter_cols(klasifikasi: bool, alias: str = "") -> str:
+    cols = BASE_COLS + (KLAS_COLS if klasifikasi else "")
     if not alias:
-        return BASE_COLS
-    return ", ".join(f"{alias}.{c.strip()}" for c in BASE_COLS.split(","))
+        return cols
+    return ", ".join(f"{alias}.{c.strip()}" for c in cols.split(","))
+
+
+def _visibility(klasifikasi: bool) -> str:
+    if not klasifikasi:
+        return "TRUE"
+    return (
+        "(l.klasifikasi_keamanan NOT IN ('rahasia', 'sangat_rahasia') OR :see_all"
+        " OR l.created_by = :uid OR l.penandatangan_id = :uid"
+        " OR EXISTS (SELECT 1 FROM dispositions d WHERE d.letter_id = l.id"
+        " AND (d.kepada_id = :uid OR d.dari_id = :uid)))"
+    )
+
+
+def _vis_params(user: Row, klasifikasi: bool) -> dict[str, Any]:
+    return {"see_all": user["role"] in SEES_ALL, "uid": user["id"]} if klasifikasi else {}
 
 
 def next_sequence(conn: pg8000.native.Connection, tahun: int, jenis: str) -> int:
@@ -196,12 +216,27 @@ def next_sequence(conn: pg8000.native.Connection, tahun: int, jenis: str) -> int
     )[0][0])
 
 
+def retensi_for(conn: pg8000.native.Connection, kode: str) -> Row:
+    """Retention of the most specific kode klasifikasi arsip that covers ``kode``."""
+    found = one(
+        conn,
+        "SELECT kode, retensi_aktif, retensi_inaktif, nasib_akhir FROM klasifikasi_arsip"
+        " WHERE :k = kode OR :k LIKE kode || '.%' OR kode = substr(:k, 1, 1) || '00'"
+        " ORDER BY length(kode) DESC LIMIT 1",
+        k=kode,
+    )
+    if found is None:
+        raise AppError(f"kode_klasifikasi: {kode!r} tidak ada dalam daftar klasifikasi arsip")
+    return found
+
+
 def create_letter(
     conn: pg8000.native.Connection, user: Row, data: dict[str, Any], *, cfg: Config,
-    today: dt.date | None = None,
+    klasifikasi: bool, today: dt.date | None = None,
 ) -> Row:
     try:
-        v = L.validate_new(data, default_unit=cfg.kode_unit, today=today or dt.date.today())
+        v = L.validate_new(data, klasifikasi=klasifikasi, default_unit=cfg.kode_unit,
+                           today=today or dt.date.today())
     except L.InvalidLetter as exc:
         raise AppError(str(exc)) from exc
     if v["penandatangan_id"] is not None:
@@ -209,6 +244,15 @@ def create_letter(
         if signer is None or signer["role"] not in ("pejabat", "admin") or not signer["aktif"]:
             raise AppError("penandatangan_id: harus pengguna aktif dengan peran pejabat")
     with transaction(conn):
+        extra_cols, extra_vals, extra = "", "", {}
+        if klasifikasi:
+            ret = retensi_for(conn, v["kode_klasifikasi"])
+            extra_cols = (", kode_klasifikasi, klasifikasi_keamanan, retensi_aktif,"
+                          " retensi_inaktif, nasib_akhir")
+            extra_vals = ", :kk, :kam, :ra, :ri, :na"
+            extra = {"kk": v["kode_klasifikasi"], "kam": v["klasifikasi_keamanan"],
+                     "ra": ret["retensi_aktif"], "ri": ret["retensi_inaktif"],
+                     "na": ret["nasib_akhir"]}
         tanggal: dt.date = v["tanggal"]
         seq = next_sequence(conn, tanggal.year, v["jenis"])
         nomor = format_nomor(seq=seq, kode=v["kode"], unit=v["unit"], month=tanggal.month,
@@ -217,24 +261,24 @@ def create_letter(
         letter = rows(
             conn,
             "INSERT INTO letters (jenis, nomor, seq, tahun, kode, unit, tanggal, perihal, pengirim,"
-            " nomor_asal, tujuan, sifat, isi, status, penandatangan_id, created_by)"
+            " nomor_asal, tujuan, sifat, isi, status, penandatangan_id, created_by" + extra_cols + ")"
             " VALUES (:jenis, :nomor, :seq, :tahun, :kode, :unit, :tanggal, :perihal, :pengirim,"
-            " :nomor_asal, :tujuan, :sifat, :isi, :status, :pid, :uid)"
-            f" RETURNING {letter_cols()}",
+            " :nomor_asal, :tujuan, :sifat, :isi, :status, :pid, :uid" + extra_vals + ")"
+            f" RETURNING {letter_cols(klasifikasi)}",
             jenis=v["jenis"], nomor=nomor, seq=seq, tahun=tanggal.year, kode=v["kode"],
             unit=v["unit"], tanggal=tanggal, perihal=v["perihal"], pengirim=v["pengirim"],
             nomor_asal=v["nomor_asal"], tujuan=v["tujuan"], sifat=v["sifat"], isi=v["isi"],
-            status=status, pid=v["penandatangan_id"], uid=user["id"],
+            status=status, pid=v["penandatangan_id"], uid=user["id"], **extra,
         )[0]
     return letter
 
 
 def list_letters(
-    conn: pg8000.native.Connection, user: Row, *, jenis: str | None = None,
+    conn: pg8000.native.Connection, user: Row, *, klasifikasi: bool, jenis: str | None = None,
     q: str | None = None, limit: int = 100, offset: int = 0,
 ) -> list[Row]:
-    where = ["TRUE"]
-    params: dict[str, Any] = {}
+    where = [_visibility(klasifikasi)]
+    params: dict[str, Any] = _vis_params(user, klasifikasi)
     if jenis:
         if jenis not in L.JENIS:
             raise AppError("jenis: harus 'masuk' atau 'keluar'")
@@ -245,25 +289,29 @@ def list_letters(
         params["q"] = f"%{q}%"
     return rows(
         conn,
-        f"SELECT {letter_cols('l')} FROM letters l WHERE {' AND '.join(where)}"
+        f"SELECT {letter_cols(klasifikasi, 'l')} FROM letters l WHERE {' AND '.join(where)}"
         " ORDER BY l.tanggal DESC, l.id DESC LIMIT :limit OFFSET :offset",
         limit=max(1, min(limit, 500)), offset=max(0, offset), **params,
     )
 
 
-def get_letter(conn: pg8000.native.Connection, user: Row, letter_id: int) -> Row:
-    letter = one(conn, f"SELECT {letter_cols('l')} FROM letters l WHERE l.id = :id", id=letter_id)
+def get_letter(conn: pg8000.native.Connection, user: Row, letter_id: int, *, klasifikasi: bool) -> Row:
+    letter = one(
+        conn,
+        f"SELECT {letter_cols(klasifikasi, 'l')} FROM letters l WHERE l.id = :id AND {_visibility(klasifikasi)}",
+        id=letter_id, **_vis_params(user, klasifikasi),
+    )
     if letter is None:
         raise AppError("surat tidak ditemukan", 404)
     return letter
 
 
 def update_letter(
-    conn: pg8000.native.Connection, user: Row, letter_id: int, data: dict[str, Any]
+    conn: pg8000.native.Connection, user: Row, letter_id: int, data: dict[str, Any], *, klasifikasi: bool
 ) -> Row:
-    letter = get_letter(conn, user, letter_id)
+    letter = get_letter(conn, user, letter_id, klasifikasi=klasifikasi)
     try:
-        v = L.validate_update(data)
+        v = L.validate_update(data, klasifikasi=klasifikasi)
     except L.InvalidLetter as exc:
         raise AppError(str(exc)) from exc
     if letter["status"] == "ditandatangani" and set(v) - {"status"}:
@@ -275,13 +323,13 @@ def update_letter(
     sets = ", ".join(f"{k} = :{k}" for k in v)
     return rows(
         conn,
-        f"UPDATE letters SET {sets}, updated_at = now() WHERE id = :id RETURNING {letter_cols()}",
+        f"UPDATE letters SET {sets}, updated_at = now() WHERE id = :id RETURNING {letter_cols(klasifikasi)}",
         id=letter_id, **v,
     )[0]
 
 
-def delete_letter(conn: pg8000.native.Connection, user: Row, letter_id: int) -> None:
-    letter = get_letter(conn, user, letter_id)
+def delete_letter(conn: pg8000.native.Connection, user: Row, letter_id: int, *, klasifikasi: bool) -> None:
+    letter = get_letter(conn, user, letter_id, klasifikasi=klasifikasi)
     if letter["status"] in ("ditandatangani", "diarsipkan"):
         raise AppError("surat yang sudah ditandatangani/diarsipkan tidak dapat dihapus", 409)
     conn.run("DELETE FROM letters WHERE id = :id", id=letter_id)
@@ -299,9 +347,9 @@ DISP_SELECT = (
 
 def create_disposition(
     conn: pg8000.native.Connection, user: Row, letter_id: int, data: dict[str, Any], *,
-    may_dispose: bool,
+    klasifikasi: bool, may_dispose: bool,
 ) -> Row:
-    get_letter(conn, user, letter_id)
+    get_letter(conn, user, letter_id, klasifikasi=klasifikasi)
     parent_id = data.get("parent_id")
     if parent_id is not None:
         parent = one(conn, "SELECT id, letter_id, kepada_id FROM dispositions WHERE id = :i", i=parent_id)
@@ -401,11 +449,11 @@ SIG_COLS = "id, letter_id, kode, key_id, content_json, digest, signature, signer
 
 def sign_letter(
     conn: pg8000.native.Connection, user: Row, letter_id: int, *, cfg: Config, key: signing.StoredKey,
-    private: Any,
+    private: Any, klasifikasi: bool,
 ) -> Row:
     with transaction(conn):
         locked = one(conn, "SELECT status, penandatangan_id FROM letters WHERE id = :i FOR UPDATE", i=letter_id)
-        letter = get_letter(conn, user, letter_id)
+        letter = get_letter(conn, user, letter_id, klasifikasi=klasifikasi)
         assert locked is not None
         if letter["jenis"] != "keluar":
             raise AppError("hanya surat keluar yang ditandatangani", 409)
@@ -414,7 +462,7 @@ def sign_letter(
         if locked["penandatangan_id"] not in (None, user["id"]):
             raise AppError("surat ini harus ditandatangani oleh pejabat penandatangan yang ditunjuk", 403)
         content = L.signed_content(letter, pemda=cfg.pemda_name, signer_nama=user["nama"],
-                                   signer_jabatan=user["jabatan"])
+                                   signer_jabatan=user["jabatan"], klasifikasi=klasifikasi)
         canonical = signing.canonical_json(content).decode("utf-8")
         sig = signing.sign(private, content)
         row = rows(
@@ -457,14 +505,46 @@ def verification_status(conn: pg8000.native.Connection, sig: Row) -> Row:
     """Is the stored signature valid, and does the letter in the database still match it?"""
     content = json.loads(sig["content_json"])
     result = verify(conn, content, sig["signature"], sig["key_id"])
-    letter = one(conn, f"SELECT {letter_cols()} FROM letters WHERE id = :i", i=sig["letter_id"])
+    klas = content.get("versi", 1) >= 2
+    letter = one(conn, f"SELECT {letter_cols(klas)} FROM letters WHERE id = :i", i=sig["letter_id"])
     unchanged = False
     if letter is not None:
         current = L.signed_content(letter, pemda=content.get("pemda", ""),
                                    signer_nama=content["penandatangan"]["nama"],
-                                   signer_jabatan=content["penandatangan"]["jabatan"])
+                                   signer_jabatan=content["penandatangan"]["jabatan"], klasifikasi=klas)
         unchanged = signing.digest(current) == sig["digest"]
     return {**result, "unchanged": unchanged, "content": content, "letter": letter}
+
+
+# -- klasifikasi arsip (1.1.0) -------------------------------------------------------------
+
+
+def list_klasifikasi(conn: pg8000.native.Connection) -> list[Row]:
+    return rows(conn, "SELECT kode, nama, retensi_aktif, retensi_inaktif, nasib_akhir"
+                      " FROM klasifikasi_arsip ORDER BY kode")
+
+
+def put_klasifikasi(conn: pg8000.native.Connection, kode: str, data: dict[str, Any]) -> Row:
+    from .numbering import is_kode_klasifikasi
+
+    if not is_kode_klasifikasi(kode):
+        raise AppError("kode: format kode klasifikasi arsip mis. 000.1.2")
+    try:
+        nama = str(data["nama"]).strip()
+        ra, ri = int(data["retensi_aktif"]), int(data["retensi_inaktif"])
+        nasib = str(data["nasib_akhir"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AppError("perlu nama, retensi_aktif, retensi_inaktif (tahun), nasib_akhir") from exc
+    if nasib not in ("musnah", "permanen", "dinilai_kembali") or ra < 0 or ri < 0 or not nama:
+        raise AppError("nasib_akhir: musnah/permanen/dinilai_kembali; retensi >= 0; nama wajib")
+    return rows(
+        conn,
+        "INSERT INTO klasifikasi_arsip (kode, nama, retensi_aktif, retensi_inaktif, nasib_akhir)"
+        " VALUES (:k, :n, :ra, :ri, :na) ON CONFLICT (kode) DO UPDATE SET nama = :n,"
+        " retensi_aktif = :ra, retensi_inaktif = :ri, nasib_akhir = :na"
+        " RETURNING kode, nama, retensi_aktif, retensi_inaktif, nasib_akhir",
+        k=kode, n=nama, ra=ra, ri=ri, na=nasib,
+    )[0]
 
 
 def counts(conn: pg8000.native.Connection) -> Row:
