@@ -80,3 +80,27 @@ def test_symbolic_links_in_a_commit_are_refused(repo: tuple[Path, str, str], tmp
     head = _git(root, "rev-parse", "HEAD")
     with pytest.raises(InvalidInput, match="symbolic link"):
         export_commit(root, head, root / "shared_apps" / "demo", tmp_path / "s", where="demo")
+
+
+def test_builtin_catalog_releases_are_pinned_to_commits_in_this_repository(tmp_path: Path) -> None:
+    """Each built-in release records the commit of its source, and the clone holds it (a
+    shallow clone fails here with the fix in the message)."""
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.imaging.source import check_commit
+    from spbe_share.workspace import Workspace
+
+    repo = Path(__file__).resolve().parents[2]
+    ws = Workspace(home=tmp_path / "ws", root=repo)
+    for app in ("e-office", "pengaduan"):
+        entry = get_entry(ws, app).entry
+        for release in entry.releases:
+            assert release.commit, f"{app} {release.version} records no commit"
+            check_commit(repo, release.commit, where=f"{app} {release.version}")
+            for c in entry.components:
+                files = _git(repo, "ls-tree", "-r", "--name-only", release.commit, "--", c.build.context)
+                assert f"{c.build.context}/{c.build.dockerfile}" in files.splitlines()
+    eo = {r.version: r.commit for r in get_entry(ws, "e-office").entry.releases}
+    # 1.1.0 is 1.0.0 plus its own commit(s): the 1.0.0 tree has no migration 0002
+    assert _git(repo, "merge-base", "--is-ancestor", eo["1.0.0"], eo["1.1.0"]) == ""
+    tree = _git(repo, "ls-tree", "-r", "--name-only", eo["1.0.0"], "--", "shared_apps/e-office/web/eoffice/migrations")
+    assert tree.splitlines() == ["shared_apps/e-office/web/eoffice/migrations/0001_surat_disposisi.sql"]
