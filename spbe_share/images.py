@@ -462,12 +462,14 @@ def build_app(
     *,
     progress: Progress | None = None,
     nocache: bool = False,
+    commit: str | None = None,
 ) -> list[BuiltImage]:
     """Build every component image of ``loaded.entry`` at release ``version`` (default: latest).
 
-    The sources are the component folders at the release's ``commit`` (the working tree for a
-    release without one). Build arguments are never passed: the version and the labels go
-    into the image config only, so they never invalidate a layer.
+    The sources are the component folders at the release's ``commit``; for a release that
+    records none, at ``commit`` if given (``publish``: the commit it tags), else the working
+    tree. Build arguments are never passed: the version and the labels go into the image
+    config only, so they never invalidate a layer.
     """
     from .imaging.assemble import rfc3339
     from .imaging.finalize import finalize
@@ -492,11 +494,12 @@ def build_app(
         with tempfile.TemporaryDirectory(prefix=f"spbe-build-{entry.id}-") as tmp:
             context = Path(tmp) / "context"
             tree = materialize(
-                repo_root, repo_root / component.build.context, context, commit=release.commit, where=where
+                repo_root, repo_root / component.build.context, context, commit=release.commit or commit, where=where
             )
+            short = tree.revision[:12] + ("-dirty" if tree.revision.endswith("-dirty") else "")
             say(
                 f"[{component.name}] source: {component.build.context} at "
-                + (f"commit {tree.revision[:12]}" if tree.pinned else f"the working tree ({tree.revision[:12]})")
+                + (f"commit {short}" if tree.pinned else f"the working tree ({short})")
             )
             if not (context / component.build.dockerfile).is_file():
                 raise NotFound(f"{component.build.context}/{component.build.dockerfile}: Dockerfile not found")

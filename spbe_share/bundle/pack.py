@@ -222,6 +222,7 @@ def ensure_images(
     build: BuildMode,
     client: Any,
     progress: Progress,
+    source_commit: str | None = None,
 ) -> list[tuple[str, str]]:
     """(component, ref) of every component image, building them as ``build`` says."""
     from docker.errors import ImageNotFound
@@ -237,7 +238,7 @@ def ensure_images(
         from ..images import build_app
 
         progress(f"building images of {loaded.entry.id} {version}")
-        build_app(ws, loaded, version, progress=progress)
+        build_app(ws, loaded, version, progress=progress, commit=source_commit)
     elif missing:
         raise NotFound(
             f"image {missing[0]} is not in the Docker engine; build it (spbe-share app build) "
@@ -388,8 +389,12 @@ def build_bundle(
     playbooks_dir: Path | None = None,
     progress: Progress | None = None,
     compression: CompressionMode = "zstd",
+    source_commit: str | None = None,
 ) -> BuiltBundle:
-    """Pack ``loaded`` at release ``version`` into a signed bundle (default in ``ws.bundles_dir``)."""
+    """Pack ``loaded`` at release ``version`` into a signed bundle (default in ``ws.bundles_dir``).
+
+    Images it builds take the release's recorded commit, else ``source_commit``, else the
+    working tree (see :func:`spbe_share.images.build_app`)."""
     from .keys import key_id_of
 
     say = progress or (lambda _m: None)
@@ -410,7 +415,9 @@ def build_bundle(
         loaded, playbooks_dir=ws.playbooks_dir if playbooks_dir is None else playbooks_dir
     )
     client = docker_client()
-    refs = ensure_images(ws, loaded, version, build=build, client=client, progress=say)
+    refs = ensure_images(
+        ws, loaded, version, build=build, client=client, progress=say, source_commit=source_commit
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".spbe-bundle-", dir=out.parent) as tmp:
         blob_dir = Path(tmp) / "blobs"
