@@ -17,8 +17,9 @@ description:
     it only makes sure the tag points at it (changed only if the tag moved).
   - Otherwise the archive is rebuilt by I(archive_tool) (spbe-share's stdlib-only
     dockerarchive.py, which reads C(<hex>) or zstd-compressed C(<hex>.zst) blobs and checks
-    every blob's SHA-256 while streaming) and piped into C(docker load); no temporary tar is
-    written. Leading layers the engine already holds (those of another local image) are left
+    the SHA-256 of every blob's uncompressed content while streaming; a blob that fails is
+    deleted, so it is never kept under its name) and piped into C(docker load); no temporary
+    tar is written. Leading layers the engine already holds (those of another local image) are left
     out of the archive; if the engine refuses that, the full archive is sent.
 options:
   blobs_dir: {type: path, required: true}
@@ -67,7 +68,7 @@ def present_prefix(layers: list[str], chains: set[tuple[str, ...]]) -> int:
 
 def archive_argv(p: dict, img: dict, present: int) -> list[str]:
     argv = [sys.executable, p["archive_tool"], "--blobs", p["blobs_dir"], "--config", img["config"],
-            "--tag", img["ref"], "--present", str(present)]
+            "--tag", img["ref"], "--present", str(present), "--delete-corrupt"]
     for layer in img.get("layers") or []:
         argv += ["--layer", layer]
     for digest, size in sorted((img.get("sizes") or {}).items()):

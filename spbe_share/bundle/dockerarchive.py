@@ -52,6 +52,14 @@ class ArchiveError(Exception):
     """The docker archive or the blob store is malformed or corrupted (one-line message)."""
 
 
+class CorruptBlob(ArchiveError):
+    """A stored blob whose content does not match its digest (``path``: the file)."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class SavedImage:
     """One image found in a ``docker save`` stream."""
@@ -335,11 +343,13 @@ def write_docker_archive(
                 reader = io.BufferedReader(VerifyingReader(f, hx, size, d), CHUNK)
                 try:
                     tar.addfile(regular_tarinfo(f"blobs/sha256/{hx}", size), reader)
+                    # tarfile stops reading at `size`; drain to trigger the digest check at EOF.
+                    if reader.read(1):
+                        raise ArchiveError(f"blob {d} is corrupted (longer than {size} bytes)")
+                except ArchiveError as exc:
+                    raise CorruptBlob(str(exc), path) from None
                 except (OSError, tarfile.TarError) as exc:
-                    raise ArchiveError(f"blob {d} is corrupted or truncated ({exc})") from None
-                # tarfile stops reading at `size`; drain to trigger the digest check at EOF.
-                if reader.read(1):
-                    raise ArchiveError(f"blob {d} is corrupted (longer than {size} bytes)")
+                    raise CorruptBlob(f"blob {d} is corrupted or truncated ({exc})", path) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -357,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--present", type=int, default=0, help="leading layers the engine already has")
     p.add_argument("--size", action="append", default=[], help="sha256:<hex>=BYTES (uncompressed)")
     p.add_argument("-o", "--output", required=True, help="output tar file, '-' for stdout")
+    p.add_argument("--delete-corrupt", action="store_true", help="delete a blob whose content fails its digest")
     args = p.parse_args(argv)
     try:
         sizes = {}
@@ -378,9 +389,18 @@ def main(argv: list[str] | None = None) -> int:
             write_docker_archive(sys.stdout.buffer, **kwargs)  # type: ignore[arg-type]
         else:
             tmp = args.output + ".part"
-            with open(tmp, "wb") as out:
-                write_docker_archive(out, **kwargs)  # type: ignore[arg-type]
-            os.replace(tmp, args.output)
+            try:
+                with open(tmp, "wb") as out:
+                    write_docker_archive(out, **kwargs)  # type: ignore[arg-type]
+                os.replace(tmp, args.output)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    except CorruptBlob as exc:
+        if args.delete_corrupt:
+            exc.path.unlink(missing_ok=True)
+        print(f"error: {exc}{' (deleted)' if args.delete_corrupt else ''}", file=sys.stderr)
+        return 6
     except ArchiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 6
@@ -397,6 +417,7 @@ if __name__ == "__main__":  # pragma: no cover
 __all__ = [
     "ZSTD_SUFFIX",
     "ArchiveError",
+    "CorruptBlob",
     "find_blob",
     "open_blob",
     "sha256_hex",

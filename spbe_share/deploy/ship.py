@@ -10,9 +10,13 @@ before the playbook, while the old version still serves. One connection carries 
    runs it on the rest of the stream.
 2. The receiver answers which blobs it has, which it holds in part (with the offset) and which
    it needs; only the missing bytes are sent, as stored in the bundle (zstd-compressed).
-3. Each blob is verified against its digest on the target as it arrives; the receiver answers
-   ``OK`` or ``BAD`` per blob. A blob that fails is deleted there. A blob that was resumed and
-   fails is sent again once, whole, on a second connection.
+3. Each blob is verified on the target as it arrives, against the digest of its stored bytes
+   from the bundle's signed manifest (which binds it to the content digest; the content was
+   verified on this machine when the bundle was opened); the receiver answers ``OK`` or
+   ``BAD`` per blob. A blob that fails is deleted there, never kept under its name. A blob that
+   was resumed and fails is sent again once, whole, on a second connection. The uncompressed
+   content is verified against its digest on the target again before use, when the load step
+   streams it into ``docker load``.
 
 A cut connection raises :class:`~spbe_share.errors.Unreachable`; the next ship resumes inside
 the blob that was cut.
@@ -76,6 +80,11 @@ class BlobToShip:
     stored_size: int
     content_size: int
     compression: str  # "zstd" or "none"
+    stored_sha256: str = ""  # of the stored bytes (= hex for an uncompressed blob)
+
+    @property
+    def stored_hex(self) -> str:
+        return self.stored_sha256 or self.hex
 
 
 @dataclass
@@ -134,6 +143,7 @@ def blobs_of(manifest: BundleManifest, bundle_dir: Path) -> list[BlobToShip]:
                 stored_size=f.member_size,
                 content_size=f.size,
                 compression=f.compression or "none",
+                stored_sha256=f.member_sha256,
             )
         )
     return sorted(out, key=lambda b: b.hex)
@@ -141,7 +151,7 @@ def blobs_of(manifest: BundleManifest, bundle_dir: Path) -> list[BlobToShip]:
 
 def want_lines(blobs: Sequence[BlobToShip]) -> bytes:
     lines = [PROTOCOL]
-    lines += [f"WANT {b.hex} {b.stored_size} {b.content_size} {b.compression}" for b in blobs]
+    lines += [f"WANT {b.hex} {b.stored_size} {b.content_size} {b.compression} {b.stored_hex}" for b in blobs]
     lines.append("END")
     return ("\n".join(lines) + "\n").encode("ascii")
 

@@ -47,7 +47,8 @@ def _blob(tmp: Path, size: int) -> BlobToShip:
     packed = zstandard.ZstdCompressor(level=3).compress(data)
     path = tmp / f"{hx}.zst"
     path.write_bytes(packed)
-    return BlobToShip(hex=hx, path=path, stored_size=len(packed), content_size=len(data), compression="zstd")
+    return BlobToShip(hex=hx, path=path, stored_size=len(packed), content_size=len(data), compression="zstd",
+                      stored_sha256=hashlib.sha256(packed).hexdigest())
 
 
 def test_a_killed_connection_resumes_inside_the_blob(simdc_factory: Callable[..., SimDC], tmp_path: Path) -> None:

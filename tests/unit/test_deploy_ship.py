@@ -33,7 +33,7 @@ def _blob(tmp: Path, data: bytes, *, zstd: bool = True) -> S.BlobToShip:
     path = tmp / (hx + (".zst" if zstd else ""))
     path.write_bytes(stored)
     return S.BlobToShip(hex=hx, path=path, stored_size=len(stored), content_size=len(data),
-                        compression="zstd" if zstd else "none")
+                        compression="zstd" if zstd else "none", stored_sha256=hashlib.sha256(stored).hexdigest())
 
 
 @pytest.fixture()
@@ -62,8 +62,9 @@ def test_argv_and_protocol_lines(tmp_path: Path) -> None:
     import shlex
 
     assert shlex.split(argv[-1]) == ["python3", "-c", S.BOOTSTRAP, "/var/lib/spbe-share"]
-    b = S.BlobToShip(hex="a" * 64, path=tmp_path, stored_size=5, content_size=9, compression="zstd")
-    assert S.want_lines([b]) == f"SPBE-SHIP 1\nWANT {'a' * 64} 5 9 zstd\nEND\n".encode()
+    b = S.BlobToShip(hex="a" * 64, path=tmp_path, stored_size=5, content_size=9, compression="zstd",
+                     stored_sha256="c" * 64)
+    assert S.want_lines([b]) == f"SPBE-SHIP 1\nWANT {'a' * 64} 5 9 zstd {'c' * 64}\nEND\n".encode()
 
 
 def test_only_missing_blobs_are_sent_once_and_verified(setup: tuple) -> None:  # type: ignore[type-arg]
