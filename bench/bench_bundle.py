@@ -73,15 +73,26 @@ def image_blobs(client: object, refs: list[str]) -> set[str]:
     return out
 
 
+BRIDGE = "spbe-eng2"
+BRIDGE_CIDR = "10.231.77.1/24"
+
+
 @contextmanager
 def second_engine(base: Path) -> Iterator[str]:
-    """A second dockerd with its own roots and socket; yields its DOCKER_HOST."""
+    """A second dockerd with its own roots, socket and bridge; yields its DOCKER_HOST.
+
+    It gets its own bridge interface (created here, deleted after): ``--bridge=none`` would make
+    dockerd delete the host's ``docker0``, which the shared engine uses.
+    """
     base.mkdir(parents=True, exist_ok=True)
     sock = base / "docker.sock"
+    for cmd in (["ip", "link", "add", BRIDGE, "type", "bridge"], ["ip", "addr", "add", BRIDGE_CIDR, "dev", BRIDGE],
+                ["ip", "link", "set", BRIDGE, "up"]):
+        subprocess.run(cmd, check=True, capture_output=True)  # noqa: S603
     argv = [
         "dockerd", "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
         "--pidfile", str(base / "docker.pid"), "-H", f"unix://{sock}",
-        "--storage-driver=vfs", "--iptables=false", "--bridge=none",
+        "--storage-driver=vfs", "--iptables=false", f"--bridge={BRIDGE}",
     ]  # fmt: skip
     log = (base / "dockerd.log").open("wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
@@ -108,6 +119,7 @@ def second_engine(base: Path) -> Iterator[str]:
         for mountpoint in sorted(ours, key=len, reverse=True):
             subprocess.run(["umount", mountpoint], capture_output=True)  # noqa: S603,S607
         shutil.rmtree(base, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)  # noqa: S603,S607
 
 
 def main(argv: list[str] | None = None) -> int:
