@@ -26,6 +26,13 @@ def bundle() -> None:
 )
 @click.option("--no-build", is_flag=True, help="Require the images to be present; never build.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle file.")
+@click.option(
+    "--compression",
+    type=click.Choice(["zstd", "none"]),
+    default="zstd",
+    show_default=True,
+    help="How image blobs are stored in the bundle (and sent to targets).",
+)
 @json_option
 @click.pass_obj
 def build(
@@ -36,6 +43,7 @@ def build(
     output: Path | None,
     no_build: bool,
     force: bool,
+    compression: str,
     as_json: bool,
 ) -> None:
     """Pack APP's images, entry, templates and playbooks into a signed bundle."""
@@ -54,6 +62,7 @@ def build(
         build="never" if no_build else "missing",
         force=force,
         progress=info,
+        compression=compression,  # type: ignore[arg-type]
     )
     if as_json:
         emit_json(
@@ -150,7 +159,10 @@ def show(ws: Workspace, file: Path, as_json: bool) -> None:
     click.echo(f"app      {s['app']} {s['version']}")
     click.echo(f"created  {s['created']}")
     click.echo(f"signer   {s['signer']}")
-    click.echo(f"members  {s['files']} ({_mb(int(s['bytes']))})")  # type: ignore[call-overload]
+    click.echo(
+        f"members  {s['files']} ({_mb(int(s['bytes']))}, {_mb(int(s['stored_bytes']))} stored"  # type: ignore[call-overload]
+        f"{', ' + '+'.join(s['compression']) if s['compression'] else ''})"  # type: ignore[arg-type]
+    )
     for part, size in s["bytes_by_part"].items():  # type: ignore[attr-defined]
         click.echo(f"  {part:<10} {_mb(size)}")
     rows = []

@@ -65,8 +65,8 @@ class VerifiedBundle:
         return self.dir / "blobs" / "sha256"
 
     def blob_sizes(self) -> dict[str, int]:
-        """hex digest -> size of every blob of the bundle."""
-        return {f.sha256: f.size for f in self.manifest.files if f.path.startswith("blobs/")}
+        """hex digest -> size of every blob of the bundle (as stored: compressed when it is)."""
+        return {f.sha256: f.member_size for f in self.manifest.blobs}
 
 
 def manifest_digest(manifest: BundleManifest) -> str:
@@ -115,9 +115,13 @@ def locate_bundle(ws: Workspace, *, app: str, version: str | None, bundle: Path 
 
 
 def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]:
-    """Verify ``path`` against the trusted keys; extract it once (cache by manifest digest)."""
+    """Verify ``path`` against the trusted keys and extract it, in ONE read of the file.
+
+    The extracted folder is ``cache/bundles/<sha256 of the verified manifest>``; an existing one
+    is re-checked against the verified manifest before it is reused (see ``open_bundle``).
+    """
     from ..bundle.keys import trusted_keys
-    from ..bundle.verify import extract_bundle, verify_bundle
+    from ..bundle.verify import open_bundle
 
     trusted = trusted_keys(ws)
     if not trusted:
@@ -125,22 +129,7 @@ def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]
             f"no trusted donor keys in {ws.keys_dir / 'trusted'}: trust the donor's public key first"
             " (spbe-share keys trust FILE)"
         )
-    manifest = verify_bundle(path, trusted_keys=trusted)
-    digest = manifest_digest(manifest)
-    dest = ws.cache_dir / "bundles" / digest.split(":", 1)[1]
-    if not dest.is_dir():
-        extract_bundle(path, dest, trusted_keys=trusted)
-    else:
-        # small files are re-hashed (cheap); blobs are checked on the target while loading
-        for f in manifest.files:
-            if f.path.startswith("blobs/"):
-                if not (dest / f.path).is_file():
-                    raise VerificationFailed(f"bundle cache {dest} lacks {f.path}; delete the folder")
-                continue
-            data = (dest / f.path).read_bytes() if (dest / f.path).is_file() else b""
-            if hashlib.sha256(data).hexdigest() != f.sha256:
-                raise VerificationFailed(f"bundle cache {dest}: {f.path} was modified; delete the folder")
-    return manifest, dest
+    return open_bundle(path, ws.cache_dir / "bundles", trusted_keys=trusted)
 
 
 def verified_bundle(ctx: OpContext, *, app: str, version: str | None, bundle: Path | None) -> VerifiedBundle:

@@ -13,8 +13,10 @@ Checks, in order, all read-only (nothing changes on the target before every one 
 5. config templates rendered locally;
 6. preflight on the target.
 
-Then ``playbooks/install.yml`` under the lock: ship missing blobs, load images, config,
-secrets, network, volumes, containers, health, release record, unlock (also on failure).
+Then the blobs the target lacks, shipped as one resumable stream and verified there
+(:mod:`.ship`; content-addressed, so before the lock, while the old release still serves), and
+``playbooks/install.yml`` under the lock: check blobs, load images, config, secrets, network,
+volumes, containers, health, release record, unlock (also on failure).
 Every outcome, refusals and cancellations included, is one line in the audit log.
 """
 
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ..errors import SpbeError
 from . import state
 from .builders import app_urls, install_vars, phase_seconds, release_record
 from .bundles import VerifiedBundle, files_tar, trusted_for_target, verified_bundle
@@ -138,7 +141,6 @@ class InstallStats(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     new_release: bool
-    blobs_sent: list[str]
     current: dict[str, Any]
 
 
@@ -216,13 +218,24 @@ def plan_install(
 
 
 def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: bool = False) -> InstallResult:
-    """Run ``install.yml`` with a prepared plan, under the lock."""
+    """Ship the blobs the target lacks (no lock needed: content-addressed), then run
+    ``install.yml`` with a prepared plan, under the lock."""
+    from .ship import env_bwlimit, ship_bundle
+
+    try:
+        shipped = ship_bundle(ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit())
+    except SpbeError:
+        ctx.cancel.check()  # a signal cut the stream: cancelled (blobs are not the app: nothing of it changed)
+        raise
+    ctx.cancel.check()
     run = run_locked(
         ctx, op, playbook="install.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
         attempt=plan.attempt, break_lock=break_lock,
     )
     done = host_data(run, target=plan.target.name, key="spbe_install", model=InstallStats)
     sizes = plan.bundle.blob_sizes()
+    phases = phase_seconds(run)
+    phases["Ship"] = phases.get("Ship", 0.0) + shipped.seconds
     # the target is not trusted: the record must name what was asked; the cache path comes from
     # the request (validated slugs), never from the record
     record = state.validated_record(
@@ -233,16 +246,16 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
         app=plan.app,
         version=plan.version,
         target=plan.target.name,
-        changed=run.changed > 0,
+        changed=run.changed > 0 or bool(shipped.sent),
         new_release=done.new_release,
         urls=plan.urls,
-        blobs_sent=len(done.blobs_sent),
-        bytes_sent=sum(sizes.get(h, 0) for h in done.blobs_sent),
+        blobs_sent=len(shipped.sent),
+        bytes_sent=shipped.bytes_sent,
         blobs_total=len(sizes),
         bytes_total=sum(sizes.values()),
         run_dir=run.run_dir,
-        seconds=run.seconds,
-        phase_seconds=phase_seconds(run),
+        seconds=run.seconds + shipped.seconds,
+        phase_seconds=phases,
         record=record,
         changed_tasks=run.changed_tasks,
     )

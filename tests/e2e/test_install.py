@@ -100,13 +100,22 @@ def install_args(app: str, target: str, bundle: Path) -> list[str]:
     return args
 
 
-def refused(w: E2EWorkspace, app: str, target: str, bundle: Path, code: ExitCode) -> str:
+def _without_blob_store(snap: dict) -> dict:  # type: ignore[type-arg]
+    """The tree without the blob store and spbe-share's receiver script (lib/spbe_receiver.py)."""
+    return {**snap, "tree": {k: v for k, v in snap["tree"].items() if not k.startswith(("blobs", "lib"))}}
+
+
+def refused(w: E2EWorkspace, app: str, target: str, bundle: Path, code: ExitCode, *, blobs_may_arrive: bool = False) -> str:
+    """``blobs_may_arrive``: the refusal comes from the app lock, which shipping does not take
+    (blobs are content-addressed, verified, and change nothing an app uses until loaded)."""
     dc = w.dcs[target]
     before = snapshot(dc, dc.name)
     proc = w.cli(*install_args(app, dc.name, bundle), check=False)
     after = snapshot(dc, dc.name)
     assert proc.returncode == int(code), proc.stderr
     assert "Traceback" not in proc.stderr
+    if blobs_may_arrive:
+        before, after = _without_blob_store(before), _without_blob_store(after)
     assert after == before, "a refused install changed the target"
     return proc.stderr
 
@@ -181,7 +190,7 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
                                 "since": "2026-11-22T08:00:00Z", "operation": "install pengaduan 1.0.0",
                                 "token": "x"}))
     try:
-        err = refused(ews, app, target, bundle, ExitCode.LOCKED)
+        err = refused(ews, app, target, bundle, ExitCode.LOCKED, blobs_may_arrive=True)
         assert "budi@laptop-lain" in err and "2026-11-22T08:00:00Z" in err
     finally:
         lock.unlink()
@@ -228,7 +237,13 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     proc = ews.cli(*install_args(app, dc.name, bundles[app]), "--json", timeout=900)
     result = json.loads(proc.stdout)
     assert result["changed"] and result["new_release"]
-    assert result["blobs_sent"] > 0 and result["bytes_sent"] > 0
+    # every blob is in the target's store, verified: shipped now, or (pengaduan) by the attempt
+    # refused for the lock above (shipping takes no app lock)
+    assert result["blobs_total"] > 0 and 0 <= result["bytes_sent"] <= result["bytes_total"]
+    store = {p.name.removesuffix(".zst") for p in (dc.root / "blobs" / "sha256").iterdir() if p.is_file()}
+    manifest = json.loads(subprocess.run(["tar", "-xOf", str(bundles[app]), "spbe-bundle.json"],  # noqa: S603,S607
+                                         capture_output=True, check=True).stdout)
+    assert {f["sha256"] for f in manifest["files"] if f["path"].startswith("blobs/")} <= store
     for url in result["urls"]:
         assert url.startswith(f"http://{dc.address}:")
         _healthz(url + "healthz")

@@ -75,7 +75,7 @@ def test_bundle_verify_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 6 and out == ""
     assert (
         err
-        == "error: bundle verification failed: entry/spbe-app.yaml: sha256 "
+        == f"error: bundle verification failed: {bad}: entry/spbe-app.yaml: sha256 "
         + err.split(" sha256 ", 1)[1]
     )
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
