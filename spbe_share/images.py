@@ -21,6 +21,7 @@ tests compare by equality.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -421,6 +422,10 @@ def git_revision(repo_root: Path, path: Path | None = None) -> str:
         return "unknown"
 
 
+def _say_as(say: Progress, component: str, message: str) -> None:
+    say(f"[{component}] {message}")
+
+
 def image_ref(component_image: str, version: str) -> str:
     return f"{component_image}:{version}"
 
@@ -531,7 +536,7 @@ def build_app(
             env={"APP_VERSION": version},
             created=rfc3339(release.date),
             others=[i.ref for i in local_app_images(entry, client=client) if i.component == component.name],
-            progress=lambda m, c=component.name: say(f"[{c}] {m}"),
+            progress=functools.partial(_say_as, say, component.name),
         )
         built.append(BuiltImage(component=component.name, ref=ref, image_id=done.image_id))
         say(f"[{component.name}] built {ref} {done.image_id}")

@@ -386,12 +386,12 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": sizes,
         }
         if args.output == "-":
-            write_docker_archive(sys.stdout.buffer, **kwargs)  # type: ignore[arg-type]
+            write_docker_archive(sys.stdout.buffer, **kwargs)
         else:
             tmp = args.output + ".part"
             try:
                 with open(tmp, "wb") as out:
-                    write_docker_archive(out, **kwargs)  # type: ignore[arg-type]
+                    write_docker_archive(out, **kwargs)
                 os.replace(tmp, args.output)
             finally:
                 if os.path.exists(tmp):

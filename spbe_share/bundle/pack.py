@@ -267,7 +267,7 @@ def make_manifest(
     entries = []
     for path, spec in sorted(files.items()):
         if len(spec) == 4:
-            h, n, sh, sn = spec  # type: ignore[misc]
+            h, n, sh, sn = spec
             entries.append(
                 BundleFile(path=path, sha256=h, size=n, compression="zstd", stored_sha256=sh, stored_size=sn)
             )

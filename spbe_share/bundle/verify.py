@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from ..errors import NotFound, VerificationFailed
 from . import dockerarchive as da
@@ -197,7 +197,7 @@ def check_member_content(spec: BundleFile, src: IO[bytes], out: IO[bytes] | None
     """Read one member's stored bytes from ``src`` (writing them to ``out``) and check them."""
     tee = _Tee(src, out)
     if spec.compression == "zstd":
-        content_hx, content_size = _content_digest(tee, spec.size)
+        content_hx, content_size = _content_digest(cast("IO[bytes]", tee), spec.size)
         while tee.read(da.CHUNK):  # the rest of the stored bytes (trailing data is refused below)
             pass
         if content_size != spec.size or content_hx != spec.sha256:

@@ -127,7 +127,7 @@ def receive_blob(
         out.seek(0)
         left = offset
         while left:  # resume: the prefix already here is hashed first
-            n = out.readinto(view[: min(CHUNK, left)])
+            n = out.readinto(view[: min(CHUNK, left)])  # type: ignore[attr-defined]  # "r+b" is buffered
             if not n:
                 raise ProtocolError(f"partial file of {hx} shrank")
             digest.update(view[:n])

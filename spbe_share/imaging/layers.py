@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 FIXED_MTIME = 315532800  # 1980-01-01T00:00:00Z
 SHADOW_DAY = FIXED_MTIME // 86400
@@ -324,7 +324,7 @@ def members_of_tree(root: Path, *, skip_top: Sequence[str] = ("dev", "proc", "sy
             full = os.path.join(dirpath, name)
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             st = os.lstat(full)
-            base = {"path": rel, "mode": st.st_mode & 0o7777, "uid": st.st_uid, "gid": st.st_gid}
+            base: dict[str, Any] = {"path": rel, "mode": st.st_mode & 0o7777, "uid": st.st_uid, "gid": st.st_gid}
             fmt = stat.S_IFMT(st.st_mode)
             if fmt == stat.S_IFDIR:
                 out.append(Member(kind="dir", xattrs=_xattrs(full), **base))
@@ -396,8 +396,8 @@ def squash(layers: Sequence[Sequence[Member]]) -> list[Member]:
                     del view[p]
             if view.pop(whiteout_of(m.path), None) is not None and m.kind == "dir":
                 # deleted then made again: what lower layers had in it stays hidden
-                opaque = posixpath.join(m.path, OPAQUE)
-                view[opaque] = Member(path=opaque, kind="file", mode=0, data=_bytes_opener(b""))
+                opaque_path = posixpath.join(m.path, OPAQUE)
+                view[opaque_path] = Member(path=opaque_path, kind="file", mode=0, data=_bytes_opener(b""))
             view[m.path] = m
     return list(view.values())
 
