@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .output import emit_json, info, json_option, table
+from .provision_cmd import docker_daemon_option, run_provision, target_provision
 
 
 def _target_json(t: Any) -> dict[str, Any]:
@@ -54,14 +55,29 @@ def target() -> None:
     help="Pin the key(s) in this public key file instead of asking the server (ssh-keyscan).",
 )
 @click.option("--replace", is_flag=True, help="Overwrite an existing target of this name.")
+@click.option("--provision", is_flag=True, help="Then provision it (see `target provision`).")
+@click.option("--provision-bundle", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --provision: the provision bundle [default: the workspace's one for its OS].")
+@docker_daemon_option
 @click.pass_obj
 def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: str,
         kode_wilayah: str, root: str, bind_address: str | None, python: str | None,
-        host_key_fingerprint: str | None, host_key_file: Path | None, replace: bool) -> None:
-    """Add target NAME: pin its host key, prove an SSH login works, then save it."""
+        host_key_fingerprint: str | None, host_key_file: Path | None, replace: bool,
+        provision: bool, provision_bundle: Path | None, daemon_opts: tuple[str, ...]) -> None:
+    """Add target NAME: pin its host key, prove an SSH login works, then save it.
+
+    With --provision, then make it ready for apps (`target provision NAME`).
+    """
     from .. import audit
+    from ..provision.run import parse_daemon_options, set_docker_daemon_options
     from ..targets import add_target
 
+    options = parse_daemon_options(daemon_opts)  # bad input is refused before anything changes
+    if replace:  # a re-added server keeps its daemon settings unless given anew
+        from ..targets import load_targets
+
+        old = load_targets(ws).get(name)
+        options = {**(old.docker_daemon_options if old else {}), **options}
     result = add_target(
         ws, name=name, host=host, port=port, user=user, key=key, pemda=pemda,
         kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
@@ -77,6 +93,13 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
         pemda=t.pemda, kode_wilayah=t.kode_wilayah, fingerprints=[k.fingerprint for k in result.pinned],
         replace=replace,
     )  # fmt: skip
+    if provision:
+        run_provision(ws, t.name, provision_bundle, options, as_json=False)
+    elif options:
+        set_docker_daemon_options(ws, t.name, options)
+
+
+target.add_command(target_provision)
 
 
 @target.command("list")
