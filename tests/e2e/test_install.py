@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import E2EWorkspace, SimDC, make_e2e_workspace
+from simdc import TARGET_PYTHON, E2EWorkspace, SimDC, make_e2e_workspace
 
 from spbe_share.errors import ExitCode
 
@@ -68,28 +68,6 @@ def _remove_docker_objects(prefixes: list[str]) -> None:
     nets = [n for n in _docker("network", "ls", "--format", "{{.Name}}").split() if n.startswith(tuple(prefixes))]
     if nets:
         subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)  # noqa: S603,S607
-
-
-@pytest.fixture(scope="session")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """app -> signed bundle (newest release), built once per session with a throwaway key."""
-    from spbe_share.bundle.keys import generate_key, load_private_key
-    from spbe_share.bundle.pack import build_bundle
-    from spbe_share.catalog.loader import get_entry
-    from spbe_share.workspace import Workspace
-
-    ws = Workspace.from_options(tmp_path_factory.mktemp("donor"))
-    ws.ensure()
-    info = generate_key(ws)
-    key = load_private_key(ws, info.name)
-    out = {}
-    for app in APPS:
-        if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
-            continue
-        loaded = get_entry(ws, app)
-        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=key).path
-    out["_trusted"] = ws.keys_dir / "trusted" / f"{info.key_id}.pub"
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -192,9 +170,7 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
 
 def test_changed_host_key_is_refused(ews: E2EWorkspace, bundles: dict[str, Path], simdc_factory: Any) -> None:
     dc = simdc_factory("kota-uji", pemda="Kota Uji", kode_wilayah="96.72")
-    import sys
-
-    ews.cli(*dc.target_add_args(), "--python", sys.executable)
+    ews.cli(*dc.target_add_args(), "--python", TARGET_PYTHON)
     ews.dcs["kota-uji"] = dc
     add_agreement(ews, "pengaduan", "kota-uji", "PKS/UJI/2026", signed=TODAY - dt.timedelta(days=1),
                   until=TODAY + dt.timedelta(days=30))
