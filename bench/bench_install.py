@@ -36,7 +36,7 @@ def main() -> int:
     p.add_argument("--set", dest="sets", action="append", default=[])
     args = p.parse_args()
 
-    from simdc import SimDC, run_cli, sshd_available
+    from simdc import TARGET_PYTHON, SimDC, run_cli, sshd_available
 
     from spbe_share.deploy.install import install, verified_bundle_dir
     from spbe_share.workspace import Workspace
@@ -50,7 +50,7 @@ def main() -> int:
     dc = SimDC(name=target, base=tmp, address="127.0.0.240", pemda="Kota Bench", kode_wilayah="96.79").start()
     try:
         home = tmp / "ws"
-        run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+        run_cli(home, *dc.target_add_args(), "--python", TARGET_PYTHON)
         today = dt.date.today()
         run_cli(home, "mou", "add", "--app", args.app, "--donor", "Donor", "--donor-kode", "91",
                 "--adopter", dc.pemda, "--adopter-kode", dc.kode_wilayah, "--number", "PKS/BENCH/1",
