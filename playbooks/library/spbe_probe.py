@@ -22,8 +22,9 @@ description:
     this also catches a listener on 0.0.0.0 that a connect test could miss.
   - Also reports what install needs besides the engine: the Python libraries the
     community.docker modules import (looked up by the interpreter this module runs under,
-    which is the one those modules will use), the zstd binary, and whether I(root) (or,
-    when it does not exist yet, its nearest existing parent) is writable.
+    which is the one those modules will use), the zstd binary, whether I(root) (or,
+    when it does not exist yet, its nearest existing parent) is writable, and whether the
+    kernel enforces AppArmor and apparmor_parser is there (dockerd needs it then).
 options:
   root: {type: path, required: true}
   bind_address: {type: str, default: 127.0.0.1}
@@ -73,6 +74,18 @@ def library_version(name: str) -> str | None:
         return "unknown"
 
 
+def apparmor() -> dict:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled", encoding="ascii") as f:
+            kernel = f.read().strip() == "Y"
+    except OSError:
+        kernel = False
+    parser = shutil.which("apparmor_parser") or next(
+        (p for p in ("/usr/sbin/apparmor_parser", "/sbin/apparmor_parser") if os.access(p, os.X_OK)), None
+    )
+    return {"kernel": kernel, "parser": parser}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -100,6 +113,7 @@ def main() -> None:
         },
         zstd=shutil.which("zstd"),
         root_writable=os.access(measured, os.W_OK),
+        apparmor=apparmor(),
     )
 
 

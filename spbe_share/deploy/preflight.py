@@ -47,6 +47,12 @@ class PythonFacts(BaseModel):
 MODULE_LIBRARIES = ("docker", "requests")
 
 
+class AppArmorFacts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kernel: bool = False  # the kernel enforces AppArmor
+    parser: str | None = None  # apparmor_parser, which dockerd then needs for its profile
+
+
 class TargetFacts(BaseModel):
     """What ``preflight.yml`` publishes (``set_stats`` key ``spbe_preflight``)."""
 
@@ -66,6 +72,7 @@ class TargetFacts(BaseModel):
     python: PythonFacts | None = None
     zstd: str | None = None  # path of the zstd binary
     root_writable: bool = False
+    apparmor: AppArmorFacts = Field(default_factory=AppArmorFacts)
 
     def docker_server_version(self) -> str | None:
         if self.docker_rc != 0 or not self.docker_version.strip():
@@ -126,6 +133,10 @@ def install_needs(facts: TargetFacts, *, fix: str = "") -> list[Check]:
             facts.root_writable,
         ),
     ]
+    if facts.apparmor.kernel:  # else dockerd cannot load its profile and no container starts
+        parser = facts.apparmor.parser
+        checks.append(Check("apparmor", "apparmor_parser (the kernel enforces AppArmor)", parser or "missing",
+                            bool(parser)))
     return [c if c.ok else Check(c.check, c.required, c.found, c.ok, fix) for c in checks]
 
 

@@ -6,7 +6,10 @@ spbe-share target needs on top of a fresh install (minimal system + openssh-serv
 * the Docker Engine from the distribution (``docker.io``; ``docker-ce`` counts if present),
 * the Python libraries of the playbooks' community.docker modules (``python3-docker``,
   ``python3-requests``; spbe-share's own modules are stdlib-only),
-* ``zstd``, to decompress compressed blobs on the target.
+* ``zstd``, to decompress compressed blobs on the target,
+* ``apparmor`` (its parser): where the kernel enforces AppArmor, as Debian's and Ubuntu's do,
+  dockerd refuses to start containers without ``apparmor_parser`` (a recommendation of
+  docker.io that an install without recommends would skip).
 
 Tested here: ``debian-12`` (built from this machine's mirror, provisioned into a simulated
 bare server). ``ubuntu-22.04`` and ``ubuntu-24.04`` use the same code path (apt, the same
@@ -27,6 +30,7 @@ NEEDS: tuple[tuple[str, ...], ...] = (
     ("python3-docker",),
     ("python3-requests",),
     ("zstd",),
+    ("apparmor",),
 )
 
 

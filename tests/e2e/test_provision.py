@@ -29,7 +29,7 @@ from spbe_share.errors import ExitCode
 pytestmark = pytest.mark.e2e
 
 APP = "e-office"
-NEEDED = ("docker.io", "python3-docker", "python3-requests", "zstd")
+NEEDED = ("docker.io", "python3-docker", "python3-requests", "zstd", "apparmor")
 TODAY = dt.date.today()
 
 

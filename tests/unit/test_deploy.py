@@ -203,6 +203,12 @@ def test_evaluate_a_bare_server_names_the_fix() -> None:
     half = facts(python={"executable": "/usr/bin/python3", "modules": {"docker": "5.0.3", "requests": None}})
     check = next(c for c in evaluate(req, half, ports=[]) if c.check == "python libraries")
     assert (check.found, check.ok) == ("docker 5.0.3, requests missing", False)
+    # a kernel enforcing AppArmor needs the parser (dockerd loads its profile with it)
+    enforcing = facts(apparmor={"kernel": True, "parser": None})
+    check = next(c for c in evaluate(req, enforcing, ports=[], fix="f") if c.check == "apparmor")
+    assert (check.found, check.ok, check.fix) == ("missing", False, "f")
+    fine = facts(apparmor={"kernel": True, "parser": "/usr/sbin/apparmor_parser"})
+    assert next(c for c in evaluate(req, fine, ports=[]) if c.check == "apparmor").ok
     # an older playbook that reports nothing about the libraries does not pass
     assert not next(c for c in evaluate(req, facts(python=None), ports=[]) if c.check == "python libraries").ok
 

@@ -29,7 +29,7 @@ def test_os_release_and_profiles() -> None:
     assert os_id_of({}) == "unknown"
     assert sorted(PROFILES) == ["debian-12", "ubuntu-22.04", "ubuntu-24.04"]
     deb = PROFILES["debian-12"]
-    assert deb.install == ["docker.io", "python3-docker", "python3-requests", "zstd"]
+    assert deb.install == ["docker.io", "python3-docker", "python3-requests", "zstd", "apparmor"]
     assert deb.suites_of("archive") == ["bookworm", "bookworm-updates"]
     assert deb.suites_of("security") == ["bookworm-security"]
     assert deb.tested and not PROFILES["ubuntu-24.04"].tested
