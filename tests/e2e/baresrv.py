@@ -573,7 +573,8 @@ def teardown(state: dict[str, object]) -> None:
     mounts = [ln.split()[1] for ln in Path("/proc/self/mounts").read_text().splitlines()]
     if any(m == str(folder) or m.startswith(str(folder) + "/") for m in mounts):
         raise RuntimeError(f"{folder} still has mounts on the host; not deleting it")
-    shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists():  # rm is faster than shutil.rmtree on an engine's vfs layers, and stays on one fs
+        _run(["rm", "-rf", "--one-file-system", "--", str(folder)], timeout=1800, check=False)
     (STATE_DIR / f"{state['id']}.json").unlink(missing_ok=True)
 
 
