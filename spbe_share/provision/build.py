@@ -111,6 +111,18 @@ def host_arch() -> str:
     return out.stdout.strip()
 
 
+def apt_errors(what: str, returncode: int, stderr: str) -> list[str]:
+    """The lines that make an apt run a failure (pure). ``apt-get update`` exits 0 when a
+    mirror cannot be reached, with only warnings: those count as failures here."""
+    lines = stderr.splitlines()
+    errors = [ln for ln in lines if ln.startswith(("E:", "Err:"))]
+    if what == "apt-get update":
+        errors += [ln for ln in lines if ln.startswith(("W: Failed to fetch", "W: Some index files failed"))]
+    if returncode != 0 and not errors:
+        errors = [ln for ln in lines if ln.strip()][-10:] or [f"exit {returncode}"]
+    return errors
+
+
 def _run(argv: list[str], *, what: str, cwd: Path | None = None) -> str:
     try:
         proc = subprocess.run(  # noqa: S603 - argv list built by aptsolve
@@ -120,11 +132,10 @@ def _run(argv: list[str], *, what: str, cwd: Path | None = None) -> str:
         raise EnvironmentProblem(f"{argv[0]} is missing: building a provision bundle needs apt (Debian/Ubuntu)") from None
     except subprocess.TimeoutExpired:
         raise Unreachable(f"{what}: apt did not finish within {APT_TIMEOUT}s") from None
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(("E:", "Err:"))]
+    errors = apt_errors(what, proc.returncode, proc.stderr)
     if proc.returncode != 0 or (what == "apt-get update" and errors):
-        lines = errors or [ln for ln in proc.stderr.splitlines() if ln.strip()] or [f"exit {proc.returncode}"]
         cls = Unreachable if what in ("apt-get update", "apt-get download") else RemoteFailed
-        raise cls(f"{what} failed: {lines[-1]}", details=lines[-10:])
+        raise cls(f"{what} failed: {errors[0]}", details=errors[1:10])
     return proc.stdout
 
 

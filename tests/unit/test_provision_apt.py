@@ -9,7 +9,7 @@ import pytest
 from spbe_share.errors import InvalidInput
 from spbe_share.images import AptSource
 from spbe_share.provision import aptsolve as apt
-from spbe_share.provision.build import profile_of, resolve_sources
+from spbe_share.provision.build import apt_errors, profile_of, resolve_sources
 from spbe_share.provision.oses import PROFILES, os_id_of, parse_os_release
 
 OS_RELEASE = '''PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -180,3 +180,13 @@ def test_sources_come_from_this_machine_or_the_options() -> None:
     disabled = [AptSource(types=["deb"], uris=["http://x"], suites=["bookworm"], components=["main"], enabled=False)]
     with pytest.raises(InvalidInput):
         resolve_sources(deb, machine_sources=disabled)
+
+
+def test_an_unreachable_mirror_fails_the_update() -> None:
+    warn = ("W: Failed to fetch http://mirror/debian/dists/bookworm/InRelease  Could not resolve 'mirror'\n"
+            "W: Some index files failed to download. They have been ignored, or old ones used instead.\n")
+    assert len(apt_errors("apt-get update", 0, warn)) == 2  # apt exits 0 here
+    assert apt_errors("apt-get update", 0, "W: Skipping acquire of configured file\n") == []
+    assert apt_errors("resolving the packages", 100, "E: Unable to locate package docker.io\n") == [
+        "E: Unable to locate package docker.io"]
+    assert apt_errors("apt-cache show", 1, "") == ["exit 1"]
