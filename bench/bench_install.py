@@ -73,7 +73,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
 
-    from simdc import SimDC, run_cli, sshd_available
+    from simdc import TARGET_PYTHON, SimDC, run_cli, sshd_available
 
     from spbe_share.deploy.bundles import locate_bundle, verify_and_extract
     from spbe_share.deploy.core import OpContext
@@ -89,7 +89,7 @@ def main() -> int:
     dc = SimDC(name=target, base=tmp, address="127.0.0.240", pemda="Kota Bench", kode_wilayah="96.79").start()
     try:
         home = tmp / "ws"
-        run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+        run_cli(home, *dc.target_add_args(), "--python", TARGET_PYTHON)
         ws = Workspace.from_options(home)
         from spbe_share.bundle.keys import generate_key
         from spbe_share.catalog.loader import get_entry

@@ -20,6 +20,8 @@ Storage
                   spbe_root: /var/lib/spbe-share
                   spbe_bind_address: 10.20.0.5
                   # optional: ansible_python_interpreter: /usr/bin/python3
+                  # optional, merged into /etc/docker/daemon.json by `target provision`:
+                  # spbe_docker_daemon_options: {storage-driver: vfs, iptables: false}
 
     ``ansible-playbook -i inventory.yml`` uses it as is. Pinned host keys live in
     ``ws.known_hosts_file`` (OpenSSH format, ``[host]:port`` when the port is not 22).
@@ -144,6 +146,7 @@ class Target(BaseModel):
     bind_address: str = Field(min_length=1)
     python: str | None = None  # ansible_python_interpreter, when not discovered
     host_keys: tuple[str, ...] = ()
+    docker_daemon_options: dict[str, Any] = Field(default_factory=dict)  # see `target provision`
 
     @property
     def host_key(self) -> str | None:
@@ -177,6 +180,7 @@ class HostVars(_Strict):
     spbe_kode_wilayah: KodeWilayah
     spbe_root: str = Field(default=DEFAULT_ROOT, min_length=1)
     spbe_bind_address: str | None = None
+    spbe_docker_daemon_options: dict[str, Any] | None = None
 
 
 class GroupVars(_Strict):
@@ -215,6 +219,7 @@ def _hostvars_to_target(name: str, hv: HostVars, keys: tuple[str, ...]) -> Targe
         bind_address=hv.spbe_bind_address or hv.ansible_host,
         python=hv.ansible_python_interpreter,
         host_keys=keys,
+        docker_daemon_options=dict(hv.spbe_docker_daemon_options or {}),
     )
 
 
@@ -236,6 +241,8 @@ def _target_to_hostvars(t: Target) -> dict[str, Any]:
         spbe_root=t.root,
         spbe_bind_address=t.bind_address,
     )
+    if t.docker_daemon_options:
+        out["spbe_docker_daemon_options"] = dict(t.docker_daemon_options)
     return out
 
 

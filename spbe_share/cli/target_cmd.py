@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .output import emit_json, info, json_option, table
+from .provision_cmd import docker_daemon_option, run_provision, target_provision
 
 
 def _target_json(t: Any) -> dict[str, Any]:
@@ -66,11 +67,16 @@ def target() -> None:
     help="With --replace: the server was reinstalled; pin its new key, which must have this fingerprint.",
 )
 @click.option("--replace", is_flag=True, help="Overwrite an existing target of this name.")
+@click.option("--provision", is_flag=True, help="Then provision it (see `target provision`).")
+@click.option("--provision-bundle", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --provision: the provision bundle [default: the workspace's one for its OS].")
+@docker_daemon_option
 @click.pass_obj
 def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: str,
         kode_wilayah: str, root: str, bind_address: str | None, python: str | None,
         host_key_fingerprint: str | None, host_key_file: Path | None, trust_on_first_use: bool,
-        accept_new_host_key: str | None, replace: bool) -> None:
+        accept_new_host_key: str | None, replace: bool, provision: bool, provision_bundle: Path | None,
+        daemon_opts: tuple[str, ...]) -> None:
     """Add target NAME: pin its host key, prove an SSH login works, then save it.
 
     \b
@@ -79,10 +85,19 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
     a terminal by answering the question showing the fingerprint. In scripts without those,
     --trust-on-first-use pins it unchecked. A pinned key that changed is replaced only with
     --replace --accept-new-host-key SHA256:new.
+
+    With --provision, then make it ready for apps (`target provision NAME`).
     """
     from .. import audit
+    from ..provision.run import parse_daemon_options, set_docker_daemon_options
     from ..targets import add_target
 
+    options = parse_daemon_options(daemon_opts)  # bad input is refused before anything changes
+    if replace:  # a re-added server keeps its daemon settings unless given anew
+        from ..targets import load_targets
+
+        old = load_targets(ws).get(name)
+        options = {**(old.docker_daemon_options if old else {}), **options}
     result = add_target(
         ws, name=name, host=host, port=port, user=user, key=key, pemda=pemda,
         kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
@@ -101,6 +116,13 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
         pemda=t.pemda, kode_wilayah=t.kode_wilayah, bind_address=t.bind_address,
         fingerprints=[k.fingerprint for k in result.pinned], pinned_by=result.how, replace=replace,
     )  # fmt: skip
+    if provision:
+        run_provision(ws, t.name, provision_bundle, options, as_json=False)
+    elif options:
+        set_docker_daemon_options(ws, t.name, options)
+
+
+target.add_command(target_provision)
 
 
 def _interactive() -> bool:

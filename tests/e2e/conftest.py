@@ -11,6 +11,9 @@
                     to trust with ``keys trust FILE --donor-kode`` :func:`simdc.donor_kode` (app)
 ``e2e_workspace``   function: an :class:`E2EWorkspace` whose targets are both ``datacenters``,
                     added through the real ``spbe-share target add`` (host keys pinned)
+``bare_server``     module: a running :class:`baresrv.BareServer` (fresh Debian 12 root, own
+                    network namespace and sshd, no Docker; target name ``unique("bare-dc")``),
+                    removed at teardown
 
 Skipped, with the reason, only when sshd/ssh tools are missing or we are not root.
 """
@@ -22,9 +25,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from baresrv import BareServer, bare_available
 from simdc import REPO, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, sshd_available
 
-BUNDLED_APPS = ("pengaduan", "e-office")
 SESSION = secrets.token_hex(2)
 
 
@@ -37,6 +40,7 @@ def unique(name: str) -> str:
     return f"t{SESSION}-{name}"
 
 
+BUNDLED_APPS = ("pengaduan", "e-office")
 DC_SPECS = [
     ("kota-sorong", "127.0.0.2", "Kota Sorong", "96.71"),
     ("kabupaten-buleleng", "127.0.0.3", "Kabupaten Buleleng", "51.08"),
@@ -107,3 +111,15 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[f"{app}.pub"] = ws.home / f"{app}.pub"
         out[f"{app}.pub"].write_text(export_public(ws, info.name))
     return out
+
+
+@pytest.fixture(scope="module")
+def bare_server(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BareServer]:
+    reason = bare_available()
+    if reason:
+        pytest.skip(f"simulated bare server unavailable: {reason}")
+    server = BareServer(base=tmp_path_factory.mktemp("bare"), name=unique("bare-dc"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -306,15 +306,20 @@ class E2EWorkspace:
         return run_cli(self.home, *args, check=check, timeout=timeout)
 
 
-def make_e2e_workspace(home: Path, dcs: dict[str, SimDC], *, python: str | None = None) -> E2EWorkspace:
+# The interpreter of a provisioned Debian server: the loopback DCs share this machine's files,
+# so they model *provisioned* servers honestly with the distribution's python3 and the Debian
+# packages `target provision` installs (python3-docker, python3-requests, zstd: scripts/setup
+# installs them here). Never this checkout's interpreter: it has libraries an adopter's server
+# lacks. The unprovisioned case is tests/e2e/baresrv.py.
+TARGET_PYTHON = "/usr/bin/python3"
+
+
+def make_e2e_workspace(home: Path, dcs: dict[str, SimDC], *, python: str = TARGET_PYTHON) -> E2EWorkspace:
     """Create workspace ``home`` and ``target add`` every DC through the real CLI.
 
-    ``python`` (default: this interpreter, which has the Docker SDK) becomes the targets'
-    ``ansible_python_interpreter``, so community.docker modules work "on" the DCs.
+    ``python`` becomes the targets' ``ansible_python_interpreter`` (see :data:`TARGET_PYTHON`).
     """
-    import sys
-
     home.mkdir(parents=True, exist_ok=True)
     for dc in dcs.values():
-        run_cli(home, *dc.target_add_args(), "--python", python or sys.executable)
+        run_cli(home, *dc.target_add_args(), "--python", python)
     return E2EWorkspace(home=home, dcs=dict(dcs))

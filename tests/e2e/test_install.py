@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import E2EWorkspace, SimDC, donor_kode, make_e2e_workspace
+from simdc import TARGET_PYTHON, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace
 
 from spbe_share.errors import ExitCode
 
@@ -205,9 +205,7 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
 
 def test_changed_host_key_is_refused(ews: E2EWorkspace, bundles: dict[str, Path], simdc_factory: Any) -> None:
     dc = simdc_factory("kota-uji", pemda="Kota Uji", kode_wilayah="96.72")
-    import sys
-
-    ews.cli(*dc.target_add_args(), "--python", sys.executable)
+    ews.cli(*dc.target_add_args(), "--python", TARGET_PYTHON)
     ews.dcs["kota-uji"] = dc
     add_agreement(ews, "pengaduan", "kota-uji", "PKS/UJI/2026", signed=TODAY - dt.timedelta(days=1),
                   until=TODAY + dt.timedelta(days=30))

@@ -153,6 +153,10 @@ def facts(**over: Any) -> TargetFacts:
         "docker_rc": 0,
         "docker_version": json.dumps({"Client": {}, "Server": {"Version": "20.10.24"}}),
         "own_ports": [],
+        "python": {"executable": "/usr/bin/python3", "version": "3.11.2",
+                   "modules": {"docker": "5.0.3", "requests": "2.28.1"}},
+        "zstd": "/usr/bin/zstd",
+        "root_writable": True,
     }
     base.update(over)
     return TargetFacts(**base)
@@ -171,9 +175,56 @@ def test_evaluate_all_ok() -> None:
         Check("operating system", "debian 12 or ubuntu 22.04", "debian 12.11", True),
         Check("docker engine", "running", "engine 20.10.24", True),
         Check("bind address", "an IP address of the target", "127.0.0.2", True),
+        Check("python libraries", "docker, requests importable by /usr/bin/python3", "docker 5.0.3, requests 2.28.1",
+              True),
+        Check("zstd", "zstd on the PATH", "/usr/bin/zstd", True),
+        Check("spbe-share root", "creatable under /var/lib", "writable", True),
         Check("port 8090", "free on 127.0.0.2", "free", True),
         Check("port 9000", "free on 127.0.0.2", "free", True),
     ]
+
+
+def test_evaluate_a_bare_server_names_the_fix() -> None:
+    """What a fresh Debian 12 reports: no engine, none of the libraries, no zstd."""
+    req = make_entry().requirements
+    bare = facts(docker_rc=-1, docker_version="", python={"executable": "/usr/bin/python3", "version": "3.11.2",
+                                                          "modules": {"docker": None, "requests": None}},
+                 zstd="", root_writable=True)
+    got = {c.check: c for c in evaluate(req, bare, ports=[8090, 9000], fix="spbe-share target provision kab")}
+    assert got["docker engine"] == Check("docker engine", "running", "docker not found", False,
+                                         "spbe-share target provision kab")
+    assert got["python libraries"] == Check(
+        "python libraries", "docker, requests importable by /usr/bin/python3", "docker missing, requests missing",
+        False, "spbe-share target provision kab")
+    assert got["zstd"].found == "missing" and not got["zstd"].ok and got["zstd"].fix
+    assert got["spbe-share root"].ok and got["spbe-share root"].fix == ""
+    assert got["cpu cores"].fix == ""  # provisioning does not add cores
+    # only requests missing (the failure adopters met half way through install)
+    half = facts(python={"executable": "/usr/bin/python3", "modules": {"docker": "5.0.3", "requests": None}})
+    check = next(c for c in evaluate(req, half, ports=[]) if c.check == "python libraries")
+    assert (check.found, check.ok) == ("docker 5.0.3, requests missing", False)
+    # a kernel enforcing AppArmor needs the parser (dockerd loads its profile with it)
+    enforcing = facts(apparmor={"kernel": True, "parser": None})
+    check = next(c for c in evaluate(req, enforcing, ports=[], fix="f") if c.check == "apparmor")
+    assert (check.found, check.ok, check.fix) == ("missing", False, "f")
+    fine = facts(apparmor={"kernel": True, "parser": "/usr/sbin/apparmor_parser"})
+    assert next(c for c in evaluate(req, fine, ports=[]) if c.check == "apparmor").ok
+    # an older playbook that reports nothing about the libraries does not pass
+    assert not next(c for c in evaluate(req, facts(python=None), ports=[]) if c.check == "python libraries").ok
+
+
+def test_require_ok_names_the_fix_once() -> None:
+    from spbe_share.deploy.preflight import PreflightReport, require_ok
+    from spbe_share.errors import PreflightFailed
+
+    fix = "spbe-share target provision kab"
+    checks = [Check("docker engine", "running", "docker not found", False, fix),
+              Check("zstd", "zstd on the PATH", "missing", False, fix), Check("memory", ">= 1", "0", False)]
+    with pytest.raises(PreflightFailed) as exc:
+        require_ok(PreflightReport(target="kab", app="demo", checks=checks, run_dir="/r"))
+    assert exc.value.details == ["  docker engine: required running, found docker not found",
+                                 "  zstd: required zstd on the PATH, found missing",
+                                 "  memory: required >= 1, found 0", f"fix: {fix}"]
 
 
 def test_evaluate_failures() -> None:
@@ -194,6 +245,9 @@ def test_evaluate_failures() -> None:
         ("operating system", False),
         ("docker engine", False),
         ("bind address", True),
+        ("python libraries", True),
+        ("zstd", True),
+        ("spbe-share root", True),
         ("port 8090", False),
     ]
     assert got[4].found == "Cannot connect to the Docker daemon"
