@@ -22,7 +22,8 @@ description:
   - Returns C(current) (current.json), C(releases) (the newest I(history) release records, oldest
     first, each as {name, record}), C(journal) (journal.json), C(lock) ({holder, age_s, stale}: the
     lease is the lock file's age on this host's clock), C(deploys) (the deploy specs named in
-    I(deploys), of current.json and of the journal, by name), C(blobs) (digests in
+    I(deploys), of current.json, of the journal and of the newest 10 successful attempts),
+    C(blobs) (digests in
     <root>/blobs/sha256) and C(backups) (the backup engine's list).
   - Files that are not JSON objects come back as C({"unreadable": "<why>"}): the controller
     validates everything it reads (the target is not trusted) and reports the problem.
@@ -100,6 +101,9 @@ def main() -> None:
     releases = [{"name": n, "record": read_json(f"{adir}/releases/{n}.json")} for n in names[-max(1, p["history"]):]]
     journal = read_json(f"{adir}/journal.json")
     wanted = list(p["deploys"])
+    # the deploy specs of the newest successful attempts (what rollback can bring back)
+    ok = [r["record"] for r in releases if isinstance(r["record"], dict) and r["record"].get("result") == "ok"]
+    wanted += [r["deploy"] for r in ok[-10:] if isinstance(r.get("deploy"), str)]
     for doc in (current, journal):
         if isinstance(doc, dict):
             for key in ("deploy",):

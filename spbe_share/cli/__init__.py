@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "preflight": ("deploy_cmd", "preflight", "Check a target against an app's requirements."),
     "install": ("deploy_cmd", "install", "Install an app into a target's data center."),
     "status": ("deploy_cmd", "status", "Which apps and versions run where, and their health."),
+    "upgrade": ("day2_cmd", "upgrade", "Upgrade an app on a target, data-safe (automatic rollback)."),
+    "rollback": ("day2_cmd", "rollback", "Bring the previous release of an app back, with its data."),
+    "history": ("day2_cmd", "history", "Every install/upgrade/rollback attempt of an app, from the target."),
+    "unlock": ("day2_cmd", "unlock", "Break an app's lock whose holder is gone (audited)."),
     "site": ("site_cmd", "site", "Build and preview the static web catalog."),
 }
 

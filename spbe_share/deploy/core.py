@@ -336,8 +336,11 @@ def run_locked(
     lock: LockOwner,
     attempt: Attempt,
     break_lock: bool = False,
+    check: bool = True,
 ) -> RunResult:
-    """Run ``playbook`` on ``target`` under the lock; clean up after an interrupt; raise on failure."""
+    """Run ``playbook`` on ``target`` under the lock; clean up after an interrupt; raise on failure
+    (with ``check=False`` a failed run is returned for the caller to read what the playbook
+    published, and to call :func:`raise_for_run` itself)."""
     from ..audit import record
     from .runner import run_playbook
 
@@ -375,7 +378,8 @@ def run_locked(
     if keeper.lost:
         ctx.say(f"warning: the lock of {op.app} on {target.name} was broken by someone else while {op.name} ran")
         op.note(lock_lost=True)
-    raise_for_run(run, target.name, op.name, app=op.app)
+    if check:
+        raise_for_run(run, target.name, op.name, app=op.app)
     return run
 
 

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..catalog.models import Entry
 from ..errors import RemoteFailed
 from . import state
 from .backup.spec import BackupSpec
@@ -148,6 +149,19 @@ def deploy_spec(install_vars: dict[str, Any], *, backup: BackupSpec, bundle_dige
     )
 
 
+def deploy_vars(install_vars: dict[str, Any], *, entry: Entry, root: str, bundle_digest: str) -> dict[str, Any]:
+    """``spbe_deploy_name`` and ``spbe_deploy_spec``: ``tasks/record.yml`` keeps the spec as
+    ``deploys/<name>.json`` beside the release record (pure)."""
+    from .backup.spec import backup_spec
+
+    spec = deploy_spec(install_vars, backup=backup_spec(entry, target=install_vars["spbe_target"], root=root),
+                       bundle_digest=bundle_digest)
+    return {
+        "spbe_deploy_name": state.deploy_name(stamp=install_vars["spbe_stamp"], version=install_vars["spbe_version"]),
+        "spbe_deploy_spec": spec.model_dump(mode="json"),
+    }
+
+
 def _problem(spec: DeploySpec, *, app: str, target: str, root: str, bind_address: str) -> str | None:
     """The first name in ``spec`` that spbe-share would not have given this app (pure)."""
     if spec.app != app or spec.target != target:
@@ -213,4 +227,4 @@ def validated_deploy(data: Any, *, app: str, target: str, root: str, bind_addres
     return spec
 
 
-__all__ = ["DEPLOY_NAME", "ContainerSpec", "DeploySpec", "deploy_spec", "validated_deploy"]
+__all__ = ["DEPLOY_NAME", "ContainerSpec", "DeploySpec", "deploy_spec", "deploy_vars", "validated_deploy"]

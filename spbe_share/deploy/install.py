@@ -46,6 +46,7 @@ from .core import (
     require_slug,
     run_locked,
 )
+from .deployspec import deploy_vars
 from .imageuser import component_users
 from .render import render_configs
 from .state import LockOwner, ReleaseRecord
@@ -193,12 +194,14 @@ def plan_install(
     release = release_record(
         target=target, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
         now=ctx.now,
-    )
+    ).model_copy(update={"operation": "install", "host": state.controller_host(),
+                         "deploy": state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version)})
     extravars = install_vars(
         target=target, entry=entry, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
         files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
         dockerarchive=Path(dockerarchive.__file__),
     )
+    extravars.update(deploy_vars(extravars, entry=entry, root=target.root, bundle_digest=vb.digest))
     return InstallPlan(
         target=target,
         bundle=vb,

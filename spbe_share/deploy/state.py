@@ -185,6 +185,11 @@ def attempt_path(root: str, app: str, *, stamp: str, version: str) -> str:
     return f"{app_dir(root, app)}/releases/{stamp}-{version}.json"
 
 
+def controller_host() -> str:
+    """The controller's host name, as records name it (``ReleaseRecord.host``)."""
+    return socket.gethostname()[:200] or "unknown"
+
+
 def deploy_name(*, stamp: str, version: str) -> str:
     """``<stamp>-<version>``: ``deploys/<name>.json`` of the release record of that attempt."""
     return f"{stamp}-{version}"
