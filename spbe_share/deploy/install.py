@@ -47,6 +47,7 @@ from .core import (
     run_locked,
 )
 from .deployspec import deploy_vars
+from .upgradeplan import older_refusals
 from .imageuser import component_users
 from .render import render_configs
 from .state import LockOwner, ReleaseRecord
@@ -202,6 +203,7 @@ def plan_install(
         dockerarchive=Path(dockerarchive.__file__),
     )
     extravars.update(deploy_vars(extravars, entry=entry, root=target.root, bundle_digest=vb.digest))
+    extravars["spbe_refuse_current"] = older_refusals(entry, app=entry.id, target=target.name, version=vb.version)
     return InstallPlan(
         target=target,
         bundle=vb,

@@ -44,6 +44,18 @@ def downgrade_refusal(entry: Entry, *, app: str, target: str, current: str, want
     )
 
 
+def older_refusals(entry: Entry, *, app: str, target: str, version: str) -> dict[str, str]:
+    """For ``install`` of ``version``: serving version -> why installing ``version`` over it is
+    refused (every newer release of the entry whose data ``version`` cannot run on). The target
+    checks its ``current.json`` against it before anything changes (``spbe_app_state`` refuse)."""
+    out = {}
+    for r in entry.releases:
+        why = downgrade_refusal(entry, app=app, target=target, current=r.version, wanted=version)
+        if why:
+            out[r.version] = why
+    return out
+
+
 def upgrade_path(entry: Entry, *, from_version: str, to_version: str) -> list[str]:
     """The chain of versions from ``from_version`` to ``to_version``, each step allowed by its
     release's ``upgrades_from`` (the oldest version it upgrades from), e.g. ``["1.0.0", "1.1.0"]``.
@@ -122,6 +134,7 @@ __all__ = [
     "config_changes",
     "downgrade_refusal",
     "migrating_between",
+    "older_refusals",
     "releases_between",
     "upgrade_path",
     "values_changes",

@@ -16,6 +16,7 @@ from spbe_share.deploy.upgradeplan import (
     config_changes,
     downgrade_refusal,
     migrating_between,
+    older_refusals,
     releases_between,
     upgrade_path,
     values_changes,
@@ -60,6 +61,9 @@ def test_going_back_across_a_migration_is_refused_pointing_to_rollback() -> None
     assert why is not None and "1.1.0" in why and "spbe-share rollback e-office --target kota-sorong" in why
     assert downgrade_refusal(e, app="e-office", target="t", current="1.1.1", wanted="1.1.0") is None  # no migration
     assert downgrade_refusal(e, app="e-office", target="t", current="1.0.0", wanted="1.1.0") is None  # not older
+    # install of 1.0.0: the target refuses it over 1.1.0 and 1.1.1 (their data), not over 1.0.0
+    assert sorted(older_refusals(e, app="e-office", target="t", version="1.0.0")) == ["1.1.0", "1.1.1"]
+    assert older_refusals(e, app="e-office", target="t", version="1.1.0") == {}
 
 
 def test_config_and_values_diff_and_blobs_to_ship() -> None:
