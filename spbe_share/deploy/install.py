@@ -47,10 +47,10 @@ from .core import (
     run_locked,
 )
 from .deployspec import deploy_vars
-from .upgradeplan import older_refusals
 from .imageuser import component_users
 from .render import render_configs
 from .state import LockOwner, ReleaseRecord
+from .upgradeplan import older_refusals
 from .values import ResolvedValues, resolve_values, template_variables
 
 if TYPE_CHECKING:

@@ -340,12 +340,6 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
         ctx, op, playbook="upgrade.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
         attempt=plan.attempt, break_lock=break_lock, check=False,
     )
-    common = {
-        "app": plan.app, "target": plan.target.name, "from_version": plan.from_version, "to_version": plan.to_version,
-        "backup": plan.backup_id, "blobs_sent": len(shipped.sent), "bytes_sent": shipped.bytes_sent,
-        "bytes_missing": sum(plan.missing.values()), "downtime_s": downtime_of(run),
-        "seconds": run.seconds + shipped.seconds, "run_dir": run.run_dir,
-    }
     if not run.ok:
         failed = run.stats.get(plan.target.name, {}).get("spbe_upgrade")
         if failed is None:
@@ -376,8 +370,12 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
     record = state.validated_record(done.current, app=plan.app, target=plan.target.name, version=plan.to_version,
                                     source=plan.target.name)
     state.save_cached(ctx.ws, target=plan.target.name, app=plan.app, record=record)
-    return UpgradeResult(**common, outcome="upgraded",
-                         urls=app_urls(plan.bundle.entry, bind_address=plan.target.bind_address))
+    return UpgradeResult(
+        app=plan.app, target=plan.target.name, from_version=plan.from_version, to_version=plan.to_version,
+        outcome="upgraded", backup=plan.backup_id, blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
+        bytes_missing=sum(plan.missing.values()), downtime_s=downtime_of(run), seconds=run.seconds + shipped.seconds,
+        run_dir=run.run_dir, urls=app_urls(plan.bundle.entry, bind_address=plan.target.bind_address),
+    )
 
 
 def upgrade(

@@ -338,6 +338,13 @@ def test_fault_c_cli_killed_after_the_old_version_stopped(site: Site) -> None:
     time.sleep(13)  # ... until its lease (10 s) runs out
     h = json.loads(w.cli("history", APP, "--target", dc.name, "--json").stdout)
     assert h["lock_stale"] and "STALE" in h["lock"] and h["journal"]["state"] == "running"
+    # the stale lock names its holder; unlock breaks it (audited); the journal stays for the recovery
+    broken = w.cli("unlock", APP, "--target", dc.name, "--reason", "CLI killed by the fault test")
+    assert "e2e-test" in broken.stdout and "STALE" in broken.stdout and site.lock_free()
+    from spbe_share.audit import read as read_audit
+
+    unlocks = [e for e in read_audit(w.ws) if e.get("what") == "unlock"]
+    assert unlocks and "CLI killed by the fault test" in json.dumps(unlocks[-1])
     again = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]), "--yes",
                   check=False, timeout=900)
     serving = site.serving_version()
