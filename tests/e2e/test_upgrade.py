@@ -228,8 +228,10 @@ def fault_bundle(site: Site, tmp: Path, *, version: str, edit: Any) -> Path:
                         output=tmp / f"{APP}-{version}-fault.spbe").path
 
 
-def run_fault(site: Site, case: str, bundle: Path, *, expect_cause: str) -> None:
-    """Upgrade to ``bundle`` (which fails after 1.0.0 stopped), then check the four promises."""
+def run_fault(site: Site, case: str, bundle: Path, *, expect_cause: str, code: int = 13,
+              result: str = "rolled_back") -> None:
+    """Upgrade to ``bundle`` (which fails), then check the four promises: 1.0.0 serving, data
+    equal, lock free, history saying what happened (``result`` with ``expect_cause``)."""
     w, dc = site.w, site.dc
     assert site.serving_version() == "1.0.0"
     before = site.measure()
@@ -240,14 +242,14 @@ def run_fault(site: Site, case: str, bundle: Path, *, expect_cause: str) -> None
     last = h["attempts"][-1]
     MATRIX.append((case, str(proc.returncode), serving, "equal" if after.same_data(before) else "DIFFERENT",
                    "free" if site.lock_free() else "HELD", f"{last['result']}: {(last['cause'] or '')[:60]}"))
-    assert proc.returncode == 13, proc.stdout + proc.stderr
-    assert "rolled back" in proc.stderr
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert ("rolled back" if code == 13 else "1.0.0 still serves") in proc.stderr
     assert serving == "1.0.0"
     assert after.same_data(before), after.diff(before)
     assert not after.problems and after.signatures == before.signatures
     assert site.lock_free()
-    assert last["result"] == "rolled_back" and expect_cause in (last["cause"] or ""), last
-    assert h["journal"]["state"] == "rolled_back" and h["current"] == "1.0.0"
+    assert last["result"] == result and expect_cause in (last["cause"] or ""), last
+    assert h["journal"]["state"] == ("rolled_back" if code == 13 else "failed") and h["current"] == "1.0.0"
     assert site.current()["version"] == "1.0.0"
 
 
@@ -360,3 +362,18 @@ def test_fault_c_cli_killed_after_the_old_version_stopped(site: Site) -> None:
     assert site.lock_free()
     assert last["result"] == "interrupted" and last["version"] == "1.1.0"
     assert h["journal"]["state"] == "rolled_back" and "resumed" in h["journal"]["steps"]
+
+
+def test_fault_f_backup_fails_verification(site: Site) -> None:
+    """The engine's own tool rejects the pre-upgrade dump (pg_restore in the db component made to
+    fail): the upgrade stops before anything stops, exit 8, 1.0.0 never stopped."""
+    shadow = ("set -e; p=$(command -v pg_restore); mv \"$p\" \"$p.real\";"
+              " printf '#!/bin/sh\\necho pg_restore: input file appears to be corrupt >&2\\nexit 1\\n' > \"$p\";"
+              " chmod 755 \"$p\"")
+    unshadow = 'p=$(command -v pg_restore); [ -e "$p.real" ] && mv "$p.real" "$p"'
+    subprocess.run(["docker", "exec", "-u", "0", site.db, "sh", "-c", shadow], check=True)  # noqa: S603,S607
+    try:
+        run_fault(site, "(f) backup fails verification", site.bundles["1.1.0"], expect_cause="verify", code=8,
+                  result="failed")
+    finally:
+        subprocess.run(["docker", "exec", "-u", "0", site.db, "sh", "-c", unshadow], check=False)  # noqa: S603,S607
