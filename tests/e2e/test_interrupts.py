@@ -7,7 +7,7 @@ app changed), every blob in the target's store is complete and matches its name 
 before it got it), the audit log says ``cancelled``, no ssh process of this run is left, and
 nothing on the target changes any more. (A signal during the playbook, under the lock, is the
 core's path: the lock is released and the attempt recorded as cancelled; see
-``tests/unit/test_interrupts*``.)
+``tests/integration/test_core_ops.py``.)
 """
 
 from __future__ import annotations
