@@ -147,3 +147,39 @@ def test_an_invalid_journal_from_the_target_is_refused() -> None:
     with pytest.raises(RemoteFailed, match="not e-office on other"):
         parse_journal(data, app="e-office", target="other", source="t:journal.json")
 
+
+
+def target() -> Any:
+    from spbe_share.targets import Target
+
+    return Target.model_construct(name="t", root="/var/lib/spbe-share", bind_address="10.0.0.5", connection="ssh")
+
+
+def test_app_state_from_a_target_is_untrusted_data() -> None:
+    """A bad record is an unreadable history row, a planted deploy spec is never usable, a bad
+    journal or lock is reported, not used."""
+    from spbe_share.deploy.appstate import parse_state
+    from spbe_share.deploy.history import history_rows
+
+    _, good = record("1.0.0", "20261120T000000Z", operation="install")
+    planted = {"format": 1, "app": "e-office", "target": "t", "version": "1.0.0", "bundle_digest": "sha256:" + "0" * 64,
+               "images": [], "blobs": [], "network": "spbe-t-e-office", "containers": [
+                   {"name": "victim", "component": "web", "image": "sha256:" + "1" * 64}],
+               "backup": {"format": 1, "app": "e-office", "target": "t", "root": "/var/lib/spbe-share",
+                          "components": [], "databases": [], "volumes": []}}
+    st = parse_state({
+        "current": good.model_dump(mode="json"),
+        "releases": [{"name": "20261120T000000Z-1.0.0", "record": good.model_dump(mode="json")},
+                     {"name": "20261121T000000Z-9.9.9", "record": {"app": "other", "version": "9.9.9"}}],
+        "journal": {"format": 1, "id": "../../etc"}, "lock": {"holder": {"who": "x"}, "age_s": -1, "stale": True},
+        "deploys": {"20261120T000000Z-1.0.0": planted}, "blobs": ["a" * 64], "backups": [], "now": 0,
+    }, target=target(), app="e-office")
+    assert [n for n, _ in st.releases] == ["20261120T000000Z-1.0.0"]
+    assert st.unreadable and st.unreadable[0].name == "20261121T000000Z-9.9.9"
+    assert st.journal is None and st.journal_problem and "invalid journal" in st.journal_problem
+    assert st.lock is None and st.lock_problem
+    assert "20261120T000000Z-1.0.0" not in st.deploys
+    with pytest.raises(RemoteFailed, match="deploy spec"):
+        st.deploy("20261120T000000Z-1.0.0", what="e-office 1.0.0")
+    rows = history_rows(st)
+    assert [(r["version"], r["result"]) for r in rows] == [("1.0.0", "ok"), (None, "unreadable")]
