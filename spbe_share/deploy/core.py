@@ -72,10 +72,11 @@ Example: a ``backup`` operation on the core::
             op.note(backup=done.id, bytes=done.size)
             return BackupResult(id=done.id, ...)
 
-Seams left for later work: the lock lease (``new_lock`` / ``spbe_lock``), the journal
-(``RunResult.last_task`` names the step an interrupted run stopped in), shipping blobs before the
-playbook (a step between :func:`verified_bundle` and :func:`run_locked` that checks
-``ctx.cancel`` and runs its processes under ``ctx.cancel.watching(...)``).
+The lock's lease: ``new_lock`` gives the lock ``lease_s`` (``$SPBE_SHARE_LEASE_S``, default
+120 s); ``run_locked`` renews it while the playbook runs (:mod:`.lease`), so the lock of a dead
+controller goes stale and names its holder. ``run_locked(..., check=False)`` returns a failed
+run for the caller to read what the playbook published (``upgrade`` reads whether it rolled
+back). Upgrade, rollback and their journal: :mod:`.upgrade`, :mod:`.rollback`, :mod:`.recover`.
 """
 
 from __future__ import annotations
