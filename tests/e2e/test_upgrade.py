@@ -138,6 +138,9 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
     out = json.loads(proc.stdout)["result"]
     assert out["outcome"] == "upgraded" and out["to"] == "1.1.0"
     assert out["bytes_sent"] <= plan["bytes_to_ship"] * 1.05
+    print(f"\nupgrade 1.0.0 -> 1.1.0: sent {out['bytes_sent']:,} B for {out['bytes_missing']:,} B the target lacked"
+          f" (ratio {out['bytes_sent'] / max(1, out['bytes_missing']):.3f}), downtime {out['downtime_s']:.1f} s,"
+          f" total {out['seconds']:.1f} s")
     assert site.serving_version() == "1.1.0"
     record = site.current()
     assert (record["version"], record["operation"], record["from_version"]) == ("1.1.0", "upgrade", "1.0.0")
@@ -163,6 +166,7 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
     assert "kept in the backup taken first" in plan["discards"]
     out = json.loads(w.cli("rollback", APP, "--target", dc.name, "--yes", "--json", timeout=900).stdout)["result"]
     assert (out["from"], out["to"], out["restored"]) == ("1.1.0", "1.0.0", record["backup"])
+    print(f"rollback 1.1.0 -> 1.0.0 (pre-rollback backup, restore, start, health): {out['seconds']:.1f} s")
     assert site.serving_version() == "1.0.0"
     back = site.measure()
     assert back.same_data(before), back.diff(before)
