@@ -239,16 +239,16 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
         if ctx.cancel.requested:
             raise cancelled()  # ship_blobs kills its ssh on the way out
 
-    ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
     try:
+        ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
         shipped = ship_bundle(
             ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, progress=stop_if_cancelled,
             bwlimit=env_bwlimit(),
         )
-    except Cancelled:
-        raise
     except SpbeError:
-        if ctx.cancel.requested:  # the signal also cut the stream
+        # Cancelled from the signal handler itself (it raises where the stream was), from
+        # stop_if_cancelled, or a stream the same signal cut: one message, saying where
+        if ctx.cancel.requested:
             raise cancelled() from None
         raise
     if ctx.cancel.requested:
