@@ -156,7 +156,8 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
     assert site.lock_free()
 
     # install of 1.0.0 over the migrated data is refused, pointing to rollback; nothing changes
-    refused = w.cli("install", APP, "--target", dc.name, "--bundle", str(site.bundles["1.0.0"]), check=False)
+    refused = w.cli("install", APP, "--target", dc.name, "--bundle", str(site.bundles["1.0.0"]), "--set",
+                    "pemda_name=Pemerintah Kota Upgrade", check=False)
     assert refused.returncode == 2 and f"spbe-share rollback {APP} --target {dc.name}" in refused.stderr
     assert site.serving_version() == "1.1.0" and site.current()["version"] == "1.1.0" and site.lock_free()
 
