@@ -283,7 +283,7 @@ class Attempt:
     record: Mapping[str, Any]
 
 
-def raise_for_run(result: RunResult, target: str, what: str) -> None:
+def raise_for_run(result: RunResult, target: str, what: str, *, app: str | None = None) -> None:
     """Turn a failed run into the right error (lock, host key, unreachable, remote failure)."""
     if result.ok:
         return
@@ -299,7 +299,7 @@ def raise_for_run(result: RunResult, target: str, what: str) -> None:
             ],
         )
     if result.failed_result.get("spbe_data_without_secrets") is True:
-        raise data_without_secrets(result, target)
+        raise data_without_secrets(result, target, app=app)
     if result.host_key_failed:
         raise HostKeyMismatch(
             f"{target}: the host key does not match the pinned one; refusing to connect {log}",
@@ -310,20 +310,20 @@ def raise_for_run(result: RunResult, target: str, what: str) -> None:
     raise RemoteFailed(f"{target}: {what} failed at task '{result.failed_task}': {result.failed_message} {log}")
 
 
-def data_without_secrets(result: RunResult, target: str) -> Conflict:
+def data_without_secrets(result: RunResult, target: str, *, app: str | None = None) -> Conflict:
     """The refusal of ``tasks/data_secrets.yml`` (install, upgrade, restore): the app's data
     exists on the target but its secrets do not, so nothing was started. Says how to go on."""
     found = result.failed_result
-    app = str(found.get("app") or found.get("invocation", {}).get("module_args", {}).get("app") or "APP")
+    app = str(app or found.get("app") or found.get("invocation", {}).get("module_args", {}).get("app") or "APP")
     if not state.SLUG.match(app):
         app = "APP"
     return Conflict(
         f"{target}: {result.failed_message}",
         details=[
             "to go on, either:",
-            f"  put the deployment's secrets back from a backup (sealed to your key), then install again:"
-            f" spbe-share secrets restore {app} --target {target} BACKUP_ID   (backups fetched to this"
-            f" workspace: spbe-share backup list {app} --target {target})",
+            f"  put the data's secrets back from a backup (sealed to your key) and restore it: spbe-share restore"
+            f" {app} BACKUP_ID --target {target}   (backups fetched to this workspace: spbe-share backup list {app}"
+            f" --target {target})",
             f"  or start over without that data: spbe-share install {app} --target {target} --reset-data"
             " (it is archived on the target first, and you confirm)",
         ],
@@ -373,7 +373,7 @@ def run_locked(
             )
     if run.cancelled:
         ctx.say(f"note: the interrupt came after {op.name} had finished on {target.name}")
-    raise_for_run(run, target.name, op.name)
+    raise_for_run(run, target.name, op.name, app=op.app)
     return run
 
 
