@@ -73,7 +73,7 @@ class _Model(BaseModel):
 class Envelope(_Model):
     """The plaintext of a sealed secrets file (only ever in memory)."""
 
-    kind: Literal["spbe-share-secrets"] = KIND
+    kind: Literal["spbe-share-secrets"] = "spbe-share-secrets"
     format: Literal[1] = 1
     app: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
     target: str = Field(max_length=200)

@@ -332,13 +332,14 @@ class Entry(Strict):
         for db in self.backup.databases:
             if db.component not in names:
                 raise ValueError(f"backup database names unknown component {db.component!r}")
-        for s in self.secrets:
-            pg = s.postgresql_role
+        for secret in self.secrets:
+            pg = secret.postgresql_role
             if pg is not None:
                 if pg.component not in names:
-                    raise ValueError(f"secret {s.name!r}: postgresql_role names unknown component {pg.component!r}")
-                if s.name not in next(c for c in self.components if c.name == pg.component).secrets:
-                    raise ValueError(f"secret {s.name!r}: component {pg.component!r} must use it (its server"
+                    raise ValueError(f"secret {secret.name!r}: postgresql_role names unknown component"
+                                     f" {pg.component!r}")
+                if secret.name not in next(c for c in self.components if c.name == pg.component).secrets:
+                    raise ValueError(f"secret {secret.name!r}: component {pg.component!r} must use it (its server"
                                      " initialises the role with it)")
         versions = {r.version for r in self.releases}
         for r in self.releases:

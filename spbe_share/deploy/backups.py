@@ -84,7 +84,7 @@ def op_attempt(target: Target, *, app: str, op: str, who: str, stamp: str, detai
     )
 
 
-def _private_dir(path: Path) -> Path:
+def private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
     return path
@@ -192,7 +192,7 @@ class BackupResult:
         }
 
 
-def _seal(ctx: OpContext, target: Target, app: str, entry: Entry | None) -> SealStatus:
+def seal_secrets(ctx: OpContext, target: Target, app: str, entry: Entry | None) -> SealStatus:
     from .secretsync import ensure_sealed
 
     status = ensure_sealed(ctx, target=target, app=app, entry=entry)
@@ -222,9 +222,9 @@ def backup(
         target = checked_target(ctx, target_name)
         entry = catalog_entry(ctx, app)
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"), keep=keep)
-        sealing = _seal(ctx, target, app, entry)
+        sealing = seal_secrets(ctx, target, app, entry)
         spec = backup_spec(entry, target=target.name, root=target.root)
-        dest = _private_dir(fetch_dir(fetch, target=target.name, app=app)) if fetch is not None else None
+        dest = private_dir(fetch_dir(fetch, target=target.name, app=app)) if fetch is not None else None
         stamp = state.stamp(ctx.now)
         run = run_locked(
             ctx, op, playbook="backup.yml", target=target,
@@ -348,7 +348,7 @@ def fetch_backup(ctx: OpContext, *, app: str, target_name: str, backup_id: str, 
         check_backup_id(backup_id)
         target = checked_target(ctx, target_name)
         entry = catalog_entry(ctx, app)
-        dest = _private_dir(fetch_dir(base or fetched_root(ctx.ws), target=target.name, app=app))
+        dest = private_dir(fetch_dir(base or fetched_root(ctx.ws), target=target.name, app=app))
         stamp = state.stamp(ctx.now)
         run = fetch_run(ctx, op, target, backup_spec(entry, target=target.name, root=target.root), backup_id, dest,
                         stamp)
@@ -419,7 +419,7 @@ def schedule(
         extravars = schedule_vars(spec, kind=kind, daily=daily, keep=keep, off=off)
         if not off:
             op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"))
-            _seal(ctx, target, app, entry)  # scheduled backups copy the sealed secrets in
+            seal_secrets(ctx, target, app, entry)  # scheduled backups copy the sealed secrets in
         run = run_locked(
             ctx, op, playbook="backup-schedule.yml", target=target, extravars=extravars,
             lock=new_lock(ctx, operation=f"backup schedule {app}"), break_lock=break_lock,

@@ -153,8 +153,10 @@ def schedule_vars(
         return out
     if daily is None:
         raise InvalidInput("--daily HH:MM is required (or --off)")
-    files = schedule.schedule_files(kind=kind, app=spec.app, root=spec.root, daily=daily, keep=check_keep(keep),
-                                    target=spec.target, **({"python": python} if python else {}))  # type: ignore[arg-type]
+    if kind not in ("cron", "systemd"):
+        raise InvalidInput(f"schedule kind {kind!r}: cron or systemd")
+    files = schedule.schedule_files(kind="cron" if kind == "cron" else "systemd", app=spec.app, root=spec.root, daily=daily, keep=check_keep(keep),
+                                    target=spec.target, **({"python": python} if python else {}))
     out["spbe_schedule_files"] = [{"path": f.path, "content": f.content, "mode": f"{f.mode:04o}"} for f in files]
     return out
 
