@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, RemoteFailed
 from . import state
 from .backup.manifest import BackupManifest, RestorePlayResult
 from .backups import catalog_entry, check_copy, fetched_root, op_attempt
@@ -108,7 +108,10 @@ def _sealed_of(ctx: OpContext, target: Target, *, app: str, backup_id: str, fold
         return manifest, data, str(folder)
     raw, data = backup_sealed(ctx.ws, target, app=app, backup_id=backup_id)
     where = f"{target.name}: backup {backup_id}"
-    return parse_manifest(raw, where=where), data, where
+    found = parse_manifest(raw, where=where)
+    if found.app != app or found.id != backup_id:
+        raise RemoteFailed(f"{where}: the target answered with backup {found.id} of {found.app}; nothing was used")
+    return found, data, where
 
 
 def _restore_run(ctx: OpContext, op: Any, *, target: Target, app: str, manifest: BackupManifest | None, backup_id: str,
