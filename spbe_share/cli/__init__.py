@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "install": ("deploy_cmd", "install", "Install an app into a target's data center."),
     "status": ("deploy_cmd", "status", "Which apps and versions run where, and their health."),
     "site": ("site_cmd", "site", "Build and preview the static web catalog."),
+    "backup": ("ops_cmd", "backup", "Back up an app now (verified), list, fetch and schedule backups."),
+    "restore": ("ops_cmd", "restore", "Put a backup back (in place, or onto a new server with its secrets)."),
+    "secrets": ("ops_cmd", "secrets_group", "Rotate a secret the app allows; your sealing and recovery keys."),
+    "uninstall": ("ops_cmd", "uninstall", "Remove an app from a target (data stays unless --delete-data)."),
 }
 
 

@@ -226,7 +226,10 @@ class _EventCollector:
                 if not data.get("ignore_errors"):
                     self.failed_task, self.failed_host = task, host
                     self.failed_message = _task_message(res)
-                    self.failed_result = dict(res) if isinstance(res, Mapping) else {}
+                    # a rescue that fails again with the original message keeps the original's
+                    # markers (spbe_locked, spbe_data_without_secrets: true) for raise_for_run
+                    markers = {k: v for k, v in self.failed_result.items() if k.startswith("spbe_") and v is True}
+                    self.failed_result = {**markers, **(dict(res) if isinstance(res, Mapping) else {})}
             elif kind == "runner_on_skipped":
                 outcome = "skipped"
             elif kind == "runner_on_unreachable":
