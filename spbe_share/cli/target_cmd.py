@@ -11,10 +11,12 @@ from .output import emit_json, info, json_option, table
 
 
 def _target_json(t: Any) -> dict[str, Any]:
+    from ..selectors import groups_of
     from ..targets import HostKey
 
     data = t.model_dump(mode="json")
     data["host_key_fingerprints"] = [HostKey(*ln.split()[1:3]).fingerprint for ln in t.host_keys]
+    data["all_groups"] = list(groups_of(t))
     return data
 
 
@@ -54,10 +56,14 @@ def target() -> None:
     help="Pin the key(s) in this public key file instead of asking the server (ssh-keyscan).",
 )
 @click.option("--replace", is_flag=True, help="Overwrite an existing target of this name.")
+@click.option("--group", "groups", multiple=True, metavar="NAME",
+              help="Put the target in this group (repeatable), e.g. papua_barat_daya. Every target is"
+              " also in its province group prov_NN.")
 @click.pass_obj
 def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: str,
         kode_wilayah: str, root: str, bind_address: str | None, python: str | None,
-        host_key_fingerprint: str | None, host_key_file: Path | None, replace: bool) -> None:
+        host_key_fingerprint: str | None, host_key_file: Path | None, replace: bool,
+        groups: tuple[str, ...]) -> None:
     """Add target NAME: pin its host key, prove an SSH login works, then save it."""
     from .. import audit
     from ..targets import add_target
@@ -66,6 +72,7 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
         ws, name=name, host=host, port=port, user=user, key=key, pemda=pemda,
         kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
         host_key_fingerprint=host_key_fingerprint, host_key_file=host_key_file, replace=replace,
+        groups=groups,
     )  # fmt: skip
     t = result.target
     click.echo(f"pinned host key(s) of {t.known_hosts_name}:")
@@ -75,29 +82,52 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
     audit.record(
         ws, what="target add", where=t.name, result="ok", host=t.host, port=t.port, user=t.user,
         pemda=t.pemda, kode_wilayah=t.kode_wilayah, fingerprints=[k.fingerprint for k in result.pinned],
-        replace=replace,
+        replace=replace, groups=list(t.groups),
     )  # fmt: skip
 
 
 @target.command("list")
+@click.option("--group", "group", default=None, metavar="SELECTOR",
+              help="Only targets of this group (or any selector: kode:96.*, a name, all).")
 @json_option
 @click.pass_obj
-def list_(ws: Any, as_json: bool) -> None:
-    """List targets (the built-in `local` last)."""
+def list_(ws: Any, group: str | None, as_json: bool) -> None:
+    """List targets (the built-in `local` last) and their groups."""
+    from ..selectors import groups_of, select
     from ..targets import list_targets
 
     targets = list_targets(ws)
+    if group is not None:
+        chosen = set(select(group, targets).names)
+        targets = [t for t in targets if t.name in chosen]
     if as_json:
         emit_json([_target_json(t) for t in targets])
         return
     table(
-        ["name", "pemda", "kode", "address", "user", "root", "connection"],
+        ["name", "pemda", "kode", "groups", "address", "user", "root", "connection"],
         [
-            [t.name, t.pemda, t.kode_wilayah, f"{t.host}:{t.port}" if t.connection == "ssh" else "-",
-             t.user, t.root, t.connection]
+            [t.name, t.pemda, t.kode_wilayah, ",".join(groups_of(t)),
+             f"{t.host}:{t.port}" if t.connection == "ssh" else "-", t.user, t.root, t.connection]
             for t in targets
         ],
     )  # fmt: skip
+
+
+@target.command("group")
+@click.argument("name")
+@click.option("--add", "add_", multiple=True, metavar="GROUP", help="Put the target in GROUP (repeatable).")
+@click.option("--remove", multiple=True, metavar="GROUP", help="Take the target out of GROUP (repeatable).")
+@click.pass_obj
+def group_(ws: Any, name: str, add_: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    """Change the groups of target NAME (the province group prov_NN follows its kode wilayah)."""
+    from .. import audit
+    from ..selectors import groups_of
+    from ..targets import set_groups
+
+    t = set_groups(ws, name, add=add_, remove=remove)
+    click.echo(f"target {t.name}: groups {', '.join(groups_of(t))}")
+    audit.record(ws, what="target group", where=t.name, result="ok", added=list(add_), removed=list(remove),
+                 groups=list(t.groups))
 
 
 @target.command("show")
@@ -117,6 +147,7 @@ def show(ws: Any, name: str, as_json: bool) -> None:
               "root", "bind_address", "python"):  # fmt: skip
         if data.get(k) is not None:
             click.echo(f"{k}: {data[k]}")
+    click.echo(f"groups: {', '.join(data['all_groups'])}")
     for fp in data["host_key_fingerprints"]:
         click.echo(f"host_key: {fp}")
 
