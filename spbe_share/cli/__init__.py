@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "install": ("deploy_cmd", "install", "Install an app into a target's data center."),
     "status": ("deploy_cmd", "status", "Which apps and versions run where, and their health."),
     "site": ("site_cmd", "site", "Build and preview the static web catalog."),
+    "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
 }
 
 
