@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("deploy_cmd", "status", "Which apps and versions run where, and their health."),
     "site": ("site_cmd", "site", "Build and preview the static web catalog."),
     "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
+    "fleet": ("fleet_cmd", "fleet", "Many targets at once: fleet status, fleet upgrade."),
 }
 
 
