@@ -277,14 +277,25 @@ class _EventCollector:
         return True
 
 
-def inventory_for(ws: Workspace, targets: Sequence[Target], *, control_dir: Path) -> dict[str, Any]:
-    """One runner inventory holding every target (H6's per-target inventories merged)."""
+def inventory_for(
+    ws: Workspace,
+    targets: Sequence[Target],
+    *,
+    control_dir: Path,
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One runner inventory holding every target; ``host_vars`` adds per-target variables
+    (an operation over many targets at once: each host gets its own values)."""
     from ..targets import GROUP, ansible_inventory_for
 
     hosts: dict[str, Any] = {}
     for t in targets:
         inv = ansible_inventory_for(ws, t, control_path_dir=control_dir)
         hosts.update(inv["all"]["children"][GROUP]["hosts"])
+    for name, extra in (host_vars or {}).items():
+        if name not in hosts:
+            raise ValueError(f"host vars for {name!r}, which is not a target of the run")  # a bug
+        hosts[name] = {**hosts[name], **extra}
     return {"all": {"children": {GROUP: {"hosts": hosts}}}}
 
 
@@ -306,6 +317,7 @@ def run_playbook(
     interruptible: bool = True,
     forks: int | None = None,
     node: ExecutionNode | None = None,
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Run ``playbooks/<playbook>`` on ``targets`` with ansible-runner; return a :class:`RunResult`.
 
@@ -330,7 +342,7 @@ def run_playbook(
     (run_dir / ".ansible" / "tmp").mkdir(parents=True)
     # unix sockets have a ~108 byte path limit: keep the control dir short
     control_dir = Path(tempfile.mkdtemp(prefix="spbe-cp-"))
-    inventory = inventory_for(ws, targets, control_dir=control_dir)
+    inventory = inventory_for(ws, targets, control_dir=control_dir, host_vars=host_vars)
     (run_dir / "env").mkdir()
     (run_dir / "env" / "extravars").write_text(dump_vars(extravars))
     inventory_file = run_dir / "inventory.json"
