@@ -227,9 +227,14 @@ class SimDC:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def target_add_args(self) -> list[str]:
-        """Arguments for ``spbe-share target add`` that reach this DC."""
-        return [
+    def target_add_args(self, *, fingerprint: bool = True) -> list[str]:
+        """Arguments for ``spbe-share target add`` that reach this DC.
+
+        With ``fingerprint`` (the default) the DC's real host key fingerprint is passed as
+        ``--host-key-fingerprint``, as an operator who asked the Pemda would; without it,
+        the command needs a terminal or ``--trust-on-first-use``.
+        """
+        args = [
             "target", "add", self.name,
             "--host", self.address,
             "--port", str(self.port),
@@ -239,6 +244,9 @@ class SimDC:
             "--kode-wilayah", self.kode_wilayah,
             "--root", str(self.root),
         ]  # fmt: skip
+        if fingerprint:
+            args += ["--host-key-fingerprint", self.host_key_fingerprint()]
+        return args
 
 
 def _free_loopback(port: int) -> str:
@@ -254,6 +262,13 @@ def _free_loopback(port: int) -> str:
 # ---------------------------------------------------------------- workspaces driven by the real CLI
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def donor_kode(app: str) -> str:
+    """The kode wilayah of the donor that ``catalog/<app>`` names (bundles are signed for it)."""
+    import yaml
+
+    return str(yaml.safe_load((REPO / "catalog" / app / "spbe-app.yaml").read_text())["donor"]["kode_wilayah"])
 
 
 def run_cli(home: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -279,7 +294,7 @@ class E2EWorkspace:
     """A temp operator workspace whose targets are the simulated DCs (added via the CLI)."""
 
     home: Path
-    dcs: dict[str, SimDC]  # target name -> DC
+    dcs: dict[str, SimDC]  # logical name (fixture key) -> DC; the target name is dc.name
 
     @property
     def ws(self):  # -> spbe_share.workspace.Workspace
@@ -291,15 +306,20 @@ class E2EWorkspace:
         return run_cli(self.home, *args, check=check, timeout=timeout)
 
 
-def make_e2e_workspace(home: Path, dcs: dict[str, SimDC], *, python: str | None = None) -> E2EWorkspace:
+# The interpreter of a provisioned Debian server: the loopback DCs share this machine's files,
+# so they model *provisioned* servers honestly with the distribution's python3 and the Debian
+# packages `target provision` installs (python3-docker, python3-requests, zstd: scripts/setup
+# installs them here). Never this checkout's interpreter: it has libraries an adopter's server
+# lacks. The unprovisioned case is tests/e2e/baresrv.py.
+TARGET_PYTHON = "/usr/bin/python3"
+
+
+def make_e2e_workspace(home: Path, dcs: dict[str, SimDC], *, python: str = TARGET_PYTHON) -> E2EWorkspace:
     """Create workspace ``home`` and ``target add`` every DC through the real CLI.
 
-    ``python`` (default: this interpreter, which has the Docker SDK) becomes the targets'
-    ``ansible_python_interpreter``, so community.docker modules work "on" the DCs.
+    ``python`` becomes the targets' ``ansible_python_interpreter`` (see :data:`TARGET_PYTHON`).
     """
-    import sys
-
     home.mkdir(parents=True, exist_ok=True)
     for dc in dcs.values():
-        run_cli(home, *dc.target_add_args(), "--python", python or sys.executable)
+        run_cli(home, *dc.target_add_args(), "--python", python)
     return E2EWorkspace(home=home, dcs=dict(dcs))
