@@ -14,7 +14,8 @@ gate and automatic rollback) over the items of a plan::
 - The state file (JSON, rewritten atomically after every change) says what happened to each
   target. ``resume=True`` continues from it: targets already ``done`` are skipped, targets that
   were ``running`` when the CLI died, ``cancelled`` or never started are run; ``failed`` ones
-  only with ``retry_failed``. The failure budget counts the failures of this run.
+  only with ``retry_failed``. The failure budget counts the failures of this run. A canary
+  that is not done stops every run (a resumed one too) before any batch.
 """
 
 from __future__ import annotations
@@ -220,8 +221,10 @@ class Rollout:
         if canary is not None and self._to_run(canary):
             self.event("canary", canary)
             self._run_batch([canary.target], "canary", None)
-            if canary.status != "done":
-                return self._stop(f"the canary {canary.target} {canary.status}: no batch started")
+        if canary is not None and canary.status not in ("done", "skipped"):
+            # also on resume: a canary that failed before stops the rollout until it is done
+            return self._stop(f"the canary {canary.target} {canary.status}: no batch started"
+                              + ("" if self._to_run(canary) else " (--resume --retry-failed runs it again)"))
         rest = [i.target for i in st.items if i is not canary and self._to_run(i)]
         for n, names in enumerate(batches(rest, st.batch_size), 1):
             if self.cancel_requested:

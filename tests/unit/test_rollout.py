@@ -168,3 +168,13 @@ def test_bad_rollouts(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('{"schema_version": 2}')
     with pytest.raises(InvalidInput, match="not a rollout state file"):
         load_state(tmp_path / "bad.json")
+
+
+def test_resume_after_a_failed_canary_stops_again_until_it_is_retried(tmp_path: Path) -> None:
+    state, path = run(tmp_path, FakeStep(fail={"t03"}), canary="t03", max_failures=5)
+    again = FakeStep()
+    state = Rollout(load_state(path), path=path, step=again).run()
+    assert again.calls == [] and "retry-failed" in (state.stopped or "")  # no batch behind a failed canary
+    fixed = FakeStep()
+    state = Rollout(load_state(path), path=path, step=fixed, retry_failed=True).run()
+    assert fixed.calls[0] == "t03" and sorted(fixed.calls) == NAMES and state.finished
