@@ -148,6 +148,17 @@ class CancelToken:
             return
         raise Cancelled(f"stopped by {self.signal_name} before anything changed on the target")
 
+    def forward(self, signum: int) -> None:
+        """A signal caught by another handler (the main thread of a run over many targets, each
+        target's operation in its own thread with its own token): noted, its playbook
+        interrupted if one runs; never raises (the thread notices at its next :meth:`check`)."""
+        self.signals.append(signum)
+        if self._first_at is None:
+            self._first_at = time.monotonic()
+        marker = self._marker
+        if marker is not None and self._interruptible:
+            self._interrupt_playbook(marker)
+
     def _interrupt_playbook(self, marker: str) -> None:
         hard = len(self.signals) > 1
         for pid in playbook_pids(marker):
