@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "site": ("site_cmd", "site", "Build and preview the static web catalog."),
     "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
     "fleet": ("fleet_cmd", "fleet", "Many targets at once: fleet status, fleet upgrade."),
+    "plan": ("plan_cmd", "plan", "Who must upgrade for a regulation or version, what each ships (read-only)."),
 }
 
 
