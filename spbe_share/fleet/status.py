@@ -146,7 +146,7 @@ def parse_read(target: Target, data: Any) -> TargetRead:
         result = _RESULTS.get(att.result)
         if att.app != folder or att.target != target.name or result is None:
             continue
-        read.last[att.app] = LastOperation(what=_what(att), result=result, when=att.when)  # type: ignore[arg-type]
+        read.last[att.app] = LastOperation(what=_what(att), result=result, when=att.when)
     if probe.blobs is not None:
         read.blobs = frozenset(b for b in probe.blobs if re.fullmatch(r"[0-9a-f]{64}", b))
     read.records.sort(key=lambda r: r.app)
@@ -228,7 +228,7 @@ def agreement_state(
             else:
                 a = max(found, key=lambda a: (a.valid_until, a.number))
             soon = state == "active" and (a.valid_until - today).days <= EXPIRY_WARNING_DAYS
-            return AgreementState(number=a.number, valid_until=a.valid_until, status=state,  # type: ignore[arg-type]
+            return AgreementState(number=a.number, valid_until=a.valid_until, status=state,
                                   expires_within_90_days=soon)  # fmt: skip
     return AgreementState(status="none")  # pragma: no cover - every agreement has a state
 
@@ -243,11 +243,11 @@ def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[A
     behind = missing = None
     if entry is not None and version is not None:
         behind = releases_behind(entry, version)
-        missing = [MissingRegulation(name=n, uri=u) for n, u in missing_for(entry, version)]  # type: ignore[arg-type]
+        missing = [MissingRegulation(name=n, uri=u) for n, u in missing_for(entry, version)]
     required = entry.sharing.mou_required if entry is not None else True
     return FleetRow(
         target=t.name, pemda=t.pemda, kode_wilayah=t.kode_wilayah, groups=list(groups_of(t)), app=app,
-        version=version, health=health, last_operation=read.last.get(app), latest_version=latest,  # type: ignore[arg-type]
+        version=version, health=health, last_operation=read.last.get(app), latest_version=latest,
         releases_behind=behind, missing_regulations=missing or [],
         agreement=agreement_state(agreements, app=app, kode_wilayah=t.kode_wilayah, today=today, required=required),
         reachable=reachable, error=error,
