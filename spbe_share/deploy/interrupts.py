@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Protocol, TypeVar
 
 from ..errors import Cancelled
 
@@ -210,9 +211,17 @@ class CancelToken:
                 self._kill_workers(marker)
 
 
+class SignalHandler(Protocol):
+    def handle(self, signum: int, frame: FrameType | None = None) -> None: ...
+
+
+H = TypeVar("H", bound=SignalHandler)
+
+
 @contextmanager
-def interrupts(token: CancelToken) -> Iterator[CancelToken]:
-    """SIGINT and SIGTERM go to ``token.handle`` inside the block (main thread only)."""
+def interrupts(token: H) -> Iterator[H]:
+    """SIGINT and SIGTERM go to ``token.handle`` inside the block (main thread only); ``token``
+    is a :class:`CancelToken`, or anything with its ``handle`` (a fan-out to many tokens)."""
     if threading.current_thread() is not threading.main_thread():
         yield token
         return

@@ -95,6 +95,11 @@ Step = Callable[[ItemState], StepOutcome]
 Event = Callable[[str, ItemState | None], None]
 
 
+def _told(exc: SpbeError) -> str:
+    """The error as the operator would read it: the message and its detail lines."""
+    return "; ".join([exc.message, *(d.strip() for d in exc.details if d.strip())])[:1000]
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -182,9 +187,9 @@ class Rollout:
         try:
             out = self.step(item)
         except Cancelled as exc:
-            self._finish(item, "cancelled", t0, error=exc.message, code=int(exc.exit_code))
+            self._finish(item, "cancelled", t0, error=_told(exc), code=int(exc.exit_code))
         except SpbeError as exc:
-            self._finish(item, "failed", t0, error=exc.message, code=int(exc.exit_code))
+            self._finish(item, "failed", t0, error=_told(exc), code=int(exc.exit_code))
         except Exception as exc:  # a bug in one target's step must not strand the others
             self._finish(item, "failed", t0, error=f"internal error: {type(exc).__name__}: {exc}"[:500], code=1)
         else:

@@ -178,3 +178,15 @@ def test_resume_after_a_failed_canary_stops_again_until_it_is_retried(tmp_path: 
     fixed = FakeStep()
     state = Rollout(load_state(path), path=path, step=fixed, retry_failed=True).run()
     assert fixed.calls[0] == "t03" and sorted(fixed.calls) == NAMES and state.finished
+
+
+def test_a_failure_keeps_its_details(tmp_path: Path) -> None:
+    from spbe_share.errors import PreflightFailed
+
+    def step(item: ItemState) -> StepOutcome:
+        raise PreflightFailed(f"{item.target} does not meet the requirements", details=["  port 8091: in use"])
+
+    state = Rollout(new_state(items(["a"]), key="k", canary=None, batch_size=1, max_failures=0),
+                    path=tmp_path / "s.json", step=step).run()  # fmt: skip
+    assert state.items[0].error == "a does not meet the requirements; port 8091: in use"
+    assert state.items[0].exit_code == 5
