@@ -40,6 +40,7 @@ EXPIRY_WARNING_DAYS = 90
 UNKNOWN_APP = "unknown"  # the app of a row for a target that could not be read and never was
 _SLUG = re.compile(SLUG)
 _SEMVER = re.compile(SEMVER)
+_BLOB_NAME = re.compile(r"([0-9a-f]{64})(?:\.zst)?")
 
 
 # ---------------------------------------------------------------- what a target answers (untrusted)
@@ -148,7 +149,8 @@ def parse_read(target: Target, data: Any) -> TargetRead:
             continue
         read.last[att.app] = LastOperation(what=_what(att), result=result, when=att.when)
     if probe.blobs is not None:
-        read.blobs = frozenset(b for b in probe.blobs if re.fullmatch(r"[0-9a-f]{64}", b))
+        # the target's blob store names each blob <sha256 of its stored bytes>[.zst]
+        read.blobs = frozenset(m.group(1) for b in probe.blobs if (m := _BLOB_NAME.fullmatch(b)))
     read.records.sort(key=lambda r: r.app)
     return read
 

@@ -150,3 +150,9 @@ def test_agreement_state() -> None:
 def test_deadline_grows_with_waves() -> None:
     assert run_deadline(50, forks=50, timeout=30) == 115
     assert run_deadline(550, forks=50, timeout=30) == 11 * 55 + 60
+
+
+def test_blob_names_as_the_target_stores_them() -> None:
+    a, b = "a" * 64, "b" * 64
+    read = parse_read(T1, {**probe(record()), "blobs": [a, f"{b}.zst", "../etc/passwd", f"{a}.tmp", "c" * 63]})
+    assert read.blobs == frozenset({a, b})
