@@ -8,7 +8,10 @@ DCs live apart). sshd runs as this (root) user with ``-D`` as our child process,
 containers are named per target and publish ports on the DC's address.
 
 If the preferred address is taken (for instance another test session on the same machine),
-another free 127.x.y.z address is used; read ``dc.address`` rather than assuming it.
+another free 127.x.y.z address is used; read ``dc.address`` rather than assuming it. Taken
+means sshd's port OR one of the apps' ports (:data:`APP_PORTS`) has a listener there: a
+container left publishing on 127.0.0.3:8081 by another session (or a killed run) must not
+become this DC's "port in use", nor answer this DC's health checks.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ def sshd_available() -> str | None:
     if os.geteuid() != 0:
         return "the simulated data centers run sshd as root on port 22 (run the e2e tests as root)"
     return None
+
+
+# The ports the catalog's apps publish on a DC's address (e-office 8080, pengaduan 8081).
+APP_PORTS = (8080, 8081)
 
 
 def port_free(address: str, port: int) -> bool:
@@ -109,6 +116,7 @@ class SimDC:
     pemda: str = "Kota Sorong"
     kode_wilayah: str = "96.71"
     user: str = "root"
+    app_ports: tuple[int, ...] = APP_PORTS  # must be free on the address too
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     # -- layout
@@ -174,13 +182,16 @@ class SimDC:
         subprocess.run(keygen_argv(self.host_key, f"sshd@{self.name}"), check=True)  # noqa: S603
         os.chmod(self.host_key, 0o600)
 
-    def start(self, *, tries: int = 5) -> SimDC:
+    def start(self, *, tries: int = 5, own_apps_may_listen: bool = False) -> SimDC:
+        """Start sshd; ``own_apps_may_listen`` (a restart): this DC's own containers may hold
+        its app ports, only sshd's port must be free."""
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         self.prepare()
         last = ""
         for attempt in range(tries):
-            if attempt or not port_free(self.address, self.port):
-                self.address = _free_loopback(self.port)
+            needed = (self.port,) if own_apps_may_listen else (self.port, *self.app_ports)
+            if attempt or not all(port_free(self.address, p) for p in needed):
+                self.address = _free_loopback((self.port, *self.app_ports))
             self.config.write_text(sshd_config_text(self))
             test = subprocess.run(  # noqa: S603
                 [SSHD, "-t", "-f", str(self.config)], capture_output=True, text=True
@@ -218,7 +229,7 @@ class SimDC:
         if new_host_key:
             self.new_host_key()
         address = self.address
-        self.start()
+        self.start(own_apps_may_listen=True)
         if self.address != address:
             raise RuntimeError(f"{self.name}: {address}:{self.port} was taken while restarting")
         return self
@@ -249,12 +260,12 @@ class SimDC:
         return args
 
 
-def _free_loopback(port: int) -> str:
-    """A random 127.x.y.z (outside 127.0.0.0/24) whose ``port`` nobody listens on."""
+def _free_loopback(ports: tuple[int, ...]) -> str:
+    """A random 127.x.y.z (outside 127.0.0.0/24) where nobody listens on any of ``ports``."""
     rng = random.SystemRandom()
     for _ in range(200):
         addr = f"127.{rng.randint(100, 250)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-        if port_free(addr, port):
+        if all(port_free(addr, p) for p in ports):
             return addr
     raise RuntimeError("no free loopback address found")
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zstandard
-from simdc import SimDC, run_cli
+from simdc import TARGET_PYTHON, SimDC, run_cli
 
 from spbe_share.deploy.ship import BlobToShip, ship_blobs
 from spbe_share.errors import Unreachable
@@ -54,9 +53,9 @@ def _blob(tmp: Path, size: int) -> BlobToShip:
 def test_a_killed_connection_resumes_inside_the_blob(simdc_factory: Callable[..., SimDC], tmp_path: Path) -> None:
     dc = simdc_factory("kota-kirim")
     home = tmp_path / "ws"
-    run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+    run_cli(home, *dc.target_add_args(), "--python", TARGET_PYTHON)
     ws = Workspace.from_options(home)
-    target = get_target(ws, "kota-kirim")
+    target = get_target(ws, dc.name)
     big = _blob(tmp_path, 24 << 20)
     small = _blob(tmp_path, 1 << 20)
     part = dc.root / "blobs" / "sha256" / ".partial" / f"{big.hex}.zst.part"
@@ -104,11 +103,11 @@ def test_ship_checks_the_pinned_host_key(simdc_factory: Callable[..., SimDC], tm
 
     dc = simdc_factory("kota-kunci")
     home = tmp_path / "ws"
-    run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+    run_cli(home, *dc.target_add_args(), "--python", TARGET_PYTHON)
     ws = Workspace.from_options(home)
     dc.restart(new_host_key=True)
     blob = _blob(tmp_path, 1 << 16)
     with pytest.raises(HostKeyMismatch):
-        ship_blobs(ws, get_target(ws, "kota-kunci"), [blob])
+        ship_blobs(ws, get_target(ws, dc.name), [blob])
     assert not (dc.root / "blobs").exists()
 
