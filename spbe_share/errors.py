@@ -94,3 +94,12 @@ class Cancelled(SpbeError):
     """The operator interrupted the operation (SIGINT/SIGTERM); see ``deploy/interrupts.py``."""
 
     exit_code = ExitCode.CANCELLED
+
+
+class PartlyFailed(SpbeError):
+    """An operation over several targets in which some failed; exits with the first failure's code."""
+
+    def __init__(self, message: str, *, first: SpbeError, details: list[str] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.first = first
+        self.exit_code = first.exit_code

@@ -36,6 +36,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "restore": ("ops_cmd", "restore", "Put a backup back (in place, or onto a new server with its secrets)."),
     "secrets": ("ops_cmd", "secrets_group", "Rotate a secret the app allows; your sealing and recovery keys."),
     "uninstall": ("ops_cmd", "uninstall", "Remove an app from a target (data stays unless --delete-data)."),
+    "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
+    "fleet": ("fleet_cmd", "fleet", "Many targets at once: fleet status, fleet upgrade."),
+    "plan": ("plan_cmd", "plan", "Who must upgrade for a regulation or version, what each ships (read-only)."),
 }
 
 
