@@ -182,6 +182,7 @@ def _match(message: str, lang: str) -> str | None:
 
 
 _VALUE_ERROR = "Value error, "
+_TRAILING_REF = re.compile(r" \[[^\[\]]*\]$")
 
 
 def translate(message: str) -> str:
@@ -206,6 +207,10 @@ def translate(message: str) -> str:
         if tail.startswith(_VALUE_ERROR):  # pydantic's prefix on a validator's ValueError
             head, tail = head + _VALUE_ERROR, tail[len(_VALUE_ERROR) :]
         found = _match(tail, _active)
+        if found is None:  # "message [docs/lint.md#check]": the bracketed reference kept
+            ref = _TRAILING_REF.search(tail)
+            if ref and (found := _match(tail[: ref.start()], _active)) is not None:
+                found += tail[ref.start() :]
         if found is not None:
             return head + found
         start = i + 2

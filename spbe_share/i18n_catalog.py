@@ -46,6 +46,7 @@ ECHO_CALLS = {
     "click.echo", "echo", "info", "output.info", "click.confirm", "click.prompt", "confirm", "prompt",
     "click.UsageError", "click.BadParameter", "click.ClickException", "UsageError", "BadParameter",
     "ClickException", "_", "N_", "i18n.N_", "i18n.gettext", "gettext",
+    "say", "ctx.say", "self.say", "progress", "_t", "i18n.translate",  # notes for the operator, shown by the CLI's info()
 }
 
 
@@ -88,8 +89,18 @@ def template(node: ast.AST | None) -> str | None:
                 out.append("{" + src + conv + spec + "}")
         return "".join(out)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        # f"image {x!r}: " + why(t): a part that is not a literal is one more field
         left, right = template(node.left), template(node.right)
-        return left + right if left is not None and right is not None else None
+        if left is None and right is None:
+            return None
+        for side, part in (("left", left), ("right", right)):
+            if part is None:
+                src = ast.unparse(getattr(node, side))
+                if "{" in src or "}" in src:
+                    return None
+        return (left if left is not None else "{" + ast.unparse(node.left) + "}") + (
+            right if right is not None else "{" + ast.unparse(node.right) + "}"
+        )
     if isinstance(node, ast.IfExp):  # "a" if c else "b": both are messages
         return None
     return None
@@ -122,6 +133,16 @@ def _messages(node: ast.Call, errors: set[str]) -> Iterator[ast.AST]:
         yield node.args[2]
     elif last == "_problem" and len(node.args) >= 4:  # yamlio._problem(path, line, loc, message)
         yield node.args[3]
+    elif last == "_kv" and node.args and isinstance(node.args[0], ast.List) and not any(
+        kw.arg == "labels" for kw in node.keywords
+    ):  # cli catalog show: _kv([("Label", value), ...])
+        yield from (e.elts[0] for e in node.args[0].elts if isinstance(e, ast.Tuple) and e.elts)
+    elif last == "Finding" and len(node.args) >= 4:  # lint.Finding(check, file, line, message)
+        yield node.args[3]
+    elif name.endswith("ctx.at") and len(node.args) >= 3:  # lint: ctx.at(check, loc, message)
+        yield node.args[2]
+    elif name == "f" and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant):
+        yield node.args[-1]  # lint's local helper f("check-id", [line,] message)
 
 
 def extract_templates(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Iterator[tuple[int, str, str, list[str]]]:
