@@ -117,9 +117,7 @@ def has_words(template: str) -> bool:
 class Template:
     msgid: str
     regex: re.Pattern[str]
-    names: tuple[str, ...]  # group name -> field text, by index
-    anchor: str  # the longest literal piece: a cheap pre-filter
-    weight: int  # literal length: the most specific template wins
+    names: tuple[str, ...]  # field text of group f0, f1, ...
 
 
 def compile_template(msgid: str) -> Template:
@@ -140,11 +138,7 @@ def compile_template(msgid: str) -> Template:
             names.append(m[0])
             pattern.append(f"(?P<{group}>.*?)")
     pattern.append(re.escape(msgid[pos:]))
-    pieces = [p for p in literal(msgid).split("\0") if p]
-    anchor = max(pieces, key=len) if pieces else ""
-    return Template(
-        msgid, re.compile("".join(pattern), re.DOTALL), tuple(names), anchor, len(literal(msgid))
-    )
+    return Template(msgid, re.compile("".join(pattern), re.DOTALL), tuple(names))
 
 
 def fill(translated: str, values: Mapping[str, str]) -> str:
@@ -155,14 +149,20 @@ def fill(translated: str, values: Mapping[str, str]) -> str:
 
 
 @lru_cache(maxsize=4)
-def _templates(lang: str) -> tuple[Template, ...]:
+def _templates(lang: str) -> tuple[tuple[str, str], ...]:
+    """(anchor, msgid) of the catalog's templates, the most specific (longest literal) first."""
     catalog = getattr(_translations(lang), "_catalog", {})
-    out = [
-        compile_template(k)
-        for k, v in catalog.items()
-        if isinstance(k, str) and k and v and fields(k) and has_words(k)
-    ]
-    return tuple(sorted(out, key=lambda t: -t.weight))
+    out = []
+    for k, v in catalog.items():
+        if isinstance(k, str) and k and v and fields(k):
+            lit = literal(k)
+            pieces = [p for p in lit.split("\0") if p]
+            if any(c.isalpha() for c in lit):
+                out.append((len(lit), max(pieces, key=len), k))
+    return tuple((anchor, msgid) for _w, anchor, msgid in sorted(out, key=lambda t: -t[0]))
+
+
+_compiled = lru_cache(maxsize=None)(lambda msgid: compile_template(msgid))
 
 
 def _match(message: str, lang: str) -> str | None:
@@ -171,13 +171,14 @@ def _match(message: str, lang: str) -> str | None:
     exact = catalog.get(message)
     if exact:
         return str(exact)
-    for t in _templates(lang):
-        if t.anchor not in message:
+    for anchor, msgid in _templates(lang):
+        if anchor not in message:  # cheap: most templates never get compiled
             continue
+        t = _compiled(msgid)
         m = t.regex.fullmatch(message)
         if m:
             values = {name: m[f"f{i}"] for i, name in enumerate(t.names)}
-            return fill(str(catalog[t.msgid]), values)
+            return fill(str(catalog[msgid]), values)
     return None
 
 
