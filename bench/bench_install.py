@@ -1,17 +1,23 @@
-"""Benchmark (not a test): a fresh install into a simulated data center over real SSH.
+"""Benchmark (not a test): shipping and a fresh install into a simulated data center over SSH.
 
-    python3 bench/bench_install.py [APP] [--set NAME=VALUE ...]
+    python3 bench/bench_install.py [APP] [--set NAME=VALUE ...] [--rounds N]
 
 Starts a throwaway sshd DC (tests/e2e/simdc.py) on a free loopback address, adds it as a
-target, records an agreement, then installs APP (default pengaduan) twice through
-``spbe_share.deploy.install`` (on the operations core). Prints the first install's wall time split into verify,
-preflight, transfer, load, start, health (from the runner's per-task timings; task names
-carry the phase), the bytes sent over SSH, and the repeated install's time as a ratio.
+target, records an agreement and builds (or reuses) the app's bundle (default pengaduan).
 
-Bytes sent = the sizes of the blob files the playbook copied (the target reported which it
-lacked) plus the small files (entry, templates, playbooks, manifest); SSH framing and Ansible's
-own module transfers are NOT counted (no per-connection traffic counters here).
-Needs root (sshd), the Docker engine, and the app's images (built when missing).
+1. Ship vs raw ssh: ships the bundle's blobs to the empty target with
+   ``spbe_share.deploy.ship`` (one stream, verified on the target), then sends the SAME bytes
+   with a raw ``ssh host 'cat > file'`` over the same loopback and the same pinned ssh
+   options; ``--rounds`` times each (blob store emptied between rounds), best of each kept.
+   Prints RATIO ship / raw (goal <= 2).
+2. Installs APP twice through ``spbe_share.deploy.install`` on the operations core (blob
+   store emptied first, so the first install ships everything). Prints the first install's wall time split into verify,
+   preflight, transfer, load, start, health, the bytes sent, and the repeated install's time.
+
+Bytes sent = blob bytes written to the ship stream (zstd-compressed, as stored in the bundle)
+plus the small files (entry, templates, playbooks, manifest); SSH framing and Ansible's own
+module transfers are NOT counted. Needs root (sshd), the Docker engine, and the app's images
+(built when missing).
 """
 
 from __future__ import annotations
@@ -30,13 +36,44 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO))
 
 
+def ship_vs_raw(ws, target_name, manifest, bundle_dir, root, rounds):  # type: ignore[no-untyped-def]
+    """Best-of-``rounds`` seconds of (spbe-share ship, raw ssh cat) for the same blob bytes."""
+    from spbe_share.deploy.ship import blobs_of, ship_blobs
+    from spbe_share.targets import get_target, ssh_argv
+
+    target = get_target(ws, target_name)
+    blobs = blobs_of(manifest, bundle_dir)
+    total = sum(b.stored_size for b in blobs)
+    ship_times, raw_times = [], []
+    for _ in range(rounds):
+        shutil.rmtree(root / "blobs", ignore_errors=True)
+        t0 = time.monotonic()
+        result = ship_blobs(ws, target, blobs)
+        ship_times.append(time.monotonic() - t0)
+        assert result.bytes_sent == total, (result.bytes_sent, total)
+        argv = ssh_argv(ws, target, ["sh", "-c", f"cat > {root}/raw-cat.bin"])
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE)  # noqa: S603
+        assert proc.stdin is not None
+        for b in blobs:
+            with b.path.open("rb") as f:
+                shutil.copyfileobj(f, proc.stdin, 1 << 20)
+        proc.stdin.close()
+        assert proc.wait() == 0
+        raw_times.append(time.monotonic() - t0)
+        assert (root / "raw-cat.bin").stat().st_size == total
+        (root / "raw-cat.bin").unlink()
+    return min(ship_times), min(raw_times), total
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("app", nargs="?", default="pengaduan")
     p.add_argument("--set", dest="sets", action="append", default=[])
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
 
-    from simdc import SimDC, run_cli, sshd_available
+    from simdc import TARGET_PYTHON, SimDC, run_cli, sshd_available
 
     from spbe_share.deploy.bundles import locate_bundle, verify_and_extract
     from spbe_share.deploy.core import OpContext
@@ -52,20 +89,31 @@ def main() -> int:
     dc = SimDC(name=target, base=tmp, address="127.0.0.240", pemda="Kota Bench", kode_wilayah="96.79").start()
     try:
         home = tmp / "ws"
-        run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+        run_cli(home, *dc.target_add_args(), "--python", TARGET_PYTHON)
+        ws = Workspace.from_options(home)
+        from spbe_share.bundle.keys import generate_key
+        from spbe_share.catalog.loader import get_entry
+
+        # this workspace plays the donor: its key signs the bundle for the entry's donor
+        donor_kode = get_entry(ws, args.app).entry.donor.kode_wilayah
+        generate_key(ws, name="donor", donor_kode=donor_kode)
         today = dt.date.today()
-        run_cli(home, "mou", "add", "--app", args.app, "--donor", "Donor", "--donor-kode", "91",
+        run_cli(home, "mou", "add", "--app", args.app, "--donor", "Donor", "--donor-kode", donor_kode,
                 "--adopter", dc.pemda, "--adopter-kode", dc.kode_wilayah, "--number", "PKS/BENCH/1",
                 "--signed", (today - dt.timedelta(days=1)).isoformat(),
                 "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
-        ws = Workspace.from_options(home)
 
         # build (or reuse the host's images) and sign the bundle first: not part of the install time
         bundle = locate_bundle(ws, app=args.app, version=None, bundle=None, say=lambda m: None)
         shutil.rmtree(ws.cache_dir / "bundles", ignore_errors=True)
         t0 = time.monotonic()
-        manifest, _ = verify_and_extract(ws, bundle)
+        manifest, bundle_dir = verify_and_extract(ws, bundle)
         verify_s = time.monotonic() - t0
+
+        ship_s, raw_s, shipped = ship_vs_raw(ws, target, manifest, bundle_dir, dc.root, args.rounds)
+        print(f"ship {shipped:,} B of blobs (best of {args.rounds}): spbe-share ship {ship_s:.2f} s,"
+              f" raw ssh cat {raw_s:.2f} s; RATIO ship / raw = {ship_s / raw_s:.2f} (goal <= 2)")
+        shutil.rmtree(dc.root / "blobs", ignore_errors=True)
 
         t0 = time.monotonic()
         first = install(OpContext.create(ws), app=args.app, target_name=target, sets=args.sets, bundle=bundle)
@@ -88,7 +136,7 @@ def main() -> int:
             print(f"{label:<48}{ph.get(key, 0.0) + extra:6.1f} s")
         print(f"first install wall time:                        {first_s:6.1f} s")
         print(f"bytes sent: {first.bytes_sent + small:,} ({first.blobs_sent}/{first.blobs_total} blobs"
-              f" = {first.bytes_sent:,} B, small files {small:,} B; counted from shipped file sizes)")
+              f" = {first.bytes_sent:,} B as stored (zstd), small files {small:,} B)")
         print(f"repeat install: {second_s:.1f} s = {second_s / first_s:.2f} x first;"
               f" changed={second.changed}, bytes sent {second.bytes_sent:,}")
     finally:

@@ -5,11 +5,15 @@ the functions that use it (``spbe-share --help`` must not pay for it). There is 
 registry: nothing is ever pulled.
 
 * :func:`ensure_base_image` builds ``spbe-share/base:bookworm`` from the machine's own apt
-  mirror with ``debootstrap`` (Debian minbase + python3), trims it and ``docker import``\\s it.
+  mirror with ``debootstrap`` (Debian minbase + python3), reproducibly
+  (:mod:`spbe_share.imaging.base`).
 * :func:`build_wheels` builds the wheels of a component's ``requirements.txt`` on the host
   (containers cannot reach PyPI), cached by the file's SHA-256 so rebuilds are offline.
-* :func:`build_app` builds every component image of an app release, tagged
-  ``<component.image>:<version>``, with OCI labels, reusing the engine's layer cache.
+* :func:`build_app` builds every component image of an app release from the release's own
+  source (the commit the entry records), tagged ``<component.image>:<version>``: the
+  Dockerfile runs with the engine's layer cache, then every layer it made is rewritten
+  deterministically and the config (labels, version) is written by spbe-share
+  (:mod:`spbe_share.imaging.finalize`). The same source and release give the same layers.
 
 Argument lists for external programs are built by pure functions (``*_argv``) that unit
 tests compare by equality.
@@ -17,6 +21,7 @@ tests compare by equality.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -28,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-from .errors import EnvironmentProblem, InvalidInput, NotFound, SpbeError
+from .errors import EnvironmentProblem, NotFound, SpbeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .catalog.models import Entry
@@ -36,6 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BASE_IMAGE = "spbe-share/base:bookworm"
 BASE_SUITE = "bookworm"
+# pip's own wheel, used to install the others inside the image (pinned: same wheels, same layer)
+PIP_REQUIREMENT = "pip==24.3.1"
 ENV_MIRROR = "SPBE_SHARE_DEBIAN_MIRROR"
 APT_SOURCES_LIST = Path("/etc/apt/sources.list")
 APT_SOURCES_DIR = Path("/etc/apt/sources.list.d")
@@ -47,9 +54,6 @@ OCI = "org.opencontainers.image"
 # Build contexts get this mtime on every file so identical sources give identical contexts.
 FIXED_MTIME = 315532800  # 1980-01-01T00:00:00Z (the earliest time zip/wheel can store)
 
-# Skipped when copying a component folder into its build context.
-_SKIP_NAMES = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache", "wheels"}
-_SKIP_SUFFIXES = (".pyc", ".pyo")
 
 Progress = Callable[[str], None]
 
@@ -212,28 +216,11 @@ def debootstrap_argv(target: Path, mirror: str, *, suite: str = BASE_SUITE) -> l
     return ["debootstrap", "--variant=minbase", "--include=python3", suite, str(target), mirror]
 
 
-def rootfs_tar_argv(rootfs: Path, out: Path) -> list[str]:
-    return ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(out), "."]
-
-
 def wheel_argv(requirements: Path, dest: Path, *, python: str = "python3") -> list[str]:
     return [
         python, "-m", "pip", "wheel", "--only-binary=:all:",
-        "--wheel-dir", str(dest), "-r", str(requirements), "pip",
+        "--wheel-dir", str(dest), "-r", str(requirements), PIP_REQUIREMENT,
     ]  # fmt: skip
-
-
-def base_image_changes(*, mirror: str, suite: str = BASE_SUITE) -> list[str]:
-    """Dockerfile instructions applied by ``docker import``."""
-    return [
-        "ENV LANG=C.UTF-8",
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        'CMD ["/bin/bash"]',
-        f"LABEL {OCI}.title=spbe-share-base",
-        f"LABEL {OCI}.base.name=debian:{suite}",
-        f'LABEL {OCI}.description="Debian {suite} minbase with python3"',
-        f"LABEL id.go.spbe.debian-mirror={mirror}",
-    ]
 
 
 # --------------------------------------------------------------------------- docker engine
@@ -347,54 +334,17 @@ def _run(argv: list[str], *, what: str, cwd: Path | None = None) -> None:
         raise BuildFailed(f"{what} failed: {last}", details=lines[-20:])
 
 
-def ensure_base_image(
-    *,
-    mirror: str | None = None,
-    force: bool = False,
-    tag: str = BASE_IMAGE,
-    progress: Progress | None = None,
-    tmp_dir: Path | None = None,
-) -> str:
-    """Make sure the base image ``tag`` exists; build it with debootstrap if missing. Returns its id."""
-    say = progress or (lambda _m: None)
-    client = docker_client()
-    if not force and image_exists(client, tag):
-        return str(client.images.get(tag).id)
-    if os.geteuid() != 0:
-        raise EnvironmentProblem("building the base image runs debootstrap, which needs root")
-    debootstrap = _find_debootstrap()
-    mirror = (mirror or host_debian_mirror()).rstrip("/")
-    repository, _, image_tag = tag.rpartition(":")
-    with tempfile.TemporaryDirectory(prefix="spbe-base-", dir=tmp_dir) as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        say(f"debootstrap {BASE_SUITE} from {mirror} (a few minutes)")
-        argv = debootstrap_argv(rootfs, mirror)
-        argv[0] = debootstrap
-        _run(argv, what="debootstrap")
-        removed = trim_rootfs(rootfs)
-        say(f"trimmed {len(removed)} cache/doc/locale entries")
-        tarball = Path(tmp) / "rootfs.tar"
-        _run(rootfs_tar_argv(rootfs, tarball), what="packing the base image")
-        say(f"docker import as {tag}")
-        from docker.errors import APIError
-
-        try:
-            client.api.import_image(
-                src=str(tarball),
-                repository=repository,
-                tag=image_tag,
-                changes=base_image_changes(mirror=mirror),
-            )
-        except APIError as exc:
-            raise BuildFailed(f"docker import failed: {exc.explanation or exc}") from None
-    return str(client.images.get(tag).id)
+# ensure_base_image(*, mirror=None, force=False, tag=BASE_IMAGE, progress=None, tmp_dir=None) -> id:
+# the reproducible Debian base image (debootstrap, trimmed, normalized, docker load).
+from .imaging.base import ensure_base_image  # noqa: E402, F401, I001 - re-exported
 
 
 # --------------------------------------------------------------------------- wheels
 
 
 def requirements_digest(requirements: Path) -> str:
-    return hashlib.sha256(requirements.read_bytes()).hexdigest()
+    """Cache key of a wheel set: the requirements file and the pinned pip."""
+    return hashlib.sha256(requirements.read_bytes() + b"\n" + PIP_REQUIREMENT.encode()).hexdigest()
 
 
 def build_wheels(
@@ -472,6 +422,10 @@ def git_revision(repo_root: Path, path: Path | None = None) -> str:
         return "unknown"
 
 
+def _say_as(say: Progress, component: str, message: str) -> None:
+    say(f"[{component}] {message}")
+
+
 def image_ref(component_image: str, version: str) -> str:
     return f"{component_image}:{version}"
 
@@ -491,60 +445,19 @@ def image_labels(entry: Entry, component: str, version: str, revision: str) -> d
 
 def prepare_context(source: Path, dest: Path) -> list[str]:
     """Copy ``source`` into ``dest`` deterministically (sorted, fixed mtimes); returns relative paths."""
-    if not source.is_dir():
-        raise NotFound(f"{source}: build context folder not found")
-    copied: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_NAMES)
-        rel_dir = Path(dirpath).relative_to(source)
-        (dest / rel_dir).mkdir(parents=True, exist_ok=True)
-        for name in sorted(filenames):
-            if name.endswith(_SKIP_SUFFIXES):
-                continue
-            src = Path(dirpath) / name
-            dst = dest / rel_dir / name
-            if src.is_symlink():
-                raise InvalidInput(f"{src}: symbolic links are not allowed in a build context")
-            shutil.copyfile(src, dst)
-            os.chmod(dst, 0o755 if os.access(src, os.X_OK) else 0o644)
-            copied.append((rel_dir / name).as_posix())
+    from .imaging.source import copy_working_tree
+
+    copied = copy_working_tree(source, dest)
     fix_mtimes(dest)
     return copied
 
 
 def fix_mtimes(root: Path) -> None:
+    """Give every file and folder under ``root`` the fixed mtime (build contexts)."""
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             os.utime(Path(dirpath) / name, (FIXED_MTIME, FIXED_MTIME))
         os.utime(dirpath, (FIXED_MTIME, FIXED_MTIME))
-
-
-def label_instruction(labels: dict[str, str]) -> str:
-    """One Dockerfile ``LABEL`` line for all labels (one build step instead of one per label).
-
-    Keys and values are double-quoted with ``\\``, ``"`` and ``$`` escaped, so catalog text
-    is never interpreted by the Dockerfile parser.
-    """
-
-    def quote(text: str) -> str:
-        if "\n" in text or "\r" in text:
-            raise InvalidInput(f"image label value must be one line: {text!r}")
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
-
-    return "LABEL " + " ".join(f"{quote(k)}={quote(v)}" for k, v in sorted(labels.items()))
-
-
-BUILD_DOCKERFILE_SUFFIX = ".spbe-build"
-
-
-def write_build_dockerfile(context: Path, dockerfile: str, labels: dict[str, str]) -> str:
-    """Write ``<dockerfile>.spbe-build`` = the component's Dockerfile + the labels; returns its name."""
-    text = (context / dockerfile).read_text(encoding="utf-8")
-    generated = dockerfile + BUILD_DOCKERFILE_SUFFIX
-    (context / generated).write_text(
-        text.rstrip("\n") + "\n\n# added by spbe-share\n" + label_instruction(labels) + "\n", encoding="utf-8"
-    )
-    return generated
 
 
 def build_app(
@@ -554,51 +467,79 @@ def build_app(
     *,
     progress: Progress | None = None,
     nocache: bool = False,
+    commit: str | None = None,
 ) -> list[BuiltImage]:
-    """Build every component image of ``loaded.entry`` at release ``version`` (default: latest)."""
+    """Build every component image of ``loaded.entry`` at release ``version`` (default: latest).
+
+    The sources are the component folders at the release's ``commit``; for a release that
+    records none, at ``commit`` if given (``publish``: the commit it tags), else the working
+    tree. Build arguments are never passed: the version and the labels go into the image
+    config only, so they never invalidate a layer.
+    """
+    from .imaging.assemble import rfc3339
+    from .imaging.finalize import finalize
+    from .imaging.source import materialize
+
     entry = loaded.entry
     repo_root = Path(loaded.repo_root)
     if version is None:
         version = entry.latest.version
     try:
-        entry.release(version)
+        release = entry.release(version)
     except KeyError:
         known = ", ".join(r.version for r in entry.releases)
         raise NotFound(f"app {entry.id!r} has no release {version!r} (releases: {known})") from None
+    index = [r.version for r in entry.releases].index(version)
+    where = f"{entry.id} releases[{index}] ({version})"
     say = progress or (lambda _m: None)
     client = docker_client()
     built: list[BuiltImage] = []
     for component in entry.components:
         ref = image_ref(component.image, version)
-        source = repo_root / component.build.context
         with tempfile.TemporaryDirectory(prefix=f"spbe-build-{entry.id}-") as tmp:
             context = Path(tmp) / "context"
-            context.mkdir()
-            prepare_context(source, context)
+            tree = materialize(
+                repo_root, repo_root / component.build.context, context, commit=release.commit or commit, where=where
+            )
+            short = tree.revision[:12] + ("-dirty" if tree.revision.endswith("-dirty") else "")
+            say(
+                f"[{component.name}] source: {component.build.context} at "
+                + (f"commit {short}" if tree.pinned else f"the working tree ({short})")
+            )
             if not (context / component.build.dockerfile).is_file():
-                raise NotFound(f"{source / component.build.dockerfile}: Dockerfile not found")
-            if (source / "requirements.txt").is_file():
+                raise NotFound(f"{component.build.context}/{component.build.dockerfile}: Dockerfile not found")
+            if (context / "requirements.txt").is_file():
                 build_wheels(
-                    source / "requirements.txt",
+                    context / "requirements.txt",
                     context / "wheels",
                     cache_dir=ws.cache_dir / "wheels",
                     progress=say,
                 )
-            labels = image_labels(entry, component.name, version, git_revision(repo_root, source))
-            dockerfile = write_build_dockerfile(context, component.build.dockerfile, labels)
             fix_mtimes(context)
-            say(f"[{component.name}] building {ref}")
-            image_id = _docker_build(
+            say(f"[{component.name}] docker build")
+            raw_id = _docker_build(
                 client,
                 context=context,
-                dockerfile=dockerfile,
-                tag=ref,
-                buildargs={"APP_VERSION": version},
+                dockerfile=component.build.dockerfile,
+                tag=None,
+                buildargs={},
                 nocache=nocache,
                 say=say,
             )
-        built.append(BuiltImage(component=component.name, ref=ref, image_id=image_id))
-        say(f"[{component.name}] built {ref} {image_id}")
+        labels = image_labels(entry, component.name, version, tree.revision)
+        done = finalize(
+            client,
+            raw_image=raw_id,
+            ref=ref,
+            cache=ws.cache_dir / "layers",
+            labels=labels,
+            env={"APP_VERSION": version},
+            created=rfc3339(release.date),
+            others=[i.ref for i in local_app_images(entry, client=client) if i.component == component.name],
+            progress=functools.partial(_say_as, say, component.name),
+        )
+        built.append(BuiltImage(component=component.name, ref=ref, image_id=done.image_id))
+        say(f"[{component.name}] built {ref} {done.image_id}")
     return built
 
 
@@ -607,14 +548,18 @@ def _docker_build(
     *,
     context: Path,
     dockerfile: str,
-    tag: str,
+    tag: str | None,
     buildargs: dict[str, str],
     nocache: bool,
     say: Progress,
 ) -> str:
+    """Run ``docker build`` (classic builder, host network for nothing but apt's mirror);
+    returns the image id."""
     from docker.errors import APIError
 
     last_lines: list[str] = []
+    image_id: str | None = None
+    what = tag or str(context)
     try:
         stream = client.api.build(
             path=str(context),
@@ -632,20 +577,29 @@ def _docker_build(
             if "error" in chunk:
                 message = str(chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
                 raise BuildFailed(
-                    f"building {tag} failed: {message.splitlines()[-1] if message else 'unknown error'}",
+                    f"building {what} failed: {message.splitlines()[-1] if message else 'unknown error'}",
                     details=last_lines[-20:],
                 )
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("ID"):
+                image_id = str(aux["ID"])
             text = chunk.get("stream")
             if text:
                 for line in str(text).splitlines():
                     if line.strip():
                         last_lines.append(line)
                         say(line)
+                        if line.startswith("Successfully built "):
+                            image_id = image_id or line.split()[-1]
             elif chunk.get("status"):
                 say(str(chunk["status"]))
     except APIError as exc:
-        raise BuildFailed(f"building {tag} failed: {exc.explanation or exc}") from None
-    return str(client.images.get(tag).id)
+        raise BuildFailed(f"building {what} failed: {exc.explanation or exc}") from None
+    if image_id is None:
+        if tag is None:
+            raise BuildFailed(f"building {what} gave no image id", details=last_lines[-20:])
+        image_id = str(client.images.get(tag).id)
+    return str(client.api.inspect_image(image_id)["Id"])
 
 
 # --------------------------------------------------------------------------- inspection

@@ -20,6 +20,8 @@ Storage
                   spbe_root: /var/lib/spbe-share
                   spbe_bind_address: 10.20.0.5
                   # optional: ansible_python_interpreter: /usr/bin/python3
+                  # optional, merged into /etc/docker/daemon.json by `target provision`:
+                  # spbe_docker_daemon_options: {storage-driver: vfs, iptables: false}
 
     ``ansible-playbook -i inventory.yml`` uses it as is. Pinned host keys live in
     ``ws.known_hosts_file`` (OpenSSH format, ``[host]:port`` when the port is not 22).
@@ -41,17 +43,15 @@ The built-in target ``local``
 
 from __future__ import annotations
 
-import base64
 import getpass
 import hashlib
 import os
 import re
 import shlex
-import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -69,7 +69,21 @@ from .errors import (
     Unreachable,
     ValidationFailed,
 )
-from .workspace import Workspace
+from .hostkeys import (
+    Confirm,
+    HostKey,
+    PinnedKey,
+    check_fingerprint,
+    choose_pins,
+    describe_keys,
+    host_key_problem,
+    known_hosts_name,
+    parse_known_hosts,
+    parse_public_keys,
+    read_known_hosts,
+    write_known_hosts,
+)
+from .workspace import Workspace, atomic_write_text
 from .yamlio import LoadedYaml, dump_yaml, load_yaml, pydantic_problems
 
 GROUP = "spbe_targets"
@@ -132,6 +146,7 @@ class Target(BaseModel):
     bind_address: str = Field(min_length=1)
     python: str | None = None  # ansible_python_interpreter, when not discovered
     host_keys: tuple[str, ...] = ()
+    docker_daemon_options: dict[str, Any] = Field(default_factory=dict)  # see `target provision`
 
     @property
     def host_key(self) -> str | None:
@@ -165,6 +180,7 @@ class HostVars(_Strict):
     spbe_kode_wilayah: KodeWilayah
     spbe_root: str = Field(default=DEFAULT_ROOT, min_length=1)
     spbe_bind_address: str | None = None
+    spbe_docker_daemon_options: dict[str, Any] | None = None
 
 
 class GroupVars(_Strict):
@@ -203,6 +219,7 @@ def _hostvars_to_target(name: str, hv: HostVars, keys: tuple[str, ...]) -> Targe
         bind_address=hv.spbe_bind_address or hv.ansible_host,
         python=hv.ansible_python_interpreter,
         host_keys=keys,
+        docker_daemon_options=dict(hv.spbe_docker_daemon_options or {}),
     )
 
 
@@ -224,6 +241,8 @@ def _target_to_hostvars(t: Target) -> dict[str, Any]:
         spbe_root=t.root,
         spbe_bind_address=t.bind_address,
     )
+    if t.docker_daemon_options:
+        out["spbe_docker_daemon_options"] = dict(t.docker_daemon_options)
     return out
 
 
@@ -332,21 +351,6 @@ def list_targets(ws: Workspace, *, include_local: bool = True) -> list[Target]:
     return out
 
 
-def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 HEADER = (
     "# spbe-share targets: a standard Ansible inventory (ansible-playbook -i this-file).\n"
     "# Edit with `spbe-share target add/remove`; hand edits are checked on every load.\n"
@@ -355,146 +359,7 @@ HEADER = (
 
 def save_targets(ws: Workspace, targets: Iterable[Target]) -> None:
     ws.ensure()
-    _atomic_write(ws.inventory_file, HEADER + dump_yaml(inventory_document(ws, targets)))
-
-
-# ---------------------------------------------------------------- known_hosts and fingerprints
-
-
-def known_hosts_name(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-@dataclass(frozen=True)
-class HostKey:
-    """One public host key: ``ssh-ed25519 AAAA...`` (type and base64 blob)."""
-
-    keytype: str
-    blob: str
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.blob)
-
-    @property
-    def bits(self) -> int:
-        return key_bits(self.keytype, self.blob)
-
-    def describe(self, comment: str) -> str:
-        """Like one line of ``ssh-keygen -lf``: ``256 SHA256:... comment (ED25519)``."""
-        return f"{self.bits} {self.fingerprint} {comment} ({key_label(self.keytype)})"
-
-    def known_hosts_line(self, name: str) -> str:
-        return f"{name} {self.keytype} {self.blob}"
-
-
-@dataclass(frozen=True)
-class PinnedKey:
-    name: str  # host or [host]:port
-    key: HostKey
-
-    @property
-    def line(self) -> str:
-        return self.key.known_hosts_line(self.name)
-
-
-def fingerprint(blob_b64: str) -> str:
-    """OpenSSH's SHA256 fingerprint of a base64 public key blob."""
-    raw = base64.b64decode(blob_b64)
-    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
-
-
-def key_label(keytype: str) -> str:
-    if keytype == "ssh-ed25519":
-        return "ED25519"
-    if keytype.startswith("ecdsa-"):
-        return "ECDSA"
-    if keytype == "ssh-rsa":
-        return "RSA"
-    return keytype.upper()
-
-
-def _ssh_string(raw: bytes, off: int) -> tuple[bytes, int]:
-    (n,) = struct.unpack(">I", raw[off : off + 4])
-    return raw[off + 4 : off + 4 + n], off + 4 + n
-
-
-def key_bits(keytype: str, blob_b64: str) -> int:
-    if keytype == "ssh-ed25519":
-        return 256
-    if keytype.startswith("ecdsa-sha2-nistp"):
-        return int(keytype.removeprefix("ecdsa-sha2-nistp"))
-    if keytype == "ssh-rsa":
-        raw = base64.b64decode(blob_b64)
-        _, off = _ssh_string(raw, 0)  # "ssh-rsa"
-        _, off = _ssh_string(raw, off)  # e
-        n, _ = _ssh_string(raw, off)
-        return int.from_bytes(n, "big").bit_length()
-    return 0
-
-
-_KEYTYPE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+|ssh-dss)$")
-
-
-def _parse_key(keytype: str, blob: str) -> HostKey | None:
-    if not _KEYTYPE.match(keytype):
-        return None
-    try:
-        raw = base64.b64decode(blob, validate=True)
-        inner, _ = _ssh_string(raw, 0)
-    except (ValueError, struct.error):
-        return None
-    if inner.decode("ascii", "replace") != keytype:
-        return None
-    return HostKey(keytype, blob)
-
-
-def parse_known_hosts(text: str) -> list[PinnedKey]:
-    """known_hosts / ssh-keyscan output lines -> keys (comments, markers, junk skipped)."""
-    out: list[PinnedKey] = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 3 or parts[0].startswith("#") or parts[0].startswith("@"):
-            continue
-        key = _parse_key(parts[1], parts[2])
-        if key is not None:
-            for name in parts[0].split(","):
-                out.append(PinnedKey(name, key))
-    return out
-
-
-def parse_public_keys(text: str, *, source: str) -> list[HostKey]:
-    """Keys from a public key file (``type base64 [comment]``) or known_hosts-style lines."""
-    keys: list[HostKey] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts or parts[0].startswith("#"):
-            continue
-        key = _parse_key(parts[0], parts[1]) if len(parts) >= 2 else None
-        if key is None and len(parts) >= 3:
-            key = _parse_key(parts[1], parts[2])
-        if key is None:
-            raise InvalidInput(f"{source}:{n}: --host-key-file: not an OpenSSH public key line")
-        if key not in keys:
-            keys.append(key)
-    if not keys:
-        raise InvalidInput(f"{source}: --host-key-file: no public key in the file")
-    return keys
-
-
-def read_known_hosts(path: Path) -> list[PinnedKey]:
-    try:
-        return parse_known_hosts(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-
-
-def write_known_hosts(path: Path, pins: Sequence[PinnedKey]) -> None:
-    lines = []
-    for p in pins:
-        if p.line not in lines:
-            lines.append(p.line)
-    _atomic_write(path, "".join(line + "\n" for line in lines))
+    atomic_write_text(ws.inventory_file, HEADER + dump_yaml(inventory_document(ws, targets)))
 
 
 # ---------------------------------------------------------------- argv builders (pure)
@@ -654,19 +519,6 @@ def verify_connection(ws: Workspace, target: Target, *, known_hosts: Path | None
         raise classify_ssh_failure(target, proc.returncode, proc.stderr)
 
 
-def host_key_problem(pinned: Sequence[HostKey], offered: Sequence[HostKey]) -> str | None:
-    """Why ``offered`` does not match ``pinned`` (None when ssh would accept it)."""
-    if not pinned:
-        return "no host key is pinned"
-    pinned_types = {k.keytype for k in pinned}
-    for key in offered:
-        if key.keytype in pinned_types and key not in pinned:
-            return f"the {key_label(key.keytype)} key changed"
-    if not any(k in pinned for k in offered):
-        return "none of the offered keys is pinned"
-    return None
-
-
 def check_host_key(ws: Workspace, target: Target) -> list[str]:
     """Compare the keys the target offers now with the pinned ones.
 
@@ -680,9 +532,8 @@ def check_host_key(ws: Workspace, target: Target) -> list[str]:
     problem = host_key_problem(pinned, offered)
     if problem:
         raise HostKeyMismatch(
-            f"target {target.name!r} ({target.host}:{target.port}): {problem}: pinned "
-            f"{', '.join(f'{key_label(k.keytype)} {k.fingerprint}' for k in pinned) or 'none'}; "
-            f"offered {', '.join(f'{key_label(k.keytype)} {k.fingerprint}' for k in offered)}"
+            f"target {target.name!r} ({target.host}:{target.port}): host key mismatch, {problem}:"
+            f" pinned {describe_keys(pinned)}; offered {describe_keys(offered)}"
         )
     return [k.fingerprint for k in offered if k in pinned]
 
@@ -694,6 +545,7 @@ def check_host_key(ws: Workspace, target: Target) -> list[str]:
 class AddResult:
     target: Target
     pinned: list[HostKey]
+    how: str = "fingerprint"  # see hostkeys.PinChoice.how
 
 
 def _check_key_file(key: Path) -> Path:
@@ -730,6 +582,59 @@ def _build_target(**fields: Any) -> Target:
         raise InvalidInput(problems[0], details=problems[1:]) from None
 
 
+def resolve_addresses(host: str) -> list[str]:
+    """The distinct IP addresses ``host`` resolves to on this machine (empty if it does not)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    out: list[str] = []
+    for info in infos:
+        addr = str(info[4][0])
+        if addr not in out:
+            out.append(addr)
+    return out
+
+
+def ip_literal(value: str) -> str | None:
+    """``value`` as a normalised IPv4/IPv6 address, or None if it is not one (a hostname)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        return None
+
+
+def choose_bind_address(
+    host: str, bind_address: str | None, *, resolve: Callable[[str], list[str]] = resolve_addresses
+) -> str:
+    """The IP address app ports are published on: ``--bind-address`` (an IP), else ``--host``
+    if it is an IP, else the one address ``--host`` resolves to. Docker refuses hostnames there."""
+    if bind_address is not None:
+        ip = ip_literal(bind_address)
+        if ip is None:
+            raise InvalidInput(f"--bind-address: {bind_address!r} is not an IPv4 or IPv6 address")
+        return ip
+    ip = ip_literal(host)
+    if ip is not None:
+        return ip
+    found = resolve(host)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise InvalidInput(
+            f"--host {host}: does not resolve to an IP address here, and app ports are published on an"
+            " IP address: pass --bind-address IP (the data center's address for the app)"
+        )
+    raise InvalidInput(
+        f"--host {host}: resolves to several addresses ({', '.join(found)}); choose the one app ports"
+        " are published on with --bind-address"
+    )
+
+
 def add_target(
     ws: Workspace,
     *,
@@ -745,15 +650,22 @@ def add_target(
     python: str | None = None,
     host_key_fingerprint: str | None = None,
     host_key_file: Path | None = None,
+    trust_on_first_use: bool = False,
+    accept_new_host_key: str | None = None,
+    confirm: Confirm | None = None,
     replace: bool = False,
+    resolve: Callable[[str], list[str]] = resolve_addresses,
 ) -> AddResult:
-    """Pin the host key, prove a login works, then save. On any failure nothing is saved."""
+    """Pin the host key, prove a login works, then save. On any failure nothing is saved.
+
+    How keys are pinned is :func:`spbe_share.hostkeys.choose_pins`: never silently, never a
+    changed key without ``accept_new_host_key``. ``confirm(host, keys)`` asks the operator
+    (a terminal); without it, scripts must give a fingerprint or ``trust_on_first_use``.
+    """
     if name == LOCAL:
         raise Conflict("'local' is the built-in target; use `spbe-share target set-local`")
-    if host_key_fingerprint is not None and not re.fullmatch(
-        r"SHA256:[A-Za-z0-9+/]{43}", host_key_fingerprint
-    ):
-        raise InvalidInput("--host-key-fingerprint: expected SHA256:<43 base64 characters> (as ssh-keygen -lf prints)")
+    check_fingerprint(host_key_fingerprint, "--host-key-fingerprint")
+    check_fingerprint(accept_new_host_key, "--accept-new-host-key")
     target = _build_target(
         name=name,
         host=host,
@@ -765,7 +677,8 @@ def add_target(
         root=root,
         bind_address=bind_address or host,
         python=python,
-    )
+    )  # every field checked before the name is resolved
+    target = target.model_copy(update={"bind_address": choose_bind_address(host, bind_address, resolve=resolve)})
     targets = load_targets(ws)
     if name in targets and not replace:
         raise Conflict(f"target {name!r} already exists (use --replace to overwrite it)")
@@ -775,31 +688,22 @@ def add_target(
             text = host_key_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInput(f"--host-key-file: {host_key_file}: {exc.strerror}") from None
-        keys = parse_public_keys(text, source=str(host_key_file))
+        offered = parse_public_keys(text, source=str(host_key_file))
     else:
-        keys = keyscan(host, port)
-    if host_key_fingerprint is not None:
-        matching = [k for k in keys if k.fingerprint == host_key_fingerprint]
-        if not matching:
-            raise HostKeyMismatch(
-                f"{host}:{port} offers {', '.join(f'{key_label(k.keytype)} {k.fingerprint}' for k in keys)};"
-                f" none matches --host-key-fingerprint {host_key_fingerprint}. Nothing was saved."
-            )
-        keys = matching  # pin only what was verified out of band
+        offered = keyscan(host, port)
 
     hk_name = known_hosts_name(host, port)
-    others_pinning = [
-        t for t in targets.values() if t.name != name and t.known_hosts_name == hk_name and t.host_keys
-    ]
-    if others_pinning:
-        pinned = [HostKey(*ln.split()[1:3]) for ln in others_pinning[0].host_keys]
-        problem = host_key_problem(pinned, keys)
-        if problem:
-            raise HostKeyMismatch(
-                f"{hk_name} is already pinned for target {others_pinning[0].name!r} and {problem}"
-                f" (pinned {', '.join(k.fingerprint for k in pinned)};"
-                f" offered {', '.join(k.fingerprint for k in keys)}). Nothing was saved."
-            )
+    existing = read_known_hosts(ws.known_hosts_file)
+    choice = choose_pins(
+        hk_name,
+        pinned=[p.key for p in existing if p.name == hk_name],
+        offered=offered,
+        from_file=host_key_file is not None,
+        fingerprint=host_key_fingerprint,
+        accept_new=accept_new_host_key,
+        trust_on_first_use=trust_on_first_use,
+        confirm=confirm,
+    )
 
     drop = {hk_name}
     old = targets.get(name)
@@ -807,9 +711,8 @@ def add_target(
         t.known_hosts_name == old.known_hosts_name for t in targets.values() if t.name != name
     ):
         drop.add(old.known_hosts_name)  # --replace moved the target: forget its old pins
-    existing = read_known_hosts(ws.known_hosts_file)
-    new_pins = [p for p in existing if p.name not in drop] + [PinnedKey(hk_name, k) for k in keys]
-    target = target.model_copy(update={"host_keys": tuple(PinnedKey(hk_name, k).line for k in keys)})
+    new_pins = [p for p in existing if p.name not in drop] + [PinnedKey(hk_name, k) for k in choice.keys]
+    target = target.model_copy(update={"host_keys": tuple(PinnedKey(hk_name, k).line for k in choice.keys)})
 
     ws.ensure()
     fd, staged_s = tempfile.mkstemp(prefix=".known_hosts.", dir=ws.home)
@@ -824,7 +727,7 @@ def add_target(
         os.replace(staged, ws.known_hosts_file)
     finally:
         staged.unlink(missing_ok=True)
-    return AddResult(target=target, pinned=keys)
+    return AddResult(target=target, pinned=choice.keys, how=choice.how)
 
 
 def remove_target(ws: Workspace, name: str) -> Target:
@@ -854,6 +757,8 @@ def set_local(
     targets = load_targets(ws)
     current = targets.get(LOCAL)
     base = {k: str(getattr(current, k)) if current else v for k, v in LOCAL_DEFAULTS.items()}
+    if bind_address is not None:
+        bind_address = choose_bind_address("localhost", bind_address)  # an IP address, or exit 2
     given = {"pemda": pemda, "kode_wilayah": kode_wilayah, "root": root, "bind_address": bind_address}
     base.update({k: v for k, v in given.items() if v is not None})
     target = _build_target(

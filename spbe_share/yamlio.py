@@ -3,6 +3,13 @@
 Every file format of spbe-share is read through :func:`load_yaml` and checked by a
 pydantic model through :func:`validate_model`; problems come back as one line each:
 ``path/to/file.yaml:12: components[0].ports[1].container: Input should be a valid integer``.
+
+Files come from outside (catalog sources, values files, agreements someone sent), so reading
+is bounded: aliases (``*name``) are refused (an alias bomb of a few hundred bytes expands to
+gigabytes; a self-referencing alias recurses forever), files are at most
+:data:`MAX_YAML_BYTES`, nesting at most :data:`MAX_DEPTH` levels and :data:`MAX_NODES` nodes.
+The node tree is composed here from libyaml's events (not by PyYAML's composer), so a refused
+file costs no more than reading it. Every refusal is :class:`InvalidInput` naming file and line.
 """
 
 from __future__ import annotations
@@ -21,6 +28,13 @@ try:  # libyaml is much faster; fall back to pure Python
     _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
+
+MAX_YAML_BYTES = 2 << 20  # 2 MiB: an entry is a few KB, an inventory of every Pemda < 1 MiB
+MAX_DEPTH = 32  # nesting levels of mappings and sequences
+MAX_NODES = 100_000  # scalars, mappings and sequences in one file
+# a scalar that a tag or the resolver turns into a Python value can fail in these ways
+# (bad date, int past Python's digit limit, !!bool of a non-boolean, ...)
+_CONSTRUCT_ERRORS = (ValueError, TypeError, KeyError, OverflowError, IndexError)
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -52,8 +66,23 @@ def format_loc(loc: Iterable[str | int]) -> str:
     return out or "(file)"
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line (messages may quote values that hold line breaks)."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip()) or str(text).strip()
+
+
 def _problem(path: Path | str, line: int, loc: Iterable[str | int], message: str) -> str:
-    return f"{path}:{line}: {format_loc(loc)}: {message}"
+    return f"{path}:{line}: {format_loc(loc)}: {one_line(message)}"
+
+
+def _construct(loader: Any, node: yaml.Node, path: Path, loc: Loc) -> Any:
+    try:
+        return loader.construct_object(node, deep=True)
+    except _CONSTRUCT_ERRORS as exc:
+        kind = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+        raise InvalidInput(
+            _problem(path, node.start_mark.line + 1, loc, f"cannot read this value as {kind} ({exc})")
+        ) from None
 
 
 def _build(node: yaml.Node, loader: Any, loc: Loc, lines: dict[Loc, int], path: Path) -> Any:
@@ -62,7 +91,7 @@ def _build(node: yaml.Node, loader: Any, loc: Loc, lines: dict[Loc, int], path: 
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(loader, key_node, path, loc)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise InvalidInput(
                     _problem(path, key_node.start_mark.line + 1, loc, "mapping keys must be scalars")
@@ -77,25 +106,110 @@ def _build(node: yaml.Node, loader: Any, loc: Loc, lines: dict[Loc, int], path: 
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, loader, (*loc, i), lines, path) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return _construct(loader, node, path, loc)
+
+
+class _Composer:
+    """Build the node tree from parser events: no aliases, bounded depth and node count."""
+
+    def __init__(self, loader: Any, path: Path) -> None:
+        self.loader = loader
+        self.path = path
+        self.nodes = 0
+
+    def _refuse(self, event: Any, message: str) -> InvalidInput:
+        return InvalidInput(f"{self.path}:{event.start_mark.line + 1}: (yaml): {message}")
+
+    def document(self) -> yaml.Node | None:
+        get, check = self.loader.get_event, self.loader.check_event
+        get()  # StreamStart
+        if check(yaml.StreamEndEvent):
+            return None
+        get()  # DocumentStart
+        node = self.node(0)
+        get()  # DocumentEnd
+        if not check(yaml.StreamEndEvent):
+            raise self._refuse(self.loader.peek_event(), "expected one YAML document, found another")
+        return node
+
+    def _tag(self, kind: type[yaml.Node], event: Any, value: Any) -> str:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(kind, value, event.implicit)
+        return str(tag)
+
+    def node(self, depth: int) -> yaml.Node:
+        event: Any = self.loader.get_event()
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self._refuse(event, f"too many values (more than {MAX_NODES})")
+        if isinstance(event, yaml.AliasEvent):
+            raise self._refuse(
+                event, f"aliases are not allowed (*{event.anchor}): write the value out in full"
+            )
+        if isinstance(event, yaml.ScalarEvent):
+            start: Any = event.start_mark  # a yaml.error.Mark, or the C loader's Mark
+            end_mark: Any = event.end_mark
+            return yaml.ScalarNode(
+                self._tag(yaml.ScalarNode, event, event.value), event.value, start, end_mark, style=event.style,
+            )  # fmt: skip
+        if depth >= MAX_DEPTH:
+            raise self._refuse(event, f"nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            is_seq = isinstance(event, yaml.SequenceStartEvent)
+            kind: Any = yaml.SequenceNode if is_seq else yaml.MappingNode
+            end = yaml.SequenceEndEvent if is_seq else yaml.MappingEndEvent
+            node = kind(self._tag(kind, event, None), [], event.start_mark, None, flow_style=event.flow_style)
+            while not self.loader.check_event(end):
+                item = self.node(depth + 1)
+                node.value.append(item if is_seq else (item, self.node(depth + 1)))
+            node.end_mark = self.loader.get_event().end_mark
+            return node
+        raise self._refuse(event, f"unexpected {type(event).__name__}")  # pragma: no cover
+
+
+def compose_yaml(text: str, path: Path) -> yaml.Node | None:
+    """The node tree of ``text`` (bounded, no aliases); errors are :class:`InvalidInput`."""
+    node: yaml.Node | None = _parse(text, path, build=False)
+    return node
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, path: Path) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 1
+    return f"{path}:{line}: (yaml): {one_line(exc.problem or str(exc))}"
+
+
+def _check_size(size: int, path: Path) -> None:
+    if size > MAX_YAML_BYTES:
+        raise InvalidInput(f"{path}:1: (file): too large ({size} bytes, at most {MAX_YAML_BYTES})")
 
 
 def parse_yaml(text: str, path: Path) -> LoadedYaml:
-    """Parse YAML text; syntax errors become :class:`InvalidInput` naming file and line."""
+    """Parse YAML text; syntax errors become :class:`InvalidInput` naming file and line.
+
+    Bounded (see the module docstring): aliases, excessive size, depth or node count are refused.
+    """
+    doc: LoadedYaml = _parse(text, path, build=True)
+    return doc
+
+
+def _parse(text: str, path: Path, *, build: bool) -> Any:
+    _check_size(len(text.encode("utf-8", "surrogatepass")), path)
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        node = _Composer(loader, path).document()
+        if not build:
+            return node
         lines: dict[Loc, int] = {}
         data = None if node is None else _build(node, loader, (), lines, path)
+        return LoadedYaml(path=path, data=data, lines=lines)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise InvalidInput(f"{path}:{line}: (yaml): {exc.problem or exc}") from None
+        raise InvalidInput(_yaml_error(exc, path)) from None
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path}:1: (yaml): {exc}") from None
+        raise InvalidInput(f"{path}:1: (yaml): {one_line(str(exc))}") from None
     finally:
         loader.dispose()
-    return LoadedYaml(path=path, data=data, lines=lines)
 
 
 def read_bytes(path: Path) -> bytes:
@@ -108,8 +222,22 @@ def read_bytes(path: Path) -> bytes:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def read_bounded(path: Path, limit: int = MAX_YAML_BYTES) -> bytes:
+    """Like :func:`read_bytes`, refusing files larger than ``limit`` without reading them whole."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(limit + 1)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: file not found") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise InvalidInput(f"{path}:1: (file): too large (more than {limit} bytes)")
+    return raw
+
+
 def load_yaml(path: Path) -> LoadedYaml:
-    raw = read_bytes(path)
+    raw = read_bounded(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

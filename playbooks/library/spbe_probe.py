@@ -4,18 +4,27 @@
 from __future__ import annotations
 
 import errno
+import importlib.metadata
+import importlib.util
 import os
+import shutil
 import socket
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
 module: spbe_probe
-short_description: Free disk on the filesystem of a path, and whether TCP ports can be bound
+short_description: Free disk, free ports, and what install needs on the target
 description:
   - Changes nothing. I(root) need not exist: the nearest existing parent is measured.
   - A port is free when a socket can bind it on I(bind_address) (SO_REUSEADDR, closed at once);
     this also catches a listener on 0.0.0.0 that a connect test could miss.
+  - Also reports what install needs besides the engine: the Python libraries the
+    community.docker modules import (looked up by the interpreter this module runs under,
+    which is the one those modules will use), the zstd binary, whether I(root) (or,
+    when it does not exist yet, its nearest existing parent) is writable, and whether the
+    kernel enforces AppArmor and apparmor_parser is there (dockerd needs it then).
 options:
   root: {type: path, required: true}
   bind_address: {type: str, default: 127.0.0.1}
@@ -49,6 +58,34 @@ def port_state(address: str, port: int) -> str:
         s.close()
 
 
+PYTHON_LIBRARIES = ("docker", "requests")
+
+
+def library_version(name: str) -> str | None:
+    """The installed version of an importable library, None when it cannot be imported."""
+    try:
+        if importlib.util.find_spec(name) is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def apparmor() -> dict:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled", encoding="ascii") as f:
+            kernel = f.read().strip() == "Y"
+    except OSError:
+        kernel = False
+    parser = shutil.which("apparmor_parser") or next(
+        (p for p in ("/usr/sbin/apparmor_parser", "/sbin/apparmor_parser") if os.access(p, os.X_OK)), None
+    )
+    return {"kernel": kernel, "parser": parser}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -69,6 +106,14 @@ def main() -> None:
         disk={"path": measured, "root_exists": measured == root, "free_mb": free_mb},
         ports=ports,
         bind_address=address,
+        python={
+            "executable": sys.executable,
+            "version": ".".join(str(v) for v in sys.version_info[:3]),
+            "modules": {name: library_version(name) for name in PYTHON_LIBRARIES},
+        },
+        zstd=shutil.which("zstd"),
+        root_writable=os.access(measured, os.W_OK),
+        apparmor=apparmor(),
     )
 
 

@@ -3,9 +3,10 @@
 Public interface (imports are lazy so ``import spbe_share.bundle`` stays cheap)::
 
     verify_bundle(path, *, trusted_keys) -> BundleManifest        # raises VerificationFailed
+    open_bundle(path, cache_root, *, trusted_keys) -> (BundleManifest, folder)  # one read
     extract_bundle(path, dest, *, trusted_keys, want=None) -> BundleManifest
     reassemble_docker_archive(source, image, out_fileobj)          # docker load-able tar
-    build_bundle(ws, loaded, *, version, key, ...) -> BuiltBundle
+    build_bundle(ws, loaded, *, version, key, compression="zstd", ...) -> BuiltBundle
     trusted_keys(ws) / trusted_keys_from_dir(path) -> dict[key_id, Ed25519PublicKey]
     publish_release(ws, *, app, version, key, repo_root=None, ...) -> Published
 """
@@ -23,6 +24,7 @@ _EXPORTS = {
     "verify_bundle": "verify",
     "verify_stream": "verify",
     "extract_bundle": "verify",
+    "open_bundle": "verify",
     "verify_extracted": "verify",
     "reassemble_docker_archive": "verify",
     "build_bundle": "pack",

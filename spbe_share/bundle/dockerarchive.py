@@ -11,6 +11,10 @@ tar from the blobs a bundle ships.
 * :func:`write_docker_archive` writes ``manifest.json`` (Config, RepoTags, Layers) followed
   by the referenced blobs as a deterministic tar that ``docker load`` accepts. Every blob's
   digest is checked while it is copied, so a corrupted blob store never loads silently.
+  A blob is stored as ``<hex>`` or zstd-compressed as ``<hex>.zst`` (decompressed with the
+  ``zstd`` program; its digest is the one of the uncompressed content). Layers the engine
+  already holds (a leading ``present`` count) are left out: ``docker load`` only opens the
+  layers it lacks.
 
 Nothing here loads a whole layer in memory: data moves in 1 MiB chunks.
 """
@@ -18,16 +22,18 @@ Nothing here loads a whole layer in memory: data moves in 1 MiB chunks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
 import os
 import posixpath
 import re
+import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -39,10 +45,19 @@ DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # anything larger is a blob and goes to disk.
 _SMALL_LIMIT = 16 << 20
 FIXED_MTIME = 0
+ZSTD_SUFFIX = ".zst"
 
 
 class ArchiveError(Exception):
     """The docker archive or the blob store is malformed or corrupted (one-line message)."""
+
+
+class CorruptBlob(ArchiveError):
+    """A stored blob whose content does not match its digest (``path``: the file)."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,47 @@ class SavedImage:
     config: str  # "sha256:<hex>" = the image id
     layers: tuple[str, ...]  # "sha256:<hex>" of each layer tar, base first
     repo_tags: tuple[str, ...]
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def find_blob(blob_dir: Path, hx: str) -> Path | None:
+    """``blob_dir/<hex>`` or ``blob_dir/<hex>.zst``, whichever exists (uncompressed first)."""
+    for name in (hx, hx + ZSTD_SUFFIX):
+        path = blob_dir / name
+        if path.is_file():
+            return path
+    return None
+
+
+def zstd_decompress_argv(path: Path) -> list[str]:
+    return ["zstd", "-d", "-c", "-q", "--no-progress", "--", str(path)]
+
+
+@contextlib.contextmanager
+def open_blob(path: Path) -> Iterator[IO[bytes]]:
+    """The uncompressed content of a blob file (``.zst`` ones through the zstd program)."""
+    if not path.name.endswith(ZSTD_SUFFIX):
+        with path.open("rb") as f:
+            yield f
+        return
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - argv list
+            zstd_decompress_argv(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except FileNotFoundError:
+        raise ArchiveError("the zstd program is missing (Debian: apt-get install zstd)") from None
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        yield proc.stdout
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+        proc.wait()
 
 
 def hex_of(digest: str) -> str:
@@ -254,65 +310,102 @@ def write_docker_archive(
     config: str,
     layers: Sequence[str],
     repo_tags: Sequence[str] = (),
+    skip_layers: int = 0,
+    sizes: Mapping[str, int] | None = None,
 ) -> None:
     """Write a deterministic ``docker load``-able tar of one image to ``out``.
 
-    ``blob_dir/<hex>`` must hold the config and every layer; each is verified as it is copied.
+    ``blob_dir`` must hold the config and every layer after the first ``skip_layers`` (which
+    the engine already holds), as ``<hex>`` or ``<hex>.zst``; each is verified as it is
+    copied. ``sizes`` gives the uncompressed size of ``.zst`` blobs (digest -> bytes).
     """
-    digests = [config, *[d for i, d in enumerate(layers) if d not in layers[:i] and d != config]]
+    wanted = [config, *layers[skip_layers:]]
+    digests = [d for i, d in enumerate(wanted) if d not in wanted[:i]]
+    paths: dict[str, Path] = {}
     for d in digests:
-        if not (blob_dir / hex_of(d)).is_file():
+        found = find_blob(blob_dir, hex_of(d))
+        if found is None:
             raise ArchiveError(f"blob store {blob_dir} lacks {d}")
+        paths[d] = found
     manifest = archive_manifest(config, layers, repo_tags)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(regular_tarinfo("manifest.json", len(manifest)), io.BytesIO(manifest))
         for d in digests:
             hx = hex_of(d)
-            path = blob_dir / hx
-            size = path.stat().st_size
-            with path.open("rb") as f:
+            path = paths[d]
+            if path.name.endswith(ZSTD_SUFFIX):
+                if sizes is None or d not in sizes:
+                    raise ArchiveError(f"the uncompressed size of {d} is not known")
+                size = int(sizes[d])
+            else:
+                size = path.stat().st_size
+            with open_blob(path) as f:
                 reader = io.BufferedReader(VerifyingReader(f, hx, size, d), CHUNK)
-                tar.addfile(regular_tarinfo(f"blobs/sha256/{hx}", size), reader)
-                # tarfile stops reading at `size`; drain to trigger the digest check at EOF.
-                if reader.read(1):
-                    raise ArchiveError(f"blob {d} changed while being read")
+                try:
+                    tar.addfile(regular_tarinfo(f"blobs/sha256/{hx}", size), reader)
+                    # tarfile stops reading at `size`; drain to trigger the digest check at EOF.
+                    if reader.read(1):
+                        raise ArchiveError(f"blob {d} is corrupted (longer than {size} bytes)")
+                except ArchiveError as exc:
+                    raise CorruptBlob(str(exc), path) from None
+                except (OSError, tarfile.TarError) as exc:
+                    raise CorruptBlob(f"blob {d} is corrupted or truncated ({exc})", path) from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python3 dockerarchive.py --blobs DIR --config sha256:.. --layer sha256:.. [--tag REF] -o OUT``"""
+    """``python3 dockerarchive.py --blobs DIR --config sha256:.. --layer sha256:.. [--tag REF]
+    [--present N] [--size sha256:..=BYTES] -o OUT``"""
     p = argparse.ArgumentParser(
         description="Rebuild a docker-load-able tar from content-addressed blobs."
     )
-    p.add_argument("--blobs", required=True, type=Path, help="folder holding <hex> blob files")
+    p.add_argument("--blobs", required=True, type=Path, help="folder holding <hex>[.zst] blob files")
     p.add_argument("--config", required=True, help="sha256:<hex> of the image config")
     p.add_argument(
         "--layer", action="append", default=[], help="sha256:<hex> of a layer, base first"
     )
     p.add_argument("--tag", action="append", default=[], help="repository:tag to give the image")
+    p.add_argument("--present", type=int, default=0, help="leading layers the engine already has")
+    p.add_argument("--size", action="append", default=[], help="sha256:<hex>=BYTES (uncompressed)")
     p.add_argument("-o", "--output", required=True, help="output tar file, '-' for stdout")
+    p.add_argument("--delete-corrupt", action="store_true", help="delete a blob whose content fails its digest")
     args = p.parse_args(argv)
     try:
+        sizes = {}
+        for item in args.size:
+            digest, _, n = item.partition("=")
+            hex_of(digest)
+            if not n.isdigit():
+                raise ArchiveError(f"--size {item!r}: expected sha256:<hex>=BYTES")
+            sizes[digest] = int(n)
+        kwargs = {
+            "blob_dir": args.blobs,
+            "config": args.config,
+            "layers": args.layer,
+            "repo_tags": args.tag,
+            "skip_layers": args.present,
+            "sizes": sizes,
+        }
         if args.output == "-":
-            write_docker_archive(
-                sys.stdout.buffer,
-                blob_dir=args.blobs,
-                config=args.config,
-                layers=args.layer,
-                repo_tags=args.tag,
-            )
+            write_docker_archive(sys.stdout.buffer, **kwargs)
         else:
             tmp = args.output + ".part"
-            with open(tmp, "wb") as out:
-                write_docker_archive(
-                    out,
-                    blob_dir=args.blobs,
-                    config=args.config,
-                    layers=args.layer,
-                    repo_tags=args.tag,
-                )
-            os.replace(tmp, args.output)
+            try:
+                with open(tmp, "wb") as out:
+                    write_docker_archive(out, **kwargs)
+                os.replace(tmp, args.output)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    except CorruptBlob as exc:
+        if args.delete_corrupt:
+            exc.path.unlink(missing_ok=True)
+        print(f"error: {exc}{' (deleted)' if args.delete_corrupt else ''}", file=sys.stderr)
+        return 6
     except ArchiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 6
+    except BrokenPipeError:
+        print("error: the reader stopped (docker load failed)", file=sys.stderr)
         return 6
     return 0
 
@@ -322,7 +415,12 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__ = [
+    "ZSTD_SUFFIX",
     "ArchiveError",
+    "CorruptBlob",
+    "find_blob",
+    "open_blob",
+    "sha256_hex",
     "IterStream",
     "SavedImage",
     "VerifyingReader",

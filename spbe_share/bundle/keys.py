@@ -4,7 +4,7 @@ Layout under ``ws.keys_dir``::
 
     private/<name>.key        PKCS#8 PEM, mode 0600, encrypted if a passphrase is given
     public/<key-id>.pub       the donor's own public keys   ("ssh-ed25519 AAAA... spbe-share:<name>")
-    trusted/<key-id>.pub      donor public keys this operator trusts to sign bundles
+    trusted/<key-id>.yml      keys this operator trusts, each bound to one donor (see trust.py)
 
 A key id is the first 16 hex digits of the SHA-256 of the raw 32-byte public key; the
 fingerprint is OpenSSH's ``SHA256:<base64>`` of the key blob, so ``ssh-keygen -lf`` agrees.
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..catalog.models import KODE_WILAYAH
 from ..errors import Conflict, InvalidInput, NotFound, VerificationFailed
 from ..workspace import Workspace
 
@@ -46,6 +47,9 @@ class KeyInfo:
     kind: str  # "own" or "trusted"
     path: Path
     encrypted: bool | None = None  # own keys only
+    trusted_for: str | None = None  # trusted keys only
+    donor_kode: str | None = None
+    apps: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -55,6 +59,9 @@ class KeyInfo:
             "kind": self.kind,
             "path": str(self.path),
             "encrypted": self.encrypted,
+            "trusted_for": self.trusted_for,
+            "donor_kode_wilayah": self.donor_kode,
+            "apps": list(self.apps),
         }
 
 
@@ -150,11 +157,22 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def generate_key(
-    ws: Workspace, *, name: str = DEFAULT_KEY_NAME, passphrase: bytes | None = None
+    ws: Workspace,
+    *,
+    name: str = DEFAULT_KEY_NAME,
+    passphrase: bytes | None = None,
+    donor_kode: str | None = None,
 ) -> KeyInfo:
-    """Create a donor key pair; the donor trusts its own public key too. Never overwrites."""
+    """Create a donor key pair. Never overwrites.
+
+    The workspace trusts its own public key (``own: true``): for the donor ``donor_kode`` if
+    given (this workspace IS that donor), else for no donor (local sandbox and self-signed
+    installs only; see :mod:`spbe_share.bundle.trust`).
+    """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from .trust import write_record
 
     priv_path = _private_path(ws, name)
     if priv_path.exists():
@@ -171,6 +189,8 @@ def generate_key(
     pub = key.public_key()
     kid = key_id_of(pub)
     line = public_line(pub, name=name).encode()
+    if donor_kode is not None and not re.match(KODE_WILAYAH, donor_kode):  # before anything is written
+        raise InvalidInput(f"--donor-kode: invalid kode wilayah {donor_kode!r} (expected like 91, 96.71)")
     try:
         _write_new(priv_path, pem, 0o600)
     except FileExistsError:
@@ -178,10 +198,7 @@ def generate_key(
     pub_path = ws.keys_dir / "public" / f"{kid}.pub"
     pub_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pub_path.write_bytes(line)
-    trusted = ws.keys_dir / "trusted" / f"{kid}.pub"
-    if not trusted.exists():
-        trusted.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        trusted.write_bytes(line)
+    write_record(ws, pub, name=name, donor_kode=donor_kode, own=True)
     return KeyInfo(name, kid, fingerprint_of(pub), "own", priv_path, encrypted=bool(passphrase))
 
 
@@ -215,8 +232,15 @@ def own_public_keys(ws: Workspace) -> dict[str, tuple[KeyInfo, Ed25519PublicKey]
 
 
 def list_keys(ws: Workspace) -> list[KeyInfo]:
+    """Own keys (by name), then trusted keys with what each is trusted for."""
+    from .trust import trust_records
+
     own = [info for info, _ in own_public_keys(ws).values()]
-    trusted = [info for info, _ in _read_pub_dir(ws.keys_dir / "trusted", "trusted")]
+    trusted = [
+        KeyInfo(t.name, t.key_id, t.fingerprint, "trusted", t.path, trusted_for=t.trusted_for(),
+                donor_kode=t.donor_kode_wilayah, apps=t.apps)  # fmt: skip
+        for t in trust_records(ws).values()
+    ]
     return sorted(own, key=lambda k: k.name) + sorted(trusted, key=lambda k: (k.name, k.key_id))
 
 
@@ -266,35 +290,6 @@ def load_private_key(
     return key
 
 
-def trust_key(ws: Workspace, file: Path, *, name: str | None = None) -> KeyInfo:
-    try:
-        text = file.read_text("utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"{file}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{file}: cannot read: {exc}") from None
-    pub, found_name = parse_public_key(text, source=str(file))
-    label = _check_name(name) if name else (found_name or key_id_of(pub))
-    kid = key_id_of(pub)
-    path = ws.keys_dir / "trusted" / f"{kid}.pub"
-    if path.exists():
-        raise Conflict(f"key {kid} is already trusted: {path}")
-    ws.ensure()
-    _write_new(path, public_line(pub, name=label).encode(), 0o644)
-    return KeyInfo(label, kid, fingerprint_of(pub), "trusted", path)
-
-
-def untrust_key(ws: Workspace, key_id: str) -> KeyInfo:
-    if not re.match(KEY_ID_RE, key_id):
-        raise InvalidInput(f"key id {key_id!r}: expected 16 lowercase hex digits")
-    path = ws.keys_dir / "trusted" / f"{key_id}.pub"
-    if not path.exists():
-        raise NotFound(f"key {key_id} is not trusted (no {path})")
-    pub, name = parse_public_key(path.read_text("utf-8"), source=str(path))
-    path.unlink()
-    return KeyInfo(name or key_id, key_id, fingerprint_of(pub), "trusted", path)
-
-
 def trusted_keys_from_dir(path: Path) -> dict[str, Ed25519PublicKey]:
     """key id -> public key for every ``*.pub`` in ``path`` (e.g. a catalog source's ``keys/``).
 
@@ -312,8 +307,11 @@ def trusted_keys_from_dir(path: Path) -> dict[str, Ed25519PublicKey]:
 
 
 def trusted_keys(ws: Workspace) -> dict[str, Ed25519PublicKey]:
-    """key id -> public key of the donors this operator trusts (``ws.keys_dir/trusted``)."""
-    return trusted_keys_from_dir(ws.keys_dir / "trusted")
+    """key id -> public key of every trusted key (``ws.keys_dir/trusted``), whatever it is
+    trusted for: signatures are checked against these; :mod:`.trust` decides what they may sign."""
+    from .trust import trust_records
+
+    return {kid: t.public_key for kid, t in trust_records(ws).items()}
 
 
 def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:

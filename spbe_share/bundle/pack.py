@@ -1,12 +1,18 @@
-"""Build a signed bundle ``<app>-<version>.spbe`` (one uncompressed, deterministic tar).
+"""Build a signed bundle ``<app>-<version>.spbe`` (one deterministic tar).
 
 Member order: ``spbe-bundle.json``, ``spbe-bundle.json.sig``, then every other member sorted
-by path (``blobs/sha256/<hex>``, ``entry/...``, ``playbooks/...``, ``templates/...``). Every
-member is a regular file with mode 0644, uid/gid 0, no owner names and mtime = the manifest's
-``created``; there are no directory entries. So the same inputs give the same bytes.
+by path (``blobs/sha256/<hex>[.zst]``, ``entry/...``, ``playbooks/...``, ``templates/...``).
+Every member is a regular file with mode 0644, uid/gid 0, no owner names and mtime = the
+manifest's ``created``; there are no directory entries. So the same inputs give the same bytes.
 
-Images are streamed out of the Docker engine (``docker save``) and split into content-addressed
-blobs on disk; nothing holds a whole image or layer in memory.
+Image blobs (configs and layers) are zstd-compressed by default (``compression="none"``
+keeps them as they are); the manifest records both the digest of the content and the digest
+of the stored bytes. Compression is deterministic (fixed level per size, one thread, content
+size in the frame header) and cached per blob in the workspace.
+
+Images come from the layer cache that ``app build`` fills (:mod:`spbe_share.imaging.finalize`)
+when it holds every blob, else they are streamed out of the Docker engine (``docker save``) and
+split into content-addressed blobs on disk; nothing holds a whole layer in memory.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 BuildMode = Literal["missing", "always", "never"]
+CompressionMode = Literal["zstd", "none"]
+COMPRESSIONS: tuple[str, ...] = ("zstd", "none")
 SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
 # Release records written by `publish` live in the entry folder but are not part of a release.
 ENTRY_EXCLUDE_DIRS = {"releases"}
@@ -159,16 +167,40 @@ def docker_client() -> Any:
     return client
 
 
-def export_image(client: Any, *, component: str, ref: str, blob_dir: Path) -> BundleImage:
-    """``docker save`` one image, streamed into ``blob_dir/<hex>`` blobs."""
+def _link_or_copy(src: Path, dst: Path) -> None:
+    if dst.exists():
+        return
+    try:
+        dst.hardlink_to(src)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, dst)
+
+
+def export_image(
+    client: Any, *, component: str, ref: str, blob_dir: Path, cache: Path | None = None
+) -> BundleImage:
+    """One image's config and layers as ``blob_dir/<hex>`` blobs: from the layer ``cache``
+    (``<cache>/sha256/<hex>``, filled by ``app build``) when it holds them all, else streamed
+    out of the engine with ``docker save``. Either way every blob is re-hashed when bundled."""
     from docker.errors import ImageNotFound
 
     try:
-        client.images.get(ref)
+        info = client.api.inspect_image(ref)
     except ImageNotFound:
         raise NotFound(
             f"image {ref} is not in the Docker engine (build it: spbe-share app build)"
         ) from None
+    config = str(info["Id"])
+    layers = list((info.get("RootFS") or {}).get("Layers") or [])
+    if cache is not None:
+        wanted = [d.split(":", 1)[1] for d in [config, *layers]]
+        if all((cache / "sha256" / hx).is_file() for hx in wanted):
+            blob_dir.mkdir(parents=True, exist_ok=True)
+            for hx in wanted:
+                _link_or_copy(cache / "sha256" / hx, blob_dir / hx)
+            return BundleImage(component=component, ref=ref, config=config, layers=layers)
     chunks = client.api.get_image(ref, chunk_size=da.CHUNK)
     stream = io.BufferedReader(da.IterStream(chunks), da.CHUNK)
     try:
@@ -190,6 +222,7 @@ def ensure_images(
     build: BuildMode,
     client: Any,
     progress: Progress,
+    source_commit: str | None = None,
 ) -> list[tuple[str, str]]:
     """(component, ref) of every component image, building them as ``build`` says."""
     from docker.errors import ImageNotFound
@@ -205,7 +238,7 @@ def ensure_images(
         from ..images import build_app
 
         progress(f"building images of {loaded.entry.id} {version}")
-        build_app(ws, loaded, version, progress=progress)
+        build_app(ws, loaded, version, progress=progress, commit=source_commit)
     elif missing:
         raise NotFound(
             f"image {missing[0]} is not in the Docker engine; build it (spbe-share app build) "
@@ -217,24 +250,79 @@ def ensure_images(
 # ------------------------------------------------------------------ writing the tar
 
 
+FileSpec = tuple[str, int] | tuple[str, int, str, int]
+
+
 def make_manifest(
     *,
     app: str,
     version: str,
     created: dt.datetime,
     signer: str,
-    files: Mapping[str, tuple[str, int]],
+    files: Mapping[str, FileSpec],
     images: list[BundleImage],
 ) -> BundleManifest:
+    """``files``: member path -> (sha256, size) or, for a zstd-compressed blob,
+    (sha256, size, stored sha256, stored size)."""
+    entries = []
+    for path, spec in sorted(files.items()):
+        if len(spec) == 4:
+            h, n, sh, sn = spec
+            entries.append(
+                BundleFile(path=path, sha256=h, size=n, compression="zstd", stored_sha256=sh, stored_size=sn)
+            )
+        else:
+            h, n = spec[0], spec[1]
+            entries.append(BundleFile(path=path, sha256=h, size=n))
     return BundleManifest(
-        format=FORMAT,
-        app=app,
-        version=version,
-        created=created,
-        signer=signer,
-        files=[BundleFile(path=p, sha256=h, size=n) for p, (h, n) in sorted(files.items())],
-        images=images,
-    )
+        format=FORMAT, app=app, version=version, created=created, signer=signer,
+        files=entries, images=images,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ compression
+
+
+def zstd_level(size: int) -> int:
+    """Compression level by content size: small blobs (configs, app code) squeezed hard,
+    big layers fast. A pure function of the size, so the output stays deterministic."""
+    if size <= 1 << 20:
+        return 19
+    if size <= 16 << 20:
+        return 12
+    return 3
+
+
+def compress_blob(src: Path, hx: str, *, cache: Path | None, out_dir: Path) -> tuple[Path, str, int]:
+    """``src`` (content with sha256 ``hx``) zstd-compressed; returns (path, stored sha256, size).
+
+    Cached as ``<cache>/<hex>.<level>.zst``; the content is re-hashed while compressed.
+    """
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover
+        raise EnvironmentProblem("the Python package 'zstandard' is missing: pip install zstandard") from None
+    size = src.stat().st_size
+    level = zstd_level(size)
+    where = cache if cache is not None else out_dir
+    where.mkdir(parents=True, exist_ok=True)
+    dst = where / f"{hx}.{level}.zst"
+    if not dst.is_file():
+        cctx = zstandard.ZstdCompressor(level=level, write_checksum=False, write_content_size=True, threads=0)
+        fd, tmp = tempfile.mkstemp(dir=where, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as out, src.open("rb") as f:
+                reader = da.VerifyingReader(f, hx, size, f"blob sha256:{hx}")
+                cctx.copy_stream(io.BufferedReader(reader, da.CHUNK), out, size=size)
+            os.replace(tmp, dst)
+        except da.ArchiveError as exc:
+            raise EnvironmentProblem(f"{src}: {exc}") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    with dst.open("rb") as f:
+        stored_hx, stored_size = da.copy_hashing(f, None)
+    return dst, stored_hx, stored_size
 
 
 def write_bundle(
@@ -247,8 +335,9 @@ def write_bundle(
 ) -> tuple[str, int]:
     """Sign ``manifest`` and write the bundle tar to ``out`` atomically; return (sha256, size).
 
-    ``sources`` maps every member path of the manifest to the local file holding it; each
-    file is re-hashed while copied, so a file that changed since hashing aborts the build.
+    ``sources`` maps every member path of the manifest to the local file holding its stored
+    bytes; each file is re-hashed while copied, so a file that changed since hashing aborts
+    the build.
     ``manifest_bytes`` overrides the manifest bytes (tests only: to craft malformed bundles).
     """
     data = manifest_bytes if manifest_bytes is not None else manifest.to_bytes()
@@ -265,10 +354,10 @@ def write_bundle(
                     src = sources[f.path]
                     with src.open("rb") as fh:
                         reader = io.BufferedReader(
-                            da.VerifyingReader(fh, f.sha256, f.size, f.path), da.CHUNK
+                            da.VerifyingReader(fh, f.member_sha256, f.member_size, f.path), da.CHUNK
                         )
                         try:
-                            tar.addfile(da.regular_tarinfo(f.path, f.size, mtime), reader)
+                            tar.addfile(da.regular_tarinfo(f.path, f.member_size, mtime), reader)
                             reader.read(1)
                         except (da.ArchiveError, tarfile.TarError, OSError) as exc:
                             raise InvalidInput(
@@ -299,8 +388,13 @@ def build_bundle(
     created: dt.datetime | None = None,
     playbooks_dir: Path | None = None,
     progress: Progress | None = None,
+    compression: CompressionMode = "zstd",
+    source_commit: str | None = None,
 ) -> BuiltBundle:
-    """Pack ``loaded`` at release ``version`` into a signed bundle (default in ``ws.bundles_dir``)."""
+    """Pack ``loaded`` at release ``version`` into a signed bundle (default in ``ws.bundles_dir``).
+
+    Images it builds take the release's recorded commit, else ``source_commit``, else the
+    working tree (see :func:`spbe_share.images.build_app`)."""
     from .keys import key_id_of
 
     say = progress or (lambda _m: None)
@@ -310,6 +404,8 @@ def build_bundle(
     except KeyError:
         known = ", ".join(r.version for r in entry.releases)
         raise NotFound(f"app {entry.id!r} has no release {version!r} (releases: {known})") from None
+    if compression not in COMPRESSIONS:
+        raise InvalidInput(f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}")
     out = output or ws.bundles_dir / bundle_filename(entry.id, version)
     if out.exists() and not force:
         from ..errors import Conflict
@@ -319,21 +415,38 @@ def build_bundle(
         loaded, playbooks_dir=ws.playbooks_dir if playbooks_dir is None else playbooks_dir
     )
     client = docker_client()
-    refs = ensure_images(ws, loaded, version, build=build, client=client, progress=say)
+    refs = ensure_images(
+        ws, loaded, version, build=build, client=client, progress=say, source_commit=source_commit
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".spbe-bundle-", dir=out.parent) as tmp:
         blob_dir = Path(tmp) / "blobs"
         images = []
         for comp, ref in refs:
             say(f"exporting {ref}")
-            images.append(export_image(client, component=comp, ref=ref, blob_dir=blob_dir))
-        hashed: dict[str, tuple[str, int]] = {}
+            images.append(
+                export_image(client, component=comp, ref=ref, blob_dir=blob_dir, cache=ws.cache_dir / "layers")
+            )
+        hashed: dict[str, FileSpec] = {}
         sources: dict[str, Path] = {}
-        for img in images:
-            for p in img.blobs:
-                hx = p.rsplit("/", 1)[1]
-                sources[p] = blob_dir / hx
-                hashed[p] = (hx, (blob_dir / hx).stat().st_size)
+        digests = sorted({d for img in images for d in img.blob_digests})
+        if compression == "zstd":
+            say(f"compressing {len(digests)} blobs (zstd)")
+        for d in digests:
+            hx = d.split(":", 1)[1]
+            raw = blob_dir / hx
+            size = raw.stat().st_size
+            if compression == "zstd":
+                packed, stored_hx, stored_size = compress_blob(
+                    raw, hx, cache=ws.cache_dir / "blobs-zstd", out_dir=Path(tmp) / "zstd"
+                )
+                member = blob_path(d, "zstd")
+                sources[member] = packed
+                hashed[member] = (hx, size, stored_hx, stored_size)
+            else:
+                member = blob_path(d)
+                sources[member] = raw
+                hashed[member] = (hx, size)
         for member, path in files.items():
             hashed[member] = hash_file(path)
             sources[member] = path
@@ -348,10 +461,6 @@ def build_bundle(
         say(f"writing {out}")
         digest, size = write_bundle(out, manifest=manifest, key=key, sources=sources)
     return BuiltBundle(path=out, manifest=manifest, sha256=digest, size=size)
-
-
-def blob_member(digest: str) -> str:
-    return blob_path(digest)
 
 
 def sha256_file(path: Path) -> str:

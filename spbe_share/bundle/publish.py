@@ -1,7 +1,9 @@
 """Publish a release: validate, build images, bundle + sign, record it in the catalog's git repo.
 
-The record is ``catalog/<app>/releases/<version>.json`` (bundle digest, signer key id, image
-ids, date, source commit), committed alone (other staged changes stay staged, uncommitted)
+The images are built from the release's source: the commit the entry records for it
+(``releases[].commit``), else the commit being tagged (HEAD, which must be clean). The record is
+``catalog/<app>/releases/<version>.json`` (bundle digest, signer key id, image ids, date,
+source commit), committed alone (other staged changes stay staged, uncommitted)
 and tagged ``<app>/v<version>`` (annotated). Every check runs before anything is written; if
 anything fails before the commit, the record and the bundle are removed and nothing is committed.
 """
@@ -129,10 +131,10 @@ def publish_release(
                 raise InvalidInput(
                     f"{path}: uncommitted changes; commit them first so tag {tag} names what is bundled"
                 )
-    if repo.head.is_valid():
-        source_commit = repo.head.commit.hexsha
-    else:
+    if not repo.head.is_valid():
         raise InvalidInput(f"{root}: the repository has no commit yet")
+    # the release's own commit when the entry records one, else the commit being tagged
+    source_commit = release.commit or repo.head.commit.hexsha
 
     out = (output_dir or ws.bundles_dir) / bundle_filename(app, version)
     bundle: BuiltBundle | None = None
@@ -149,6 +151,7 @@ def publish_release(
             force=True,  # not published (no tag, no record): a leftover file is stale
             playbooks_dir=playbooks_dir,
             progress=say,
+            source_commit=source_commit,
         )
         data = release_record(
             bundle=bundle, date=today or dt.date.today(), source_commit=source_commit

@@ -146,19 +146,35 @@ def _file_problems(entry: Entry, doc: LoadedYaml, entry_dir: Path, repo_root: Pa
             continue
         root = entry_dir if base == "entry" else repo_root
         assert root is not None
-        target = root / rel
+        kind = _kind_of(root / rel)
+        if kind.startswith("cannot"):
+            problems.append(f"{where}: {kind}: {rel[:200]}")
+            continue
         is_context = loc[-1] == "context"
         if is_context:
-            if not target.is_dir():
+            if kind != "dir":
                 missing_contexts.add(rel)
                 problems.append(f"{where}: directory not found: {rel}")
             continue
         if loc[-1] == "dockerfile" and any(rel.startswith(c + "/") for c in missing_contexts):
             continue  # already reported as a missing build context
-        if not target.is_file():
-            what = "not a file" if target.exists() else "file not found"
+        if kind != "file":
+            what = "not a file" if kind != "missing" else "file not found"
             problems.append(f"{where}: {what}: {rel}")
     return problems
+
+
+def _kind_of(path: Path) -> str:
+    """``file``, ``dir``, ``other``, ``missing`` or ``cannot check (<why>)`` (name too long, ...)."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError as exc:
+        return f"cannot check ({exc.strerror})"
+    import stat
+
+    return "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
 
 
 def check_entry(

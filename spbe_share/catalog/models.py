@@ -32,6 +32,9 @@ SemVer = Annotated[str, Field(pattern=SEMVER, description="Semantic Versioning 2
 EnvName = Annotated[str, Field(pattern=ENV_NAME)]
 KodeWilayah = Annotated[str, Field(pattern=KODE_WILAYAH, description="kode wilayah Kemendagri")]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
+# A full git commit hash (SHA-1, or SHA-256 repositories): short hashes are ambiguous.
+GIT_COMMIT = r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$"
+GitCommit = Annotated[str, Field(pattern=GIT_COMMIT, description="full git commit hash (lowercase hex)")]
 
 
 def semver_key(version: str) -> tuple[int, int, int, int, str]:
@@ -224,6 +227,13 @@ class Release(Strict):
     regulations: list[Regulation] = Field(default_factory=list)
     migrates_data: bool = False
     upgrades_from: SemVer | None = Field(default=None, description="oldest version it upgrades from")
+    commit: GitCommit | None = Field(
+        default=None,
+        description=(
+            "the commit of this catalog repository that holds the release's source: images of "
+            "this release are always built from the component folders at that commit"
+        ),
+    )
 
 
 class Sop(Strict):

@@ -26,6 +26,13 @@ def bundle() -> None:
 )
 @click.option("--no-build", is_flag=True, help="Require the images to be present; never build.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle file.")
+@click.option(
+    "--compression",
+    type=click.Choice(["zstd", "none"]),
+    default="zstd",
+    show_default=True,
+    help="How image blobs are stored in the bundle (and sent to targets).",
+)
 @json_option
 @click.pass_obj
 def build(
@@ -36,6 +43,7 @@ def build(
     output: Path | None,
     no_build: bool,
     force: bool,
+    compression: str,
     as_json: bool,
 ) -> None:
     """Pack APP's images, entry, templates and playbooks into a signed bundle."""
@@ -54,6 +62,7 @@ def build(
         build="never" if no_build else "missing",
         force=force,
         progress=info,
+        compression=compression,  # type: ignore[arg-type]
     )
     if as_json:
         emit_json(
@@ -75,11 +84,38 @@ def build(
 @json_option
 @click.pass_obj
 def verify(ws: Workspace, file: Path, as_json: bool) -> None:
-    """Check FILE's signature (trusted donor keys) and every member's digest and size."""
-    from ..bundle.keys import trusted_keys
-    from ..bundle.verify import verify_bundle
+    """Check FILE's signature (trusted keys) and every member's digest and size.
 
-    m = verify_bundle(file, trusted_keys=trusted_keys(ws))
+    Prints who signed it and which donor that key is trusted for, and warns when an install
+    would refuse it (the key is not trusted for the donor the bundle's entry names).
+    """
+    import tempfile
+
+    from ..bundle.trust import require_signer_trusted, trust_records
+    from ..bundle.verify import extract_bundle
+    from ..catalog.models import Entry
+    from ..errors import InvalidInput, VerificationFailed
+    from ..yamlio import load_model
+
+    records = trust_records(ws)
+    refusal: str | None = None
+    with tempfile.TemporaryDirectory(prefix="spbe-verify-") as tmp:
+        m = extract_bundle(
+            file, Path(tmp) / "b", trusted_keys={k: r.public_key for k, r in records.items()},
+            want=lambda p: p == "entry/spbe-app.yaml",
+        )  # fmt: skip
+        try:
+            entry: Entry | None = load_model(Entry, Path(tmp) / "b" / "entry" / "spbe-app.yaml")
+        except InvalidInput as exc:
+            entry, refusal = None, f"its entry is invalid: {(exc.details or [exc.message])[0]}"
+    signer = records[m.signer]
+    donor = entry.donor.kode_wilayah if entry else None
+    if entry is not None:
+        try:
+            require_signer_trusted(ws, key_id=m.signer, donor_kode=entry.donor.kode_wilayah, app=entry.id)
+            refusal = None
+        except VerificationFailed as exc:
+            refusal = exc.message
     if as_json:
         emit_json(
             {
@@ -87,12 +123,23 @@ def verify(ws: Workspace, file: Path, as_json: bool) -> None:
                 "app": m.app,
                 "version": m.version,
                 "signer": m.signer,
+                "signer_name": signer.name,
+                "signer_fingerprint": signer.fingerprint,
+                "trusted_for": signer.trusted_for(),
+                "donor_kode_wilayah": donor,
+                "installable": refusal is None,
+                "refusal": refusal,
                 "files": len(m.files),
                 "bytes": m.total_size,
             }
         )
         return
     click.echo(f"OK {m.app} {m.version}: signed by {m.signer}, {len(m.files)} members verified")
+    click.echo(f"  signer: {signer.name} {signer.fingerprint}, trusted for {signer.trusted_for()}")
+    if entry is not None:
+        click.echo(f"  donor named in the bundle: {entry.donor.pemda} ({donor})")
+    if refusal:
+        info(f"warning: an install would refuse this bundle: {refusal}")
 
 
 @bundle.command("show")
@@ -112,7 +159,10 @@ def show(ws: Workspace, file: Path, as_json: bool) -> None:
     click.echo(f"app      {s['app']} {s['version']}")
     click.echo(f"created  {s['created']}")
     click.echo(f"signer   {s['signer']}")
-    click.echo(f"members  {s['files']} ({_mb(int(s['bytes']))})")  # type: ignore[call-overload]
+    click.echo(
+        f"members  {s['files']} ({_mb(int(s['bytes']))}, {_mb(int(s['stored_bytes']))} stored"  # type: ignore[call-overload]
+        f"{', ' + '+'.join(s['compression']) if s['compression'] else ''})"  # type: ignore[arg-type]
+    )
     for part, size in s["bytes_by_part"].items():  # type: ignore[attr-defined]
         click.echo(f"  {part:<10} {_mb(size)}")
     rows = []

@@ -136,12 +136,13 @@ def search(
         info(f"showing the first {limit} matches; --limit 0 shows all")
 
 
-def _show_json(le: LoadedEntry) -> dict[str, Any]:
+def _show_json(le: LoadedEntry, signers: list[Any]) -> dict[str, Any]:
     return {
         "source": le.source,
         "commit": le.commit,
         "path": str(le.path),
         "entry": le.entry.model_dump(mode="json"),
+        "signatures": [s.as_dict() for s in signers],
     }
 
 
@@ -155,6 +156,17 @@ def _kv(rows: list[tuple[str, Any]], *, labels: bool = True) -> None:
         if isinstance(v, list):
             v = ", ".join(str(x) for x in v)
         click.echo(f"  {k + ':':<{width + 1}} {v}")
+
+
+def _signers_text(le: LoadedEntry, signers: list[Any]) -> None:
+    e = le.entry
+    click.echo(f"Signed releases (who signed each published bundle; the donor is {e.donor.kode_wilayah})")
+    if not signers:
+        click.echo(f"  none recorded in {_display(le.entry_dir)}/releases/ (a bundle built on this machine is"
+                   " signed by this workspace's own key)")  # fmt: skip
+    for s in signers:
+        verdict = "ok" if s.ok else f"NOT trusted for donor {e.donor.kode_wilayah}: an install would refuse it"
+        click.echo(f"  {s.version}: key {s.signer}, trusted for {s.trusted_for} [{verdict}]")
 
 
 def _show_text(le: LoadedEntry) -> None:
@@ -269,13 +281,17 @@ def _show_text(le: LoadedEntry) -> None:
 @click.pass_obj
 def show(ws: Workspace, app: str, as_json: bool) -> None:
     """Everything about one app (APP or SOURCE/APP)."""
+    from ..bundle.trust import release_signers
     from ..catalog.loader import get_entry
 
     le = get_entry(ws, app)
+    signers = release_signers(ws, le)
     if as_json:
-        emit_json(_show_json(le))
+        emit_json(_show_json(le, signers))
     else:
         _show_text(le)
+        click.echo()
+        _signers_text(le, signers)
 
 
 @catalog.command()
@@ -369,13 +385,21 @@ def source() -> None:
 @click.argument("name")
 @click.argument("url")
 @click.option("--branch", help="Branch to follow (default: the repository's default branch).")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False, path_type=Path),
+              help="OpenSSH allowed-signers file of the donor's keys: every pinned commit must be signed"
+              " (git commit -S / tag -s with gpg.format=ssh) by one of them.")
 @click.pass_obj
-def source_add(ws: Workspace, name: str, url: str, branch: str | None) -> None:
-    """Clone a donor's catalog repository as source NAME."""
+def source_add(ws: Workspace, name: str, url: str, branch: str | None, allowed_signers: Path | None) -> None:
+    """Clone a donor's catalog repository as source NAME, pinned to its current commit."""
+    from .. import audit
     from ..catalog.sources import add_source
 
-    s = add_source(ws, name=name, url=url, branch=branch)
+    s = add_source(ws, name=name, url=url, branch=branch, allowed_signers=allowed_signers)
     click.echo(f"added source {s.name}: {s.url} ({s.branch} @ {(s.commit or '')[:12]})")
+    if s.allowed_signers:
+        info(f"pinned commit signature checked against {s.allowed_signers}")
+    audit.record(ws, what="catalog source add", where=s.name, result="ok", url=s.url, commit=s.commit,
+                 signed=bool(s.allowed_signers))  # fmt: skip
 
 
 @source.command("list")
@@ -393,10 +417,10 @@ def source_list(ws: Workspace, as_json: bool) -> None:
         info("no catalog sources; add one with: spbe-share catalog source add NAME URL")
         return
     table(
-        ["NAME", "URL", "BRANCH", "COMMIT", "FETCHED", "LAST ERROR"],
+        ["NAME", "URL", "BRANCH", "PINNED", "PENDING", "SIGNED", "FETCHED", "LAST ERROR"],
         [
-            (s.name, s.url, s.branch, (s.commit or "")[:12], s.fetched.isoformat() if s.fetched else "",
-             s.error or "")
+            (s.name, s.url, s.branch, (s.commit or "")[:12], (s.pending or "")[:12],
+             "required" if s.allowed_signers else "-", s.fetched.isoformat() if s.fetched else "", s.error or "")
             for s in sources
         ],
     )
@@ -415,30 +439,59 @@ def source_remove(ws: Workspace, name: str) -> None:
 
 @catalog.command()
 @click.argument("name", required=False)
+@click.option("--accept", "accept", metavar="COMMIT", help="Move NAME's pin to this fetched commit.")
 @click.pass_obj
-def update(ws: Workspace, name: str | None) -> None:
-    """Fetch the newest catalog of every source (or of NAME).
+def update(ws: Workspace, name: str | None, accept: str | None) -> None:
+    """Fetch every source (or NAME) and show what is new; the pin moves only when accepted.
 
-    A source that cannot be reached keeps its last good copy in use (a warning); the
-    command fails (exit 10) only if such a source has no usable copy at all.
+    \b
+    Entries are read from each source's pinned commit. A newer commit is shown with the log
+    since the pin; accept it with --accept COMMIT (or answer the question on a terminal).
+    A source with allowed signers refuses unsigned or wrongly signed commits (exit 6).
+    A source that cannot be reached keeps its pinned copy in use (a warning); the command
+    fails (exit 10) only if such a source has no usable copy at all.
     """
-    from ..catalog.sources import update_sources
-    from ..errors import Unreachable
+    from .. import audit
+    from ..catalog.sources import accept_commit, update_sources
+    from ..errors import InvalidInput, Unreachable
 
+    if accept and not name:
+        raise InvalidInput("--accept needs the source NAME: spbe-share catalog update NAME --accept COMMIT")
     results = update_sources(ws, name=name)
     if not results:
         info("no catalog sources; add one with: spbe-share catalog source add NAME URL")
         return
     dead = []
+    interactive = click.get_text_stream("stdin").isatty() and click.get_text_stream("stdout").isatty()
     for r in results:
         if r.error and r.usable:
-            info(f"warning: {r.name}: {r.error}; still using the last good copy @ {(r.new or '')[:12]}")
+            info(f"warning: {r.name}: {r.error}; still using the pinned copy @ {(r.new or '')[:12]}")
         elif r.error:
             dead.append(r)
-        elif r.changed:
-            click.echo(f"{r.name}: updated {(r.old or 'none')[:12]} -> {(r.new or '')[:12]}")
+        elif r.pending:
+            click.echo(f"{r.name}: pinned @ {(r.new or '')[:12]}; new commit {r.pending[:12]} ({len(r.log)}"
+                       f"{'+' if len(r.log) >= 20 else ''} commit{'s' if len(r.log) != 1 else ''}):")  # fmt: skip
+            for line in r.log:
+                click.echo(f"  {line}")
+            if r.signed:
+                click.echo(f"  {r.signed}")
         else:
             click.echo(f"{r.name}: up to date @ {(r.new or '')[:12]}")
+    for r in results:
+        wanted = accept
+        if wanted is None and r.pending and not r.error and interactive and click.confirm(
+            f"Accept {r.pending[:12]} for source {r.name} (entries are then read from it)?", default=False
+        ):
+            wanted = r.pending
+        if wanted is None:
+            if r.pending and not r.error:
+                info(f"{r.name}: not accepted, the pin stays @ {(r.new or '')[:12]};"
+                     f" to accept: spbe-share catalog update {r.name} --accept {r.pending[:12]}")  # fmt: skip
+            continue
+        s = accept_commit(ws, name=r.name, commit=wanted)
+        click.echo(f"{s.name}: pinned @ {(s.commit or '')[:12]}")
+        audit.record(ws, what="catalog accept", where=s.name, result="ok", old=r.new, commit=s.commit)
+        dead = [d for d in dead if d.name != s.name]
     if dead:
         raise Unreachable(
             "; ".join(f"{r.name}: {r.error} (no usable copy)" for r in dead)

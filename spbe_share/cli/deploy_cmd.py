@@ -72,6 +72,9 @@ def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
               help="Signed bundle to install (default: the cached one, else built now).")
 @click.option("--break-lock", is_flag=True, help="Break a lock left by a dead operation (audited).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before breaking a lock.")
+@click.option("--self-signed-i-know-this-skips-the-donor-signature", "allow_self_signed", is_flag=True,
+              help="Without --bundle, into an adopter's data center: install a bundle built and signed on this"
+              " machine from the catalog. Nothing then proves the donor made it. Audited.")
 @json_option
 @click.pass_obj
 def install(
@@ -84,12 +87,14 @@ def install(
     bundle: Path | None,
     break_lock: bool,
     yes: bool,
+    allow_self_signed: bool,
     as_json: bool,
 ) -> None:
     """Install APP into a target's data center over SSH (or on this machine: --target local).
 
     Checks first, changes nothing until all pass: host key, agreement (MoU/PKS), values,
-    bundle signature, preflight, lock. Running it again changes nothing and says so.
+    bundle signature, signer trusted for the bundle's donor (= the agreement's donor),
+    preflight, lock. Running it again changes nothing and says so.
     """
     from ..deploy.core import OpContext, interrupts
     from ..deploy.install import install as do_install
@@ -107,6 +112,7 @@ def install(
             values_file=values_file,
             bundle=bundle,
             break_lock=break_lock,
+            allow_self_signed=allow_self_signed,
         )
     if as_json:
         emit_json(result.as_dict())
@@ -129,14 +135,26 @@ def install(
 @json_option
 @click.pass_obj
 def status(ws: Any, target: str | None, as_json: bool) -> None:
-    """Which apps and versions run where, and their health (read from the targets)."""
-    from ..deploy.status import collect_status
+    """Which apps and versions run where, and their health (read from the targets).
+
+    Exit 6 when a target's host key does not match the pinned one (that target is not
+    contacted; its row says so).
+    """
+    from ..deploy.status import collect_status, host_key_mismatches
+    from ..errors import HostKeyMismatch
 
     rows = collect_status(ws, target_name=target)
     if as_json:
         emit_json([r.as_dict() for r in rows])
-        return
-    table(
-        ["app", "version", "target", "pemda", "health", "since", "url"],
-        [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls)) for r in rows],
-    )
+    else:
+        table(
+            ["app", "version", "target", "pemda", "health", "since", "url"],
+            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls)) for r in rows],
+        )
+    bad = host_key_mismatches(rows)
+    if bad:
+        names = sorted({r.target for r in bad})
+        raise HostKeyMismatch(
+            f"host key mismatch on target(s) {', '.join(names)}: not contacted",
+            details=sorted({r.detail for r in bad}),
+        )

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .output import emit_json, info, json_option, table
+from .provision_cmd import docker_daemon_option, run_provision, target_provision
 
 
 def _target_json(t: Any) -> dict[str, Any]:
@@ -40,7 +41,8 @@ def target() -> None:
 @click.option("--pemda", required=True, help='Adopter Pemda, e.g. "Kota Sorong".')
 @click.option("--kode-wilayah", required=True, help="Kemendagri region code, e.g. 96.71.")
 @click.option("--root", default="/var/lib/spbe-share", show_default=True, help="Data dir on the target.")
-@click.option("--bind-address", default=None, help="Address to publish app ports on [default: --host].")
+@click.option("--bind-address", default=None,
+              help="IP address to publish app ports on [default: --host, resolved to its one IP address].")
 @click.option("--python", default=None, help="Python interpreter on the target (ansible_python_interpreter).")
 @click.option(
     "--host-key-fingerprint",
@@ -53,30 +55,86 @@ def target() -> None:
     default=None,
     help="Pin the key(s) in this public key file instead of asking the server (ssh-keyscan).",
 )
+@click.option(
+    "--trust-on-first-use",
+    is_flag=True,
+    help="Pin whatever key the server offers now, unchecked (scripts; prefer --host-key-fingerprint).",
+)
+@click.option(
+    "--accept-new-host-key",
+    default=None,
+    metavar="SHA256:...",
+    help="With --replace: the server was reinstalled; pin its new key, which must have this fingerprint.",
+)
 @click.option("--replace", is_flag=True, help="Overwrite an existing target of this name.")
+@click.option("--provision", is_flag=True, help="Then provision it (see `target provision`).")
+@click.option("--provision-bundle", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --provision: the provision bundle [default: the workspace's one for its OS].")
+@docker_daemon_option
 @click.pass_obj
 def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: str,
         kode_wilayah: str, root: str, bind_address: str | None, python: str | None,
-        host_key_fingerprint: str | None, host_key_file: Path | None, replace: bool) -> None:
-    """Add target NAME: pin its host key, prove an SSH login works, then save it."""
+        host_key_fingerprint: str | None, host_key_file: Path | None, trust_on_first_use: bool,
+        accept_new_host_key: str | None, replace: bool, provision: bool, provision_bundle: Path | None,
+        daemon_opts: tuple[str, ...]) -> None:
+    """Add target NAME: pin its host key, prove an SSH login works, then save it.
+
+    \b
+    The host key is pinned only when it is checked: --host-key-fingerprint SHA256:... (ask
+    the Pemda for `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), --host-key-file, or on
+    a terminal by answering the question showing the fingerprint. In scripts without those,
+    --trust-on-first-use pins it unchecked. A pinned key that changed is replaced only with
+    --replace --accept-new-host-key SHA256:new.
+
+    With --provision, then make it ready for apps (`target provision NAME`).
+    """
     from .. import audit
+    from ..provision.run import parse_daemon_options, set_docker_daemon_options
     from ..targets import add_target
 
+    options = parse_daemon_options(daemon_opts)  # bad input is refused before anything changes
+    if replace:  # a re-added server keeps its daemon settings unless given anew
+        from ..targets import load_targets
+
+        old = load_targets(ws).get(name)
+        options = {**(old.docker_daemon_options if old else {}), **options}
     result = add_target(
         ws, name=name, host=host, port=port, user=user, key=key, pemda=pemda,
         kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
-        host_key_fingerprint=host_key_fingerprint, host_key_file=host_key_file, replace=replace,
+        host_key_fingerprint=host_key_fingerprint, host_key_file=host_key_file,
+        trust_on_first_use=trust_on_first_use, accept_new_host_key=accept_new_host_key,
+        confirm=_ask_host_key if _interactive() else None, replace=replace,
     )  # fmt: skip
     t = result.target
-    click.echo(f"pinned host key(s) of {t.known_hosts_name}:")
+    click.echo(f"pinned host key(s) of {t.known_hosts_name} ({result.how}):")
     for k in result.pinned:
         click.echo("  " + k.describe(t.known_hosts_name))
-    click.echo(f"target {t.name} added: {t.destination} port {t.port} ({t.pemda}, {t.kode_wilayah})")
+    click.echo(f"target {t.name} added: {t.destination} port {t.port} ({t.pemda}, {t.kode_wilayah}),"
+               f" app ports on {t.bind_address}")
     audit.record(
         ws, what="target add", where=t.name, result="ok", host=t.host, port=t.port, user=t.user,
-        pemda=t.pemda, kode_wilayah=t.kode_wilayah, fingerprints=[k.fingerprint for k in result.pinned],
-        replace=replace,
+        pemda=t.pemda, kode_wilayah=t.kode_wilayah, bind_address=t.bind_address,
+        fingerprints=[k.fingerprint for k in result.pinned], pinned_by=result.how, replace=replace,
     )  # fmt: skip
+    if provision:
+        run_provision(ws, t.name, provision_bundle, options, as_json=False)
+    elif options:
+        set_docker_daemon_options(ws, t.name, options)
+
+
+target.add_command(target_provision)
+
+
+def _interactive() -> bool:
+    return click.get_text_stream("stdin").isatty() and click.get_text_stream("stdout").isatty()
+
+
+def _ask_host_key(host: str, keys: Any) -> bool:
+    click.echo(f"{host} offers these host keys (first connection: nothing is pinned yet):")
+    for k in keys:
+        click.echo("  " + k.describe(host))
+    click.echo("Compare them with what the Pemda reads on the server: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub")
+    return click.confirm("Do the fingerprints match?", default=False)
 
 
 @target.command("list")

@@ -109,7 +109,7 @@ def container_specs(
                 "image": images[c.name],
                 "command": list(c.command) if c.command else [],
                 "env": dict(c.env),
-                "ports": [f"{bind_address}:{p.host_port}:{p.container}/{p.protocol}" for p in c.ports],
+                "ports": [f"{url_host(bind_address)}:{p.host_port}:{p.container}/{p.protocol}" for p in c.ports],
                 "mounts": mounts,
                 "labels": labels,
             }
@@ -227,7 +227,10 @@ def install_vars(
         "spbe_files_tar": files_tar,
         "spbe_blobs": sorted({d.split(":", 1)[1] for img in manifest.images for d in [img.config, *img.layers]}),
         "spbe_images": [
-            {"component": i.component, "ref": i.ref, "config": i.config, "layers": list(i.layers)}
+            {
+                "component": i.component, "ref": i.ref, "config": i.config, "layers": list(i.layers),
+                "sizes": {d: manifest.blob(d).size for d in i.blob_digests},
+            }
             for i in manifest.images
         ],
         "spbe_configs": configs,

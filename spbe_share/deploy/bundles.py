@@ -1,10 +1,17 @@
-"""The bundle check of an operation: :func:`verified_bundle` locates, verifies and extracts.
+"""The bundle check of an operation: :func:`verified_bundle` locates, verifies and extracts;
+:func:`trusted_for_target` decides whether its signer may install it on a target.
 
 One function, so every operation gets the same guarantee: what it installs is what the donor
 signed. The bundle is the one given (``--bundle``), else the cached one in ``ws.bundles_dir``,
 else built now from the catalog and signed with the workspace key. It is verified against the
 trusted keys and extracted once (cache keyed by the manifest digest, small files re-hashed
-when reused); the entry INSIDE the verified bundle is what the operation uses.
+when reused); the entry INSIDE the verified bundle is what the operation uses. ``app`` may be
+``SOURCE/APP`` (a catalog source's app); the bundle then holds app ``APP`` and is cached in
+``ws.bundles_dir/SOURCE/``.
+
+A valid signature is not enough: the signer must be trusted for the donor that the entry
+inside the bundle names, and that donor must be the covering agreement's donor
+(:func:`trusted_for_target`, the policy is :func:`spbe_share.bundle.trust.decide_install_trust`).
 
 Seams (other work extends these, callers do not change): :func:`verify_and_extract` (how a
 bundle is verified and read: one read, signature over the raw manifest, trust per donor) and
@@ -24,7 +31,9 @@ from ..errors import InvalidInput, NotFound, VerificationFailed
 
 if TYPE_CHECKING:
     from ..bundle.manifest import BundleManifest
+    from ..bundle.trust import TrustDecision
     from ..catalog.models import Entry
+    from ..targets import Target
     from ..workspace import Workspace
     from .core import OpContext
 
@@ -41,6 +50,7 @@ class VerifiedBundle:
     dir: Path  # the verified, extracted copy (ws.cache_dir/bundles/<digest>)
     digest: str  # sha256 of the signed manifest
     entry: Entry  # the catalog entry inside the bundle
+    built_here: bool = False  # built and signed on this machine from the catalog (no --bundle)
 
     @property
     def app(self) -> str:
@@ -55,8 +65,8 @@ class VerifiedBundle:
         return self.dir / "blobs" / "sha256"
 
     def blob_sizes(self) -> dict[str, int]:
-        """hex digest -> size of every blob of the bundle."""
-        return {f.sha256: f.size for f in self.manifest.files if f.path.startswith("blobs/")}
+        """hex digest -> size of every blob of the bundle (as stored: compressed when it is)."""
+        return {f.sha256: f.member_size for f in self.manifest.blobs}
 
 
 def manifest_digest(manifest: BundleManifest) -> str:
@@ -100,14 +110,18 @@ def locate_bundle(ws: Workspace, *, app: str, version: str | None, bundle: Path 
         return cached
     key = ensure_signing_key(ws, say)
     say(f"building bundle {cached.name} (images built when missing)")
-    built = build_bundle(ws, loaded, version=version, key=key, progress=say)
+    built = build_bundle(ws, loaded, version=version, key=key, output=cached, progress=say)  # SOURCE/APP: own folder
     return built.path
 
 
 def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]:
-    """Verify ``path`` against the trusted keys; extract it once (cache by manifest digest)."""
+    """Verify ``path`` against the trusted keys and extract it, in ONE read of the file.
+
+    The extracted folder is ``cache/bundles/<sha256 of the verified manifest>``; an existing one
+    is re-checked against the verified manifest before it is reused (see ``open_bundle``).
+    """
     from ..bundle.keys import trusted_keys
-    from ..bundle.verify import extract_bundle, verify_bundle
+    from ..bundle.verify import open_bundle
 
     trusted = trusted_keys(ws)
     if not trusted:
@@ -115,40 +129,50 @@ def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]
             f"no trusted donor keys in {ws.keys_dir / 'trusted'}: trust the donor's public key first"
             " (spbe-share keys trust FILE)"
         )
-    manifest = verify_bundle(path, trusted_keys=trusted)
-    digest = manifest_digest(manifest)
-    dest = ws.cache_dir / "bundles" / digest.split(":", 1)[1]
-    if not dest.is_dir():
-        extract_bundle(path, dest, trusted_keys=trusted)
-    else:
-        # small files are re-hashed (cheap); blobs are checked on the target while loading
-        for f in manifest.files:
-            if f.path.startswith("blobs/"):
-                if not (dest / f.path).is_file():
-                    raise VerificationFailed(f"bundle cache {dest} lacks {f.path}; delete the folder")
-                continue
-            data = (dest / f.path).read_bytes() if (dest / f.path).is_file() else b""
-            if hashlib.sha256(data).hexdigest() != f.sha256:
-                raise VerificationFailed(f"bundle cache {dest}: {f.path} was modified; delete the folder")
-    return manifest, dest
+    return open_bundle(path, ws.cache_dir / "bundles", trusted_keys=trusted)
 
 
 def verified_bundle(ctx: OpContext, *, app: str, version: str | None, bundle: Path | None) -> VerifiedBundle:
-    """Locate, verify and extract the bundle of ``app`` (``version``: None = newest)."""
+    """Locate, verify and extract the bundle of ``app`` (``APP`` or ``SOURCE/APP``; ``version``: None = newest)."""
     from ..catalog.models import Entry as EntryModel
     from ..yamlio import load_model
 
     path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say)
     manifest, dest = verify_and_extract(ctx.ws, path)
     ctx.say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}")
-    if manifest.app != app:
+    app_id = app.rpartition("/")[2]  # SOURCE/APP: the manifest names the app id
+    if manifest.app != app_id:
         raise InvalidInput(f"bundle {path} holds app {manifest.app!r}, not {app!r}")
     if version is not None and manifest.version != version:
         raise InvalidInput(f"bundle {path} holds version {manifest.version}, not {version}")
     entry = load_model(EntryModel, dest / "entry" / "spbe-app.yaml")
-    if entry.id != app:
-        raise VerificationFailed(f"bundle {path}: its entry is for app {entry.id!r}, its manifest for {app!r}")
-    return VerifiedBundle(path=path, manifest=manifest, dir=dest, digest=manifest_digest(manifest), entry=entry)
+    if entry.id != app_id:
+        raise VerificationFailed(f"bundle {path}: its entry is for app {entry.id!r}, its manifest for {app_id!r}")
+    return VerifiedBundle(
+        path=path, manifest=manifest, dir=dest, digest=manifest_digest(manifest), entry=entry,
+        built_here=bundle is None,
+    )
+
+
+def trusted_for_target(
+    ctx: OpContext, vb: VerifiedBundle, *, target: Target, agreement: str | None, allow_self_signed: bool = False
+) -> TrustDecision:
+    """May ``vb``'s signer put it on ``target``? Said to the operator (loudly for the override).
+
+    The signer must be trusted for the donor the bundle's entry names, and that donor must be
+    the donor of ``agreement`` (the covering MoU/PKS, when one was required). A bundle built
+    here is allowed for the local sandbox and the donor's own data center; elsewhere only with
+    ``allow_self_signed`` (``--self-signed-i-know-this-skips-the-donor-signature``). Raises
+    VerificationFailed (exit 6) or NoAgreement (exit 4). ``.describe()`` goes into the audit line.
+    """
+    from ..bundle.trust import decide_install_trust
+
+    decision = decide_install_trust(
+        ctx.ws, target=target, entry=vb.entry, signer=vb.manifest.signer, agreement=agreement,
+        built_here=vb.built_here, allow_self_signed=allow_self_signed,
+    )
+    ctx.say(decision.message())
+    return decision
 
 
 def files_tar(dest: Path) -> str:
@@ -181,6 +205,7 @@ __all__ = [
     "files_tar",
     "locate_bundle",
     "manifest_digest",
+    "trusted_for_target",
     "verified_bundle",
     "verify_and_extract",
 ]

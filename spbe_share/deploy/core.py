@@ -30,6 +30,12 @@ API
     (``local`` sandbox, ``sharing.mou_required: false``). Scope: install, support, ...
 ``verified_bundle(ctx, *, app, version, bundle) -> VerifiedBundle`` (from :mod:`.bundles`)
     Located, verified against the trusted keys, extracted; ``.entry`` is the entry inside.
+    ``app`` may be ``SOURCE/APP``; ``.app`` is then the app id (use it for locks and records).
+``trusted_for_target(ctx, vb, *, target, agreement, allow_self_signed=False) -> TrustDecision``
+    (from :mod:`.bundles`) The signer is trusted for the donor the bundle's entry names, and that
+    donor is the agreement's donor; a bundle built here only for the local sandbox, the donor's
+    own data center, or with the loud option. Call it after :func:`agreement_for` with the entry
+    inside the bundle; ``op.note(trust=decision.describe())`` puts it in the audit line.
 ``preflight_ok(ctx, *, target, entry) -> PreflightReport``
     Facts read from the target and evaluated; raises PreflightFailed (exit 5).
 ``new_lock(ctx, *, operation) -> LockOwner``
@@ -93,7 +99,7 @@ from ..errors import (
 )
 from . import state
 from .builders import lock_vars
-from .bundles import VerifiedBundle, verified_bundle
+from .bundles import VerifiedBundle, trusted_for_target, verified_bundle
 from .interrupts import CancelToken, interrupts
 from .state import LockOwner
 
@@ -421,5 +427,6 @@ __all__ = [
     "raise_for_run",
     "require_slug",
     "run_locked",
+    "trusted_for_target",
     "verified_bundle",
 ]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, VerificationFailed
 
 if TYPE_CHECKING:
     from ..bundle.manifest import BundleManifest
@@ -39,19 +39,20 @@ def _parse_group(text: str) -> dict[str, int]:
 
 def _layer_file(blob_dir: Path, layers: Sequence[str], name: str) -> str | None:
     """``name`` (e.g. etc/passwd) as seen in the image: the top-most layer that has it."""
+    from ..bundle import dockerarchive as da
+
     for digest in reversed(layers):
-        path = blob_dir / digest.split(":", 1)[1]
+        path = da.find_blob(blob_dir, digest.split(":", 1)[1])
+        if path is None:
+            continue
         try:
-            with tarfile.open(path, mode="r:") as tar:
-                for candidate in (name, "./" + name):
-                    try:
-                        member = tar.getmember(candidate)
-                    except KeyError:
-                        continue
-                    f = tar.extractfile(member)
-                    if f is not None:
-                        return f.read().decode("utf-8", "replace")
-        except (OSError, tarfile.TarError):
+            with da.open_blob(path) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+                for member in tar:
+                    if member.name in (name, "./" + name) and member.isreg():
+                        f = tar.extractfile(member)
+                        if f is not None:
+                            return f.read().decode("utf-8", "replace")
+        except (OSError, tarfile.TarError, da.ArchiveError):
             continue
     return None
 
@@ -85,7 +86,13 @@ def resolve_user(spec: str, *, passwd: Callable[[], str | None], group: Callable
 
 
 def image_user(blob_dir: Path, config: str, layers: Sequence[str]) -> tuple[int, int]:
-    doc = json.loads((blob_dir / config.split(":", 1)[1]).read_text())
+    from ..bundle import dockerarchive as da
+
+    path = da.find_blob(blob_dir, config.split(":", 1)[1])
+    if path is None:
+        raise VerificationFailed(f"bundle cache {blob_dir} lacks the image config {config}")
+    with da.open_blob(path) as f:
+        doc = json.loads(f.read(1 << 20))
     spec = str((doc.get("config") or {}).get("User") or "")
     return resolve_user(
         spec,

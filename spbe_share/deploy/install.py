@@ -7,12 +7,16 @@ Checks, in order, all read-only (nothing changes on the target before every one 
    ``sharing.mou_required`` says so (the built-in ``local`` target is a sandbox: exempt, said);
 3. values checked against the entry's settings;
 4. bundle located, verified, extracted (:func:`.bundles.verified_bundle`); the entry INSIDE the
-   verified bundle is what gets installed;
+   verified bundle is what gets installed; its signer trusted for the donor that entry names, the
+   agreement's donor (:func:`.bundles.trusted_for_target`; a bundle built here from the catalog
+   only for the local sandbox, the donor's own data center, or with ``allow_self_signed``);
 5. config templates rendered locally;
 6. preflight on the target.
 
-Then ``playbooks/install.yml`` under the lock: ship missing blobs, load images, config,
-secrets, network, volumes, containers, health, release record, unlock (also on failure).
+Then the blobs the target lacks, shipped as one resumable stream and verified there
+(:mod:`.ship`; content-addressed, so before the lock, while the old release still serves), and
+``playbooks/install.yml`` under the lock: check blobs, load images, config, secrets, network,
+volumes, containers, health, release record, unlock (also on failure).
 Every outcome, refusals and cancellations included, is one line in the audit log.
 """
 
@@ -25,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ..errors import SpbeError
 from . import state
 from .builders import app_urls, install_vars, phase_seconds, release_record
-from .bundles import VerifiedBundle, files_tar, verified_bundle
+from .bundles import VerifiedBundle, files_tar, trusted_for_target, verified_bundle
 from .core import (
     Attempt,
     OpContext,
@@ -65,6 +70,7 @@ class InstallPlan:
     agreement: str
     attempt: Attempt
     preflight: PreflightReport | None = None
+    trust: str = ""  # why the bundle's signer is trusted (bundle/trust.py), for the audit line
 
     @property
     def app(self) -> str:
@@ -83,6 +89,7 @@ class InstallPlan:
             "bundle": str(self.bundle.path),
             "bundle_digest": self.bundle.digest,
             "signer": self.bundle.manifest.signer,
+            "trust": self.trust,
             "agreement": self.agreement,
             "values": self.values.as_dict(),
             "containers": list(self.release.containers),
@@ -134,7 +141,6 @@ class InstallStats(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     new_release: bool
-    blobs_sent: list[str]
     current: dict[str, Any]
 
 
@@ -148,11 +154,18 @@ def plan_install(
     values_file: Path | None = None,
     bundle: Path | None = None,
     run_preflight: bool = True,
+    allow_self_signed: bool = False,
 ) -> InstallPlan:
-    """Every check of an install; touches the target only to read (host key, preflight)."""
+    """Every check of an install; touches the target only to read (host key, preflight).
+
+    ``app`` is ``APP`` or ``SOURCE/APP`` (an app of the catalog source ``SOURCE``).
+    """
     from ..bundle import dockerarchive
 
-    require_slug(app, what="app")
+    source, _, app_id = app.rpartition("/")
+    require_slug(app_id, what="app")
+    if source:
+        require_slug(source, what="catalog source")
     target = checked_target(ctx, target_name)
     agreement: str | None = None
     if bundle is None:
@@ -165,8 +178,10 @@ def plan_install(
     vb = verified_bundle(ctx, app=app, version=version, bundle=bundle)
     ctx.cancel.check()
     entry = vb.entry
-    if agreement is None:
+    if agreement is None:  # --bundle: the agreement is checked from the entry inside the verified bundle
         agreement = agreement_for(ctx, target=target, entry=entry, scope="install")
+    # the signer must be trusted for the donor the bundle's entry names, the agreement's donor
+    trust = trusted_for_target(ctx, vb, target=target, agreement=agreement, allow_self_signed=allow_self_signed)
     values = resolve_values(entry, sets=sets, values_file=values_file)
     variables = template_variables(
         values, app=entry.id, version=vb.version, target=target.name, pemda=target.pemda,
@@ -198,17 +213,29 @@ def plan_install(
             record=release.model_dump(mode="json"),
         ),
         preflight=report,
+        trust=trust.describe(),
     )
 
 
 def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: bool = False) -> InstallResult:
-    """Run ``install.yml`` with a prepared plan, under the lock."""
+    """Ship the blobs the target lacks (no lock needed: content-addressed), then run
+    ``install.yml`` with a prepared plan, under the lock."""
+    from .ship import env_bwlimit, ship_bundle
+
+    try:
+        shipped = ship_bundle(ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit())
+    except SpbeError:
+        ctx.cancel.check()  # a signal cut the stream: cancelled (blobs are not the app: nothing of it changed)
+        raise
+    ctx.cancel.check()
     run = run_locked(
         ctx, op, playbook="install.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
         attempt=plan.attempt, break_lock=break_lock,
     )
     done = host_data(run, target=plan.target.name, key="spbe_install", model=InstallStats)
     sizes = plan.bundle.blob_sizes()
+    phases = phase_seconds(run)
+    phases["Ship"] = phases.get("Ship", 0.0) + shipped.seconds
     # the target is not trusted: the record must name what was asked; the cache path comes from
     # the request (validated slugs), never from the record
     record = state.validated_record(
@@ -219,16 +246,16 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
         app=plan.app,
         version=plan.version,
         target=plan.target.name,
-        changed=run.changed > 0,
+        changed=run.changed > 0 or bool(shipped.sent),
         new_release=done.new_release,
         urls=plan.urls,
-        blobs_sent=len(done.blobs_sent),
-        bytes_sent=sum(sizes.get(h, 0) for h in done.blobs_sent),
+        blobs_sent=len(shipped.sent),
+        bytes_sent=shipped.bytes_sent,
         blobs_total=len(sizes),
         bytes_total=sum(sizes.values()),
         run_dir=run.run_dir,
-        seconds=run.seconds,
-        phase_seconds=phase_seconds(run),
+        seconds=run.seconds + shipped.seconds,
+        phase_seconds=phases,
         record=record,
         changed_tasks=run.changed_tasks,
     )
@@ -244,15 +271,21 @@ def install(
     values_file: Path | None = None,
     bundle: Path | None = None,
     break_lock: bool = False,
+    allow_self_signed: bool = False,
 ) -> InstallResult:
-    """Check, then install ``app`` on ``target_name``. Audited, refusals and cancellations included."""
-    with operation(ctx, name="install", app=app, target=target_name) as op:
-        op.note(version=version)
+    """Check, then install ``app`` (``APP`` or ``SOURCE/APP``) on ``target_name``.
+
+    Audited (one line), refusals and cancellations included; the line names the app id, its
+    catalog ``source`` when one was named, and why the bundle's signer was trusted (``trust``).
+    """
+    source, _, app_id = app.rpartition("/")
+    with operation(ctx, name="install", app=app_id, target=target_name) as op:
+        op.note(version=version, **({"source": source} if source else {}))
         plan = plan_install(
             ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
-            bundle=bundle,
+            bundle=bundle, allow_self_signed=allow_self_signed,
         )
-        op.note(version=plan.version, bundle=plan.bundle.digest)
+        op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
         result = execute(ctx, op, plan, break_lock=break_lock)
         op.result = "ok" if result.changed or result.new_release else "ok: nothing changed"
         op.note(

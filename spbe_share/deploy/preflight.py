@@ -1,8 +1,11 @@
 """Preflight: does a target meet an app's requirements? Reads facts over SSH, changes nothing.
 
 :func:`gather_facts` runs ``playbooks/preflight.yml`` (setup facts, free disk of the target
-root's filesystem, a bind test of every port, ``docker version``); :func:`evaluate` is a pure
-function from the entry's requirements and those facts to a list of :class:`Check`.
+root's filesystem, a bind test of every port, ``docker version``, the Python libraries the
+community.docker modules import, zstd, a writable root); :func:`evaluate` is a pure function
+from the entry's requirements and those facts to a list of :class:`Check`. What provisioning
+installs is checked here too, so install never fails half way for a reason preflight could
+have seen; such a failing check names its fix (``spbe-share target provision NAME``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,25 @@ class DiskFacts(BaseModel):
     free_mb: int
 
 
+class PythonFacts(BaseModel):
+    """The interpreter Ansible's modules run under on the target, and its libraries."""
+
+    model_config = ConfigDict(extra="ignore")
+    executable: str = ""
+    version: str = ""
+    modules: dict[str, str | None] = Field(default_factory=dict)  # name -> version, None = missing
+
+
+# The libraries the playbooks' community.docker modules import on the target.
+MODULE_LIBRARIES = ("docker", "requests")
+
+
+class AppArmorFacts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kernel: bool = False  # the kernel enforces AppArmor
+    parser: str | None = None  # apparmor_parser, which dockerd then needs for its profile
+
+
 class TargetFacts(BaseModel):
     """What ``preflight.yml`` publishes (``set_stats`` key ``spbe_preflight``)."""
 
@@ -46,9 +68,13 @@ class TargetFacts(BaseModel):
     ports: dict[str, str] = Field(default_factory=dict)  # "8080" -> free | in use | ...
     bind_address: str = ""
     docker_rc: int = -1
-    docker_version: str = ""  # `docker version --format json` output
+    docker_version: str = ""  # `docker version --format '{{json .}}'` output
     docker_error: str = ""
     own_ports: list[int] = Field(default_factory=list)  # published by this app's containers
+    python: PythonFacts | None = None
+    zstd: str | None = None  # path of the zstd binary
+    root_writable: bool = False
+    apparmor: AppArmorFacts = Field(default_factory=AppArmorFacts)
 
     def docker_server_version(self) -> str | None:
         if self.docker_rc != 0 or not self.docker_version.strip():
@@ -69,6 +95,7 @@ class Check:
     required: str
     found: str
     ok: bool
+    fix: str = ""  # what to run when it fails (provisioning fixes most of what install needs)
 
 
 def required_ports(entry: Entry) -> list[int]:
@@ -91,8 +118,62 @@ def _os_ok(req: Requirements, facts: TargetFacts) -> bool:
     return False
 
 
-def evaluate(requirements: Requirements, facts: TargetFacts, *, ports: Sequence[int] = ()) -> list[Check]:
-    """Every requirement against the facts; ``ports`` are the TCP ports that must be free."""
+def check_bind_address(address: str, facts: TargetFacts) -> Check:
+    """The address app ports will be published on must be an IP address of the target.
+
+    Docker (community.docker) refuses a host name there, and would fail only at Start,
+    after ship, configure and secrets ran; the port probe fails on a foreign address.
+    """
+    import ipaddress
+
+    required = "an IP address of the target"
+    try:
+        ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return Check("bind address", required, f"host name {address!r} (set an IP: target add --replace"
+                     " ... --bind-address IP)", False)  # fmt: skip
+    if "address not available" in facts.ports.values():
+        return Check("bind address", required, f"{address} is not an address of the target", False)
+    return Check("bind address", required, address, True)
+
+
+def install_needs(facts: TargetFacts, *, fix: str = "") -> list[Check]:
+    """What install itself needs on the target besides the engine (pure)."""
+    python = facts.python or PythonFacts()
+    libs = {name: python.modules.get(name) for name in MODULE_LIBRARIES}
+    missing = [n for n, v in libs.items() if v is None]
+    where = python.executable or "the target's python3"
+    found = ", ".join(f"{n} {v}" if v else f"{n} missing" for n, v in libs.items())
+    checks = [
+        Check("python libraries", f"{', '.join(MODULE_LIBRARIES)} importable by {where}", found, not missing),
+        Check("zstd", "zstd on the PATH", facts.zstd or "missing", bool(facts.zstd)),
+        Check(
+            "spbe-share root",
+            f"writable: {facts.disk.path}" if facts.disk.root_exists else f"creatable under {facts.disk.path}",
+            "writable" if facts.root_writable else "not writable",
+            facts.root_writable,
+        ),
+    ]
+    if facts.apparmor.kernel:  # else dockerd cannot load its profile and no container starts
+        parser = facts.apparmor.parser
+        checks.append(Check("apparmor", "apparmor_parser (the kernel enforces AppArmor)", parser or "missing",
+                            bool(parser)))
+    return [c if c.ok else Check(c.check, c.required, c.found, c.ok, fix) for c in checks]
+
+
+def evaluate(
+    requirements: Requirements,
+    facts: TargetFacts,
+    *,
+    ports: Sequence[int] = (),
+    bind_address: str | None = None,
+    fix: str = "",
+) -> list[Check]:
+    """Every requirement against the facts; ``ports`` are the TCP ports that must be free.
+
+    ``bind_address`` is the address the install will publish on (default: the one probed).
+    ``fix`` is named by the failing checks that provisioning repairs (engine, libraries, zstd, root).
+    """
     req = requirements
     checks = [
         Check("cpu cores", f">= {req.cpu_cores}", str(facts.cpu_cores), facts.cpu_cores >= req.cpu_cores),
@@ -122,7 +203,9 @@ def evaluate(requirements: Requirements, facts: TargetFacts, *, ports: Sequence[
         found = "docker not found"
     else:
         found = (facts.docker_error.strip().splitlines() or ["engine not answering"])[-1][:120]
-    checks.append(Check("docker engine", "running", found, server is not None))
+    checks.append(Check("docker engine", "running", found, server is not None, "" if server else fix))
+    checks.append(check_bind_address(bind_address or facts.bind_address, facts))
+    checks += install_needs(facts, fix=fix)
     own = set(facts.own_ports)
     for port in ports:
         state = facts.ports.get(str(port), "not tested")
@@ -214,17 +297,29 @@ def run_preflight(
 ) -> PreflightReport:
     """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`)."""
     facts, result = gather_facts(ws, target=target, entry=entry, progress=progress, cancel=cancel)
-    checks = evaluate(entry.requirements, facts, ports=required_ports(entry))
+    checks = evaluate(
+        entry.requirements, facts, ports=required_ports(entry), bind_address=target.bind_address,
+        fix=fix_for(target),
+    )
     return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
 
 
 def require_ok(report: PreflightReport) -> None:
     bad = failed(report.checks)
     if bad:
+        fixes = list(dict.fromkeys(c.fix for c in bad if c.fix))
         raise PreflightFailed(
             f"{report.target} does not meet the requirements of {report.app}",
-            details=[f"  {c.check}: required {c.required}, found {c.found}" for c in bad],
+            details=[f"  {c.check}: required {c.required}, found {c.found}" for c in bad]
+            + [f"fix: {f}" for f in fixes],
         )
+
+
+def fix_for(target: Target) -> str:
+    """What prepares ``target`` for install: provisioning, or the setup script for this machine."""
+    from ..provision.run import provision_fix
+
+    return provision_fix(target.name) if target.connection == "ssh" else "bash scripts/setup (this machine)"
 
 
 def preflight(ctx: OpContext, *, app: str, target_name: str) -> PreflightReport:

@@ -95,8 +95,16 @@ def collect_status(ws: Workspace, *, target_name: str | None = None) -> list[Sta
     return rows
 
 
+HOST_KEY_MISMATCH = "host-key-mismatch"
+
+
+def host_key_mismatches(rows: Sequence[StatusRow]) -> list[StatusRow]:
+    """Rows of targets whose host key does not match the pinned one (the CLI exits 6 for them)."""
+    return [r for r in rows if r.health == HOST_KEY_MISMATCH]
+
+
 def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
-    from ..errors import Cancelled, SpbeError
+    from ..errors import Cancelled, HostKeyMismatch, SpbeError
     from ..targets import check_host_key
     from .runner import run_playbook
 
@@ -113,10 +121,15 @@ def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
         )
     except Cancelled:
         raise
+    except HostKeyMismatch as exc:
+        return _unreachable(ws, target, exc.message, health=HOST_KEY_MISMATCH)
     except SpbeError as exc:
         return _unreachable(ws, target, exc.message)
     if result.cancelled:
         raise Cancelled(f"status of {target.name} stopped; it changes nothing")
+    if result.host_key_failed:
+        why = result.unreachable_message or result.failed_message or "host key verification failed"
+        return _unreachable(ws, target, why, health=HOST_KEY_MISMATCH)
     if not result.ok:
         why = result.unreachable_message or result.failed_message or result.status
         return _unreachable(ws, target, why)
@@ -124,11 +137,11 @@ def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
     return rows_for_host(target, data)
 
 
-def _unreachable(ws: Workspace, target: Target, why: str) -> list[StatusRow]:
+def _unreachable(ws: Workspace, target: Target, why: str, *, health: str = "unreachable") -> list[StatusRow]:
     cached = load_cached(ws, target.name)
     if not cached:
-        return [StatusRow("-", "-", target.name, target.pemda, "unreachable", "", [], why)]
+        return [StatusRow("-", "-", target.name, target.pemda, health, "", [], why)]
     return [
-        StatusRow(r.app, f"{r.version} (last seen)", target.name, r.pemda, "unreachable", r.when, r.urls, why)
+        StatusRow(r.app, f"{r.version} (last seen)", target.name, r.pemda, health, r.when, r.urls, why)
         for r in cached
     ]

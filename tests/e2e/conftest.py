@@ -1,27 +1,46 @@
 """Fixtures for end-to-end tests: simulated Pemda data centers (real sshd on 127.0.0.N:22).
 
 ``datacenters``     session: {"kota-sorong": SimDC(127.0.0.2), "kabupaten-buleleng": SimDC(127.0.0.3)}
+                    (keys are the logical names; ``dc.name``, the target name, has a prefix
+                    unique to this test session: containers, volumes and networks are named
+                    after targets on the machine's one Docker engine, which other sessions share)
 ``simdc_factory``   function: ``make(name, pemda=..., kode_wilayah=...) -> SimDC`` on a fresh
                     loopback address, stopped at teardown (use it to break a DC: new host key...)
-``bundles``         session: app -> signed bundle (newest release, throwaway donor key), plus
-                    ``"_trusted"``: that key's public file to put into a workspace's trusted keys
+``bundles``         session: app -> signed bundle (newest release), each app signed by its own
+                    throwaway key of the entry's donor; ``"<app>.pub"``: that key's public file,
+                    to trust with ``keys trust FILE --donor-kode`` :func:`simdc.donor_kode` (app)
 ``e2e_workspace``   function: an :class:`E2EWorkspace` whose targets are both ``datacenters``,
                     added through the real ``spbe-share target add`` (host keys pinned)
+``bare_server``     module: a running :class:`baresrv.BareServer` (fresh Debian 12 root, own
+                    network namespace and sshd, no Docker; target name ``unique("bare-dc")``),
+                    removed at teardown
 
 Skipped, with the reason, only when sshd/ssh tools are missing or we are not root.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from simdc import E2EWorkspace, SimDC, make_e2e_workspace, sshd_available
+from baresrv import BareServer, bare_available
+from simdc import REPO, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, sshd_available
 
-REPO = Path(__file__).resolve().parents[2]
+SESSION = secrets.token_hex(2)
+
+
+def unique(name: str) -> str:
+    """``name`` made unique to this session (another session may run the same tests right now).
+
+    A prefix, not a suffix: sessions clean up by name prefix (``spbe-<target>-``), and
+    ``spbe-kota-sorong-`` must not match this session's ``spbe-t1a2b-kota-sorong-...``.
+    """
+    return f"t{SESSION}-{name}"
+
+
 BUNDLED_APPS = ("pengaduan", "e-office")
-
 DC_SPECS = [
     ("kota-sorong", "127.0.0.2", "Kota Sorong", "96.71"),
     ("kabupaten-buleleng", "127.0.0.3", "Kabupaten Buleleng", "51.08"),
@@ -41,7 +60,7 @@ def datacenters(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     dcs: dict[str, SimDC] = {}
     try:
         for name, address, pemda, kode in DC_SPECS:
-            dcs[name] = SimDC(name=name, base=base, address=address, pemda=pemda, kode_wilayah=kode).start()
+            dcs[name] = SimDC(name=unique(name), base=base, address=address, pemda=pemda, kode_wilayah=kode).start()
         yield dcs
     finally:
         for dc in dcs.values():
@@ -54,7 +73,8 @@ def simdc_factory(sshd_ok: None, tmp_path: Path) -> Iterator[Callable[..., SimDC
 
     def make(name: str = "kota-uji", *, pemda: str = "Kota Uji", kode_wilayah: str = "96.72") -> SimDC:
         # address 127.0.0.1 is taken by nothing on :22 usually, but pick a fresh one anyway
-        dc = SimDC(name=name, base=tmp_path / "dcs", address="127.0.0.250", pemda=pemda, kode_wilayah=kode_wilayah)
+        dc = SimDC(name=unique(name), base=tmp_path / "dcs", address="127.0.0.250", pemda=pemda,
+                   kode_wilayah=kode_wilayah)  # fmt: skip
         made.append(dc)
         return dc.start()
 
@@ -72,21 +92,34 @@ def e2e_workspace(datacenters: dict[str, SimDC], tmp_path: Path) -> E2EWorkspace
 
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """app -> signed bundle (newest release), built once per session with a throwaway key."""
-    from spbe_share.bundle.keys import generate_key, load_private_key
+    """app -> signed bundle (newest release), built once per session, each app with its
+    donor's throwaway key; ``<app>.pub`` -> that donor's public key file."""
+    from spbe_share.bundle.keys import export_public, generate_key, load_private_key
     from spbe_share.bundle.pack import build_bundle
     from spbe_share.catalog.loader import get_entry
     from spbe_share.workspace import Workspace
 
-    ws = Workspace.from_options(tmp_path_factory.mktemp("donor"))
-    ws.ensure()
-    info = generate_key(ws)
-    key = load_private_key(ws, info.name)
     out = {}
     for app in BUNDLED_APPS:
         if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
             continue
+        ws = Workspace.from_options(tmp_path_factory.mktemp(f"donor-{app}"))
+        ws.ensure()
+        info = generate_key(ws, name=app, donor_kode=donor_kode(app))
         loaded = get_entry(ws, app)
-        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=key).path
-    out["_trusted"] = ws.keys_dir / "trusted" / f"{info.key_id}.pub"
+        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=load_private_key(ws, info.name)).path
+        out[f"{app}.pub"] = ws.home / f"{app}.pub"
+        out[f"{app}.pub"].write_text(export_public(ws, info.name))
     return out
+
+
+@pytest.fixture(scope="module")
+def bare_server(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BareServer]:
+    reason = bare_available()
+    if reason:
+        pytest.skip(f"simulated bare server unavailable: {reason}")
+    server = BareServer(base=tmp_path_factory.mktemp("bare"), name=unique("bare-dc"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -8,7 +8,10 @@ DCs live apart). sshd runs as this (root) user with ``-D`` as our child process,
 containers are named per target and publish ports on the DC's address.
 
 If the preferred address is taken (for instance another test session on the same machine),
-another free 127.x.y.z address is used; read ``dc.address`` rather than assuming it.
+another free 127.x.y.z address is used; read ``dc.address`` rather than assuming it. Taken
+means sshd's port OR one of the apps' ports (:data:`APP_PORTS`) has a listener there: a
+container left publishing on 127.0.0.3:8081 by another session (or a killed run) must not
+become this DC's "port in use", nor answer this DC's health checks.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ def sshd_available() -> str | None:
     if os.geteuid() != 0:
         return "the simulated data centers run sshd as root on port 22 (run the e2e tests as root)"
     return None
+
+
+# The ports the catalog's apps publish on a DC's address (e-office 8080, pengaduan 8081).
+APP_PORTS = (8080, 8081)
 
 
 def port_free(address: str, port: int) -> bool:
@@ -109,6 +116,7 @@ class SimDC:
     pemda: str = "Kota Sorong"
     kode_wilayah: str = "96.71"
     user: str = "root"
+    app_ports: tuple[int, ...] = APP_PORTS  # must be free on the address too
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     # -- layout
@@ -174,13 +182,16 @@ class SimDC:
         subprocess.run(keygen_argv(self.host_key, f"sshd@{self.name}"), check=True)  # noqa: S603
         os.chmod(self.host_key, 0o600)
 
-    def start(self, *, tries: int = 5) -> SimDC:
+    def start(self, *, tries: int = 5, own_apps_may_listen: bool = False) -> SimDC:
+        """Start sshd; ``own_apps_may_listen`` (a restart): this DC's own containers may hold
+        its app ports, only sshd's port must be free."""
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         self.prepare()
         last = ""
         for attempt in range(tries):
-            if attempt or not port_free(self.address, self.port):
-                self.address = _free_loopback(self.port)
+            needed = (self.port,) if own_apps_may_listen else (self.port, *self.app_ports)
+            if attempt or not all(port_free(self.address, p) for p in needed):
+                self.address = _free_loopback((self.port, *self.app_ports))
             self.config.write_text(sshd_config_text(self))
             test = subprocess.run(  # noqa: S603
                 [SSHD, "-t", "-f", str(self.config)], capture_output=True, text=True
@@ -218,7 +229,7 @@ class SimDC:
         if new_host_key:
             self.new_host_key()
         address = self.address
-        self.start()
+        self.start(own_apps_may_listen=True)
         if self.address != address:
             raise RuntimeError(f"{self.name}: {address}:{self.port} was taken while restarting")
         return self
@@ -227,9 +238,14 @@ class SimDC:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def target_add_args(self) -> list[str]:
-        """Arguments for ``spbe-share target add`` that reach this DC."""
-        return [
+    def target_add_args(self, *, fingerprint: bool = True) -> list[str]:
+        """Arguments for ``spbe-share target add`` that reach this DC.
+
+        With ``fingerprint`` (the default) the DC's real host key fingerprint is passed as
+        ``--host-key-fingerprint``, as an operator who asked the Pemda would; without it,
+        the command needs a terminal or ``--trust-on-first-use``.
+        """
+        args = [
             "target", "add", self.name,
             "--host", self.address,
             "--port", str(self.port),
@@ -239,14 +255,17 @@ class SimDC:
             "--kode-wilayah", self.kode_wilayah,
             "--root", str(self.root),
         ]  # fmt: skip
+        if fingerprint:
+            args += ["--host-key-fingerprint", self.host_key_fingerprint()]
+        return args
 
 
-def _free_loopback(port: int) -> str:
-    """A random 127.x.y.z (outside 127.0.0.0/24) whose ``port`` nobody listens on."""
+def _free_loopback(ports: tuple[int, ...]) -> str:
+    """A random 127.x.y.z (outside 127.0.0.0/24) where nobody listens on any of ``ports``."""
     rng = random.SystemRandom()
     for _ in range(200):
         addr = f"127.{rng.randint(100, 250)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-        if port_free(addr, port):
+        if all(port_free(addr, p) for p in ports):
             return addr
     raise RuntimeError("no free loopback address found")
 
@@ -254,6 +273,13 @@ def _free_loopback(port: int) -> str:
 # ---------------------------------------------------------------- workspaces driven by the real CLI
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def donor_kode(app: str) -> str:
+    """The kode wilayah of the donor that ``catalog/<app>`` names (bundles are signed for it)."""
+    import yaml
+
+    return str(yaml.safe_load((REPO / "catalog" / app / "spbe-app.yaml").read_text())["donor"]["kode_wilayah"])
 
 
 def run_cli(home: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -279,7 +305,7 @@ class E2EWorkspace:
     """A temp operator workspace whose targets are the simulated DCs (added via the CLI)."""
 
     home: Path
-    dcs: dict[str, SimDC]  # target name -> DC
+    dcs: dict[str, SimDC]  # logical name (fixture key) -> DC; the target name is dc.name
 
     @property
     def ws(self):  # -> spbe_share.workspace.Workspace
@@ -291,15 +317,20 @@ class E2EWorkspace:
         return run_cli(self.home, *args, check=check, timeout=timeout)
 
 
-def make_e2e_workspace(home: Path, dcs: dict[str, SimDC], *, python: str | None = None) -> E2EWorkspace:
+# The interpreter of a provisioned Debian server: the loopback DCs share this machine's files,
+# so they model *provisioned* servers honestly with the distribution's python3 and the Debian
+# packages `target provision` installs (python3-docker, python3-requests, zstd: scripts/setup
+# installs them here). Never this checkout's interpreter: it has libraries an adopter's server
+# lacks. The unprovisioned case is tests/e2e/baresrv.py.
+TARGET_PYTHON = "/usr/bin/python3"
+
+
+def make_e2e_workspace(home: Path, dcs: dict[str, SimDC], *, python: str = TARGET_PYTHON) -> E2EWorkspace:
     """Create workspace ``home`` and ``target add`` every DC through the real CLI.
 
-    ``python`` (default: this interpreter, which has the Docker SDK) becomes the targets'
-    ``ansible_python_interpreter``, so community.docker modules work "on" the DCs.
+    ``python`` becomes the targets' ``ansible_python_interpreter`` (see :data:`TARGET_PYTHON`).
     """
-    import sys
-
     home.mkdir(parents=True, exist_ok=True)
     for dc in dcs.values():
-        run_cli(home, *dc.target_add_args(), "--python", python or sys.executable)
+        run_cli(home, *dc.target_add_args(), "--python", python)
     return E2EWorkspace(home=home, dcs=dict(dcs))

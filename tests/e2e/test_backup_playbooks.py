@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import make_e2e_workspace
+from simdc import donor_kode, make_e2e_workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backuptest import appdata, published_url, store  # noqa: E402
@@ -51,30 +50,30 @@ def _rm_docker(prefix: str) -> None:
 
 @pytest.fixture
 def installed(simdc_factory: Any, tmp_path: Path) -> Any:
-    from spbe_share.bundle.keys import generate_key, load_private_key
+    from spbe_share.bundle.keys import export_public, generate_key, load_private_key
     from spbe_share.bundle.pack import build_bundle
     from spbe_share.catalog.loader import get_entry
     from spbe_share.workspace import Workspace
 
     donor = Workspace.from_options(tmp_path / "donor")
     donor.ensure()
-    key = generate_key(donor)
+    key = generate_key(donor, donor_kode=donor_kode(APP))
+    pub = tmp_path / "donor.pub"
+    pub.write_text(export_public(donor, key.name))
     loaded = get_entry(donor, APP)
     bundle = build_bundle(donor, loaded, version=loaded.entry.latest.version, key=load_private_key(donor, key.name)).path
 
     dc = simdc_factory(TARGET, pemda="Kota Cadangan", kode_wilayah="96.73")
     w = make_e2e_workspace(tmp_path / "operator", {TARGET: dc})
-    trusted = w.home / "keys" / "trusted"
-    trusted.mkdir(parents=True, exist_ok=True)
-    shutil.copy(donor.keys_dir / "trusted" / f"{key.key_id}.pub", trusted)
+    w.cli("keys", "trust", str(pub), "--donor-kode", donor_kode(APP))
     today = dt.date.today()
-    w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", "51.08", "--adopter", dc.pemda,
+    w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", dc.pemda,
           "--adopter-kode", dc.kode_wilayah, "--number", "PKS/CADANGAN/2026", "--signed", today.isoformat(),
           "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
-    prefix = f"spbe-{TARGET}-{APP}"
+    prefix = f"spbe-{dc.name}-{APP}"
     _rm_docker(prefix + "-")
     try:
-        w.cli("install", APP, "--target", TARGET, "--bundle", str(bundle), timeout=900)
+        w.cli("install", APP, "--target", dc.name, "--bundle", str(bundle), timeout=900)
         yield w, dc, loaded.entry
     finally:
         _rm_docker(prefix + "-")
@@ -87,23 +86,24 @@ def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
 
     w, dc, entry = installed
     ws = w.ws
-    target = get_target(ws, TARGET)
-    web = state.container_name(TARGET, APP, "web")
+    name = dc.name  # the target's name (unique to this test session); TARGET is the logical name
+    target = get_target(ws, name)
+    web = state.container_name(name, APP, "web")
     staff_password = (dc.root / "apps" / APP / "secrets" / "STAFF_PASSWORD").read_text().strip()
     base = published_url(web)
     appdata.pengaduan_seed(base, staff_password, complaints=12, tag="e2e")
     before = appdata.pengaduan_measure(web)
-    spec = backup_spec(entry, target=TARGET, root=target.root)
+    spec = backup_spec(entry, target=name, root=target.root)
 
     owner = state.new_lock_owner(who="e2e-test", operation=f"backup {APP}")
-    run = run_playbook(ws, op="backup", target=TARGET, app=APP, playbook="backup.yml", targets=[target],
+    run = run_playbook(ws, op="backup", target=name, app=APP, playbook="backup.yml", targets=[target],
                        extravars=backup_extravars(spec, why="manual", who="e2e-test", lock_owner=owner, keep=3))
     assert run.ok, f"{run.failed_task}: {run.failed_message}"
     print(f"\nbackup.yml over SSH: {run.seconds:.1f}s")
-    out = run.stats[TARGET]["spbe_backup"]
+    out = run.stats[name]["spbe_backup"]
     BackupPlayResult.model_validate(out)  # what an operation on the core reads with host_data(...)
-    manifest = parse_manifest(out["backup"], where=f"{TARGET}: backup")
-    verification = parse_verification(out["verification"], where=f"{TARGET}: verification")
+    manifest = parse_manifest(out["backup"], where=f"{name}: backup")
+    verification = parse_verification(out["verification"], where=f"{name}: verification")
     assert verification.ok and verification.id == manifest.id
     current = json.loads((dc.root / "apps" / APP / "current.json").read_text())
     assert manifest.release.version == current["version"]
@@ -118,13 +118,13 @@ def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
     assert not appdata.pengaduan_measure(web).same_data(before)
 
     owner = state.new_lock_owner(who="e2e-test", operation=f"restore {APP}")
-    run = run_playbook(ws, op="restore", target=TARGET, app=APP, playbook="restore.yml", targets=[target],
+    run = run_playbook(ws, op="restore", target=name, app=APP, playbook="restore.yml", targets=[target],
                        extravars=restore_extravars(spec, backup_id=manifest.id, who="e2e-test", lock_owner=owner))
     assert run.ok, f"{run.failed_task}: {run.failed_message}"
     print(f"restore.yml over SSH (safety backup, restore, health): {run.seconds:.1f}s")
     for t in sorted(run.timings, key=lambda t: -t.seconds)[:6]:
         print(f"  {t.seconds:6.1f}s {t.name}")
-    out = run.stats[TARGET]["spbe_restore"]
+    out = run.stats[name]["spbe_restore"]
     RestorePlayResult.model_validate(out)
     assert out["restore"]["id"] == manifest.id and out["restore"]["started"] == [web]
     assert out["safety_backup"] != manifest.id
@@ -137,7 +137,7 @@ def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
 
     # a restore of another version is refused before anything stops, and says why
     owner = state.new_lock_owner(who="e2e-test", operation=f"restore {APP}")
-    run = run_playbook(ws, op="restore", target=TARGET, app=APP, playbook="restore.yml", targets=[target],
+    run = run_playbook(ws, op="restore", target=name, app=APP, playbook="restore.yml", targets=[target],
                        extravars=restore_extravars(spec, backup_id=manifest.id, who="e2e-test", lock_owner=owner,
                                                    version="9.9.9", safety_backup=False))
     assert not run.ok and "the version that will run is 9.9.9" in (run.failed_message or "")

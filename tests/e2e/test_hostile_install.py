@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from simdc import REPO, make_e2e_workspace
+from simdc import REPO, donor_kode, make_e2e_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -41,8 +41,8 @@ def _remove(prefix: str) -> None:
 
 
 def hostile_bundle(tmp: Path, h: dict[str, str]) -> tuple[Path, Path, dict[str, Any]]:
-    """(bundle, trusted public key, the hostile entry) built from a copy of the catalog entry."""
-    from spbe_share.bundle.keys import generate_key, load_private_key
+    """(bundle, the donor's public key file, the hostile entry) built from a copy of the catalog entry."""
+    from spbe_share.bundle.keys import export_public, generate_key, load_private_key
     from spbe_share.bundle.pack import build_bundle
     from spbe_share.catalog.loader import get_entry
     from spbe_share.workspace import Workspace
@@ -71,10 +71,12 @@ def hostile_bundle(tmp: Path, h: dict[str, str]) -> tuple[Path, Path, dict[str, 
     )
     donor = Workspace.from_options(tmp / "donor", root=repo)
     donor.ensure()
-    info = generate_key(donor)
+    info = generate_key(donor, donor_kode=donor_kode(APP))
     loaded = get_entry(donor, APP)
     built = build_bundle(donor, loaded, version=loaded.entry.latest.version, key=load_private_key(donor, info.name))
-    return built.path, donor.keys_dir / "trusted" / f"{info.key_id}.pub", doc
+    pub = tmp / "donor.pub"
+    pub.write_text(export_public(donor, info.name))
+    return built.path, pub, doc
 
 
 def test_hostile_strings_through_every_input_arrive_verbatim(simdc_factory: Any, hostile: Any, tmp_path: Path) -> None:
@@ -84,17 +86,16 @@ def test_hostile_strings_through_every_input_arrive_verbatim(simdc_factory: Any,
     dc = simdc_factory("kota-jahat", pemda=pemda, kode_wilayah="96.74")
     home = tmp_path / "operator"
     w = make_e2e_workspace(home, {"kota-jahat": dc})
-    (home / "keys" / "trusted").mkdir(parents=True, exist_ok=True)
-    shutil.copy(pub, home / "keys" / "trusted" / pub.name)
+    w.cli("keys", "trust", str(pub), "--donor-kode", donor_kode(APP))
     today = dt.date.today()
-    w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", "91", "--adopter", "Kota Jahat",
+    w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", "Kota Jahat",
           "--adopter-kode", "96.74", "--number", "PKS/JAHAT/2026", "--signed", (today - dt.timedelta(days=1)).isoformat(),
           "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
     values_file = tmp_path / "values.yml"
     values_file.write_text(yaml.safe_dump({"kontak_pengaduan": h["braces"], "alamat": h["header_blocks"]},
                                           allow_unicode=True))
     try:
-        proc = w.cli("install", APP, "--target", "kota-jahat", "--bundle", str(bundle),
+        proc = w.cli("install", APP, "--target", dc.name, "--bundle", str(bundle),
                      "--set", f"unit_pengelola={h['header_brackets']}", "--set", f"judul={h['block']}",
                      "--values", str(values_file), "--json", check=False, timeout=900)
         assert hostile.ran() == [], "a hostile string ran on the controller"
@@ -117,11 +118,11 @@ def test_hostile_strings_through_every_input_arrive_verbatim(simdc_factory: Any,
         )
         config = json.loads((dc.root / "apps" / APP / "config" / "web" / "0-config.json").read_text())
         assert config["pemda_name"] == pemda and config["contact"] == h["braces"]
-        info = json.loads(_docker("inspect", f"spbe-kota-jahat-{APP}-web"))[0]
+        info = json.loads(_docker("inspect", f"spbe-{dc.name}-{APP}-web"))[0]
         env = dict(e.split("=", 1) for e in info["Config"]["Env"])
         assert env["SPBE_HOSTILE"] == h["query"] and env["SPBE_ANGLES"] == h["header_angles"]
         assert env["SPBE_ZEROS"] == "00"
         assert info["Config"]["Cmd"] == doc["components"][0]["command"]
     finally:
-        _remove("spbe-kota-jahat-")
+        _remove(f"spbe-{dc.name}-")
     assert hostile.ran() == []

@@ -1,7 +1,9 @@
 """End to end: install apps into simulated Pemda data centers over real SSH, real Docker.
 
 One module-scoped operator workspace whose targets are the session's DCs (kota-sorong on
-127.0.0.2, kabupaten-buleleng on 127.0.0.3). Bundles are built once per session and trusted.
+127.0.0.2, kabupaten-buleleng on 127.0.0.3). Bundles are built once per session (conftest),
+each signed by its donor's key, and each key is trusted for its donor only (``keys trust
+--donor-kode``). ``ews.dcs`` is keyed by logical names; the CLI gets ``dc.name``.
 Tests run in file order: every refusal first (each must leave the target exactly as it was),
 then the installs, the repeat install (nothing changed) and status.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import E2EWorkspace, SimDC, make_e2e_workspace
+from simdc import TARGET_PYTHON, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace
 
 from spbe_share.errors import ExitCode
 
@@ -74,19 +76,19 @@ def _remove_docker_objects(prefixes: list[str]) -> None:
 def ews(datacenters: dict[str, SimDC], bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
     home = tmp_path_factory.mktemp("operator")
     w = make_e2e_workspace(home, datacenters)
-    trusted = home / "keys" / "trusted"
-    trusted.mkdir(parents=True, exist_ok=True)
-    shutil.copy(bundles["_trusted"], trusted / bundles["_trusted"].name)
+    for app in APPS:
+        if app in bundles:
+            w.cli("keys", "trust", str(bundles[f"{app}.pub"]), "--donor-kode", donor_kode(app))
     try:
         yield w
     finally:
-        _remove_docker_objects([f"spbe-{t}-" for t in datacenters])
+        _remove_docker_objects([f"spbe-{dc.name}-" for dc in datacenters.values()])
 
 
 def add_agreement(w: E2EWorkspace, app: str, target: str, number: str, *, signed: dt.date, until: dt.date,
-                  scope: str = "install") -> None:
+                  scope: str = "install", donor: str | None = None) -> None:
     dc = w.dcs[target]
-    w.cli("mou", "add", "--app", app, "--donor", "Donor", "--donor-kode", "91", "--adopter", dc.pemda,
+    w.cli("mou", "add", "--app", app, "--donor", "Donor", "--donor-kode", donor or donor_kode(app), "--adopter", dc.pemda,
           "--adopter-kode", dc.kode_wilayah, "--number", number, "--signed", signed.isoformat(),
           "--valid-until", until.isoformat(), "--scope", scope)
 
@@ -98,13 +100,22 @@ def install_args(app: str, target: str, bundle: Path) -> list[str]:
     return args
 
 
-def refused(w: E2EWorkspace, app: str, target: str, bundle: Path, code: ExitCode) -> str:
+def _without_blob_store(snap: dict) -> dict:  # type: ignore[type-arg]
+    """The tree without the blob store and spbe-share's receiver script (lib/spbe_receiver.py)."""
+    return {**snap, "tree": {k: v for k, v in snap["tree"].items() if not k.startswith(("blobs", "lib"))}}
+
+
+def refused(w: E2EWorkspace, app: str, target: str, bundle: Path, code: ExitCode, *, blobs_may_arrive: bool = False) -> str:
+    """``blobs_may_arrive``: the refusal comes from the app lock, which shipping does not take
+    (blobs are content-addressed, verified, and change nothing an app uses until loaded)."""
     dc = w.dcs[target]
-    before = snapshot(dc, target)
-    proc = w.cli(*install_args(app, target, bundle), check=False)
-    after = snapshot(dc, target)
+    before = snapshot(dc, dc.name)
+    proc = w.cli(*install_args(app, dc.name, bundle), check=False)
+    after = snapshot(dc, dc.name)
     assert proc.returncode == int(code), proc.stderr
     assert "Traceback" not in proc.stderr
+    if blobs_may_arrive:
+        before, after = _without_blob_store(before), _without_blob_store(after)
     assert after == before, "a refused install changed the target"
     return proc.stderr
 
@@ -128,8 +139,32 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
     err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
     assert "does not cover scope install" in err
 
+    # an agreement with another donor than the bundle's entry names: refused (before: accepted)
+    add_agreement(ews, app, target, "PKS/LAIN/2026", signed=TODAY - dt.timedelta(days=10),
+                  until=TODAY + dt.timedelta(days=200), donor="91")
+    err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
+    assert "PKS/LAIN/2026 is with donor Donor (91), but the bundle's entry names donor" in err
+
     add_agreement(ews, app, target, "PKS/OK/2026", signed=TODAY - dt.timedelta(days=10),
                   until=TODAY + dt.timedelta(days=300))
+
+    # the signer is trusted, but for another donor: refused (before: any trusted key signed anything)
+    pub = bundles[f"{app}.pub"]
+    kid = ews.cli("keys", "list", "--json").stdout
+    kid = next(k["key_id"] for k in json.loads(kid) if k["donor_kode_wilayah"] == donor_kode(app))
+    ews.cli("keys", "untrust", kid)
+    ews.cli("keys", "trust", str(pub), "--donor-kode", "91")
+    err = refused(ews, app, target, bundle, ExitCode.VERIFICATION_FAILED)
+    assert f"signed by key {kid}" in err and "trusted for donor 91, every app only" in err
+    # a key trusted by an older spbe-share (no donor): refused, naming the command that re-trusts it
+    ews.cli("keys", "untrust", kid)
+    legacy = ews.home / "keys" / "trusted" / f"{kid}.pub"
+    shutil.copy(pub, legacy)
+    err = refused(ews, app, target, bundle, ExitCode.VERIFICATION_FAILED)
+    assert f"spbe-share keys trust {legacy} --donor-kode {donor_kode(app)}" in err
+    ews.cli("keys", "trust", str(legacy), "--donor-kode", donor_kode(app))
+    verify = ews.cli("bundle", "verify", str(bundle)).stdout
+    assert f"trusted for donor {donor_kode(app)}, every app" in verify
 
     # preflight fails for real: someone listens on the app's port at the DC's address
     dc = ews.dcs[target]
@@ -155,7 +190,7 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
                                 "since": "2026-11-22T08:00:00Z", "operation": "install pengaduan 1.0.0",
                                 "token": "x"}))
     try:
-        err = refused(ews, app, target, bundle, ExitCode.LOCKED)
+        err = refused(ews, app, target, bundle, ExitCode.LOCKED, blobs_may_arrive=True)
         assert "budi@laptop-lain" in err and "2026-11-22T08:00:00Z" in err
     finally:
         lock.unlink()
@@ -164,15 +199,13 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
 
     audit = [json.loads(line) for line in (ews.home / "audit.log").read_text().splitlines()]
     results = [a["result"] for a in audit if a["what"] == "install"]
-    assert results[-6:] == ["refused: no_agreement"] * 3 + [
+    assert results[-9:] == ["refused: no_agreement"] * 4 + ["refused: verification_failed"] * 2 + [
         "refused: preflight_failed", "refused: verification_failed", "refused: locked"]
 
 
 def test_changed_host_key_is_refused(ews: E2EWorkspace, bundles: dict[str, Path], simdc_factory: Any) -> None:
     dc = simdc_factory("kota-uji", pemda="Kota Uji", kode_wilayah="96.72")
-    import sys
-
-    ews.cli(*dc.target_add_args(), "--python", sys.executable)
+    ews.cli(*dc.target_add_args(), "--python", TARGET_PYTHON)
     ews.dcs["kota-uji"] = dc
     add_agreement(ews, "pengaduan", "kota-uji", "PKS/UJI/2026", signed=TODAY - dt.timedelta(days=1),
                   until=TODAY + dt.timedelta(days=30))
@@ -182,6 +215,7 @@ def test_changed_host_key_is_refused(ews: E2EWorkspace, bundles: dict[str, Path]
         assert "key changed" in err and "pinned" in err
     finally:
         ews.dcs.pop("kota-uji")
+        ews.cli("target", "remove", dc.name)  # else `status` (exit 6 on a host-key mismatch) sees it
 
 
 def _healthz(url: str) -> dict[str, Any]:
@@ -197,16 +231,22 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     target = APPS[app]
     add_agreement(ews, app, target, f"PKS/{app.upper()}/2026", signed=TODAY - dt.timedelta(days=1),
                   until=TODAY + dt.timedelta(days=365))
-    proc = ews.cli(*install_args(app, target, bundles[app]), "--json", timeout=900)
+    dc = ews.dcs[target]
+    proc = ews.cli(*install_args(app, dc.name, bundles[app]), "--json", timeout=900)
     result = json.loads(proc.stdout)
     assert result["changed"] and result["new_release"]
-    assert result["blobs_sent"] > 0 and result["bytes_sent"] > 0
-    dc = ews.dcs[target]
+    # every blob is in the target's store, verified: shipped now, or (pengaduan) by the attempt
+    # refused for the lock above (shipping takes no app lock)
+    assert result["blobs_total"] > 0 and 0 <= result["bytes_sent"] <= result["bytes_total"]
+    store = {p.name.removesuffix(".zst") for p in (dc.root / "blobs" / "sha256").iterdir() if p.is_file()}
+    manifest = json.loads(subprocess.run(["tar", "-xOf", str(bundles[app]), "spbe-bundle.json"],  # noqa: S603,S607
+                                         capture_output=True, check=True).stdout)
+    assert {f["sha256"] for f in manifest["files"] if f["path"].startswith("blobs/")} <= store
     for url in result["urls"]:
         assert url.startswith(f"http://{dc.address}:")
         _healthz(url + "healthz")
     current = json.loads((dc.root / "apps" / app / "current.json").read_text())
-    assert current["app"] == app and current["result"] == "ok" and current["target"] == target
+    assert current["app"] == app and current["result"] == "ok" and current["target"] == dc.name
     secrets_dir = dc.root / "apps" / app / "secrets"
     workspace_files = [p for p in ews.home.rglob("*") if p.is_file() and p.suffix != ".spbe"]
     secret_files = [f for f in secrets_dir.iterdir() if f.is_file()]
@@ -220,20 +260,20 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
         assert not [p for p in workspace_files if value in p.read_bytes()]
 
     # the same install again changes nothing and says so; no container was recreated
-    ids_before = snapshot(dc, target)["containers"]
-    again = ews.cli(*install_args(app, target, bundles[app]))
-    assert f"already installed: {app} {result['version']} on {target}, nothing changed" in again.stdout
-    assert snapshot(dc, target)["containers"] == ids_before
+    ids_before = snapshot(dc, dc.name)["containers"]
+    again = ews.cli(*install_args(app, dc.name, bundles[app]))
+    assert f"already installed: {app} {result['version']} on {dc.name}, nothing changed" in again.stdout
+    assert snapshot(dc, dc.name)["containers"] == ids_before
 
 
 def test_a_record_from_the_target_naming_something_else_is_refused(ews: E2EWorkspace, bundles: dict[str, Path],
                                                                    tmp_path: Path) -> None:
     """A target's current.json is untrusted: a record naming another app or target writes nothing."""
     app = "pengaduan"
-    target = APPS[app]
-    current = ews.dcs[target].root / "apps" / app / "current.json"
+    dc = ews.dcs[APPS[app]]
+    current = dc.root / "apps" / app / "current.json"
     original = current.read_text()
-    cache = ews.home / "cache" / "releases" / target / f"{app}.json"
+    cache = ews.home / "cache" / "releases" / dc.name / f"{app}.json"
     cached = cache.read_text()
     evil = tmp_path / "evil"
     try:
@@ -241,7 +281,7 @@ def test_a_record_from_the_target_naming_something_else_is_refused(ews: E2EWorks
             doc = json.loads(original)
             doc[field] = value
             current.write_text(json.dumps(doc))
-            proc = ews.cli(*install_args(app, target, bundles[app]), check=False)
+            proc = ews.cli(*install_args(app, dc.name, bundles[app]), check=False)
             assert proc.returncode == int(ExitCode.REMOTE_FAILED), proc.stderr
             assert f"the release record says {field} {value!r}" in proc.stderr
             assert "Traceback" not in proc.stderr
@@ -258,6 +298,6 @@ def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path])
     for app, target in APPS.items():
         if app not in bundles:
             continue
-        row = seen[(app, target)]
+        row = seen[(app, ews.dcs[target].name)]
         assert row["health"] == "healthy", row
         assert row["pemda"] == ews.dcs[target].pemda

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import REPO, make_e2e_workspace
+from simdc import REPO, donor_kode, make_e2e_workspace
 
 from spbe_share.deploy.interrupts import processes_with
 from spbe_share.errors import ExitCode
@@ -59,11 +58,9 @@ def test_sigint_during_ship_cancels_cleanly(simdc_factory: Any, bundles: dict[st
     dc = simdc_factory("kota-batal", pemda="Kota Batal", kode_wilayah="96.73")
     home = tmp_path / "operator"
     w = make_e2e_workspace(home, {"kota-batal": dc})
-    trusted = home / "keys" / "trusted"
-    trusted.mkdir(parents=True, exist_ok=True)
-    shutil.copy(bundles["_trusted"], trusted / bundles["_trusted"].name)
+    w.cli("keys", "trust", str(bundles[f"{APP}.pub"]), "--donor-kode", donor_kode(APP))
     today = dt.date.today()
-    w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", "91", "--adopter", dc.pemda,
+    w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", dc.pemda,
           "--adopter-kode", dc.kode_wilayah, "--number", "PKS/BATAL/2026",
           "--signed", (today - dt.timedelta(days=1)).isoformat(),
           "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
@@ -71,7 +68,7 @@ def test_sigint_during_ship_cancels_cleanly(simdc_factory: Any, bundles: dict[st
     env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test"}
     env.pop("SPBE_SHARE_HOME", None)
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "spbe_share", "--workspace", str(home), "install", APP, "--target", "kota-batal",
+        [sys.executable, "-m", "spbe_share", "--workspace", str(home), "install", APP, "--target", dc.name,
          "--bundle", str(bundles[APP])],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -96,13 +93,13 @@ def test_sigint_during_ship_cancels_cleanly(simdc_factory: Any, bundles: dict[st
         if proc.poll() is None:
             proc.kill()
         reader.join(timeout=10)
-        _remove_containers("spbe-kota-batal-")
+        _remove_containers(f"spbe-{dc.name}-")
     stderr = "".join(lines)
     assert sent.is_set(), f"the install never reached Ship:\n{stderr}"
     assert proc.returncode == ExitCode.CANCELLED == 12, stderr
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("cancelled: install of pengaduan on kota-batal stopped by SIGINT during 'Ship: "), last
+    assert last.startswith(f"cancelled: install of pengaduan on {dc.name} stopped by SIGINT during 'Ship: "), last
     assert "lock released" in last and "attempt recorded as cancelled" in last, last
 
     # no process of this run is left (ansible-playbook, its workers, ssh to the DC)

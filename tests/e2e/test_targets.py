@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -43,12 +44,12 @@ def test_target_add_pins_key_and_shows_ssh_keygen_fingerprint(
     )
     assert found.returncode == 0 and dc.host_key_pub.read_text().split()[1] in found.stdout
 
-    t = get_target(ws, "kota-sorong")
+    t = get_target(ws, dc.name)
     assert (t.host, t.port, t.user, t.root, t.kode_wilayah) == (
         dc.address, 22, "root", str(dc.root), "96.71",
     )  # fmt: skip
 
-    shown = run_cli(home, "target", "show", "kota-sorong", "--json")
+    shown = run_cli(home, "target", "show", dc.name, "--json")
     assert expected in shown.stdout
     again = run_cli(home, *dc.target_add_args(), check=False)
     assert again.returncode == ExitCode.CONFLICT
@@ -56,8 +57,8 @@ def test_target_add_pins_key_and_shows_ssh_keygen_fingerprint(
 
 def test_ssh_through_base_args_reaches_the_dc(e2e_workspace: E2EWorkspace) -> None:
     ws = e2e_workspace.ws
-    for name, dc in e2e_workspace.dcs.items():
-        t = get_target(ws, name)
+    for dc in e2e_workspace.dcs.values():
+        t = get_target(ws, dc.name)
         marker = dc.root / "hello"
         argv = ["ssh", *ssh_base_args(ws, t), t.host, "--", f"touch {marker} && hostname"]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)  # noqa: S603
@@ -106,21 +107,21 @@ def test_fingerprint_mismatch_refused_nothing_saved(simdc_factory, tmp_path: Pat
     other: SimDC = simdc_factory("kota-lain")
     home = tmp_path / "ws"
     wrong = other.host_key_fingerprint()
-    proc = run_cli(home, *dc.target_add_args(), "--host-key-fingerprint", wrong, check=False)
+    proc = run_cli(home, *dc.target_add_args(fingerprint=False), "--host-key-fingerprint", wrong, check=False)
     assert proc.returncode == ExitCode.VERIFICATION_FAILED, proc.stderr
     assert dc.host_key_fingerprint() in proc.stderr and wrong in proc.stderr
     ws = Workspace.from_options(home)
     assert not ws.inventory_file.exists()
     assert not ws.known_hosts_file.exists()
 
-    ok = run_cli(home, *dc.target_add_args(), "--host-key-fingerprint", dc.host_key_fingerprint())
-    assert dc.host_key_fingerprint() in ok.stdout
+    ok = run_cli(home, *dc.target_add_args())
+    assert dc.host_key_fingerprint() in ok.stdout and "(fingerprint)" in ok.stdout
 
 
 def test_pin_from_host_key_file_and_unreachable_saves_nothing(simdc_factory, tmp_path: Path) -> None:
     dc: SimDC = simdc_factory("kota-offline")
     home = tmp_path / "ws"
-    run_cli(home, *dc.target_add_args(), "--host-key-file", str(dc.host_key_pub))
+    run_cli(home, *dc.target_add_args(fingerprint=False), "--host-key-file", str(dc.host_key_pub))
     ws = Workspace.from_options(home)
     assert [p.key.fingerprint for p in read_known_hosts(ws.known_hosts_file)] == [dc.host_key_fingerprint()]
 
@@ -151,8 +152,8 @@ def test_ansible_ping_through_runner(e2e_workspace: E2EWorkspace, tmp_path: Path
     pdd = tmp_path / "runner"
     pdd.mkdir()
     hosts: dict = {}
-    for name in e2e_workspace.dcs:
-        inv = ansible_inventory_for(ws, get_target(ws, name), control_path_dir=pdd / "cp")
+    for dc in e2e_workspace.dcs.values():
+        inv = ansible_inventory_for(ws, get_target(ws, dc.name), control_path_dir=pdd / "cp")
         hosts.update(inv["all"]["children"]["spbe_targets"]["hosts"])
     r = ansible_runner.run(
         private_data_dir=str(pdd),
@@ -163,7 +164,7 @@ def test_ansible_ping_through_runner(e2e_workspace: E2EWorkspace, tmp_path: Path
     )
     assert (r.status, r.rc) == ("successful", 0), r.stdout.read()
     oks = [e for e in r.events if e.get("event") == "runner_on_ok"]
-    assert sorted(e["event_data"]["host"] for e in oks) == sorted(e2e_workspace.dcs)
+    assert sorted(e["event_data"]["host"] for e in oks) == sorted(dc.name for dc in e2e_workspace.dcs.values())
     assert {e["event_data"]["res"]["ping"] for e in oks} == {"pong"}
 
 
@@ -176,5 +177,124 @@ def test_plain_ansible_uses_the_workspace_inventory(e2e_workspace: E2EWorkspace)
         env={**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in e2e_workspace.dcs:
-        assert f"{name} | SUCCESS" in proc.stdout
+    for dc in e2e_workspace.dcs.values():
+        assert f"{dc.name} | SUCCESS" in proc.stdout
+
+
+def test_target_add_in_a_script_needs_a_checked_key(simdc_factory, tmp_path: Path) -> None:
+    dc: SimDC = simdc_factory("kota-skrip")
+    home = tmp_path / "ws"
+    proc = run_cli(home, *dc.target_add_args(fingerprint=False), check=False)
+    assert proc.returncode == ExitCode.INVALID_INPUT, proc.stderr
+    assert dc.host_key_fingerprint() in proc.stderr and "--host-key-fingerprint" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    ws = Workspace.from_options(home)
+    assert not ws.inventory_file.exists() and not ws.known_hosts_file.exists()
+
+    tofu = run_cli(home, *dc.target_add_args(fingerprint=False), "--trust-on-first-use")
+    assert "(trust-on-first-use)" in tofu.stdout and dc.host_key_fingerprint() in tofu.stdout
+    audit = [json.loads(line) for line in ws.audit_log.read_text().splitlines()]
+    assert audit[-1]["what"] == "target add" and audit[-1]["details"]["pinned_by"] == "trust-on-first-use"
+
+
+def _run_on_a_terminal(home: Path, args: list[str], answer: str) -> tuple[int, str]:
+    """Run the real CLI with a pseudo-terminal as stdin/stdout and type ``answer``."""
+    import pty
+    import select
+    import sys
+
+    from simdc import REPO
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test"}
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "spbe_share", "--workspace", str(home), *args],
+        stdin=slave, stdout=slave, stderr=slave, cwd=REPO, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    out = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            proc.kill()
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not answered and b"match?" in out:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+    os.close(master)
+    return proc.wait(timeout=60), out.decode(errors="replace")
+
+
+def test_target_add_asks_on_a_terminal(simdc_factory, tmp_path: Path) -> None:
+    dc: SimDC = simdc_factory("kota-tanya")
+    home = tmp_path / "ws"
+    code, out = _run_on_a_terminal(home, dc.target_add_args(fingerprint=False), "n")
+    assert code == ExitCode.VERIFICATION_FAILED, out
+    assert dc.host_key_fingerprint() in out and "was not accepted" in out
+    assert not Workspace.from_options(home).known_hosts_file.exists()
+    code, out = _run_on_a_terminal(home, dc.target_add_args(fingerprint=False), "y")
+    assert code == 0, out
+    assert "(confirmed)" in out
+    ws = Workspace.from_options(home)
+    assert [p.key.fingerprint for p in read_known_hosts(ws.known_hosts_file)] == [dc.host_key_fingerprint()]
+
+
+def test_a_changed_host_key_is_never_repinned_silently(simdc_factory, tmp_path: Path) -> None:
+    dc: SimDC = simdc_factory("kota-baru")
+    home = tmp_path / "ws"
+    run_cli(home, *dc.target_add_args())
+    ws = Workspace.from_options(home)
+    old_fp = dc.host_key_fingerprint()
+    dc.restart(new_host_key=True)
+    new_fp = dc.host_key_fingerprint()
+    pinned = ws.known_hosts_file.read_text()
+
+    # before: --replace re-pinned the new key without showing or asking
+    for extra in ([], ["--trust-on-first-use"], ["--host-key-fingerprint", new_fp]):
+        proc = run_cli(home, *dc.target_add_args(fingerprint=False), "--replace", *extra, check=False)
+        assert proc.returncode == ExitCode.VERIFICATION_FAILED, proc.stderr
+        assert old_fp in proc.stderr and new_fp in proc.stderr and "--accept-new-host-key" in proc.stderr
+        assert ws.known_hosts_file.read_text() == pinned
+
+    # status names the mismatch and exits 6 (before: "unreachable", exit 0)
+    st = run_cli(home, "status", "--target", dc.name, check=False)
+    assert st.returncode == ExitCode.VERIFICATION_FAILED, st.stdout + st.stderr
+    assert "host-key-mismatch" in st.stdout and f"host key mismatch on target(s) {dc.name}" in st.stderr
+    assert new_fp in st.stderr
+
+    wrong = run_cli(home, *dc.target_add_args(fingerprint=False), "--replace", "--accept-new-host-key", old_fp,
+                    check=False)  # fmt: skip
+    assert wrong.returncode == ExitCode.VERIFICATION_FAILED and ws.known_hosts_file.read_text() == pinned
+    ok = run_cli(home, *dc.target_add_args(fingerprint=False), "--replace", "--accept-new-host-key", new_fp)
+    assert "(accepted-new-key)" in ok.stdout
+    assert [p.key.fingerprint for p in read_known_hosts(ws.known_hosts_file)] == [new_fp]
+    assert check_host_key(ws, get_target(ws, dc.name)) == [new_fp]
+
+
+def test_bind_address_must_be_an_ip_and_preflight_checks_the_one_used(simdc_factory, tmp_path: Path) -> None:
+    import sys
+
+    import yaml
+
+    dc: SimDC = simdc_factory("kota-ikat")
+    home = tmp_path / "ws"
+    bad = run_cli(home, *dc.target_add_args(), "--bind-address", "dc.kota-ikat.go.id", check=False)
+    assert bad.returncode == ExitCode.INVALID_INPUT and "--bind-address: 'dc.kota-ikat.go.id' is not an IPv4" in bad.stderr
+    run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+    ws = Workspace.from_options(home)
+    assert get_target(ws, dc.name).bind_address == dc.address
+    # an inventory written by hand (or by an older version) with a host name: preflight refuses it
+    inv = yaml.safe_load(ws.inventory_file.read_text())
+    inv["all"]["children"]["spbe_targets"]["hosts"][dc.name]["spbe_bind_address"] = "localhost"
+    ws.inventory_file.write_text(yaml.safe_dump(inv))
+    proc = run_cli(home, "preflight", "pengaduan", "--target", dc.name, check=False)
+    assert proc.returncode == ExitCode.PREFLIGHT_FAILED, proc.stdout + proc.stderr
+    assert "bind address" in proc.stdout + proc.stderr and "host name 'localhost'" in proc.stdout + proc.stderr

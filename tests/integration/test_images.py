@@ -58,6 +58,7 @@ def _write_app(root: Path, dockerfile: str, image: str) -> Any:
         {"name": "web", "image": image, "build": {"context": "shared_apps/it-broken"}}
     ]
     data["backup"] = {}
+    data["releases"] = [*data["releases"], {**data["releases"][0], "version": "1.0.1", "date": "2026-02-01"}]
     ctx = root / "shared_apps" / "it-broken"
     ctx.mkdir(parents=True)
     (ctx / "Dockerfile").write_text(dockerfile)
@@ -85,26 +86,38 @@ def test_failing_build_reports_the_last_error(base_image: str, tmp_path: Path, d
     assert not docker_client.images.list(name=image)
 
 
-def test_build_small_app_labels_and_build_arg(base_image: str, tmp_path: Path, docker_client: Any) -> None:
-    from spbe_share.images import LABEL_APP, build_app
+def test_version_and_labels_are_config_only_and_layers_reproducible(
+    base_image: str, tmp_path: Path, docker_client: Any
+) -> None:
+    """Two releases of the same source share every layer; the version is in the config (env,
+    labels) and never a build argument; a no-cache rebuild gives the same image id."""
+    from spbe_share.images import LABEL_APP, build_app, image_layers
     from spbe_share.workspace import Workspace
 
     image = f"spbe-it/tiny-{uuid.uuid4().hex[:8]}"
     loaded = _write_app(
         tmp_path / "repo",
-        'FROM spbe-share/base:bookworm\nARG APP_VERSION\nRUN echo "$APP_VERSION" > /version\n',
+        'FROM spbe-share/base:bookworm\nARG APP_VERSION\nRUN echo "v=$APP_VERSION" > /built-with\n'
+        "COPY app.txt /app/app.txt\n",
         image,
     )
-    version = loaded.entry.latest.version
+    (tmp_path / "repo" / "shared_apps" / "it-broken" / "app.txt").write_text("halo\n")
     ws = Workspace(home=tmp_path / "ws", root=tmp_path / "repo")
     try:
-        (built,) = build_app(ws, loaded, version)
-        assert built.ref == f"{image}:{version}"
-        labels = docker_client.images.get(built.ref).labels
+        (one,) = build_app(ws, loaded, "1.0.0")
+        (two,) = build_app(ws, loaded, "1.0.1")
+        assert (one.ref, two.ref) == (f"{image}:1.0.0", f"{image}:1.0.1")
+        assert image_layers(one.ref) == image_layers(two.ref)  # the version invalidates no layer
+        assert one.image_id != two.image_id  # it is in the config
+        labels = docker_client.images.get(two.ref).labels
         assert labels[LABEL_APP] == "it-broken"
+        assert labels["org.opencontainers.image.version"] == "1.0.1"
         assert labels["org.opencontainers.image.revision"] == "unknown"  # not a git repository
-        out = docker_client.containers.run(built.ref, ["cat", "/version"], remove=True)
-        assert out.decode().strip() == version
+        out = docker_client.containers.run(two.ref, ["sh", "-c", 'cat /built-with; echo "$APP_VERSION"'], remove=True)
+        assert out.decode().split() == ["v=", "1.0.1"]  # no build argument; the version at run time
+        assert docker_client.images.get(one.ref).attrs["Created"].startswith("2026-01-15T00:00:00")
+        (again,) = build_app(Workspace(home=tmp_path / "ws2", root=tmp_path / "repo"), loaded, "1.0.0", nocache=True)
+        assert again.image_id == one.image_id  # rebuilt from nothing: byte-identical
     finally:
         for img in docker_client.images.list(name=image):
             docker_client.images.remove(img.id, force=True)

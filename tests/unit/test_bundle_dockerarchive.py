@@ -180,3 +180,37 @@ def test_main_writes_an_archive(tmp_path: Path) -> None:
     )
     assert tarfile.open(out).getnames()[0] == "manifest.json"
     assert da.main(["--blobs", str(blobs), "--config", "sha256:" + "0" * 64, "-o", str(out)]) == 6
+
+
+def test_compressed_blobs_are_verified_and_a_corrupt_one_deleted_when_asked(tmp_path: Path) -> None:
+    import hashlib
+    import io
+
+    import zstandard
+
+    from spbe_share.bundle import dockerarchive as da
+
+    layer = b"layer-bytes" * 1000
+    config = b'{"rootfs": {}}'
+    lh, ch = hashlib.sha256(layer).hexdigest(), hashlib.sha256(config).hexdigest()
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    (blobs / f"{lh}.zst").write_bytes(zstandard.ZstdCompressor().compress(layer))
+    (blobs / ch).write_bytes(config)
+    out = io.BytesIO()
+    da.write_docker_archive(out, blob_dir=blobs, config=f"sha256:{ch}", layers=[f"sha256:{lh}"],
+                            sizes={f"sha256:{lh}": len(layer)})
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        assert tar.extractfile(f"blobs/sha256/{lh}").read() == layer  # type: ignore[union-attr]
+    # the engine already holds the layer: only the config goes into the archive
+    out = io.BytesIO()
+    da.write_docker_archive(out, blob_dir=blobs, config=f"sha256:{ch}", layers=[f"sha256:{lh}"], skip_layers=1)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        assert tar.getnames() == ["manifest.json", f"blobs/sha256/{ch}"]
+    # a stored blob whose content is not its digest: refused; deleted with --delete-corrupt
+    (blobs / f"{lh}.zst").write_bytes(zstandard.ZstdCompressor().compress(b"other" * 2200))
+    argv = ["--blobs", str(blobs), "--config", f"sha256:{ch}", "--layer", f"sha256:{lh}",
+            "--size", f"sha256:{lh}={len(layer)}", "-o", str(tmp_path / "x.tar")]
+    assert da.main(argv) == 6 and (blobs / f"{lh}.zst").exists()
+    assert da.main([*argv, "--delete-corrupt"]) == 6 and not (blobs / f"{lh}.zst").exists()
+    assert not (tmp_path / "x.tar").exists() and not (tmp_path / "x.tar.part").exists()

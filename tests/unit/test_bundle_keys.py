@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from spbe_share.bundle import keys as k
+from spbe_share.bundle import trust as t
 from spbe_share.errors import Conflict, InvalidInput, NotFound
 from spbe_share.workspace import Workspace
 
@@ -85,8 +86,8 @@ def test_trust_untrust_and_both_file_formats(ws: Workspace, tmp_path: Path) -> N
         ).decode()
         + "\n"
     )
-    ia = k.trust_key(ws, ssh_file)
-    ib = k.trust_key(ws, raw_file, name="kab-merauke")
+    ia = t.trust_key(ws, ssh_file, donor_kode="94.71")
+    ib = t.trust_key(ws, raw_file, name="kab-merauke", donor_kode="94.01")
     assert (ia.name, ib.name) == ("kota-jayapura", "kab-merauke")
     assert set(k.trusted_keys(ws)) == {k.key_id_of(a), k.key_id_of(b)}
     assert (
@@ -96,13 +97,13 @@ def test_trust_untrust_and_both_file_formats(ws: Workspace, tmp_path: Path) -> N
         == raw
     )
     with pytest.raises(Conflict):
-        k.trust_key(ws, ssh_file)
-    k.untrust_key(ws, ia.key_id)
+        t.trust_key(ws, ssh_file, donor_kode="94.71")
+    t.untrust_key(ws, ia.key_id)
     assert set(k.trusted_keys(ws)) == {ib.key_id}
     with pytest.raises(NotFound):
-        k.untrust_key(ws, ia.key_id)
+        t.untrust_key(ws, ia.key_id)
     with pytest.raises(InvalidInput):
-        k.untrust_key(ws, "../../x")
+        t.untrust_key(ws, "../../x")
 
 
 @pytest.mark.parametrize(
@@ -119,7 +120,7 @@ def test_bad_public_key_files_are_refused(ws: Workspace, tmp_path: Path, text: s
     f = tmp_path / "bad.pub"
     f.write_text(text)
     with pytest.raises(InvalidInput, match=r"bad\.pub:1: \(file\): "):
-        k.trust_key(ws, f)
+        t.trust_key(ws, f, donor_kode="91")
     assert not (ws.keys_dir / "trusted").exists()
 
 

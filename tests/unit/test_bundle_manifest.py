@@ -16,7 +16,7 @@ H = {n: hashlib.sha256(n.encode()).hexdigest() for n in ("config", "layer", "yam
 
 def doc(**over: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "format": 1,
+        "format": 2,
         "app": "e-office",
         "version": "1.1.0",
         "created": dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
@@ -51,7 +51,7 @@ def test_valid_manifest_round_trips_through_canonical_bytes() -> None:
 @pytest.mark.parametrize(
     ("over", "needle"),
     [
-        ({"format": 2}, "format"),
+        ({"format": 1}, "format"),
         ({"surprise": True}, "surprise"),
         ({"signer": "XYZ"}, "signer"),
         ({"version": "1.1"}, "version"),
@@ -93,3 +93,59 @@ def test_member_path_problem(path: str, problem: str | None) -> None:
 def test_from_bytes_reports_model_problems_as_verification_failures() -> None:
     with pytest.raises(VerificationFailed, match=r"spbe-bundle.json: format: "):
         BundleManifest.from_bytes(b'{"format": 7}')
+
+
+def _zstd_doc() -> dict[str, object]:
+    files = doc()["files"]
+    layer = dict(files[1])  # type: ignore[index]
+    layer.update(path=f"blobs/sha256/{H['layer']}.zst", compression="zstd", stored_sha256=H["yaml"], stored_size=700)
+    return doc(files=[files[0], layer, files[2]])  # type: ignore[index]
+
+
+def test_compressed_blob_round_trips_and_is_summarized() -> None:
+    m = BundleManifest.model_validate(_zstd_doc())
+    data = m.to_bytes()
+    assert b"null" not in data  # optional fields are left out, not written as null
+    assert BundleManifest.from_bytes(data) == m
+    assert m.blob(f"sha256:{H['layer']}").member_size == 700
+    s = summary(m)
+    assert (s["bytes"], s["stored_bytes"], s["compression"]) == (2040, 740, ["zstd"])
+    assert s["images"][0]["stored_size"] == 710  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"compression": None}, "go together"),
+        ({"stored_size": None}, "go together"),
+        ({"path": f"blobs/sha256/{H['layer']}"}, "only blobs/sha256/<hex>.zst"),
+    ],
+)
+def test_compressed_blob_fields_go_together(change: dict[str, object], needle: str) -> None:
+    d = _zstd_doc()
+    d["files"][1].update(change)  # type: ignore[index]
+    with pytest.raises(ValidationError, match=needle):
+        BundleManifest.model_validate(d)
+
+
+def test_a_blob_is_stored_once() -> None:
+    d = _zstd_doc()
+    plain = {"path": f"blobs/sha256/{H['layer']}", "sha256": H["layer"], "size": 2000}
+    d["files"] = [d["files"][0], plain, d["files"][1], d["files"][2]]  # type: ignore[index]
+    with pytest.raises(ValidationError, match="stored twice"):
+        BundleManifest.model_validate(d)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"[" * 200_000, "nested deeper than"),
+        (b'{"a": ' * 40 + b"1" + b"}" * 40, "nested deeper than"),
+        (b'{"s": "' + b"[" * 1000 + b'"}', "s: Extra inputs"),  # brackets in a string do not count
+        (b"\xff\xfe{}", "not UTF-8"),
+    ],
+)
+def test_parsing_is_bounded(data: bytes, needle: str) -> None:
+    with pytest.raises(VerificationFailed, match=needle) as err:
+        BundleManifest.from_bytes(data)
+    assert "\n" not in err.value.message and err.value.message.startswith("bundle verification failed: spbe-bundle.json: ")

@@ -40,9 +40,20 @@ def trusted(key: Ed25519PrivateKey) -> dict[str, object]:
 
 
 def craft(
-    tmp_path: Path, key: Ed25519PrivateKey, *, manifest_bytes: bytes | None = None
+    tmp_path: Path,
+    key: Ed25519PrivateKey,
+    *,
+    manifest_bytes: bytes | None = None,
+    zstd: bool = False,
+    layer: bytes = LAYER,
+    stored: dict[str, bytes] | None = None,
 ) -> tuple[Path, BundleManifest]:
-    """A small valid bundle: an entry, a template, a playbook and one fake image (config + layer)."""
+    """A small valid bundle: an entry, a template, a playbook and one fake image (config + layer).
+
+    ``zstd``: blobs stored zstd-compressed; ``stored`` overrides the stored bytes of a member
+    (the manifest then records their digest: a signed but inconsistent bundle)."""
+    import zstandard
+
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
     contents = {
@@ -51,20 +62,26 @@ def craft(
         "templates/demo/app.ini.j2": b"name = {{ pemda_name }}\n",
         "playbooks/install.yml": b"- hosts: all\n  tasks: []\n",
         f"blobs/sha256/{_sha(CONFIG)}": CONFIG,
-        f"blobs/sha256/{_sha(LAYER)}": LAYER,
+        f"blobs/sha256/{_sha(layer)}": layer,
     }
     sources: dict[str, Path] = {}
-    hashed: dict[str, tuple[str, int]] = {}
+    hashed: dict[str, tuple] = {}
     for i, (member, data) in enumerate(sorted(contents.items())):
         p = src / f"f{i}"
-        p.write_bytes(data)
+        if zstd and member.startswith("blobs/"):
+            member += ".zst"
+            packed = (stored or {}).get(member) or zstandard.ZstdCompressor(level=3).compress(data)
+            p.write_bytes(packed)
+            hashed[member] = (_sha(data), len(data), _sha(packed), len(packed))
+        else:
+            p.write_bytes(data)
+            hashed[member] = (_sha(data), len(data))
         sources[member] = p
-        hashed[member] = (_sha(data), len(data))
     image = BundleImage(
         component="web",
         ref="demo/web:1.0.0",
         config=f"sha256:{_sha(CONFIG)}",
-        layers=[f"sha256:{_sha(LAYER)}"],
+        layers=[f"sha256:{_sha(layer)}"],
     )
     manifest = make_manifest(
         app="demo",

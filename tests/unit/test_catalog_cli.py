@@ -202,7 +202,7 @@ def test_sources_duplicates_and_update(tmp_path: Path, repo: Path) -> None:
     r = run(tmp_path, "catalog", "update", "papua")
     assert r.exit_code == 0
     assert r.stderr.startswith("warning: papua: cannot fetch ")
-    assert r.stderr.endswith(f"; still using the last good copy @ {head[:12]}\n")
+    assert r.stderr.endswith(f"; still using the pinned copy @ {head[:12]}\n")
     # no usable copy: exit 10
     import shutil
 

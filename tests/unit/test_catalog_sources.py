@@ -12,6 +12,7 @@ from catalog_fixtures import write_entry
 from spbe_share.catalog.loader import catalog_roots, get_entry
 from spbe_share.catalog.sources import (
     SourcesFile,
+    accept_commit,
     add_source,
     list_sources,
     read_sources,
@@ -103,7 +104,8 @@ def test_update_follows_the_branch(tmp_path: Path, ws) -> None:  # type: ignore[
     write_entry(tmp_path / "donor", "baru")
     second = commit_all(donor, "aplikasi baru")
     [r] = update_sources(ws, name="papua")
-    assert (r.old, r.new, r.changed) == (first, second, True)
+    assert (r.old, r.new, r.pending, r.changed) == (first, first, second, False)  # pending, not pinned
+    accept_commit(ws, name="papua", commit=second)
     assert read_sources(ws).get("papua").commit == second
     assert get_entry(ws, "baru").commit == second
 

@@ -153,6 +153,10 @@ def facts(**over: Any) -> TargetFacts:
         "docker_rc": 0,
         "docker_version": json.dumps({"Client": {}, "Server": {"Version": "20.10.24"}}),
         "own_ports": [],
+        "python": {"executable": "/usr/bin/python3", "version": "3.11.2",
+                   "modules": {"docker": "5.0.3", "requests": "2.28.1"}},
+        "zstd": "/usr/bin/zstd",
+        "root_writable": True,
     }
     base.update(over)
     return TargetFacts(**base)
@@ -170,9 +174,57 @@ def test_evaluate_all_ok() -> None:
         Check("free disk", ">= 10 GB on /var/lib", "50.0 GB", True),
         Check("operating system", "debian 12 or ubuntu 22.04", "debian 12.11", True),
         Check("docker engine", "running", "engine 20.10.24", True),
+        Check("bind address", "an IP address of the target", "127.0.0.2", True),
+        Check("python libraries", "docker, requests importable by /usr/bin/python3", "docker 5.0.3, requests 2.28.1",
+              True),
+        Check("zstd", "zstd on the PATH", "/usr/bin/zstd", True),
+        Check("spbe-share root", "creatable under /var/lib", "writable", True),
         Check("port 8090", "free on 127.0.0.2", "free", True),
         Check("port 9000", "free on 127.0.0.2", "free", True),
     ]
+
+
+def test_evaluate_a_bare_server_names_the_fix() -> None:
+    """What a fresh Debian 12 reports: no engine, none of the libraries, no zstd."""
+    req = make_entry().requirements
+    bare = facts(docker_rc=-1, docker_version="", python={"executable": "/usr/bin/python3", "version": "3.11.2",
+                                                          "modules": {"docker": None, "requests": None}},
+                 zstd="", root_writable=True)
+    got = {c.check: c for c in evaluate(req, bare, ports=[8090, 9000], fix="spbe-share target provision kab")}
+    assert got["docker engine"] == Check("docker engine", "running", "docker not found", False,
+                                         "spbe-share target provision kab")
+    assert got["python libraries"] == Check(
+        "python libraries", "docker, requests importable by /usr/bin/python3", "docker missing, requests missing",
+        False, "spbe-share target provision kab")
+    assert got["zstd"].found == "missing" and not got["zstd"].ok and got["zstd"].fix
+    assert got["spbe-share root"].ok and got["spbe-share root"].fix == ""
+    assert got["cpu cores"].fix == ""  # provisioning does not add cores
+    # only requests missing (the failure adopters met half way through install)
+    half = facts(python={"executable": "/usr/bin/python3", "modules": {"docker": "5.0.3", "requests": None}})
+    check = next(c for c in evaluate(req, half, ports=[]) if c.check == "python libraries")
+    assert (check.found, check.ok) == ("docker 5.0.3, requests missing", False)
+    # a kernel enforcing AppArmor needs the parser (dockerd loads its profile with it)
+    enforcing = facts(apparmor={"kernel": True, "parser": None})
+    check = next(c for c in evaluate(req, enforcing, ports=[], fix="f") if c.check == "apparmor")
+    assert (check.found, check.ok, check.fix) == ("missing", False, "f")
+    fine = facts(apparmor={"kernel": True, "parser": "/usr/sbin/apparmor_parser"})
+    assert next(c for c in evaluate(req, fine, ports=[]) if c.check == "apparmor").ok
+    # an older playbook that reports nothing about the libraries does not pass
+    assert not next(c for c in evaluate(req, facts(python=None), ports=[]) if c.check == "python libraries").ok
+
+
+def test_require_ok_names_the_fix_once() -> None:
+    from spbe_share.deploy.preflight import PreflightReport, require_ok
+    from spbe_share.errors import PreflightFailed
+
+    fix = "spbe-share target provision kab"
+    checks = [Check("docker engine", "running", "docker not found", False, fix),
+              Check("zstd", "zstd on the PATH", "missing", False, fix), Check("memory", ">= 1", "0", False)]
+    with pytest.raises(PreflightFailed) as exc:
+        require_ok(PreflightReport(target="kab", app="demo", checks=checks, run_dir="/r"))
+    assert exc.value.details == ["  docker engine: required running, found docker not found",
+                                 "  zstd: required zstd on the PATH, found missing",
+                                 "  memory: required >= 1, found 0", f"fix: {fix}"]
 
 
 def test_evaluate_failures() -> None:
@@ -192,9 +244,36 @@ def test_evaluate_failures() -> None:
         ("free disk", False),
         ("operating system", False),
         ("docker engine", False),
+        ("bind address", True),
+        ("python libraries", True),
+        ("zstd", True),
+        ("spbe-share root", True),
         ("port 8090", False),
     ]
     assert got[4].found == "Cannot connect to the Docker daemon"
+
+
+def test_bind_address_must_be_an_ip_address_of_the_target() -> None:
+    """A host name passed the port probe (it resolves) and failed only at Start (issue 7 item 9)."""
+    req = make_entry().requirements
+    by_name = {c.check: c for c in evaluate(req, facts(bind_address="dc1.example.go.id"), ports=[8090])}
+    assert not by_name["bind address"].ok and "host name 'dc1.example.go.id'" in by_name["bind address"].found
+    # the address the install will use wins over what the probe echoes
+    used = {c.check: c for c in evaluate(req, facts(), ports=[8090], bind_address="sorong.local")}
+    assert not used["bind address"].ok
+    foreign = {c.check: c for c in evaluate(req, facts(ports={"8090": "address not available"}), ports=[8090])}
+    assert foreign["bind address"] == Check(
+        "bind address", "an IP address of the target", "127.0.0.2 is not an address of the target", False
+    )
+    v6 = {c.check: c for c in evaluate(req, facts(bind_address="2001:db8::5"), ports=[8090])}
+    assert v6["bind address"].ok
+
+
+def test_ipv6_bind_address_is_bracketed_for_docker() -> None:
+    ids = {"db": "sha256:" + "d" * 64, "web": "sha256:" + "e" * 64}
+    specs = container_specs(make_entry(), version="1.1.0", target="t", root="/srv", bind_address="2001:db8::5",
+                            images=ids)
+    assert [p for s in specs for p in s["ports"]] == ["[2001:db8::5]:8090:8080/tcp"]
 
 
 def test_port_used_by_this_app_is_fine() -> None:

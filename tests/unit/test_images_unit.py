@@ -103,18 +103,36 @@ def test_host_mirror_missing_is_environment_problem(monkeypatch: pytest.MonkeyPa
 
 
 def test_argv_builders() -> None:
+    from spbe_share.imaging import base, source
+
     assert images.debootstrap_argv(Path("/tmp/r"), "http://m/debian") == [
         "debootstrap", "--variant=minbase", "--include=python3", "bookworm", "/tmp/r", "http://m/debian",
     ]  # fmt: skip
     assert images.wheel_argv(Path("req.txt"), Path("out"), python="/usr/bin/python3") == [
-        "/usr/bin/python3", "-m", "pip", "wheel", "--only-binary=:all:", "--wheel-dir", "out", "-r", "req.txt", "pip",
+        "/usr/bin/python3", "-m", "pip", "wheel", "--only-binary=:all:", "--wheel-dir", "out", "-r", "req.txt",
+        "pip==24.3.1",
     ]  # fmt: skip
-    assert images.rootfs_tar_argv(Path("/r"), Path("/o.tar")) == [
-        "tar", "--numeric-owner", "--xattrs", "-C", "/r", "-cf", "/o.tar", ".",
+    assert base.compileall_argv(Path("/r"), ["/usr/lib/python3.11"]) == [
+        "chroot", "/r", "/usr/bin/python3", "-m", "compileall", "-q", "-f",
+        "--invalidation-mode", "checked-hash", "/usr/lib/python3.11",
     ]  # fmt: skip
-    changes = images.base_image_changes(mirror="http://m/debian")
-    assert "ENV LANG=C.UTF-8" in changes
-    assert "LABEL id.go.spbe.debian-mirror=http://m/debian" in changes
+    assert source.git_archive_argv(Path("/repo"), "a" * 40, "shared_apps/x") == [
+        "git", "-C", "/repo", "archive", "--format=tar", "a" * 40, "--", "shared_apps/x",
+    ]  # fmt: skip
+
+
+def test_base_config_is_deterministic_and_carries_the_recipe() -> None:
+    import json
+
+    from spbe_share.imaging import base
+
+    one = base.base_config("sha256:" + "1" * 64)
+    assert one == base.base_config("sha256:" + "1" * 64)
+    doc = json.loads(one)
+    assert doc["created"] == "1980-01-01T00:00:00Z"
+    assert doc["config"]["Labels"][base.LABEL_RECIPE] == base.BASE_RECIPE
+    assert "LANG=C.UTF-8" in doc["config"]["Env"]
+    assert doc["rootfs"] == {"type": "layers", "diff_ids": ["sha256:" + "1" * 64]}
 
 
 def test_trim_rootfs(tmp_path: Path) -> None:
@@ -174,22 +192,6 @@ def test_prepare_context_refuses_symlinks(tmp_path: Path) -> None:
     out.mkdir()
     with pytest.raises(InvalidInput, match="symbolic links"):
         images.prepare_context(src, out)
-
-
-def test_label_instruction_quotes_everything() -> None:
-    line = images.label_instruction({"b": 'say "hi" $HOME \\ ok', "a": "1"})
-    assert line == 'LABEL "a"="1" "b"="say \\"hi\\" \\$HOME \\\\ ok"'
-    with pytest.raises(InvalidInput):
-        images.label_instruction({"a": "two\nlines"})
-
-
-def test_write_build_dockerfile(tmp_path: Path) -> None:
-    (tmp_path / "Dockerfile").write_text("FROM spbe-share/base:bookworm\nCMD [\"true\"]\n")
-    name = images.write_build_dockerfile(tmp_path, "Dockerfile", {"k": "v"})
-    assert name == "Dockerfile.spbe-build"
-    text = (tmp_path / name).read_text()
-    assert text.startswith("FROM spbe-share/base:bookworm\nCMD")
-    assert text.rstrip().endswith('LABEL "k"="v"')
 
 
 def _entry() -> object:

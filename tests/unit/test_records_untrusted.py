@@ -84,12 +84,16 @@ def test_install_refuses_an_evil_record_and_writes_nothing_outside(tmp_path: Pat
     ws.ensure()
     ctx = OpContext.create(ws, now=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
     run = RunResult(status="successful", rc=0, run_dir=tmp_path / "run",
-                    stats={"kota-sorong": {"spbe_install": {"new_release": False, "blobs_sent": [],
+                    stats={"kota-sorong": {"spbe_install": {"new_release": False,
                                                             "current": record(**over)}}})
     monkeypatch.setattr(install, "run_locked", lambda *a, **k: run)
+    from spbe_share.deploy import ship
+
+    monkeypatch.setattr(ship, "ship_bundle", lambda *a, **k: ship.ShipResult())  # nothing to ship
 
     class Bundle:
         app, version = "e-office", "1.1.0"
+        manifest, dir = None, tmp_path / "bundle"
 
         def blob_sizes(self) -> dict[str, int]:
             return {}

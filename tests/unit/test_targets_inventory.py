@@ -290,3 +290,23 @@ def test_remove_keeps_pins_shared_with_another_target(ws: Workspace) -> None:
     assert load_targets(ws) == {}
     with pytest.raises(NotFound):
         remove_target(ws, "kota-sorong")
+
+
+def test_host_keys_are_loaded_by_cryptography_not_by_hand() -> None:
+    """A blob that only starts like a key (right type string, truncated body) is no key."""
+    import base64
+    import struct
+
+    from spbe_share import hostkeys, targets
+
+    raw = base64.b64decode(ED_LINE.split()[1])
+    truncated = base64.b64encode(raw[:-5]).decode()
+    wrong_curve = base64.b64encode(struct.pack(">I", 19) + b"ecdsa-sha2-nistp256" + b"\0" * 8).decode()
+    assert parse_known_hosts(f"10.0.0.1 ssh-ed25519 {truncated}\n") == []
+    assert parse_known_hosts(f"10.0.0.1 ecdsa-sha2-nistp256 {wrong_curve}\n") == []
+    with pytest.raises(InvalidInput, match="not an OpenSSH public key line"):
+        parse_public_keys(f"ssh-ed25519 {truncated}\n", source="f")
+    assert not hasattr(targets, "_ssh_string") and not hasattr(hostkeys, "_ssh_string")
+    key = parse_public_keys(ED_LINE + "\n", source="f")[0]
+    assert (key.bits, key.describe("c").split()[-1]) == (256, "(ED25519)")
+    assert hostkeys.key_label("sk-ssh-ed25519@openssh.com") == "ED25519-SK"

@@ -34,14 +34,8 @@ from typing import Any, Literal
 import yaml
 
 from ...errors import InvalidInput, ValidationFailed
-from ...yamlio import LoadedYaml, parse_yaml, read_bytes
+from ...yamlio import MAX_YAML_BYTES, LoadedYaml, compose_yaml, parse_yaml, read_bounded
 from . import vocab
-
-try:
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
-
 
 # --------------------------------------------------------------------------- results
 
@@ -723,7 +717,7 @@ def validate_publiccode_text(text: str, path: Path, *, base_dir: Path | None = N
         else:
             report.problems.append(Problem(1, "", rest))
         return report
-    node = yaml.compose(text, Loader=_Loader)
+    node = compose_yaml(text, path)  # bounded, no aliases: parse_yaml accepted the same text
     if node is None:
         report.problems.append(Problem(1, "", "the file is empty"))
         return report
@@ -761,7 +755,13 @@ def validate_publiccode_text(text: str, path: Path, *, base_dir: Path | None = N
 def validate_publiccode(path: Path, *, base_dir: Path | None = None) -> PubliccodeReport:
     """Validate one publiccode.yml file offline. Problems come back in the report; nothing is raised
     for an invalid document (see :meth:`PubliccodeReport.raise_for_errors`)."""
-    raw = read_bytes(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # read_bounded says why it cannot be read
+    if size > MAX_YAML_BYTES:
+        return PubliccodeReport(path=path, problems=[Problem(1, "", f"too large ({size} bytes, at most {MAX_YAML_BYTES})")])
+    raw = read_bounded(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

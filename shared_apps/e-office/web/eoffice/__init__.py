@@ -1,15 +1,13 @@
 """e-Office: surat masuk/keluar, disposisi, tanda tangan elektronik (SPBE shared app).
 
-One source tree builds every release: ``APP_VERSION`` (baked into the image env at build
-time) decides which features and which schema migrations this process uses.
+This source tree is one release: its version is ``__version__`` below, and the schema
+migrations it knows are the files in ``migrations/``.
 """
 
 from __future__ import annotations
 
-import os
-
-DEFAULT_VERSION = "1.1.0"
+__version__ = "1.1.0"
 
 
 def app_version() -> str:
-    return os.environ.get("APP_VERSION") or DEFAULT_VERSION
+    return __version__

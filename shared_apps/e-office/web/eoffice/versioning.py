@@ -1,4 +1,5 @@
-"""Release gates: which features a given APP_VERSION has."""
+"""Versions: SemVer ordering, and the release that introduced each feature (signed content
+and letters made by older releases stay readable)."""
 
 from __future__ import annotations
 

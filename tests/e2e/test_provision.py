@@ -1,0 +1,230 @@
+"""End to end: a bare Debian 12 server, provisioned offline, then e-office installed into it.
+
+One module-scoped bare server (tests/e2e/baresrv.py: its own root, network namespace, sshd;
+no Docker, no python3-docker, no zstd, no route to a mirror) and one operator workspace.
+Tests run in file order, as an adopter would: add the target, preflight refuses and names
+`target provision`, build the offline provision bundle, provision, provision again (nothing
+changes), preflight passes, install e-office (its own dockerd inside the namespace, vfs),
+reach /healthz from the host through the veth address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from baresrv import BareServer
+from simdc import E2EWorkspace, donor_kode
+
+from spbe_share.errors import ExitCode
+
+pytestmark = pytest.mark.e2e
+
+APP = "e-office"
+NEEDED = ("docker.io", "python3-docker", "python3-requests", "zstd", "apparmor")
+TODAY = dt.date.today()
+
+
+@pytest.fixture(scope="module")
+def bws(bare_server: BareServer, bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
+    """The operator's workspace: the bare server added as a target (host key pinned), the
+    donor's key trusted, an agreement for e-office."""
+    home = tmp_path_factory.mktemp("bare-operator")
+    w = E2EWorkspace(home=home, dcs={})
+    w.cli("keys", "trust", str(bundles[f"{APP}.pub"]), "--donor-kode", donor_kode(APP))
+    w.cli(*bare_server.target_add_args())
+    w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", bare_server.pemda,
+          "--adopter-kode", bare_server.kode_wilayah, "--number", "PKS/BARE/2026",
+          "--signed", (TODAY - dt.timedelta(days=1)).isoformat(),
+          "--valid-until", (TODAY + dt.timedelta(days=365)).isoformat(), "--scope", "install")
+    yield w
+
+
+def _dpkg_installed(server: BareServer, *names: str) -> set[str]:
+    out = server.exec("dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\\n", *names, check=False).stdout
+    return {line.split()[0] for line in out.splitlines() if line.split()[1:2] == ["ii"]}
+
+
+def test_the_server_is_bare_and_offline(bare_server: BareServer, bws: E2EWorkspace) -> None:
+    assert _dpkg_installed(bare_server, "openssh-server", "python3") == {"openssh-server", "python3"}
+    assert _dpkg_installed(bare_server, *NEEDED) == set()
+    assert not bare_server.path("/usr/bin/docker").exists()
+    assert bare_server.exec("systemctl", "--version", check=False).returncode != 0  # no systemd
+    # its only route is the veth /30: no default route, so no mirror is reachable
+    routes = subprocess.run(["ip", "-n", bare_server.ns, "route"], capture_output=True, text=True,  # noqa: S603,S607
+                            check=True).stdout
+    assert "default" not in routes and bare_server.address in routes
+    # the pinned host key is this server's own
+    shown = json.loads(bws.cli("target", "show", bare_server.name, "--json").stdout)
+    assert shown["host_key_fingerprints"] == [bare_server.host_key_fingerprint()]
+
+
+def test_preflight_fails_and_names_target_provision(bare_server: BareServer, bws: E2EWorkspace) -> None:
+    proc = bws.cli("preflight", APP, "--target", bare_server.name, check=False)
+    assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for check in ("docker engine", "python libraries", "zstd"):
+        assert f"  {check}: required" in proc.stderr, proc.stderr
+    assert "requests missing" in proc.stderr and "docker missing" in proc.stderr
+    assert f"fix: spbe-share target provision {bare_server.name}" in proc.stderr
+
+    # and install refuses at preflight, before it ships anything (it used to fail half way)
+    blobs = bare_server.path("/var/lib/spbe-share/blobs")
+    proc = bws.cli("install", APP, "--target", bare_server.name, "--set", "pemda_name=Pemerintah Kabupaten Uji",
+                   check=False)
+    assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
+    assert f"fix: spbe-share target provision {bare_server.name}" in proc.stderr
+    assert not blobs.exists()
+
+
+@pytest.fixture(scope="module")
+def provision_bundle(bws: E2EWorkspace) -> dict[str, Any]:
+    """`provision-bundle build --os debian-12` in the operator's workspace (this machine's mirror)."""
+    proc = bws.cli("provision-bundle", "build", "--os", "debian-12", "--json", timeout=1800)
+    return json.loads(proc.stdout)
+
+
+def test_provision_bundle_holds_what_a_fresh_server_lacks(bare_server: BareServer, bws: E2EWorkspace,
+                                                           provision_bundle: dict[str, Any]) -> None:
+    from spbe_share.bundle.keys import trusted_keys
+    from spbe_share.provision.bundle import verify_bundle
+
+    path = Path(provision_bundle["path"])
+    assert path.name == "provision-debian-12-amd64.spbe-provision"
+    manifest = verify_bundle(path, trusted_keys=trusted_keys(bws.ws))
+    names = {p.name for p in manifest.packages}
+    assert set(NEEDED) <= names
+    # resolved against a minimal system, not this machine (which has all of NEEDED installed):
+    # the libraries docker.io needs are in, and every package assumed present really is on a
+    # freshly debootstrapped server
+    assert {"containerd", "runc", "iptables", "python3-urllib3"} <= names
+    real = _dpkg_installed(bare_server, *manifest.base_assumed)
+    assert set(manifest.base_assumed) <= real, sorted(set(manifest.base_assumed) - real)
+    verified = bws.cli("provision-bundle", "verify", str(path))
+    assert verified.stdout.startswith(f"ok: {path}: debian-12/amd64")
+
+
+def test_provision_from_the_offline_bundle(bare_server: BareServer, bws: E2EWorkspace,
+                                           provision_bundle: dict[str, Any]) -> None:
+    opts = [f"--docker-daemon-opt={k}={json.dumps(v) if not isinstance(v, str) else v}"
+            for k, v in bare_server.docker_daemon_options().items()]
+    proc = bws.cli("target", "provision", bare_server.name, *opts, "--json", timeout=1800)
+    result = json.loads(proc.stdout)
+    assert result["changed"] is True
+    assert set(NEEDED) <= set(result["installed"])
+    assert result["clock"]["level"] == "ok" and abs(result["clock"]["skew_seconds"]) < 60
+    assert result["docker_version"].startswith("20.10")
+    changed = result["changed_tasks"]
+    assert "Packages: install from the bundle only (no network)" in changed
+    assert "Docker: start the engine by hand (no systemd)" in changed
+    assert any(t.startswith("Docker: daemon.json") for t in changed)
+
+    assert _dpkg_installed(bare_server, *NEEDED) == set(NEEDED)
+    daemon = json.loads(bare_server.path("/etc/docker/daemon.json").read_text())
+    assert daemon["log-driver"] == "json-file" and daemon["log-opts"] == {"max-size": "10m", "max-file": "5"}
+    assert daemon["storage-driver"] == "vfs" and daemon["iptables"] is False
+    info = json.loads(bare_server.exec("docker", "info", "--format", "{{json .}}").stdout)
+    assert info["Driver"] == "vfs" and info["LoggingDriver"] == "json-file"
+    root = bare_server.path("/var/lib/spbe-share")
+    for sub, mode in (("", 0o755), ("apps", 0o755), ("blobs/sha256", 0o755), ("locks", 0o755), ("provision", 0o700)):
+        st = (root / sub).stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, 0, mode), sub
+    assert not list((root / "locks").iterdir())  # the provisioning lock was released
+    # the daemon settings live in the inventory, where a person running the playbook finds them
+    inventory = (bws.home / "inventory.yml").read_text()
+    assert "spbe_docker_daemon_options" in inventory and "storage-driver: vfs" in inventory
+    audit = [json.loads(line) for line in (bws.home / "audit.log").read_text().splitlines()]
+    assert audit[-1]["what"] == "provision" and audit[-1]["result"] == "ok"
+
+
+def test_provision_again_changes_nothing(bare_server: BareServer, bws: E2EWorkspace,
+                                        provision_bundle: dict[str, Any]) -> None:
+    sent_before = bare_server.link_bytes()[0]
+    proc = bws.cli("target", "provision", bare_server.name, "--json", timeout=900)
+    result = json.loads(proc.stdout)
+    assert result["changed"] is False and result["changed_tasks"] == [] and result["installed"] == []
+    # nothing re-shipped: far less than the bundle crossed the link
+    assert bare_server.link_bytes()[0] - sent_before < 5_000_000
+    # `target add --provision` (here: re-adding the provisioned server, which keeps its daemon
+    # settings) takes the same path
+    again = bws.cli(*bare_server.target_add_args(), "--replace", "--provision",
+                    "--provision-bundle", provision_bundle["path"], timeout=900)
+    assert f"already provisioned: {bare_server.name}" in again.stdout
+    audit = [json.loads(line) for line in (bws.home / "audit.log").read_text().splitlines()]
+    assert [a["result"] for a in audit if a["what"] == "provision"][-2:] == ["ok: nothing changed"] * 2
+
+
+def test_switching_the_storage_driver_is_refused(bare_server: BareServer, bws: E2EWorkspace) -> None:
+    daemon_json = bare_server.path("/etc/docker/daemon.json").read_text()
+    inventory = (bws.home / "inventory.yml").read_text()
+    proc = bws.cli("target", "provision", bare_server.name, "--docker-daemon-opt", "storage-driver=overlay2",
+                   check=False, timeout=900)
+    assert proc.returncode == int(ExitCode.REMOTE_FAILED), proc.stderr
+    assert "storage-driver vfs; this would switch it to overlay2, which hides every image" in proc.stderr
+    assert bare_server.path("/etc/docker/daemon.json").read_text() == daemon_json
+    assert (bws.home / "inventory.yml").read_text() == inventory
+
+
+def test_clock_check_fails_clearly_by_hand(bare_server: BareServer, bws: E2EWorkspace) -> None:
+    """The playbook runs by hand from a run folder; a controller clock an hour off is refused."""
+    run = sorted((bws.home / "runs").glob("*-provision-*"))[-1]
+    epoch = dt.datetime.now(dt.UTC).timestamp() - 3600
+    proc = subprocess.run(  # noqa: S603
+        ["ansible-playbook", "-i", str(run / "inventory.json"), "playbooks/provision.yml",
+         "-e", f"@{run / 'env' / 'extravars'}", "-e", f"spbe_controller_epoch={epoch}"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=300,
+        env=_ansible_env(run),
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    m = re.search(r"the target's clock is (\d+) s ahead of this machine's \(more than 600 s\)", out)
+    assert m and 3595 <= int(m[1]) <= 3700, out
+    assert "set the target's clock" in out
+    assert not list(bare_server.path("/var/lib/spbe-share/locks").iterdir())
+
+
+def _ansible_env(run: Path) -> dict[str, str]:
+    import os
+
+    from spbe_share.deploy.runner import collections_path
+
+    return {**os.environ, "ANSIBLE_COLLECTIONS_PATH": collections_path(), "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_LOCAL_TEMP": str(run / ".by-hand-tmp"), "ANSIBLE_NOCOLOR": "1"}
+
+
+def test_preflight_passes_after_provisioning(bare_server: BareServer, bws: E2EWorkspace) -> None:
+    proc = bws.cli("preflight", APP, "--target", bare_server.name, "--json")
+    report = json.loads(proc.stdout)
+    assert report["ok"], report
+    found = {c["check"]: c["found"] for c in report["checks"]}
+    assert found["python libraries"].startswith("docker 5.") and "requests 2." in found["python libraries"]
+    assert found["zstd"] == "/usr/bin/zstd"
+
+
+def test_install_e_office_and_reach_healthz(bare_server: BareServer, bws: E2EWorkspace,
+                                            bundles: dict[str, Path]) -> None:
+    proc = bws.cli("install", APP, "--target", bare_server.name, "--bundle", str(bundles[APP]),
+                   "--set", "pemda_name=Pemerintah Kabupaten Uji", "--json", timeout=1800)
+    result = json.loads(proc.stdout)
+    assert result["changed"] and result["new_release"]
+    assert result["urls"] and all(u.startswith(f"http://{bare_server.address}:") for u in result["urls"])
+    for url in result["urls"]:
+        with urllib.request.urlopen(url + "healthz", timeout=10) as r:  # noqa: S310 - test URL on the veth
+            assert r.status == 200
+            assert json.loads(r.read())["status"] == "ok"
+    # the containers run in the server's own engine, with rotated logs
+    names = bare_server.exec("docker", "ps", "--format", "{{.Names}}").stdout.split()
+    assert any(n.startswith(f"spbe-{bare_server.name}-{APP}-") for n in names), names
+    log_config = json.loads(bare_server.exec("docker", "inspect", "--format", "{{json .HostConfig.LogConfig}}",
+                                             names[0]).stdout)
+    assert log_config == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}
+    host_names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                                check=True).stdout.split()  # fmt: skip
+    assert not [n for n in host_names if n.startswith(f"spbe-{bare_server.name}-")]
