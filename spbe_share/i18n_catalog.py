@@ -41,6 +41,8 @@ PACKAGE = Path(__file__).parent
 PO_FILE = i18n.LOCALE_DIR / "id" / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
 MO_FILE = PO_FILE.with_suffix(".mo")
 EXCLUDE_DIRS = ("data", "locale")
+# runs on the target and speaks a line protocol, not to a person
+EXCLUDE_FILES = ("deploy/receiver.py",)
 
 ECHO_CALLS = {
     "click.echo", "echo", "info", "output.info", "click.confirm", "click.prompt", "confirm", "prompt",
@@ -171,7 +173,8 @@ def _code_messages() -> Iterator[tuple[Any, str, int, list[str]]]:
         callback=callback,
         directory_filter=lambda d: Path(d).name not in EXCLUDE_DIRS and not Path(d).name.startswith((".", "__")),
     ):
-        yield message, f"spbe_share/{filename}", lineno, comments
+        if filename not in EXCLUDE_FILES:
+            yield message, f"spbe_share/{filename}", lineno, comments
 
 
 def _cli_messages() -> Iterator[tuple[str, str, int, list[str]]]:
