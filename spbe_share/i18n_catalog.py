@@ -4,6 +4,9 @@
     python3 -m spbe_share.i18n_catalog todo     # what still needs a translation, with where it is used
     python3 -m spbe_share.i18n_catalog compile  # .po -> .mo only
     python3 -m spbe_share.i18n_catalog check    # exit 1 when a msgid lacks a translation (as the test)
+    python3 -m spbe_share.i18n_catalog todo --json > todo.json   # {msgid: where}, to translate in bulk
+    python3 -m spbe_share.i18n_catalog apply tr.json  # {msgid: msgstr} into the .po (fields checked)
+    python3 -m spbe_share.i18n_catalog gaps     # messages shown from a variable: not catalogued
 
 (``scripts/i18n`` runs this.) Developer tooling on Babel; the CLI itself reads only the ``.mo``
 through the standard library's gettext (:mod:`spbe_share.i18n`).
@@ -42,7 +45,7 @@ PO_FILE = i18n.LOCALE_DIR / "id" / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
 MO_FILE = PO_FILE.with_suffix(".mo")
 EXCLUDE_DIRS = ("data", "locale")
 # runs on the target and speaks a line protocol, not to a person
-EXCLUDE_FILES = ("deploy/receiver.py",)
+EXCLUDE_FILES = ("deploy/receiver.py", "i18n_catalog.py")  # + this tool: it speaks to developers
 
 ECHO_CALLS = {
     "click.echo", "echo", "info", "output.info", "click.confirm", "click.prompt", "confirm", "prompt",
@@ -314,7 +317,74 @@ def problems(extracted: Catalog | None = None, po: Catalog | None = None) -> lis
     return out
 
 
+def untranslated() -> dict[str, str]:
+    """msgid -> where it is used, for each msgid the .po does not translate (plural: singular)."""
+    po = read_catalog()
+    out = {}
+    for msg in collect():
+        if not msg.id:
+            continue
+        tr = po.get(msg.id)
+        strings = [] if tr is None or not tr.string else [tr.string] if isinstance(tr.string, str) else list(tr.string)
+        if tr is None or tr.fuzzy or not strings or not all(strings):
+            key = msg.id if isinstance(msg.id, str) else msg.id[0]
+            out[key] = ", ".join(f"{f}:{n}" if n else f for f, n in msg.locations[:3])
+    return out
+
+
+def apply(translations: dict[str, str]) -> list[str]:
+    """Put ``{msgid: msgstr}`` into the .po (a plural msgid by its singular); the .mo is rebuilt.
+
+    Refuses (and reports) a msgid the .po lacks or a translation that uses fields its msgid has not.
+    """
+    po = read_catalog()
+    by_singular = {m.id[0]: m for m in po if isinstance(m.id, tuple)}
+    errors = []
+    for msgid, msgstr in translations.items():
+        m = po.get(msgid) or by_singular.get(msgid)
+        if m is None:
+            errors.append(f"not in the .po (run scripts/i18n update first): {msgid!r}")
+            continue
+        ids = [m.id] if isinstance(m.id, str) else list(m.id)
+        extra = _placeholders(msgstr) - set().union(*(_placeholders(i) for i in ids))
+        if extra:
+            errors.append(f"translation uses unknown fields {sorted(extra)}: {msgid!r}")
+            continue
+        m.string = msgstr if isinstance(m.id, str) else tuple(msgstr for _ in ids)
+        m.flags.discard("fuzzy")
+    _write(po)
+    return errors
+
+
+TRANSLATING = {"_", "_t", "N_", "gettext", "i18n.gettext", "i18n.translate", "i18n.N_"}
+
+
+def gaps() -> list[str]:
+    """Calls that show a message the extractor cannot catalogue (not a literal or f-string)."""
+    errors = _error_names()
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.split("/")[0] in EXCLUDE_DIRS or rel in EXCLUDE_FILES or rel in ("i18n.py", "cli/lang.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _dotted(node.func)
+            if name.rsplit(".", 1)[-1] not in errors and name not in ECHO_CALLS:
+                continue
+            if name in TRANSLATING:
+                continue
+            for arg in _messages(node, errors):
+                called = _dotted(arg.func) if isinstance(arg, ast.Call) else ""
+                if template(arg) is None and called not in TRANSLATING and called != "_problem":
+                    out.append(f"spbe_share/{rel}:{node.lineno}: {name}({ast.unparse(arg)[:80]})")
+    return out
+
+
 def main(argv: list[str]) -> int:
+    import json
+
     cmd = argv[0] if argv else "check"
     if cmd == "update":
         update()
@@ -324,6 +394,19 @@ def main(argv: list[str]) -> int:
     if cmd == "compile":
         MO_FILE.write_bytes(mo_bytes(read_catalog()))
         print(f"{MO_FILE}: compiled")
+        return 0
+    if cmd == "todo" and argv[1:] == ["--json"]:
+        print(json.dumps(untranslated(), ensure_ascii=False, indent=1))
+        return 0
+    if cmd == "apply" and len(argv) == 2:
+        errs = apply(json.loads(Path(argv[1]).read_text(encoding="utf-8")))
+        for line in errs:
+            print(line)
+        print(f"{PO_FILE}: {len(untranslated())} msgid(s) left to translate")
+        return 1 if errs else 0
+    if cmd == "gaps":
+        for line in gaps():
+            print(line)
         return 0
     if cmd in ("check", "todo"):
         todo = problems()
