@@ -58,6 +58,11 @@ class LazyGroup(click.Group):
         cli_i18n.translate_command(cmd)
         return cmd
 
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # the table is ExitCode itself (names are tokens scripts match); only the heading is words
+        self.epilog = i18n.gettext("Exit codes:") + "\n\n\b\n" + EXIT_CODES_HELP
+        super().format_epilog(ctx, formatter)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, i18n.gettext(COMMANDS[name][2])) for name in sorted(COMMANDS)]
         with formatter.section(i18n.gettext("Commands")):
@@ -70,7 +75,6 @@ EXIT_CODES_HELP = "\n".join(f"  {c.value:>2}  {c.name.lower()}" for c in ExitCod
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Exit codes:\n\n\b\n" + EXIT_CODES_HELP,
 )
 @click.option(
     "--workspace",

@@ -136,6 +136,7 @@ def test_help_in_indonesian_and_back(tmp_path: Path) -> None:
     assert "Perintah:" in r.stdout and "Opsi:" in r.stdout
     assert "Pasang aplikasi ke pusat data sebuah target." in r.stdout
     assert "Tampilkan pesan ini lalu keluar." in r.stdout
+    assert "Kode keluar:\n\n     0  ok\n" in r.stdout and "\n    12  cancelled\n" in r.stdout  # tokens kept
 
     r = run(tmp_path, ID, "install", "--help")
     assert "Pasang APP ke pusat data sebuah target melalui SSH" in r.stdout
