@@ -103,7 +103,8 @@ def eoffice_seed(base_url: str, admin_password: str, *, letters: int = 24, signe
     letters (every other one keluar, signed by kadis for the first ``signed`` of those);
     a disposition chain sekre -> kadis -> kabid -> staf on every third masuk letter."""
     public = Api(base_url)
-    klas = bool(public.call("GET", "/api/v1/info", expect=200)["features"].get("klasifikasi_arsip"))
+    # 1.0.0 as released (a source snapshot since the bundle merge) has no "features" at all
+    klas = bool((public.call("GET", "/api/v1/info", expect=200).get("features") or {}).get("klasifikasi_arsip"))
     admin = public.login("admin", admin_password)
     users = {}
     for role, name, jabatan in [("sekretariat", "sekre", "Kepala Subbagian TU"), ("pejabat", "kadis", "Kepala Dinas"),

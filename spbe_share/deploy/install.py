@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import SpbeError
+from ..errors import Cancelled, SpbeError
 from . import state
 from .builders import app_urls, install_vars, phase_seconds, release_record
 from .bundles import VerifiedBundle, files_tar, trusted_for_target, verified_bundle
@@ -222,12 +222,32 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
     ``install.yml`` with a prepared plan, under the lock."""
     from .ship import env_bwlimit, ship_bundle
 
+    def cancelled() -> Cancelled:
+        op.note(stopped_at="Ship: the blob stream (before the lock)")
+        return Cancelled(
+            f"{op.name} of {plan.app} on {plan.target.name} stopped by {ctx.cancel.signal_name} while shipping"
+            " blobs, before the lock: nothing of the app changed (the blobs verified there are kept;"
+            " the next install sends only the rest)"
+        )
+
+    def stop_if_cancelled(_sent: int) -> None:
+        if ctx.cancel.requested:
+            raise cancelled()  # ship_blobs kills its ssh on the way out
+
     try:
-        shipped = ship_bundle(ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit())
+        ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
+        shipped = ship_bundle(
+            ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, progress=stop_if_cancelled,
+            bwlimit=env_bwlimit(),
+        )
     except SpbeError:
-        ctx.cancel.check()  # a signal cut the stream: cancelled (blobs are not the app: nothing of it changed)
+        # Cancelled from the signal handler itself (it raises where the stream was), from
+        # stop_if_cancelled, or a stream the same signal cut: one message, saying where
+        if ctx.cancel.requested:
+            raise cancelled() from None
         raise
-    ctx.cancel.check()
+    if ctx.cancel.requested:
+        raise cancelled()
     run = run_locked(
         ctx, op, playbook="install.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
         attempt=plan.attempt, break_lock=break_lock,

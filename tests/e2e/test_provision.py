@@ -66,7 +66,8 @@ def test_the_server_is_bare_and_offline(bare_server: BareServer, bws: E2EWorkspa
     assert shown["host_key_fingerprints"] == [bare_server.host_key_fingerprint()]
 
 
-def test_preflight_fails_and_names_target_provision(bare_server: BareServer, bws: E2EWorkspace) -> None:
+def test_preflight_fails_and_names_target_provision(bare_server: BareServer, bws: E2EWorkspace,
+                                                    bundles: dict[str, Path]) -> None:
     proc = bws.cli("preflight", APP, "--target", bare_server.name, check=False)
     assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
     assert "Traceback" not in proc.stderr
@@ -77,8 +78,8 @@ def test_preflight_fails_and_names_target_provision(bare_server: BareServer, bws
 
     # and install refuses at preflight, before it ships anything (it used to fail half way)
     blobs = bare_server.path("/var/lib/spbe-share/blobs")
-    proc = bws.cli("install", APP, "--target", bare_server.name, "--set", "pemda_name=Pemerintah Kabupaten Uji",
-                   check=False)
+    proc = bws.cli("install", APP, "--target", bare_server.name, "--bundle", str(bundles[APP]),
+                   "--set", "pemda_name=Pemerintah Kabupaten Uji", check=False)
     assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
     assert f"fix: spbe-share target provision {bare_server.name}" in proc.stderr
     assert not blobs.exists()
