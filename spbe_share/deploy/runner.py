@@ -155,6 +155,9 @@ def ansible_env(run_dir: Path, control_dir: Path, *, remote_tmp: str) -> dict[st
         "ANSIBLE_TIMEOUT": "20",
         "ANSIBLE_GATHERING": "explicit",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # the operator's LANG (e.g. id_ID.UTF-8 for the CLI in Indonesian) need not exist as a
+        # generated locale here, and ansible refuses to start without one; ansible is English only
+        "LC_ALL": "C.UTF-8",
     }
 
 
