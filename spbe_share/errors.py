@@ -102,3 +102,12 @@ class RolledBack(SpbeError):
     healthy again) and recorded as ``rolled_back`` with its cause."""
 
     exit_code = ExitCode.ROLLED_BACK
+
+
+class PartlyFailed(SpbeError):
+    """An operation over several targets in which some failed; exits with the first failure's code."""
+
+    def __init__(self, message: str, *, first: SpbeError, details: list[str] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.first = first
+        self.exit_code = first.exit_code

@@ -22,6 +22,16 @@ Storage
                   # optional: ansible_python_interpreter: /usr/bin/python3
                   # optional, merged into /etc/docker/daemon.json by `target provision`:
                   # spbe_docker_daemon_options: {storage-driver: vfs, iptables: false}
+            papua:                        # a group (target add --group papua)
+              hosts:
+                kota-sorong:
+            prov_96:                      # derived from the kode wilayah, rewritten on save
+              hosts:
+                kota-sorong:
+
+    Groups are ordinary Ansible groups beside ``spbe_targets`` (members only, no vars): the ones
+    a person chose (``target add --group``) and ``prov_NN``, the province of the kode wilayah,
+    which every target is in (see :mod:`spbe_share.selectors`).
 
     ``ansible-playbook -i inventory.yml`` uses it as is. Pinned host keys live in
     ``ws.known_hosts_file`` (OpenSSH format, ``[host]:port`` when the port is not 22).
@@ -83,6 +93,7 @@ from .hostkeys import (
     read_known_hosts,
     write_known_hosts,
 )
+from .selectors import GROUP_NAME, PROVINCE_PREFIX, check_group_name, province_group
 from .workspace import Workspace, atomic_write_text
 from .yamlio import LoadedYaml, dump_yaml, load_yaml, pydantic_problems
 
@@ -146,6 +157,7 @@ class Target(BaseModel):
     bind_address: str = Field(min_length=1)
     python: str | None = None  # ansible_python_interpreter, when not discovered
     host_keys: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # chosen groups (the province group prov_NN is implied)
     docker_daemon_options: dict[str, Any] = Field(default_factory=dict)  # see `target provision`
 
     @property
@@ -193,7 +205,15 @@ class _Group(_Strict):
     hosts: dict[TargetName, HostVars] = Field(default_factory=dict)
 
 
+class _Members(_Strict):
+    """A group beside ``spbe_targets``: member names only (their vars live in spbe_targets)."""
+
+    hosts: dict[TargetName, None] = Field(default_factory=dict)
+
+
 class _Children(_Strict):
+    model_config = ConfigDict(extra="allow")  # every other key is a group of targets
+    __pydantic_extra__: dict[Annotated[str, Field(pattern=GROUP_NAME)], _Members] = Field(init=False)
     spbe_targets: _Group = Field(default_factory=_Group)
 
 
@@ -205,7 +225,7 @@ class InventoryFile(_Strict):
     all: _All = Field(default_factory=_All)
 
 
-def _hostvars_to_target(name: str, hv: HostVars, keys: tuple[str, ...]) -> Target:
+def _hostvars_to_target(name: str, hv: HostVars, keys: tuple[str, ...], groups: tuple[str, ...] = ()) -> Target:
     return Target(
         name=name,
         connection=hv.ansible_connection,
@@ -219,6 +239,7 @@ def _hostvars_to_target(name: str, hv: HostVars, keys: tuple[str, ...]) -> Targe
         bind_address=hv.spbe_bind_address or hv.ansible_host,
         python=hv.ansible_python_interpreter,
         host_keys=keys,
+        groups=groups,
         docker_daemon_options=dict(hv.spbe_docker_daemon_options or {}),
     )
 
@@ -260,26 +281,31 @@ def ssh_common_args(known_hosts: Path) -> str:
 
 def inventory_document(ws: Workspace, targets: Iterable[Target]) -> dict[str, Any]:
     """The inventory file's content for ``targets`` (pure)."""
-    hosts = {t.name: _target_to_hostvars(t) for t in sorted(targets, key=lambda t: t.name)}
-    return {
-        "all": {
-            "children": {
-                GROUP: {
-                    "vars": {
-                        "ansible_ssh_common_args": ssh_common_args(ws.known_hosts_file),
-                        "ansible_host_key_checking": True,
-                    },
-                    "hosts": hosts,
-                }
-            }
+    ordered = sorted(targets, key=lambda t: t.name)
+    hosts = {t.name: _target_to_hostvars(t) for t in ordered}
+    children: dict[str, Any] = {
+        GROUP: {
+            "vars": {
+                "ansible_ssh_common_args": ssh_common_args(ws.known_hosts_file),
+                "ansible_host_key_checking": True,
+            },
+            "hosts": hosts,
         }
     }
+    members: dict[str, list[str]] = {}
+    for t in ordered:
+        for g in {*t.groups, province_group(t.kode_wilayah)}:
+            members.setdefault(g, []).append(t.name)
+    for g in sorted(members):
+        children[g] = {"hosts": dict.fromkeys(members[g])}
+    return {"all": {"children": children}}
 
 
-def _read_inventory(ws: Workspace) -> tuple[dict[str, HostVars], LoadedYaml | None]:
+def _read_inventory(ws: Workspace) -> tuple[dict[str, HostVars], dict[str, tuple[str, ...]], LoadedYaml | None]:
+    """Host vars of every target, and the groups each target was put in (province groups aside)."""
     path = ws.inventory_file
     if not path.exists():
-        return {}, None
+        return {}, {}, None
     doc = load_yaml(path)
     try:
         inv = InventoryFile.model_validate(doc.data if doc.data is not None else {})
@@ -287,16 +313,31 @@ def _read_inventory(ws: Workspace) -> tuple[dict[str, HostVars], LoadedYaml | No
         raise ValidationFailed(
             pydantic_problems(exc, doc), message=f"{path}: broken inventory"
         ) from None
-    return dict(inv.all.children.spbe_targets.hosts), doc
+    hosts = dict(inv.all.children.spbe_targets.hosts)
+    groups: dict[str, list[str]] = {}
+    problems = []
+    for group, members in sorted((inv.all.children.model_extra or {}).items()):
+        for name in members.hosts:
+            if name not in hosts:
+                loc = ("all", "children", group, "hosts", name)
+                problems.append(f"{path}:{doc.line_of(loc)}: {'.'.join(loc)}: not a target of {GROUP}")
+            elif not group.startswith(PROVINCE_PREFIX):  # province groups are derived, not chosen
+                groups.setdefault(name, []).append(group)
+    if problems:
+        raise ValidationFailed(problems, message=f"{path}: broken inventory")
+    return hosts, {n: tuple(g) for n, g in groups.items()}, doc
 
 
 def load_targets(ws: Workspace) -> dict[str, Target]:
     """Every target of the inventory (not the built-in ``local`` unless written there)."""
-    hosts, _ = _read_inventory(ws)
+    hosts, groups, _ = _read_inventory(ws)
     pins = read_known_hosts(ws.known_hosts_file)
     return {
         name: _hostvars_to_target(
-            name, hv, tuple(p.line for p in pins if p.name == known_hosts_name(hv.ansible_host, hv.ansible_port))
+            name,
+            hv,
+            tuple(p.line for p in pins if p.name == known_hosts_name(hv.ansible_host, hv.ansible_port)),
+            groups.get(name, ()),
         )
         for name, hv in hosts.items()
     }
@@ -654,6 +695,7 @@ def add_target(
     accept_new_host_key: str | None = None,
     confirm: Confirm | None = None,
     replace: bool = False,
+    groups: Sequence[str] = (),
     resolve: Callable[[str], list[str]] = resolve_addresses,
 ) -> AddResult:
     """Pin the host key, prove a login works, then save. On any failure nothing is saved.
@@ -661,6 +703,8 @@ def add_target(
     How keys are pinned is :func:`spbe_share.hostkeys.choose_pins`: never silently, never a
     changed key without ``accept_new_host_key``. ``confirm(host, keys)`` asks the operator
     (a terminal); without it, scripts must give a fingerprint or ``trust_on_first_use``.
+    ``groups``: the target's groups (``--group``, repeatable); with ``replace`` and no groups
+    given, the groups it had are kept.
     """
     if name == LOCAL:
         raise Conflict("'local' is the built-in target; use `spbe-share target set-local`")
@@ -679,9 +723,13 @@ def add_target(
         python=python,
     )  # every field checked before the name is resolved
     target = target.model_copy(update={"bind_address": choose_bind_address(host, bind_address, resolve=resolve)})
+    chosen = tuple(sorted({check_group_name(g) for g in groups}))
     targets = load_targets(ws)
     if name in targets and not replace:
         raise Conflict(f"target {name!r} already exists (use --replace to overwrite it)")
+    if not chosen and name in targets:
+        chosen = targets[name].groups
+    target = target.model_copy(update={"groups": chosen})
 
     if host_key_file is not None:
         try:
@@ -728,6 +776,19 @@ def add_target(
     finally:
         staged.unlink(missing_ok=True)
     return AddResult(target=target, pinned=choice.keys, how=choice.how)
+
+
+def set_groups(ws: Workspace, name: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Target:
+    """Put target ``name`` into groups ``add`` and take it out of ``remove``; returns it."""
+    targets = load_targets(ws)
+    if name not in targets:
+        raise NotFound(f"unknown target {name!r}")
+    adding = {check_group_name(g, option="--add") for g in add}
+    removing = {check_group_name(g, option="--remove") for g in remove}
+    t = targets[name]
+    targets[name] = t.model_copy(update={"groups": tuple(sorted((set(t.groups) | adding) - removing))})
+    save_targets(ws, targets.values())
+    return targets[name]
 
 
 def remove_target(ws: Workspace, name: str) -> Target:

@@ -193,14 +193,20 @@ def create(spec: dict, *, why: str, who: str, release: dict | None = None, backu
                               "container": container, "mount": vol["mount"], "covered_by": vol["covered_by"]})
                 continue
             items.append(_create_volume(docker, vol, container, f"{partial}/{store.volume_file_name(vol)}", timeout))
+        # the deployment's secrets, sealed to the operator's key(s) on the operator's machine
+        # (never in clear here): copied in when the sealed copy matches the secrets in use
+        sealed, sealed_path, secrets_note = store.sealed_secrets(spec)
+        if sealed is not None and sealed_path is not None:
+            size, sha = _copy_file(sealed_path, f"{partial}/{sealed['file']}")
+            if (size, sha) != (sealed["size"], sealed["sha256"]):
+                raise BackupError("the sealed secrets changed while they were copied; try again")
         manifest = {
             "kind": store.KIND, "format": store.FORMAT, "id": backup_id, "app": spec["app"],
             "target": spec["target"], "release": rel, "created": store.iso(started),
             "finished": store.iso(store.utc_now()), "who": who, "why": why, "note": note,
             "items": items,
-            # issue 12: the deployment's secrets, sealed to the operator's key, go here as
-            # {"sealed_to": [...], "file": ..., "size": ..., "sha256": ...}; None = not included.
-            "secrets": None,
+            "secrets": sealed,
+            "secrets_note": secrets_note,
         }
         store.write_json_atomic(f"{partial}/{store.MANIFEST}", manifest, mode=0o600)
         store.fsync_dir(partial)
@@ -214,6 +220,20 @@ def create(spec: dict, *, why: str, who: str, release: dict | None = None, backu
             raise BackupError(store.disk_full_message(folder, os.path.basename(name) if name else "the backup")) from None
         raise
     return manifest
+
+
+def _copy_file(src: str, dest: str) -> tuple[int, str]:
+    sha = hashlib.sha256()
+    size = 0
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(src, "rb") as f, os.fdopen(fd, "wb") as out:
+        while chunk := f.read(CHUNK):
+            out.write(chunk)
+            sha.update(chunk)
+            size += len(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return size, sha.hexdigest()
 
 
 # ---------------------------------------------------------------- verify
@@ -305,6 +325,19 @@ def verify(spec: dict, backup_id: str, *, docker: Docker | None = None) -> dict:
         except BackupError as exc:
             checks.append({"item": f, "ok": False, "detail": str(exc)})
             cause = cause or str(exc)
+    sealed = manifest.get("secrets")
+    if sealed is not None:
+        f = sealed["file"]
+        try:
+            size, sha = dk.sha256_file(f"{folder}/{f}")
+            ok = (size, sha) == (sealed["size"], sealed["sha256"])
+            detail = (f"sha256 ok; sealed to {len(sealed.get('sealed_to') or [])} key(s), opened only on the "
+                      "operator's machine" if ok else f"{f}: SHA-256/size differ from the manifest")
+        except FileNotFoundError:
+            ok, detail = False, f"{f} is missing"
+        checks.append({"item": f, "ok": ok, "detail": detail})
+        if not ok:
+            cause = cause or detail
     with open(f"{folder}/{store.MANIFEST}", "rb") as mf:
         manifest_sha = hashlib.sha256(mf.read()).hexdigest()
     result = {"id": backup_id, "ok": cause is None, "cause": cause, "when": store.iso(store.utc_now()),

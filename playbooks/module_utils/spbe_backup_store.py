@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import re
@@ -48,6 +49,12 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 PIN_HOLDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,80}$")
+SETTING = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+SECRETS_FILE_RE = re.compile(r"^secrets\.[a-z0-9]{1,10}$")
+SEALED_DATA = "sealed-secrets.age"  # kept by spbe-share in <app dir>, beside secrets/
+SEALED_META = "sealed-secrets.json"
+SECRETS_FILE = "secrets.age"  # the copy inside a backup
 
 ITEM_TYPES = ("postgresql", "sqlite", "volume-archive", "volume-covered")
 MANIFEST = "manifest.json"
@@ -270,10 +277,15 @@ def serving_release(spec: dict) -> dict:
     except FileNotFoundError:
         raise BackupError(f"{path} does not exist: no release of {spec['app']} is recorded as serving here; "
                           "pass the release explicitly") from None
-    return check_release({"version": data.get("version"), "bundle_digest": data.get("bundle_digest")}, path)
+    release = {"version": data.get("version"), "bundle_digest": data.get("bundle_digest")}
+    if "values" in data:
+        release["values"] = data.get("values")
+    return check_release(release, path)
 
 
 def check_release(release: object, where: str = "release") -> dict:
+    """``{version, bundle_digest}`` and, when given, the release's ``values`` (the per-Pemda
+    settings, never secrets: a restore onto a new server installs with the same ones)."""
     if not isinstance(release, dict):
         raise BackupError(f"{where}: release must be an object")
     version, digest = release.get("version"), release.get("bundle_digest")
@@ -281,7 +293,68 @@ def check_release(release: object, where: str = "release") -> dict:
         raise BackupError(f"{where}: version {version!r} is not a version")
     if not isinstance(digest, str) or not DIGEST.match(digest):
         raise BackupError(f"{where}: bundle_digest {digest!r} is not sha256:<hex>")
-    return {"version": version, "bundle_digest": digest}
+    out = {"version": version, "bundle_digest": digest}
+    values = release.get("values")
+    if values is not None:
+        if not (isinstance(values, dict) and len(values) <= 200
+                and all(isinstance(k, str) and SETTING.match(k) and isinstance(v, str) and len(v) <= 2000
+                        for k, v in values.items())):
+            raise BackupError(f"{where}: values must map setting names to text")
+        out["values"] = dict(values)
+    return out
+
+
+# ---------------------------------------------------------------- the sealed secrets (issue 12)
+
+
+def sealed_secrets(spec: dict) -> tuple[dict | None, str | None, str | None]:
+    """The sealed copy of the deployment's secrets kept by spbe-share beside them, if it is
+    current: ``(manifest entry, path of the sealed file, None)``, else ``(None, None, why not)``.
+
+    spbe-share seals the secrets to the operator's key on its own machine and stores the
+    result as ``<app dir>/sealed-secrets.age`` (+ ``.json``: recipients, size, SHA-256, salted
+    fingerprints). Here the fingerprints are recomputed from ``<app dir>/secrets/<NAME>``
+    with the standard library: a copy sealed before a secret changed is not used."""
+    folder = app_dir(spec)
+    meta_path, data_path = f"{folder}/{SEALED_META}", f"{folder}/{SEALED_DATA}"
+    try:
+        meta = read_json(meta_path)
+    except FileNotFoundError:
+        return None, None, ("no sealed copy of the secrets on this target yet "
+                            "(spbe-share backup from the operator's machine seals them)")
+    except BackupError as exc:
+        return None, None, f"the sealed copy of the secrets is unreadable: {exc}"
+    prints, salt = meta.get("fingerprints"), meta.get("salt")
+    if not (isinstance(prints, dict) and isinstance(salt, str) and re.match(r"^[0-9a-f]{32}$", salt)
+            and isinstance(meta.get("sealed_to"), list) and isinstance(meta.get("sha256"), str)
+            and isinstance(meta.get("size"), int)):
+        return None, None, f"{meta_path} is not a sealed-secrets record"
+    try:
+        names = sorted(n for n in os.listdir(f"{folder}/secrets") if SECRET_NAME.match(n)
+                       and os.path.isfile(f"{folder}/secrets/{n}"))
+    except FileNotFoundError:
+        names = []
+    if sorted(prints) != names:
+        return None, None, ("the sealed copy does not hold the same secrets as this target "
+                            f"(sealed {', '.join(sorted(prints)) or 'none'}; here {', '.join(names) or 'none'})")
+    for name in names:
+        with open(f"{folder}/secrets/{name}", "rb") as f:
+            value = f.read(1 << 16)
+        digest = hashlib.sha256(bytes.fromhex(salt) + b"\0" + name.encode() + b"\0" + value).hexdigest()
+        if digest != prints[name]:
+            return None, None, f"the sealed copy is older than secret {name} (changed since it was sealed)"
+    try:
+        size = os.path.getsize(data_path)
+        with open(data_path, "rb") as f:
+            sha = hashlib.sha256(f.read(1 << 20)).hexdigest()
+    except FileNotFoundError:
+        return None, None, f"{data_path} is missing"
+    if size != meta["size"] or sha != meta["sha256"]:
+        return None, None, f"{data_path} does not match its record (size, SHA-256)"
+    entry = {"sealed_to": [str(r) for r in meta["sealed_to"]][:20], "file": SECRETS_FILE, "size": size,
+             "sha256": sha, "salt": salt, "fingerprints": dict(prints),
+             "sealed_at": str(meta.get("sealed_at") or "")[:40]}
+    return entry, data_path, None
 
 
 # ---------------------------------------------------------------- manifest
@@ -300,6 +373,12 @@ def check_manifest(data: dict, *, backup_id: str, spec: dict) -> dict:
     items = data.get("items")
     if not isinstance(items, list):
         raise BackupError(f"backup {backup_id}: manifest has no items")
+    sealed = data.get("secrets")
+    if sealed is not None and not (isinstance(sealed, dict) and isinstance(sealed.get("file"), str)
+                                   and SECRETS_FILE_RE.match(sealed["file"])
+                                   and isinstance(sealed.get("sha256"), str) and SHA256.match(sealed["sha256"])
+                                   and isinstance(sealed.get("size"), int) and sealed["size"] >= 0):
+        raise BackupError(f"backup {backup_id}: manifest names sealed secrets without a plain file, size, sha256")
     for item in items:
         if not isinstance(item, dict) or item.get("type") not in ITEM_TYPES:
             raise BackupError(f"backup {backup_id}: manifest holds an item this engine does not know: "
@@ -422,6 +501,7 @@ def summary(spec: dict, backup_id: str) -> dict:
         "why": m.get("why"),
         "who": m.get("who"),
         "size": sum(int(i.get("size") or 0) for i in m["items"]),
+        "secrets": m.get("secrets") is not None,
         "pinned_by": sorted(h for h, i in pins(spec).items() if i == backup_id),
     }
 

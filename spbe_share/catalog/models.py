@@ -168,12 +168,42 @@ class CommandCheck(Strict):
 HealthCheck = Annotated[HttpCheck | CommandCheck, Field(discriminator="type")]
 
 
+PG_IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class PostgresRole(Strict):
+    """The PostgreSQL role whose password a secret is (rotation ``postgresql-role``)."""
+
+    component: Slug = Field(description="the component running the PostgreSQL server")
+    role: str = Field(pattern=PG_IDENT, description="the role (plain identifier)")
+
+
 class Secret(Strict):
-    """A secret named but never valued: generated per deployment, mounted at /run/secrets/NAME."""
+    """A secret named but never valued: generated per deployment, mounted at /run/secrets/NAME.
+
+    ``rotation`` says whether ``spbe-share secrets rotate`` may change it after installation:
+    ``never`` (the app's data depends on it, e.g. a key that wraps signing keys),
+    ``restart`` (a new value takes effect when the components using it restart) or
+    ``postgresql-role`` (the password of ``postgresql_role``: spbe-share changes it in the
+    database first, with ``ALTER ROLE`` run by the server's superuser, then in the app).
+    Unset: not rotatable (refused, like ``never``, but without the warning).
+    """
 
     name: EnvName
     description: str | None = None
     length: int = Field(default=32, ge=16, le=256)
+    rotation: Literal["never", "restart", "postgresql-role"] | None = None
+    postgresql_role: PostgresRole | None = Field(
+        default=None, description="required with rotation: postgresql-role (and only then)"
+    )
+
+    @model_validator(mode="after")
+    def _rotation(self) -> Secret:
+        if self.rotation == "postgresql-role" and self.postgresql_role is None:
+            raise ValueError("rotation postgresql-role needs postgresql_role: {component, role}")
+        if self.rotation != "postgresql-role" and self.postgresql_role is not None:
+            raise ValueError("postgresql_role is only used with rotation: postgresql-role")
+        return self
 
 
 class ConfigFile(Strict):
@@ -302,6 +332,15 @@ class Entry(Strict):
         for db in self.backup.databases:
             if db.component not in names:
                 raise ValueError(f"backup database names unknown component {db.component!r}")
+        for secret in self.secrets:
+            pg = secret.postgresql_role
+            if pg is not None:
+                if pg.component not in names:
+                    raise ValueError(f"secret {secret.name!r}: postgresql_role names unknown component"
+                                     f" {pg.component!r}")
+                if secret.name not in next(c for c in self.components if c.name == pg.component).secrets:
+                    raise ValueError(f"secret {secret.name!r}: component {pg.component!r} must use it (its server"
+                                     " initialises the role with it)")
         versions = {r.version for r in self.releases}
         for r in self.releases:
             if r.upgrades_from and r.upgrades_from not in versions:

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from .. import __version__, i18n
 from ..errors import Cancelled, ExitCode, SpbeError
+from . import lang as cli_i18n
 
 # name -> (module, attribute, short help). Help text lives here so --help imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -36,10 +37,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "history": ("day2_cmd", "history", "Every install/upgrade/rollback attempt of an app, from the target."),
     "unlock": ("day2_cmd", "unlock", "Break an app's lock whose holder is gone (audited)."),
     "site": ("site_cmd", "site", "Build and preview the static web catalog."),
+    "backup": ("ops_cmd", "backup", "Back up an app now (verified), list, fetch and schedule backups."),
+    "restore": ("ops_cmd", "restore", "Put a backup back (in place, or onto a new server with its secrets)."),
+    "secrets": ("ops_cmd", "secrets_group", "Rotate a secret the app allows; your sealing and recovery keys."),
+    "uninstall": ("ops_cmd", "uninstall", "Remove an app from a target (data stays unless --delete-data)."),
+    "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
+    "fleet": ("fleet_cmd", "fleet", "Many targets at once: fleet status, fleet upgrade."),
+    "plan": ("plan_cmd", "plan", "Who must upgrade for a regulation or version, what each ships (read-only)."),
 }
 
 
 class LazyGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # before click parses anything: `--help` and click's errors already speak the language
+        option = cli_i18n.lang_from_args(args, list(COMMANDS))
+        # an invalid --lang is reported by click, in the environment's language
+        i18n.activate(i18n.choose_language(option if option in i18n.LANGUAGES else None))
+        cli_i18n.install_hooks()
+        cli_i18n.translate_command(self, recurse=False)
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -49,11 +66,17 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(f"{__name__}.{spec[0]}")
         cmd: click.Command = getattr(module, spec[1])
+        cli_i18n.translate_command(cmd)
         return cmd
 
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # the table is ExitCode itself (names are tokens scripts match); only the heading is words
+        self.epilog = i18n.gettext("Exit codes:") + "\n\n\b\n" + EXIT_CODES_HELP
+        super().format_epilog(ctx, formatter)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
-        with formatter.section("Commands"):
+        rows = [(name, i18n.gettext(COMMANDS[name][2])) for name in sorted(COMMANDS)]
+        with formatter.section(i18n.gettext("Commands")):
             formatter.write_dl(rows)
 
 
@@ -63,7 +86,6 @@ EXIT_CODES_HELP = "\n".join(f"  {c.value:>2}  {c.name.lower()}" for c in ExitCod
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Exit codes:\n\n\b\n" + EXIT_CODES_HELP,
 )
 @click.option(
     "--workspace",
@@ -71,6 +93,14 @@ EXIT_CODES_HELP = "\n".join(f"  {c.value:>2}  {c.name.lower()}" for c in ExitCod
     envvar="SPBE_SHARE_HOME",
     help="Operator workspace (targets, agreements, keys, logs). Default: $SPBE_SHARE_HOME "
     "or ~/.local/share/spbe-share.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(i18n.LANGUAGES),
+    expose_value=False,
+    is_eager=True,
+    help="Language of messages: id (Bahasa Indonesia) or en. Default: from LC_ALL, "
+    "LC_MESSAGES or LANG (id_ID* = id), else en.",
 )
 @click.version_option(__version__, prog_name="spbe-share")
 @click.pass_context
@@ -85,19 +115,20 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="spbe-share", standalone_mode=False)
     except SpbeError as exc:
-        prefix = "cancelled" if isinstance(exc, Cancelled) else "error"
-        click.echo(f"{prefix}: {exc.message}", err=True)
+        prefix = i18n.gettext("cancelled" if isinstance(exc, Cancelled) else "error")
+        cli_i18n.raw_echo(f"{prefix}: {i18n.translate(exc.message)}", err=True)
         for line in exc.details:
-            click.echo(line, err=True)
+            cli_i18n.raw_echo(i18n.translate(line), err=True)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo(i18n.gettext("aborted"), err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = i18n.translate(exc.message)
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        click.echo(i18n.gettext("interrupted"), err=True)
         sys.exit(130)

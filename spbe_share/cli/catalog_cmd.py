@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..i18n import gettext as _
+from ..i18n import translate as _t
 from .output import emit_json, info, json_option, table
 from .publiccode_cmd import export_publiccode, import_publiccode
 
@@ -144,8 +146,10 @@ def _show_json(le: LoadedEntry, signers: list[Any]) -> dict[str, Any]:
     }
 
 
-def _kv(rows: list[tuple[str, Any]]) -> None:
-    width = max(len(k) for k, _ in rows)
+def _kv(rows: list[tuple[str, Any]], *, labels: bool = True) -> None:
+    """``label: value`` lines; labels are translated unless they are data (setting names)."""
+    rows = [(_(k) if labels else k, v) for k, v in rows]
+    width = max(len(k) for k, _v in rows)
     for k, v in rows:
         if v is None or v == "" or v == []:
             continue
@@ -175,7 +179,7 @@ def _show_text(le: LoadedEntry) -> None:
     click.echo(f"  ({e.summary.en})")
     click.echo("Donor")
     _kv([
-        ("Pemda", f"{e.donor.pemda} (kode wilayah {e.donor.kode_wilayah})"),
+        ("Pemda", _t(f"{e.donor.pemda} (kode wilayah {e.donor.kode_wilayah})")),
         ("Unit", e.donor.unit),
         ("Contacts", [
             " ".join(x for x in (c.name, f"({c.role})" if c.role else "", c.email, c.phone) if x)
@@ -192,15 +196,15 @@ def _show_text(le: LoadedEntry) -> None:
     ])
     click.echo("Sharing terms")
     _kv([
-        ("MoU/PKS required", "yes" if e.sharing.mou_required else "no"),
+        ("MoU/PKS required", _("yes") if e.sharing.mou_required else _("no")),
         ("Scope", [s.value for s in e.sharing.scope]),
-        ("Support", f"{e.sharing.support_months} months"),
+        ("Support", _t(f"{e.sharing.support_months} months")),
         ("Adopter provides", e.sharing.adopter_provides),
     ])
     r = e.requirements
     click.echo("Requirements")
     _kv([
-        ("CPU", f"{r.cpu_cores} core{'s' if r.cpu_cores != 1 else ''}"),
+        ("CPU", _t(f"{r.cpu_cores} core{'s' if r.cpu_cores != 1 else ''}")),
         ("Memory", f"{r.memory_mb} MB"),
         ("Disk", f"{r.disk_gb} GB"),
         ("OS", [f"{o.name} {'/'.join(o.versions)}" for o in r.os]),
@@ -210,13 +214,13 @@ def _show_text(le: LoadedEntry) -> None:
     if e.settings:
         click.echo("Settings (set per Pemda at install)")
         _kv([
-            (s.name, f"{s.description}" + (" [required]" if s.required else "")
-             + (f" (default: {s.default})" if s.default is not None else ""))
+            (s.name, f"{s.description}" + (" " + _("[required]") if s.required else "")
+             + (" " + _t(f"(default: {s.default})") if s.default is not None else ""))
             for s in e.settings
-        ])
+        ], labels=False)
     if e.secrets:
         click.echo("Secrets (generated per deployment)")
-        _kv([(s.name, s.description or "-") for s in e.secrets])
+        _kv([(s.name, s.description or "-") for s in e.secrets], labels=False)
     if e.backup.volumes or e.backup.databases:
         click.echo("Backup")
         _kv([
@@ -249,7 +253,7 @@ def _show_text(le: LoadedEntry) -> None:
             (
                 rel.version,
                 rel.date.isoformat(),
-                "yes" if rel.migrates_data else "no",
+                _("yes") if rel.migrates_data else _("no"),
                 rel.upgrades_from or "",
                 "; ".join(reg.name for reg in rel.regulations),
                 "; ".join(rel.changelog),

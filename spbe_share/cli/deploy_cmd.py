@@ -71,7 +71,10 @@ def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
 @click.option("--bundle", "bundle", type=click.Path(dir_okay=False, path_type=Path),
               help="Signed bundle to install (default: the cached one, else built now).")
 @click.option("--break-lock", is_flag=True, help="Break a lock left by a dead operation (audited).")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before breaking a lock.")
+@click.option("--reset-data", is_flag=True,
+              help="Data found without its secrets (a wiped root) is archived on the target, then removed, and the"
+              " app starts empty. Asks on a terminal.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before breaking a lock or resetting data.")
 @click.option("--self-signed-i-know-this-skips-the-donor-signature", "allow_self_signed", is_flag=True,
               help="Without --bundle, into an adopter's data center: install a bundle built and signed on this"
               " machine from the catalog. Nothing then proves the donor made it. Audited.")
@@ -86,6 +89,7 @@ def install(
     values_file: Path | None,
     bundle: Path | None,
     break_lock: bool,
+    reset_data: bool,
     yes: bool,
     allow_self_signed: bool,
     as_json: bool,
@@ -101,6 +105,13 @@ def install(
 
     if break_lock and not yes and sys.stdin.isatty():
         click.confirm(f"Break the lock of {app} on {target}? Only if its holder is really gone", abort=True)
+    if reset_data and not yes:
+        from ..errors import InvalidInput
+
+        if not sys.stdin.isatty():
+            raise InvalidInput("install --reset-data: not on a terminal, so nobody can confirm; give --yes")
+        click.confirm(f"If {app} on {target} has data without its secrets, archive it on the target and start"
+                      " empty?", abort=True)
     ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
     with interrupts(ctx.cancel):
         result = do_install(
@@ -113,6 +124,7 @@ def install(
             bundle=bundle,
             break_lock=break_lock,
             allow_self_signed=allow_self_signed,
+            reset_data=reset_data,
         )
     if as_json:
         emit_json(result.as_dict())

@@ -12,10 +12,12 @@ from .provision_cmd import docker_daemon_option, run_provision, target_provision
 
 
 def _target_json(t: Any) -> dict[str, Any]:
+    from ..selectors import groups_of
     from ..targets import HostKey
 
     data = t.model_dump(mode="json")
     data["host_key_fingerprints"] = [HostKey(*ln.split()[1:3]).fingerprint for ln in t.host_keys]
+    data["all_groups"] = list(groups_of(t))
     return data
 
 
@@ -71,12 +73,15 @@ def target() -> None:
 @click.option("--provision-bundle", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --provision: the provision bundle [default: the workspace's one for its OS].")
 @docker_daemon_option
+@click.option("--group", "groups", multiple=True, metavar="NAME",
+              help="Put the target in this group (repeatable), e.g. papua_barat_daya. Every target is"
+              " also in its province group prov_NN.")
 @click.pass_obj
 def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: str,
         kode_wilayah: str, root: str, bind_address: str | None, python: str | None,
         host_key_fingerprint: str | None, host_key_file: Path | None, trust_on_first_use: bool,
         accept_new_host_key: str | None, replace: bool, provision: bool, provision_bundle: Path | None,
-        daemon_opts: tuple[str, ...]) -> None:
+        daemon_opts: tuple[str, ...], groups: tuple[str, ...]) -> None:
     """Add target NAME: pin its host key, prove an SSH login works, then save it.
 
     \b
@@ -103,7 +108,7 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
         kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
         host_key_fingerprint=host_key_fingerprint, host_key_file=host_key_file,
         trust_on_first_use=trust_on_first_use, accept_new_host_key=accept_new_host_key,
-        confirm=_ask_host_key if _interactive() else None, replace=replace,
+        confirm=_ask_host_key if _interactive() else None, replace=replace, groups=groups,
     )  # fmt: skip
     t = result.target
     click.echo(f"pinned host key(s) of {t.known_hosts_name} ({result.how}):")
@@ -115,6 +120,7 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
         ws, what="target add", where=t.name, result="ok", host=t.host, port=t.port, user=t.user,
         pemda=t.pemda, kode_wilayah=t.kode_wilayah, bind_address=t.bind_address,
         fingerprints=[k.fingerprint for k in result.pinned], pinned_by=result.how, replace=replace,
+        groups=list(t.groups),
     )  # fmt: skip
     if provision:
         run_provision(ws, t.name, provision_bundle, options, as_json=False)
@@ -138,24 +144,47 @@ def _ask_host_key(host: str, keys: Any) -> bool:
 
 
 @target.command("list")
+@click.option("--group", "group", default=None, metavar="SELECTOR",
+              help="Only targets of this group (or any selector: kode:96.*, a name, all).")
 @json_option
 @click.pass_obj
-def list_(ws: Any, as_json: bool) -> None:
-    """List targets (the built-in `local` last)."""
+def list_(ws: Any, group: str | None, as_json: bool) -> None:
+    """List targets (the built-in `local` last) and their groups."""
+    from ..selectors import groups_of, select
     from ..targets import list_targets
 
     targets = list_targets(ws)
+    if group is not None:
+        chosen = set(select(group, targets).names)
+        targets = [t for t in targets if t.name in chosen]
     if as_json:
         emit_json([_target_json(t) for t in targets])
         return
     table(
-        ["name", "pemda", "kode", "address", "user", "root", "connection"],
+        ["name", "pemda", "kode", "groups", "address", "user", "root", "connection"],
         [
-            [t.name, t.pemda, t.kode_wilayah, f"{t.host}:{t.port}" if t.connection == "ssh" else "-",
-             t.user, t.root, t.connection]
+            [t.name, t.pemda, t.kode_wilayah, ",".join(groups_of(t)),
+             f"{t.host}:{t.port}" if t.connection == "ssh" else "-", t.user, t.root, t.connection]
             for t in targets
         ],
     )  # fmt: skip
+
+
+@target.command("group")
+@click.argument("name")
+@click.option("--add", "add_", multiple=True, metavar="GROUP", help="Put the target in GROUP (repeatable).")
+@click.option("--remove", multiple=True, metavar="GROUP", help="Take the target out of GROUP (repeatable).")
+@click.pass_obj
+def group_(ws: Any, name: str, add_: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    """Change the groups of target NAME (the province group prov_NN follows its kode wilayah)."""
+    from .. import audit
+    from ..selectors import groups_of
+    from ..targets import set_groups
+
+    t = set_groups(ws, name, add=add_, remove=remove)
+    click.echo(f"target {t.name}: groups {', '.join(groups_of(t))}")
+    audit.record(ws, what="target group", where=t.name, result="ok", added=list(add_), removed=list(remove),
+                 groups=list(t.groups))
 
 
 @target.command("show")
@@ -175,6 +204,7 @@ def show(ws: Any, name: str, as_json: bool) -> None:
               "root", "bind_address", "python"):  # fmt: skip
         if data.get(k) is not None:
             click.echo(f"{k}: {data[k]}")
+    click.echo(f"groups: {', '.join(data['all_groups'])}")
     for fp in data["host_key_fingerprints"]:
         click.echo(f"host_key: {fp}")
 

@@ -209,6 +209,8 @@ def install_vars(
     dockerarchive: Path,
 ) -> dict[str, Any]:
     """The variables of ``install.yml`` (the core adds the lock's: see ``core.lock_vars``)."""
+    from .opvars import data_check_vars
+
     version = manifest.version
     containers = container_specs(
         entry, version=version, target=target.name, root=target.root, bind_address=target.bind_address,
@@ -242,6 +244,8 @@ def install_vars(
         "spbe_containers": containers,
         "spbe_health": [h.model_dump(mode="json") for h in release.health],
         "spbe_release": release.model_dump(mode="json"),
+        # existing data without its secrets stops the play before anything starts (issue 12)
+        **data_check_vars(entry, target=target.name, images={img.component: img.config for img in manifest.images}),
     }
 
 

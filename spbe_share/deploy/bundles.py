@@ -20,6 +20,7 @@ bundle is verified and read: one read, signature over the raw manifest, trust pe
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import tarfile
 from collections.abc import Callable
@@ -129,7 +130,14 @@ def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]
             f"no trusted donor keys in {ws.keys_dir / 'trusted'}: trust the donor's public key first"
             " (spbe-share keys trust FILE)"
         )
-    return open_bundle(path, ws.cache_dir / "bundles", trusted_keys=trusted)
+    cache = ws.cache_dir / "bundles"
+    cache.mkdir(parents=True, exist_ok=True)
+    # one extraction at a time per workspace: operations running at once (a fleet's parallel
+    # targets, or two CLI processes) would otherwise find each other's half-extracted folder,
+    # take it for a damaged one and delete it under the other's feet
+    with open(cache / ".lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        return open_bundle(path, cache, trusted_keys=trusted)
 
 
 def verified_bundle(ctx: OpContext, *, app: str, version: str | None, bundle: Path | None) -> VerifiedBundle:

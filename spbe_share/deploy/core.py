@@ -50,6 +50,10 @@ API
     the lock if this operation still holds it (token compared) and writes the attempt as
     ``cancelled``, and :class:`~spbe_share.errors.Cancelled` (exit 12) is raised. A failed run
     raises Locked (7), HostKeyMismatch (6), Unreachable (10) or RemoteFailed (8).
+``data_without_secrets(run, target) -> Conflict``
+    ``raise_for_run`` raises it when ``tasks/data_secrets.yml`` refused: the app's data exists
+    on the target but its secrets do not (a wiped root). Any playbook that imports
+    ``tasks/configure.yml`` (install, upgrade) gets the check (variables: ``opvars.data_check_vars``).
 ``host_data(run, *, target, key, model) -> model``
     What the playbook published with ``set_stats`` under ``key``, validated by a strict model
     before anything on the controller uses it (the target is not trusted).
@@ -91,6 +95,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import (
     Cancelled,
+    Conflict,
     HostKeyMismatch,
     InvalidInput,
     Locked,
@@ -317,6 +322,8 @@ def raise_for_run(result: RunResult, target: str, what: str, *, app: str | None 
         )
     if result.failed_result.get("spbe_refused") is True:
         raise InvalidInput(f"{target}: {result.failed_message}")
+    if result.failed_result.get("spbe_data_without_secrets") is True:
+        raise data_without_secrets(result, target, app=app)
     if result.host_key_failed:
         raise HostKeyMismatch(
             f"{target}: the host key does not match the pinned one; refusing to connect {log}",
@@ -325,6 +332,26 @@ def raise_for_run(result: RunResult, target: str, what: str, *, app: str | None 
     if result.unreachable_message is not None:
         raise Unreachable(f"{target}: unreachable during {what}: {result.unreachable_message} {log}")
     raise RemoteFailed(f"{target}: {what} failed at task '{result.failed_task}': {result.failed_message} {log}")
+
+
+def data_without_secrets(result: RunResult, target: str, *, app: str | None = None) -> Conflict:
+    """The refusal of ``tasks/data_secrets.yml`` (install, upgrade, restore): the app's data
+    exists on the target but its secrets do not, so nothing was started. Says how to go on."""
+    found = result.failed_result
+    app = str(app or found.get("app") or found.get("invocation", {}).get("module_args", {}).get("app") or "APP")
+    if not state.SLUG.match(app):
+        app = "APP"
+    return Conflict(
+        f"{target}: {result.failed_message}",
+        details=[
+            "to go on, either:",
+            f"  put the data's secrets back from a backup (sealed to your key) and restore it: spbe-share restore"
+            f" {app} BACKUP_ID --target {target}   (backups fetched to this workspace: spbe-share backup list {app}"
+            f" --target {target})",
+            f"  or start over without that data: spbe-share install {app} --target {target} --reset-data"
+            " (it is archived on the target first, and you confirm)",
+        ],
+    )
 
 
 def run_locked(

@@ -157,6 +157,7 @@ def plan_install(
     bundle: Path | None = None,
     run_preflight: bool = True,
     allow_self_signed: bool = False,
+    reset_data: bool = False,
 ) -> InstallPlan:
     """Every check of an install; touches the target only to read (host key, preflight).
 
@@ -204,6 +205,8 @@ def plan_install(
     )
     extravars.update(deploy_vars(extravars, entry=entry, root=target.root, bundle_digest=vb.digest))
     extravars["spbe_refuse_current"] = older_refusals(entry, app=entry.id, target=target.name, version=vb.version)
+    if reset_data:  # data found without its secrets is archived on the target, then removed (issue 12)
+        extravars["spbe_reset_data"] = True
     return InstallPlan(
         target=target,
         bundle=vb,
@@ -297,6 +300,7 @@ def install(
     bundle: Path | None = None,
     break_lock: bool = False,
     allow_self_signed: bool = False,
+    reset_data: bool = False,
 ) -> InstallResult:
     """Check, then install ``app`` (``APP`` or ``SOURCE/APP``) on ``target_name``.
 
@@ -308,7 +312,7 @@ def install(
         op.note(version=version, **({"source": source} if source else {}))
         plan = plan_install(
             ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
-            bundle=bundle, allow_self_signed=allow_self_signed,
+            bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data,
         )
         op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
         result = execute(ctx, op, plan, break_lock=break_lock)

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Protocol, TypeVar
 
 from ..errors import Cancelled
 
@@ -148,6 +149,17 @@ class CancelToken:
             return
         raise Cancelled(f"stopped by {self.signal_name} before anything changed on the target")
 
+    def forward(self, signum: int) -> None:
+        """A signal caught by another handler (the main thread of a run over many targets, each
+        target's operation in its own thread with its own token): noted, its playbook
+        interrupted if one runs; never raises (the thread notices at its next :meth:`check`)."""
+        self.signals.append(signum)
+        if self._first_at is None:
+            self._first_at = time.monotonic()
+        marker = self._marker
+        if marker is not None and self._interruptible:
+            self._interrupt_playbook(marker)
+
     def _interrupt_playbook(self, marker: str) -> None:
         hard = len(self.signals) > 1
         for pid in playbook_pids(marker):
@@ -199,9 +211,17 @@ class CancelToken:
                 self._kill_workers(marker)
 
 
+class SignalHandler(Protocol):
+    def handle(self, signum: int, frame: FrameType | None = None) -> None: ...
+
+
+H = TypeVar("H", bound=SignalHandler)
+
+
 @contextmanager
-def interrupts(token: CancelToken) -> Iterator[CancelToken]:
-    """SIGINT and SIGTERM go to ``token.handle`` inside the block (main thread only)."""
+def interrupts(token: H) -> Iterator[H]:
+    """SIGINT and SIGTERM go to ``token.handle`` inside the block (main thread only); ``token``
+    is a :class:`CancelToken`, or anything with its ``handle`` (a fan-out to many tokens)."""
     if threading.current_thread() is not threading.main_thread():
         yield token
         return

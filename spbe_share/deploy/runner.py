@@ -33,6 +33,7 @@ from .varsfile import dump_vars
 if TYPE_CHECKING:
     from ..targets import Target
     from ..workspace import Workspace
+    from .stream import ExecutionNode
 
 Outcome = Literal["ok", "changed", "failed", "skipped", "unreachable"]
 
@@ -94,6 +95,7 @@ class RunResult:
     failed_result: dict[str, Any] = field(default_factory=dict)
     unreachable_message: str | None = None
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> set_stats data
+    host_errors: dict[str, str] = field(default_factory=dict)  # host -> why it failed or was unreachable
     changed_tasks: list[str] = field(default_factory=list)
     timings: list[TaskTiming] = field(default_factory=list)
     seconds: float = 0.0
@@ -153,6 +155,9 @@ def ansible_env(run_dir: Path, control_dir: Path, *, remote_tmp: str) -> dict[st
         "ANSIBLE_TIMEOUT": "20",
         "ANSIBLE_GATHERING": "explicit",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # the operator's LANG (e.g. id_ID.UTF-8 for the CLI in Indonesian) need not exist as a
+        # generated locale here, and ansible refuses to start without one; ansible is English only
+        "LC_ALL": "C.UTF-8",
     }
 
 
@@ -192,6 +197,7 @@ class _EventCollector:
         self.failed_result: dict[str, Any] = {}
         self.unreachable_message: str | None = None
         self.stats: dict[str, dict[str, Any]] = {}
+        self.host_errors: dict[str, str] = {}
         self.changed_tasks: list[str] = []
         self.timings: dict[str, TaskTiming] = {}
         self._task_started: dict[str, float] = {}
@@ -226,13 +232,18 @@ class _EventCollector:
                 if not data.get("ignore_errors"):
                     self.failed_task, self.failed_host = task, host
                     self.failed_message = _task_message(res)
-                    self.failed_result = dict(res) if isinstance(res, Mapping) else {}
+                    # a rescue that fails again with the original message keeps the original's
+                    # markers (spbe_locked, spbe_data_without_secrets: true) for raise_for_run
+                    markers = {k: v for k, v in self.failed_result.items() if k.startswith("spbe_") and v is True}
+                    self.failed_result = {**markers, **(dict(res) if isinstance(res, Mapping) else {})}
+                    self.host_errors[host] = f"{task}: {self.failed_message}"
             elif kind == "runner_on_skipped":
                 outcome = "skipped"
             elif kind == "runner_on_unreachable":
                 outcome = "unreachable"
                 self.unreachable_message = _task_message(res)
                 self.failed_task, self.failed_host = task, host
+                self.host_errors[host] = f"unreachable: {self.unreachable_message}"
             else:
                 return True
             if outcome == "failed" and data.get("ignore_errors"):
@@ -272,14 +283,25 @@ class _EventCollector:
         return True
 
 
-def inventory_for(ws: Workspace, targets: Sequence[Target], *, control_dir: Path) -> dict[str, Any]:
-    """One runner inventory holding every target (H6's per-target inventories merged)."""
+def inventory_for(
+    ws: Workspace,
+    targets: Sequence[Target],
+    *,
+    control_dir: Path,
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One runner inventory holding every target; ``host_vars`` adds per-target variables
+    (an operation over many targets at once: each host gets its own values)."""
     from ..targets import GROUP, ansible_inventory_for
 
     hosts: dict[str, Any] = {}
     for t in targets:
         inv = ansible_inventory_for(ws, t, control_path_dir=control_dir)
         hosts.update(inv["all"]["children"][GROUP]["hosts"])
+    for name, extra in (host_vars or {}).items():
+        if name not in hosts:
+            raise ValueError(f"host vars for {name!r}, which is not a target of the run")  # a bug
+        hosts[name] = {**hosts[name], **extra}
     return {"all": {"children": {GROUP: {"hosts": hosts}}}}
 
 
@@ -299,13 +321,18 @@ def run_playbook(
     now: dt.datetime | None = None,
     cancel: CancelToken | None = None,
     interruptible: bool = True,
+    forks: int | None = None,
+    node: ExecutionNode | None = None,
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Run ``playbooks/<playbook>`` on ``targets`` with ansible-runner; return a :class:`RunResult`.
 
     SIGINT/SIGTERM during the run stop the playbook's processes (see :mod:`.interrupts`) and
     the result says ``cancelled``; ``interruptible=False`` lets a cleanup run finish. Never
     raises for a failed play (the caller turns the result into the right error); raises
-    :class:`EnvironmentProblem` when Ansible itself cannot start.
+    :class:`EnvironmentProblem` when Ansible itself cannot start. With ``node`` the playbook
+    runs on that execution node (:mod:`.stream`: transmit -> worker over ssh -> process); the
+    run folder holds the same record.
     """
     try:
         import ansible_runner
@@ -321,7 +348,7 @@ def run_playbook(
     (run_dir / ".ansible" / "tmp").mkdir(parents=True)
     # unix sockets have a ~108 byte path limit: keep the control dir short
     control_dir = Path(tempfile.mkdtemp(prefix="spbe-cp-"))
-    inventory = inventory_for(ws, targets, control_dir=control_dir)
+    inventory = inventory_for(ws, targets, control_dir=control_dir, host_vars=host_vars)
     (run_dir / "env").mkdir()
     (run_dir / "env" / "extravars").write_text(dump_vars(extravars))
     inventory_file = run_dir / "inventory.json"
@@ -332,30 +359,45 @@ def run_playbook(
     def on_status(data: Mapping[str, Any], runner_config: Any = None) -> None:
         status["status"] = str(data.get("status"))
 
+    envvars = ansible_env(run_dir, control_dir, remote_tmp=remote_tmp)
     try:
         with token.watching(str(run_dir), interruptible=interruptible):
-            r = ansible_runner.run(
-                private_data_dir=str(run_dir),
-                project_dir=str(ws.playbooks_dir),
-                playbook=playbook,
-                inventory=str(inventory_file),
-                envvars=ansible_env(run_dir, control_dir, remote_tmp=remote_tmp),
-                limit=limit,
-                event_handler=collector,
-                status_handler=on_status,
-                cancel_callback=token.kill_now,
-                quiet=True,
-                timeout=timeout,
-                ident="run",
-            )
+            if node is None:
+                r = ansible_runner.run(
+                    private_data_dir=str(run_dir),
+                    project_dir=str(ws.playbooks_dir),
+                    playbook=playbook,
+                    inventory=str(inventory_file),
+                    envvars=envvars,
+                    limit=limit,
+                    event_handler=collector,
+                    status_handler=on_status,
+                    cancel_callback=token.kill_now,
+                    quiet=True,
+                    timeout=timeout,
+                    forks=forks,
+                    ident="run",
+                )
+                run_status, run_rc = str(r.status), int(r.rc if r.rc is not None else 1)
+            else:
+                from .stream import run_streamed
+
+                (run_dir / "execution-node").write_text(f"{node.name}\n")
+                streamed = run_streamed(
+                    ws, node=node, run_dir=run_dir, playbook=playbook, targets=targets, inventory=inventory,
+                    extravars_text=(run_dir / "env" / "extravars").read_text(), envvars=envvars,
+                    event_handler=collector, status_handler=on_status, cancel=token, timeout=timeout,
+                    forks=forks, limit=limit,
+                )  # fmt: skip
+                run_status, run_rc = streamed.status, streamed.rc
     finally:
         with token.deferred():
             _close_control_masters(control_dir)
     # drop ansible's scratch space; keep env/, inventory/, artifacts/ as the record
     shutil.rmtree(run_dir / ".ansible", ignore_errors=True)
     return RunResult(
-        status=str(r.status),
-        rc=int(r.rc if r.rc is not None else 1),
+        status=run_status,
+        rc=run_rc,
         run_dir=run_dir,
         hosts=collector.result_hosts,
         failed_task=collector.failed_task,
@@ -364,6 +406,7 @@ def run_playbook(
         failed_result=collector.failed_result,
         unreachable_message=collector.unreachable_message,
         stats=collector.stats,
+        host_errors=collector.host_errors,
         changed_tasks=collector.changed_tasks,
         timings=list(collector.timings.values()),
         seconds=time.monotonic() - started,

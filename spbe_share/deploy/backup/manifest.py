@@ -9,8 +9,8 @@ validates strictly (unknown keys, types, patterns) and the controller builds no 
 them; the one field usable as a path component is ``id`` (pattern :data:`BACKUP_ID`), and
 only after validation.
 
-``secrets`` is the slot issue 12 fills: the deployment's secrets sealed to the operator's key.
-The engine writes ``null`` today; :class:`SealedSecrets` is a draft of the shape.
+``secrets`` holds the deployment's secrets sealed to the operator's key(s) (issue 12), or is
+``null`` with ``secrets_note`` saying why not (no current sealed copy on the target).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 DB_FILE = r"^db-\d{1,3}-[a-z0-9-]{1,63}\.(?:pgdump|sqlite3)$"
 VOL_FILE = r"^vol-[a-z0-9-]{1,63}\.tar$"
 LOCALE = r"^[A-Za-z0-9._@-]{1,64}$"
+SETTING = r"^[a-z][a-z0-9_]{0,63}$"
+SECRET_NAME = r"^[A-Z][A-Z0-9_]{0,63}$"
 
 Why = Literal["manual", "scheduled", "pre-upgrade", "pre-restore", "pre-rollback", "pre-purge"]
 Slug = Annotated[str, Field(pattern=SLUG)]
@@ -50,10 +52,12 @@ class _Model(BaseModel):
 
 
 class Release(_Model):
-    """The release that was serving when the backup was taken (the data belongs to it)."""
+    """The release that was serving when the backup was taken (the data belongs to it), with
+    its per-Pemda values (settings, never secrets) when the target's record had them."""
 
     version: str = Field(pattern=VERSION)
     bundle_digest: str = Field(pattern=DIGEST)
+    values: dict[Annotated[str, Field(pattern=SETTING)], Text] | None = Field(default=None, max_length=200)
 
 
 class PostgresItem(_Model):
@@ -115,12 +119,21 @@ Item = Annotated[PostgresItem | SqliteItem | VolumeArchiveItem | VolumeCoveredIt
 
 
 class SealedSecrets(_Model):
-    """Draft for issue 12: the deployment's secrets, encrypted to the operator's key(s)."""
+    """The deployment's secrets, sealed to the operator's key(s) (age, X25519; see
+    :mod:`spbe_share.sealing`): ``file`` in the backup folder, its size and SHA-256, the salted
+    fingerprint of each secret (names are visible, values are not)."""
 
-    sealed_to: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=20)
+    sealed_to: list[Annotated[str, Field(pattern=r"^age1[02-9ac-hj-np-z]{58}$")]] = Field(min_length=1, max_length=20)
     file: str = Field(pattern=r"^secrets\.[a-z0-9]{1,10}$")
     size: Size
     sha256: Sha256
+    salt: str = Field(pattern=r"^[0-9a-f]{32}$")
+    fingerprints: dict[Annotated[str, Field(pattern=SECRET_NAME)], Sha256] = Field(max_length=200)
+    sealed_at: str = Field(max_length=40)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.fingerprints)
 
 
 class BackupManifest(_Model):
@@ -139,13 +152,23 @@ class BackupManifest(_Model):
     note: Text | None = None
     items: list[Item] = Field(max_length=1000)
     secrets: SealedSecrets | None = None
+    secrets_note: Text | None = None  # why the secrets are not in it (``secrets`` null)
 
     @property
     def size(self) -> int:
         return sum(getattr(i, "size", 0) for i in self.items)
 
     def files(self) -> list[str]:
-        return [i.file for i in self.items if not isinstance(i, VolumeCoveredItem)]
+        """The data files (and the sealed secrets file) of the backup folder, besides manifest.json."""
+        out = [i.file for i in self.items if not isinstance(i, VolumeCoveredItem)]
+        return out + ([self.secrets.file] if self.secrets is not None else [])
+
+    def sums(self) -> dict[str, tuple[int, str]]:
+        """file -> (size, sha256) of every file :meth:`files` names."""
+        out = {i.file: (i.size, i.sha256) for i in self.items if not isinstance(i, VolumeCoveredItem)}
+        if self.secrets is not None:
+            out[self.secrets.file] = (self.secrets.size, self.secrets.sha256)
+        return out
 
 
 class Check(_Model):
@@ -182,6 +205,7 @@ class BackupRow(_Model):
     who: Text | None = None
     size: Size | None = None
     pinned_by: list[Annotated[str, Field(max_length=80)]] = Field(default_factory=list)
+    secrets: bool | None = None  # the backup carries the sealed secrets
 
 
 def _problems(exc: ValidationError) -> list[str]:

@@ -69,11 +69,16 @@ def engine_argv(*, app: str, root: str, keep: int = DEFAULT_KEEP, who: str = "cr
             f"{root}/apps/{app}/backup-spec.json", "--why", "scheduled", "--who", who, "--keep", str(keep)]
 
 
-def unit_name(app: str) -> str:
-    return f"spbe-share-backup-{app}"
+def unit_name(app: str, target: str | None = None) -> str:
+    """``spbe-share-backup-<app>``, or ``spbe-share-backup-<target>-<app>`` (several targets'
+    roots on one server, as in the simulated data centers, each get their own file)."""
+    if target is not None and not SLUG.match(target):
+        raise InvalidInput(f"target {target!r} is not a slug")
+    return f"spbe-share-backup-{target}-{app}" if target else f"spbe-share-backup-{app}"
 
 
-def cron_file(*, app: str, root: str, daily: str, keep: int = DEFAULT_KEEP, python: str = PYTHON) -> ScheduleFile:
+def cron_file(*, app: str, root: str, daily: str, keep: int = DEFAULT_KEEP, python: str = PYTHON,
+              target: str | None = None) -> ScheduleFile:
     hour, minute = parse_daily(daily)
     root = _check(app, root, keep, python)
     command = shlex.join(engine_argv(app=app, root=root, keep=keep, who="cron", python=python))
@@ -90,14 +95,14 @@ def cron_file(*, app: str, root: str, daily: str, keep: int = DEFAULT_KEEP, pyth
         f"{minute} {hour} * * * root {command} >> {shlex.quote(log)} 2>&1",
         "",
     ])
-    return ScheduleFile(path=f"/etc/cron.d/{unit_name(app)}", content=content)
+    return ScheduleFile(path=f"/etc/cron.d/{unit_name(app, target)}", content=content)
 
 
 def systemd_files(*, app: str, root: str, daily: str, keep: int = DEFAULT_KEEP,
-                  python: str = PYTHON) -> list[ScheduleFile]:
+                  python: str = PYTHON, target: str | None = None) -> list[ScheduleFile]:
     hour, minute = parse_daily(daily)
     root = _check(app, root, keep, python)
-    name = unit_name(app)
+    name = unit_name(app, target)
     service = "\n".join([
         f"# spbe-share: one backup of {app} (started by {name}.timer). Written by spbe-share (backup schedule).",
         "[Unit]",
@@ -138,9 +143,9 @@ def systemd_files(*, app: str, root: str, daily: str, keep: int = DEFAULT_KEEP,
 
 
 def schedule_files(*, kind: Kind, app: str, root: str, daily: str, keep: int = DEFAULT_KEEP,
-                   python: str = PYTHON) -> list[ScheduleFile]:
+                   python: str = PYTHON, target: str | None = None) -> list[ScheduleFile]:
     if kind == "cron":
-        return [cron_file(app=app, root=root, daily=daily, keep=keep, python=python)]
+        return [cron_file(app=app, root=root, daily=daily, keep=keep, python=python, target=target)]
     if kind == "systemd":
-        return systemd_files(app=app, root=root, daily=daily, keep=keep, python=python)
+        return systemd_files(app=app, root=root, daily=daily, keep=keep, python=python, target=target)
     raise InvalidInput(f"schedule kind {kind!r}: cron or systemd")

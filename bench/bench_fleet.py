@@ -1,0 +1,155 @@
+"""Fleet bench: ``fleet status`` over N simulated Pemda (default 50) against one, and the control
+node's memory while it runs.
+
+Each simulated data center is a real sshd on its own loopback address (tests/e2e/simdc.py)
+whose root holds a pengaduan release record (containers are not started: N app containers on
+this machine's vfs Docker engine would measure the disk, not the fleet). ``fleet status`` reads
+every target in ONE ansible-runner run (forks = min(N, 50), strategy free), so the figure is
+the fan-out of SSH + one module per target + validation on the controller.
+
+Printed: seconds for 1 target (baseline, same run) and for N targets, their ratio, rows read,
+and the peak RSS of this process and of the largest child (ansible-playbook and its forks).
+Run: ``python3 bench/bench_fleet.py [--targets 50] [--forks 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(REPO))
+
+
+def record(target: str, pemda: str, kode: str, address: str) -> dict[str, object]:
+    url = f"http://{address}:8081/healthz"
+    return {
+        "format": 1, "app": "pengaduan", "version": "1.0.0", "target": target, "pemda": pemda,
+        "kode_wilayah": kode, "bundle_digest": "ab" * 32, "signer": "bench", "values": {}, "images": {},
+        "containers": [f"spbe-{target}-pengaduan-web"], "urls": [f"http://{address}:8081/"],
+        "health": [{"component": "web", "container": f"spbe-{target}-pengaduan-web", "type": "http", "url": url,
+                    "port": 8081, "path": "/healthz", "command": None, "retries": 1, "delay": 1}],
+        "who": "bench", "when": dt.datetime.now(dt.UTC).isoformat(), "result": "ok", "message": None,
+        "previous": None,
+    }  # fmt: skip
+
+
+class PssSampler:
+    """Peak total PSS (proportional set size: shared pages split between the processes sharing
+    them) of this process and all its descendants, sampled every 0.1 s from /proc."""
+
+    def __init__(self, exclude: list[int]) -> None:
+        self.exclude = exclude  # the simulated data centers' sshd: target side, not the control node
+        self.peak_kb = 0
+        self.peak_procs = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def __enter__(self) -> PssSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def run(self) -> None:
+        from spbe_share.deploy.interrupts import descendants
+
+        me = os.getpid()
+        while not self.stop.is_set():
+            total, n = 0, 0
+            targets = {p for pid in self.exclude for p in (pid, *descendants(pid))}
+            for pid in [me, *(p for p in descendants(me) if p not in targets)]:
+                try:
+                    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                except OSError:
+                    continue
+                for line in text.splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        n += 1
+                        break
+            if total > self.peak_kb:
+                self.peak_kb, self.peak_procs = total, n
+            self.stop.wait(0.1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--targets", type=int, default=50)
+    p.add_argument("--forks", type=int, default=None)
+    p.add_argument("--timeout", type=int, default=30, help="per target (a loaded controller needs more)")
+    args = p.parse_args(argv)
+
+    from simdc import TARGET_PYTHON, SimDC, sshd_available
+
+    from spbe_share.fleet.status import fleet_status
+    from spbe_share.targets import add_target, list_targets
+    from spbe_share.workspace import Workspace
+
+    why = sshd_available()
+    if why:
+        print(f"skipped: {why}")
+        return 0
+    dcs: list[SimDC] = []
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        base = Path(tmp)
+        ws = Workspace(home=base / "ws", root=REPO)
+        ws.ensure()
+        try:
+            t0 = time.monotonic()
+            for i in range(args.targets):
+                kode = f"{91 + i % 6}.{i + 1:02d}"
+                dc = SimDC(name=f"bench-pemda-{i:03d}", base=base / "dcs", address=f"127.0.9.{10 + i}",
+                           pemda=f"Pemda Bench {i}", kode_wilayah=kode).start()  # fmt: skip
+                dcs.append(dc)
+                rec = dc.root / "apps" / "pengaduan" / "current.json"
+                rec.parent.mkdir(parents=True, exist_ok=True)
+                rec.write_text(json.dumps(record(dc.name, dc.pemda, kode, dc.address)))
+                add_target(ws, name=dc.name, host=dc.address, port=dc.port, user=dc.user, key=dc.client_key,
+                           pemda=dc.pemda, kode_wilayah=kode, root=str(dc.root), python=TARGET_PYTHON,
+                           host_key_file=dc.host_key_pub)  # fmt: skip
+            print(f"setup: {args.targets} data centers in {time.monotonic() - t0:.1f}s")
+            targets = [t for t in list_targets(ws) if t.name != "local"]
+
+            def timed(ts: list[object]) -> tuple[float, int]:  # (seconds, targets read with their record)
+                t = time.monotonic()
+                status, _ = fleet_status(ws, targets=ts, timeout=args.timeout, forks=args.forks)  # type: ignore[arg-type]
+                took = time.monotonic() - t
+                read = sum(1 for r in status.rows if r.reachable and r.version == "1.0.0")
+                return took, read
+
+            sshd = [dc.proc.pid for dc in dcs if dc.proc is not None]
+            timed(targets[:1])  # warm-up (imports, ansible's caches)
+            with PssSampler(sshd) as one_mem:
+                one, _ = timed(targets[:1])
+            with PssSampler(sshd) as many_mem:
+                many, rows = timed(targets)
+            self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            print(f"fleet status, 1 target:   {one:.2f}s")
+            print(f"fleet status, {args.targets} targets: {many:.2f}s ({rows} read, {args.targets - rows} not within"
+                  f" --timeout {args.timeout}s), ratio {many / one:.1f}x"
+                  f" (goal < 5 s: {'met' if many < 5 else 'NOT met'})")  # fmt: skip
+            print(f"control node memory (peak total PSS of spbe-share + ansible processes): 1 target"
+                  f" {one_mem.peak_kb / 1024:.0f} MB ({one_mem.peak_procs} processes), {args.targets} targets"
+                  f" {many_mem.peak_kb / 1024:.0f} MB ({many_mem.peak_procs} processes)")  # fmt: skip
+            print(f"peak RSS: this process {self_mb:.0f} MB, largest child process {child_mb:.0f} MB")
+        finally:
+            for dc in dcs:
+                dc.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

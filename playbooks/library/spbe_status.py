@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Read-only status of every spbe-share app on a target, in one task (standard library only)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: spbe_status
+short_description: Release records, the newest attempt, container state and health of every app
+description:
+  - Changes nothing. Reads C(<root>/apps/*/current.json) and the newest
+    C(<root>/apps/<app>/releases/*.json) of every app, asks the Docker engine (its unix socket)
+    for the state of the containers the records name, and calls their http health URLs.
+  - Everything it reads is bounded (apps, file sizes, containers, URLs), and returned as read;
+    spbe-share validates it on the controller (a target is not trusted).
+options:
+  root: {type: path, required: true}
+  blobs: {type: bool, default: false, description: also list the blob digests the target holds}
+  http_timeout: {type: int, default: 5}
+  docker_socket: {type: path, default: /var/run/docker.sock}
+"""
+
+MAX_APPS = 200
+MAX_RECORD = 256 * 1024
+MAX_CONTAINERS = 50
+MAX_URLS = 20
+MAX_BLOBS = 20000
+
+
+def read_json(path: str) -> object:
+    """The JSON in ``path``, or ``{"_error": why}`` (never raises)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_RECORD + 1)
+    except OSError as exc:
+        return {"_error": exc.strerror or str(exc)}
+    if len(raw) > MAX_RECORD:
+        return {"_error": "larger than %d bytes" % MAX_RECORD}
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        return {"_error": "not JSON: %s" % exc}
+
+
+def newest_attempt(app_dir: str) -> str | None:
+    folder = os.path.join(app_dir, "releases")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith("."))
+    except OSError:
+        return None
+    return os.path.join(folder, names[-1]) if names else None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def container_state(sock_path: str, name: str, timeout: float) -> dict:
+    """``State`` of container ``name`` from the engine API ({} when it does not exist)."""
+    conn = _UnixConnection(sock_path, timeout)
+    try:
+        conn.request("GET", "/containers/%s/json" % urllib.parse.quote(name, safe=""))
+        resp = conn.getresponse()
+        body = resp.read(4 * 1024 * 1024)
+        if resp.status == 404:
+            return {}
+        if resp.status != 200:
+            return {"Status": "engine answered %d" % resp.status}
+        state = json.loads(body.decode("utf-8")).get("State") or {}
+        health = state.get("Health") or {}
+        return {
+            "Running": bool(state.get("Running")),
+            "Status": str(state.get("Status") or ""),
+            "Health": {"Status": str(health.get("Status") or "")} if health else {},
+        }
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return {"Status": "engine not answering: %s" % exc}
+    finally:
+        conn.close()
+
+
+def http_code(url: str, timeout: float) -> int:
+    if not url.startswith(("http://", "https://")):
+        return -1
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - the record's own health URL
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, ValueError, http.client.HTTPException):
+        return -1
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "required": True},
+            "blobs": {"type": "bool", "default": False},
+            "http_timeout": {"type": "int", "default": 5},
+            "docker_socket": {"type": "path", "default": "/var/run/docker.sock"},
+        },
+        supports_check_mode=True,
+    )
+    root = module.params["root"]
+    timeout = max(1, module.params["http_timeout"])
+    apps_dir = os.path.join(root, "apps")
+    try:
+        apps = sorted(n for n in os.listdir(apps_dir) if not n.startswith("."))[:MAX_APPS]
+    except OSError:
+        apps = []
+    records, last, names, urls = [], [], [], []
+    for app in apps:
+        app_dir = os.path.join(apps_dir, app)
+        current = os.path.join(app_dir, "current.json")
+        if os.path.isfile(current):
+            rec = read_json(current)
+            records.append(rec)
+            if isinstance(rec, dict):
+                for c in (rec.get("containers") or [])[:MAX_CONTAINERS]:
+                    if isinstance(c, str) and c not in names:
+                        names.append(c)
+                for h in (rec.get("health") or [])[:MAX_URLS]:
+                    url = h.get("url") if isinstance(h, dict) else None
+                    if isinstance(url, str) and url not in urls:
+                        urls.append(url)
+        attempt = newest_attempt(app_dir)
+        if attempt is not None:
+            last.append([app, read_json(attempt)])
+    containers = [[n, container_state(module.params["docker_socket"], n, timeout)] for n in names]
+    http = [[u, http_code(u, timeout)] for u in urls]
+    result = {"records": records, "last": last, "containers": containers, "http": http}
+    if module.params["blobs"]:
+        try:
+            result["blobs"] = sorted(os.listdir(os.path.join(root, "blobs", "sha256")))[:MAX_BLOBS]
+        except OSError:
+            result["blobs"] = []
+    module.exit_json(changed=False, status=result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The deployment's secrets between a target and this machine, in memory only.
+
+Secret values never pass through Ansible (its module arguments and results land in the run's
+artifacts). They travel in the stdin/stdout of :mod:`.target_secrets`, run on the target over
+the pinned-host-key SSH connection (:func:`spbe_share.targets.ssh_argv`; the ``local`` target
+runs it without ssh), and are sealed here (:mod:`spbe_share.sealing`) before anything is
+written: the target keeps ``<app dir>/sealed-secrets.age`` (+ ``.json``) beside the secrets,
+and every backup copies it in (``manifest.secrets``).
+
+* :func:`ensure_sealed` -- seal the target's current secrets to the operator's key(s) when
+  the sealed copy there is missing or stale (a secret changed, a recovery key was added);
+* :func:`put_secrets` -- put unsealed values back (missing ones only; a different value
+  already there is a :class:`~spbe_share.errors.Conflict`);
+* :func:`backup_sealed` -- a backup's manifest and sealed file, read from a target.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Conflict, RemoteFailed, Unreachable
+from .values import secret_specs
+
+if TYPE_CHECKING:
+    from ..catalog.models import Entry
+    from ..sealing import SealedMeta
+    from ..targets import Target
+    from ..workspace import Workspace
+    from .core import OpContext
+
+SCRIPT = Path(__file__).with_name("target_secrets.py")
+TIMEOUT_S = 120
+MAX_ANSWER = 4 << 20
+
+
+def script_argv(ws: Workspace, target: Target, command: str, app: str) -> list[str]:
+    """argv running :mod:`.target_secrets` ``command`` for ``app`` on ``target`` (pure)."""
+    source = SCRIPT.read_text(encoding="utf-8")
+    if target.connection == "local":
+        return [target.python or sys.executable, "-c", source, command, target.root, app]
+    from ..targets import ssh_argv
+
+    return ssh_argv(ws, target, [target.python or "python3", "-c", source, command, target.root, app])
+
+
+@dataclass
+class Answer:
+    rc: int
+    data: dict[str, Any]
+
+
+def call(ws: Workspace, target: Target, app: str, command: str, request: Mapping[str, Any], *,
+         timeout: float = TIMEOUT_S) -> Answer:
+    """Run one command of the target script; the request (maybe holding secrets) goes on stdin."""
+    argv = script_argv(ws, target, command, app)
+    try:
+        proc = subprocess.run(  # noqa: S603 - argv list built by script_argv
+            argv, input=json.dumps(dict(request)).encode("utf-8"), capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise Unreachable(f"target {target.name!r}: the secrets helper did not answer in {timeout:.0f}s") from None
+    err = proc.stderr.decode("utf-8", "replace")
+    if target.connection == "ssh" and proc.returncode == 255:
+        from ..targets import classify_ssh_failure
+
+        raise classify_ssh_failure(target, proc.returncode, err)
+    if proc.returncode not in (0, 3):
+        last = [ln for ln in err.strip().splitlines() if ln.strip()]
+        raise RemoteFailed(f"{target.name}: secrets helper ({command}) failed: {last[-1] if last else proc.returncode}")
+    if proc.returncode == 3 and not proc.stdout.strip():
+        last = [ln for ln in err.strip().splitlines() if ln.strip()]
+        return Answer(rc=3, data={"error": last[-1] if last else "refused"})
+    if len(proc.stdout) > MAX_ANSWER:
+        raise RemoteFailed(f"{target.name}: the secrets helper answered more than {MAX_ANSWER} bytes")
+    try:
+        data = json.loads(proc.stdout.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise RemoteFailed(f"{target.name}: the secrets helper ({command}) gave no valid answer") from None
+    if not isinstance(data, dict):
+        raise RemoteFailed(f"{target.name}: the secrets helper ({command}) gave no valid answer")
+    return Answer(rc=proc.returncode, data=data)
+
+
+@dataclass
+class TargetSecrets:
+    """The secrets read from a target (values: memory only; never logged or printed)."""
+
+    values: dict[str, str] = field(repr=False)
+    missing: list[str]
+    sealed: SealedMeta | None
+
+    def __repr__(self) -> str:
+        return f"TargetSecrets(names={sorted(self.values)}, missing={self.missing})"
+
+
+def secret_names(entry: Entry) -> list[str]:
+    return [s.name for s in secret_specs(entry)]
+
+
+def read_secrets(ws: Workspace, target: Target, *, app: str, names: Sequence[str] | None) -> TargetSecrets:
+    """The values of ``names`` (None: every secret the deployment has) and the sealed copy's record."""
+    from ..sealing import parse_meta
+
+    answer = call(ws, target, app, "read", {"names": None if names is None else list(names)}).data
+    values = answer.get("values")
+    missing = answer.get("missing")
+    if not isinstance(values, dict) or not isinstance(missing, list):
+        raise RemoteFailed(f"{target.name}: the secrets helper gave no valid answer")
+    asked = set(values) | set(missing) if names is None else set(names)
+    if set(values) | set(missing) != asked or not all(isinstance(v, str) for v in values.values()):
+        raise RemoteFailed(f"{target.name}: the secrets helper answered for other secrets than asked")
+    sealed = None
+    if answer.get("sealed") is not None:
+        try:
+            sealed = parse_meta(answer["sealed"], where=f"{target.name}: sealed-secrets.json")
+        except Exception:  # noqa: BLE001 - an unreadable record is resealed, not trusted
+            sealed = None
+    return TargetSecrets(values={str(k): v for k, v in values.items()}, missing=[str(m) for m in missing],
+                         sealed=sealed)
+
+
+@dataclass(frozen=True)
+class SealStatus:
+    state: str  # "sealed" (now), "current" (already), "incomplete" (secrets missing), "none" (no secrets)
+    names: list[str]
+    sealed_to: list[str]
+    missing: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "names": self.names, "sealed_to": self.sealed_to, "missing": self.missing}
+
+
+def ensure_sealed(ctx: OpContext, *, target: Target, app: str, entry: Entry | None = None) -> SealStatus:
+    """Seal the deployment's secrets on ``target`` to the operator's key(s) when the sealed
+    copy there is missing or stale. The values exist only in this process's memory.
+
+    Every secret file the deployment has is sealed (the target's backup engine checks the
+    sealed copy against exactly those); with ``entry``, a secret it needs but the target lacks
+    makes the state ``incomplete`` (nothing sealed)."""
+    from .. import sealing
+
+    found = read_secrets(ctx.ws, target, app=app, names=None)
+    missing = [n for n in (secret_names(entry) if entry is not None else []) if n not in found.values]
+    if missing:
+        return SealStatus("incomplete", sorted(found.values), [], missing)
+    if not found.values:
+        return SealStatus("none", [], [], [])
+    names = sorted(found.values)
+    to = sealing.recipients(ctx.ws)
+    if found.sealed is not None and sealing.matches(found.sealed, found.values, to):
+        return SealStatus("current", names, list(found.sealed.sealed_to), [])
+    sealed = sealing.seal(app=app, target=target.name, values=found.values, to=to, now=ctx.now)
+    call(ctx.ws, target, app, "store-sealed",
+         {"meta": sealed.meta.model_dump(mode="json"), "data": base64.b64encode(sealed.data).decode("ascii")})
+    return SealStatus("sealed", names, list(sealed.meta.sealed_to), [])
+
+
+@dataclass(frozen=True)
+class PutResult:
+    written: list[str]
+    kept: list[str]
+
+
+def put_secrets(ws: Workspace, target: Target, *, app: str, values: Mapping[str, str]) -> PutResult:
+    """Write ``values`` as the app's secrets on ``target`` where they are missing; a secret
+    already there with another value is a Conflict (nothing is written then)."""
+    answer = call(ws, target, app, "put", {"values": dict(values)})
+    conflicts = answer.data.get("conflicts") or []
+    if answer.rc == 3 or conflicts:
+        names = ", ".join(str(c) for c in conflicts)
+        raise Conflict(
+            f"{target.name}: {app} already has other values for the secrets {names}; nothing was written",
+            details=["the data they open would not open with the backup's secrets: restore into that deployment"
+                     " in place (spbe-share restore), or remove it first (spbe-share uninstall --purge)"],
+        )
+    written, kept = answer.data.get("written"), answer.data.get("kept")
+    if not isinstance(written, list) or not isinstance(kept, list):
+        raise RemoteFailed(f"{target.name}: the secrets helper gave no valid answer")
+    return PutResult(written=[str(w) for w in written], kept=[str(k) for k in kept])
+
+
+def backup_sealed(ws: Workspace, target: Target, *, app: str, backup_id: str) -> tuple[Any, bytes | None]:
+    """(the raw manifest, the sealed secrets bytes or None) of a backup kept on ``target``."""
+    from ..errors import NotFound
+
+    answer = call(ws, target, app, "backup-sealed", {"id": backup_id})
+    if answer.rc == 3:
+        raise NotFound(f"{target.name}: no backup {backup_id} of {app}")
+    data = answer.data.get("data")
+    return answer.data.get("manifest"), (base64.b64decode(data) if isinstance(data, str) else None)
+
+
+__all__ = [
+    "PutResult",
+    "SealStatus",
+    "TargetSecrets",
+    "backup_sealed",
+    "call",
+    "ensure_sealed",
+    "put_secrets",
+    "read_secrets",
+    "script_argv",
+    "secret_names",
+]

@@ -1,0 +1,355 @@
+"""``spbe-share plan``: which installs a regulation (or a new version) affects, and what each would
+ship and change.
+
+Who: every selected target runs ``status.yml`` once (:func:`~.status.read_targets`, in parallel,
+with its blob list). What: for each (target, app) running a release older than the goal
+(``--to VERSION``, or for ``--regulation`` the first release of the app naming it), a
+:class:`PlanItem`:
+
+- the upgrade path (every release between the running one and the goal) and whether data
+  migrates on it;
+- the agreement (MoU/PKS) that covers the adopter today; none, expired or not yet valid means
+  ``blocked`` and says so;
+- preflight against the goal release's requirements: ONE ``preflight.yml`` run over every
+  affected target (each host its own root, ports and containers, as host variables);
+- the bytes to ship: the goal bundle's blobs the target does not hold yet (when the bundle is
+  given or cached; a plan never builds one).
+
+:func:`build_items` is pure (reads, entries, agreements, day -> items). The plan file (YAML,
+:class:`PlanFile`) is what a person reviews, may edit (drop a target, change a goal) and gives
+to ``fleet upgrade --plan``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog.models import SEMVER, SLUG, semver_key
+from ..errors import InvalidInput, NotFound
+from .models import AgreementState
+
+if TYPE_CHECKING:
+    from ..agreements import Agreement
+    from ..catalog.models import Entry
+    from ..deploy.interrupts import CancelToken
+    from ..deploy.preflight import Check
+    from ..deploy.stream import ExecutionNode
+    from ..targets import Target
+    from ..workspace import Workspace
+    from .status import TargetRead
+
+Action = Literal["upgrade", "blocked", "current", "unreachable"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PreflightResult(_Strict):
+    ok: bool | None = Field(description="null: not run (blocked before, or unreachable)")
+    failed: list[str] = Field(default_factory=list, description="'check: required X, found Y'")
+
+
+class PlanItem(_Strict):
+    target: str = Field(pattern=SLUG)
+    pemda: str
+    app: str = Field(pattern=SLUG)
+    from_version: str | None = Field(default=None, pattern=SEMVER)
+    to_version: str = Field(pattern=SEMVER)
+    action: Action
+    path: list[str] = Field(default_factory=list, description="releases applied, oldest first")
+    migrates_data: bool = False
+    agreement: AgreementState | None = None
+    preflight: PreflightResult = PreflightResult(ok=None)
+    blobs_to_ship: int | None = None
+    bytes_to_ship: int | None = None
+    reasons: list[str] = Field(default_factory=list, description="why blocked, unreachable or current")
+
+
+class PlanFile(_Strict):
+    """The plan file (YAML) a person reviews and ``fleet upgrade --plan`` runs."""
+
+    schema_version: Literal[1] = 1
+    generated_at: dt.datetime
+    regulation: str | None = Field(default=None, description="the regulation's URI, when planned for one")
+    selector: str
+    items: list[PlanItem]
+
+    def digest(self) -> str:
+        """What is rolled out: the upgrade items (target, app, goal), not when the plan was made."""
+        todo = sorted((i.target, i.app, i.to_version) for i in self.items if i.action == "upgrade")
+        return hashlib.sha256(repr(todo).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """Upgrade ``app`` to ``to``; only installs older than ``below`` are affected."""
+
+    app: str
+    to: str
+    below: str
+
+
+def goals_for(entries: Mapping[str, Entry], *, app: str | None, to: str | None, regulation: str | None) -> tuple[list[Goal], str | None]:
+    """The goals of a plan (pure): ``APP --to VERSION`` or ``--regulation TEXT`` (every app
+    implementing it, each to ``--to`` or its newest release). Returns (goals, regulation URI)."""
+    from .regulations import find_one, regulation_index
+
+    if regulation:
+        reg = find_one(regulation_index(entries.values()), regulation)
+        apps = [a for a in reg.apps if app is None or a == app]
+        if not apps:
+            raise NotFound(f"{app} implements no release of {reg.name}; it is implemented by {', '.join(reg.apps)}")
+        goals = []
+        for a in apps:
+            first = reg.first_release(a)
+            assert first is not None
+            goal_to = to or entries[a].latest.version
+            if semver_key(goal_to) < semver_key(first):
+                raise InvalidInput(f"--to {goal_to}: {a} implements {reg.name} only from {first}")
+            goals.append(Goal(app=a, to=_release(entries[a], goal_to), below=first))
+        return goals, reg.uri
+    if app is None:
+        raise InvalidInput("give an app and --to VERSION, or --regulation TEXT")
+    entry = entries.get(app)
+    if entry is None:
+        raise NotFound(f"no app {app!r} in the catalog (try: spbe-share catalog search)")
+    goal_to = _release(entry, to or entry.latest.version)
+    return [Goal(app=app, to=goal_to, below=goal_to)], None
+
+
+def _release(entry: Entry, version: str) -> str:
+    try:
+        return entry.release(version).version
+    except KeyError:
+        known = ", ".join(r.version for r in entry.releases)
+        raise NotFound(f"app {entry.id!r} has no release {version!r} (releases: {known})") from None
+
+
+def upgrade_path(entry: Entry, from_version: str, to: str) -> list[str]:
+    """Releases after ``from_version`` up to ``to``, oldest first (pure)."""
+    lo, hi = semver_key(from_version), semver_key(to)
+    return [r.version for r in sorted(entry.releases, key=lambda r: semver_key(r.version)) if lo < semver_key(r.version) <= hi]
+
+
+def build_items(
+    reads: Mapping[str, TargetRead],
+    goals: Sequence[Goal],
+    *,
+    entries: Mapping[str, Entry],
+    agreements: Sequence[Agreement],
+    today: dt.date,
+) -> list[PlanItem]:
+    """One item per (target, goal app) the target runs, or per unreachable target (pure)."""
+    from .status import agreement_state
+
+    items: list[PlanItem] = []
+    for name in sorted(reads):
+        read = reads[name]
+        t = read.target
+        for g in goals:
+            entry = entries[g.app]
+            base: dict[str, Any] = {"target": t.name, "pemda": t.pemda, "app": g.app, "to_version": g.to}
+            if not read.reachable:
+                items.append(PlanItem(**base, action="unreachable", reasons=[read.error or "no answer"]))
+                continue
+            have = read.version_of(g.app)
+            if have is None:
+                continue  # not installed there: not affected
+            if semver_key(have) >= semver_key(g.below) or semver_key(have) >= semver_key(g.to):
+                items.append(PlanItem(**base, from_version=have, action="current", reasons=[f"runs {have}"]))
+                continue
+            path = upgrade_path(entry, have, g.to)
+            migrates = any(r.migrates_data for r in entry.releases if r.version in path)
+            ag = agreement_state(agreements, app=g.app, kode_wilayah=t.kode_wilayah, today=today,
+                                 required=entry.sharing.mou_required)  # fmt: skip
+            reasons = []
+            if ag is not None and ag.status != "active":
+                word = {"none": "no agreement (MoU/PKS) covers it", "expired": f"agreement {ag.number} expired"
+                        f" on {ag.valid_until}", "future": f"agreement {ag.number} is not valid yet"}[ag.status]  # fmt: skip
+                reasons.append(word)
+            goal = entry.release(g.to)
+            if goal.upgrades_from and semver_key(have) < semver_key(goal.upgrades_from):
+                reasons.append(f"{g.to} upgrades only from {goal.upgrades_from}: upgrade to that first")
+            items.append(PlanItem(**base, from_version=have, action="blocked" if reasons else "upgrade", path=path,
+                                  migrates_data=migrates, agreement=ag, reasons=reasons))  # fmt: skip
+    return items
+
+
+def apply_preflight(items: Sequence[PlanItem], checks: Mapping[tuple[str, str], Sequence[Check] | str]) -> None:
+    """Record each item's preflight (``checks[(target, app)]``: the checks, or why none ran);
+    a failed preflight blocks the item."""
+    for item in items:
+        got = checks.get((item.target, item.app))
+        if got is None:
+            continue
+        if isinstance(got, str):
+            item.preflight = PreflightResult(ok=False, failed=[got])
+        else:
+            bad = [f"{c.check}: required {c.required}, found {c.found}" for c in got if not c.ok]
+            item.preflight = PreflightResult(ok=not bad, failed=bad)
+        if not item.preflight.ok and item.action == "upgrade":
+            item.action = "blocked"
+            item.reasons.append("preflight failed: " + "; ".join(item.preflight.failed))
+
+
+def apply_bytes(items: Sequence[PlanItem], reads: Mapping[str, TargetRead], sizes: Mapping[str, Mapping[str, int]]) -> None:
+    """Bytes to ship per item: the goal bundle's blobs (``sizes[app]``: digest -> size) the target lacks."""
+    for item in items:
+        blob_sizes = sizes.get(item.app)
+        have = reads[item.target].blobs if item.target in reads else None
+        if blob_sizes is None or have is None or item.action in ("current", "unreachable"):
+            continue
+        missing = [d for d in blob_sizes if d not in have]
+        item.blobs_to_ship, item.bytes_to_ship = len(missing), sum(blob_sizes[d] for d in missing)
+
+
+# ---------------------------------------------------------------- talking to targets
+
+
+def preflight_many(
+    ws: Workspace,
+    pairs: Sequence[tuple[Target, Entry]],
+    *,
+    forks: int | None = None,
+    node: ExecutionNode | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[tuple[str, str], list[Check] | str]:
+    """Preflight of (target, entry) pairs, one ``preflight.yml`` run per app over its targets."""
+    from ..deploy.preflight import TargetFacts, evaluate, preflight_vars, required_ports
+    from ..deploy.runner import run_playbook
+    from ..errors import Cancelled
+
+    out: dict[tuple[str, str], list[Check] | str] = {}
+    by_app: dict[str, list[tuple[Target, Entry]]] = {}
+    for t, e in pairs:
+        by_app.setdefault(e.id, []).append((t, e))
+    for app, group in sorted(by_app.items()):
+        host_vars = {t.name: {k: v for k, v in preflight_vars(t, e).items() if k != "spbe_target"} for t, e in group}
+        run = run_playbook(
+            ws, op="fleet-preflight", target="fleet", app=app, playbook="preflight.yml",
+            targets=[t for t, _ in group], extravars={"spbe_target": "spbe_targets"}, host_vars=host_vars,
+            forks=forks or min(len(group), 50), node=node, cancel=cancel, timeout=600,
+        )  # fmt: skip
+        if run.cancelled:
+            raise Cancelled("plan stopped; it changes nothing")
+        for t, e in group:
+            data = run.stats.get(t.name, {}).get("spbe_preflight")
+            if not isinstance(data, dict):
+                out[(t.name, app)] = f"preflight: no answer ({(run.host_errors.get(t.name) or run.status)[:200]})"
+                continue
+            try:
+                facts = TargetFacts.model_validate(data)
+            except ValueError as exc:
+                out[(t.name, app)] = f"preflight: invalid facts from the target: {str(exc).splitlines()[0][:200]}"
+                continue
+            out[(t.name, app)] = evaluate(e.requirements, facts, ports=required_ports(e))
+    return out
+
+
+def make_plan(
+    ws: Workspace,
+    *,
+    targets: Sequence[Target],
+    selector: str,
+    app: str | None = None,
+    to: str | None = None,
+    regulation: str | None = None,
+    bundles: Mapping[str, Path] | None = None,
+    preflight: bool = True,
+    timeout: int = 30,
+    forks: int | None = None,
+    node: ExecutionNode | None = None,
+    cancel: CancelToken | None = None,
+    now: dt.datetime | None = None,
+) -> PlanFile:
+    """Read the targets, then build the plan (read-only everywhere).
+
+    ``bundles``: app -> the goal bundle file (else the workspace's cached one, if any); with
+    one, bytes to ship are counted and preflight uses the entry inside the verified bundle."""
+    from ..agreements import load_agreements
+    from .status import catalog_entries, read_targets
+
+    when = now or dt.datetime.now(dt.UTC)
+    entries = catalog_entries(ws)
+    goals, reg_uri = goals_for(entries, app=app, to=to, regulation=regulation)
+    reads = read_targets(ws, targets, timeout=timeout, forks=forks, blobs=True, node=node, cancel=cancel)
+    items = build_items(reads, goals, entries=entries, agreements=load_agreements(ws), today=when.date())
+    goal_entries: dict[str, Entry] = {g.app: entries[g.app] for g in goals}
+    sizes: dict[str, dict[str, int]] = {}
+    for g in goals:
+        vb = _goal_bundle(ws, g, (bundles or {}).get(g.app))
+        if vb is not None:
+            sizes[g.app] = vb.blob_sizes()
+            goal_entries[g.app] = vb.entry
+    apply_bytes(items, reads, sizes)
+    if preflight:
+        by_name = {t.name: t for t in targets}
+        pairs = [(by_name[i.target], goal_entries[i.app]) for i in items if i.action == "upgrade"]
+        if pairs:
+            apply_preflight(items, preflight_many(ws, pairs, forks=forks, node=node, cancel=cancel))
+    return PlanFile(generated_at=when, regulation=reg_uri, selector=selector, items=items)
+
+
+def _goal_bundle(ws: Workspace, goal: Goal, given: Path | None) -> Any:
+    """The verified goal bundle, when given or cached (a plan never builds one); None otherwise."""
+    from ..bundle.pack import bundle_filename
+    from ..deploy.bundles import verify_and_extract
+
+    path = given or ws.bundles_dir / bundle_filename(goal.app, goal.to)
+    if not path.is_file():
+        return None
+    manifest, dest = verify_and_extract(ws, path)
+    if manifest.app != goal.app or manifest.version != goal.to:
+        raise InvalidInput(f"bundle {path} holds {manifest.app} {manifest.version}, not {goal.app} {goal.to}")
+    from ..catalog.models import Entry as EntryModel
+    from ..deploy.bundles import VerifiedBundle, manifest_digest
+    from ..yamlio import load_model
+
+    entry = load_model(EntryModel, dest / "entry" / "spbe-app.yaml")
+    return VerifiedBundle(path=path, manifest=manifest, dir=dest, digest=manifest_digest(manifest), entry=entry)
+
+
+# ---------------------------------------------------------------- the plan file
+
+
+def write_plan(path: Path, plan: PlanFile) -> None:
+    from ..workspace import atomic_write_text
+    from ..yamlio import dump_yaml
+
+    header = (
+        "# spbe-share plan: review it; you may delete items or change to_version, then run\n"
+        f"#   spbe-share fleet upgrade --plan {path.name}\n"
+        "# Only items with action: upgrade are rolled out.\n"
+    )
+    atomic_write_text(path, header + dump_yaml(plan.model_dump(mode="json")))
+
+
+def read_plan(path: Path) -> PlanFile:
+    from ..yamlio import load_model
+
+    return load_model(PlanFile, path)
+
+
+__all__ = [
+    "Goal",
+    "PlanFile",
+    "PlanItem",
+    "PreflightResult",
+    "apply_bytes",
+    "apply_preflight",
+    "build_items",
+    "goals_for",
+    "make_plan",
+    "preflight_many",
+    "read_plan",
+    "upgrade_path",
+    "write_plan",
+]

@@ -1,0 +1,372 @@
+"""``spbe-share fleet status``: who runs which version, how healthy, how far behind, under which
+agreement, for many targets at once.
+
+Reading (:func:`read_targets`) is ONE ansible-runner run of ``playbooks/status.yml`` over every
+selected target, ``forks`` of them at a time, ``strategy: free`` and a per-target task timeout:
+a slow or unreachable target holds up no other, and the whole run has a deadline. What each
+target answers is validated (:func:`parse_read`) before anything uses it: a target is not
+trusted, so a malformed, oversized or foreign record becomes an error on that target's row.
+
+Rows (:func:`build_rows`) are a pure function of those reads, the catalog, the agreements and
+the day: the ``fleet status --json`` format of :mod:`.models` (the web catalog renders it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..catalog.models import SEMVER, SLUG
+from ..deploy.state import ReleaseRecord
+from .models import AgreementState, FleetRow, FleetStatus, LastOperation, MissingRegulation
+
+if TYPE_CHECKING:
+    from ..agreements import Agreement
+    from ..catalog.models import Entry
+    from ..deploy.interrupts import CancelToken
+    from ..deploy.stream import ExecutionNode
+    from ..targets import Target
+    from ..workspace import Workspace
+
+DEFAULT_TIMEOUT = 30
+MAX_FORKS = 50
+EXPIRY_WARNING_DAYS = 90
+UNKNOWN_APP = "unknown"  # the app of a row for a target that could not be read and never was
+_SLUG = re.compile(SLUG)
+_SEMVER = re.compile(SEMVER)
+_BLOB_NAME = re.compile(r"([0-9a-f]{64})(?:\.zst)?")
+
+
+# ---------------------------------------------------------------- what a target answers (untrusted)
+
+
+class _Probe(BaseModel):
+    """``spbe_status`` as published by ``status.yml``; bounded, strictly typed."""
+
+    model_config = ConfigDict(extra="forbid")
+    records: list[Any] = Field(default_factory=list, max_length=200)
+    last: list[tuple[str, Any]] = Field(default_factory=list, max_length=200)
+    containers: list[tuple[str, dict[str, Any]]] = Field(default_factory=list, max_length=2000)
+    http: list[tuple[str, int]] = Field(default_factory=list, max_length=2000)
+    blobs: list[str] | None = Field(default=None, max_length=20000)
+
+
+class _Attempt(BaseModel):
+    """The newest attempt record of an app; other fields (added by later versions) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    app: str = Field(pattern=SLUG)
+    version: str = Field(pattern=SEMVER)
+    target: str
+    when: dt.datetime
+    result: str = Field(max_length=40)
+    operation: str | None = Field(default=None, max_length=40)
+    previous: dict[str, Any] | None = None
+
+
+@dataclass
+class TargetRead:
+    """One target's answer, validated: what runs there and how it is."""
+
+    target: Target
+    reachable: bool
+    error: str | None = None
+    records: list[ReleaseRecord] = field(default_factory=list)
+    health: dict[str, tuple[str, str]] = field(default_factory=dict)  # app -> (health, detail)
+    last: dict[str, LastOperation] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # records that could not be used
+    blobs: frozenset[str] | None = None
+
+    def version_of(self, app: str) -> str | None:
+        return next((r.version for r in self.records if r.app == app), None)
+
+
+def _what(attempt: _Attempt) -> str:
+    if attempt.operation:
+        return attempt.operation
+    prev = (attempt.previous or {}).get("version")
+    if not prev:
+        return "install"
+    if prev == attempt.version:
+        return "install"
+    from ..catalog.models import semver_key
+
+    try:
+        return "upgrade" if semver_key(attempt.version) > semver_key(str(prev)) else "rollback"
+    except ValueError:
+        return "install"
+
+
+_RESULTS = {"ok": "ok", "changed": "changed", "failed": "failed", "rolled_back": "rolled_back",
+            "rolled-back": "rolled_back", "cancelled": "interrupted", "interrupted": "interrupted"}  # fmt: skip
+
+
+def parse_read(target: Target, data: Any) -> TargetRead:
+    """Validate what ``status.yml`` published for ``target`` (pure; never raises)."""
+    from ..deploy.status import health_of
+
+    try:
+        probe = _Probe.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(status)"
+        return TargetRead(target, reachable=True, error=f"invalid status from the target: {where}: {first['msg']}")
+    read = TargetRead(target, reachable=True)
+    states = {name: state for name, state in probe.containers}
+    http = dict(probe.http)
+    seen: set[str] = set()
+    for raw in probe.records:
+        try:
+            rec = ReleaseRecord.model_validate(raw, strict=True)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(record)"
+            read.problems.append(f"invalid release record: {where}: {first['msg']}")
+            continue
+        if rec.target != target.name:
+            read.problems.append(f"a release record names target {rec.target[:80]!r}, not {target.name!r}")
+        elif not _SLUG.match(rec.app) or not _SEMVER.match(rec.version):
+            read.problems.append(f"a release record has an invalid app or version ({rec.app[:80]!r} {rec.version[:40]!r})")
+        elif rec.app in seen:
+            read.problems.append(f"two release records for app {rec.app!r}")
+        else:
+            seen.add(rec.app)
+            read.records.append(rec)
+            read.health[rec.app] = health_of(rec, states, http)
+    for folder, raw in probe.last:
+        try:
+            att = _Attempt.model_validate(raw)
+        except ValidationError:
+            continue  # the newest attempt is shown when it can be read; the record above is what counts
+        result = _RESULTS.get(att.result)
+        if att.app != folder or att.target != target.name or result is None:
+            continue
+        read.last[att.app] = LastOperation(what=_what(att), result=result, when=att.when)
+    if probe.blobs is not None:
+        # the target's blob store names each blob <sha256 of its stored bytes>[.zst]
+        read.blobs = frozenset(m.group(1) for b in probe.blobs if (m := _BLOB_NAME.fullmatch(b)))
+    read.records.sort(key=lambda r: r.app)
+    return read
+
+
+# ---------------------------------------------------------------- reading many targets
+
+
+def run_deadline(n_targets: int, *, forks: int, timeout: int) -> int:
+    """Seconds the whole read may take: waves of ``forks`` targets, each bounded by ``timeout``."""
+    waves = math.ceil(max(n_targets, 1) / max(forks, 1))
+    return waves * (timeout + 25) + 60
+
+
+def read_targets(
+    ws: Workspace,
+    targets: Sequence[Target],
+    *,
+    timeout: int = DEFAULT_TIMEOUT,
+    forks: int | None = None,
+    blobs: bool = False,
+    node: ExecutionNode | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, TargetRead]:
+    """Read every target in one playbook run; a target that does not answer is unreachable."""
+    from ..deploy.runner import HOST_KEY_PATTERNS, run_playbook
+    from ..errors import Cancelled
+
+    if not targets:
+        return {}
+    forks = forks or min(len(targets), MAX_FORKS)
+    run = run_playbook(
+        ws,
+        op="fleet-status",
+        target="fleet",
+        app=None,
+        playbook="status.yml",
+        targets=list(targets),
+        extravars={"spbe_target": "spbe_targets", "spbe_status_timeout": timeout, "spbe_status_blobs": blobs},
+        timeout=run_deadline(len(targets), forks=forks, timeout=timeout),
+        forks=forks,
+        node=node,
+        cancel=cancel,
+    )
+    if run.cancelled:
+        raise Cancelled("fleet status stopped; it changes nothing")
+    out: dict[str, TargetRead] = {}
+    for t in targets:
+        data = run.stats.get(t.name, {}).get("spbe_status")
+        if data is not None:
+            out[t.name] = parse_read(t, data)
+            continue
+        why = run.host_errors.get(t.name)
+        if why is None:
+            why = f"no answer within {timeout}s" if run.status == "timeout" else f"no answer ({run.status})"
+        elif any(p.lower() in why.lower() for p in HOST_KEY_PATTERNS):
+            why = f"host key does not match the pinned one; not read ({why[:300]})"
+        out[t.name] = TargetRead(t, reachable=False, error=why[:500])
+    return out
+
+
+# ---------------------------------------------------------------- rows (pure)
+
+
+def agreement_state(
+    agreements: Sequence[Agreement], *, app: str, kode_wilayah: str, today: dt.date, required: bool = True
+) -> AgreementState | None:
+    """The agreement that governs (app, adopter) today: the active one lasting longest, else the
+    one starting next, else the one that expired last; ``status: none`` when there is none."""
+    mine = [a for a in agreements if app in a.apps and a.adopter.kode_wilayah == kode_wilayah]
+    if not mine:
+        return AgreementState(status="none") if required else None
+    for state in ("active", "future", "expired"):
+        found = [a for a in mine if a.state_on(today) == state]
+        if found:
+            if state == "future":
+                a = min(found, key=lambda a: (a.signed, a.number))
+            else:
+                a = max(found, key=lambda a: (a.valid_until, a.number))
+            soon = state == "active" and (a.valid_until - today).days <= EXPIRY_WARNING_DAYS
+            return AgreementState(number=a.number, valid_until=a.valid_until, status=state,
+                                  expires_within_90_days=soon)  # fmt: skip
+    return AgreementState(status="none")  # pragma: no cover - every agreement has a state
+
+
+def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[Agreement], today: dt.date,
+         *, version: str | None, health: str, error: str | None, reachable: bool) -> FleetRow:
+    from ..selectors import groups_of
+    from .regulations import missing_for, releases_behind
+
+    t = read.target
+    latest = entry.latest.version if entry else None
+    behind = missing = None
+    if entry is not None and version is not None:
+        behind = releases_behind(entry, version)
+        missing = [MissingRegulation(name=n, uri=u) for n, u in missing_for(entry, version)]
+    required = entry.sharing.mou_required if entry is not None else True
+    return FleetRow(
+        target=t.name, pemda=t.pemda, kode_wilayah=t.kode_wilayah, groups=list(groups_of(t)), app=app,
+        version=version, health=health, last_operation=read.last.get(app), latest_version=latest,
+        releases_behind=behind, missing_regulations=missing or [],
+        agreement=agreement_state(agreements, app=app, kode_wilayah=t.kode_wilayah, today=today, required=required),
+        reachable=reachable, error=error,
+    )  # fmt: skip
+
+
+def build_rows(
+    reads: Mapping[str, TargetRead],
+    *,
+    entries: Mapping[str, Entry],
+    agreements: Sequence[Agreement],
+    today: dt.date,
+    now: dt.datetime,
+    app: str | None = None,
+    cached: Mapping[str, Sequence[ReleaseRecord]] | None = None,
+) -> FleetStatus:
+    """One row per (target, app); ``app`` limits the rows to one app (a target not running it is
+    a row with no version, health ``missing``). ``cached``: the records this workspace last saw
+    on each target, to name the apps of a target that cannot be read now."""
+    rows: list[FleetRow] = []
+    for name in sorted(reads):
+        read = reads[name]
+        if not read.reachable:
+            known = sorted({r.app for r in (cached or {}).get(name, ())})
+            apps = [app] if app else (known or [UNKNOWN_APP])
+            for a in apps:
+                rows.append(_row(read, a, entries.get(a), agreements, today, version=None, health="unknown",
+                                 error=read.error, reachable=False))  # fmt: skip
+            continue
+        problem = "; ".join(read.problems)[:500] or read.error
+        apps = [app] if app else [r.app for r in read.records]
+        if not apps and problem:
+            apps = [UNKNOWN_APP]
+        for a in apps:
+            version = read.version_of(a)
+            health, detail = read.health.get(a, ("missing", ""))
+            if version is None and a == UNKNOWN_APP:
+                health = "unknown"
+            error = problem if (problem and (version is None or a == UNKNOWN_APP)) else (detail or None)
+            rows.append(_row(read, a, entries.get(a), agreements, today, version=version, health=health,
+                             error=error, reachable=True))  # fmt: skip
+    return FleetStatus(generated_at=now, rows=rows)
+
+
+# ---------------------------------------------------------------- the command's library call
+
+
+def catalog_entries(ws: Workspace) -> dict[str, Entry]:
+    """app id -> entry of the catalog (an id in several sources: the first source's entry)."""
+    from ..catalog.loader import open_catalog
+
+    out: dict[str, Entry] = {}
+    for le in open_catalog(ws).entries:
+        out.setdefault(le.id, le.entry)
+    return out
+
+
+def fleet_status(
+    ws: Workspace,
+    *,
+    targets: Sequence[Target],
+    app: str | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    forks: int | None = None,
+    node: ExecutionNode | None = None,
+    cancel: CancelToken | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[FleetStatus, dict[str, TargetRead]]:
+    """Read ``targets`` and build the rows (also returns the reads, for plans)."""
+    from ..agreements import load_agreements
+    from ..deploy.state import load_cached
+
+    when = now or dt.datetime.now(dt.UTC)
+    reads = read_targets(ws, targets, timeout=timeout, forks=forks, node=node, cancel=cancel)
+    cached = {n: load_cached(ws, n) for n, r in reads.items() if not r.reachable}
+    status = build_rows(reads, entries=catalog_entries(ws), agreements=load_agreements(ws), today=when.date(),
+                        now=when, app=app, cached=cached)  # fmt: skip
+    return status, reads
+
+
+CSV_COLUMNS = [
+    "target", "pemda", "kode_wilayah", "groups", "app", "version", "health", "reachable", "error",
+    "last_operation", "last_result", "last_when", "latest_version", "releases_behind",
+    "missing_regulations", "agreement_number", "agreement_status", "agreement_valid_until",
+    "agreement_expires_within_90_days",
+]  # fmt: skip
+
+
+def csv_rows(status: FleetStatus) -> list[list[str]]:
+    """The rows as CSV cells (lists joined with ';'), in :data:`CSV_COLUMNS` order."""
+
+    def s(v: Any) -> str:
+        return "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+    out = []
+    for r in status.rows:
+        lo, ag = r.last_operation, r.agreement
+        out.append([
+            r.target, r.pemda, r.kode_wilayah, ";".join(r.groups), r.app, s(r.version), r.health, s(r.reachable),
+            s(r.error), s(lo.what if lo else None), s(lo.result if lo else None),
+            s(lo.when.isoformat() if lo else None), s(r.latest_version), s(r.releases_behind),
+            ";".join(m.name for m in r.missing_regulations), s(ag.number if ag else None),
+            s(ag.status if ag else None), s(ag.valid_until if ag else None),
+            s(ag.expires_within_90_days if ag else None),
+        ])  # fmt: skip
+    return out
+
+
+__all__ = [
+    "CSV_COLUMNS",
+    "TargetRead",
+    "agreement_state",
+    "build_rows",
+    "catalog_entries",
+    "csv_rows",
+    "fleet_status",
+    "parse_read",
+    "read_targets",
+    "run_deadline",
+]

@@ -1,0 +1,113 @@
+"""A catalog repository holding pengaduan in two releases, for fleet upgrade tests and the fleet bench.
+
+``1.0.0`` is this repository's pengaduan. ``1.0.1`` is a release of the same source (its
+images are 1.0.0's: the same commit gives the same image, so it is tagged, not rebuilt, and
+an upgrade ships no blob) that names one more regulation (Permenpan RB 62/2018) and needs
+port :data:`NEW_PORT` free (a target where something else holds it fails preflight: a real
+reason for one data center to refuse the upgrade).
+
+The root is a git repository (images of a release are built from the component folders at
+the commit it records) with ``playbooks`` linked to this repository's. Point the CLI at it with
+``SPBE_SHARE_CATALOG=<root>``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "pengaduan"
+OLD, NEW = "1.0.0", "1.0.1"
+NEW_PORT = 8091
+NEW_REGULATION = {
+    "name": "Peraturan Menteri PANRB Nomor 62 Tahun 2018 tentang Pedoman Nasional Pengelolaan Pengaduan"
+    " Pelayanan Publik",
+    "uri": "https://peraturan.go.id/id/permenpan-rb-no-62-tahun-2018",
+}
+_GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_GLOBAL": "/dev/null"}  # fmt: skip
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(  # noqa: S603
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True,  # noqa: S607
+        env={**os.environ, **_GIT_ENV},
+    ).stdout.strip()  # fmt: skip
+
+
+class _NoAliases(yaml.SafeDumper):
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _dump(doc: object) -> str:
+    return yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, allow_unicode=True)
+
+
+def _entry_file(root: Path) -> Path:
+    return root / "catalog" / APP / "spbe-app.yaml"
+
+
+def _commit(root: Path, message: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--no-gpg-sign", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+def make_root(root: Path) -> tuple[Path, str]:
+    """The repository with release 1.0.0 only (its entry as 1.0.0's bundle holds it); returns
+    (root, the commit of the source of both releases)."""
+    for part in (f"catalog/{APP}", f"shared_apps/{APP}", f"templates/{APP}"):
+        shutil.copytree(REPO / part, root / part)
+    (root / "playbooks").symlink_to(REPO / "playbooks")
+    git(root, "init", "-q")
+    source = _commit(root, f"{APP} {OLD}")
+    doc = yaml.safe_load(_entry_file(root).read_text())
+    doc["releases"] = [dict(r, commit=source) for r in doc["releases"] if r["version"] == OLD]
+    _entry_file(root).write_text(_dump(doc))
+    _commit(root, f"{APP} {OLD}: the release records its commit")
+    return root, source
+
+
+def add_new_release(root: Path, commit: str) -> None:
+    """The entry names 1.0.1 (built from ``commit``) and needs :data:`NEW_PORT` free."""
+    doc = yaml.safe_load(_entry_file(root).read_text())
+    old = doc["releases"][0]
+    doc["releases"].append({
+        "version": NEW, "date": old["date"], "changelog": ["Pedoman nasional pengelolaan pengaduan"],
+        "regulations": [*old["regulations"], NEW_REGULATION], "migrates_data": False, "commit": commit,
+    })  # fmt: skip
+    ports = doc["requirements"].setdefault("ports", [])
+    ports.append(NEW_PORT)
+    _entry_file(root).write_text(_dump(doc))
+    _commit(root, f"{APP} {NEW}")
+
+
+def build_bundles(root: Path, donor_home: Path) -> dict[str, Path]:
+    """Bundles of 1.0.0 and 1.0.1, signed by a throwaway key of the entry's donor;
+    ``"pub"``: that key's public file. Leaves the root at its final state (both releases)."""
+    from spbe_share.bundle.keys import export_public, generate_key, load_private_key
+    from spbe_share.bundle.pack import build_bundle
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.workspace import Workspace
+
+    root, source = make_root(root)
+    ws = Workspace(home=donor_home, root=root)
+    ws.ensure()
+    kode = str(yaml.safe_load(_entry_file(root).read_text())["donor"]["kode_wilayah"])
+    info = generate_key(ws, name=f"{APP}-fleet", donor_kode=kode)
+    key = load_private_key(ws, info.name)
+    loaded = get_entry(ws, APP)
+    out = {OLD: build_bundle(ws, loaded, version=OLD, key=key, output=donor_home / f"{APP}-{OLD}.bundle").path}
+    add_new_release(root, source)
+    for c in loaded.entry.components:  # same commit, same image: tag it rather than build it again
+        subprocess.run(["docker", "tag", f"{c.image}:{OLD}", f"{c.image}:{NEW}"], check=True)  # noqa: S603,S607
+    out[NEW] = build_bundle(ws, get_entry(ws, APP), version=NEW, key=key, output=donor_home / f"{APP}-{NEW}.bundle").path
+    out["pub"] = donor_home / f"{APP}-fleet.pub"
+    out["pub"].write_text(export_public(ws, info.name))
+    return out

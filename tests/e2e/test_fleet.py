@@ -1,0 +1,214 @@
+"""End to end: plan and fleet upgrade over SSH on three simulated data centers in two provinces.
+
+A catalog repository (:mod:`fleetroot`) holds pengaduan 1.0.0 and 1.0.1 (the same images, one
+more regulation, and it needs port 8091 free). Three DCs run 1.0.0, installed
+through the real CLI: ``a`` and ``b`` in province 96, ``c`` in province 51. On ``b`` something
+else listens on port 8091: its preflight for 1.0.1 fails, a real reason to refuse. Tests run
+in file order and share the DCs (one install each, reused):
+
+1. ``plan --regulation`` names the three installs, from what the targets really run, and
+   blocks ``b`` on its preflight;
+2. a canary (``b``) that fails stops the rollout: ``a`` is not touched;
+3. ``--max-failures 0`` with batches of one: canary ``a`` upgraded, ``b`` fails, ``c`` never starts;
+4. ``--resume`` skips ``a`` (done) and upgrades ``c``;
+5. ``fleet status`` shows 1.0.1 on ``a`` and ``c``, 1.0.0 on ``b``, all healthy (serving).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fleetroot import APP, NEW, NEW_PORT, OLD, build_bundles
+from simdc import E2EWorkspace, SimDC, make_e2e_workspace
+
+from spbe_share.errors import ExitCode
+
+pytestmark = pytest.mark.e2e
+
+DCS = {  # logical name -> (pemda, kode wilayah)
+    "a": ("Kota Sorong", "96.71"),
+    "b": ("Kabupaten Sorong", "96.01"),
+    "c": ("Kabupaten Buleleng", "51.08"),
+}
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
+
+
+def _remove_docker_objects(prefixes: list[str]) -> None:
+    for kind, ls, rm in (("container", ["ps", "-a"], ["rm", "-f"]), ("volume", ["volume", "ls"], ["volume", "rm", "-f"]),
+                         ("network", ["network", "ls"], ["network", "rm"])):  # fmt: skip
+        names = [n for n in _docker(*ls, "--format", "{{.Names}}" if kind == "container" else "{{.Name}}").split()
+                 if n.startswith(tuple(prefixes))]  # fmt: skip
+        if names:
+            _docker(*rm, *names)
+
+
+class Fleet:
+    def __init__(self, w: E2EWorkspace, names: dict[str, str], bundles: dict[str, Path]) -> None:
+        self.w, self.names, self.bundles = w, names, bundles
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return self.w.cli(*args, check=check, timeout=timeout)
+
+    def versions(self) -> dict[str, str | None]:
+        rows = json.loads(self.cli("fleet", "status", "--app", APP, "--json").stdout)["rows"]
+        by = {r["target"]: r for r in rows}
+        assert all(by[n]["health"] == "healthy" for n in self.names.values()), rows  # every Pemda serving
+        return {k: by[n]["version"] for k, n in self.names.items()}
+
+    def upgrade(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.cli("fleet", "upgrade", APP, "--to", NEW, "--bundle", str(self.bundles[NEW]), *args, check=False)
+
+
+@pytest.fixture(scope="module")
+def fleet(datacenters: dict[str, SimDC], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    base = tmp_path_factory.mktemp("fleet")
+    bundles = build_bundles(base / "root", base / "donor")
+    prefix = datacenters["kota-sorong"].name.removesuffix("kota-sorong")  # this session's prefix
+    dcs: dict[str, SimDC] = {}
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    old_env = os.environ.get("SPBE_SHARE_CATALOG")
+    os.environ["SPBE_SHARE_CATALOG"] = str(base / "root")  # the CLI's built-in catalog: both releases
+    try:
+        for i, (k, (pemda, kode)) in enumerate(DCS.items()):
+            dcs[k] = SimDC(name=f"{prefix}fleet-{k}", base=base / "dcs", address=f"127.0.3.{10 + i}", pemda=pemda,
+                           kode_wilayah=kode).start()  # fmt: skip
+        w = make_e2e_workspace(base / "operator", {dc.name: dc for dc in dcs.values()})
+        w.cli("keys", "trust", str(bundles["pub"]), "--donor-kode", _donor_kode(base / "root"))
+        today = dt.date.today()
+        for dc in dcs.values():
+            w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", _donor_kode(base / "root"),
+                  "--adopter", dc.pemda, "--adopter-kode", dc.kode_wilayah, "--number", f"PKS/{dc.name}",
+                  "--signed", (today - dt.timedelta(days=30)).isoformat(),
+                  "--valid-until", (today + dt.timedelta(days=365)).isoformat(), "--scope", "install")  # fmt: skip
+        with ThreadPoolExecutor(3) as pool:  # 1.0.0 everywhere, at once
+            done = list(pool.map(lambda dc: w.cli("install", APP, "--target", dc.name, "--version", OLD, "--bundle",
+                                                  str(bundles[OLD]), check=False), dcs.values()))  # fmt: skip
+        for proc in done:
+            assert proc.returncode == 0, proc.stderr
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind((dcs["b"].address, NEW_PORT))  # something else of the Pemda holds the new release's port
+        blocker.listen()
+        yield Fleet(w, {k: dc.name for k, dc in dcs.items()}, bundles)
+    finally:
+        blocker.close()
+        if old_env is None:
+            os.environ.pop("SPBE_SHARE_CATALOG", None)
+        else:
+            os.environ["SPBE_SHARE_CATALOG"] = old_env
+        _remove_docker_objects([f"spbe-{dc.name}-" for dc in dcs.values()])
+        for dc in dcs.values():
+            dc.stop()
+
+
+def _donor_kode(root: Path) -> str:
+    import yaml
+
+    return str(yaml.safe_load((root / "catalog" / APP / "spbe-app.yaml").read_text())["donor"]["kode_wilayah"])
+
+
+def _items(f: Fleet, report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    back = {v: k for k, v in f.names.items()}
+    return {back[i["target"]]: i for i in report["items"]}
+
+
+def test_plan_for_a_regulation(fleet: Fleet, tmp_path: Path) -> None:
+    out = tmp_path / "plan.yml"
+    proc = fleet.cli("plan", "--regulation", "Permenpan RB 62/2018", "--bundle", str(fleet.bundles[NEW]), APP,
+                     "--out", str(out), "--json")  # fmt: skip
+    plan = json.loads(proc.stdout)
+    assert plan["regulation"] == "https://peraturan.go.id/id/permenpan-rb-no-62-tahun-2018"
+    items = {i["target"]: i for i in plan["items"]}
+    assert set(items) == set(fleet.names.values())  # every install, from what the targets run
+    for k, name in fleet.names.items():
+        i = items[name]
+        assert (i["from_version"], i["to_version"], i["path"]) == (OLD, NEW, [NEW]), i
+        assert i["agreement"]["status"] == "active" and i["migrates_data"] is False
+        assert (i["blobs_to_ship"], i["bytes_to_ship"]) == (0, 0)  # same images: every blob is there already
+        if k == "b":
+            assert i["action"] == "blocked" and i["preflight"]["ok"] is False
+            assert any(f"port {NEW_PORT}" in r for r in i["reasons"]), i
+        else:
+            assert i["action"] == "upgrade" and i["preflight"]["ok"] is True, i
+    assert "action: upgrade" in out.read_text()
+
+
+def test_a_failing_canary_stops_the_rollout(fleet: Fleet) -> None:
+    proc = fleet.upgrade("--target", "prov_96", "--canary", fleet.names["b"], "--json")
+    assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
+    report = json.loads(proc.stdout)
+    items = _items(fleet, report)
+    assert items["b"]["status"] == "failed" and items["b"]["phase"] == "canary"
+    assert items["a"]["status"] == "pending" and "canary" in report["stopped"]
+    assert "c" not in items  # prov_96 only
+    assert fleet.versions() == {"a": OLD, "b": OLD, "c": OLD}  # nothing upgraded, everyone serving
+
+
+def test_failure_budget_then_resume(fleet: Fleet) -> None:
+    args = ("--target", "all", "--canary", fleet.names["a"], "--batch-size", "1", "--max-failures", "0", "--json")
+    proc = fleet.upgrade(*args)
+    assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
+    report = json.loads(proc.stdout)
+    items = _items(fleet, report)
+    assert items["a"]["status"] == "done" and items["a"]["phase"] == "canary"
+    assert items["b"]["status"] == "failed" and items["b"]["exit_code"] == int(ExitCode.PREFLIGHT_FAILED)
+    assert f"port {NEW_PORT}" in items["b"]["error"]
+    assert items["c"]["status"] == "pending", "a batch started past the failure budget"
+    stopped = report["stopped"]
+    assert "--max-failures 0" in stopped
+    assert fleet.versions() == {"a": NEW, "b": OLD, "c": OLD}
+
+    again = fleet.upgrade(*args)  # a stopped rollout is not started over by accident
+    assert again.returncode == int(ExitCode.CONFLICT) and "--resume" in again.stderr
+
+    proc = fleet.upgrade(*args, "--resume")
+    report = json.loads(proc.stdout)
+    items = _items(fleet, report)
+    assert "skipping 1 target(s) already done: " + fleet.names["a"] in proc.stderr
+    assert items["a"]["attempts"] == 1  # skipped, not run again
+    assert items["c"]["status"] == "done" and items["c"]["version"] == NEW
+    assert items["b"]["status"] == "failed" and items["b"]["attempts"] == 1  # failed ones only with --retry-failed
+    assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED)  # b is still not upgraded, and the exit says so
+
+    lines = [json.loads(x) for x in (fleet.w.home / "audit.log").read_text().splitlines()]
+    fleet_lines = [x for x in lines if x["what"] == "fleet upgrade"]
+    assert [x["result"] for x in fleet_lines[-4:]] == ["started", "stopped: " + stopped, "started",
+                                                       "finished with failures"]  # fmt: skip
+    steps = [(x["where"], x["result"]) for x in lines if x["what"] == "install" and x["details"].get("version") == NEW]
+    assert (fleet.names["a"], "ok") in steps and (fleet.names["c"], "ok") in steps  # every step is audited
+    assert any(w == fleet.names["b"] and r.startswith("refused") for w, r in steps)
+
+
+def test_fleet_status_shows_the_versions(fleet: Fleet) -> None:
+    assert fleet.versions() == {"a": NEW, "b": OLD, "c": NEW}
+
+
+def test_status_through_an_execution_node(fleet: Fleet) -> None:
+    """The same status.yml, inventory and extra-vars, run by `ansible-runner worker` on a node
+    reached over SSH (transmit -> worker -> process): the same answer as a local run."""
+    import sys
+
+    dc_args = fleet.w.dcs[fleet.names["a"]].target_add_args()
+    node = fleet.names["a"].replace("fleet-a", "fleet-node")
+    dc_args[2] = node
+    fleet.cli(*dc_args, "--python", sys.executable)  # this checkout's python has ansible-runner
+    try:
+        names = ",".join(fleet.names.values())
+        local = json.loads(fleet.cli("fleet", "status", "--app", APP, "--target", names, "--json").stdout)["rows"]
+        remote = json.loads(fleet.cli("fleet", "status", "--app", APP, "--target", names, "--json",
+                                      "--execution-node", node).stdout)["rows"]  # fmt: skip
+        pick = lambda rows: sorted((r["target"], r["version"], r["health"], r["reachable"]) for r in rows)  # noqa: E731
+        assert pick(remote) == pick(local) and len(remote) == 3
+    finally:
+        fleet.cli("target", "remove", node, check=False)

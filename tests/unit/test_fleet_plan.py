@@ -1,0 +1,186 @@
+"""plan (pure parts: goals, items, preflight and bytes applied, the plan file) and the fleet
+upgrade helpers (step adapter outcome, state start/resume, signal fan-out)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from spbe_share.agreements import build_agreement
+from spbe_share.catalog.loader import load_entry
+from spbe_share.deploy.preflight import Check
+from spbe_share.errors import Conflict, InvalidInput, NotFound
+from spbe_share.fleet import upgrade as fu
+from spbe_share.fleet.plan import (
+    PlanFile,
+    apply_bytes,
+    apply_preflight,
+    build_items,
+    goals_for,
+    read_plan,
+    upgrade_path,
+    write_plan,
+)
+from spbe_share.fleet.rollout import ItemState, load_state
+from spbe_share.fleet.status import TargetRead, parse_read
+from spbe_share.targets import Target
+
+REPO = Path(__file__).resolve().parents[2]
+TODAY = dt.date(2026, 12, 1)
+ENTRIES = {a: load_entry(REPO / "catalog" / a / "spbe-app.yaml").entry for a in ("e-office", "pengaduan")}
+P83 = "https://peraturan.go.id/id/permendagri-no-83-tahun-2022"
+
+
+def target(name: str, kode: str) -> Target:
+    return Target(name=name, host="10.0.0.1", user="root", pemda=name.title(), kode_wilayah=kode, bind_address="10.0.0.1")
+
+
+def read(t: Target, *versions: tuple[str, str]) -> TargetRead:
+    recs = [{
+        "format": 1, "app": app, "version": v, "target": t.name, "pemda": t.pemda, "kode_wilayah": t.kode_wilayah,
+        "bundle_digest": "ab" * 32, "signer": "k", "values": {}, "images": {}, "containers": [], "urls": [],
+        "health": [], "who": "op", "when": "2026-11-02T10:00:00Z", "result": "ok", "message": None, "previous": None,
+    } for app, v in versions]  # fmt: skip
+    r = parse_read(t, {"records": recs, "blobs": ["a" * 64]})
+    assert r.reachable and not r.problems and not r.error, (r.error, r.problems)
+    return r
+
+
+def agreement(number: str, kode: str, until: str) -> object:
+    return build_agreement(number=number, apps=["e-office"], donor="Papua", donor_kode="91", adopter="X",
+                           adopter_kode=kode, scope=["install"], signed="2025-01-01", valid_until=until)  # fmt: skip
+
+
+SORONG, AMBON, BULELENG, BIAK, NABIRE = (target("sorong", "96.71"), target("ambon", "81.71"),
+                                         target("buleleng", "51.08"), target("biak", "91.06"),
+                                         target("nabire", "94.04"))  # fmt: skip
+AGREEMENTS = [agreement("NK/1", "96.71", "2027-06-30"), agreement("NK/OLD", "51.08", "2025-06-30"),
+              agreement("NK/4", "91.06", "2027-06-30")]  # fmt: skip
+
+
+def test_goals() -> None:
+    real_uri = next(str(g.uri) for r in ENTRIES["e-office"].releases for g in r.regulations if "83" in g.name)
+    goals, uri = goals_for(ENTRIES, app=None, to=None, regulation="Permendagri 83/2022")
+    assert uri == real_uri and [(g.app, g.to, g.below) for g in goals] == [("e-office", "1.1.0", "1.1.0")]
+    goals, uri = goals_for(ENTRIES, app="e-office", to="1.0.0", regulation=None)
+    assert uri is None and [(g.to, g.below) for g in goals] == [("1.0.0", "1.0.0")]
+    with pytest.raises(InvalidInput, match="only from 1.1.0"):
+        goals_for(ENTRIES, app=None, to="1.0.0", regulation="Permendagri 83/2022")
+    with pytest.raises(NotFound, match="no release '9.9.9'"):
+        goals_for(ENTRIES, app="e-office", to="9.9.9", regulation=None)
+    with pytest.raises(NotFound):
+        goals_for(ENTRIES, app=None, to=None, regulation="Perda 1/1999")
+    with pytest.raises(InvalidInput, match="give an app"):
+        goals_for(ENTRIES, app=None, to=None, regulation=None)
+    assert upgrade_path(ENTRIES["e-office"], "1.0.0", "1.1.0") == ["1.1.0"]
+
+
+def test_items_from_what_targets_run() -> None:
+    goals, _ = goals_for(ENTRIES, app=None, to=None, regulation="Permendagri 83/2022")
+    reads = {
+        "sorong": read(SORONG, ("e-office", "1.0.0")),  # behind, agreement active
+        "ambon": read(AMBON, ("e-office", "1.0.0")),  # behind, no agreement at all
+        "buleleng": read(BULELENG, ("e-office", "1.0.0")),  # behind, agreement expired
+        "biak": read(BIAK, ("e-office", "1.1.0"), ("pengaduan", "1.0.0")),  # already there
+        "nabire": read(NABIRE, ("pengaduan", "1.0.0")),  # does not run e-office: not affected
+        "jayapura": TargetRead(target("jayapura", "91.71"), reachable=False, error="no answer within 30s"),
+    }
+    items = {i.target: i for i in build_items(reads, goals, entries=ENTRIES, agreements=AGREEMENTS, today=TODAY)}
+    assert set(items) == {"sorong", "ambon", "buleleng", "biak", "jayapura"}
+    s = items["sorong"]
+    assert (s.action, s.from_version, s.to_version, s.path, s.migrates_data) == ("upgrade", "1.0.0", "1.1.0", ["1.1.0"], True)
+    assert s.agreement is not None and s.agreement.number == "NK/1" and s.agreement.status == "active"
+    assert items["ambon"].action == "blocked" and items["ambon"].reasons == ["no agreement (MoU/PKS) covers it"]
+    assert items["buleleng"].action == "blocked" and "NK/OLD expired on 2025-06-30" in items["buleleng"].reasons[0]
+    assert items["biak"].action == "current" and items["biak"].from_version == "1.1.0"
+    assert items["jayapura"].action == "unreachable" and "30s" in items["jayapura"].reasons[0]
+
+    ok = [Check("cpu cores", ">= 1", "2", True)]
+    bad = [*ok, Check("port 8080", "free on 10.0.0.1", "in use", False)]
+    apply_preflight(items.values(), {("sorong", "e-office"): bad, ("biak", "e-office"): ok})
+    assert items["sorong"].action == "blocked" and items["sorong"].preflight.ok is False
+    assert items["sorong"].reasons == ["preflight failed: port 8080: required free on 10.0.0.1, found in use"]
+    assert items["biak"].action == "current"  # a preflight never turns an item into an upgrade
+
+    sizes = {"e-office": {"a" * 64: 1000, "b" * 64: 234, "c" * 64: 10}}
+    apply_bytes(items.values(), reads, sizes)
+    assert (items["sorong"].blobs_to_ship, items["sorong"].bytes_to_ship) == (2, 244)  # "a"*64 is there already
+    assert items["biak"].bytes_to_ship is None and items["jayapura"].bytes_to_ship is None
+
+
+def test_plan_file_round_trip_and_digest(tmp_path: Path) -> None:
+    goals, uri = goals_for(ENTRIES, app=None, to=None, regulation="Permendagri 83/2022")
+    reads = {"sorong": read(SORONG, ("e-office", "1.0.0")), "biak": read(BIAK, ("e-office", "1.1.0"))}
+    items = build_items(reads, goals, entries=ENTRIES, agreements=AGREEMENTS, today=TODAY)
+    plan = PlanFile(generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), regulation=uri, selector="all", items=items)
+    path = tmp_path / "plan.yml"
+    write_plan(path, plan)
+    back = read_plan(path)
+    assert back == plan and back.digest() == plan.digest()
+    later = plan.model_copy(update={"generated_at": dt.datetime(2026, 12, 2, tzinfo=dt.UTC)})
+    assert later.digest() == plan.digest()  # what is rolled out, not when it was planned
+    assert [i.target for i in fu.items_of(back.items, with_blocked=False)] == ["sorong"]
+    path.write_text(path.read_text().replace("action: upgrade", "action: sideways"))
+    with pytest.raises(InvalidInput) as bad:
+        read_plan(path)
+    assert "action" in " ".join(bad.value.details) and "plan.yml" in " ".join(bad.value.details)
+
+
+@dataclass
+class InstallLike:
+    version: str
+    changed: bool
+    new_release: bool
+
+
+@dataclass
+class UpgradeLike:
+    version: str
+    result: str
+    from_version: str
+
+
+def test_outcome_of_either_operation() -> None:
+    item = ItemState(target="sorong", app="e-office", to_version="1.1.0", from_version="1.0.0")
+    assert fu.outcome_of(InstallLike("1.1.0", True, True), item).result == "upgraded to 1.1.0"
+    assert fu.outcome_of(InstallLike("1.1.0", False, False), item).result == "already at 1.1.0"
+    out = fu.outcome_of(UpgradeLike("1.1.0", "upgraded, backup b-42", "1.0.0"), item)
+    assert (out.version, out.result, out.from_version) == ("1.1.0", "upgraded, backup b-42", "1.0.0")
+
+
+def test_start_or_resume(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    mk = lambda: [ItemState(target=n, app="pengaduan", to_version="1.0.1") for n in ("a", "b")]  # noqa: E731
+    st = fu.start_or_resume(path, key="k", items=mk, canary="a", batch_size=1, max_failures=0, resume=False)
+    assert load_state(path) == st and st.canary == "a"
+    with pytest.raises(Conflict, match="--resume"):  # not finished: never started over silently
+        fu.start_or_resume(path, key="k", items=mk, canary="a", batch_size=1, max_failures=0, resume=False)
+    with pytest.raises(InvalidInput, match="holds rollout k"):
+        fu.start_or_resume(path, key="other", items=mk, canary=None, batch_size=1, max_failures=0, resume=True)
+    with pytest.raises(InvalidInput, match="canary is a"):
+        fu.start_or_resume(path, key="k", items=mk, canary="b", batch_size=1, max_failures=0, resume=True)
+    again = fu.start_or_resume(path, key="k", items=mk, canary=None, batch_size=3, max_failures=2, resume=True)
+    assert again.runs == 2 and (again.batch_size, again.max_failures) == (3, 2)
+    with pytest.raises(InvalidInput, match="nothing to upgrade"):
+        fu.start_or_resume(tmp_path / "t.json", key="k", items=list, canary=None, batch_size=1, max_failures=0,
+                           resume=False)  # fmt: skip
+    with pytest.raises(InvalidInput, match="no state to resume"):
+        fu.start_or_resume(tmp_path / "u.json", key="k", items=mk, canary=None, batch_size=1, max_failures=0,
+                           resume=True)  # fmt: skip
+
+
+def test_signals_reach_every_step_in_flight() -> None:
+    fanout = fu.CancelFanout()
+    stopped: list[bool] = []
+    fanout.on_signal = lambda: stopped.append(True)
+    t1, t2 = fanout.token(), fanout.token()
+    fanout.release(t2)
+    fanout.handle(signal.SIGTERM)  # never raises in the main thread
+    assert t1.requested and not t2.requested and stopped == [True]
+    assert fanout.token().requested  # a step starting after the signal sees it at once
+    assert fu.args_key(app="a", to="1", regulation=None, selector="all") != fu.args_key(
+        app="a", to="1", regulation=None, selector="prov_96")
