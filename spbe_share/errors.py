@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     UNREACHABLE = 10  # a source or target could not be reached
     ENVIRONMENT = 11  # a required local tool/service is missing (docker engine, ssh, ...)
     CANCELLED = 12  # interrupted (SIGINT/SIGTERM); the target was cleaned up (lock released, attempt recorded)
+    ROLLED_BACK = 13  # an upgrade failed after the old release stopped and was undone: the old release serves again
 
 
 class SpbeError(Exception):
@@ -94,6 +95,13 @@ class Cancelled(SpbeError):
     """The operator interrupted the operation (SIGINT/SIGTERM); see ``deploy/interrupts.py``."""
 
     exit_code = ExitCode.CANCELLED
+
+
+class RolledBack(SpbeError):
+    """An upgrade failed after the old release stopped; it was undone (data restored, old release
+    healthy again) and recorded as ``rolled_back`` with its cause."""
+
+    exit_code = ExitCode.ROLLED_BACK
 
 
 class PartlyFailed(SpbeError):

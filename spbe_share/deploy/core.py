@@ -76,10 +76,11 @@ Example: a ``backup`` operation on the core::
             op.note(backup=done.id, bytes=done.size)
             return BackupResult(id=done.id, ...)
 
-Seams left for later work: the lock lease (``new_lock`` / ``spbe_lock``), the journal
-(``RunResult.last_task`` names the step an interrupted run stopped in), shipping blobs before the
-playbook (a step between :func:`verified_bundle` and :func:`run_locked` that checks
-``ctx.cancel`` and runs its processes under ``ctx.cancel.watching(...)``).
+The lock's lease: ``new_lock`` gives the lock ``lease_s`` (``$SPBE_SHARE_LEASE_S``, default
+120 s); ``run_locked`` renews it while the playbook runs (:mod:`.lease`), so the lock of a dead
+controller goes stale and names its holder. ``run_locked(..., check=False)`` returns a failed
+run for the caller to read what the playbook published (``upgrade`` reads whether it rolled
+back). Upgrade, rollback and their journal: :mod:`.upgrade`, :mod:`.rollback`, :mod:`.recover`.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 M = TypeVar("M", bound=BaseModel)
 CLEANUP_TIMEOUT_S = 180
+ENV_LEASE = "SPBE_SHARE_LEASE_S"
 
 
 def _quiet(_message: str) -> None:
@@ -135,6 +137,7 @@ class OpContext:
     say: Say
     progress: ProgressCallback | None
     cancel: CancelToken
+    lease_s: int = state.DEFAULT_LEASE_S  # the lock's lease (see .lease); $SPBE_SHARE_LEASE_S
 
     @classmethod
     def create(
@@ -147,6 +150,7 @@ class OpContext:
         today: dt.date | None = None,
         operator: str | None = None,
         cancel: CancelToken | None = None,
+        lease_s: int | None = None,
     ) -> OpContext:
         from ..audit import operator as current_operator
 
@@ -159,7 +163,20 @@ class OpContext:
             say=say or _quiet,
             progress=progress,
             cancel=cancel or CancelToken(),
+            lease_s=lease_s or lease_from_env(),
         )
+
+
+def lease_from_env() -> int:
+    """``$SPBE_SHARE_LEASE_S`` (seconds, 10..3600) or the default; a bad value is an error."""
+    import os
+
+    text = os.environ.get(ENV_LEASE, "").strip()
+    if not text:
+        return state.DEFAULT_LEASE_S
+    if not text.isdigit() or not 10 <= int(text) <= 3600:
+        raise InvalidInput(f"${ENV_LEASE}={text!r}: the lock lease must be 10 to 3600 seconds")
+    return int(text)
 
 
 # ---------------------------------------------------------------- one audit line per outcome
@@ -272,7 +289,8 @@ def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry) -> PreflightRe
 
 
 def new_lock(ctx: OpContext, *, operation: str) -> LockOwner:
-    return state.new_lock_owner(who=ctx.operator, operation=operation, now=ctx.now)
+    """The lock this operation will hold, with a lease of ``ctx.lease_s`` (renewed while it runs)."""
+    return state.new_lock_owner(who=ctx.operator, operation=operation, now=ctx.now, lease_s=ctx.lease_s)
 
 
 @dataclass(frozen=True)
@@ -291,13 +309,19 @@ def raise_for_run(result: RunResult, target: str, what: str, *, app: str | None 
     if result.failed_result.get("spbe_locked") is True:
         holder = result.failed_result.get("holder")
         h = holder if isinstance(holder, dict) else {}
+        if result.failed_result.get("stale") is True:
+            hint = (
+                f"its lease ran out, so its holder is gone: `spbe-share unlock {app or 'APP'} --target {target}"
+                " --reason TEXT` breaks it (recorded in the audit log)"
+            )
+        else:
+            hint = "if that operation is really dead, its lease runs out and `spbe-share unlock` can break it"
         raise Locked(
             f"{target}: {result.failed_message}",
-            details=[
-                f"holder: {h.get('who')} pid {h.get('pid')} on {h.get('host')} since {h.get('since')}",
-                "if that operation is really dead, rerun with --break-lock (recorded in the audit log)",
-            ],
+            details=[f"holder: {h.get('who')} pid {h.get('pid')} on {h.get('host')} since {h.get('since')}", hint],
         )
+    if result.failed_result.get("spbe_refused") is True:
+        raise InvalidInput(f"{target}: {result.failed_message}")
     if result.failed_result.get("spbe_data_without_secrets") is True:
         raise data_without_secrets(result, target, app=app)
     if result.host_key_failed:
@@ -340,8 +364,11 @@ def run_locked(
     lock: LockOwner,
     attempt: Attempt,
     break_lock: bool = False,
+    check: bool = True,
 ) -> RunResult:
-    """Run ``playbook`` on ``target`` under the lock; clean up after an interrupt; raise on failure."""
+    """Run ``playbook`` on ``target`` under the lock; clean up after an interrupt; raise on failure
+    (with ``check=False`` a failed run is returned for the caller to read what the playbook
+    published, and to call :func:`raise_for_run` itself)."""
     from ..audit import record
     from .runner import run_playbook
 
@@ -350,7 +377,10 @@ def run_locked(
         record(ctx.ws, who=ctx.operator, what="break-lock", where=target.name, result="requested",
                app=op.app, lock=state.lock_path(target.root, op.app))
     op.started = True
-    with ctx.cancel.deferred():
+    from .lease import LeaseKeeper
+
+    keeper = LeaseKeeper(ws=ctx.ws, target=target, lock_path=state.lock_path(target.root, op.app), lock=lock)
+    with ctx.cancel.deferred(), keeper:
         run = run_playbook(
             ctx.ws,
             op=op.name,
@@ -373,7 +403,11 @@ def run_locked(
             )
     if run.cancelled:
         ctx.say(f"note: the interrupt came after {op.name} had finished on {target.name}")
-    raise_for_run(run, target.name, op.name, app=op.app)
+    if keeper.lost:
+        ctx.say(f"warning: the lock of {op.app} on {target.name} was broken by someone else while {op.name} ran")
+        op.note(lock_lost=True)
+    if check:
+        raise_for_run(run, target.name, op.name, app=op.app)
     return run
 
 

@@ -46,9 +46,11 @@ from .core import (
     require_slug,
     run_locked,
 )
+from .deployspec import deploy_vars
 from .imageuser import component_users
 from .render import render_configs
 from .state import LockOwner, ReleaseRecord
+from .upgradeplan import older_refusals
 from .values import ResolvedValues, resolve_values, template_variables
 
 if TYPE_CHECKING:
@@ -194,12 +196,15 @@ def plan_install(
     release = release_record(
         target=target, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
         now=ctx.now,
-    )
+    ).model_copy(update={"operation": "install", "host": state.controller_host(),
+                         "deploy": state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version)})
     extravars = install_vars(
         target=target, entry=entry, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
         files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
         dockerarchive=Path(dockerarchive.__file__),
     )
+    extravars.update(deploy_vars(extravars, entry=entry, root=target.root, bundle_digest=vb.digest))
+    extravars["spbe_refuse_current"] = older_refusals(entry, app=entry.id, target=target.name, version=vb.version)
     if reset_data:  # data found without its secrets is archived on the target, then removed (issue 12)
         extravars["spbe_reset_data"] = True
     return InstallPlan(

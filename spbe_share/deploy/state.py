@@ -9,8 +9,11 @@ Layout on a target (``<root>`` = the target's ``root``)::
     <root>/apps/<app>/config/<component>/<file>    rendered config files (mounted read-only)
     <root>/apps/<app>/secrets/<NAME>               generated secrets, 0600, never leave the target
     <root>/apps/<app>/secrets/<component>/<NAME>   the copy a component mounts, owned by its user
-    <root>/apps/<app>/releases/<stamp>-<version>.json   one record per install/upgrade attempt
+    <root>/apps/<app>/releases/<stamp>-<version>.json   one record per install/upgrade/rollback attempt
+    <root>/apps/<app>/deploys/<stamp>-<version>.json    what a rollback needs to bring that release back
+                                                   (containers, rendered config, health, backup spec)
     <root>/apps/<app>/current.json                 the release that serves now (last success)
+    <root>/apps/<app>/journal.json                 the steps of the last upgrade/rollback (resume)
 
 Records are plain JSON, mode 0644: any operator can read them with ``cat``. They never hold
 secrets. The target is the source of truth; ``ws.cache_dir/releases/<target>/<app>.json`` is
@@ -61,8 +64,18 @@ class HealthSpec(_Model):
     delay: int = 2
 
 
+Result = Literal["ok", "failed", "cancelled", "rolled_back", "interrupted"]
+Operation = Literal["install", "upgrade", "rollback"]
+
+
 class ReleaseRecord(_Model):
-    """``<root>/apps/<app>/releases/*.json`` and ``current.json`` (no secrets, ever)."""
+    """``<root>/apps/<app>/releases/*.json`` and ``current.json`` (no secrets, ever).
+
+    ``result``: ``ok`` (it served), ``failed`` (nothing was stopped, or a rollback failed),
+    ``cancelled`` (Ctrl-C), ``rolled_back`` (an upgrade failed after the old version stopped and
+    was undone: the old release serves again), ``interrupted`` (the controller died or the
+    connection was cut; written by the next command that finished or undid it).
+    """
 
     format: Literal[1] = 1
     app: str
@@ -79,13 +92,30 @@ class ReleaseRecord(_Model):
     health: list[HealthSpec] = Field(default_factory=list)
     who: str
     when: str  # ISO 8601 UTC
-    result: Literal["ok", "failed", "cancelled"] = "ok"
+    result: Result = "ok"
     message: str | None = None
     previous: PreviousRelease | None = None
+    # day-2 operations (absent in records written before them)
+    operation: Operation | None = None
+    host: str | None = None  # the controller the operation ran from
+    backup: str | None = None  # backup taken just before this attempt (the previous release's data)
+    migrates_data: bool = False  # deploying this release over the previous one changed the data
+    deploy: str | None = None  # <stamp>-<version>: deploys/<deploy>.json can bring this release back
+    from_version: str | None = None  # the version serving when this attempt started
+
+
+DEFAULT_LEASE_S = 120
 
 
 class LockOwner(_Model):
-    """Content of ``<root>/locks/<app>.lock``."""
+    """Content of ``<root>/locks/<app>.lock``.
+
+    The lease: the lock file's modification time (the TARGET's clock) is its last renewal; the
+    controller touches it every ``lease_s / 4`` seconds while the operation runs
+    (:mod:`.lease`). A lock whose file is older than ``lease_s`` is stale: its holder is gone
+    (killed, or its connection cut). A lock without ``lease_s`` (written by an older
+    spbe-share, or by hand) never goes stale by itself.
+    """
 
     who: str
     pid: int
@@ -93,9 +123,12 @@ class LockOwner(_Model):
     since: str
     operation: str
     token: str
+    lease_s: int | None = None
 
 
-def new_lock_owner(*, who: str, operation: str, now: dt.datetime | None = None) -> LockOwner:
+def new_lock_owner(
+    *, who: str, operation: str, now: dt.datetime | None = None, lease_s: int | None = DEFAULT_LEASE_S
+) -> LockOwner:
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     return LockOwner(
         who=who,
@@ -104,6 +137,7 @@ def new_lock_owner(*, who: str, operation: str, now: dt.datetime | None = None) 
         since=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
         operation=operation,
         token=uuid.uuid4().hex,
+        lease_s=lease_s,
     )
 
 
@@ -149,6 +183,24 @@ def lock_path(root: str, app: str) -> str:
 def attempt_path(root: str, app: str, *, stamp: str, version: str) -> str:
     """``<root>/apps/<app>/releases/<stamp>-<version>.json``: the record of one attempt."""
     return f"{app_dir(root, app)}/releases/{stamp}-{version}.json"
+
+
+def controller_host() -> str:
+    """The controller's host name, as records name it (``ReleaseRecord.host``)."""
+    return socket.gethostname()[:200] or "unknown"
+
+
+def deploy_name(*, stamp: str, version: str) -> str:
+    """``<stamp>-<version>``: ``deploys/<name>.json`` of the release record of that attempt."""
+    return f"{stamp}-{version}"
+
+
+def deploy_path(root: str, app: str, name: str) -> str:
+    return f"{app_dir(root, app)}/deploys/{name}.json"
+
+
+def journal_path(root: str, app: str) -> str:
+    return f"{app_dir(root, app)}/journal.json"
 
 
 # ---------------------------------------------------------------- records read from a target (untrusted)

@@ -20,7 +20,7 @@ from ..catalog.models import Entry
 from ..errors import InvalidInput, ValidationFailed
 from ..yamlio import load_yaml
 
-Source = Literal["default", "file", "set"]
+Source = Literal["default", "file", "set", "current"]
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,18 @@ def resolve_values(
     *,
     sets: Sequence[str] = (),
     values_file: Path | None = None,
+    base: Mapping[str, str] | None = None,
 ) -> ResolvedValues:
-    """Merge defaults, the values file and ``--set`` items; check them against ``entry.settings``."""
+    """Merge defaults, ``base`` (the values the deployment has now: an upgrade keeps them), the
+    values file and ``--set`` items; check them against ``entry.settings``. A ``base`` value of
+    a setting the entry no longer has is dropped (the plan of an upgrade shows it)."""
     known = {s.name: s for s in entry.settings}
     chosen: dict[str, Value] = {
         s.name: Value(s.name, s.default, "default") for s in entry.settings if s.default is not None
     }
+    for name, value in (base or {}).items():
+        if name in known:
+            chosen[name] = Value(name, value, "current")
     problems: list[str] = []
     if values_file is not None:
         for name, value, line in read_values_file(values_file):

@@ -1,0 +1,388 @@
+"""End to end over SSH: e-office 1.0.0 -> 1.1.0 on a simulated data center, and back.
+
+One module-scoped install of e-office 1.0.0 (the real release, built from its recorded source
+commit) with letters, dispositions and signatures made through its API. Then, in order:
+
+* ``upgrade --dry-run --json``: the plan (releases between, regulations, data migration, bytes
+  to ship only the blobs the target lacks, config diff) and nothing changes;
+* ``upgrade --yes``: every letter kept with the migrated fields filled, every signature verifies;
+* ``rollback``: exactly the 1.0.0 rows again (counts and checksums), 1.0.0 serving;
+* ``history``: the attempts, read from the target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import unique
+from simdc import REPO, SimDC, donor_kode, make_e2e_workspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import appdata  # noqa: E402
+from backuptest import published_url  # noqa: E402
+
+from spbe_share.deploy import state  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+APP = "e-office"
+
+
+def rm_docker(prefix: str) -> None:
+    for ls, rm in ((["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
+                   (["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm", "-f"]),
+                   (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"])):
+        out = subprocess.run(["docker", *ls], capture_output=True, text=True, check=True).stdout.split()  # noqa: S603,S607
+        names = [n for n in out if n.startswith(prefix)]
+        if names:
+            subprocess.run(["docker", *rm, *names], capture_output=True, check=False)  # noqa: S603,S607
+
+
+def build_bundles(home: Path, versions: tuple[str, ...]) -> tuple[dict[str, Path], Path]:
+    """Signed e-office bundles of ``versions`` (built from their recorded commits) and the key."""
+    from spbe_share.bundle.keys import export_public, generate_key, load_private_key
+    from spbe_share.bundle.pack import build_bundle
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.workspace import Workspace
+
+    donor = Workspace.from_options(home)
+    donor.ensure()
+    key = generate_key(donor, donor_kode=donor_kode(APP))
+    loaded = get_entry(donor, APP)
+    out = {v: build_bundle(donor, loaded, version=v, key=load_private_key(donor, key.name)).path for v in versions}
+    pub = home / "donor.pub"
+    pub.write_text(export_public(donor, key.name))
+    return out, pub
+
+
+class Site:
+    """The installed app on its DC, with helpers to read it."""
+
+    def __init__(self, w: Any, dc: SimDC, bundles: dict[str, Path], donor: Path) -> None:
+        self.w, self.dc, self.bundles, self.donor = w, dc, bundles, donor
+        self.web = state.container_name(dc.name, APP, "web")
+        self.db = state.container_name(dc.name, APP, "db")
+
+    @property
+    def app_dir(self) -> Path:
+        return self.dc.root / "apps" / APP
+
+    def current(self) -> dict[str, Any]:
+        return json.loads((self.app_dir / "current.json").read_text())
+
+    def url(self) -> str:
+        return published_url(self.web)
+
+    def measure(self) -> appdata.Fingerprint:
+        return appdata.eoffice_measure(self.db, base_url=self.url())
+
+    def serving_version(self) -> str:
+        return str(appdata.Api(self.url()).call("GET", "/api/v1/info", expect=200)["version"])
+
+    def lock_free(self) -> bool:
+        return not (self.dc.root / "locks" / f"{APP}.lock").exists()
+
+
+@pytest.fixture(scope="module")
+def site(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("upgrade")
+    bundles, pub = build_bundles(tmp / "donor", ("1.0.0", "1.1.0"))
+    dc = SimDC(name=unique("kota-upgrade"), base=tmp / "dcs", address="127.0.0.251", pemda="Kota Upgrade",
+               kode_wilayah="96.74").start()
+    prefix = f"spbe-{dc.name}-{APP}"
+    try:
+        w = make_e2e_workspace(tmp / "operator", {"kota-upgrade": dc})
+        w.cli("keys", "trust", str(pub), "--donor-kode", donor_kode(APP))
+        today = dt.date.today()
+        w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", dc.pemda,
+              "--adopter-kode", dc.kode_wilayah, "--number", "PKS/UPGRADE/2026", "--signed", today.isoformat(),
+              "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
+        rm_docker(prefix + "-")
+        w.cli("install", APP, "--target", dc.name, "--bundle", str(bundles["1.0.0"]), "--set",
+              "pemda_name=Pemerintah Kota Upgrade", timeout=900)
+        s = Site(w, dc, bundles, tmp / "donor")
+        admin = (s.app_dir / "secrets" / "ADMIN_PASSWORD").read_text().strip()
+        appdata.eoffice_seed(s.url(), admin, letters=24, signed=4, tag="v100")
+        yield s
+    finally:
+        rm_docker(prefix + "-")
+        dc.stop()
+
+
+def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1_0_0_rows(site: Site) -> None:
+    w, dc = site.w, site.dc
+    assert site.serving_version() == "1.0.0"
+    before = site.measure()
+    assert before.counts["letters"] == 24 and before.signatures >= 4 and not before.problems
+
+    # the plan, alone: nothing changes
+    plan = json.loads(w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]),
+                            "--dry-run", "--json").stdout)["plan"]
+    assert (plan["from"], plan["to"], plan["path"]) == ("1.0.0", "1.1.0", ["1.0.0", "1.1.0"])
+    assert plan["migrates_data"] is True
+    assert [r["version"] for r in plan["releases"]] == ["1.1.0"]
+    assert any("Permendagri" in g["name"] or "83 Tahun 2022" in g["name"] for g in plan["releases"][0]["regulations"])
+    assert 0 < plan["bytes_to_ship"] < plan["bytes_total"]  # only the blobs the target lacks (shared base layers)
+    assert site.current()["version"] == "1.0.0" and site.lock_free()
+
+    # the upgrade
+    proc = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]), "--yes", "--json",
+                 timeout=900)
+    out = json.loads(proc.stdout)["result"]
+    assert out["outcome"] == "upgraded" and out["to"] == "1.1.0"
+    assert out["bytes_sent"] <= plan["bytes_to_ship"] * 1.05
+    print(f"\nupgrade 1.0.0 -> 1.1.0: sent {out['bytes_sent']:,} B for {out['bytes_missing']:,} B the target lacked"
+          f" (ratio {out['bytes_sent'] / max(1, out['bytes_missing']):.3f}), downtime {out['downtime_s']:.1f} s,"
+          f" total {out['seconds']:.1f} s")
+    assert site.serving_version() == "1.1.0"
+    record = site.current()
+    assert (record["version"], record["operation"], record["from_version"]) == ("1.1.0", "upgrade", "1.0.0")
+    assert record["backup"] == out["backup"] and record["migrates_data"] is True
+    after = site.measure()
+    assert after.counts["letters"] == before.counts["letters"]
+    assert not after.problems and after.signatures == before.signatures  # every signature still verifies
+    unfilled = appdata.psql_json(site.db, "SELECT count(*) FROM letters WHERE kode_klasifikasi IS NULL"
+                                 " OR klasifikasi_keamanan IS NULL OR klasifikasi_sumber IS NULL;")
+    assert unfilled == 0
+    journal = json.loads((site.app_dir / "journal.json").read_text())
+    assert journal["state"] == "done" and journal["steps"][-1]["step"] == "recorded"
+    assert site.lock_free()
+
+    # install of 1.0.0 over the migrated data is refused, pointing to rollback; nothing changes
+    refused = w.cli("install", APP, "--target", dc.name, "--bundle", str(site.bundles["1.0.0"]), "--set",
+                    "pemda_name=Pemerintah Kota Upgrade", check=False)
+    assert refused.returncode == 2 and f"spbe-share rollback {APP} --target {dc.name}" in refused.stderr
+    assert site.serving_version() == "1.1.0" and site.current()["version"] == "1.1.0" and site.lock_free()
+
+    # rollback: exactly the 1.0.0 rows again, 1.0.0 serving
+    plan = json.loads(w.cli("rollback", APP, "--target", dc.name, "--dry-run", "--json").stdout)["plan"]
+    assert (plan["from"], plan["to"], plan["restore"]) == ("1.1.0", "1.0.0", record["backup"])
+    assert "kept in the backup taken first" in plan["discards"]
+    out = json.loads(w.cli("rollback", APP, "--target", dc.name, "--yes", "--json", timeout=900).stdout)["result"]
+    assert (out["from"], out["to"], out["restored"]) == ("1.1.0", "1.0.0", record["backup"])
+    print(f"rollback 1.1.0 -> 1.0.0 (pre-rollback backup, restore, start, health): {out['seconds']:.1f} s")
+    assert site.serving_version() == "1.0.0"
+    back = site.measure()
+    assert back.same_data(before), back.diff(before)
+    assert not back.problems and back.signatures == before.signatures
+    assert site.current()["operation"] == "rollback" and site.lock_free()
+    safety = out["safety_backup"]
+    assert (site.app_dir / "backups" / safety / "manifest.json").is_file()  # the 1.1.0 data is kept
+
+    # history, read from the target
+    h = json.loads(w.cli("history", APP, "--target", dc.name, "--json").stdout)
+    assert [(a["operation"], a["version"], a["result"]) for a in h["attempts"]] == [
+        ("install", "1.0.0", "ok"), ("upgrade", "1.1.0", "ok"), ("rollback", "1.0.0", "ok")]
+    assert h["current"] == "1.0.0" and h["lock"] is None and h["journal"]["state"] == "done"
+
+
+# ---------------------------------------------------------------- the fault matrix
+# Each case starts with 1.0.0 serving (the test above ends there) and must end with 1.0.0
+# serving, its data equal (row counts and checksums), the lock free, and the history telling
+# what happened. The table is printed at the end of the module.
+
+MATRIX: list[tuple[str, str, str, str, str, str]] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_matrix(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if not MATRIX:
+        return
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    say = tr.write_line if tr is not None else print
+    say("")
+    say("upgrade fault matrix (e-office 1.0.0 -> faulty release, over SSH on a simulated data center)")
+    head = ("case", "exit", "serving", "data", "lock", "history")
+    widths = [max(len(str(r[i])) for r in [head, *MATRIX]) for i in range(len(head))]
+    for row in [head, *MATRIX]:
+        say("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def fault_bundle(site: Site, tmp: Path, *, version: str, edit: Any) -> Path:
+    """A signed bundle of a test release built from a copy of the catalog entry, ``edit(doc)``
+    changing it; signed by the same donor key (trusted by the operator)."""
+    import shutil
+
+    import yaml
+
+    from spbe_share.bundle.keys import list_keys, load_private_key
+    from spbe_share.bundle.pack import build_bundle
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.workspace import Workspace
+
+    repo = tmp / "repo"
+    shutil.copytree(REPO / "catalog" / APP, repo / "catalog" / APP)
+    shutil.copytree(REPO / "templates" / APP, repo / "templates" / APP)
+    shutil.copytree(REPO / "playbooks", repo / "playbooks")
+    (repo / "shared_apps").symlink_to(REPO / "shared_apps")
+    entry_file = repo / "catalog" / APP / "spbe-app.yaml"
+    doc = yaml.safe_load(entry_file.read_text())
+    edit(doc)
+    entry_file.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    donor = Workspace.from_options(site.donor, root=repo)
+    key = list_keys(donor)[0]
+    return build_bundle(donor, get_entry(donor, APP), version=version, key=load_private_key(donor, key.name),
+                        output=tmp / f"{APP}-{version}-fault.spbe").path
+
+
+def run_fault(site: Site, case: str, bundle: Path, *, expect_cause: str, code: int = 13,
+              result: str = "rolled_back") -> None:
+    """Upgrade to ``bundle`` (which fails), then check the four promises: 1.0.0 serving, data
+    equal, lock free, history saying what happened (``result`` with ``expect_cause``)."""
+    w, dc = site.w, site.dc
+    assert site.serving_version() == "1.0.0"
+    before = site.measure()
+    proc = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(bundle), "--yes", check=False, timeout=900)
+    serving = site.serving_version()
+    after = site.measure()
+    h = json.loads(w.cli("history", APP, "--target", dc.name, "--json").stdout)
+    last = h["attempts"][-1]
+    MATRIX.append((case, str(proc.returncode), serving, "equal" if after.same_data(before) else "DIFFERENT",
+                   "free" if site.lock_free() else "HELD", f"{last['result']}: {(last['cause'] or '')[:60]}"))
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert ("rolled back" if code == 13 else "1.0.0 still serves") in proc.stderr
+    assert serving == "1.0.0"
+    assert after.same_data(before), after.diff(before)
+    assert not after.problems and after.signatures == before.signatures
+    assert site.lock_free()
+    assert last["result"] == result and expect_cause in (last["cause"] or ""), last
+    assert h["journal"]["state"] == ("rolled_back" if code == 13 else "failed") and h["current"] == "1.0.0"
+    assert site.current()["version"] == "1.0.0"
+
+
+def test_fault_b_new_version_never_healthy(site: Site, tmp_path: Path) -> None:
+    """1.1.0 (its migration runs) whose health check never answers: rolled back, data restored."""
+
+    def sick(doc: dict[str, Any]) -> None:
+        web = next(c for c in doc["components"] if c["name"] == "web")
+        web["health"] = {**web["health"], "path": "/tidak-pernah-sehat", "timeout_s": 12}
+
+    run_fault(site, "(b) never healthy", fault_bundle(site, tmp_path, version="1.1.0", edit=sick),
+              expect_cause="Health")
+
+
+FAILING_MIGRATION = """-- introduced: 1.2.0
+-- A test release whose migration fails half way: it alters a table, fills the new column, then raises.
+ALTER TABLE letters ADD COLUMN uji_gagal integer;
+UPDATE letters SET uji_gagal = 1;
+DO $$ BEGIN RAISE EXCEPTION 'migrasi uji 0003 gagal di tengah jalan'; END $$;
+"""
+
+
+def test_fault_a_migration_fails_half_way(site: Site, tmp_path: Path) -> None:
+    """1.2.0 whose migration raises after altering ``letters``: rolled back, data restored."""
+    web_ref, db_ref = f"spbe-share/{unique('e-office-web')}:1.2.0", f"spbe-share/{unique('e-office-db')}:1.2.0"
+    ctx = tmp_path / "image"
+    ctx.mkdir()
+    init = (REPO / "shared_apps" / APP / "web" / "eoffice" / "__init__.py").read_text()
+    assert '__version__ = "1.1.0"' in init
+    (ctx / "__init__.py").write_text(init.replace('__version__ = "1.1.0"', '__version__ = "1.2.0"'))
+    (ctx / "0003_uji_gagal.sql").write_text(FAILING_MIGRATION)
+    (ctx / "Dockerfile").write_text(
+        "FROM spbe-share/e-office-web:1.1.0\nUSER 0:0\nCOPY __init__.py /app/eoffice/__init__.py\n"
+        "COPY 0003_uji_gagal.sql /app/eoffice/migrations/0003_uji_gagal.sql\nUSER 10001:10001\n")
+    try:
+        subprocess.run(["docker", "build", "-q", "-t", web_ref, str(ctx)], check=True, capture_output=True,  # noqa: S603,S607
+                       timeout=600)
+        subprocess.run(["docker", "tag", "spbe-share/e-office-db:1.1.0", db_ref], check=True)  # noqa: S603,S607
+
+        def failing(doc: dict[str, Any]) -> None:
+            for c in doc["components"]:
+                c["image"] = (web_ref if c["name"] == "web" else db_ref).split(":")[0]
+                if c["name"] == "web":
+                    c["health"] = {**c["health"], "timeout_s": 20}
+            doc["releases"].append({"version": "1.2.0", "date": "2026-11-22", "migrates_data": True,
+                                    "upgrades_from": "1.0.0", "changelog": ["uji: migrasi yang gagal di tengah"]})
+
+        run_fault(site, "(a) migration fails half way", fault_bundle(site, tmp_path, version="1.2.0", edit=failing),
+                  expect_cause="Health")
+        assert "uji_gagal" not in json.dumps(appdata.psql_json(
+            site.db, "SELECT json_agg(column_name) FROM information_schema.columns WHERE table_name = 'letters';"))
+    finally:
+        subprocess.run(["docker", "rmi", web_ref, db_ref], capture_output=True, check=False)  # noqa: S603,S607
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug: the killed run's Configure recreated the app network (new labels) before 1.1.0's containers existed;"
+    " the recovery's restore then cannot start the stopped 1.0.0 db container (its network id is gone)."
+    " Fix: in tasks/bring_back.yml configure + (re)create the brought-back release's containers before the restore"))
+def test_fault_c_cli_killed_after_the_old_version_stopped(site: Site) -> None:
+    """SIGKILL to the CLI (and its playbook) once 1.1.0 is starting; the lease runs out; the next
+    ``upgrade`` finds the journal, undoes the upgrade (restore + 1.0.0), says so, exits 13."""
+    import os
+    import signal
+    import time
+
+    w, dc = site.w, site.dc
+    before = site.measure()
+    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test", "SPBE_SHARE_LEASE_S": "10"}
+    env.pop("SPBE_SHARE_HOME", None)
+    journal = site.app_dir / "journal.json"
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "spbe_share", "--workspace", str(w.home), "upgrade", APP, "--target", dc.name,
+         "--bundle", str(site.bundles["1.1.0"]), "--yes"],
+        cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                j = json.loads(journal.read_text())
+            except (OSError, ValueError):
+                j = {}
+            if j.get("state") == "running" and "starting-new" in [s["step"] for s in j.get("steps", [])]:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the upgrade ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not site.lock_free()  # the dead operation's lock stays ...
+    time.sleep(13)  # ... until its lease (10 s) runs out
+    h = json.loads(w.cli("history", APP, "--target", dc.name, "--json").stdout)
+    assert h["lock_stale"] and "STALE" in h["lock"] and h["journal"]["state"] == "running"
+    # the stale lock names its holder; unlock breaks it (audited); the journal stays for the recovery
+    broken = w.cli("unlock", APP, "--target", dc.name, "--reason", "CLI killed by the fault test")
+    assert "e2e-test" in broken.stdout and "STALE" in broken.stdout and site.lock_free()
+    from spbe_share.audit import read as read_audit
+
+    unlocks = [e for e in read_audit(w.ws) if e.get("what") == "unlock"]
+    assert unlocks and "CLI killed by the fault test" in json.dumps(unlocks[-1])
+    again = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]), "--yes",
+                  check=False, timeout=900)
+    serving = site.serving_version()
+    after = site.measure()
+    h = json.loads(w.cli("history", APP, "--target", dc.name, "--json").stdout)
+    last = h["attempts"][-1]
+    MATRIX.append(("(c) CLI SIGKILLed after old stopped", str(again.returncode), serving,
+                   "equal" if after.same_data(before) else "DIFFERENT", "free" if site.lock_free() else "HELD",
+                   f"{last['result']}: {(last['cause'] or '')[:60]}"))
+    assert again.returncode == 13 and "was undone" in again.stderr, again.stderr
+    assert serving == "1.0.0"
+    assert after.same_data(before), after.diff(before)
+    assert site.lock_free()
+    assert last["result"] == "interrupted" and last["version"] == "1.1.0"
+    assert h["journal"]["state"] == "rolled_back" and "resumed" in h["journal"]["steps"]
+
+
+def test_fault_f_backup_fails_verification(site: Site) -> None:
+    """The engine's own tool rejects the pre-upgrade dump (pg_restore in the db component made to
+    fail): the upgrade stops before anything stops, exit 8, 1.0.0 never stopped."""
+    shadow = ("set -e; p=$(command -v pg_restore); mv \"$p\" \"$p.real\";"
+              " printf '#!/bin/sh\\necho pg_restore: input file appears to be corrupt >&2\\nexit 1\\n' > \"$p\";"
+              " chmod 755 \"$p\"")
+    unshadow = 'p=$(command -v pg_restore); [ -e "$p.real" ] && mv "$p.real" "$p"'
+    subprocess.run(["docker", "exec", "-u", "0", site.db, "sh", "-c", shadow], check=True)  # noqa: S603,S607
+    try:
+        run_fault(site, "(f) backup fails verification", site.bundles["1.1.0"], expect_cause="verify", code=8,
+                  result="failed")
+    finally:
+        subprocess.run(["docker", "exec", "-u", "0", site.db, "sh", "-c", unshadow], check=False)  # noqa: S603,S607
