@@ -42,14 +42,11 @@ if TYPE_CHECKING:
 
 def run_one(ctx: OpContext, item: ItemState, *, bundle: Path | None) -> StepOutcome:
     """Bring ``item.target`` to ``item.app`` ``item.to_version``; raise SpbeError when it failed."""
-    # The single-target operation. Today: `install` of the newer release through the operations
-    # core (it replaces the running release; its checks: host key, agreement, signature and
-    # trust, preflight, lock). When day2's data-safe `upgrade` (backup, health gate, automatic
-    # rollback) is merged, this ONE line becomes:
-    #     from ..deploy.upgrade import upgrade as operation
-    from ..deploy.install import install as operation
+    # The single-target operation: the data-safe `upgrade` (install's checks, backup + verify,
+    # health gate, automatic rollback -> RolledBack, exit 13) through the operations core.
+    from ..deploy.upgrade import upgrade
 
-    result = operation(ctx, app=item.app, target_name=item.target, version=item.to_version, bundle=bundle)
+    _plan, result = upgrade(ctx, app=item.app, target_name=item.target, to=item.to_version, bundle=bundle)
     return outcome_of(result, item)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -190,6 +191,11 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
 
 MATRIX: list[tuple[str, str, str, str, str, str]] = []
 
+# Each fault costs a full upgrade and undo (4-7 min on a 2-core machine); the matrix runs on
+# request so that CI stays within its time budget: SPBE_SHARE_TEST_FAULTS=1 bash scripts/test
+faults = pytest.mark.skipif(os.environ.get("SPBE_SHARE_TEST_FAULTS") != "1",
+                            reason="fault matrix: set SPBE_SHARE_TEST_FAULTS=1 (4-7 min per case)")
+
 
 @pytest.fixture(scope="module", autouse=True)
 def print_matrix(request: pytest.FixtureRequest) -> Iterator[None]:
@@ -258,6 +264,7 @@ def run_fault(site: Site, case: str, bundle: Path, *, expect_cause: str, code: i
     assert site.current()["version"] == "1.0.0"
 
 
+@faults
 def test_fault_b_new_version_never_healthy(site: Site, tmp_path: Path) -> None:
     """1.1.0 (its migration runs) whose health check never answers: rolled back, data restored."""
 
@@ -277,6 +284,7 @@ DO $$ BEGIN RAISE EXCEPTION 'migrasi uji 0003 gagal di tengah jalan'; END $$;
 """
 
 
+@faults
 def test_fault_a_migration_fails_half_way(site: Site, tmp_path: Path) -> None:
     """1.2.0 whose migration raises after altering ``letters``: rolled back, data restored."""
     web_ref, db_ref = f"spbe-share/{unique('e-office-web')}:1.2.0", f"spbe-share/{unique('e-office-db')}:1.2.0"
@@ -310,6 +318,7 @@ def test_fault_a_migration_fails_half_way(site: Site, tmp_path: Path) -> None:
         subprocess.run(["docker", "rmi", web_ref, db_ref], capture_output=True, check=False)  # noqa: S603,S607
 
 
+@faults
 @pytest.mark.xfail(strict=True, reason=(
     "known bug: the killed run's Configure recreated the app network (new labels) before 1.1.0's containers existed;"
     " the recovery's restore then cannot start the stopped 1.0.0 db container (its network id is gone)."
@@ -373,6 +382,7 @@ def test_fault_c_cli_killed_after_the_old_version_stopped(site: Site) -> None:
     assert h["journal"]["state"] == "rolled_back" and "resumed" in h["journal"]["steps"]
 
 
+@faults
 def test_fault_f_backup_fails_verification(site: Site) -> None:
     """The engine's own tool rejects the pre-upgrade dump (pg_restore in the db component made to
     fail): the upgrade stops before anything stops, exit 8, 1.0.0 never stopped."""
