@@ -185,7 +185,7 @@ def test_failure_budget_then_resume(fleet: Fleet) -> None:
     fleet_lines = [x for x in lines if x["what"] == "fleet upgrade"]
     assert [x["result"] for x in fleet_lines[-4:]] == ["started", "stopped: " + stopped, "started",
                                                        "finished with failures"]  # fmt: skip
-    steps = [(x["where"], x["result"]) for x in lines if x["what"] == "install" and x["details"].get("version") == NEW]
+    steps = [(x["where"], x["result"]) for x in lines if x["what"] == "upgrade" and x["details"].get("to") == NEW]
     assert (fleet.names["a"], "ok") in steps and (fleet.names["c"], "ok") in steps  # every step is audited
     assert any(w == fleet.names["b"] and r.startswith("refused") for w, r in steps)
 
