@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from conftest import Console, shot
@@ -64,21 +65,21 @@ def test_navigation_to_app_page_and_sops(page: Any, site_url: str) -> None:
     page.get_by_role("link", name="Panduan Instalasi").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Panduan Instalasi e-Office")
     page.get_by_role("link", name="SOP Backup bagian 5").click()
-    assert page.url.endswith("sop-backup.html#5-pemulihan")
+    page.wait_for_url(re.compile(r"sop-backup\.html#5-pemulihan$"))
     expect(page.locator('[id="5-pemulihan"]')).to_be_in_viewport()
     shot(page, "sop-backup")
     page.get_by_role("link", name="Regulasi", exact=True).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Regulasi")
     page.get_by_role("link", name="e-Office Persuratan Dinas 1.1.0").first.click()
-    assert page.url.endswith("apps/e-office/index.html#rilis-1-1-0")
+    page.wait_for_url(re.compile(r"apps/e-office/index\.html#rilis-1-1-0$"))
 
 
 def test_language_switch(page: Any, site_url: str) -> None:
     page.goto(site_url + "apps/pengaduan/sop-backup.html")
     assert page.evaluate("document.documentElement.lang") == "id"
     page.get_by_role("link", name="English").click()
-    assert page.url.endswith("/en/apps/pengaduan/sop-backup.html")
-    assert page.evaluate("document.documentElement.lang") == "en"
+    page.wait_for_url("**/en/apps/pengaduan/sop-backup.html")
+    expect(page.locator("html")).to_have_attribute("lang", "en")  # retried: the new page may still load
     expect(page.get_by_text("This document is written in Bahasa Indonesia by the donor.")).to_be_visible()
     page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Catalog").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("SPBE App Catalog")
@@ -87,7 +88,7 @@ def test_language_switch(page: Any, site_url: str) -> None:
     expect(page.locator("#jumlah")).to_have_text("1 of 2 apps match")
     shot(page, "en-index")
     page.get_by_role("link", name="Bahasa Indonesia").click()
-    assert page.evaluate("document.documentElement.lang") == "id"
+    expect(page.locator("html")).to_have_attribute("lang", "id")
     expect(page.get_by_role("heading", level=1)).to_have_text("Katalog Aplikasi SPBE")
 
 
