@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from ..catalog import mdocs
@@ -63,8 +64,10 @@ class BuildResult:
     files: int
 
 
-def _env() -> Environment:
-    return Environment(
+def _env() -> ImmutableSandboxedEnvironment:
+    # The site's own templates, but they walk catalog data from donors' repositories: sandboxed,
+    # like every other rendering in spbe-share (see deploy/render.py).
+    return ImmutableSandboxedEnvironment(
         loader=FileSystemLoader(str(DATA / "templates")),
         autoescape=True,
         undefined=StrictUndefined,
