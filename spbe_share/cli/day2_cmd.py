@@ -45,6 +45,15 @@ def _print_plan(plan: Any) -> None:
     out(f"  downtime: {d['expected_downtime']}")
 
 
+
+def _go_on(*, yes: bool, dry_run: bool) -> bool:
+    """After the plan: a dry run stops; on a terminal ask unless --yes; a script goes on."""
+    if dry_run:
+        return False
+    if not yes and sys.stdin.isatty():
+        return click.confirm("Go on?", default=False)
+    return True
+
 @click.command("upgrade")
 @click.argument("app")
 @click.option("--target", "-t", "target", required=True, help="Target name.")
@@ -78,11 +87,7 @@ def upgrade(ws: Any, app: str, target: str, to: str | None, bundle: Path | None,
             emit_json({"plan": plan.as_dict()})
         elif not as_json:
             _print_plan(plan)
-        if dry_run:
-            return False
-        if not yes and sys.stdin.isatty():
-            return click.confirm("Go on?", default=False)
-        return True
+        return _go_on(yes=yes, dry_run=dry_run)
 
     ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
     with interrupts(ctx.cancel):
@@ -134,11 +139,7 @@ def rollback(ws: Any, app: str, target: str, to: str | None, dry_run: bool, yes:
             click.echo(f"  data: {'restore backup ' + d['restore'] if d['restore'] else 'kept as it is'}")
             click.echo(f"  discards: {d['discards']}")
             click.echo(f"  backup of the data now, taken first and kept: {d['safety_backup']}")
-        if dry_run:
-            return False
-        if not yes and sys.stdin.isatty():
-            return click.confirm("Go on?", default=False)
-        return True
+        return _go_on(yes=yes, dry_run=dry_run)
 
     ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
     with interrupts(ctx.cancel):
