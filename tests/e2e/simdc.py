@@ -275,6 +275,18 @@ def _free_loopback(ports: tuple[int, ...]) -> str:
 REPO = Path(__file__).resolve().parents[2]
 
 
+
+def remove_docker_objects(*prefixes: str) -> None:
+    """Remove the containers, volumes and networks whose names start with one of ``prefixes``
+    (a test's own objects on the shared engine; best effort, never raises)."""
+    for ls, fmt, rm in ((["ps", "-a"], "{{.Names}}", ["rm", "-f"]),
+                        (["volume", "ls"], "{{.Name}}", ["volume", "rm", "-f"]),
+                        (["network", "ls"], "{{.Name}}", ["network", "rm"])):  # fmt: skip
+        out = subprocess.run(["docker", *ls, "--format", fmt], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
+        mine = [n for n in out.split() if n.startswith(prefixes)]
+        if mine:
+            subprocess.run(["docker", *rm, *mine], capture_output=True, check=False)  # noqa: S603,S607
+
 def donor_kode(app: str) -> str:
     """The kode wilayah of the donor that ``catalog/<app>`` names (bundles are signed for it)."""
     import yaml

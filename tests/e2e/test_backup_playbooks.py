@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import donor_kode, make_e2e_workspace
+from simdc import donor_kode, make_e2e_workspace, remove_docker_objects
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backuptest import appdata, published_url, store  # noqa: E402
@@ -38,14 +37,6 @@ APP = "pengaduan"
 TARGET = "kota-cadangan"
 
 
-def _rm_docker(prefix: str) -> None:
-    for ls, rm in ((["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
-                   (["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm", "-f"]),
-                   (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"])):
-        out = subprocess.run(["docker", *ls], capture_output=True, text=True, check=True).stdout.split()  # noqa: S603,S607
-        names = [n for n in out if n.startswith(prefix)]
-        if names:
-            subprocess.run(["docker", *rm, *names], capture_output=True, check=False)  # noqa: S603,S607
 
 
 @pytest.fixture
@@ -71,13 +62,13 @@ def installed(simdc_factory: Any, tmp_path: Path) -> Any:
           "--adopter-kode", dc.kode_wilayah, "--number", "PKS/CADANGAN/2026", "--signed", today.isoformat(),
           "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
     prefix = f"spbe-{dc.name}-{APP}"
-    _rm_docker(prefix + "-")
+    remove_docker_objects(prefix + "-")
     try:
         w.cli("install", APP, "--target", dc.name, "--bundle", str(bundle), timeout=900)
         yield w, dc, loaded.entry
     finally:
-        _rm_docker(prefix + "-")
-        _rm_docker(prefix)
+        remove_docker_objects(prefix + "-")
+        remove_docker_objects(prefix)
 
 
 def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:

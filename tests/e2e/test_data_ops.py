@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import E2EWorkspace, SimDC, donor_kode, make_e2e_workspace
+from simdc import E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from appdata import eoffice_measure, eoffice_seed  # noqa: E402
@@ -53,16 +53,6 @@ def _docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
 
 
-def remove_docker_objects(prefix: str) -> None:
-    names = [n for n in _docker("ps", "-a", "--format", "{{.Names}}").split() if n.startswith(prefix)]
-    if names:
-        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)  # noqa: S603,S607
-    vols = [v for v in _docker("volume", "ls", "--format", "{{.Name}}").split() if v.startswith(prefix)]
-    if vols:
-        subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True, check=False)  # noqa: S603,S607
-    nets = [n for n in _docker("network", "ls", "--format", "{{.Name}}").split() if n.startswith(prefix)]
-    if nets:
-        subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)  # noqa: S603,S607
 
 
 def containers(prefix: str) -> list[str]:

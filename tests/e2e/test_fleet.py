@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from fleetroot import APP, NEW, NEW_PORT, OLD, build_bundles
-from simdc import E2EWorkspace, SimDC, make_e2e_workspace
+from simdc import E2EWorkspace, SimDC, make_e2e_workspace, remove_docker_objects
 
 from spbe_share.errors import ExitCode
 
@@ -45,13 +45,6 @@ def _docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
 
 
-def _remove_docker_objects(prefixes: list[str]) -> None:
-    for kind, ls, rm in (("container", ["ps", "-a"], ["rm", "-f"]), ("volume", ["volume", "ls"], ["volume", "rm", "-f"]),
-                         ("network", ["network", "ls"], ["network", "rm"])):  # fmt: skip
-        names = [n for n in _docker(*ls, "--format", "{{.Names}}" if kind == "container" else "{{.Name}}").split()
-                 if n.startswith(tuple(prefixes))]  # fmt: skip
-        if names:
-            _docker(*rm, *names)
 
 
 class Fleet:
@@ -107,7 +100,7 @@ def fleet(datacenters: dict[str, SimDC], tmp_path_factory: pytest.TempPathFactor
             os.environ.pop("SPBE_SHARE_CATALOG", None)
         else:
             os.environ["SPBE_SHARE_CATALOG"] = old_env
-        _remove_docker_objects([f"spbe-{dc.name}-" for dc in dcs.values()])
+        remove_docker_objects(*(f"spbe-{dc.name}-" for dc in dcs.values()))
         for dc in dcs.values():
             dc.stop()
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from simdc import REPO, donor_kode, make_e2e_workspace
+from simdc import REPO, donor_kode, make_e2e_workspace, remove_docker_objects
 
 pytestmark = pytest.mark.e2e
 
@@ -31,13 +31,6 @@ def _docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
 
 
-def _remove(prefix: str) -> None:
-    for ls, rm in ((["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
-                   (["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm", "-f"]),
-                   (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"])):
-        mine = [n for n in _docker(*ls).split() if n.startswith(prefix)]
-        if mine:
-            subprocess.run(["docker", *rm, *mine], capture_output=True, check=False)  # noqa: S603,S607
 
 
 def hostile_bundle(tmp: Path, h: dict[str, str]) -> tuple[Path, Path, dict[str, Any]]:
@@ -124,5 +117,5 @@ def test_hostile_strings_through_every_input_arrive_verbatim(simdc_factory: Any,
         assert env["SPBE_ZEROS"] == "00"
         assert info["Config"]["Cmd"] == doc["components"][0]["command"]
     finally:
-        _remove(f"spbe-{dc.name}-")
+        remove_docker_objects(f"spbe-{dc.name}-")
     assert hostile.ran() == []

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import TARGET_PYTHON, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace
+from simdc import (
+    TARGET_PYTHON,
+    E2EWorkspace,
+    SimDC,
+    donor_kode,
+    make_e2e_workspace,
+    remove_docker_objects,
+)
 
 from spbe_share.errors import ExitCode
 
@@ -60,16 +67,6 @@ def snapshot(dc: SimDC, target: str) -> dict[str, Any]:
     }
 
 
-def _remove_docker_objects(prefixes: list[str]) -> None:
-    names = [n for n in _docker("ps", "-a", "--format", "{{.Names}}").split() if n.startswith(tuple(prefixes))]
-    if names:
-        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)  # noqa: S603,S607
-    vols = [v for v in _docker("volume", "ls", "--format", "{{.Name}}").split() if v.startswith(tuple(prefixes))]
-    if vols:
-        subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True, check=False)  # noqa: S603,S607
-    nets = [n for n in _docker("network", "ls", "--format", "{{.Name}}").split() if n.startswith(tuple(prefixes))]
-    if nets:
-        subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)  # noqa: S603,S607
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +79,7 @@ def ews(datacenters: dict[str, SimDC], bundles: dict[str, Path], tmp_path_factor
     try:
         yield w
     finally:
-        _remove_docker_objects([f"spbe-{dc.name}-" for dc in datacenters.values()])
+        remove_docker_objects(*(f"spbe-{dc.name}-" for dc in datacenters.values()))
 
 
 def add_agreement(w: E2EWorkspace, app: str, target: str, number: str, *, signed: dt.date, until: dt.date,

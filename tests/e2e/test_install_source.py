@@ -17,8 +17,8 @@ from pathlib import Path
 
 import git
 import pytest
-from simdc import REPO, SimDC, run_cli
-from test_install import _remove_docker_objects, snapshot
+from simdc import REPO, SimDC, remove_docker_objects, run_cli
+from test_install import snapshot
 
 from spbe_share.bundle.trust import SELF_SIGNED_OPTION
 from spbe_share.errors import ExitCode
@@ -83,4 +83,4 @@ def test_source_app_installs_and_a_self_signed_bundle_needs_the_loud_option(simd
         show = run_cli(home, "catalog", "show", f"src/{APP}").stdout
         assert f"[src @ {commit[:12]}]" in show
     finally:
-        _remove_docker_objects([prefix])
+        remove_docker_objects(prefix)

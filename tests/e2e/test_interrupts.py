@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import zstandard
-from simdc import REPO, donor_kode, make_e2e_workspace
+from simdc import REPO, donor_kode, make_e2e_workspace, remove_docker_objects
 
 from spbe_share.deploy.interrupts import processes_with
 from spbe_share.errors import ExitCode
@@ -47,15 +47,6 @@ def _tree(root: Path) -> dict[str, tuple[int, float]]:
     return out
 
 
-def _remove_containers(prefix: str) -> None:
-    for kind, ls, rm in (("container", ["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
-                         ("volume", ["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm", "-f"]),
-                         ("network", ["network", "ls", "--format", "{{.Name}}"], ["network", "rm"])):
-        names = subprocess.run(["docker", *ls], capture_output=True, text=True, check=False).stdout.split()  # noqa: S603,S607
-        mine = [n for n in names if n.startswith(prefix)]
-        if mine:
-            subprocess.run(["docker", *rm, *mine], capture_output=True, check=False)  # noqa: S603,S607
-        del kind
 
 
 def test_sigint_during_ship_cancels_cleanly(simdc_factory: Any, bundles: dict[str, Path], tmp_path: Path) -> None:
@@ -98,7 +89,7 @@ def test_sigint_during_ship_cancels_cleanly(simdc_factory: Any, bundles: dict[st
         if proc.poll() is None:
             proc.kill()
         reader.join(timeout=10)
-        _remove_containers(f"spbe-{dc.name}-")
+        remove_docker_objects(f"spbe-{dc.name}-")
     stderr = "".join(lines)
     assert sent.is_set(), f"the install never reached Ship:\n{stderr}"
     assert proc.returncode == ExitCode.CANCELLED == 12, stderr

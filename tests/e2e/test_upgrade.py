@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import unique
-from simdc import REPO, SimDC, donor_kode, make_e2e_workspace
+from simdc import REPO, SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import appdata  # noqa: E402
@@ -36,14 +36,6 @@ pytestmark = pytest.mark.e2e
 APP = "e-office"
 
 
-def rm_docker(prefix: str) -> None:
-    for ls, rm in ((["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
-                   (["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm", "-f"]),
-                   (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"])):
-        out = subprocess.run(["docker", *ls], capture_output=True, text=True, check=True).stdout.split()  # noqa: S603,S607
-        names = [n for n in out if n.startswith(prefix)]
-        if names:
-            subprocess.run(["docker", *rm, *names], capture_output=True, check=False)  # noqa: S603,S607
 
 
 def build_bundles(home: Path, versions: tuple[str, ...]) -> tuple[dict[str, Path], Path]:
@@ -105,7 +97,7 @@ def site(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
         w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", dc.pemda,
               "--adopter-kode", dc.kode_wilayah, "--number", "PKS/UPGRADE/2026", "--signed", today.isoformat(),
               "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
-        rm_docker(prefix + "-")
+        remove_docker_objects(prefix + "-")
         w.cli("install", APP, "--target", dc.name, "--bundle", str(bundles["1.0.0"]), "--set",
               "pemda_name=Pemerintah Kota Upgrade", timeout=900)
         s = Site(w, dc, bundles, tmp / "donor")
@@ -113,7 +105,7 @@ def site(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
         appdata.eoffice_seed(s.url(), admin, letters=24, signed=4, tag="v100")
         yield s
     finally:
-        rm_docker(prefix + "-")
+        remove_docker_objects(prefix + "-")
         dc.stop()
 
 
