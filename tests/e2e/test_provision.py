@@ -112,6 +112,54 @@ def test_provision_bundle_holds_what_a_fresh_server_lacks(bare_server: BareServe
     assert verified.stdout.startswith(f"ok: {path}: debian-12/amd64")
 
 
+def test_sigint_during_provisioning_releases_its_lock(bare_server: BareServer, bws: E2EWorkspace,
+                                                     provision_bundle: dict[str, Any]) -> None:
+    """Ctrl-C once provisioning holds the server's lock: exit 12, the lock released on the
+    server, the audit line says cancelled; the next `target provision` (below) finishes."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    from simdc import REPO
+
+    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test"}
+    env.pop("SPBE_SHARE_HOME", None)
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "spbe_share", "--workspace", str(bws.home), "target", "provision", bare_server.name],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    sent = threading.Event()
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "Lock: take the provisioning lock" in line and not sent.is_set():
+                proc.send_signal(signal.SIGINT)
+                sent.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(timeout=10)
+    stderr = "".join(lines)
+    assert sent.is_set(), f"provisioning never took its lock:\n{stderr}"
+    assert proc.returncode == ExitCode.CANCELLED, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert f"provisioning of {bare_server.name} stopped by SIGINT" in last, last
+    assert f"{bare_server.name} cleaned up: lock released" in last, last
+    assert not list(bare_server.path("/var/lib/spbe-share/locks").iterdir())
+    audit = [json.loads(line) for line in (bws.home / "audit.log").read_text().splitlines()]
+    assert [a["result"] for a in audit if a["what"] == "provision"][-1] == "cancelled"
+
+
 def test_provision_from_the_offline_bundle(bare_server: BareServer, bws: E2EWorkspace,
                                            provision_bundle: dict[str, Any]) -> None:
     opts = [f"--docker-daemon-opt={k}={json.dumps(v) if not isinstance(v, str) else v}"
