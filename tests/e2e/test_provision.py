@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from baresrv import BareServer
-from simdc import E2EWorkspace, donor_kode
+from simdc import E2EWorkspace, donor_kode, interrupt_cli
 
 from spbe_share.errors import ExitCode
 
@@ -116,41 +116,10 @@ def test_sigint_during_provisioning_releases_its_lock(bare_server: BareServer, b
                                                      provision_bundle: dict[str, Any]) -> None:
     """Ctrl-C once provisioning holds the server's lock: exit 12, the lock released on the
     server, the audit line says cancelled; the next `target provision` (below) finishes."""
-    import os
-    import signal
-    import sys
-    import threading
-
-    from simdc import REPO
-
-    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test"}
-    env.pop("SPBE_SHARE_HOME", None)
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "spbe_share", "--workspace", str(bws.home), "target", "provision", bare_server.name],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    sent = threading.Event()
-
-    def read_stderr() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "Lock: take the provisioning lock" in line and not sent.is_set():
-                proc.send_signal(signal.SIGINT)
-                sent.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        proc.wait(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        reader.join(timeout=10)
-    stderr = "".join(lines)
-    assert sent.is_set(), f"provisioning never took its lock:\n{stderr}"
-    assert proc.returncode == ExitCode.CANCELLED, stderr
+    code, stderr, sent = interrupt_cli(bws.home, "target", "provision", bare_server.name,
+                                       at="Lock: take the provisioning lock")
+    assert sent, f"provisioning never took its lock:\n{stderr}"
+    assert code == ExitCode.CANCELLED, stderr
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert f"provisioning of {bare_server.name} stopped by SIGINT" in last, last
