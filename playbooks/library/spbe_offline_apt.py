@@ -89,6 +89,12 @@ def main() -> None:
     rc, out, err = module.run_command(["apt-get", *options, "-q", "update"], environ_update=env)
     if rc != 0:
         module.fail_json(msg=f"apt-get update of {repo} failed: {(err or out).strip().splitlines()[-1:]}", stderr=err)
+    # a run stopped inside dpkg (Ctrl-C, a cut connection, a power cut) leaves packages unpacked
+    # but not configured, and apt refuses everything until they are: finish that first
+    rc, out, err = module.run_command(["dpkg", "--configure", "-a"], environ_update=env)
+    if rc != 0:
+        module.fail_json(msg=f"dpkg --configure -a (finishing an interrupted install) failed: {(err or out).strip()[-500:]}",
+                         stdout=out, stderr=err)
     before = installed_packages(module, [])
     rc, out, err = module.run_command(
         ["apt-get", *options, "-q", "-y", "--no-install-recommends", "install", *missing], environ_update=env

@@ -179,6 +179,23 @@ def test_provision_again_changes_nothing(bare_server: BareServer, bws: E2EWorksp
     assert [a["result"] for a in audit if a["what"] == "provision"][-2:] == ["ok: nothing changed"] * 2
 
 
+def test_a_provisioning_stopped_inside_dpkg_is_finished(bare_server: BareServer, bws: E2EWorkspace) -> None:
+    """A run cut inside dpkg (Ctrl-C, a dropped link, a power cut) leaves a package unpacked but
+    not configured, and apt then refuses everything until `dpkg --configure -a`: provisioning
+    again finishes the job itself."""
+    debs = sorted(bare_server.path("/var/lib/spbe-share/provision/debs").glob("zstd_*.deb"))
+    assert debs, "the provision bundle's .deb files are kept on the server"
+    bare_server.exec("dpkg", "--unpack", f"/var/lib/spbe-share/provision/debs/{debs[0].name}")
+    status = bare_server.exec("dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "zstd").stdout.strip()
+    assert status == "iU", status  # unpacked, not configured: what an interrupted dpkg leaves
+    proc = bws.cli("target", "provision", bare_server.name, "--json", timeout=900)
+    result = json.loads(proc.stdout)
+    assert result["changed"] is True
+    assert "Packages: install from the bundle only (no network)" in result["changed_tasks"]
+    assert _dpkg_installed(bare_server, *NEEDED) == set(NEEDED)
+    assert not bare_server.exec("dpkg", "--audit").stdout.strip()
+
+
 def test_switching_the_storage_driver_is_refused(bare_server: BareServer, bws: E2EWorkspace) -> None:
     daemon_json = bare_server.path("/etc/docker/daemon.json").read_text()
     inventory = (bws.home / "inventory.yml").read_text()
