@@ -8,6 +8,11 @@ commit) with letters, dispositions and signatures made through its API. Then, in
 * ``upgrade --yes``: every letter kept with the migrated fields filled, every signature verifies;
 * ``rollback``: exactly the 1.0.0 rows again (counts and checksums), 1.0.0 serving;
 * ``history``: the attempts, read from the target.
+
+Then the fault matrix (issue 8 item 8) on the same install, each case from 1.0.0 serving back to
+1.0.0 serving: (f) a backup failing verification, (e) the disk full while the backup is
+written, (d) the SSH connection cut during ship, (a) a migration failing half way (resuming
+(d)'s ship), (b) a release never healthy, (c) the CLI killed after the old release stopped.
 """
 
 from __future__ import annotations
