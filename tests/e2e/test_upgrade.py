@@ -264,7 +264,7 @@ def run_fault(site: Site, case: str, bundle: Path, *, expect_cause: str, code: i
     started = time.monotonic()
     assert site.serving_version() == "1.0.0"
     before = site.measure()
-    proc = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(bundle), "--yes", check=False, timeout=900)
+    proc = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(bundle), "--yes", check=False, timeout=1800)
     h, last = last_attempt(site)
     serving, after = matrix_row(site, case, proc.returncode, before, started,
                                 f"{last['result']}: {last['cause'] or ''}")
@@ -413,7 +413,7 @@ def test_fault_d_ssh_connection_cut_during_ship(site: Site, failing_release: Pat
     thread.start()
     try:
         proc = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(failing_release), "--yes", check=False,
-                     timeout=900)
+                     timeout=1800)
     finally:
         stop.set()
         thread.join()
@@ -503,7 +503,7 @@ def test_fault_c_cli_killed_after_the_old_version_stopped(site: Site) -> None:
     unlocks = [e for e in read_audit(w.ws) if e.get("what") == "unlock"]
     assert unlocks and "CLI killed by the fault test" in json.dumps(unlocks[-1])
     again = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]), "--yes",
-                  check=False, timeout=900)
+                  check=False, timeout=1800)
     h, last = last_attempt(site)
     serving, after = matrix_row(site, "(c) CLI SIGKILLed after old stopped", again.returncode, before, started,
                                 f"{last['result']}: {last['cause'] or ''}")
