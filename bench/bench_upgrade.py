@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "e2e"))  # first: its conftest (unique) is the one imported
 
 APP = "e-office"
 
@@ -58,8 +58,8 @@ def restart_baseline(site) -> float:  # type: ignore[no-untyped-def]
 def main() -> int:
     import appdata
     from conftest import unique
-    from simdc import SimDC, donor_kode, make_e2e_workspace
-    from test_upgrade import Site, build_bundles, rm_docker
+    from simdc import SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
+    from test_upgrade import Site, build_bundles
 
     p = argparse.ArgumentParser()
     p.add_argument("--letters", type=int, default=200)
@@ -97,7 +97,7 @@ def main() -> int:
             rollback_wall = time.monotonic() - t0
             equal = site.measure().same_data(before)
         finally:
-            rm_docker(prefix)
+            remove_docker_objects(prefix)
             dc.stop()
     ratio = up["bytes_sent"] / up["bytes_missing"] if up["bytes_missing"] else float("nan")
     print(f"e-office 1.0.0 -> 1.1.0 with {args.letters} letters ({before.total_rows} rows)")

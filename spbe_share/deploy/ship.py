@@ -203,7 +203,10 @@ def _failure(target: Target, proc: subprocess.Popen[bytes], what: str) -> Except
     if target.connection == "ssh" and rc == 255:
         from ..targets import classify_ssh_failure
 
-        return classify_ssh_failure(target, rc, err)
+        failure = classify_ssh_failure(target, rc, err)
+        if isinstance(failure, Unreachable):  # a cut connection: what was received is kept
+            failure.details.append(f"{what}; run the command again to resume")
+        return failure
     last = [ln for ln in err.strip().splitlines() if ln.strip()]
     detail = last[-1] if last else f"exit code {rc}"
     return Unreachable(f"target {target.name!r}: {what}: {detail}; run the command again to resume")
