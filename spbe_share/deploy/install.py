@@ -55,6 +55,7 @@ from .values import ResolvedValues, resolve_values, template_variables
 
 if TYPE_CHECKING:
     from ..targets import Target
+    from .noop import NoopAnswer
     from .preflight import PreflightReport
 
 
@@ -289,9 +290,9 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
     )
 
 
-def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan) -> InstallResult | None:
-    """The result of an install that changes nothing, when the target runs exactly the plan's
-    release (verified under the lock in one round trip, :mod:`.noop`); else None."""
+def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
+    """Does ``plan``'s target already run exactly that release? Verified on the target under the
+    app's lock, in one round trip (:mod:`.noop`); reads only (the lock is taken and released)."""
     from .noop import check_unchanged, noop_request, sha256_of
     from .runner import run_dir_name
 
@@ -303,11 +304,18 @@ def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan) -> InstallResult
     ctx.cancel.check()
     run_dir = ctx.ws.runs_dir / run_dir_name("install-check", plan.target.name, plan.app, ctx.now)
     with ctx.cancel.deferred():  # the check holds the lock for a moment: let it release it
-        answer = check_unchanged(ctx.ws, target=plan.target, request=request, run_dir=run_dir)
+        return check_unchanged(ctx.ws, target=plan.target, request=request, run_dir=run_dir)
+
+
+def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan) -> InstallResult | None:
+    """The result of an install that changes nothing, when the target runs exactly the plan's
+    release (:func:`noop_check`); else None (the caller installs)."""
+    answer = noop_check(ctx, plan)
+    run_dir = answer.run_dir or ctx.ws.runs_dir
     ctx.cancel.check()
     if not answer.same:
         if answer.current is not None or answer.locked is not None or answer.error:
-            ctx.say(f"{plan.target.name}: {plan.app} differs from this install ({answer.why_not}): installing")
+            ctx.say(f"{plan.target.name}: {plan.app} is not already installed as asked ({answer.why_not}): installing")
         op.note(noop_check=answer.why_not[:300])
         return None
     # the target is not trusted: the record must name what was asked
@@ -368,4 +376,4 @@ def install(
         return result
 
 
-__all__ = ["InstallPlan", "InstallResult", "InstallStats", "execute", "install", "plan_install", "unchanged"]
+__all__ = ["InstallPlan", "InstallResult", "InstallStats", "execute", "install", "noop_check", "plan_install", "unchanged"]
