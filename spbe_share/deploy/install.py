@@ -11,7 +11,11 @@ Checks, in order, all read-only (nothing changes on the target before every one 
    agreement's donor (:func:`.bundles.trusted_for_target`; a bundle built here from the catalog
    only for the local sandbox, the donor's own data center, or with ``allow_self_signed``);
 5. config templates rendered locally;
-6. preflight on the target.
+6. the no-op check (:func:`noop_check`, :mod:`.noop`): in one SSH round trip, under the app's
+   lock, is the target already running exactly this release (record, bundle files, rendered
+   config, secrets, blobs, images, containers with their image ids and settings, health)?
+   Then the install records that nothing changed (cache, audit) and stops here;
+7. otherwise preflight on the target.
 
 Then the blobs the target lacks, shipped as one resumable stream and verified there
 (:mod:`.ship`; content-addressed, so before the lock, while the old release still serves), and
