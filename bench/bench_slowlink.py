@@ -74,6 +74,7 @@ def main() -> int:
     from spbe_share.deploy.core import OpContext
     from spbe_share.deploy.install import install
     from spbe_share.deploy.upgrade import upgrade
+    from spbe_share.errors import SpbeError
     from spbe_share.workspace import Workspace
 
     reason = bare_available()
@@ -83,6 +84,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="spbe-bench-slow-"))
     server = BareServer(base=tmp, name="bench-bare", pemda="Kabupaten Bench", kode_wilayah="91.99")
     rows: list[tuple[str, float, int, int, int]] = []  # step, wall s, blob bytes shipped, to server, back
+    keep = False
     try:
         server.start()
         home = tmp / "ws"
@@ -119,10 +121,13 @@ def main() -> int:
             OpContext.create(ws), app=APP, target_name=server.name, sets=args.sets, bundle=bundles[args.from_version]))
         again = timed("the same install again (no-op)", lambda: install(
             OpContext.create(ws), app=APP, target_name=server.name, sets=args.sets, bundle=bundles[args.from_version]))
-        _plan, up = timed(f"upgrade {args.from_version} -> {args.to_version}", lambda: upgrade(
-            OpContext.create(ws), app=APP, target_name=server.name, bundle=bundles[args.to_version]))
+        try:
+            _plan, up = timed(f"upgrade {args.from_version} -> {args.to_version}", lambda: upgrade(
+                OpContext.create(ws), app=APP, target_name=server.name, bundle=bundles[args.to_version]))
+        except SpbeError as exc:
+            failed = exc
+            up = None
         server.unlimit_link()
-        assert up is not None and up.outcome == "upgraded", up
 
         print(f"{APP} -> bare server {server.address} over {args.rate_mbit:g} Mbit/s, {args.rtt_ms:g} ms RTT ({how})")
         print(f"raw ssh cat of {args.sample_mb} MB: {raw_s:.1f} s = {raw_mbit:.1f} Mbit/s on this link")
@@ -135,6 +140,13 @@ def main() -> int:
         print("fresh install phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in first.phase_seconds.items()))
         print(f"no-op install: changed={again.changed}, verified on the target in"
               f" {again.phase_seconds.get('Verify', 0.0):.1f}s")
+        if up is None:
+            keep = True
+            print(f"upgrade FAILED: {failed.message}")
+            for line in failed.details:
+                print(f"  {line}")
+            print(f"kept for a look: {tmp}")
+            return 1
         print(f"upgrade: {up.blobs_sent} blobs, {up.bytes_sent:,} B shipped of {up.bytes_missing:,} B the target"
               f" lacked; downtime {up.downtime_s:.1f}s; {up.seconds:.1f}s in ship + playbook")
         print(f"the upgrade's blob bytes at the nominal {args.rate_mbit:g} Mbit/s: "
@@ -143,7 +155,8 @@ def main() -> int:
     finally:
         server.unlimit_link()
         server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
