@@ -306,7 +306,7 @@ def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
         tool_sha256=sha256_of(Path(ev["spbe_dockerarchive"])),
     )
     ctx.cancel.check()
-    run_dir = ctx.ws.runs_dir / run_dir_name("install-check", plan.target.name, plan.app, ctx.now)
+    run_dir = ctx.ws.runs_dir / run_dir_name("noop-check", plan.target.name, plan.app, ctx.now)
     with ctx.cancel.deferred():  # the check holds the lock for a moment: let it release it
         return check_unchanged(ctx.ws, target=plan.target, request=request, run_dir=run_dir)
 
