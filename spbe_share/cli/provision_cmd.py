@@ -90,12 +90,15 @@ def docker_daemon_option(f: Any) -> Any:
 
 def run_provision(ws: Any, name: str, bundle: Path | None, options: dict[str, Any], as_json: bool) -> None:
     """Provision and print the result (shared by `target provision` and `target add --provision`)."""
+    from ..deploy.interrupts import CancelToken, interrupts
     from ..provision.run import provision
     from .deploy_cmd import _Progress
 
-    result = provision(
-        ws, target_name=name, bundle=bundle, docker_daemon_options=options, progress=_Progress(quiet=as_json)
-    )
+    with interrupts(CancelToken()) as cancel:
+        result = provision(
+            ws, target_name=name, bundle=bundle, docker_daemon_options=options, progress=_Progress(quiet=as_json),
+            cancel=cancel,
+        )
     if as_json:
         emit_json(result.as_dict())
         return

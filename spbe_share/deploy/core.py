@@ -417,29 +417,33 @@ class _CleanupStats(BaseModel):
     recorded: bool
 
 
-def _clean_up(ctx: OpContext, op: Operation, *, target: Target, lock: LockOwner, attempt: Attempt,
-              run: RunResult) -> str:
-    """Run ``cancel.yml``: release our lock (only if we hold it), record the attempt as cancelled."""
+def release_after_cancel(
+    ws: Workspace, *, target: Target, lock_file: str, lock: LockOwner, run: RunResult, cancel: CancelToken,
+    what: str, app: str | None, operator: str, attempt: Attempt | None = None,
+) -> str:
+    """Run ``cancel.yml`` after an interrupted run: release the lock ``lock_file`` (only if
+    ``lock`` still holds it), record ``attempt`` as cancelled when given. Returns what was done,
+    in words (never raises: the caller raises :class:`Cancelled` with it)."""
     from .runner import run_playbook
 
-    lock_file = state.lock_path(target.root, op.app)
-    message = f"cancelled ({ctx.cancel.signal_name}) by {ctx.operator} during '{run.last_task or '-'}'"
+    message = f"cancelled ({cancel.signal_name}) by {operator} during '{run.last_task or '-'}'"
     cleanup = run_playbook(
-        ctx.ws,
-        op=f"{op.name}-cancel",
+        ws,
+        op=f"{what}-cancel",
         target=target.name,
-        app=op.app,
+        app=app,
         playbook="cancel.yml",
         targets=[target],
         extravars={
             "spbe_target": target.name,
             "spbe_lock_path": lock_file,
             "spbe_lock_owner": lock.model_dump(mode="json"),
-            "spbe_attempt_path": attempt.path,
-            "spbe_attempt": dict(attempt.record),
+            "spbe_attempt_path": attempt.path if attempt is not None else "",
+            "spbe_attempt": dict(attempt.record) if attempt is not None else {},
             "spbe_cancel_message": message,
+            "spbe_record_attempt": attempt is not None,
         },
-        cancel=ctx.cancel,
+        cancel=cancel,
         interruptible=False,
         timeout=CLEANUP_TIMEOUT_S,
     )
@@ -454,8 +458,17 @@ def _clean_up(ctx: OpContext, op: Operation, *, target: Target, lock: LockOwner,
         )
     if not done.released:
         return "the lock was not held by this operation, so nothing on the target was changed by it"
-    where = f", attempt recorded as cancelled in {attempt.path}" if done.recorded else ""
+    where = f", attempt recorded as cancelled in {attempt.path}" if done.recorded and attempt is not None else ""
     return f"{target.name} cleaned up: lock released{where}"
+
+
+def _clean_up(ctx: OpContext, op: Operation, *, target: Target, lock: LockOwner, attempt: Attempt,
+              run: RunResult) -> str:
+    """Release our lock (only if we hold it), record the attempt as cancelled."""
+    return release_after_cancel(
+        ctx.ws, target=target, lock_file=state.lock_path(target.root, op.app), lock=lock, run=run,
+        cancel=ctx.cancel, what=op.name, app=op.app, operator=ctx.operator, attempt=attempt,
+    )
 
 
 def host_data(run: RunResult, *, target: str, key: str, model: type[M]) -> M:

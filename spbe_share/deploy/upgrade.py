@@ -277,6 +277,8 @@ def plan_upgrade(
         dockerarchive=Path(dockerarchive.__file__),
     )
     new.update(deploy_vars(new, entry=entry, root=target.root, bundle_digest=vb.digest))
+    # a secret the new release introduces is generated, not "data without its secrets" (issue 12)
+    new["spbe_secrets_may_be_new"] = new_secret_names(new["spbe_secrets"], old)
     journal = Journal.model_validate({
         "id": new_journal_id(ctx.now, lock.token), "operation": "upgrade", "app": app, "target": target.name,
         "who": ctx.operator, "host": state.controller_host(), "pid": os.getpid(), "started": state.iso(ctx.now),
@@ -294,6 +296,12 @@ def plan_upgrade(
                         record=release.model_dump(mode="json")),
         backup_id=backup_id, journal=journal, missing=blobs_to_ship(vb.blob_sizes(), st.blobs), trust=trust.describe(),
     )
+
+
+def new_secret_names(secrets: list[dict[str, Any]], old: DeploySpec) -> list[str]:
+    """The names among ``secrets`` (the new release's) that the serving release ``old`` did not have."""
+    had = {s.name for s in old.secrets}
+    return sorted(s["name"] for s in secrets if s["name"] not in had)
 
 
 NEW_KEYS = ("spbe_images", "spbe_blobs", "spbe_configs", "spbe_secrets", "spbe_secret_mounts", "spbe_network",

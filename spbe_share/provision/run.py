@@ -17,11 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, Locked, NotFound, RemoteFailed, SpbeError, VerificationFailed
+from ..errors import (
+    Cancelled,
+    InvalidInput,
+    Locked,
+    NotFound,
+    RemoteFailed,
+    SpbeError,
+    VerificationFailed,
+)
 from .bundle import ProvisionManifest, verify_bundle
 from .oses import PROFILES, os_id_of, parse_os_release
 
 if TYPE_CHECKING:
+    from ..deploy.interrupts import CancelToken
     from ..deploy.runner import ProgressCallback, RunResult
     from ..deploy.state import LockOwner
     from ..targets import Target
@@ -107,7 +116,13 @@ def provision_vars(
         "spbe_provision_files": [f.model_dump(mode="json") for f in manifest.files],
         "spbe_provision_needs": [list(alts) for alts in manifest.needs],
         "spbe_lock_owner": lock_owner.model_dump(mode="json"),
+        "spbe_lock_path": lock_file(target),
     }
+
+
+def lock_file(target: Target) -> str:
+    """The provisioning lock on ``target`` (one per server, apart from the apps' locks)."""
+    return f"{target.root}/locks/_provision.lock"
 
 
 @dataclass
@@ -118,6 +133,7 @@ class ProvisionPlan:
     bundle_path: Path
     manifest: ProvisionManifest
     extravars: dict[str, Any]
+    lock: LockOwner
 
 
 @dataclass
@@ -210,6 +226,7 @@ def plan_provision(
         bundle_path=path,
         manifest=manifest,
         extravars=provision_vars(target=target, manifest=manifest, bundle_path=path.resolve(), lock_owner=owner),
+        lock=owner,
     )
 
 
@@ -221,19 +238,38 @@ def _raise_failure(result: RunResult, target: str) -> None:
     raise_for_run(result, target, "provisioning")
 
 
-def execute(ws: Workspace, plan: ProvisionPlan, *, progress: ProgressCallback | None = None) -> ProvisionResult:
+def execute(
+    ws: Workspace, plan: ProvisionPlan, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+) -> ProvisionResult:
+    """Run ``provision.yml``. A SIGINT/SIGTERM (through ``cancel``) stops it, releases the
+    provisioning lock if this run holds it, and raises :class:`Cancelled` (exit 12)."""
+    from ..audit import operator
+    from ..deploy.core import release_after_cancel
+    from ..deploy.interrupts import CancelToken
     from ..deploy.runner import run_playbook
 
-    result = run_playbook(
-        ws,
-        op="provision",
-        target=plan.target.name,
-        app=None,
-        playbook=PLAYBOOK,
-        targets=[plan.target],
-        extravars=plan.extravars,
-        progress=progress,
-    )
+    token = cancel if cancel is not None else CancelToken()
+    token.check()
+    with token.deferred():
+        result = run_playbook(
+            ws,
+            op="provision",
+            target=plan.target.name,
+            app=None,
+            playbook=PLAYBOOK,
+            targets=[plan.target],
+            extravars=plan.extravars,
+            progress=progress,
+            cancel=token,
+        )
+        if result.cancelled and not result.ok:
+            cleaned = release_after_cancel(
+                ws, target=plan.target, lock_file=lock_file(plan.target), lock=plan.lock, run=result, cancel=token,
+                what="provision", app=None, operator=operator(),
+            )
+            where = result.last_task or "before its first task"
+            raise Cancelled(f"provisioning of {plan.target.name} stopped by {token.signal_name} during '{where}';"
+                            f" {cleaned}; running `spbe-share target provision {plan.target.name}` again finishes it")
     if not result.ok:
         _raise_failure(result, plan.target.name)
     info = result.stats.get(plan.target.name, {}).get("spbe_provision") or {}
@@ -267,6 +303,7 @@ def provision(
     bundle: Path | None = None,
     docker_daemon_options: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> ProvisionResult:
     """Check, then provision ``target_name``. Audited, refusals included.
 
@@ -283,7 +320,11 @@ def provision(
                reason=exc.message)
         raise
     try:
-        result = execute(ws, plan, progress=progress)
+        result = execute(ws, plan, progress=progress, cancel=cancel)
+    except Cancelled as exc:
+        record(ws, what="provision", where=target_name, result="cancelled", bundle=plan.manifest.digest,
+               reason=exc.message)
+        raise
     except SpbeError as exc:
         record(ws, what="provision", where=target_name, result=f"failed: {exc.exit_code.name.lower()}",
                bundle=plan.manifest.digest, reason=exc.message)

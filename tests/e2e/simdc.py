@@ -312,6 +312,42 @@ def run_cli(home: Path, *args: str, check: bool = True, timeout: float = 300) ->
     return proc
 
 
+def interrupt_cli(home: Path, *args: str, at: str, sig: int = 2, timeout: float = 600) -> tuple[int, str, bool]:
+    """Run the real ``spbe-share`` against workspace ``home`` and send it signal ``sig`` (SIGINT)
+    when a line of its stderr contains ``at``, as an operator's Ctrl-C would. Returns the exit
+    code, the whole stderr, and whether the signal was sent. Kills it after ``timeout``."""
+    import sys
+    import threading
+
+    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test"}
+    env.pop("SPBE_SHARE_HOME", None)
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "spbe_share", "--workspace", str(home), *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    sent = threading.Event()
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if at in line and not sent.is_set():
+                proc.send_signal(sig)
+                sent.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=10)
+    return proc.returncode, "".join(lines), sent.is_set()
+
+
 @dataclass
 class E2EWorkspace:
     """A temp operator workspace whose targets are the simulated DCs (added via the CLI)."""

@@ -15,18 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zstandard
-from simdc import REPO, donor_kode, make_e2e_workspace, remove_docker_objects
+from simdc import donor_kode, interrupt_cli, make_e2e_workspace, remove_docker_objects
 
 from spbe_share.deploy.interrupts import processes_with
 from spbe_share.errors import ExitCode
@@ -62,37 +57,14 @@ def test_sigint_during_ship_cancels_cleanly(simdc_factory: Any, bundles: dict[st
           "--signed", (today - dt.timedelta(days=1)).isoformat(),
           "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
 
-    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test"}
-    env.pop("SPBE_SHARE_HOME", None)
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "spbe_share", "--workspace", str(home), "install", APP, "--target", dc.name,
-         "--bundle", str(bundles[APP])],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    sent = threading.Event()
-
-    def read_stderr() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            # the blob stream starts right after this line (ssh connect, then the blobs)
-            if "Ship: sending the blobs" in line and not sent.is_set():
-                proc.send_signal(signal.SIGINT)
-                sent.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    # the blob stream starts right after this line (ssh connect, then the blobs)
     try:
-        proc.wait(timeout=300)
+        code, stderr, sent = interrupt_cli(home, "install", APP, "--target", dc.name, "--bundle", str(bundles[APP]),
+                                           at="Ship: sending the blobs", timeout=300)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        reader.join(timeout=10)
         remove_docker_objects(f"spbe-{dc.name}-")
-    stderr = "".join(lines)
-    assert sent.is_set(), f"the install never reached Ship:\n{stderr}"
-    assert proc.returncode == ExitCode.CANCELLED == 12, stderr
+    assert sent, f"the install never reached Ship:\n{stderr}"
+    assert code == ExitCode.CANCELLED == 12, stderr
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"cancelled: install of pengaduan on {dc.name} stopped by SIGINT while shipping blobs,"), last

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from baresrv import BareServer
-from simdc import E2EWorkspace, donor_kode
+from simdc import E2EWorkspace, donor_kode, interrupt_cli
 
 from spbe_share.errors import ExitCode
 
@@ -110,6 +110,23 @@ def test_provision_bundle_holds_what_a_fresh_server_lacks(bare_server: BareServe
     assert set(manifest.base_assumed) <= real, sorted(set(manifest.base_assumed) - real)
     verified = bws.cli("provision-bundle", "verify", str(path))
     assert verified.stdout.startswith(f"ok: {path}: debian-12/amd64")
+
+
+def test_sigint_during_provisioning_releases_its_lock(bare_server: BareServer, bws: E2EWorkspace,
+                                                     provision_bundle: dict[str, Any]) -> None:
+    """Ctrl-C once provisioning holds the server's lock: exit 12, the lock released on the
+    server, the audit line says cancelled; the next `target provision` (below) finishes."""
+    code, stderr, sent = interrupt_cli(bws.home, "target", "provision", bare_server.name,
+                                       at="Lock: take the provisioning lock")
+    assert sent, f"provisioning never took its lock:\n{stderr}"
+    assert code == ExitCode.CANCELLED, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert f"provisioning of {bare_server.name} stopped by SIGINT" in last, last
+    assert f"{bare_server.name} cleaned up: lock released" in last, last
+    assert not list(bare_server.path("/var/lib/spbe-share/locks").iterdir())
+    audit = [json.loads(line) for line in (bws.home / "audit.log").read_text().splitlines()]
+    assert [a["result"] for a in audit if a["what"] == "provision"][-1] == "cancelled"
 
 
 def test_provision_from_the_offline_bundle(bare_server: BareServer, bws: E2EWorkspace,

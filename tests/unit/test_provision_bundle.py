@@ -218,6 +218,7 @@ def test_provision_vars(signed: tuple[Path, ProvisionManifest, Ed25519PrivateKey
         "spbe_provision_files": [f.model_dump(mode="json") for f in manifest.files],
         "spbe_provision_needs": [["zstd"]],
         "spbe_lock_owner": owner.model_dump(mode="json"),
+        "spbe_lock_path": "/srv/spbe/locks/_provision.lock",
     }
 
 

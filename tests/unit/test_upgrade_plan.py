@@ -183,3 +183,13 @@ def test_app_state_from_a_target_is_untrusted_data() -> None:
         st.deploy("20261120T000000Z-1.0.0", what="e-office 1.0.0")
     rows = history_rows(st)
     assert [(r["version"], r["result"]) for r in rows] == [("1.0.0", "ok"), (None, "unreadable")]
+
+
+def test_a_secret_the_new_release_introduces_may_be_new_but_the_old_ones_must_exist() -> None:
+    from spbe_share.deploy.deployspec import DeploySecret, DeploySpec
+    from spbe_share.deploy.upgrade import new_secret_names
+
+    old = DeploySpec.model_construct(secrets=[DeploySecret(name="DB_PASSWORD", length=32)])
+    new = [{"name": "DB_PASSWORD", "length": 32}, {"name": "SIGNING_KEY", "length": 64}]
+    assert new_secret_names(new, old) == ["SIGNING_KEY"]
+    assert new_secret_names(new[:1], old) == []
