@@ -106,6 +106,7 @@ def main() -> int:
         how = server.limit_link(rate_mbit=args.rate_mbit, rtt_ms=args.rtt_ms)
         raw_s = raw_ssh_seconds(server, args.sample_mb)
         raw_mbit = args.sample_mb * 8 * 1.048576 / raw_s
+        print(f"link: {how}; raw ssh cat of {args.sample_mb} MB: {raw_s:.1f}s", flush=True)
 
         def timed(step: str, fn):  # type: ignore[no-untyped-def]
             tx0, rx0 = server.link_bytes()
@@ -115,6 +116,8 @@ def main() -> int:
             tx1, rx1 = server.link_bytes()
             shipped = out.bytes_sent if hasattr(out, "bytes_sent") else out[1].bytes_sent
             rows.append((step, wall, shipped, tx1 - tx0, rx1 - rx0))
+            print(f"done: {step}: {wall:.1f}s, {shipped:,} B of blobs, {(tx1 - tx0):,} B to the server,"
+                  f" {(rx1 - rx0):,} B back", flush=True)
             return out
 
         first = timed(f"fresh install {args.from_version}", lambda: install(
