@@ -11,7 +11,11 @@ Checks, in order, all read-only (nothing changes on the target before every one 
    agreement's donor (:func:`.bundles.trusted_for_target`; a bundle built here from the catalog
    only for the local sandbox, the donor's own data center, or with ``allow_self_signed``);
 5. config templates rendered locally;
-6. preflight on the target.
+6. the no-op check (:func:`noop_check`, :mod:`.noop`): in one SSH round trip, under the app's
+   lock, is the target already running exactly this release (record, bundle files, rendered
+   config, secrets, blobs, images, containers with their image ids and settings, health)?
+   Then the install records that nothing changed (cache, audit) and stops here;
+7. otherwise preflight on the target.
 
 Then the blobs the target lacks, shipped as one resumable stream and verified there
 (:mod:`.ship`; content-addressed, so before the lock, while the old release still serves), and
@@ -55,6 +59,7 @@ from .values import ResolvedValues, resolve_values, template_variables
 
 if TYPE_CHECKING:
     from ..targets import Target
+    from .noop import NoopAnswer
     from .preflight import PreflightReport
 
 
@@ -289,6 +294,47 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
     )
 
 
+def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
+    """Does ``plan``'s target already run exactly that release? Verified on the target under the
+    app's lock, in one round trip (:mod:`.noop`); reads only (the lock is taken and released)."""
+    from .noop import check_unchanged, noop_request, sha256_of
+    from .runner import run_dir_name
+
+    ev = plan.extravars
+    request = noop_request(
+        ev, lock=plan.lock, files_tar_sha256=sha256_of(plan.bundle.dir / ev["spbe_files_tar"]),
+        tool_sha256=sha256_of(Path(ev["spbe_dockerarchive"])),
+    )
+    ctx.cancel.check()
+    run_dir = ctx.ws.runs_dir / run_dir_name("noop-check", plan.target.name, plan.app, ctx.now)
+    with ctx.cancel.deferred():  # the check holds the lock for a moment: let it release it
+        return check_unchanged(ctx.ws, target=plan.target, request=request, run_dir=run_dir)
+
+
+def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan) -> InstallResult | None:
+    """The result of an install that changes nothing, when the target runs exactly the plan's
+    release (:func:`noop_check`); else None (the caller installs)."""
+    answer = noop_check(ctx, plan)
+    run_dir = answer.run_dir or ctx.ws.runs_dir
+    ctx.cancel.check()
+    if not answer.same:
+        if answer.current is not None or answer.locked is not None or answer.error:
+            ctx.say(f"{plan.target.name}: {plan.app} is not already installed as asked ({answer.why_not}): installing")
+        op.note(noop_check=answer.why_not[:300])
+        return None
+    # the target is not trusted: the record must name what was asked
+    record = state.validated_record(
+        answer.current, app=plan.app, target=plan.target.name, version=plan.version, source=plan.target.name
+    )
+    state.save_cached(ctx.ws, target=plan.target.name, app=plan.app, record=record)
+    sizes = plan.bundle.blob_sizes()
+    return InstallResult(
+        app=plan.app, version=plan.version, target=plan.target.name, changed=False, new_release=False,
+        urls=plan.urls, blobs_sent=0, bytes_sent=0, blobs_total=len(sizes), bytes_total=sum(sizes.values()),
+        run_dir=run_dir, seconds=answer.seconds, phase_seconds={"Verify": answer.seconds}, record=record,
+    )
+
+
 def install(
     ctx: OpContext,
     *,
@@ -312,9 +358,16 @@ def install(
         op.note(version=version, **({"source": source} if source else {}))
         plan = plan_install(
             ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
-            bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data,
+            bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data, run_preflight=False,
         )
         op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
+        same = None if break_lock or reset_data else unchanged(ctx, op, plan)
+        if same is not None:
+            op.result = "ok: nothing changed"
+            op.note(agreement=plan.agreement, values=plan.values.as_dict(), blobs_sent=0, bytes_sent=0,
+                    run=str(same.run_dir), check="no-op verified under the lock")
+            return same
+        plan.preflight = preflight_ok(ctx, target=plan.target, entry=plan.bundle.entry)
         result = execute(ctx, op, plan, break_lock=break_lock)
         op.result = "ok" if result.changed or result.new_release else "ok: nothing changed"
         op.note(
@@ -327,4 +380,4 @@ def install(
         return result
 
 
-__all__ = ["InstallPlan", "InstallResult", "InstallStats", "execute", "install", "plan_install"]
+__all__ = ["InstallPlan", "InstallResult", "InstallStats", "execute", "install", "noop_check", "plan_install", "unchanged"]

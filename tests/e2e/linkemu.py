@@ -62,7 +62,7 @@ class Direction:
             self.backlog -= len(packet)
             try:
                 os.write(self.dst, packet)
-            except BlockingIOError:
+            except OSError:  # full (EAGAIN), or not up yet (EIO: the caller is still moving it): lost
                 self.dropped += 1
 
     def next_due(self) -> float | None:

@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,3 +299,82 @@ def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path])
         row = seen[(app, ews.dcs[target].name)]
         assert row["health"] == "healthy", row
         assert row["pemda"] == ews.dcs[target].pemda
+
+
+def _noop_check(ews: E2EWorkspace, app: str, bundle: Path, sets: tuple[str, ...] = ()) -> Any:
+    """install's no-op check, in this process: every check of the plan, then the one round trip."""
+    from spbe_share.deploy.core import OpContext
+    from spbe_share.deploy.install import noop_check, plan_install
+
+    ctx = OpContext.create(ews.ws)
+    plan = plan_install(ctx, app=app, target_name=ews.dcs[APPS[app]].name, bundle=bundle, sets=sets,
+                        run_preflight=False)
+    return noop_check(ctx, plan)
+
+
+def test_the_noop_check_sees_what_differs_and_respects_the_lock(ews: E2EWorkspace, bundles: dict[str, Path]) -> None:
+    """A repeat install stops after the no-op check only when the target runs exactly the
+    request: a hand-edited config file, a secret copy readable by others, a stopped container,
+    another value, each makes it go the full way; a held lock is left alone."""
+    app = "pengaduan"
+    if app not in bundles:
+        pytest.skip(f"catalog/{app} is not there yet")
+    dc, bundle = ews.dcs[APPS[app]], bundles[app]
+    adir = dc.root / "apps" / app
+    before = snapshot(dc, dc.name)
+    assert _noop_check(ews, app, bundle).same
+
+    cfg = next(p for p in (adir / "config").rglob("*") if p.is_file())
+    original = cfg.read_bytes()
+    cfg.write_bytes(original + b"\n")
+    try:
+        assert _noop_check(ews, app, bundle).differences == [f"file {cfg}: content differs"]
+    finally:
+        cfg.write_bytes(original)
+
+    copy = next(p for p in (adir / "secrets").glob("*/*") if p.is_file())
+    copy.chmod(0o444)
+    try:
+        assert _noop_check(ews, app, bundle).differences == [
+            f"secret copy {copy.parent.name}/{copy.name}: owner or mode differs"]
+    finally:
+        copy.chmod(0o400)
+
+    answer = _noop_check(ews, app, bundle, sets=("kontak_pengaduan=0812-0000-1111",))
+    assert not answer.same and answer.differences == ["release record: values differs"]
+
+    lock = dc.root / "locks" / f"{app}.lock"
+    lock.write_text(json.dumps({"who": "someone else", "token": "theirs", "lease_s": 600}))
+    try:
+        answer = _noop_check(ews, app, bundle)
+        assert not answer.same and answer.locked == {"who": "someone else", "token": "theirs", "lease_s": 600}
+        assert json.loads(lock.read_text())["token"] == "theirs"
+    finally:
+        lock.unlink()
+
+    web = f"spbe-{dc.name}-{app}-web"
+    _docker("stop", web)
+    try:
+        answer = _noop_check(ews, app, bundle)
+        assert not answer.same and answer.differences == [f"container {web} is exited"]
+    finally:
+        _docker("start", web)
+    deadline = time.monotonic() + 60
+    while not (answer := _noop_check(ews, app, bundle)).same and time.monotonic() < deadline:
+        time.sleep(1)
+    assert answer.same, answer.differences
+    assert snapshot(dc, dc.name)["tree"] == before["tree"], "the no-op check changed the target"
+
+
+def test_a_changed_value_is_installed_not_taken_for_a_noop(ews: E2EWorkspace, bundles: dict[str, Path]) -> None:
+    app = "pengaduan"
+    if app not in bundles:
+        pytest.skip(f"catalog/{app} is not there yet")
+    dc = ews.dcs[APPS[app]]
+    proc = ews.cli(*install_args(app, dc.name, bundles[app]), "--set", "kontak_pengaduan=0812-0000-1111", "--json")
+    result = json.loads(proc.stdout)
+    assert result["changed"] and result["new_release"], result
+    current = json.loads((dc.root / "apps" / app / "current.json").read_text())
+    assert current["values"]["kontak_pengaduan"] == "0812-0000-1111"
+    assert any(b"0812-0000-1111" in p.read_bytes() for p in (dc.root / "apps" / app / "config").rglob("*") if p.is_file())
+    _healthz(result["urls"][0] + "healthz")
