@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from buildlock import image_build_lock
 from simdc import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,8 @@ def test_install_on_local_target_like_the_readme(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("SPBE_SHARE_LOCAL_BIND_ADDRESS", BIND)
     home = tmp_path / "ws"
     try:
-        proc = run_cli(home, "install", app, "--target", "local", timeout=900)
+        with image_build_lock():  # builds the images when missing (tests/buildlock.py)
+            proc = run_cli(home, "install", app, "--target", "local", timeout=900)
         out = proc.stdout + proc.stderr
         assert f"http://{BIND}:8081" in out, out
         with urllib.request.urlopen(f"http://{BIND}:8081/healthz", timeout=10) as resp:  # noqa: S310

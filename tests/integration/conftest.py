@@ -26,8 +26,12 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apprunner import RunningApp, remove_prefixed, run_app  # noqa: E402
+from buildlock import lock_builders  # noqa: E402
+
+lock_builders()  # pytest-xdist workers take turns building and exporting images (tests/buildlock.py)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
