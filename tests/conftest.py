@@ -41,6 +41,15 @@ TYPED_LOOKING = {"zeros": "00", "kode": "96.71", "yes": "true", "nul": "null", "
 # The slowest test files, slowest first (`--durations`, one worker): they start first, so the
 # last file to finish is a short one. A file not named here keeps its tier's place.
 SLOWEST_FIRST = (
+    "e2e/test_provision.py",
+    "e2e/test_data_ops.py",
+    "e2e/test_upgrade.py",
+    "e2e/test_fleet.py",
+    "e2e/test_install.py",
+    "e2e/test_interrupts.py",
+    "e2e/test_backup_playbooks.py",
+    "e2e/test_hostile_install.py",
+    "e2e/test_targets.py",
 )
 TIER_ORDER = ("e2e", "integration", "browser", "unit")
 
