@@ -57,6 +57,22 @@ def image_build_lock(path: Path = LOCK_PATH) -> Iterator[None]:
                 f.close()
 
 
+LOCAL_TARGET_LOCK_PATH = LOCK_PATH.with_name("spbe-share-test-local-target.lock")
+
+
+@contextlib.contextmanager
+def local_target_lock(path: Path = LOCAL_TARGET_LOCK_PATH) -> Iterator[None]:
+    """Hold the machine-wide lock of the built-in ``local`` target: its containers are named
+    ``spbe-local-<app>-...`` whoever runs the test, so two test runs take turns with it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
     if getattr(fn, "__spbe_build_locked__", False):
         return fn
