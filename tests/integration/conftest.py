@@ -64,6 +64,10 @@ def base_image(docker_client: Any) -> str:
 def it_workspace(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from spbe_share.workspace import Workspace
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one per run: the workers share its layer and wheel caches
+        home = tmp_path_factory.getbasetemp().parent / "spbe-ws"  # (builds take turns: tests/buildlock.py)
+        home.mkdir(exist_ok=True)
+        return Workspace(home=home, root=REPO_ROOT)
     return Workspace(home=tmp_path_factory.mktemp("spbe-ws"), root=REPO_ROOT)
 
 
