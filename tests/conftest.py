@@ -6,6 +6,12 @@ rendered it: Jinja delimiters, ``#jinja2:`` headers that change the delimiters, 
 lookups, queries and filters. ``hostile.strings`` has them with the marker folder filled in,
 ``hostile.ran()`` lists the ones that ran, ``hostile.typed_looking`` strings YAML would read
 as numbers, booleans, null or dates.
+
+Order: the tests run in pytest-xdist workers, one test file per worker at a time (pyproject
+``addopts``), files handed out in collection order. :func:`pytest_collection_modifyitems`
+puts the slowest files first (:data:`SLOWEST_FIRST`, measured), then the rest of the e2e,
+integration and browser tiers, then the unit tests, which fill the gaps at the end. Tests
+keep their order inside a file (module-scoped installs rely on it).
 """
 
 from __future__ import annotations
@@ -30,6 +36,42 @@ TEMPLATES = {
 
 # strings YAML would read as another type: they must arrive as the same strings
 TYPED_LOOKING = {"zeros": "00", "kode": "96.71", "yes": "true", "nul": "null", "exp": "1e3", "date": "2026-01-01"}
+
+
+# The slowest test files, slowest first (`--durations`, one worker): they start first, so the
+# last file to finish is a short one. A file not named here keeps its tier's place.
+SLOWEST_FIRST = (
+    "e2e/test_provision.py",
+    "e2e/test_data_ops.py",
+    "e2e/test_upgrade.py",
+    "e2e/test_fleet.py",
+    "e2e/test_install.py",
+    "e2e/test_interrupts.py",
+    "e2e/test_backup_playbooks.py",
+    "e2e/test_hostile_install.py",
+    "e2e/test_targets.py",
+)
+TIER_ORDER = ("e2e", "integration", "browser", "unit")
+
+
+def _file_rank(path: Path) -> tuple[int, int]:
+    rel = path.resolve().relative_to(Path(__file__).resolve().parent).as_posix()
+    if rel in SLOWEST_FIRST:
+        return (0, SLOWEST_FIRST.index(rel))
+    tier = rel.split("/", 1)[0]
+    return (1, TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    ranks: dict[str, tuple[int, int]] = {}
+    for item in items:
+        key = str(item.path)
+        if key not in ranks:
+            try:
+                ranks[key] = _file_rank(item.path)
+            except ValueError:  # outside tests/
+                ranks[key] = (2, 0)
+    items.sort(key=lambda item: ranks[str(item.path)])  # stable: a file's tests keep their order
 
 
 @dataclass(frozen=True)

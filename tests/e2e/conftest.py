@@ -20,7 +20,10 @@ Skipped, with the reason, only when sshd/ssh tools are missing or we are not roo
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +31,23 @@ import pytest
 from baresrv import BareServer, bare_available
 from simdc import REPO, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, sshd_available
 
-SESSION = secrets.token_hex(2)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from buildlock import image_build_lock, lock_builders  # noqa: E402
+
+lock_builders()  # pytest-xdist workers take turns building and exporting images (tests/buildlock.py)
+
+
+def _session_id() -> str:
+    """4 random hex digits per test run; under pytest-xdist the run's and the worker's
+    (``t1a2bw0``, ``t1a2bw1``: the workers of one run share one Docker engine too)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under xdist
+    if not worker.startswith("gw"):
+        return secrets.token_hex(2)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:4] or secrets.token_hex(2)
+    return f"{run}w{worker[2:]}"
+
+
+SESSION = _session_id()
 
 
 def unique(name: str) -> str:
@@ -90,27 +109,44 @@ def e2e_workspace(datacenters: dict[str, SimDC], tmp_path: Path) -> E2EWorkspace
     return make_e2e_workspace(tmp_path / "workspace", datacenters)
 
 
+def _run_shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder shared by the pytest-xdist workers of this run (each worker's own otherwise)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        path = tmp_path_factory.getbasetemp().parent / name  # the run's folder, above popen-gwN
+        path.mkdir(exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp(name)
+
+
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """app -> signed bundle (newest release), built once per session, each app with its
-    donor's throwaway key; ``<app>.pub`` -> that donor's public key file."""
+    """app -> signed bundle (newest release), built once per run (the first xdist worker that
+    needs them builds, the others wait for it and read the same files), each app with its
+    donor's throwaway key; ``<app>.pub`` -> that donor's public key file. Read only."""
     from spbe_share.bundle.keys import export_public, generate_key, load_private_key
     from spbe_share.bundle.pack import build_bundle
     from spbe_share.catalog.loader import get_entry
     from spbe_share.workspace import Workspace
 
-    out = {}
-    for app in BUNDLED_APPS:
-        if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
-            continue
-        ws = Workspace.from_options(tmp_path_factory.mktemp(f"donor-{app}"))
-        ws.ensure()
-        info = generate_key(ws, name=app, donor_kode=donor_kode(app))
-        loaded = get_entry(ws, app)
-        out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version, key=load_private_key(ws, info.name)).path
-        out[f"{app}.pub"] = ws.home / f"{app}.pub"
-        out[f"{app}.pub"].write_text(export_public(ws, info.name))
-    return out
+    shared = _run_shared_dir(tmp_path_factory, "e2e-bundles")
+    done = shared / "bundles.json"
+    with image_build_lock():
+        if done.is_file():
+            return {k: Path(v) for k, v in json.loads(done.read_text()).items()}
+        out = {}
+        for app in BUNDLED_APPS:
+            if not (REPO / "catalog" / app / "spbe-app.yaml").exists():
+                continue
+            ws = Workspace.from_options(shared / f"donor-{app}")
+            ws.ensure()
+            info = generate_key(ws, name=app, donor_kode=donor_kode(app))
+            loaded = get_entry(ws, app)
+            out[app] = build_bundle(ws, loaded, version=loaded.entry.latest.version,
+                                    key=load_private_key(ws, info.name)).path  # fmt: skip
+            out[f"{app}.pub"] = ws.home / f"{app}.pub"
+            out[f"{app}.pub"].write_text(export_public(ws, info.name))
+        done.write_text(json.dumps({k: str(v) for k, v in out.items()}))
+        return out
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (bench/bench_fleet.py imports this too)
+from buildlock import image_build_lock  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "pengaduan"
@@ -91,6 +95,11 @@ def add_new_release(root: Path, commit: str) -> None:
 def build_bundles(root: Path, donor_home: Path) -> dict[str, Path]:
     """Bundles of 1.0.0 and 1.0.1, signed by a throwaway key of the entry's donor;
     ``"pub"``: that key's public file. Leaves the root at its final state (both releases)."""
+    with image_build_lock():  # 1.0.1 is 1.0.0's image re-tagged: no other build in between
+        return _build_bundles(root, donor_home)
+
+
+def _build_bundles(root: Path, donor_home: Path) -> dict[str, Path]:
     from spbe_share.bundle.keys import export_public, generate_key, load_private_key
     from spbe_share.bundle.pack import build_bundle
     from spbe_share.catalog.loader import get_entry

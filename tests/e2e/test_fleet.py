@@ -87,7 +87,7 @@ def fleet(datacenters: dict[str, SimDC], tmp_path_factory: pytest.TempPathFactor
                   "--valid-until", (today + dt.timedelta(days=365)).isoformat(), "--scope", "install")  # fmt: skip
         with ThreadPoolExecutor(3) as pool:  # 1.0.0 everywhere, at once
             done = list(pool.map(lambda dc: w.cli("install", APP, "--target", dc.name, "--version", OLD, "--bundle",
-                                                  str(bundles[OLD]), check=False), dcs.values()))  # fmt: skip
+                                                  str(bundles[OLD]), check=False, timeout=900), dcs.values()))  # fmt: skip
         for proc in done:
             assert proc.returncode == 0, proc.stderr
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -243,6 +243,9 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     for url in result["urls"]:
         assert url.startswith(f"http://{dc.address}:")
         _healthz(url + "healthz")
+    # docker-init is every container's PID 1: a server as PID 1 ignores SIGTERM, each stop waited 10 s
+    names = [line.split()[0] for line in snapshot(dc, dc.name)["containers"]]
+    assert names and _docker("inspect", "--format", "{{.HostConfig.Init}}", *names).split() == ["true"] * len(names)
     current = json.loads((dc.root / "apps" / app / "current.json").read_text())
     assert current["app"] == app and current["result"] == "ok" and current["target"] == dc.name
     secrets_dir = dc.root / "apps" / app / "secrets"

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from buildlock import image_build_lock, local_target_lock
 from simdc import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -32,20 +33,22 @@ def _rm_local(app: str) -> None:
 
 
 def test_install_on_local_target_like_the_readme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = "pengaduan"
-    _rm_local(app)
-    monkeypatch.setenv("SPBE_SHARE_LOCAL_ROOT", str(tmp_path / "root"))
-    monkeypatch.setenv("SPBE_SHARE_LOCAL_BIND_ADDRESS", BIND)
-    home = tmp_path / "ws"
-    try:
-        proc = run_cli(home, "install", app, "--target", "local", timeout=900)
-        out = proc.stdout + proc.stderr
-        assert f"http://{BIND}:8081" in out, out
-        with urllib.request.urlopen(f"http://{BIND}:8081/healthz", timeout=10) as resp:  # noqa: S310
-            assert resp.status == 200
-            assert json.load(resp)["status"] == "ok"
-        status = json.loads(run_cli(home, "status", "--target", "local", "--json").stdout)
-        assert any(app in json.dumps(row) for row in status), status
-        assert list((tmp_path / "root" / "apps" / app).rglob("current.json")), "no release record on the target"
-    finally:
+    with local_target_lock():  # another test run may use the `local` target right now
+        app = "pengaduan"
         _rm_local(app)
+        monkeypatch.setenv("SPBE_SHARE_LOCAL_ROOT", str(tmp_path / "root"))
+        monkeypatch.setenv("SPBE_SHARE_LOCAL_BIND_ADDRESS", BIND)
+        home = tmp_path / "ws"
+        try:
+            with image_build_lock():  # builds the images when missing (tests/buildlock.py)
+                proc = run_cli(home, "install", app, "--target", "local", timeout=900)
+            out = proc.stdout + proc.stderr
+            assert f"http://{BIND}:8081" in out, out
+            with urllib.request.urlopen(f"http://{BIND}:8081/healthz", timeout=10) as resp:  # noqa: S310
+                assert resp.status == 200
+                assert json.load(resp)["status"] == "ok"
+            status = json.loads(run_cli(home, "status", "--target", "local", "--json").stdout)
+            assert any(app in json.dumps(row) for row in status), status
+            assert list((tmp_path / "root" / "apps" / app).rglob("current.json")), "no release record on the target"
+        finally:
+            _rm_local(app)

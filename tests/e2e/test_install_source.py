@@ -17,6 +17,7 @@ from pathlib import Path
 
 import git
 import pytest
+from buildlock import image_build_lock
 from simdc import REPO, SimDC, remove_docker_objects, run_cli
 from test_install import snapshot
 
@@ -55,7 +56,8 @@ def test_source_app_installs_and_a_self_signed_bundle_needs_the_loud_option(simd
         assert ambiguous.returncode == ExitCode.INVALID_INPUT and f"src/{APP}" in ambiguous.stderr
 
         before = snapshot(dc, dc.name)
-        refused = run_cli(home, "install", f"src/{APP}", "--target", dc.name, check=False, timeout=900)
+        with image_build_lock():  # builds the bundle, and the images when missing (tests/buildlock.py)
+            refused = run_cli(home, "install", f"src/{APP}", "--target", dc.name, check=False, timeout=900)
         assert refused.returncode == ExitCode.VERIFICATION_FAILED, refused.stderr
         assert SELF_SIGNED_OPTION in refused.stderr and "Traceback" not in refused.stderr
         assert snapshot(dc, dc.name) == before

@@ -216,6 +216,7 @@ def run_app(
             network=net_name,
             networking_config={net_name: client.api.create_endpoint_config(aliases=[component.name])},
             labels={"spbe-test": prefix},
+            init=True,  # as playbooks/tasks/start.yml: tini is PID 1, so `docker stop` is quick
             detach=True,
         )
         app.containers[component.name] = container

@@ -26,8 +26,12 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apprunner import RunningApp, remove_prefixed, run_app  # noqa: E402
+from buildlock import lock_builders  # noqa: E402
+
+lock_builders()  # pytest-xdist workers take turns building and exporting images (tests/buildlock.py)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +64,10 @@ def base_image(docker_client: Any) -> str:
 def it_workspace(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from spbe_share.workspace import Workspace
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one per run: the workers share its layer and wheel caches
+        home = tmp_path_factory.getbasetemp().parent / "spbe-ws"  # (builds take turns: tests/buildlock.py)
+        home.mkdir(exist_ok=True)
+        return Workspace(home=home, root=REPO_ROOT)
     return Workspace(home=tmp_path_factory.mktemp("spbe-ws"), root=REPO_ROOT)
 
 
