@@ -41,6 +41,7 @@ TYPED_LOOKING = {"zeros": "00", "kode": "96.71", "yes": "true", "nul": "null", "
 # The slowest test files, slowest first (`--durations`, one worker): they start first, so the
 # last file to finish is a short one. A file not named here keeps its tier's place.
 SLOWEST_FIRST = (
+    "e2e/test_upgrade_undo.py",
     "e2e/test_provision.py",
     "e2e/test_data_ops.py",
     "e2e/test_upgrade.py",

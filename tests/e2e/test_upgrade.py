@@ -186,19 +186,12 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
 # ---------------------------------------------------------------- the fault matrix
 # Each case starts with 1.0.0 serving (the test above ends there) and must end with 1.0.0
 # serving, its data equal (row counts and checksums), the lock free, and the history telling
-# what happened. The cases share the module's one install and run in this order, the cheap ones
-# (nothing stops) first: (f) (e) (d) (a) (b) (c); (d) cuts the ship of (a)'s bundle and (a)
-# resumes it. Fault releases answer their health checks within seconds (short timeouts), so a
-# case spends its time on the real work (backup, stop, restore, start), not on waiting. The
-# table is printed at the end of the module.
-
-# (a), (b) and (c) each cost a full upgrade and its undo (containers recreated on the vfs driver,
-# a restore): 4-7 min each on a quiet 2-core machine, far more under load. (d), (e) and (f) stop
-# before anything stops (~1-3 min each) and always run; the three undo cases run on request:
-# SPBE_SHARE_TEST_FAULTS=1 python3 -m pytest tests/e2e/test_upgrade.py
-undo_case = pytest.mark.skipif(os.environ.get("SPBE_SHARE_TEST_FAULTS") != "1",
-                               reason="fault cases with an undo: set SPBE_SHARE_TEST_FAULTS=1 (4-7 min each)")
-
+# what happened. Here the cases that stop before anything stops, on the module's one install:
+# (f) (e) (d). The cases that undo a started upgrade, (a) (b) (c), are in
+# test_upgrade_undo.py (its own install, so that xdist runs them beside these). Fault releases
+# answer their health checks within seconds (short timeouts), so a case spends its time on the
+# real work (backup, stop, restore, start), not on waiting. The table is printed at the end of
+# each module.
 MATRIX: list[tuple[str, ...]] = []
 CUT: dict[str, Any] = {}  # what (d) left on the target for (a) to resume: part file, offset
 
@@ -440,88 +433,3 @@ def test_fault_d_ssh_connection_cut_during_ship(site: Site, failing_release: Pat
     part = partial / cut["part"]
     assert part.is_file() and 0 < part.stat().st_size < BALLAST  # kept, for the next ship to resume
     CUT.update(part=cut["part"], offset=part.stat().st_size)
-
-
-@undo_case
-def test_fault_a_migration_fails_half_way(site: Site, failing_release: Path) -> None:
-    """1.2.0 whose migration raises after altering ``letters``: rolled back, data restored. Its
-    ship resumes inside the blob (d) cut."""
-    from spbe_share.audit import read as read_audit
-
-    run_fault(site, "(a) migration fails half way", failing_release, expect_cause="Health")
-    assert "uji_gagal" not in json.dumps(appdata.psql_json(
-        site.db, "SELECT json_agg(column_name) FROM information_schema.columns WHERE table_name = 'letters';"))
-    if CUT:  # (d) ran: the cut blob was resumed from its offset, not sent again whole
-        blob = site.dc.root / "blobs" / "sha256" / CUT["part"].removesuffix(".part")
-        assert blob.is_file() and not (site.dc.root / "blobs" / "sha256" / ".partial" / CUT["part"]).exists()
-        sent = [e for e in read_audit(site.w.ws) if e.get("what") == "upgrade"][-1]["details"]["bytes_sent"]
-        assert blob.stat().st_size - CUT["offset"] <= sent < blob.stat().st_size, (sent, CUT)
-
-
-@undo_case
-def test_fault_b_new_version_never_healthy(site: Site, tmp_path: Path) -> None:
-    """1.1.0 (its migration runs) whose health check never answers: rolled back, data restored."""
-
-    def sick(doc: dict[str, Any]) -> None:
-        short_health(next(c for c in doc["components"] if c["name"] == "web"), timeout_s=8,
-                     path="/tidak-pernah-sehat")
-
-    run_fault(site, "(b) never healthy", fault_bundle(site, tmp_path, version="1.1.0", edit=sick),
-              expect_cause="Health")
-
-
-@undo_case
-def test_fault_c_cli_killed_after_the_old_version_stopped(site: Site) -> None:
-    """SIGKILL to the CLI (and its playbook) once 1.1.0 is starting; the lease runs out; the next
-    ``upgrade`` finds the journal, undoes the upgrade (restore + 1.0.0), says so, exits 13."""
-    import signal
-
-    w, dc = site.w, site.dc
-    started = time.monotonic()
-    before = site.measure()
-    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test", "SPBE_SHARE_LEASE_S": "10"}
-    env.pop("SPBE_SHARE_HOME", None)
-    journal = site.app_dir / "journal.json"
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "spbe_share", "--workspace", str(w.home), "upgrade", APP, "--target", dc.name,
-         "--bundle", str(site.bundles["1.1.0"]), "--yes"],
-        cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                j = json.loads(journal.read_text())
-            except (OSError, ValueError):
-                j = {}
-            if j.get("state") == "running" and "starting-new" in [s["step"] for s in j.get("steps", [])]:
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, "the upgrade ended before it could be killed"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert not site.lock_free()  # the dead operation's lock stays ...
-    time.sleep(13)  # ... until its lease (10 s, the least allowed) runs out
-    h = json.loads(w.cli("history", APP, "--target", dc.name, "--json").stdout)
-    assert h["lock_stale"] and "STALE" in h["lock"] and "e2e-test" in h["lock"] and h["journal"]["state"] == "running"
-    # the stale lock names its holder; unlock breaks it (audited); the journal stays for the recovery
-    broken = w.cli("unlock", APP, "--target", dc.name, "--reason", "CLI killed by the fault test")
-    assert "e2e-test" in broken.stdout and "STALE" in broken.stdout and site.lock_free()
-    from spbe_share.audit import read as read_audit
-
-    unlocks = [e for e in read_audit(w.ws) if e.get("what") == "unlock"]
-    assert unlocks and "CLI killed by the fault test" in json.dumps(unlocks[-1])
-    again = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]), "--yes",
-                  check=False, timeout=1800)
-    h, last = last_attempt(site)
-    serving, after = matrix_row(site, "(c) CLI SIGKILLed after old stopped", again.returncode, before, started,
-                                f"{last['result']}: {last['cause'] or ''}")
-    assert again.returncode == 13 and "was undone" in again.stderr, again.stdout + again.stderr
-    assert serving == "1.0.0"
-    assert after.same_data(before), after.diff(before)
-    assert not after.problems and after.signatures == before.signatures
-    assert site.lock_free()
-    assert last["result"] == "interrupted" and last["version"] == "1.1.0"
-    assert h["journal"]["state"] == "rolled_back" and "resumed" in h["journal"]["steps"]
-    assert site.current()["version"] == "1.0.0"
