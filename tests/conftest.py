@@ -16,6 +16,8 @@ keep their order inside a file (module-scoped installs rely on it).
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +98,18 @@ class Hostile:
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Hostile:
     marker_dir = tmp_path_factory.mktemp("ran")
     return Hostile(marker_dir)
+
+
+# Tables that e2e modules write while they run (``.test-artifacts/*.matrix.txt``, e.g. the
+# upgrade fault matrix): printed at the end of the run, here in the controlling process, since
+# xdist workers' own prints are not shown.
+_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    out = Path(os.environ.get("SPBE_SHARE_ARTIFACTS", Path(__file__).resolve().parents[1] / ".test-artifacts"))
+    for table in sorted(out.glob("*.matrix.txt")) if out.is_dir() else []:
+        if table.stat().st_mtime >= _STARTED:
+            terminalreporter.write_sep("-", table.name)
+            for line in table.read_text().splitlines():
+                terminalreporter.write_line(line)

@@ -198,17 +198,25 @@ CUT: dict[str, Any] = {}  # what (d) left on the target for (a) to resume: part 
 
 @pytest.fixture(scope="module", autouse=True)
 def print_matrix(request: pytest.FixtureRequest) -> Iterator[None]:
+    """At the end of the module: its rows of the matrix as a table, printed and written to
+    ``.test-artifacts/<module>.matrix.txt`` (xdist workers' prints are not shown: the root
+    conftest's terminal summary prints the tables written during the run)."""
+    first = len(MATRIX)
     yield
-    if not MATRIX:
+    rows = MATRIX[first:]
+    if not rows:
         return
+    head = ("case", "exit", "serving", "data", "lock", "history (last attempt on the target)", "seconds")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["upgrade fault matrix (e-office 1.0.0 -> faulty release, over SSH on a simulated data center)"]
+    lines += ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [head, *rows]]
+    out = Path(os.environ.get("SPBE_SHARE_ARTIFACTS", REPO / ".test-artifacts"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{request.module.__name__}.matrix.txt").write_text("\n".join(lines) + "\n")
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     say = tr.write_line if tr is not None else print
-    say("")
-    say("upgrade fault matrix (e-office 1.0.0 -> faulty release, over SSH on a simulated data center)")
-    head = ("case", "exit", "serving", "data", "lock", "history (last attempt on the target)", "seconds")
-    widths = [max(len(str(r[i])) for r in [head, *MATRIX]) for i in range(len(head))]
-    for row in [head, *MATRIX]:
-        say("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    for line in ["", *lines]:
+        say(line)
 
 
 def matrix_row(site: Site, case: str, code: int, before: appdata.Fingerprint, started: float,
