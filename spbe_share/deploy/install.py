@@ -297,13 +297,14 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
 def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
     """Does ``plan``'s target already run exactly that release? Verified on the target under the
     app's lock, in one round trip (:mod:`.noop`); reads only (the lock is taken and released)."""
-    from .noop import check_unchanged, noop_request, sha256_of
+    from ..bundle.pack import sha256_file
+    from .noop import check_unchanged, noop_request
     from .runner import run_dir_name
 
     ev = plan.extravars
     request = noop_request(
-        ev, lock=plan.lock, files_tar_sha256=sha256_of(plan.bundle.dir / ev["spbe_files_tar"]),
-        tool_sha256=sha256_of(Path(ev["spbe_dockerarchive"])),
+        ev, lock=plan.lock, files_tar_sha256=sha256_file(plan.bundle.dir / ev["spbe_files_tar"]),
+        tool_sha256=sha256_file(Path(ev["spbe_dockerarchive"])),
     )
     ctx.cancel.check()
     run_dir = ctx.ws.runs_dir / run_dir_name("noop-check", plan.target.name, plan.app, ctx.now)

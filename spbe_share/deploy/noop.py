@@ -37,14 +37,6 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 TIMEOUT_S = 60
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def noop_request(ev: dict[str, Any], *, lock: LockOwner, files_tar_sha256: str, tool_sha256: str) -> dict[str, Any]:
     """What the target must hold for an install with variables ``ev`` (install.yml's) to change
     nothing (pure; the folders, files and modes are those tasks/ship.yml, configure.yml write)."""

@@ -120,6 +120,19 @@ def check_record(req, out):
     return current
 
 
+def check_mode_owner(kind, want, st, out, both=False):
+    """The mode, then (when ``want`` names one) the owner of ``want["path"]`` against ``st``;
+    a folder reports only its first difference, a file (``both``) each."""
+    mode = st.st_mode & 0o7777
+    if mode != want["mode"]:
+        out.append("{} {}: mode {:o}, not {:o}".format(kind, want["path"], mode, want["mode"]))
+        if not both:
+            return
+    if "uid" in want and (st.st_uid, st.st_gid) != (want["uid"], want["gid"]):
+        out.append("{} {}: owner {}:{}, not {}:{}".format(kind, want["path"], st.st_uid, st.st_gid,
+                                                           want["uid"], want["gid"]))
+
+
 def check_paths(req, out):
     for d in req["dirs"]:
         try:
@@ -129,10 +142,8 @@ def check_paths(req, out):
             continue
         if not os.path.isdir(d["path"]):
             out.append("{} is not a folder".format(d["path"]))
-        elif st.st_mode & 0o7777 != d["mode"]:
-            out.append("folder {}: mode {:o}, not {:o}".format(d["path"], st.st_mode & 0o7777, d["mode"]))
-        elif "uid" in d and (st.st_uid, st.st_gid) != (d["uid"], d["gid"]):
-            out.append("folder {}: owner {}:{}, not {}:{}".format(d["path"], st.st_uid, st.st_gid, d["uid"], d["gid"]))
+        else:
+            check_mode_owner("folder", d, st, out)
     for f in req["files"]:
         try:
             st = os.stat(f["path"])
@@ -142,10 +153,7 @@ def check_paths(req, out):
             continue
         if digest != f["sha256"]:
             out.append("file {}: content differs".format(f["path"]))
-        if st.st_mode & 0o7777 != f["mode"]:
-            out.append("file {}: mode {:o}, not {:o}".format(f["path"], st.st_mode & 0o7777, f["mode"]))
-        if "uid" in f and (st.st_uid, st.st_gid) != (f["uid"], f["gid"]):
-            out.append("file {}: owner {}:{}, not {}:{}".format(f["path"], st.st_uid, st.st_gid, f["uid"], f["gid"]))
+        check_mode_owner("file", f, st, out, both=True)
     for s in req["secrets"]:
         try:
             if os.path.getsize(s) <= 0:
