@@ -45,7 +45,6 @@ def _print_plan(plan: Any) -> None:
     out(f"  downtime: {d['expected_downtime']}")
 
 
-
 def _go_on(*, yes: bool, dry_run: bool) -> bool:
     """After the plan: a dry run stops; on a terminal ask unless --yes; a script goes on."""
     if dry_run:
@@ -53,6 +52,7 @@ def _go_on(*, yes: bool, dry_run: bool) -> bool:
     if not yes and sys.stdin.isatty():
         return click.confirm("Go on?", default=False)
     return True
+
 
 @click.command("upgrade")
 @click.argument("app")
