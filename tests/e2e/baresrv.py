@@ -11,12 +11,16 @@ no systemd). Each :class:`BareServer` gets
 * its own network namespace ``spbe-bare-<id>``, reached from the host over a veth pair
   ``sbh-<id>`` (host) / ``sbb-<id>`` (server) on a free private /30 (10.213.x.y): no default
   route, so no package mirror is reachable from inside;
-* its own sshd, chrooted into that root inside a private mount namespace (proc, /sys, /dev
-  and a /run tmpfs are mounted there only, so nothing below the root is a mount point on
-  the host and a teardown never reaches into the host's /dev or /sys). The namespace is
+* its own sshd, in a private mount namespace whose root is that root (proc, /sys, /dev and a
+  /run tmpfs are mounted there only, so nothing below the root is a mount point on the host
+  and a teardown never reaches into the host's /dev or /sys). The root is made the
+  namespace's root with ``pivot_root``, not ``chroot``: the kernel gives a process that joins
+  a mount namespace that namespace's root, so in a chroot a ``docker exec`` (runc joining the
+  container's namespace) would land in the host's filesystem, not the container's. The
+  namespace is
   entered with ``nsenter --net=/var/run/netns/<ns>``: ``ip netns exec`` would remount /sys
   and hide the cgroups, and a dockerd started under it refuses ("Devices cgroup isn't
-  mounted"). The root is bind-mounted onto itself, so runc's pivot_root works in the chroot.
+  mounted"). The root is bind-mounted onto itself, so it can be pivoted to.
 
 A dockerd appears only when ``spbe-share target provision`` puts one there; its settings for
 this server (:meth:`BareServer.docker_daemon_options`: vfs, no iptables, a cgroup parent of
@@ -63,7 +67,7 @@ STATE_DIR = Path("/run/spbe-share-bare")
 NETNS_DIR = Path("/var/run/netns")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
-TOOLS = ("debootstrap", "ip", "nsenter", "unshare", "chroot", "tar", "tc", "ssh-keygen", "ssh")
+TOOLS = ("debootstrap", "ip", "nsenter", "unshare", "pivot_root", "tar", "tc", "ssh-keygen", "ssh")
 
 # Run as: sh -c ENTER_SCRIPT spbe-bare-enter ROOT CMD... (arguments, never formatted into the script)
 ENTER_SCRIPT = """set -e
@@ -73,8 +77,12 @@ mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$root/run"
-mkdir -p "$root/run/sshd" "$root/run/lock"
-exec chroot "$root" "$@"
+mkdir -p "$root/run/sshd" "$root/run/lock" "$root/run/.host-root"
+cd "$root"
+pivot_root . run/.host-root
+umount -l /run/.host-root
+rmdir /run/.host-root
+exec "$@"
 """
 
 
@@ -87,7 +95,7 @@ def _which(tool: str) -> str | None:
 def bare_available() -> str | None:
     """None when a bare server can run here, else why not."""
     if os.geteuid() != 0:
-        return "a bare server needs root (network namespaces, mounts, chroot)"
+        return "a bare server needs root (network namespaces, mounts, pivot_root)"
     for tool in TOOLS:
         if _which(tool) is None:
             return f"{tool} is not installed"
@@ -123,7 +131,7 @@ def address_argvs(ns: str, host_if: str, bare_if: str, host_addr: str, bare_addr
 
 
 def enter_argv(ns: str, root: Path, command: Sequence[str]) -> list[str]:
-    """Start ``command`` chrooted into ``root``, in netns ``ns`` and a private mount namespace."""
+    """Start ``command`` in netns ``ns`` and a private mount namespace whose root is ``root``."""
     return [
         "nsenter", f"--net={NETNS_DIR / ns}",
         "unshare", "--mount", "--propagation", "private",

@@ -65,3 +65,21 @@ def test_a_killed_test_run_is_swept(tarball: Path, tmp_path: Path) -> None:
     assert server_id in sweep_stale()
     assert _traces(server_id, tmp_path) == []
     assert not Path(f"/proc/{sshd}").exists() or "zombie" in Path(f"/proc/{sshd}/status").read_text()
+
+
+def test_joining_its_mount_namespace_lands_in_its_root(tarball: Path, tmp_path: Path) -> None:
+    """What runc does for `docker exec`: join the mount namespace, with no chroot after. The
+    kernel then gives the process the namespace's root, which must be the server's root, not
+    this host's (with a chroot it was the host's, and psql in a container found no socket)."""
+    server = BareServer(base=tmp_path).start(tarball=tarball)
+    try:
+        assert server.proc is not None
+        proc = subprocess.run(  # noqa: S603
+            ["nsenter", "-t", str(server.proc.pid), "-m", "cat", "/etc/ssh/sshd_config.d/spbe-test.conf"],  # noqa: S607
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert f"ListenAddress {server.address}" in proc.stdout
+    finally:
+        server.stop()
+    assert _traces(server.id, tmp_path) == []

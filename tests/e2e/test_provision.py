@@ -5,7 +5,8 @@ no Docker, no python3-docker, no zstd, no route to a mirror) and one operator wo
 Tests run in file order, as an adopter would: add the target, preflight refuses and names
 `target provision`, build the offline provision bundle, provision, provision again (nothing
 changes), preflight passes, install e-office (its own dockerd inside the namespace, vfs),
-reach /healthz from the host through the veth address.
+reach /healthz from the host through the veth address, back it up (its dump runs in the
+database container through the server's engine).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ TODAY = dt.date.today()
 @pytest.fixture(scope="module")
 def bws(bare_server: BareServer, bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
     """The operator's workspace: the bare server added as a target (host key pinned), the
-    donor's key trusted, an agreement for e-office."""
+    donor's key trusted, an agreement for e-office (install, and support for its backups)."""
     home = tmp_path_factory.mktemp("bare-operator")
     w = E2EWorkspace(home=home, dcs={})
     w.cli("keys", "trust", str(bundles[f"{APP}.pub"]), "--donor-kode", donor_kode(APP))
@@ -43,7 +44,7 @@ def bws(bare_server: BareServer, bundles: dict[str, Path], tmp_path_factory: pyt
     w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", bare_server.pemda,
           "--adopter-kode", bare_server.kode_wilayah, "--number", "PKS/BARE/2026",
           "--signed", (TODAY - dt.timedelta(days=1)).isoformat(),
-          "--valid-until", (TODAY + dt.timedelta(days=365)).isoformat(), "--scope", "install")
+          "--valid-until", (TODAY + dt.timedelta(days=365)).isoformat(), "--scope", "install,support")
     yield w
 
 
@@ -263,3 +264,14 @@ def test_install_e_office_and_reach_healthz(bare_server: BareServer, bws: E2EWor
     host_names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
                                 check=True).stdout.split()  # fmt: skip
     assert not [n for n in host_names if n.startswith(f"spbe-{bare_server.name}-")]
+
+
+def test_backup_on_the_provisioned_server(bare_server: BareServer, bws: E2EWorkspace) -> None:
+    """A backup runs the database's own dump tool inside its container (`docker exec`), through
+    the server's engine: it must reach the database there and verify."""
+    proc = bws.cli("backup", APP, "--target", bare_server.name, timeout=900)
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("backup ") and "verified" in first, proc.stdout
+    backup_id = first.split()[1].rstrip(":")
+    listing = json.loads(bws.cli("backup", "list", APP, "--target", bare_server.name, "--json").stdout)
+    assert [(r["id"], r["state"]) for r in listing["backups"]] == [(backup_id, "verified")]
