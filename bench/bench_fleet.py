@@ -4,12 +4,15 @@ node's memory while it runs.
 Each simulated data center is a real sshd on its own loopback address (tests/e2e/simdc.py)
 whose root holds a pengaduan release record (containers are not started: N app containers on
 this machine's vfs Docker engine would measure the disk, not the fleet). ``fleet status`` reads
-every target in ONE ansible-runner run (forks = min(N, 50), strategy free), so the figure is
-the fan-out of SSH + one module per target + validation on the controller.
+every target over its own SSH connection (forks = min(N, 50) at once), running the
+``spbe_status`` module's source as a script there, so the figure is the fan-out of SSH + one
+python per target + validation on the controller.
 
 Printed: seconds for 1 target (baseline, same run) and for N targets, their ratio, rows read,
-and the peak RSS of this process and of the largest child (ansible-playbook and its forks).
-Run: ``python3 bench/bench_fleet.py [--targets 50] [--forks 50]``.
+and the peak memory of the control node. ``--with-ansible`` also times the Ansible path (ONE
+ansible-runner run of ``playbooks/status.yml``, strategy free: what an execution node runs, and
+what ``fleet status`` ran before) over the same N targets in the same run, as the comparison.
+Run: ``python3 bench/bench_fleet.py [--targets 50] [--forks 50] [--with-ansible]``.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", type=int, default=50)
     p.add_argument("--forks", type=int, default=None)
     p.add_argument("--timeout", type=int, default=30, help="per target (a loaded controller needs more)")
+    p.add_argument("--with-ansible", action="store_true", help="also time the Ansible path (status.yml)")
     args = p.parse_args(argv)
 
     from simdc import TARGET_PYTHON, SimDC, sshd_available
@@ -119,12 +123,13 @@ def main(argv: list[str] | None = None) -> int:
                 add_target(ws, name=dc.name, host=dc.address, port=dc.port, user=dc.user, key=dc.client_key,
                            pemda=dc.pemda, kode_wilayah=kode, root=str(dc.root), python=TARGET_PYTHON,
                            host_key_file=dc.host_key_pub)  # fmt: skip
-            print(f"setup: {args.targets} data centers in {time.monotonic() - t0:.1f}s")
+            print(f"setup: {args.targets} data centers in {time.monotonic() - t0:.1f}s;"
+                  f" load average {os.getloadavg()[0]:.2f}")
             targets = [t for t in list_targets(ws) if t.name != "local"]
 
-            def timed(ts: list[object]) -> tuple[float, int]:  # (seconds, targets read with their record)
+            def timed(ts: list[object], via: str = "ssh") -> tuple[float, int]:  # (seconds, targets read)
                 t = time.monotonic()
-                status, _ = fleet_status(ws, targets=ts, timeout=args.timeout, forks=args.forks)  # type: ignore[arg-type]
+                status, _ = fleet_status(ws, targets=ts, timeout=args.timeout, forks=args.forks, via=via)  # type: ignore[arg-type]
                 took = time.monotonic() - t
                 read = sum(1 for r in status.rows if r.reachable and r.version == "1.0.0")
                 return took, read
@@ -145,6 +150,15 @@ def main(argv: list[str] | None = None) -> int:
                   f" {one_mem.peak_kb / 1024:.0f} MB ({one_mem.peak_procs} processes), {args.targets} targets"
                   f" {many_mem.peak_kb / 1024:.0f} MB ({many_mem.peak_procs} processes)")  # fmt: skip
             print(f"peak RSS: this process {self_mb:.0f} MB, largest child process {child_mb:.0f} MB")
+            if args.with_ansible:
+                print(f"load average before the Ansible path: {os.getloadavg()[0]:.2f}")
+                timed(targets[:1], via="ansible")  # warm-up
+                a_one, _ = timed(targets[:1], via="ansible")
+                with PssSampler(sshd) as a_mem:
+                    a_many, a_rows = timed(targets, via="ansible")
+                print(f"Ansible path (status.yml), 1 target: {a_one:.2f}s; {args.targets} targets: {a_many:.2f}s"
+                      f" ({a_rows} read), peak PSS {a_mem.peak_kb / 1024:.0f} MB ({a_mem.peak_procs} processes)")
+                print(f"direct SSH path against the Ansible path, {args.targets} targets: {a_many / many:.1f}x faster")
         finally:
             for dc in dcs:
                 dc.stop()
