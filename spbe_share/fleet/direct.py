@@ -45,6 +45,7 @@ SCRIPT = Path("library") / "spbe_status.py"  # under the workspace's playbooks f
 SCRIPT_FLAG = "--spbe-share-status"  # the module's plain-script entry point
 MAX_ANSWER = 8 << 20  # bytes of stdout kept from one target (20000 blob names + records fit easily)
 MAX_STDERR = 64 << 10  # the tail of stderr kept
+MAX_DEPTH = 64  # rounds of bracket peeling allowed in an answer (a status is < 10 levels deep)
 POLL_S = 0.1  # how often a noted signal is looked for
 _SSH_FAILED = 255
 
@@ -83,6 +84,25 @@ def _lines(stderr: bytes) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("@")]
 
 
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def nested_within(raw: bytes, depth: int = MAX_DEPTH) -> bool:
+    """Whether the brackets of JSON text ``raw`` balance within about ``depth`` levels (each
+    round peels at least one level). Checked before ``json.loads``, whose recursion on a
+    hostile answer of 100000 nested lists would be a RecursionError in this process."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(depth):
+        if not brackets:
+            return True
+        peeled = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if peeled == brackets:
+            return False  # unbalanced
+        brackets = peeled
+    return not brackets
+
+
 def answer_read(target: Target, raw: RawAnswer, *, timeout: int) -> TargetRead:
     """The validated read of one target from its raw outcome (pure; never raises)."""
     from ..deploy.runner import HOST_KEY_PATTERNS
@@ -109,6 +129,8 @@ def answer_read(target: Target, raw: RawAnswer, *, timeout: int) -> TargetRead:
     if raw.rc != 0:
         return down(f"the status read failed on the target (exit {raw.rc}): {last or 'no message'}")
     try:
+        if not nested_within(raw.stdout):
+            raise ValueError("brackets unbalanced or nested too deep")
         data = json.loads(raw.stdout.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return TargetRead(target, reachable=True, error="invalid status from the target: not one JSON document")
@@ -137,6 +159,39 @@ async def _read_tail(stream: asyncio.StreamReader, limit: int) -> bytes:
     return kept
 
 
+async def _exchange(proc: asyncio.subprocess.Process) -> RawAnswer:
+    assert proc.stdout is not None and proc.stderr is not None  # noqa: S101 - PIPE given
+    err_task = asyncio.ensure_future(_read_tail(proc.stderr, MAX_STDERR))
+    try:
+        out, too_big = await _read_capped(proc.stdout, MAX_ANSWER)
+        if too_big:
+            proc.kill()
+        err = await err_task
+        rc = await proc.wait()
+    finally:
+        if not err_task.done():
+            err_task.cancel()
+            await asyncio.gather(err_task, return_exceptions=True)
+    return RawAnswer(rc=None if too_big else rc, stdout=out, stderr=err, too_big=too_big)
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill ``proc`` if it still runs, wait for it, and read its pipes to their end (so the
+    transport closes with the loop still open; bounded: a grandchild could hold them)."""
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
+
+    async def drain(stream: asyncio.StreamReader | None) -> None:
+        while stream is not None and await stream.read(1 << 16):
+            pass
+
+    try:
+        await asyncio.wait_for(asyncio.gather(drain(proc.stdout), drain(proc.stderr)), 5)
+    except TimeoutError:
+        pass
+
+
 async def _run_one(argv: list[str], *, timeout: float, gate: asyncio.Semaphore) -> RawAnswer:
     async with gate:
         t0 = time.monotonic()
@@ -146,23 +201,14 @@ async def _run_one(argv: list[str], *, timeout: float, gate: asyncio.Semaphore) 
             )
         except OSError as exc:
             return RawAnswer(rc=None, start_error=f"cannot run {argv[0]}: {exc.strerror or exc}")
-        assert proc.stdout is not None and proc.stderr is not None  # noqa: S101 - PIPE given
-        err_task = asyncio.ensure_future(_read_tail(proc.stderr, MAX_STDERR))
         try:
-            out, too_big = await asyncio.wait_for(_read_capped(proc.stdout, MAX_ANSWER), timeout)
-            if too_big:
-                proc.kill()
-            rc = await asyncio.wait_for(proc.wait(), max(0.1, timeout - (time.monotonic() - t0)))
-            err = await asyncio.wait_for(err_task, 5)
+            raw = await asyncio.wait_for(_exchange(proc), timeout)
         except TimeoutError:
-            return RawAnswer(rc=None, timed_out=True, seconds=time.monotonic() - t0)
+            raw = RawAnswer(rc=None, timed_out=True)
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            err_task.cancel()
-        return RawAnswer(rc=None if too_big else rc, stdout=out, stderr=err, too_big=too_big,
-                         seconds=time.monotonic() - t0)  # fmt: skip
+            await _reap(proc)  # also when cancelled: no ssh child outlives the read
+        raw.seconds = time.monotonic() - t0
+        return raw
 
 
 async def _run_all(argvs: Sequence[list[str]], *, forks: int, timeout: float,
