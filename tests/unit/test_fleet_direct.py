@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shlex
 import signal
 import sys
@@ -18,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from spbe_share.deploy.interrupts import CancelToken, processes_with
+from spbe_share.deploy.interrupts import CancelToken, interrupts, processes_with
 from spbe_share.errors import Cancelled
 from spbe_share.fleet import direct
 from spbe_share.fleet.direct import (
@@ -238,17 +239,20 @@ def test_a_missing_program_is_an_answer_not_a_crash() -> None:
 
 
 def test_a_signal_kills_every_child_and_cancels() -> None:
+    """A real SIGINT to this process, as Ctrl-C: the operation's handler notes it, the loop kills
+    every ssh child and raises Cancelled."""
     marker = f"cancel-{uuid.uuid4().hex}"
     token = CancelToken()
     argvs = [py(f"import time; time.sleep(60)  # {marker}") for _ in range(3)]
-    timer = threading.Timer(0.5, token.forward, args=(signal.SIGINT,))
-    timer.start()
-    try:
-        with pytest.raises(Cancelled, match="fleet status stopped; it changes nothing"):
-            run_argvs(argvs, forks=3, timeout=60, cancel=token)
-    finally:
-        timer.cancel()
-    assert processes_with(marker) == []
+    timer = threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGINT))
+    with interrupts(token):
+        timer.start()
+        try:
+            with pytest.raises(Cancelled, match="fleet status stopped; it changes nothing"):
+                run_argvs(argvs, forks=3, timeout=60, cancel=token)
+        finally:
+            timer.cancel()
+    assert token.signals == [signal.SIGINT] and processes_with(marker) == []
 
 
 # ---------------------------------------------------------------- one reading, two entry points
