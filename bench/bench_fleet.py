@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,6 +88,32 @@ class PssSampler:
             self.stop.wait(0.1)
 
 
+@dataclass
+class Timed:
+    seconds: float
+    read: int  # targets read with their record
+    controller_cpu: float
+    targets_cpu: float
+
+
+def controller_cpu() -> float:
+    """CPU seconds of this process and its reaped children (ssh clients, ansible-playbook and forks)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def targets_cpu(sshd: list[int]) -> float:
+    """CPU seconds of the simulated data centers: each sshd with its reaped connections below it."""
+    total = 0
+    for pid in sshd:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--targets", type=int, default=50)
@@ -127,38 +154,46 @@ def main(argv: list[str] | None = None) -> int:
                   f" load average {os.getloadavg()[0]:.2f}")
             targets = [t for t in list_targets(ws) if t.name != "local"]
 
-            def timed(ts: list[object], via: str = "ssh") -> tuple[float, int]:  # (seconds, targets read)
-                t = time.monotonic()
+            sshd = [dc.proc.pid for dc in dcs if dc.proc is not None]
+
+            def timed(ts: list[object], via: str = "ssh") -> Timed:
+                c0, s0, t = controller_cpu(), targets_cpu(sshd), time.monotonic()
                 status, _ = fleet_status(ws, targets=ts, timeout=args.timeout, forks=args.forks, via=via)  # type: ignore[arg-type]
                 took = time.monotonic() - t
                 read = sum(1 for r in status.rows if r.reachable and r.version == "1.0.0")
-                return took, read
+                return Timed(took, read, controller_cpu() - c0, targets_cpu(sshd) - s0)
 
-            sshd = [dc.proc.pid for dc in dcs if dc.proc is not None]
-            timed(targets[:1])  # warm-up (imports, ansible's caches)
+            def show(label: str, one: Timed, many: Timed, one_mem: PssSampler, many_mem: PssSampler) -> None:
+                n = args.targets
+                print(f"{label}, 1 target:   {one.seconds:.2f}s")
+                print(f"{label}, {n} targets: {many.seconds:.2f}s ({many.read} read, {n - many.read} not within"
+                      f" --timeout {args.timeout}s), ratio {many.seconds / one.seconds:.1f}x"
+                      f" (goal < 5 s: {'met' if many.seconds < 5 else 'NOT met'})")  # fmt: skip
+                print(f"  CPU seconds for {n} targets: control node {many.controller_cpu:.1f}"
+                      f" ({many.controller_cpu / n:.3f} per target: spbe-share and its ssh/ansible children),"
+                      f" simulated data centers {many.targets_cpu:.1f} ({many.targets_cpu / n:.3f} per target: their"
+                      f" sshd and what runs under it), on the same {os.cpu_count()} cores")  # fmt: skip
+                print(f"  control node memory (peak total PSS): 1 target {one_mem.peak_kb / 1024:.0f} MB"
+                      f" ({one_mem.peak_procs} processes), {n} targets {many_mem.peak_kb / 1024:.0f} MB"
+                      f" ({many_mem.peak_procs} processes)")  # fmt: skip
+
+            timed(targets[:1])  # warm-up (imports, caches)
             with PssSampler(sshd) as one_mem:
-                one, _ = timed(targets[:1])
+                one = timed(targets[:1])
             with PssSampler(sshd) as many_mem:
-                many, rows = timed(targets)
-            self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"fleet status, 1 target:   {one:.2f}s")
-            print(f"fleet status, {args.targets} targets: {many:.2f}s ({rows} read, {args.targets - rows} not within"
-                  f" --timeout {args.timeout}s), ratio {many / one:.1f}x"
-                  f" (goal < 5 s: {'met' if many < 5 else 'NOT met'})")  # fmt: skip
-            print(f"control node memory (peak total PSS of spbe-share + ansible processes): 1 target"
-                  f" {one_mem.peak_kb / 1024:.0f} MB ({one_mem.peak_procs} processes), {args.targets} targets"
-                  f" {many_mem.peak_kb / 1024:.0f} MB ({many_mem.peak_procs} processes)")  # fmt: skip
-            print(f"peak RSS: this process {self_mb:.0f} MB, largest child process {child_mb:.0f} MB")
+                many = timed(targets)
+            show("fleet status (one SSH round trip per target)", one, many, one_mem, many_mem)
             if args.with_ansible:
                 print(f"load average before the Ansible path: {os.getloadavg()[0]:.2f}")
                 timed(targets[:1], via="ansible")  # warm-up
-                a_one, _ = timed(targets[:1], via="ansible")
-                with PssSampler(sshd) as a_mem:
-                    a_many, a_rows = timed(targets, via="ansible")
-                print(f"Ansible path (status.yml), 1 target: {a_one:.2f}s; {args.targets} targets: {a_many:.2f}s"
-                      f" ({a_rows} read), peak PSS {a_mem.peak_kb / 1024:.0f} MB ({a_mem.peak_procs} processes)")
-                print(f"direct SSH path against the Ansible path, {args.targets} targets: {a_many / many:.1f}x faster")
+                with PssSampler(sshd) as a_one_mem:
+                    a_one = timed(targets[:1], via="ansible")
+                with PssSampler(sshd) as a_many_mem:
+                    a_many = timed(targets, via="ansible")
+                show("the Ansible path (status.yml)", a_one, a_many, a_one_mem, a_many_mem)
+                print(f"{args.targets} targets: one SSH round trip each is {a_many.seconds / many.seconds:.1f}x faster"
+                      f" than the Ansible path in this run")  # fmt: skip
+            print(f"load average at the end: {os.getloadavg()[0]:.2f}")
         finally:
             for dc in dcs:
                 dc.stop()
