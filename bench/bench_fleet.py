@@ -28,6 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -156,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
 
             sshd = [dc.proc.pid for dc in dcs if dc.proc is not None]
 
-            def timed(ts: list[object], via: str = "ssh") -> Timed:
+            def timed(ts: list[Any], via: Literal["ssh", "ansible"] = "ssh") -> Timed:
                 c0, s0, t = controller_cpu(), targets_cpu(sshd), time.monotonic()
-                status, _ = fleet_status(ws, targets=ts, timeout=args.timeout, forks=args.forks, via=via)  # type: ignore[arg-type]
+                status, _ = fleet_status(ws, targets=ts, timeout=args.timeout, forks=args.forks, via=via)
                 took = time.monotonic() - t
                 read = sum(1 for r in status.rows if r.reachable and r.version == "1.0.0")
                 return Timed(took, read, controller_cpu() - c0, targets_cpu(sshd) - s0)

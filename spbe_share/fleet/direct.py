@@ -128,12 +128,13 @@ def answer_read(target: Target, raw: RawAnswer, *, timeout: int) -> TargetRead:
         return down(last or f"ssh failed (exit {raw.rc})")
     if raw.rc != 0:
         return down(f"the status read failed on the target (exit {raw.rc}): {last or 'no message'}")
+    not_json = TargetRead(target, reachable=True, error="invalid status from the target: not one JSON document")
+    if not nested_within(raw.stdout):  # unbalanced, or nested deeper than any status
+        return not_json
     try:
-        if not nested_within(raw.stdout):
-            raise ValueError("brackets unbalanced or nested too deep")
         data = json.loads(raw.stdout.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        return TargetRead(target, reachable=True, error="invalid status from the target: not one JSON document")
+        return not_json
     return parse_read(target, data)
 
 

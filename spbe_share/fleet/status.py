@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -176,7 +176,7 @@ def read_targets(
     blobs: bool = False,
     node: ExecutionNode | None = None,
     cancel: CancelToken | None = None,
-    via: str = "ssh",
+    via: Literal["ssh", "ansible"] = "ssh",
 ) -> dict[str, TargetRead]:
     """Read every target; a target that does not answer in ``timeout`` s is unreachable.
 
@@ -189,8 +189,6 @@ def read_targets(
         from .direct import read_direct
 
         return read_direct(ws, targets, timeout=timeout, forks=forks, blobs=blobs, cancel=cancel)
-    if via not in ("ssh", "ansible"):
-        raise ValueError(f"via must be 'ssh' or 'ansible', not {via!r}")
     return _read_by_playbook(ws, targets, timeout=timeout, forks=forks, blobs=blobs, node=node, cancel=cancel)
 
 
@@ -336,7 +334,7 @@ def fleet_status(
     node: ExecutionNode | None = None,
     cancel: CancelToken | None = None,
     now: dt.datetime | None = None,
-    via: str = "ssh",
+    via: Literal["ssh", "ansible"] = "ssh",
 ) -> tuple[FleetStatus, dict[str, TargetRead]]:
     """Read ``targets`` and build the rows (also returns the reads, for plans)."""
     from ..agreements import load_agreements
