@@ -141,6 +141,9 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
     print(f"\nupgrade 1.0.0 -> 1.1.0: sent {out['bytes_sent']:,} B for {out['bytes_missing']:,} B the target lacked"
           f" (ratio {out['bytes_sent'] / max(1, out['bytes_missing']):.3f}), downtime {out['downtime_s']:.1f} s,"
           f" total {out['seconds']:.1f} s")
+    phases = out["phase_seconds"]
+    assert all(phases[p] > 0 for p in ("Lock", "Ship", "Load", "Backup", "Stop", "Start", "Health", "Record")), phases
+    assert sum(phases.values()) <= out["seconds"]
     assert site.serving_version() == "1.1.0"
     record = site.current()
     assert (record["version"], record["operation"], record["from_version"]) == ("1.1.0", "upgrade", "1.0.0")
