@@ -393,7 +393,7 @@ def test_fault_d_ssh_connection_cut_during_ship(site: Site, failing_release: Pat
     """The sshd session carrying the blob stream is killed once 3 MiB of the 12 MiB blob arrived
     (the link held at 4 MiB/s so the cut lands inside the blob): the upgrade stops before the
     lock is even taken, 1.0.0 serves, nothing is recorded on the target, the part stays for the
-    next upgrade to resume ((a) resumes it)."""
+    next upgrade to resume (resuming inside a blob: tests/e2e/test_ship.py)."""
     import signal
     import threading
 
