@@ -152,6 +152,8 @@ def main() -> int:
             return 1
         print(f"upgrade: {up.blobs_sent} blobs, {up.bytes_sent:,} B shipped of {up.bytes_missing:,} B the target"
               f" lacked; downtime {up.downtime_s:.1f}s; {up.seconds:.1f}s in ship + playbook")
+        print("upgrade phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in up.phase_seconds.items())
+              + f"; outside these phases (plan, checks, ansible's start-up) {rows[-1][1] - sum(up.phase_seconds.values()):.1f}s")
         print(f"the upgrade's blob bytes at the nominal {args.rate_mbit:g} Mbit/s: "
               f"{up.bytes_sent * 8 / (args.rate_mbit * 1e6):.1f}s")
         return 0

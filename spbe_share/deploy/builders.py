@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 # install.yml's task names start with one of these ("Ship: copy the blobs ..."); timed per phase
 PHASES = ("Lock", "Ship", "Load", "Configure", "Start", "Health", "Record")
+UPGRADE_PHASES = ("Lock", "Journal", "Ship", "Load", "Backup", "Stop", "Configure", "Start", "Health", "Record")
 
 
 def start_order(components: Sequence[Component]) -> list[Component]:
@@ -266,6 +267,7 @@ def phase_seconds(result: RunResult, phases: Sequence[str] = PHASES) -> dict[str
 
 __all__ = [
     "PHASES",
+    "UPGRADE_PHASES",
     "app_urls",
     "config_file_name",
     "container_specs",

@@ -35,7 +35,7 @@ from ..catalog.models import Release
 from ..errors import InvalidInput, NotFound, RemoteFailed, RolledBack, SpbeError
 from . import state
 from .appstate import AppState, read_state
-from .builders import app_urls, install_vars, release_record
+from .builders import UPGRADE_PHASES, app_urls, install_vars, phase_seconds, release_record
 from .bundles import VerifiedBundle, files_tar, trusted_for_target, verified_bundle
 from .core import (
     Attempt,
@@ -170,6 +170,7 @@ class UpgradeResult:
     run_dir: Path
     urls: list[str] = field(default_factory=list)
     cause: str | None = None
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -178,6 +179,7 @@ class UpgradeResult:
             "bytes_sent": self.bytes_sent, "bytes_missing": self.bytes_missing,
             "downtime_s": round(self.downtime_s, 2), "seconds": round(self.seconds, 2), "run_dir": str(self.run_dir),
             "urls": self.urls, "cause": self.cause,
+            "phase_seconds": {k: round(v, 2) for k, v in self.phase_seconds.items()},
         }
 
 
@@ -378,11 +380,14 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
     record = state.validated_record(done.current, app=plan.app, target=plan.target.name, version=plan.to_version,
                                     source=plan.target.name)
     state.save_cached(ctx.ws, target=plan.target.name, app=plan.app, record=record)
+    phases = phase_seconds(run, UPGRADE_PHASES)
+    phases["Ship"] += shipped.seconds
     return UpgradeResult(
         app=plan.app, target=plan.target.name, from_version=plan.from_version, to_version=plan.to_version,
         outcome="upgraded", backup=plan.backup_id, blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
         bytes_missing=sum(plan.missing.values()), downtime_s=downtime_of(run), seconds=run.seconds + shipped.seconds,
         run_dir=run.run_dir, urls=app_urls(plan.bundle.entry, bind_address=plan.target.bind_address),
+        phase_seconds=phases,
     )
 
 

@@ -141,6 +141,9 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
     print(f"\nupgrade 1.0.0 -> 1.1.0: sent {out['bytes_sent']:,} B for {out['bytes_missing']:,} B the target lacked"
           f" (ratio {out['bytes_sent'] / max(1, out['bytes_missing']):.3f}), downtime {out['downtime_s']:.1f} s,"
           f" total {out['seconds']:.1f} s")
+    phases = out["phase_seconds"]
+    assert all(phases[p] > 0 for p in ("Lock", "Ship", "Load", "Backup", "Stop", "Start", "Health", "Record")), phases
+    assert sum(phases.values()) <= out["seconds"]
     assert site.serving_version() == "1.1.0"
     record = site.current()
     assert (record["version"], record["operation"], record["from_version"]) == ("1.1.0", "upgrade", "1.0.0")
@@ -390,7 +393,7 @@ def test_fault_d_ssh_connection_cut_during_ship(site: Site, failing_release: Pat
     """The sshd session carrying the blob stream is killed once 3 MiB of the 12 MiB blob arrived
     (the link held at 4 MiB/s so the cut lands inside the blob): the upgrade stops before the
     lock is even taken, 1.0.0 serves, nothing is recorded on the target, the part stays for the
-    next upgrade to resume ((a) resumes it)."""
+    next upgrade to resume (resuming inside a blob: tests/e2e/test_ship.py)."""
     import signal
     import threading
 
