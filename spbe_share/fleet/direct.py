@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -248,13 +249,23 @@ def run_argvs(argvs: Sequence[list[str]], *, forks: int, timeout: float,
 # ---------------------------------------------------------------- the read and its record
 
 
-def _keep(run_dir: Path, targets: Sequence[Target], argvs: Sequence[list[str]], raws: Sequence[RawAnswer],
-          reads: dict[str, TargetRead], source: str, *, timeout: int, forks: int, blobs: bool) -> None:  # fmt: skip
+def _request(run_dir: Path, targets: Sequence[Target], argvs: Sequence[list[str]], source: str, *, timeout: int,
+             forks: int, blobs: bool) -> None:  # fmt: skip
+    """``request.json``: what was run where (the script by name and digest, not 50 copies)."""
+    quoted = shlex.quote(source)
+
+    def shown(a: str) -> str:
+        return "<script>" if a == source else a.replace(quoted, "<script>")
+
     (run_dir / "request.json").write_text(json.dumps({
         "script": str(Path("playbooks") / SCRIPT), "script_sha256": hashlib.sha256(source.encode()).hexdigest(),
         "timeout": timeout, "forks": forks, "blobs": blobs,
-        "targets": {t.name: [a if a != source else "<script>" for a in argv] for t, argv in zip(targets, argvs, strict=True)},
+        "targets": {t.name: [shown(a) for a in argv] for t, argv in zip(targets, argvs, strict=True)},
     }, indent=1))  # fmt: skip
+
+
+def _answers(run_dir: Path, targets: Sequence[Target], raws: Sequence[RawAnswer], reads: dict[str, TargetRead]) -> None:
+    """``answers/<target>.json`` and ``.stderr`` as received, ``result.json`` what became of each."""
     answers = run_dir / "answers"
     answers.mkdir()
     summary: dict[str, Any] = {}
@@ -278,9 +289,10 @@ def read_direct(ws: Workspace, targets: Sequence[Target], *, timeout: int, forks
     argvs = [status_argv(ws, t, source, blobs=blobs) for t in targets]
     run_dir = ws.runs_dir / run_dir_name("fleet-status", "fleet", None, now or dt.datetime.now(dt.UTC))
     run_dir.mkdir(parents=True, mode=0o700)
+    _request(run_dir, targets, argvs, source, timeout=timeout, forks=forks, blobs=blobs)
     raws = run_argvs(argvs, forks=forks, timeout=timeout, cancel=cancel)
     reads = {t.name: answer_read(t, raw, timeout=timeout) for t, raw in zip(targets, raws, strict=True)}
-    _keep(run_dir, targets, argvs, raws, reads, source, timeout=timeout, forks=forks, blobs=blobs)
+    _answers(run_dir, targets, raws, reads)
     return reads
 
 

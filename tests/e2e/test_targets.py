@@ -328,3 +328,5 @@ def test_fleet_status_rows_for_a_changed_key_a_stopped_server_and_a_hung_one(sim
 
     runs = sorted((home / "runs").glob("*-fleet-status-fleet"))
     assert runs and set(json.loads((runs[-1] / "result.json").read_text())) == {changed.name, stopped.name, hung.name}
+    asked = json.loads((runs[-1] / "request.json").read_text())["targets"][hung.name]
+    assert asked[0] == "ssh" and asked[-1].startswith(f"{hang} -c <script> --spbe-share-status ")  # no copies

@@ -303,3 +303,13 @@ def test_read_targets_over_the_local_target_keeps_a_run_folder(tmp_path: Path, w
     assert request["targets"]["local"][:2] == [sys.executable, "-c"] and request["targets"]["local"][2] == "<script>"
     assert json.loads((run / "answers" / "local.json").read_text())["records"][1]["target"] == "sorong"
     assert json.loads((run / "result.json").read_text())["local"]["rc"] == 0
+
+
+def test_the_run_folder_names_the_script_instead_of_copying_it(tmp_path: Path, ws: Workspace) -> None:
+    src = direct.script_source(ws)
+    direct._request(tmp_path, [T, LOCAL], [status_argv(ws, T, src), status_argv(ws, LOCAL, src)], src, timeout=9,
+                    forks=2, blobs=False)  # fmt: skip
+    request = json.loads((tmp_path / "request.json").read_text())
+    assert request["targets"]["sorong"][-1] == "/usr/bin/python3 -c <script> --spbe-share-status /srv/spbe"
+    assert request["targets"]["local"][2] == "<script>" and src not in json.dumps(request)
+    assert (request["timeout"], request["forks"], request["script"]) == (9, 2, "playbooks/library/spbe_status.py")
