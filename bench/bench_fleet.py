@@ -4,12 +4,15 @@ node's memory while it runs.
 Each simulated data center is a real sshd on its own loopback address (tests/e2e/simdc.py)
 whose root holds a pengaduan release record (containers are not started: N app containers on
 this machine's vfs Docker engine would measure the disk, not the fleet). ``fleet status`` reads
-every target in ONE ansible-runner run (forks = min(N, 50), strategy free), so the figure is
-the fan-out of SSH + one module per target + validation on the controller.
+every target over its own SSH connection (forks = min(N, 50) at once), running the
+``spbe_status`` module's source as a script there, so the figure is the fan-out of SSH + one
+python per target + validation on the controller.
 
 Printed: seconds for 1 target (baseline, same run) and for N targets, their ratio, rows read,
-and the peak RSS of this process and of the largest child (ansible-playbook and its forks).
-Run: ``python3 bench/bench_fleet.py [--targets 50] [--forks 50]``.
+and the peak memory of the control node. ``--with-ansible`` also times the Ansible path (ONE
+ansible-runner run of ``playbooks/status.yml``, strategy free: what an execution node runs, and
+what ``fleet status`` ran before) over the same N targets in the same run, as the comparison.
+Run: ``python3 bench/bench_fleet.py [--targets 50] [--forks 50] [--with-ansible]``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -84,11 +89,38 @@ class PssSampler:
             self.stop.wait(0.1)
 
 
+@dataclass
+class Timed:
+    seconds: float
+    read: int  # targets read with their record
+    controller_cpu: float
+    targets_cpu: float
+
+
+def controller_cpu() -> float:
+    """CPU seconds of this process and its reaped children (ssh clients, ansible-playbook and forks)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def targets_cpu(sshd: list[int]) -> float:
+    """CPU seconds of the simulated data centers: each sshd with its reaped connections below it."""
+    total = 0
+    for pid in sshd:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--targets", type=int, default=50)
     p.add_argument("--forks", type=int, default=None)
     p.add_argument("--timeout", type=int, default=30, help="per target (a loaded controller needs more)")
+    p.add_argument("--with-ansible", action="store_true", help="also time the Ansible path (status.yml)")
     args = p.parse_args(argv)
 
     from simdc import TARGET_PYTHON, SimDC, sshd_available
@@ -119,32 +151,50 @@ def main(argv: list[str] | None = None) -> int:
                 add_target(ws, name=dc.name, host=dc.address, port=dc.port, user=dc.user, key=dc.client_key,
                            pemda=dc.pemda, kode_wilayah=kode, root=str(dc.root), python=TARGET_PYTHON,
                            host_key_file=dc.host_key_pub)  # fmt: skip
-            print(f"setup: {args.targets} data centers in {time.monotonic() - t0:.1f}s")
+            print(f"setup: {args.targets} data centers in {time.monotonic() - t0:.1f}s;"
+                  f" load average {os.getloadavg()[0]:.2f}")
             targets = [t for t in list_targets(ws) if t.name != "local"]
 
-            def timed(ts: list[object]) -> tuple[float, int]:  # (seconds, targets read with their record)
-                t = time.monotonic()
-                status, _ = fleet_status(ws, targets=ts, timeout=args.timeout, forks=args.forks)  # type: ignore[arg-type]
+            sshd = [dc.proc.pid for dc in dcs if dc.proc is not None]
+
+            def timed(ts: list[Any], via: Literal["ssh", "ansible"] = "ssh") -> Timed:
+                c0, s0, t = controller_cpu(), targets_cpu(sshd), time.monotonic()
+                status, _ = fleet_status(ws, targets=ts, timeout=args.timeout, forks=args.forks, via=via)
                 took = time.monotonic() - t
                 read = sum(1 for r in status.rows if r.reachable and r.version == "1.0.0")
-                return took, read
+                return Timed(took, read, controller_cpu() - c0, targets_cpu(sshd) - s0)
 
-            sshd = [dc.proc.pid for dc in dcs if dc.proc is not None]
-            timed(targets[:1])  # warm-up (imports, ansible's caches)
+            def show(label: str, one: Timed, many: Timed, one_mem: PssSampler, many_mem: PssSampler) -> None:
+                n = args.targets
+                print(f"{label}, 1 target:   {one.seconds:.2f}s")
+                print(f"{label}, {n} targets: {many.seconds:.2f}s ({many.read} read, {n - many.read} not within"
+                      f" --timeout {args.timeout}s), ratio {many.seconds / one.seconds:.1f}x"
+                      f" (goal < 5 s: {'met' if many.seconds < 5 else 'NOT met'})")  # fmt: skip
+                print(f"  CPU seconds for {n} targets: control node {many.controller_cpu:.1f}"
+                      f" ({many.controller_cpu / n:.3f} per target: spbe-share and its ssh/ansible children),"
+                      f" simulated data centers {many.targets_cpu:.1f} ({many.targets_cpu / n:.3f} per target: their"
+                      f" sshd and what runs under it), on the same {os.cpu_count()} cores")  # fmt: skip
+                print(f"  control node memory (peak total PSS): 1 target {one_mem.peak_kb / 1024:.0f} MB"
+                      f" ({one_mem.peak_procs} processes), {n} targets {many_mem.peak_kb / 1024:.0f} MB"
+                      f" ({many_mem.peak_procs} processes)")  # fmt: skip
+
+            timed(targets[:1])  # warm-up (imports, caches)
             with PssSampler(sshd) as one_mem:
-                one, _ = timed(targets[:1])
+                one = timed(targets[:1])
             with PssSampler(sshd) as many_mem:
-                many, rows = timed(targets)
-            self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"fleet status, 1 target:   {one:.2f}s")
-            print(f"fleet status, {args.targets} targets: {many:.2f}s ({rows} read, {args.targets - rows} not within"
-                  f" --timeout {args.timeout}s), ratio {many / one:.1f}x"
-                  f" (goal < 5 s: {'met' if many < 5 else 'NOT met'})")  # fmt: skip
-            print(f"control node memory (peak total PSS of spbe-share + ansible processes): 1 target"
-                  f" {one_mem.peak_kb / 1024:.0f} MB ({one_mem.peak_procs} processes), {args.targets} targets"
-                  f" {many_mem.peak_kb / 1024:.0f} MB ({many_mem.peak_procs} processes)")  # fmt: skip
-            print(f"peak RSS: this process {self_mb:.0f} MB, largest child process {child_mb:.0f} MB")
+                many = timed(targets)
+            show("fleet status (one SSH round trip per target)", one, many, one_mem, many_mem)
+            if args.with_ansible:
+                print(f"load average before the Ansible path: {os.getloadavg()[0]:.2f}")
+                timed(targets[:1], via="ansible")  # warm-up
+                with PssSampler(sshd) as a_one_mem:
+                    a_one = timed(targets[:1], via="ansible")
+                with PssSampler(sshd) as a_many_mem:
+                    a_many = timed(targets, via="ansible")
+                show("the Ansible path (status.yml)", a_one, a_many, a_one_mem, a_many_mem)
+                print(f"{args.targets} targets: one SSH round trip each is {a_many.seconds / many.seconds:.1f}x faster"
+                      f" than the Ansible path in this run")  # fmt: skip
+            print(f"load average at the end: {os.getloadavg()[0]:.2f}")
         finally:
             for dc in dcs:
                 dc.stop()

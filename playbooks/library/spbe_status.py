@@ -1,5 +1,14 @@
 #!/usr/bin/python3
-"""Read-only status of every spbe-share app on a target, in one task (standard library only)."""
+"""Read-only status of every spbe-share app on a target, in one task (standard library only).
+
+Two ways in, one reading (:func:`read_status`):
+
+* as the Ansible module ``spbe_status`` (``playbooks/status.yml``; :func:`main` is a thin
+  AnsibleModule wrapper: arguments in, ``status`` out);
+* as a plain script, ``python3 -c <this file> --spbe-share-status ROOT [--blobs]``: what
+  ``spbe-share fleet status`` and ``plan`` run over one SSH connection per target (no Ansible
+  on either side). The status is printed as one JSON document on stdout.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +16,10 @@ import http.client
 import json
 import os
 import socket
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-
-from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
 module: spbe_status
@@ -34,6 +42,9 @@ MAX_RECORD = 256 * 1024
 MAX_CONTAINERS = 50
 MAX_URLS = 20
 MAX_BLOBS = 20000
+HTTP_TIMEOUT = 5
+DOCKER_SOCKET = "/var/run/docker.sock"
+SCRIPT_FLAG = "--spbe-share-status"
 
 
 def read_json(path: str) -> object:
@@ -108,18 +119,10 @@ def http_code(url: str, timeout: float) -> int:
         return -1
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "root": {"type": "path", "required": True},
-            "blobs": {"type": "bool", "default": False},
-            "http_timeout": {"type": "int", "default": 5},
-            "docker_socket": {"type": "path", "default": "/var/run/docker.sock"},
-        },
-        supports_check_mode=True,
-    )
-    root = module.params["root"]
-    timeout = max(1, module.params["http_timeout"])
+def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIMEOUT,
+                docker_socket: str = DOCKER_SOCKET) -> dict:
+    """Records, newest attempts, container states, health codes (and blob names) under ``root``."""
+    timeout = max(1, http_timeout)
     apps_dir = os.path.join(root, "apps")
     try:
         apps = sorted(n for n in os.listdir(apps_dir) if not n.startswith("."))[:MAX_APPS]
@@ -143,16 +146,47 @@ def main() -> None:
         attempt = newest_attempt(app_dir)
         if attempt is not None:
             last.append([app, read_json(attempt)])
-    containers = [[n, container_state(module.params["docker_socket"], n, timeout)] for n in names]
+    containers = [[n, container_state(docker_socket, n, timeout)] for n in names]
     http = [[u, http_code(u, timeout)] for u in urls]
     result = {"records": records, "last": last, "containers": containers, "http": http}
-    if module.params["blobs"]:
+    if blobs:
         try:
             result["blobs"] = sorted(os.listdir(os.path.join(root, "blobs", "sha256")))[:MAX_BLOBS]
         except OSError:
             result["blobs"] = []
-    module.exit_json(changed=False, status=result)
+    return result
+
+
+def main() -> None:
+    """The Ansible module: arguments in, ``status`` out."""
+    # imported here only: the plain-script way runs where no Ansible is installed
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "required": True},
+            "blobs": {"type": "bool", "default": False},
+            "http_timeout": {"type": "int", "default": HTTP_TIMEOUT},
+            "docker_socket": {"type": "path", "default": DOCKER_SOCKET},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    status = read_status(p["root"], blobs=p["blobs"], http_timeout=p["http_timeout"], docker_socket=p["docker_socket"])
+    module.exit_json(changed=False, status=status)
+
+
+def script(argv: list) -> int:
+    """``--spbe-share-status ROOT [--blobs]``: the status as JSON on stdout."""
+    if not argv or argv[0].startswith("-") or any(a != "--blobs" for a in argv[1:]):
+        sys.stderr.write("usage: %s ROOT [--blobs]\n" % SCRIPT_FLAG)
+        return 2
+    sys.stdout.write(json.dumps(read_status(argv[0], blobs="--blobs" in argv[1:]), separators=(",", ":")))
+    sys.stdout.write("\n")
+    return 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == [SCRIPT_FLAG]:
+        sys.exit(script(sys.argv[2:]))
     main()

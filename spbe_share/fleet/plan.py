@@ -1,8 +1,9 @@
 """``spbe-share plan``: which installs a regulation (or a new version) affects, and what each would
 ship and change.
 
-Who: every selected target runs ``status.yml`` once (:func:`~.status.read_targets`, in parallel,
-with its blob list). What: for each (target, app) running a release older than the goal
+Who: every selected target is read once (:func:`~.status.read_targets`, in parallel: one SSH
+round trip running ``spbe_status``'s reading, or ``status.yml`` on an execution node), with its
+blob list. What: for each (target, app) running a release older than the goal
 (``--to VERSION``, or for ``--regulation`` the first release of the app naming it), a
 :class:`PlanItem`:
 

@@ -1,11 +1,14 @@
 """``spbe-share fleet status``: who runs which version, how healthy, how far behind, under which
 agreement, for many targets at once.
 
-Reading (:func:`read_targets`) is ONE ansible-runner run of ``playbooks/status.yml`` over every
-selected target, ``forks`` of them at a time, ``strategy: free`` and a per-target task timeout:
-a slow or unreachable target holds up no other, and the whole run has a deadline. What each
-target answers is validated (:func:`parse_read`) before anything uses it: a target is not
-trusted, so a malformed, oversized or foreign record becomes an error on that target's row.
+Reading (:func:`read_targets`) runs the ``spbe_status`` reading of every selected target,
+``forks`` of them at a time, each bounded by a per-target timeout, so a slow or unreachable
+target holds up no other. By default each target is one SSH round trip running the module's
+source as a script (:mod:`.direct`: no Ansible on the controller's hot path); with an
+execution node it is ONE ansible-runner run of ``playbooks/status.yml`` (``strategy: free``)
+on that node, which has a deadline for the whole run. What each target answers is validated
+(:func:`parse_read`) before anything uses it: a target is not trusted, so a malformed,
+oversized or foreign record becomes an error on that target's row.
 
 Rows (:func:`build_rows`) are a pure function of those reads, the catalog, the agreements and
 the day: the ``fleet status --json`` format of :mod:`.models` (the web catalog renders it).
@@ -18,7 +21,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -173,14 +176,28 @@ def read_targets(
     blobs: bool = False,
     node: ExecutionNode | None = None,
     cancel: CancelToken | None = None,
+    via: Literal["ssh", "ansible"] = "ssh",
 ) -> dict[str, TargetRead]:
-    """Read every target in one playbook run; a target that does not answer is unreachable."""
-    from ..deploy.runner import HOST_KEY_PATTERNS, run_playbook
-    from ..errors import Cancelled
+    """Read every target; a target that does not answer in ``timeout`` s is unreachable.
 
+    ``via="ssh"`` (the default): one SSH round trip per target (:func:`.direct.read_direct`);
+    ``via="ansible"``, or an execution ``node``: one run of ``playbooks/status.yml``."""
     if not targets:
         return {}
     forks = forks or min(len(targets), MAX_FORKS)
+    if node is None and via == "ssh":
+        from .direct import read_direct
+
+        return read_direct(ws, targets, timeout=timeout, forks=forks, blobs=blobs, cancel=cancel)
+    return _read_by_playbook(ws, targets, timeout=timeout, forks=forks, blobs=blobs, node=node, cancel=cancel)
+
+
+def _read_by_playbook(ws: Workspace, targets: Sequence[Target], *, timeout: int, forks: int, blobs: bool,
+                      node: ExecutionNode | None, cancel: CancelToken | None) -> dict[str, TargetRead]:  # fmt: skip
+    """Every target in one run of ``status.yml`` (on ``node`` when given)."""
+    from ..deploy.runner import HOST_KEY_PATTERNS, run_playbook
+    from ..errors import Cancelled
+
     run = run_playbook(
         ws,
         op="fleet-status",
@@ -317,13 +334,14 @@ def fleet_status(
     node: ExecutionNode | None = None,
     cancel: CancelToken | None = None,
     now: dt.datetime | None = None,
+    via: Literal["ssh", "ansible"] = "ssh",
 ) -> tuple[FleetStatus, dict[str, TargetRead]]:
     """Read ``targets`` and build the rows (also returns the reads, for plans)."""
     from ..agreements import load_agreements
     from ..deploy.state import load_cached
 
     when = now or dt.datetime.now(dt.UTC)
-    reads = read_targets(ws, targets, timeout=timeout, forks=forks, node=node, cancel=cancel)
+    reads = read_targets(ws, targets, timeout=timeout, forks=forks, node=node, cancel=cancel, via=via)
     cached = {n: load_cached(ws, n) for n, r in reads.items() if not r.reachable}
     status = build_rows(reads, entries=catalog_entries(ws), agreements=load_agreements(ws), today=when.date(),
                         now=when, app=app, cached=cached)  # fmt: skip

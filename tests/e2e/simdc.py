@@ -202,11 +202,24 @@ class SimDC:
             self.proc = subprocess.Popen(  # noqa: S603
                 sshd_argv(self), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            if wait_port(self.address, self.port):
+            if wait_port(self.address, self.port) and self._listening():
                 return self
             self.stop()
             last = self.log.read_text(errors="replace")[-500:]
         raise RuntimeError(f"sshd for {self.name} did not start: {last}")
+
+    def _listening(self, timeout: float = 10.0) -> bool:
+        """Whether THIS sshd holds the port: another worker's DC started on the same address at
+        the same moment also answers ``wait_port`` while ours failed to bind (its log says which)."""
+        want = f"Server listening on {self.address} port {self.port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                return False
+            if want in self.log.read_text(errors="replace"):
+                return True
+            time.sleep(0.05)
+        return False
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

@@ -298,3 +298,35 @@ def test_bind_address_must_be_an_ip_and_preflight_checks_the_one_used(simdc_fact
     proc = run_cli(home, "preflight", "pengaduan", "--target", dc.name, check=False)
     assert proc.returncode == ExitCode.PREFLIGHT_FAILED, proc.stdout + proc.stderr
     assert "bind address" in proc.stdout + proc.stderr and "host name 'localhost'" in proc.stdout + proc.stderr
+
+
+def test_fleet_status_rows_for_a_changed_key_a_stopped_server_and_a_hung_one(simdc_factory, tmp_path: Path) -> None:
+    """One SSH round trip per target: each failure is its own row, none holds up the others, and
+    the ssh of a target that does not answer in --timeout is killed (none is left running)."""
+    from spbe_share.deploy.interrupts import processes_with
+
+    changed, stopped, hung = (simdc_factory(n) for n in ("kota-kunci", "kota-mati", "kota-diam"))
+    home = tmp_path / "ws"
+    hang = tmp_path / "hang.sh"  # the hung server's "python": never answers
+    hang.write_text("#!/bin/sh\nexec sleep 30\n")
+    hang.chmod(0o755)
+    for dc in (changed, stopped):
+        run_cli(home, *dc.target_add_args())
+    run_cli(home, *hung.target_add_args(), "--python", str(hang))
+    new_fp = changed.restart(new_host_key=True).host_key_fingerprint()
+    stopped.stop()
+
+    names = ",".join(dc.name for dc in (changed, stopped, hung))
+    proc = run_cli(home, "fleet", "status", "--target", names, "--timeout", "3", "--json")
+    rows = {r["target"]: r for r in json.loads(proc.stdout)["rows"]}
+    assert all(r["reachable"] is False and r["health"] == "unknown" for r in rows.values()), rows
+    key_error = rows[changed.name]["error"]
+    assert key_error.startswith("host key does not match the pinned one; not read (") and new_fp in key_error
+    assert "Connection refused" in rows[stopped.name]["error"], rows[stopped.name]
+    assert rows[hung.name]["error"] == "no answer within 3s"
+    assert processes_with(f" {hung.address} -- ") == []  # its ssh was killed at the timeout
+
+    runs = sorted((home / "runs").glob("*-fleet-status-fleet"))
+    assert runs and set(json.loads((runs[-1] / "result.json").read_text())) == {changed.name, stopped.name, hung.name}
+    asked = json.loads((runs[-1] / "request.json").read_text())["targets"][hung.name]
+    assert asked[0] == "ssh" and asked[-1].startswith(f"{hang} -c <script> --spbe-share-status ")  # no copies
