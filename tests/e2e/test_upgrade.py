@@ -104,7 +104,7 @@ def site(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
         w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", dc.pemda,
               "--adopter-kode", dc.kode_wilayah, "--number", "PKS/UPGRADE/2026", "--signed", today.isoformat(),
               "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
-        remove_docker_objects(prefix + "-")
+        remove_docker_objects(prefix)  # its containers, volumes and its network (named exactly the prefix)
         w.cli("install", APP, "--target", dc.name, "--bundle", str(bundles["1.0.0"]), "--set",
               "pemda_name=Pemerintah Kota Upgrade", timeout=900)
         s = Site(w, dc, bundles, tmp / "donor")
@@ -112,7 +112,7 @@ def site(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
         appdata.eoffice_seed(s.url(), admin, letters=24, signed=4, tag="v100")
         yield s
     finally:
-        remove_docker_objects(prefix + "-")
+        remove_docker_objects(prefix)  # its containers, volumes and its network (named exactly the prefix)
         dc.stop()
 
 
