@@ -23,6 +23,7 @@ run's folder would.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import hashlib
 import json
@@ -31,7 +32,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,10 +241,22 @@ def run_argvs(argvs: Sequence[list[str]], *, forks: int, timeout: float,
     """Run every argv, ``forks`` at once, each killed after ``timeout`` s; a signal noted by
     ``cancel`` kills them all and raises :class:`~spbe_share.errors.Cancelled`."""
     if cancel is None:
-        return asyncio.run(_run_all(argvs, forks=forks, timeout=timeout, cancel=None))
+        return _run_loop(lambda: _run_all(argvs, forks=forks, timeout=timeout, cancel=None))
     cancel.check()
     with cancel.deferred():  # a signal is only noted; the loop sees it within POLL_S
-        return asyncio.run(_run_all(argvs, forks=forks, timeout=timeout, cancel=cancel))
+        return _run_loop(lambda: _run_all(argvs, forks=forks, timeout=timeout, cancel=cancel))
+
+
+def _run_loop(coroutine: Callable[[], Coroutine[Any, Any, list[RawAnswer]]]) -> list[RawAnswer]:
+    """``asyncio.run`` of the coroutine, in a thread of its own when this thread already runs an
+    event loop (a caller's own asyncio, or a library such as Playwright's sync API): asyncio
+    refuses to nest loops."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="spbe-fleet-read") as pool:
+        return pool.submit(lambda: asyncio.run(coroutine())).result()
 
 
 # ---------------------------------------------------------------- the read and its record

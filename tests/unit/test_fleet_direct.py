@@ -220,6 +220,17 @@ def test_answers_come_back_in_order_within_the_forks() -> None:
     assert all(r.rc == 0 and not r.timed_out for r in raws[:5]) and raws[5].rc == 3
 
 
+def test_it_runs_where_an_event_loop_already_runs() -> None:
+    """A caller inside an event loop (its own asyncio; Playwright's sync API in the browser
+    tests of the same pytest worker) still gets its answers: asyncio refuses nested loops."""
+    import asyncio
+
+    async def caller() -> list[bytes]:
+        return [r.stdout for r in run_argvs([py("print('a')"), py("print('b')")], forks=2, timeout=30)]
+
+    assert asyncio.run(caller()) == [b"a\n", b"b\n"]
+
+
 def test_a_slow_target_is_killed_at_its_timeout_and_holds_up_no_other() -> None:
     marker = f"slow-{uuid.uuid4().hex}"
     raws = run_argvs([py(f"import time; time.sleep(60)  # {marker}"), py("print('fast')")], forks=2, timeout=1)
