@@ -224,11 +224,15 @@ def test_it_runs_where_an_event_loop_already_runs() -> None:
     """A caller inside an event loop (its own asyncio; Playwright's sync API in the browser
     tests of the same pytest worker) still gets its answers: asyncio refuses nested loops."""
     import asyncio
+    import concurrent.futures
 
     async def caller() -> list[bytes]:
+        asyncio.get_running_loop()  # the caller's loop runs
         return [r.stdout for r in run_argvs([py("print('a')"), py("print('b')")], forks=2, timeout=30)]
 
-    assert asyncio.run(caller()) == [b"a\n", b"b\n"]
+    # the caller's loop in a thread of its own: this pytest thread may run Playwright's already
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(lambda: asyncio.run(caller())).result() == [b"a\n", b"b\n"]
 
 
 def test_a_slow_target_is_killed_at_its_timeout_and_holds_up_no_other() -> None:
