@@ -104,10 +104,16 @@ def _audit(ws: Workspace) -> list[dict[str, Any]]:
     return [json.loads(line) for line in ws.audit_log.read_text().splitlines()]
 
 
-def _signal_when(path: Path, sig: int, *, delay: float = 0.3, timeout: float = 60) -> threading.Thread:
+def _signal_when(path: Path, sig: int, *, running: str | None = None, delay: float = 0.3,
+                 timeout: float = 60) -> threading.Thread:  # fmt: skip
+    """Send ``sig`` to this process once ``path`` exists and, if given, a process whose command
+    line holds ``running`` runs (the task is under way, not only about to start), plus ``delay``."""
+
     def fire() -> None:
         deadline = time.monotonic() + timeout
         while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while running is not None and not processes_with(running) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(delay)
         os.kill(os.getpid(), sig)
@@ -133,7 +139,7 @@ def test_signal_mid_playbook_stops_it_and_cleans_the_target(setup: dict[str, Any
     ws, root = setup["ws"], setup["root"]
     marker = f"{4000 + sig}.{os.getpid()}"  # a unique sleep argument: find the process by it
     ctx = core.OpContext.create(ws)
-    _signal_when(root / "started", sig)
+    _signal_when(root / "started", sig, running=f"sleep {marker}")  # under load 0.3 s after "started" was too soon
     t0 = time.monotonic()
     with pytest.raises(Cancelled) as err:
         _op(ctx, sleep=marker)
