@@ -1,0 +1,326 @@
+"""Outside data is never a path, a template or a terminal control.
+
+Values, catalog entries, donor repositories, bundles, target answers and backup manifests are
+*data*: they come from people and machines this one does not control. Every reader of such data
+goes through this module, so the next surface cannot forget a rule:
+
+* **names** become paths only through :func:`child_path`: a validated single name (no ``/``, no
+  ``..``, no absolute path, no control character), joined to its folder and checked to stay
+  inside it; :func:`inside` checks a path that was written by someone else (e.g. a fetch);
+* **donor files** are read with :func:`read_inside`: every component opened with
+  ``O_NOFOLLOW`` below a folder descriptor, so a symlink in a donor repository or bundle is an
+  error, never a way to the operator's own files; :func:`link_problem` reports it for lint;
+* **answers** of other programs are read as a stream with a cap (:func:`run_capped`), and JSON
+  is parsed with bounded nesting and without tracebacks (:func:`loads_json`);
+* **text** reaches a terminal only through :func:`terminal_text` (C0/C1 controls, DEL and the
+  Unicode line/paragraph separators dropped) or :func:`markup_text` (the same, escaped for rich).
+
+Templates from donors render only in the bounded sandbox of :mod:`spbe_share.deploy.render`.
+
+Nothing here prints or exits; failures are :class:`~spbe_share.errors.SpbeError` subclasses the
+caller chooses (``error=``), so each surface keeps its documented exit code.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import stat as _stat
+import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import InvalidInput, SpbeError
+
+MAX_DEPTH = 64  # nesting allowed in JSON from outside (records, answers, manifests are < 12 deep)
+MAX_NAME = 255  # bytes in one path component
+
+# C0 controls (but tab and newline), DEL, C1 controls, and the Unicode line and paragraph
+# separators (some terminals and ``str.splitlines`` treat them as line ends).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Whole escape sequences go first, so what is left reads as the text around them: CSI
+# (``ESC [ ... final``) and OSC/DCS/APC/PM strings (``ESC ] ... BEL`` or ``ESC \\``). Each part
+# is a plain character class: linear in the text.
+_SEQUENCES = re.compile("\x1b\\[[0-?]*[ -/]*[@-~]|\x1b[\\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\\\)?|\x9b[0-?]*[ -/]*[@-~]")
+
+
+# ---------------------------------------------------------------- names and paths
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be one path component, or None when it can."""
+    if not isinstance(name, str):
+        return "not a text"
+    if name in ("", ".", ".."):
+        return f"{name!r} is not a file name"
+    if "/" in name or "\\" in name:
+        return "a name, not a path (no '/')"
+    if _CONTROLS_ONE_LINE.search(name):
+        return "control character in name"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME:
+        return f"longer than {MAX_NAME} bytes"
+    return None
+
+
+def relpath_problem(rel: object) -> str | None:
+    """Why ``rel`` cannot be a relative path below a folder (``a/b.txt``), or None."""
+    if not isinstance(rel, str):
+        return "not a text"
+    if rel.startswith("/") or rel.startswith("\\"):
+        return "an absolute path"
+    parts = rel.split("/")
+    for part in parts:
+        problem = name_problem(part)
+        if problem:
+            return f"{rel!r}: {problem}"
+    return None
+
+
+def child_path(folder: Path, rel: str, *, what: str = "name", error: type[SpbeError] = InvalidInput) -> Path:
+    """``folder / rel`` for a validated relative path, checked to stay inside ``folder``.
+
+    ``rel`` may have several components (``docs/guide.md``); each is a validated name. Raises
+    ``error`` with one line naming ``what`` and the problem."""
+    problem = relpath_problem(rel)
+    if problem:
+        raise error(f"{what}: {problem}")
+    path = folder / PurePosixPath(rel)
+    if not inside(folder, path, follow=False):
+        raise error(f"{what}: {rel!r} leaves {folder}")
+    return path
+
+
+def inside(folder: Path, path: Path, *, follow: bool = True) -> bool:
+    """Whether ``path`` stays inside ``folder``. With ``follow`` symlinks are resolved first (for
+    what already exists on disk); without, only the spelling is judged."""
+    if follow:
+        base, target = folder.resolve(), path.resolve()
+    else:
+        base, target = Path(os.path.normpath(folder.absolute())), Path(os.path.normpath(path.absolute()))
+    return target == base or base in target.parents
+
+
+def tree_escapes(folder: Path) -> list[str]:
+    """Every entry below ``folder`` (which must exist) that is a symlink or not a regular file
+    or folder, as a relative path: what a fetched or unpacked tree must not hold."""
+    bad: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for n in [*dirnames, *filenames]:
+            p = Path(dirpath) / n
+            st = p.lstat()
+            if _stat.S_ISLNK(st.st_mode) or not (_stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode)):
+                bad.append(str(p.relative_to(folder)))
+    return sorted(bad)
+
+
+# ---------------------------------------------------------------- donor files
+
+
+def _open_nofollow(root: Path, rel: str) -> int:
+    """An fd of ``root/rel``, every component below ``root`` opened without following links."""
+    parts = PurePosixPath(rel).parts
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            # O_NONBLOCK: opening a FIFO planted by a donor must not wait for a writer
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+            nfd = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def link_problem(root: Path, rel: str) -> str | None:
+    """Why ``root/rel`` may not be read as a donor file (a symlink on the way, not a regular
+    file, missing, leaving ``root``), or None when it may."""
+    problem = relpath_problem(rel)
+    if problem:
+        return problem
+    try:
+        fd = _open_nofollow(root, rel)
+    except FileNotFoundError:
+        return "no such file"
+    except NotADirectoryError:
+        return "a symlink or a file on the way: not a folder"
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            return "a symlink: donor files must be regular files inside the repository"
+        return exc.strerror or str(exc)
+    try:
+        if not _stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not a regular file"
+    finally:
+        os.close(fd)
+    return None
+
+
+def read_inside(root: Path, rel: str, *, limit: int, what: str | None = None,
+                error: type[SpbeError] = InvalidInput) -> bytes:  # fmt: skip
+    """The bytes of the donor file ``root/rel``: no symlink anywhere below ``root``, a regular
+    file, at most ``limit`` bytes. Raises ``error`` naming the file and the problem."""
+    shown = what or str(root / rel)
+    problem = link_problem(root, rel)
+    if problem:
+        raise error(f"{shown}: {problem}")
+    fd = _open_nofollow(root, rel)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{shown}: larger than {limit} bytes")
+    return data
+
+
+# ---------------------------------------------------------------- answers and JSON
+
+
+def depth_within(data: Any, depth: int = MAX_DEPTH) -> bool:
+    """Whether the parsed value ``data`` nests at most ``depth`` lists/objects (iterative)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict):
+            if level > depth:
+                return False
+            stack.extend((v, level + 1) for v in value.values())
+        elif isinstance(value, list):
+            if level > depth:
+                return False
+            stack.extend((v, level + 1) for v in value)
+    return True
+
+
+class OutsideJSONError(ValueError):
+    """JSON from outside that is not one bounded document (message: one line, no data)."""
+
+
+def loads_json(raw: bytes | str, *, depth: int = MAX_DEPTH) -> Any:
+    """``json.loads`` for data from outside: linear in the size, never a RecursionError, at most
+    ``depth`` levels. Raises :class:`OutsideJSONError` (a ValueError) with a one-line reason."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    except UnicodeDecodeError:
+        raise OutsideJSONError("not UTF-8") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise OutsideJSONError(f"nested deeper than {depth} levels") from None
+    except ValueError as exc:
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not JSON"
+        raise OutsideJSONError(f"not JSON ({msg})") from None
+    if not depth_within(data, depth):
+        raise OutsideJSONError(f"nested deeper than {depth} levels")
+    return data
+
+
+@dataclass
+class Capped:
+    """What a program run by :func:`run_capped` did. ``stdout`` is complete unless ``too_big``
+    (then the program was killed at once); ``stderr`` keeps its last ``stderr_limit`` bytes."""
+
+    returncode: int | None  # None: killed (too big or timed out)
+    stdout: bytes
+    stderr: bytes
+    too_big: bool = False
+    timed_out: bool = False
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+
+def _pump_tail(stream: Any, limit: int, out: list[bytes]) -> None:
+    kept = b""
+    while chunk := stream.read(1 << 16):
+        kept = (kept + chunk)[-limit:]
+    out.append(kept)
+
+
+def run_capped(argv: Sequence[str], *, limit: int, timeout: float, input: bytes | None = None,
+               stderr_limit: int = 64 << 10, env: dict[str, str] | None = None) -> Capped:  # fmt: skip
+    """Run ``argv`` (a list, never a shell) and read its stdout as a stream of at most ``limit``
+    bytes: one byte more kills it at once, so a hostile answer costs at most ``limit`` bytes
+    here. Killed after ``timeout`` seconds. Raises OSError when it cannot start."""
+    proc = subprocess.Popen(  # noqa: S603 - an argv list from the caller's pure builder
+        list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None  # noqa: S101 - PIPE given
+    err: list[bytes] = []
+    err_thread = threading.Thread(target=_pump_tail, args=(proc.stderr, stderr_limit, err), daemon=True)
+    err_thread.start()
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    if input is not None:
+        assert proc.stdin is not None  # noqa: S101 - PIPE given
+
+        def feed() -> None:
+            try:
+                proc.stdin.write(input)  # type: ignore[union-attr]
+                proc.stdin.close()  # type: ignore[union-attr]
+            except (BrokenPipeError, ValueError, OSError):
+                pass
+
+        threading.Thread(target=feed, daemon=True).start()
+    chunks: list[bytes] = []
+    size = 0
+    too_big = False
+    try:
+        while chunk := os.read(proc.stdout.fileno(), 1 << 16):
+            size += len(chunk)
+            if size > limit:
+                too_big = True
+                proc.kill()
+                break
+            chunks.append(chunk)
+        rc = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:  # pragma: no cover - interrupted while reading
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    err_thread.join(5)
+    killed = too_big or timed_out.is_set()
+    return Capped(returncode=None if killed else rc, stdout=b"".join(chunks), stderr=err[0] if err else b"",
+                  too_big=too_big, timed_out=timed_out.is_set())  # fmt: skip
+
+
+# ---------------------------------------------------------------- text for a terminal
+
+
+def terminal_text(text: object, *, one_line: bool = False) -> str:
+    """``text`` safe to print: no C0/C1 control (escape sequences, OSC 52 clipboard writes,
+    ``ESC[2J``), no DEL, no U+2028/U+2029; tab and newline stay unless ``one_line``."""
+    s = _SEQUENCES.sub("", "" if text is None else str(text))
+    return (_CONTROLS_ONE_LINE if one_line else _CONTROLS).sub("", s)
+
+
+def markup_text(text: object, *, one_line: bool = False) -> str:
+    """:func:`terminal_text`, escaped for rich markup (``[bold]`` prints as written)."""
+    from rich.markup import escape
+
+    return escape(terminal_text(text, one_line=one_line))
+
+
+__all__ = [
+    "MAX_DEPTH", "Capped", "OutsideJSONError", "child_path", "depth_within", "inside", "link_problem",
+    "loads_json", "markup_text", "name_problem", "read_inside", "relpath_problem", "run_capped",
+    "terminal_text", "tree_escapes",
+]

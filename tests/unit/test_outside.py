@@ -1,0 +1,127 @@
+"""The one place outside data goes through: names, donor files, answers, terminal text."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from spbe_share import outside
+from spbe_share.errors import InvalidInput, VerificationFailed
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "/etc", "a\\b", "x\x00y", "x\ny", "x\u2028y", "é" * 200])
+def test_bad_names_are_refused(name: str) -> None:
+    assert outside.name_problem(name) is not None
+
+
+@pytest.mark.parametrize("rel", ["../x", "a/../../x", "/abs/x", "a//b", "a/./b", "", "a/"])
+def test_bad_relative_paths_are_refused(tmp_path: Path, rel: str) -> None:
+    with pytest.raises(VerificationFailed, match="file"):
+        outside.child_path(tmp_path, rel, what="file", error=VerificationFailed)
+
+
+def test_good_relative_path_stays_inside(tmp_path: Path) -> None:
+    assert outside.child_path(tmp_path, "db/dump.sql") == tmp_path / "db" / "dump.sql"
+
+
+@given(st.text(max_size=40))
+def test_child_path_never_leaves_its_folder(rel: str) -> None:
+    base = Path("/srv/fetch/x")
+    try:
+        p = outside.child_path(base, rel)
+    except InvalidInput:
+        return
+    assert base in p.parents
+
+
+def test_inside_resolves_links(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "up").symlink_to(tmp_path)
+    assert outside.inside(tmp_path / "in", tmp_path / "in" / "f")
+    assert not outside.inside(tmp_path / "in", tmp_path / "in" / "up" / "f")
+    assert outside.tree_escapes(tmp_path / "in") == ["up"]
+
+
+def test_donor_file_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "id_ed25519"
+    secret.write_text("PRIVATE KEY")
+    repo = tmp_path / "repo"
+    (repo / "docs").mkdir(parents=True)
+    (repo / "docs" / "guide.md").symlink_to(secret)
+    (repo / "linkdir").symlink_to(tmp_path)
+    (repo / "docs" / "ok.md").write_text("# ok")
+    assert outside.read_inside(repo, "docs/ok.md", limit=100) == b"# ok"
+    assert "symlink" in (outside.link_problem(repo, "docs/guide.md") or "")
+    assert outside.link_problem(repo, "linkdir/id_ed25519") is not None
+    with pytest.raises(InvalidInput, match="guide.md: a symlink"):
+        outside.read_inside(repo, "docs/guide.md", limit=100)
+    with pytest.raises(InvalidInput, match="larger than 2 bytes"):
+        outside.read_inside(repo, "docs/ok.md", limit=2)
+    assert outside.link_problem(repo, "docs/missing.md") == "no such file"
+
+
+def test_loads_json_bounds_depth_without_recursion_error() -> None:
+    with pytest.raises(outside.OutsideJSONError, match="nested deeper"):
+        outside.loads_json(b"[" * 200_000 + b"]" * 200_000)
+    with pytest.raises(outside.OutsideJSONError, match="nested deeper"):
+        outside.loads_json(b'{"a":' * 70 + b"1" + b"}" * 70)
+    assert outside.loads_json(b'{"a": [1, {"b": 2}]}') == {"a": [1, {"b": 2}]}
+    with pytest.raises(outside.OutsideJSONError, match="not UTF-8"):
+        outside.loads_json(b"\xff")
+
+
+def test_loads_json_is_linear_on_the_escaped_quote_answer() -> None:
+    # the fleet read's old string regex took 22 s on 40 KB of this
+    raw = b'"' + b'\\"' * 400_000
+    t0 = time.monotonic()
+    with pytest.raises(outside.OutsideJSONError):
+        outside.loads_json(raw)
+    assert time.monotonic() - t0 < 2
+
+
+def test_run_capped_kills_an_oversized_answer() -> None:
+    r = outside.run_capped([sys.executable, "-c", "import sys\nwhile True: sys.stdout.write('x'*65536)"],
+                           limit=1 << 20, timeout=20)
+    assert r.too_big and r.returncode is None and len(r.stdout) <= 1 << 20
+
+
+def test_run_capped_times_out_and_feeds_input() -> None:
+    assert outside.run_capped(["sleep", "5"], limit=10, timeout=0.5).timed_out
+    r = outside.run_capped(["cat"], limit=100, timeout=10, input=b"hello")
+    assert (r.returncode, r.stdout) == (0, b"hello")
+    r = outside.run_capped([sys.executable, "-c", "import sys; sys.stderr.write('e'*200000); sys.exit(3)"],
+                           limit=10, timeout=10, stderr_limit=100)
+    assert r.returncode == 3 and r.stderr == b"e" * 100
+
+
+@pytest.mark.parametrize("hostile,shown", [
+    ("\x1b]52;c;ZXZpbA==\x07who", "who"),
+    ("\x1b[2Jroot", "root"),
+    ("a\u2028b\u2029c", "abc"),
+    ("bell\x07\x9b31m", "bell"),
+    ("tab\tnl\n", "tab\tnl\n"),
+])
+def test_terminal_text_drops_controls(hostile: str, shown: str) -> None:
+    assert outside.terminal_text(hostile) == shown
+
+
+def test_one_line_and_markup() -> None:
+    assert outside.terminal_text("a\nb\tc", one_line=True) == "abc"
+    assert outside.markup_text("[bold green]installed OK[/]") == "\\[bold green]installed OK\\[/]"
+
+
+@given(st.text())
+def test_terminal_text_has_no_control_left(text: str) -> None:
+    out = outside.terminal_text(text)
+    assert not any((ord(c) < 32 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in out)
+
+
+def test_fifo_is_not_a_donor_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    assert outside.link_problem(tmp_path, "pipe") == "not a regular file"  # and it did not block
