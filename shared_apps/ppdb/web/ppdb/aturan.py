@@ -1,0 +1,145 @@
+"""The regulation this release implements: routes (jalur), their quotas per school level
+(jenjang) and how each route ranks its applicants. Pure data and functions, no I/O.
+
+Release 1.0.0 follows Permendikbud 1/2021 on PPDB (Penerimaan Peserta Didik Baru):
+
+| jenjang | zonasi | afirmasi | perpindahan tugas orang tua/wali | prestasi |
+|---|---|---|---|---|
+| SD  | paling sedikit 70% | paling sedikit 15% | paling banyak 5% | tidak ada |
+| SMP | paling sedikit 50% | paling sedikit 15% | paling banyak 5% | sisa kuota |
+| SMA | paling sedikit 50% | paling sedikit 15% | paling banyak 5% | sisa kuota |
+
+Percentages are of the school's daya tampung, in whole seats: a minimum rounds up, a
+maximum rounds down. SMK (which 1/2021 regulates differently) is not covered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REGULASI_KODE = "Permendikbud 1/2021"
+REGULASI_NAMA = (
+    "Peraturan Menteri Pendidikan dan Kebudayaan Nomor 1 Tahun 2021 tentang Penerimaan Peserta Didik"
+    " Baru pada Taman Kanak-Kanak, Sekolah Dasar, Sekolah Menengah Pertama, Sekolah Menengah Atas,"
+    " dan Sekolah Menengah Kejuruan"
+)
+SEBUTAN = "PPDB"
+SEBUTAN_PANJANG = "Penerimaan Peserta Didik Baru"
+NOMOR_AWALAN = "PPDB"  # registration numbers: PPDB-2026-000123
+
+JENJANG = ("SD", "SMP", "SMA")
+JALUR = ("zonasi", "afirmasi", "perpindahan_tugas", "prestasi")
+LABEL_JALUR = {
+    "zonasi": "Zonasi",
+    "afirmasi": "Afirmasi",
+    "perpindahan_tugas": "Perpindahan tugas orang tua/wali",
+    "prestasi": "Prestasi",
+}
+# How a route ranks its applicants (seleksi.py): by distance, or by score.
+PERINGKAT = {"zonasi": "jarak", "afirmasi": "jarak", "perpindahan_tugas": "jarak", "prestasi": "nilai"}
+# Routes that need a document number at registration, and what it is.
+BUKTI = {
+    "afirmasi": "nomor Kartu Indonesia Pintar (KIP), PKH atau DTKS",
+    "perpindahan_tugas": "nomor surat penugasan orang tua/wali",
+}
+
+
+@dataclass(frozen=True)
+class Batas:
+    """A route's share of the daya tampung: at least ``min_persen``, at most ``max_persen``;
+    ``sisa``: the route takes the seats the others leave (and may take none)."""
+
+    min_persen: int | None = None
+    max_persen: int | None = None
+    sisa: bool = False
+
+    def teks(self) -> str:
+        if self.sisa:
+            return "sisa kuota"
+        if self.min_persen is not None and self.max_persen is not None:
+            return f"{self.min_persen}%-{self.max_persen}%"
+        if self.min_persen is not None:
+            return f"paling sedikit {self.min_persen}%"
+        if self.max_persen is not None:
+            return f"paling banyak {self.max_persen}%"
+        return "bebas"
+
+
+# A route missing from a level is not open at that level.
+BATAS: dict[str, dict[str, Batas]] = {
+    "SD": {"zonasi": Batas(min_persen=70), "afirmasi": Batas(min_persen=15),
+           "perpindahan_tugas": Batas(max_persen=5)},
+    "SMP": {"zonasi": Batas(min_persen=50), "afirmasi": Batas(min_persen=15),
+            "perpindahan_tugas": Batas(max_persen=5), "prestasi": Batas(sisa=True)},
+    "SMA": {"zonasi": Batas(min_persen=50), "afirmasi": Batas(min_persen=15),
+            "perpindahan_tugas": Batas(max_persen=5), "prestasi": Batas(sisa=True)},
+}  # fmt: skip
+
+
+def jalur_tersedia(jenjang: str) -> tuple[str, ...]:
+    """The routes open at ``jenjang``, in the regulation's order."""
+    if jenjang not in BATAS:
+        raise ValueError(f"jenjang harus salah satu dari {', '.join(JENJANG)}, bukan {jenjang!r}")
+    return tuple(j for j in JALUR if j in BATAS[jenjang])
+
+
+def kursi(batas: Batas, daya_tampung: int) -> tuple[int, int]:
+    """(fewest, most) seats ``batas`` allows out of ``daya_tampung``: minimums round up,
+    maximums round down."""
+    lo = 0 if batas.min_persen is None else -(-batas.min_persen * daya_tampung // 100)
+    hi = daya_tampung if batas.max_persen is None else batas.max_persen * daya_tampung // 100
+    return lo, hi
+
+
+def periksa_kuota(jenjang: str, daya_tampung: int, kuota: dict[str, int]) -> list[str]:
+    """Every way ``kuota`` (route -> seats) breaks the regulation for a school of
+    ``jenjang`` with ``daya_tampung`` seats; empty when it complies."""
+    open_ = jalur_tersedia(jenjang)
+    problems = []
+    if daya_tampung < 1:
+        return ["daya tampung harus paling sedikit 1"]
+    for j in kuota:
+        if j not in open_:
+            problems.append(f"jalur {j!r} tidak ada untuk {jenjang} menurut {REGULASI_KODE}")
+    for j in open_:
+        n = kuota.get(j)
+        if n is None:
+            problems.append(f"kuota jalur {LABEL_JALUR[j].lower()} belum diisi")
+            continue
+        if n < 0:
+            problems.append(f"kuota jalur {LABEL_JALUR[j].lower()} tidak boleh negatif")
+            continue
+        lo, hi = kursi(BATAS[jenjang][j], daya_tampung)
+        if not lo <= n <= hi:
+            batas = BATAS[jenjang][j]
+            need = f"paling sedikit {lo}" if n < lo else f"paling banyak {hi}"
+            problems.append(
+                f"kuota jalur {LABEL_JALUR[j].lower()} {n} kursi: {REGULASI_KODE} menetapkan"
+                f" {batas.teks()} dari daya tampung {daya_tampung}, yaitu {need} kursi"
+            )
+    total = sum(kuota.get(j, 0) for j in open_)
+    if total != daya_tampung:
+        problems.append(f"jumlah kuota semua jalur {total} kursi, harus sama dengan daya tampung {daya_tampung}")
+    return problems
+
+
+def kuota_bawaan(jenjang: str, daya_tampung: int) -> dict[str, int]:
+    """A quota that complies: each minimum, each maximum route at its maximum, the rest to
+    the route that takes the remaining seats (else the first route)."""
+    open_ = jalur_tersedia(jenjang)
+    out = {}
+    for j in open_:
+        batas = BATAS[jenjang][j]
+        lo, hi = kursi(batas, daya_tampung)
+        out[j] = hi if batas.max_persen is not None and batas.min_persen is None else lo
+    rest = daya_tampung - sum(out.values())
+    takes_rest = next((j for j in open_ if BATAS[jenjang][j].sisa), open_[0])
+    out[takes_rest] += rest
+    if rest < 0 or periksa_kuota(jenjang, daya_tampung, out):
+        raise ValueError(f"daya tampung {daya_tampung} terlalu kecil untuk kuota minimum {jenjang}")
+    return out
+
+
+def tabel_batas() -> dict[str, dict[str, str]]:
+    """jenjang -> route -> its rule in words (for the API and the pages)."""
+    return {jj: {j: BATAS[jj][j].teks() for j in jalur_tersedia(jj)} for jj in JENJANG}
