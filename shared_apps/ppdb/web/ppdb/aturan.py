@@ -1,51 +1,46 @@
 """The regulation this release implements: routes (jalur), their quotas per school level
 (jenjang) and how each route ranks its applicants. Pure data and functions, no I/O.
 
-Release 2.0.0 follows Permendikdasmen 3/2025 on SPMB (Sistem Penerimaan Murid Baru), which
-replaced Permendikbud 1/2021 on PPDB. Zonasi becomes domisili, perpindahan tugas orang
-tua/wali becomes mutasi, and the prestasi route gets a minimum instead of the seats left over
-(Pasal 30 ayat (2), as quoted in the sources named in the catalog entry's docs):
+Release 1.0.0 follows Permendikbud 1/2021 on PPDB (Penerimaan Peserta Didik Baru):
 
-| jenjang | domisili | afirmasi | mutasi | prestasi |
+| jenjang | zonasi | afirmasi | perpindahan tugas orang tua/wali | prestasi |
 |---|---|---|---|---|
 | SD  | paling sedikit 70% | paling sedikit 15% | paling banyak 5% | tidak ada |
-| SMP | paling sedikit 40% | paling sedikit 20% | paling banyak 5% | paling sedikit 25% |
-| SMA | paling sedikit 30% | paling sedikit 30% | paling banyak 5% | paling sedikit 30% |
+| SMP | paling sedikit 50% | paling sedikit 15% | paling banyak 5% | sisa kuota |
+| SMA | paling sedikit 50% | paling sedikit 15% | paling banyak 5% | sisa kuota |
 
 Percentages are of the school's daya tampung, in whole seats: a minimum rounds up, a
-maximum rounds down. SMK is not covered.
+maximum rounds down. SMK (which 1/2021 regulates differently) is not covered.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-REGULASI_KODE = "Permendikdasmen 3/2025"
-REGULASI_NAMA = "Peraturan Menteri Pendidikan Dasar dan Menengah Nomor 3 Tahun 2025 tentang Sistem Penerimaan Murid Baru"
-SEBUTAN = "SPMB"
-SEBUTAN_PANJANG = "Sistem Penerimaan Murid Baru"
-NOMOR_AWALAN = "SPMB"  # registration numbers: SPMB-2026-000123 (those made by 1.0.0 keep PPDB-...)
+REGULASI_KODE = "Permendikbud 1/2021"
+REGULASI_NAMA = (
+    "Peraturan Menteri Pendidikan dan Kebudayaan Nomor 1 Tahun 2021 tentang Penerimaan Peserta Didik"
+    " Baru pada Taman Kanak-Kanak, Sekolah Dasar, Sekolah Menengah Pertama, Sekolah Menengah Atas,"
+    " dan Sekolah Menengah Kejuruan"
+)
+SEBUTAN = "PPDB"
+SEBUTAN_PANJANG = "Penerimaan Peserta Didik Baru"
+NOMOR_AWALAN = "PPDB"  # registration numbers: PPDB-2026-000123
 
 JENJANG = ("SD", "SMP", "SMA")
-JALUR = ("domisili", "afirmasi", "mutasi", "prestasi")
-# Routes of Permendikbud 1/2021 (release 1.0.0) -> routes of this regulation: migration 0002
-# moves every registration and quota along this map (and keeps the old route in jalur_asal).
-PETA_JALUR_2021 = {"zonasi": "domisili", "afirmasi": "afirmasi", "perpindahan_tugas": "mutasi", "prestasi": "prestasi"}
+JALUR = ("zonasi", "afirmasi", "perpindahan_tugas", "prestasi")
 LABEL_JALUR = {
-    "domisili": "Domisili",
+    "zonasi": "Zonasi",
     "afirmasi": "Afirmasi",
-    "mutasi": "Mutasi",
+    "perpindahan_tugas": "Perpindahan tugas orang tua/wali",
     "prestasi": "Prestasi",
-    # routes of 1/2021, still shown on announcements published by release 1.0.0
-    "zonasi": "Zonasi (Permendikbud 1/2021)",
-    "perpindahan_tugas": "Perpindahan tugas orang tua/wali (Permendikbud 1/2021)",
 }
 # How a route ranks its applicants (seleksi.py): by distance, or by score.
-PERINGKAT = {"domisili": "jarak", "afirmasi": "jarak", "mutasi": "jarak", "prestasi": "nilai"}
+PERINGKAT = {"zonasi": "jarak", "afirmasi": "jarak", "perpindahan_tugas": "jarak", "prestasi": "nilai"}
 # Routes that need a document number at registration, and what it is.
 BUKTI = {
     "afirmasi": "nomor Kartu Indonesia Pintar (KIP), PKH atau DTKS",
-    "mutasi": "nomor surat penugasan orang tua/wali",
+    "perpindahan_tugas": "nomor surat penugasan orang tua/wali",
 }
 
 
@@ -72,11 +67,12 @@ class Batas:
 
 # A route missing from a level is not open at that level.
 BATAS: dict[str, dict[str, Batas]] = {
-    "SD": {"domisili": Batas(min_persen=70), "afirmasi": Batas(min_persen=15), "mutasi": Batas(max_persen=5)},
-    "SMP": {"domisili": Batas(min_persen=40), "afirmasi": Batas(min_persen=20), "mutasi": Batas(max_persen=5),
-            "prestasi": Batas(min_persen=25)},
-    "SMA": {"domisili": Batas(min_persen=30), "afirmasi": Batas(min_persen=30), "mutasi": Batas(max_persen=5),
-            "prestasi": Batas(min_persen=30)},
+    "SD": {"zonasi": Batas(min_persen=70), "afirmasi": Batas(min_persen=15),
+           "perpindahan_tugas": Batas(max_persen=5)},
+    "SMP": {"zonasi": Batas(min_persen=50), "afirmasi": Batas(min_persen=15),
+            "perpindahan_tugas": Batas(max_persen=5), "prestasi": Batas(sisa=True)},
+    "SMA": {"zonasi": Batas(min_persen=50), "afirmasi": Batas(min_persen=15),
+            "perpindahan_tugas": Batas(max_persen=5), "prestasi": Batas(sisa=True)},
 }  # fmt: skip
 
 
@@ -128,30 +124,23 @@ def periksa_kuota(jenjang: str, daya_tampung: int, kuota: dict[str, int]) -> lis
 
 
 def kuota_bawaan(jenjang: str, daya_tampung: int) -> dict[str, int]:
-    """A quota that complies: each minimum, each maximum route at its maximum, the rest to
-    the route that takes the remaining seats (else the first route: domisili)."""
+    """A quota that complies: every route at its minimum, then each route with only a maximum
+    up to that maximum as far as seats remain, the rest to the route that takes the remaining
+    seats (else the first route). ValueError when the minimums alone, rounded up to
+    whole seats, exceed ``daya_tampung``."""
     open_ = jalur_tersedia(jenjang)
-    out = {}
+    out = {j: kursi(BATAS[jenjang][j], daya_tampung)[0] for j in open_}
+    if sum(out.values()) > daya_tampung:
+        raise ValueError(f"daya tampung {daya_tampung} terlalu kecil untuk kuota minimum {jenjang} ({REGULASI_KODE})")
     for j in open_:
         batas = BATAS[jenjang][j]
-        lo, hi = kursi(batas, daya_tampung)
-        out[j] = hi if batas.max_persen is not None and batas.min_persen is None else lo
-    rest = daya_tampung - sum(out.values())
+        if batas.max_persen is not None and batas.min_persen is None:
+            out[j] = min(kursi(batas, daya_tampung)[1], daya_tampung - sum(out.values()))
     takes_rest = next((j for j in open_ if BATAS[jenjang][j].sisa), open_[0])
-    out[takes_rest] += rest
-    if rest < 0 or periksa_kuota(jenjang, daya_tampung, out):
-        raise ValueError(f"daya tampung {daya_tampung} terlalu kecil untuk kuota minimum {jenjang}")
+    out[takes_rest] += daya_tampung - sum(out.values())
     return out
 
 
 def tabel_batas() -> dict[str, dict[str, str]]:
     """jenjang -> route -> its rule in words (for the API and the pages)."""
     return {jj: {j: BATAS[jj][j].teks() for j in jalur_tersedia(jj)} for jj in JENJANG}
-
-
-def jalur_baru(jalur_lama: str) -> str:
-    """The route of this regulation for a route of Permendikbud 1/2021."""
-    try:
-        return PETA_JALUR_2021[jalur_lama]
-    except KeyError:
-        raise ValueError(f"jalur Permendikbud 1/2021 tidak dikenal: {jalur_lama!r}") from None
