@@ -223,7 +223,8 @@ def create_app(cfg: Config, version: str) -> Flask:
         return jsonify(app="ppdb", version=version, pemda=cfg.pemda_name, tahun=tahun, tahun_ajaran=cfg.tahun_ajaran,
                        sebutan=aturan.SEBUTAN, regulasi=aturan.REGULASI_KODE, regulasi_nama=aturan.REGULASI_NAMA,
                        jenjang=list(aturan.JENJANG), jalur=aturan.LABEL_JALUR, aturan_peringkat=aturan.PERINGKAT,
-                       batas_kuota=aturan.tabel_batas(), bukti=aturan.BUKTI, roles=list(ROLES))  # fmt: skip
+                       batas_kuota=aturan.tabel_batas(), bukti=aturan.BUKTI, roles=list(ROLES),
+                       peta_jalur_permendikbud_1_2021=aturan.PETA_JALUR_2021)  # fmt: skip
 
     @app.post("/api/v1/tokens")
     def api_token() -> Any:

@@ -1,46 +1,51 @@
 """The regulation this release implements: routes (jalur), their quotas per school level
 (jenjang) and how each route ranks its applicants. Pure data and functions, no I/O.
 
-Release 1.0.0 follows Permendikbud 1/2021 on PPDB (Penerimaan Peserta Didik Baru):
+Release 2.0.0 follows Permendikdasmen 3/2025 on SPMB (Sistem Penerimaan Murid Baru), which
+replaced Permendikbud 1/2021 on PPDB. Zonasi becomes domisili, perpindahan tugas orang
+tua/wali becomes mutasi, and the prestasi route gets a minimum instead of the seats left over
+(Pasal 30 ayat (2), as quoted in the sources named in the catalog entry's docs):
 
-| jenjang | zonasi | afirmasi | perpindahan tugas orang tua/wali | prestasi |
+| jenjang | domisili | afirmasi | mutasi | prestasi |
 |---|---|---|---|---|
 | SD  | paling sedikit 70% | paling sedikit 15% | paling banyak 5% | tidak ada |
-| SMP | paling sedikit 50% | paling sedikit 15% | paling banyak 5% | sisa kuota |
-| SMA | paling sedikit 50% | paling sedikit 15% | paling banyak 5% | sisa kuota |
+| SMP | paling sedikit 40% | paling sedikit 20% | paling banyak 5% | paling sedikit 25% |
+| SMA | paling sedikit 30% | paling sedikit 30% | paling banyak 5% | paling sedikit 30% |
 
 Percentages are of the school's daya tampung, in whole seats: a minimum rounds up, a
-maximum rounds down. SMK (which 1/2021 regulates differently) is not covered.
+maximum rounds down. SMK is not covered.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-REGULASI_KODE = "Permendikbud 1/2021"
-REGULASI_NAMA = (
-    "Peraturan Menteri Pendidikan dan Kebudayaan Nomor 1 Tahun 2021 tentang Penerimaan Peserta Didik"
-    " Baru pada Taman Kanak-Kanak, Sekolah Dasar, Sekolah Menengah Pertama, Sekolah Menengah Atas,"
-    " dan Sekolah Menengah Kejuruan"
-)
-SEBUTAN = "PPDB"
-SEBUTAN_PANJANG = "Penerimaan Peserta Didik Baru"
-NOMOR_AWALAN = "PPDB"  # registration numbers: PPDB-2026-000123
+REGULASI_KODE = "Permendikdasmen 3/2025"
+REGULASI_NAMA = "Peraturan Menteri Pendidikan Dasar dan Menengah Nomor 3 Tahun 2025 tentang Sistem Penerimaan Murid Baru"
+SEBUTAN = "SPMB"
+SEBUTAN_PANJANG = "Sistem Penerimaan Murid Baru"
+NOMOR_AWALAN = "SPMB"  # registration numbers: SPMB-2026-000123 (those made by 1.0.0 keep PPDB-...)
 
 JENJANG = ("SD", "SMP", "SMA")
-JALUR = ("zonasi", "afirmasi", "perpindahan_tugas", "prestasi")
+JALUR = ("domisili", "afirmasi", "mutasi", "prestasi")
+# Routes of Permendikbud 1/2021 (release 1.0.0) -> routes of this regulation: migration 0002
+# moves every registration and quota along this map (and keeps the old route in jalur_asal).
+PETA_JALUR_2021 = {"zonasi": "domisili", "afirmasi": "afirmasi", "perpindahan_tugas": "mutasi", "prestasi": "prestasi"}
 LABEL_JALUR = {
-    "zonasi": "Zonasi",
+    "domisili": "Domisili",
     "afirmasi": "Afirmasi",
-    "perpindahan_tugas": "Perpindahan tugas orang tua/wali",
+    "mutasi": "Mutasi",
     "prestasi": "Prestasi",
+    # routes of 1/2021, still shown on announcements published by release 1.0.0
+    "zonasi": "Zonasi (Permendikbud 1/2021)",
+    "perpindahan_tugas": "Perpindahan tugas orang tua/wali (Permendikbud 1/2021)",
 }
 # How a route ranks its applicants (seleksi.py): by distance, or by score.
-PERINGKAT = {"zonasi": "jarak", "afirmasi": "jarak", "perpindahan_tugas": "jarak", "prestasi": "nilai"}
+PERINGKAT = {"domisili": "jarak", "afirmasi": "jarak", "mutasi": "jarak", "prestasi": "nilai"}
 # Routes that need a document number at registration, and what it is.
 BUKTI = {
     "afirmasi": "nomor Kartu Indonesia Pintar (KIP), PKH atau DTKS",
-    "perpindahan_tugas": "nomor surat penugasan orang tua/wali",
+    "mutasi": "nomor surat penugasan orang tua/wali",
 }
 
 
@@ -67,12 +72,11 @@ class Batas:
 
 # A route missing from a level is not open at that level.
 BATAS: dict[str, dict[str, Batas]] = {
-    "SD": {"zonasi": Batas(min_persen=70), "afirmasi": Batas(min_persen=15),
-           "perpindahan_tugas": Batas(max_persen=5)},
-    "SMP": {"zonasi": Batas(min_persen=50), "afirmasi": Batas(min_persen=15),
-            "perpindahan_tugas": Batas(max_persen=5), "prestasi": Batas(sisa=True)},
-    "SMA": {"zonasi": Batas(min_persen=50), "afirmasi": Batas(min_persen=15),
-            "perpindahan_tugas": Batas(max_persen=5), "prestasi": Batas(sisa=True)},
+    "SD": {"domisili": Batas(min_persen=70), "afirmasi": Batas(min_persen=15), "mutasi": Batas(max_persen=5)},
+    "SMP": {"domisili": Batas(min_persen=40), "afirmasi": Batas(min_persen=20), "mutasi": Batas(max_persen=5),
+            "prestasi": Batas(min_persen=25)},
+    "SMA": {"domisili": Batas(min_persen=30), "afirmasi": Batas(min_persen=30), "mutasi": Batas(max_persen=5),
+            "prestasi": Batas(min_persen=30)},
 }  # fmt: skip
 
 
@@ -126,7 +130,7 @@ def periksa_kuota(jenjang: str, daya_tampung: int, kuota: dict[str, int]) -> lis
 def kuota_bawaan(jenjang: str, daya_tampung: int) -> dict[str, int]:
     """A quota that complies: every route at its minimum, then each route with only a maximum
     up to that maximum as far as seats remain, the rest to the route that takes the remaining
-    seats (else the first route). ValueError when the minimums alone, rounded up to
+    seats (else the first route: domisili). ValueError when the minimums alone, rounded up to
     whole seats, exceed ``daya_tampung``."""
     open_ = jalur_tersedia(jenjang)
     out = {j: kursi(BATAS[jenjang][j], daya_tampung)[0] for j in open_}
@@ -144,3 +148,11 @@ def kuota_bawaan(jenjang: str, daya_tampung: int) -> dict[str, int]:
 def tabel_batas() -> dict[str, dict[str, str]]:
     """jenjang -> route -> its rule in words (for the API and the pages)."""
     return {jj: {j: BATAS[jj][j].teks() for j in jalur_tersedia(jj)} for jj in JENJANG}
+
+
+def jalur_baru(jalur_lama: str) -> str:
+    """The route of this regulation for a route of Permendikbud 1/2021."""
+    try:
+        return PETA_JALUR_2021[jalur_lama]
+    except KeyError:
+        raise ValueError(f"jalur Permendikbud 1/2021 tidak dikenal: {jalur_lama!r}") from None

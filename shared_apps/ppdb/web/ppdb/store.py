@@ -181,7 +181,7 @@ def set_quota(conn: Connection, sid: int, data: dict[str, Any], tahun: int) -> R
 
 DAFTAR_COLS = ("p.id, p.nomor, p.tahun, p.nik, p.nisn, p.nama, p.tanggal_lahir, p.alamat, p.lat, p.lon,"
                " p.sekolah_id, s.nama AS sekolah, s.npsn, s.jenjang, p.jalur, p.jarak_m, p.nilai, p.bukti,"
-               " p.status, p.catatan, p.created_at")  # fmt: skip
+               " p.status, p.catatan, p.jalur_asal, p.migrasi, p.created_at")  # fmt: skip
 
 
 def announced(conn: Connection, tahun: int) -> Row | None:
