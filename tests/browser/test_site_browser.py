@@ -20,16 +20,16 @@ def test_search_and_filters(page: Any, site_url: str) -> None:
     page.goto(site_url)
     form = page.locator("#saringan")
     expect(form).to_be_visible()
-    assert visible_apps(page) == ["e-office", "pengaduan"]
+    assert visible_apps(page) == ["e-office", "pengaduan", "ppdb"]
     page.get_by_label("Cari aplikasi").fill("arsip")  # inside "kearsipan"
-    expect(page.locator("#jumlah")).to_have_text("1 dari 2 aplikasi cocok")
+    expect(page.locator("#jumlah")).to_have_text("1 dari 3 aplikasi cocok")
     assert visible_apps(page) == ["e-office"]
     assert "q=arsip" in page.url
     page.get_by_label("Cari aplikasi").fill("tanda tangan elektronik")  # words anywhere, all must match
     assert visible_apps(page) == ["e-office"]
     page.get_by_label("Cari aplikasi").fill("")
     page.get_by_label("Layanan").select_option("publik")
-    assert visible_apps(page) == ["pengaduan"]
+    assert visible_apps(page) == ["pengaduan", "ppdb"]
     page.get_by_label("Layanan").select_option("")
     page.get_by_label("Regulasi").select_option(label=PERMENDAGRI_83)
     assert visible_apps(page) == ["e-office"]
@@ -37,9 +37,9 @@ def test_search_and_filters(page: Any, site_url: str) -> None:
     assert visible_apps(page) == []
     expect(page.get_by_text("Tidak ada aplikasi yang cocok.")).to_be_visible()
     page.get_by_role("button", name="Hapus saringan").click()
-    expect(page.locator("#jumlah")).to_have_text("2 aplikasi")
+    expect(page.locator("#jumlah")).to_have_text("3 aplikasi")
     page.get_by_label("Jenis aplikasi").select_option("khusus")
-    assert visible_apps(page) == []
+    assert visible_apps(page) == ["ppdb"]
     page.get_by_label("Jenis aplikasi").select_option("umum")
     page.get_by_label("Domain").select_option("Pengaduan Masyarakat")
     assert visible_apps(page) == ["pengaduan"]
@@ -85,7 +85,7 @@ def test_language_switch(page: Any, site_url: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("SPBE App Catalog")
     page.get_by_label("Search apps").fill("complaints")  # the English summary is searchable
     assert visible_apps(page) == ["pengaduan"]
-    expect(page.locator("#jumlah")).to_have_text("1 of 2 apps match")
+    expect(page.locator("#jumlah")).to_have_text("1 of 3 apps match")
     shot(page, "en-index")
     page.get_by_role("link", name="Bahasa Indonesia").click()
     expect(page.locator("html")).to_have_attribute("lang", "id")
@@ -147,7 +147,7 @@ def test_readable_without_javascript(browser: Any, site_url: str) -> None:
         page.goto(site_url)
         expect(page.locator("#saringan")).to_be_hidden()
         expect(page.get_by_text("Pencarian dan saringan memerlukan JavaScript")).to_be_visible()
-        assert page.locator("#daftar li[data-app]").count() == 2
+        assert page.locator("#daftar li[data-app]").count() == 3
         page.get_by_role("link", name="Pengaduan Masyarakat").click()
         expect(page.get_by_role("heading", name="Rilis", level=2)).to_be_visible()
         shot(page, "no-js-app")

@@ -184,3 +184,23 @@ def test_signals_reach_every_step_in_flight() -> None:
     assert fanout.token().requested  # a step starting after the signal sees it at once
     assert fu.args_key(app="a", to="1", regulation=None, selector="all") != fu.args_key(
         app="a", to="1", regulation=None, selector="prov_96")
+
+
+def test_regulation_plan_names_every_pemda_still_on_ppdb_1() -> None:
+    """`plan --regulation "Permendikdasmen 3/2025"`: every target running ppdb 1.0.0 must go to
+    2.0.0 (data migrates); one already on 2.0.0 is current; one without ppdb is not named."""
+    entries = {**ENTRIES, "ppdb": load_entry(REPO / "catalog" / "ppdb" / "spbe-app.yaml").entry}
+    goals, uri = goals_for(entries, app=None, to=None, regulation="Permendikdasmen 3/2025")
+    assert uri == "https://peraturan.bpk.go.id/Details/315671/permendikdasmen-no-3-tahun-2025"
+    assert [(g.app, g.to, g.below) for g in goals] == [("ppdb", "2.0.0", "2.0.0")]
+    ppdb_agreements = [build_agreement(number=f"PKS/{t.name}", apps=["ppdb"], donor="Kota Pontianak", donor_kode="61.71",
+                                       adopter=t.pemda, adopter_kode=t.kode_wilayah, scope=["install"],
+                                       signed="2025-01-01", valid_until="2027-06-30") for t in (SORONG, AMBON, BIAK)]  # fmt: skip
+    reads = {"sorong": read(SORONG, ("ppdb", "1.0.0"), ("e-office", "1.0.0")), "ambon": read(AMBON, ("ppdb", "1.0.0")),
+             "biak": read(BIAK, ("ppdb", "2.0.0")), "nabire": read(NABIRE, ("e-office", "1.1.0"))}  # fmt: skip
+    items = build_items(reads, goals, entries=entries, agreements=ppdb_agreements, today=TODAY)
+    assert [(i.target, i.app, i.from_version, i.action, i.path, i.migrates_data) for i in items] == [
+        ("ambon", "ppdb", "1.0.0", "upgrade", ["2.0.0"], True),
+        ("biak", "ppdb", "2.0.0", "current", [], False),
+        ("sorong", "ppdb", "1.0.0", "upgrade", ["2.0.0"], True),
+    ]

@@ -91,7 +91,7 @@ def test_builtin_catalog_releases_are_pinned_to_commits_in_this_repository(tmp_p
 
     repo = Path(__file__).resolve().parents[2]
     ws = Workspace(home=tmp_path / "ws", root=repo)
-    for app in ("e-office", "pengaduan"):
+    for app in ("e-office", "pengaduan", "ppdb"):
         entry = get_entry(ws, app).entry
         for release in entry.releases:
             assert release.commit, f"{app} {release.version} records no commit"
@@ -104,3 +104,17 @@ def test_builtin_catalog_releases_are_pinned_to_commits_in_this_repository(tmp_p
     assert _git(repo, "merge-base", "--is-ancestor", eo["1.0.0"], eo["1.1.0"]) == ""
     tree = _git(repo, "ls-tree", "-r", "--name-only", eo["1.0.0"], "--", "shared_apps/e-office/web/eoffice/migrations")
     assert tree.splitlines() == ["shared_apps/e-office/web/eoffice/migrations/0001_surat_disposisi.sql"]
+
+
+def test_ppdb_releases_are_two_source_states() -> None:
+    """ppdb 2.0.0 is 1.0.0 plus its own commit(s): the 1.0.0 tree has the routes of
+    Permendikbud 1/2021 and no migration 0002."""
+    from spbe_share.catalog.loader import load_entry
+
+    repo = Path(__file__).resolve().parents[2]
+    pins = {r.version: r.commit for r in load_entry(repo / "catalog" / "ppdb" / "spbe-app.yaml").entry.releases}
+    assert _git(repo, "merge-base", "--is-ancestor", pins["1.0.0"], pins["2.0.0"]) == ""
+    tree = _git(repo, "ls-tree", "-r", "--name-only", pins["1.0.0"], "--", "shared_apps/ppdb/web/ppdb/migrations")
+    assert tree.splitlines() == ["shared_apps/ppdb/web/ppdb/migrations/0001_ppdb.sql"]
+    assert '__version__ = "1.0.0"' in _git(repo, "show", f"{pins['1.0.0']}:shared_apps/ppdb/web/ppdb/__init__.py")
+    assert '__version__ = "2.0.0"' in _git(repo, "show", f"{pins['2.0.0']}:shared_apps/ppdb/web/ppdb/__init__.py")

@@ -37,7 +37,7 @@ def test_complete_entry_is_level_4(good: Path) -> None:
 
 
 def test_real_catalog_reaches_a_good_level() -> None:
-    for app in ("e-office", "pengaduan"):
+    for app in ("e-office", "pengaduan", "ppdb"):
         r = lint_file(REPO / "catalog" / app / "spbe-app.yaml")
         assert r.level >= 3, [f.line_text() for f in r.findings]
 

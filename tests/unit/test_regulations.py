@@ -114,3 +114,39 @@ def test_missing_and_behind() -> None:
     assert missing_for(e, "1.10.0") == []
     eoffice = real("e-office")
     assert [u for _, u in missing_for(eoffice, "1.0.0")] == [P83]  # UU 43/2009 is already in 1.0.0
+
+
+PERMENDIKDASMEN_3_2025 = "https://peraturan.bpk.go.id/Details/315671/permendikdasmen-no-3-tahun-2025"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("Permendikdasmen 3/2025", Citation("permendikdasmen", "3", "2025")),
+        ("Peraturan Menteri Pendidikan Dasar dan Menengah Nomor 3 Tahun 2025 tentang Sistem Penerimaan Murid Baru",
+         Citation("permendikdasmen", "3", "2025")),
+        ("Permendikbud No. 1 Tahun 2021", Citation("permendikbud", "1", "2021")),
+        ("Peraturan Menteri Pendidikan dan Kebudayaan Nomor 1 Tahun 2021 tentang Penerimaan Peserta Didik Baru",
+         Citation("permendikbud", "1", "2021")),
+        ("Peraturan Menteri Pendidikan, Kebudayaan, Riset, dan Teknologi Nomor 47 Tahun 2023",
+         Citation("permendikbudristek", "47", "2023")),
+        ("Permendikbud Ristek 47/2023", Citation("permendikbudristek", "47", "2023")),
+    ],
+)  # fmt: skip
+def test_parse_education_ministry_citations(text: str, want: Citation) -> None:
+    assert parse_citation(text) == want
+
+
+def test_permendikdasmen_names_only_its_regulation() -> None:
+    """'Permendikdasmen 3/2025' is the SPMB regulation of ppdb 2.0.0, not any other number 3 of
+    2025 (a Perpres 3/2025 of another app), and ppdb 1.0.0 misses it."""
+    other = Entry.model_validate(entry_data("lain", releases=[
+        release("1.0.0"), release("1.1.0", ("Peraturan Presiden Nomor 3 Tahun 2025 tentang Contoh", "https://peraturan.go.id/perpres-3-2025")),
+    ]))  # fmt: skip
+    index = regulation_index([real("ppdb"), other])
+    assert [r.uri for r in find(index, "Permendikdasmen 3/2025")] == [PERMENDIKDASMEN_3_2025]
+    reg = find_one(index, "Permendikdasmen 3/2025")
+    assert reg.apps == ["ppdb"] and reg.first_release("ppdb") == "2.0.0"
+    assert [r.apps for r in find(index, "Permendikbud 1/2021")] == [["ppdb"]]
+    assert [u for _, u in missing_for(real("ppdb"), "1.0.0")] == [PERMENDIKDASMEN_3_2025]
+    assert missing_for(real("ppdb"), "2.0.0") == []
