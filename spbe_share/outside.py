@@ -15,7 +15,9 @@ goes through this module, so the next surface cannot forget a rule:
 * **text** reaches a terminal only through :func:`terminal_text` (C0/C1 controls, DEL and the
   Unicode line/paragraph separators dropped) or :func:`markup_text` (the same, escaped for rich).
 
-Templates from donors render only in the bounded sandbox of :mod:`spbe_share.deploy.render`.
+Templates from donors and bundles (config files, MoU/PKS drafts) render only in
+:mod:`spbe_share.sandbox`: jinja2's sandbox in a child process, read without following symlinks,
+with limits on output, loop steps, memory and time.
 
 Nothing here prints or exits; failures are :class:`~spbe_share.errors.SpbeError` subclasses the
 caller chooses (``error=``), so each surface keeps its documented exit code.
