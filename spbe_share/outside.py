@@ -13,7 +13,10 @@ goes through this module, so the next surface cannot forget a rule:
 * **answers** of other programs are read as a stream with a cap (:func:`run_capped`), and JSON
   is parsed with bounded nesting and without tracebacks (:func:`loads_json`);
 * **text** reaches a terminal only through :func:`terminal_text` (C0/C1 controls, DEL and the
-  Unicode line/paragraph separators dropped) or :func:`markup_text` (the same, escaped for rich).
+  Unicode line/paragraph separators dropped) or :func:`markup_text` (the same, escaped for rich);
+  JSON through :func:`json_text` (those characters escaped, nothing lost). The CLI applies them
+  where it prints (:mod:`spbe_share.cli.lang`, :mod:`spbe_share.cli.output`): every message,
+  table and JSON document, whatever command produced it.
 
 Templates from donors and bundles (config files, MoU/PKS drafts) render only in
 :mod:`spbe_share.sandbox`: jinja2's sandbox in a child process, read without following symlinks,
@@ -349,6 +352,16 @@ def terminal_text(text: object, *, one_line: bool = False) -> str:
     return (_CONTROLS_ONE_LINE if one_line else _CONTROLS).sub("", s)
 
 
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")  # what json.dumps(ensure_ascii=False) leaves raw
+
+
+def json_text(data: Any, **options: Any) -> str:
+    """``json.dumps(data, ensure_ascii=False, **options)`` safe for a terminal and lossless: the
+    controls JSON leaves raw (DEL, C1, U+2028/U+2029) are written as ``\\uXXXX`` escapes."""
+    text = json.dumps(data, ensure_ascii=False, **options)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def markup_text(text: object, *, one_line: bool = False) -> str:
     """:func:`terminal_text`, escaped for rich markup (``[bold]`` prints as written)."""
     from rich.markup import escape
@@ -358,6 +371,6 @@ def markup_text(text: object, *, one_line: bool = False) -> str:
 
 __all__ = [
     "LINK", "MAX_DEPTH", "MISSING", "Capped", "DonorFileError", "OutsideJSONError", "child_path", "depth_within",
-    "inside", "link_problem", "loads_json", "markup_text", "name_problem", "open_inside", "read_inside",
+    "inside", "json_text", "link_problem", "loads_json", "markup_text", "name_problem", "open_inside", "read_inside",
     "relpath_problem", "run_capped", "terminal_text", "tree_escapes",
 ]
