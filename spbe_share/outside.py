@@ -7,9 +7,12 @@ goes through this module, so the next surface cannot forget a rule:
 * **names** become paths only through :func:`child_path`: a validated single name (no ``/``, no
   ``..``, no absolute path, no control character), joined to its folder and checked to stay
   inside it; :func:`inside` checks a path that was written by someone else (e.g. a fetch);
-* **donor files** are read with :func:`read_inside`: every component opened with
-  ``O_NOFOLLOW`` below a folder descriptor, so a symlink in a donor repository or bundle is an
-  error, never a way to the operator's own files; :func:`link_problem` reports it for lint;
+* **donor files** are read with :func:`read_inside` or :func:`open_inside`: every component
+  opened with ``O_NOFOLLOW`` below a folder descriptor, so a symlink in a donor repository or
+  bundle is an error, never a way to the operator's own files; :func:`link_problem` reports it
+  (naming the linked component) for ``catalog validate``/``lint``, which refuse every file an
+  entry names when a link is on its way (docs, SOPs, logo, manifests, config templates, build
+  contexts); documents, logos, images and MoU/config templates are all read this way;
 * **answers** of other programs are read as a stream with a cap (:func:`run_capped`), and JSON
   is parsed with bounded nesting and without tracebacks (:func:`loads_json`);
 * **text** reaches a terminal only through :func:`terminal_text` (C0/C1 controls, DEL and the
@@ -135,7 +138,7 @@ class DonorFileError(ValueError):
     """A donor file that may not be read; ``str()`` is the one-line reason (no path)."""
 
 
-def _refusal(dir_fd: int, part: str, before: tuple[str, ...], last: bool, exc: OSError) -> str:
+def _refusal(dir_fd: int, part: str, before: tuple[str, ...], last: bool, folder: bool, exc: OSError) -> str:
     """Why opening ``part`` below ``dir_fd`` failed, in words (which component is a link)."""
     where = "/".join([*before, part])
     try:
@@ -146,8 +149,8 @@ def _refusal(dir_fd: int, part: str, before: tuple[str, ...], last: bool, exc: O
         return exc.strerror or str(exc)
     if _stat.S_ISLNK(st.st_mode):
         return LINK if last else f"{where} is {LINK}"
-    if not last and not _stat.S_ISDIR(st.st_mode):
-        return f"{where} is not a folder"
+    if not _stat.S_ISDIR(st.st_mode) and (folder or not last):
+        return "not a folder" if last else f"{where} is not a folder"
     if exc.errno in (errno.ELOOP, errno.EMLINK):  # pragma: no cover - raced into a link
         return LINK
     return exc.strerror or str(exc)
@@ -172,7 +175,7 @@ def _open_nofollow(root: Path, rel: str, *, folder: bool = False) -> int:
             try:
                 nfd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | kind, dir_fd=fd)
             except OSError as exc:
-                raise DonorFileError(_refusal(fd, part, parts[:i], last, exc)) from None
+                raise DonorFileError(_refusal(fd, part, parts[:i], last, folder, exc)) from None
             os.close(fd)
             fd = nfd
         mode = os.fstat(fd).st_mode
