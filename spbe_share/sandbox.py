@@ -299,16 +299,18 @@ def child() -> None:
 
     job = json.loads(sys.stdin.buffer.read())
     limits = Limits(**job["limits"])
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
-    cpu = int(limits.seconds) + 2
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    for kind, value in ((resource.RLIMIT_AS, limits.memory), (resource.RLIMIT_CPU, int(limits.seconds) + 2)):
+        _soft, hard = resource.getrlimit(kind)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(kind, (value, value))
     try:
         answer: dict[str, Any] = {"outputs": _KINDS[job["kind"]](job, limits)}
     except _Failed as failed:
         answer = {"error": failed.answer}
     except MemoryError:  # outside any template (reading the job, encoding the answer)
         answer = {"error": _Failed("limit", 0, f"needs more than {_size(limits.memory)} of memory").answer}
-    sys.stdout.write(json.dumps(answer, ensure_ascii=False))
+    # ASCII JSON: whatever the locale's encoding, and lone surrogates survive the trip
+    sys.stdout.buffer.write(json.dumps(answer).encode("ascii"))
     sys.stdout.flush()
 
 
@@ -321,9 +323,10 @@ def _run(job: dict[str, Any], *, names: Sequence[str], wheres: Sequence[str | No
     argv = [sys.executable or "python3", "-P", "-c", "from spbe_share.sandbox import child; child()"]
     shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
     try:
-        # JSON escapes a character in at most 6 bytes; the child counts the characters itself
-        res = run_capped(argv, limit=6 * limits.output + (1 << 20), timeout=limits.seconds,
-                         input=json.dumps(job, ensure_ascii=False).encode("utf-8"))  # fmt: skip
+        # ASCII JSON both ways (a value may hold lone surrogates from argv): a character takes at
+        # most 12 bytes (a surrogate pair); the child counts the characters itself
+        res = run_capped(argv, limit=12 * limits.output + (1 << 20), timeout=limits.seconds,
+                         input=json.dumps(job).encode("ascii"))  # fmt: skip
     except OSError as exc:
         raise EnvironmentProblem(f"cannot start the template renderer {argv[0]}: {exc.strerror or exc}") from None
     if res.timed_out:
