@@ -7,15 +7,23 @@ goes through this module, so the next surface cannot forget a rule:
 * **names** become paths only through :func:`child_path`: a validated single name (no ``/``, no
   ``..``, no absolute path, no control character), joined to its folder and checked to stay
   inside it; :func:`inside` checks a path that was written by someone else (e.g. a fetch);
-* **donor files** are read with :func:`read_inside`: every component opened with
-  ``O_NOFOLLOW`` below a folder descriptor, so a symlink in a donor repository or bundle is an
-  error, never a way to the operator's own files; :func:`link_problem` reports it for lint;
+* **donor files** are read with :func:`read_inside` or :func:`open_inside`: every component
+  opened with ``O_NOFOLLOW`` below a folder descriptor, so a symlink in a donor repository or
+  bundle is an error, never a way to the operator's own files; :func:`link_problem` reports it
+  (naming the linked component) for ``catalog validate``/``lint``, which refuse every file an
+  entry names when a link is on its way (docs, SOPs, logo, manifests, config templates, build
+  contexts); documents, logos, images and MoU/config templates are all read this way;
 * **answers** of other programs are read as a stream with a cap (:func:`run_capped`), and JSON
   is parsed with bounded nesting and without tracebacks (:func:`loads_json`);
 * **text** reaches a terminal only through :func:`terminal_text` (C0/C1 controls, DEL and the
-  Unicode line/paragraph separators dropped) or :func:`markup_text` (the same, escaped for rich).
+  Unicode line/paragraph separators dropped) or :func:`markup_text` (the same, escaped for rich);
+  JSON through :func:`json_text` (those characters escaped, nothing lost). The CLI applies them
+  where it prints (:mod:`spbe_share.cli.lang`, :mod:`spbe_share.cli.output`): every message,
+  table and JSON document, whatever command produced it.
 
-Templates from donors render only in the bounded sandbox of :mod:`spbe_share.deploy.render`.
+Templates from donors and bundles (config files, MoU/PKS drafts) render only in
+:mod:`spbe_share.sandbox`: jinja2's sandbox in a child process, read without following symlinks,
+with limits on output, loop steps, memory and time.
 
 Nothing here prints or exits; failures are :class:`~spbe_share.errors.SpbeError` subclasses the
 caller chooses (``error=``), so each surface keeps its documented exit code.
@@ -33,7 +41,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import InvalidInput, SpbeError
 
@@ -122,46 +130,81 @@ def tree_escapes(folder: Path) -> list[str]:
 # ---------------------------------------------------------------- donor files
 
 
-def _open_nofollow(root: Path, rel: str) -> int:
-    """An fd of ``root/rel``, every component below ``root`` opened without following links."""
+MISSING = "no such file"
+LINK = "a symlink: donor files must be regular files inside the repository"
+
+
+class DonorFileError(ValueError):
+    """A donor file that may not be read; ``str()`` is the one-line reason (no path)."""
+
+
+def _refusal(dir_fd: int, part: str, before: tuple[str, ...], last: bool, folder: bool, exc: OSError) -> str:
+    """Why opening ``part`` below ``dir_fd`` failed, in words (which component is a link)."""
+    where = "/".join([*before, part])
+    try:
+        st = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return MISSING
+    except OSError:
+        return exc.strerror or str(exc)
+    if _stat.S_ISLNK(st.st_mode):
+        return LINK if last else f"{where} is {LINK}"
+    if not _stat.S_ISDIR(st.st_mode) and (folder or not last):
+        return "not a folder" if last else f"{where} is not a folder"
+    if exc.errno in (errno.ELOOP, errno.EMLINK):  # pragma: no cover - raced into a link
+        return LINK
+    return exc.strerror or str(exc)
+
+
+def _open_nofollow(root: Path, rel: str, *, folder: bool = False) -> int:
+    """An fd of ``root/rel``, every component below ``root`` opened without following links;
+    a regular file (a folder with ``folder``). Raises :class:`DonorFileError`."""
+    problem = relpath_problem(rel)
+    if problem:
+        raise DonorFileError(problem)
     parts = PurePosixPath(rel).parts
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise DonorFileError(MISSING if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)) from None
     try:
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             # O_NONBLOCK: opening a FIFO planted by a donor must not wait for a writer
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_NONBLOCK if last else os.O_DIRECTORY)
-            nfd = os.open(part, flags, dir_fd=fd)
+            kind = os.O_DIRECTORY if not last or folder else os.O_NONBLOCK
+            try:
+                nfd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | kind, dir_fd=fd)
+            except OSError as exc:
+                raise DonorFileError(_refusal(fd, part, parts[:i], last, folder, exc)) from None
             os.close(fd)
             fd = nfd
+        mode = os.fstat(fd).st_mode
+        if folder and not _stat.S_ISDIR(mode):
+            raise DonorFileError("not a folder")
+        if not folder and not _stat.S_ISREG(mode):
+            raise DonorFileError("not a regular file")
         return fd
     except BaseException:
         os.close(fd)
         raise
 
 
-def link_problem(root: Path, rel: str) -> str | None:
+def link_problem(root: Path, rel: str, *, folder: bool = False) -> str | None:
     """Why ``root/rel`` may not be read as a donor file (a symlink on the way, not a regular
-    file, missing, leaving ``root``), or None when it may."""
-    problem = relpath_problem(rel)
-    if problem:
-        return problem
+    file, missing (:data:`MISSING`), leaving ``root``), or None when it may. ``folder``: the
+    same for a folder the donor names (a build context)."""
     try:
-        fd = _open_nofollow(root, rel)
-    except FileNotFoundError:
-        return "no such file"
-    except NotADirectoryError:
-        return "a symlink or a file on the way: not a folder"
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK):
-            return "a symlink: donor files must be regular files inside the repository"
-        return exc.strerror or str(exc)
-    try:
-        if not _stat.S_ISREG(os.fstat(fd).st_mode):
-            return "not a regular file"
-    finally:
-        os.close(fd)
+        fd = _open_nofollow(root, rel, folder=folder)
+    except DonorFileError as exc:
+        return str(exc)
+    os.close(fd)
     return None
+
+
+def open_inside(root: Path, rel: str) -> BinaryIO:
+    """The donor file ``root/rel`` opened for reading, no symlink anywhere below ``root``, a
+    regular file. Raises :class:`DonorFileError` (one-line reason) when it may not be read."""
+    return os.fdopen(_open_nofollow(root, rel), "rb")
 
 
 def read_inside(root: Path, rel: str, *, limit: int, what: str | None = None,
@@ -169,11 +212,11 @@ def read_inside(root: Path, rel: str, *, limit: int, what: str | None = None,
     """The bytes of the donor file ``root/rel``: no symlink anywhere below ``root``, a regular
     file, at most ``limit`` bytes. Raises ``error`` naming the file and the problem."""
     shown = what or str(root / rel)
-    problem = link_problem(root, rel)
-    if problem:
-        raise error(f"{shown}: {problem}")
-    fd = _open_nofollow(root, rel)
-    with os.fdopen(fd, "rb") as f:
+    try:
+        f = open_inside(root, rel)
+    except DonorFileError as exc:
+        raise error(f"{shown}: {exc}") from None
+    with f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise error(f"{shown}: larger than {limit} bytes")
@@ -312,6 +355,16 @@ def terminal_text(text: object, *, one_line: bool = False) -> str:
     return (_CONTROLS_ONE_LINE if one_line else _CONTROLS).sub("", s)
 
 
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")  # what json.dumps(ensure_ascii=False) leaves raw
+
+
+def json_text(data: Any, **options: Any) -> str:
+    """``json.dumps(data, ensure_ascii=False, **options)`` safe for a terminal and lossless: the
+    controls JSON leaves raw (DEL, C1, U+2028/U+2029) are written as ``\\uXXXX`` escapes."""
+    text = json.dumps(data, ensure_ascii=False, **options)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def markup_text(text: object, *, one_line: bool = False) -> str:
     """:func:`terminal_text`, escaped for rich markup (``[bold]`` prints as written)."""
     from rich.markup import escape
@@ -320,7 +373,7 @@ def markup_text(text: object, *, one_line: bool = False) -> str:
 
 
 __all__ = [
-    "MAX_DEPTH", "Capped", "OutsideJSONError", "child_path", "depth_within", "inside", "link_problem",
-    "loads_json", "markup_text", "name_problem", "read_inside", "relpath_problem", "run_capped",
-    "terminal_text", "tree_escapes",
+    "LINK", "MAX_DEPTH", "MISSING", "Capped", "DonorFileError", "OutsideJSONError", "child_path", "depth_within",
+    "inside", "json_text", "link_problem", "loads_json", "markup_text", "name_problem", "open_inside", "read_inside",
+    "relpath_problem", "run_capped", "terminal_text", "tree_escapes",
 ]

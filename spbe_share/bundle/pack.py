@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import EnvironmentProblem, InvalidInput, NotFound
+from ..outside import MISSING, link_problem
 from . import dockerarchive as da
 from .manifest import (
     FORMAT,
@@ -133,10 +134,13 @@ def collect_files(loaded: LoadedEntry, *, playbooks_dir: Path | None) -> dict[st
                     "must be under templates/ to be bundled"
                 )
             src = loaded.repo_root / cf.template
-            if not src.is_file() or src.is_symlink():
+            problem = link_problem(loaded.repo_root, cf.template)  # no symlink on its way
+            if problem == MISSING:
                 raise NotFound(
                     f"{loaded.path}: components[{i}].config[{j}].template: {src} not found"
                 )
+            if problem:
+                raise InvalidInput(f"{loaded.path}: components[{i}].config[{j}].template: {cf.template}: {problem}")
             files[cf.template] = src
     if playbooks_dir is not None:
         files.update(_walk(playbooks_dir, "playbooks/"))

@@ -11,6 +11,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from ..outside import DonorFileError, open_inside
+
 MAX_ASSET_BYTES = 5 * 1024 * 1024
 _FORBIDDEN = {"script", "foreignobject", "iframe", "embed", "object", "handler", "listener"}
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*$")
@@ -20,17 +22,26 @@ def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1].lower()
 
 
-def asset_problem(path: Path) -> str | None:
-    """Why ``path`` must not be published (None: it may be)."""
+def load_asset(root: Path, rel: str) -> tuple[bytes | None, str | None]:
+    """The bytes of the file ``root/rel`` to publish, or why it must not be published (never
+    through a symlink: a donor's link to the operator's files is not published)."""
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return exc.strerror or "cannot be read"
-    if size > MAX_ASSET_BYTES:
-        return f"larger than {MAX_ASSET_BYTES // (1024 * 1024)} MB"
-    if path.suffix.lower() != ".svg":
-        return None
-    data = path.read_bytes()
+        with open_inside(root, rel) as f:
+            data = f.read(MAX_ASSET_BYTES + 1)
+    except DonorFileError as exc:
+        return None, str(exc)
+    if len(data) > MAX_ASSET_BYTES:
+        return None, f"larger than {MAX_ASSET_BYTES // (1024 * 1024)} MB"
+    problem = _svg_problem(data) if rel.lower().endswith(".svg") else None
+    return (None, problem) if problem else (data, None)
+
+
+def asset_problem(root: Path, rel: str) -> str | None:
+    """Why ``root/rel`` must not be published (None: it may be)."""
+    return load_asset(root, rel)[1]
+
+
+def _svg_problem(data: bytes) -> str | None:
     if b"<!ENTITY" in data or b"<!DOCTYPE" in data.upper():
         return "SVG declares a DOCTYPE/entities"
     try:

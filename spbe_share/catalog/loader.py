@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput, NotFound, ValidationFailed
+from ..outside import LINK, link_problem
 from ..yamlio import LoadedYaml, format_loc, load_yaml, validate_model
 from .models import ENV_NAME, KODE_WILAYAH, SEMVER, SLUG, Entry
 
@@ -151,17 +152,30 @@ def _file_problems(entry: Entry, doc: LoadedYaml, entry_dir: Path, repo_root: Pa
             problems.append(f"{where}: {kind}: {rel[:200]}")
             continue
         is_context = loc[-1] == "context"
+        if loc[-1] == "dockerfile" and any(rel.startswith(c + "/") for c in missing_contexts):
+            continue  # already reported as a missing (or linked) build context
+        link = _link(root, rel, folder=is_context)
+        if link is not None:  # a symlink on its way: it could lead to the operator's own files
+            missing_contexts.add(rel)
+            problems.append(f"{where}: {rel}: {link}")
+            continue
         if is_context:
             if kind != "dir":
                 missing_contexts.add(rel)
                 problems.append(f"{where}: directory not found: {rel}")
             continue
-        if loc[-1] == "dockerfile" and any(rel.startswith(c + "/") for c in missing_contexts):
-            continue  # already reported as a missing build context
         if kind != "file":
             what = "not a file" if kind != "missing" else "file not found"
             problems.append(f"{where}: {what}: {rel}")
     return problems
+
+
+def _link(root: Path, rel: str, *, folder: bool = False) -> str | None:
+    """The refusal of a donor file (or folder) ``rel`` because of a symlink on its way, or None
+    (also when it is just missing or of the wrong kind: the caller says so). ``a/./b`` is ``a/b``."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    problem = link_problem(root, "/".join(parts), folder=folder) if parts else None
+    return problem if problem is not None and LINK in problem else None
 
 
 def _kind_of(path: Path) -> str:
@@ -186,14 +200,21 @@ def check_entry(
 ) -> tuple[LoadedEntry | None, list[str]]:
     """Load and check one ``spbe-app.yaml``; return the entry (None if invalid) and ALL problems.
 
-    Checks: YAML syntax, the model, the folder name equals ``id``, every named file exists.
+    Checks: YAML syntax, the model, the folder name equals ``id``, every named file exists and is
+    reached without a symlink (:func:`spbe_share.outside.link_problem`): a donor's file is never
+    a way to the operator's own files.
     """
+    entry_dir = path.parent
+    root = repo_root if repo_root is not None else repo_root_of(path)
+    own = f"{CATALOG_DIR}/{entry_dir.name}/{ENTRY_FILE}"
+    if root is not None and path == root / own and (link := _link(root, own)):
+        # a linked entry file or folder: the entry, and every file it names, would be read from
+        # wherever the link leads (and a YAML error would quote that file)
+        return None, [f"{path}:1: {own}: {link}"]
     try:
         doc = load_yaml(path)
     except InvalidInput as exc:
         return None, [exc.message]
-    entry_dir = path.parent
-    root = repo_root if repo_root is not None else repo_root_of(path)
     problems: list[str] = []
     data = doc.data
     # the folder-name check also runs when the model fails, so one pass shows everything

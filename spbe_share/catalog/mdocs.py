@@ -1,10 +1,12 @@
 """The Markdown documents of a catalog entry (install guide, user manual, SOPs), read as data.
 
 Donors write these files; they reach the web catalog of every adopter, so they are data:
-parsed by markdown-it-py (CommonMark + tables) with raw HTML *off*, never executed. This
-module knows the documents an entry names, parses them once, and resolves the links and
-images they contain against the entry's folder. The linter (:mod:`spbe_share.lint`) and the
-site builder (:mod:`spbe_share.site`) both read documents through it.
+parsed by markdown-it-py (CommonMark + tables) with raw HTML *off*, never executed, and read
+without following symlinks (:mod:`spbe_share.outside`): a donor's link to the operator's own
+files is an error, never content of the web catalog. This module knows the documents an entry
+names, parses them once, and resolves the links and images they contain against the entry's
+folder. The linter (:mod:`spbe_share.lint`) and the site builder (:mod:`spbe_share.site`) both
+read documents through it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+from ..outside import LINK, MISSING, DonorFileError, link_problem, open_inside
 
 if TYPE_CHECKING:
     from .loader import LoadedEntry
@@ -87,10 +91,12 @@ class Target:
     """Where a relative link or image of a document points."""
 
     kind: str  # "doc" (another document of the entry), "file" (a file to publish), "missing",
-    #            "outside" (leaves the entry folder), "external" (has a scheme), "anchor", "unsafe"
-    relpath: str = ""  # inside the entry folder (doc/file/missing)
+    #            "outside" (leaves the entry folder), "link" (a symlink on its way), "external"
+    #            (has a scheme), "anchor", "unsafe"
+    relpath: str = ""  # inside the entry folder (doc/file/missing/link)
     fragment: str = ""
     scheme: str = ""
+    why: str = ""  # link: the refusal
 
 
 SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
@@ -124,14 +130,12 @@ def resolve(href: str, *, doc_relpath: str, entry_dir: Path, docs_by_path: dict[
     rel = "/".join(stack)
     if rel in docs_by_path:
         return Target("doc", relpath=rel, fragment=parts.fragment)
-    path = entry_dir / rel
-    try:
-        real = path.resolve(strict=True)
-    except (FileNotFoundError, RuntimeError, OSError):
+    if not rel:
         return Target("missing", relpath=rel)
-    if not real.is_relative_to(entry_dir.resolve()):
-        return Target("outside", relpath=rel)  # a symlink that leaves the entry
-    if not real.is_file():
+    problem = link_problem(entry_dir, rel)
+    if problem is not None and LINK in problem:  # a symlink, wherever it leads: never followed
+        return Target("link", relpath=rel, why=problem)
+    if problem is not None:
         return Target("missing", relpath=rel)
     return Target("file", relpath=rel, fragment=parts.fragment)
 
@@ -152,13 +156,13 @@ def read_doc(le: LoadedEntry, ref: DocRef, md: MarkdownIt | None = None, *, pars
     """Read (and unless ``parse=False``, parse) one document; problems land in ``Doc.error``."""
     path = le.entry_dir / ref.relpath
     try:
-        with path.open("rb") as f:
+        with open_inside(le.entry_dir, ref.relpath) as f:  # never through a symlink
             raw = f.read(MAX_DOC_BYTES + 1)
         if len(raw) > MAX_DOC_BYTES:
             return Doc(ref, path, "", [], error=f"larger than {MAX_DOC_BYTES} bytes")
         text = raw.decode("utf-8")
-    except FileNotFoundError:
-        return Doc(ref, path, "", [], error="file not found")
+    except DonorFileError as exc:
+        return Doc(ref, path, "", [], error="file not found" if str(exc) == MISSING else str(exc))
     except UnicodeDecodeError as exc:
         return Doc(ref, path, "", [], error=f"not UTF-8 text (byte {exc.start})")
     except OSError as exc:

@@ -10,6 +10,10 @@ Nothing in the ``*_cmd.py`` modules has to be written for translation:
 - ``click.echo``/``click.confirm``/``click.prompt`` pass a text message through
   :func:`spbe_share.i18n.translate`, which matches the English message against the catalog's
   templates and keeps the data verbatim. :mod:`.output` writes JSON and table rows past it.
+
+Everything echoed, translated or not, goes through :func:`spbe_share.outside.terminal_text`
+first: messages carry data from targets and donors (release records, lock holders, catalog
+text), and their control characters never reach the operator's terminal.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import click
 
 from .. import i18n
+from ..outside import terminal_text
 
 # click modules that call gettext (`from gettext import gettext as _`, `ngettext`)
 CLICK_MODULES = ("core", "decorators", "exceptions", "formatting", "parser", "types", "termui", "utils")
@@ -34,23 +39,29 @@ _raw_prompt = click.prompt
 _installed = False
 
 
+def _safe(message: Any) -> Any:
+    """Text as it may reach a terminal: no control character (escape sequences, OSC 52 clipboard
+    writes, ``ESC[2J``) from a target's or a donor's data inside a message (bytes pass as they are)."""
+    return terminal_text(message) if isinstance(message, str) else message
+
+
 def raw_echo(message: Any = None, file: Any = None, nl: bool = True, err: bool = False, color: bool | None = None) -> None:
-    """``click.echo`` without translation: data (JSON, table rows)."""
-    _raw_echo(message, file=file, nl=nl, err=err, color=color)
+    """``click.echo`` without translation: data (JSON, table rows); control characters dropped."""
+    _raw_echo(_safe(message), file=file, nl=nl, err=err, color=color)
 
 
 def _echo(message: Any = None, file: Any = None, nl: bool = True, err: bool = False, color: bool | None = None) -> None:
     if isinstance(message, str):
         message = i18n.translate(message)
-    _raw_echo(message, file=file, nl=nl, err=err, color=color)
+    _raw_echo(_safe(message), file=file, nl=nl, err=err, color=color)
 
 
 def _confirm(text: str, *args: Any, **kwargs: Any) -> Any:
-    return _raw_confirm(i18n.translate(text), *args, **kwargs)
+    return _raw_confirm(_safe(i18n.translate(text)), *args, **kwargs)
 
 
 def _prompt(text: str, *args: Any, **kwargs: Any) -> Any:
-    return _raw_prompt(i18n.translate(text), *args, **kwargs)
+    return _raw_prompt(_safe(i18n.translate(text)), *args, **kwargs)
 
 
 def install_hooks() -> None:

@@ -107,26 +107,26 @@ def _links(ctx: LintContext, d: mdocs.Doc, by_path: dict[str, mdocs.DocRef],
                 f("image-no-alt", f"image {shown!r} has no alt text (![what it shows](...))")
             if t.kind == "external":
                 f("image-remote", f"image {shown!r} is on another site; ship it in the entry folder")
-            elif t.kind in ("missing", "outside", "anchor", "doc"):
+            elif t.kind in ("missing", "outside", "link", "anchor", "doc"):
                 f("image-missing", f"image {shown!r}: " + _why(t))
             elif t.kind == "file":
                 ctx.files_read.append(entry_dir / t.relpath)
                 suffix = "." + t.relpath.rsplit(".", 1)[-1].lower() if "." in t.relpath else ""
-                why = asset_problem(entry_dir / t.relpath) if suffix in mdocs.IMAGE_SUFFIXES else "not an image file"
+                why = asset_problem(entry_dir, t.relpath) if suffix in mdocs.IMAGE_SUFFIXES else "not an image file"
                 if why:
                     f("image-missing", f"image {shown!r} cannot be published: {why}")
             continue
         if t.kind == "external":
             if t.scheme == "http":
                 f("link-insecure", f"link {shown!r} is http; use https where the site offers it")
-        elif t.kind in ("missing", "outside"):
+        elif t.kind in ("missing", "outside", "link"):
             f("link-broken", f"link {shown!r}: " + _why(t))
         elif t.kind == "file":
             ctx.files_read.append(entry_dir / t.relpath)
             suffix = "." + t.relpath.rsplit(".", 1)[-1].lower() if "." in t.relpath else ""
             if suffix not in mdocs.FILE_SUFFIXES:
                 f("link-broken", f"link {shown!r}: the web catalog does not publish {suffix or 'such'} files")
-            elif (why := asset_problem(entry_dir / t.relpath)) is not None:
+            elif (why := asset_problem(entry_dir, t.relpath)) is not None:
                 f("link-broken", f"link {shown!r}: cannot be published: {why}")
         elif t.kind in ("doc", "anchor") and t.fragment:
             target = t.relpath if t.kind == "doc" else d.ref.relpath
@@ -140,6 +140,8 @@ def _why(t: mdocs.Target) -> str:
         return f"{t.relpath} is outside the entry folder"
     if t.kind == "missing":
         return f"{t.relpath} does not exist"
+    if t.kind == "link":
+        return f"{t.relpath}: {t.why}"
     if t.kind == "doc":
         return f"{t.relpath} is a document, not an image"
     return "no file named"

@@ -49,9 +49,8 @@ def check_entry_fields(ctx: LintContext) -> list[Finding]:
     if not e.logo:
         out.append(ctx.at("logo-missing", ("id",), "no logo: the web catalog shows the app's initials"))
     else:
-        logo = ctx.le.entry_dir / e.logo
-        ctx.files_read.append(logo)
-        why = asset_problem(logo)
+        ctx.files_read.append(ctx.le.entry_dir / e.logo)
+        why = asset_problem(ctx.le.entry_dir, e.logo)
         if why:
             out.append(ctx.at("logo-unsafe", ("logo",), f"{e.logo}: {why}; the web catalog leaves it out"))
     for i, s in enumerate(e.secrets):

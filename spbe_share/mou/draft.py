@@ -4,22 +4,28 @@ Templates: ``--template FILE``, else ``templates/mou/<app>.<ext>`` or ``template
 in the catalog repository the entry comes from (a donor replaces them there), else the same
 names in the built-in catalog (``ws.templates_dir``). ``<ext>`` is ``docx`` or ``md.j2``.
 
-Templates run in jinja2's sandbox (a donor's template is code from outside) and the values
-are data: docxtpl escapes them for Word XML; no value is ever compiled as a template.
+A donor's template is code from outside, and the draft goes back to the donor: it is read
+without following symlinks (a link to the operator's files is an error, never a draft) and
+renders only in the bounded sandbox of :mod:`spbe_share.sandbox` (limits on output, loop steps,
+memory and time; a .docx template is also refused when its members unpack to more than
+:data:`MAX_DOCX_UNPACKED`). The values are data: docxtpl escapes them for Word XML; no value is
+ever compiled as a template.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
-
+from .. import sandbox
 from ..errors import Conflict, InvalidInput, NotFound
-from .context import placeholder
+from ..outside import MISSING, link_problem, read_inside
+from .context import PLACEHOLDER
 from .docxzip import normalize_docx
 
 if TYPE_CHECKING:
@@ -28,55 +34,72 @@ if TYPE_CHECKING:
 
 EXT = {"docx": "docx", "md": "md.j2"}
 MAX_TEMPLATE_BYTES = 10 * 1024 * 1024
+MAX_DOCX_UNPACKED = 32 * 1024 * 1024  # all members of a .docx template together, unpacked
+MAX_DOCX_MEMBERS = 1000
+FUNCTIONS = {"hukum": PLACEHOLDER}  # hukum('x'): the marked gap legal staff fill in
 
 
-def find_template(ws: Workspace, le: LoadedEntry, fmt: str, explicit: Path | None = None) -> Path:
+@dataclass(frozen=True)
+class TemplateFile:
+    """A PKS template: ``rel`` below ``root`` (a catalog repository: read without following
+    symlinks), or the operator's own ``--template`` file (``root`` None)."""
+
+    path: Path
+    root: Path | None = None
+    rel: str = ""
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def read(self) -> bytes:
+        if self.root is not None:
+            return read_inside(self.root, self.rel, limit=MAX_TEMPLATE_BYTES, what=str(self.path))
+        return _read(self.path)
+
+
+def find_template(ws: Workspace, le: LoadedEntry, fmt: str, explicit: Path | None = None) -> TemplateFile:
     if explicit is not None:
         if not explicit.is_file():
             raise InvalidInput(f"--template: {explicit}: no such file")
-        return explicit
+        return TemplateFile(explicit)
     ext = EXT[fmt]
-    for base in dict.fromkeys([le.repo_root / "templates" / "mou", ws.templates_dir / "mou"]):
+    for root in dict.fromkeys([le.repo_root, ws.root]):
         for name in (f"{le.id}.{ext}", f"pks.{ext}"):
-            if (base / name).is_file():
-                return base / name
+            rel = f"templates/mou/{name}"
+            problem = link_problem(root, rel)
+            if problem is None:
+                return TemplateFile(root / rel, root, rel)
+            if problem != MISSING:  # a symlink (or a folder): never read, never skipped silently
+                raise InvalidInput(f"{root / rel}: {problem}")
     raise NotFound(f"no PKS template templates/mou/pks.{ext} in {le.repo_root} or {ws.root}")
 
 
-def _env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True)
-    env.globals["hukum"] = placeholder
-    return env
-
-
-def render_markdown(template: Path, context: dict[str, Any]) -> bytes:
-    text = _read(template).decode("utf-8", errors="strict")
+def render_markdown(template: TemplateFile, context: dict[str, Any]) -> bytes:
     try:
-        return _env().from_string(text).render(**context).encode("utf-8")
-    except TemplateError as exc:
-        raise InvalidInput(f"{template}: template error: {exc}") from None
+        text = template.read().decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{template}: not UTF-8 text (byte {exc.start})") from None
+    return sandbox.render_text(text, name=str(template), context=context, functions=FUNCTIONS).encode("utf-8")
 
 
-def render_docx(template: Path, context: dict[str, Any]) -> bytes:
-    import io
-    import zipfile
+def render_docx(template: TemplateFile, context: dict[str, Any]) -> bytes:
+    data = template.read()
+    _check_docx(data, template)
+    return normalize_docx(sandbox.render_docx(data, name=str(template), context=context, functions=FUNCTIONS))
 
-    from docx.opc.exceptions import OpcError
-    from docxtpl import DocxTemplate
-    from lxml.etree import LxmlError
 
-    _read(template)  # size bound
+def _check_docx(data: bytes, template: TemplateFile) -> None:
+    """A .docx is a zip: its size on disk says little; refuse one that unpacks to too much."""
     try:
-        tpl = DocxTemplate(str(template))
-        env = _env()
-        tpl.render({**context, "hukum": placeholder}, jinja_env=env, autoescape=True)
-    except TemplateError as exc:
-        raise InvalidInput(f"{template}: template error: {exc}") from None
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, OpcError, LxmlError) as exc:  # not a .docx
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise InvalidInput(f"{template}: not a usable .docx template ({exc.__class__.__name__}: {exc})") from None
-    buf = io.BytesIO()
-    tpl.save(buf)
-    return normalize_docx(buf.getvalue())
+    if len(infos) > MAX_DOCX_MEMBERS:
+        raise InvalidInput(f"{template}: not a usable .docx template (more than {MAX_DOCX_MEMBERS} members)")
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > MAX_DOCX_UNPACKED:
+        raise InvalidInput(f"{template}: unpacks to {unpacked} bytes, more than {MAX_DOCX_UNPACKED} "
+                           "(a PKS template is text and a few images)")  # fmt: skip
 
 
 def _read(path: Path) -> bytes:

@@ -31,7 +31,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from ..catalog import mdocs
-from ..catalog.assets import asset_problem
+from ..catalog.assets import asset_problem, load_asset
 from ..catalog.loader import LoadedEntry
 from ..catalog.models import semver_key
 from ..errors import Conflict, InvalidInput
@@ -135,7 +135,7 @@ def _app_view(a: SiteApp, lang: str, reg_anchor: dict[str, str]) -> dict[str, An
     return {
         "e": e, "slug": a.slug, "name": e.name,
         "summary": getattr(e.summary, lang), "description": getattr(e.description, lang),
-        "logo": e.logo if e.logo and asset_problem(a.le.entry_dir / e.logo) is None else None,
+        "logo": e.logo if e.logo and asset_problem(a.le.entry_dir, e.logo) is None else None,
         "jenis_label": t(f"jenis_{c.jenis.value}", lang),
         "layanan_label": t(f"layanan_{c.layanan.value}", lang),
         "domain": c.domain, "donor": e.donor.pemda, "version": e.latest.version,
@@ -219,6 +219,16 @@ class _Writer:
         self.files += 1
         self.pages += rel.endswith(".html")
 
+    def donor_file(self, rel: str, root: Path, src: str) -> None:
+        """Publish the donor's file ``root/src`` as ``rel`` when it may be published (read
+        without following symlinks, SVG without active content: :mod:`..catalog.assets`)."""
+        data, _why = load_asset(root, src)
+        if data is not None:
+            p = self.root / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+            self.files += 1
+
     def copy(self, rel: str, src: Path) -> None:
         p = self.root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -235,7 +245,7 @@ def prepare_apps(entries: Sequence[LoadedEntry]) -> list[SiteApp]:
         docs = [mdocs.read_doc(le, ref, parse=False) for ref in mdocs.doc_refs(le)]
         label = f"catalog/{le.id}/spbe-app.yaml ({le.source})"
         exported = le
-        if le.entry.logo and asset_problem(le.entry_dir / le.entry.logo) is not None:
+        if le.entry.logo and asset_problem(le.entry_dir, le.entry.logo) is not None:
             # the site leaves an unsafe logo out: so does the publiccode.yml it publishes
             exported = dataclasses.replace(le, entry=le.entry.model_copy(update={"logo": None}))
         apps.append(SiteApp(le, slugs[(le.source, le.id)], lint_entry(le), docs,
@@ -271,7 +281,7 @@ def _render_all(w: _Writer, apps: list[SiteApp], fleet: FleetStatus | None, inva
                                table_label=LABEL)  # fmt: skip
                 rendered[(a.slug, d.ref.slug)] = r
                 for rel in sorted(r.assets):
-                    w.copy(f"apps/{a.slug}/{rel}", a.le.entry_dir / rel)
+                    w.donor_file(f"apps/{a.slug}/{rel}", a.le.entry_dir, rel)
     for lang in LANGS:
         views = [_app_view(a, lang, reg_anchor) for a in apps]
         page("index.html.j2", "index.html", lang, "catalog", apps=views, invalid=invalid,
@@ -301,8 +311,8 @@ def _render_all(w: _Writer, apps: list[SiteApp], fleet: FleetStatus | None, inva
         base = f"apps/{a.slug}/"
         w.text(base + "publiccode.yml", a.publiccode)
         logo = a.le.entry.logo
-        if logo and asset_problem(a.le.entry_dir / logo) is None:
-            w.copy(base + logo, a.le.entry_dir / logo)
+        if logo:
+            w.donor_file(base + logo, a.le.entry_dir, logo)
     index = _search_index(apps, reg_anchor)
     w.text("search-index.json", json.dumps(index, ensure_ascii=False, sort_keys=True, indent=1) + "\n")
     for name in ("site.css", "search.js"):

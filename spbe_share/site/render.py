@@ -32,7 +32,7 @@ def _publishable(entry_dir: Path, t: mdocs.Target, *, image: bool) -> bool:
         return False
     suffix = Path(t.relpath).suffix.lower()
     allowed = mdocs.IMAGE_SUFFIXES if image else mdocs.FILE_SUFFIXES
-    return suffix in allowed and asset_problem(entry_dir / t.relpath) is None
+    return suffix in allowed and asset_problem(entry_dir, t.relpath) is None
 
 
 def render_doc(doc: mdocs.Doc, *, entry_dir: Path, docs_by_path: dict[str, mdocs.DocRef],

@@ -44,7 +44,8 @@ def hostile_bundle(tmp: Path, h: dict[str, str]) -> tuple[Path, Path, dict[str, 
     shutil.copytree(REPO / "catalog" / APP, repo / "catalog" / APP)
     shutil.copytree(REPO / "templates" / APP, repo / "templates" / APP)
     shutil.copytree(REPO / "playbooks", repo / "playbooks")
-    (repo / "shared_apps").symlink_to(REPO / "shared_apps")
+    # a copy, not a link: a donor repository holds no symlinks (issue 17 finding 4)
+    shutil.copytree(REPO / "shared_apps" / APP, repo / "shared_apps" / APP)
     entry_file = repo / "catalog" / APP / "spbe-app.yaml"
     doc = yaml.safe_load(entry_file.read_text())
     doc["settings"] += [

@@ -116,12 +116,114 @@ def test_donor_replaces_the_template_and_it_runs_sandboxed(tmp_path: Path) -> No
     (repo / "templates" / "mou" / "contoh-app.md.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
     r = run(tmp_path, "mou", "draft", "--app", "contoh-app", "--adopter", "Kota Sorong", "--adopter-kode",
             "96.71", "--format", "md", "--output", str(tmp_path / "e.md"), catalog=repo)  # fmt: skip
-    assert r.exit_code == 2 and "template error" in r.stderr and not (tmp_path / "e.md").exists()
+    # refused by the sandbox: exit 6, like a refused config template (README, exit codes)
+    assert r.exit_code == 6 and "refused by the template sandbox" in r.stderr, r.output
+    assert not (tmp_path / "e.md").exists()
     # no docx template in this repository: the built-in one is used
     r = run(tmp_path, "mou", "draft", "--app", "contoh-app", "--adopter", "Kota Sorong", "--adopter-kode",
             "96.71", "--output", str(tmp_path / "f.docx"), "--template", str(REPO / "templates/mou/pks.docx"),
             catalog=repo)  # fmt: skip
     assert r.exit_code == 0 and "Aplikasi contoh-app" in docx_text(tmp_path / "f.docx")
+
+
+SECRET = "OPERATOR-SECRET-5d2e -----BEGIN OPENSSH PRIVATE KEY-----"
+
+
+def _draft(tmp_path: Path, repo: Path, out: Path, *extra: str) -> object:
+    return run(tmp_path, "mou", "draft", "--app", "contoh-app", "--adopter", "Kota Sorong", "--adopter-kode",
+               "96.71", "--output", str(out), *extra, catalog=repo)  # fmt: skip
+
+
+@pytest.mark.parametrize("linked", ["templates/mou/pks.md.j2", "templates/mou", "templates"])
+def test_a_donor_template_through_a_symlink_is_never_read(tmp_path: Path, linked: str) -> None:
+    """Issue 17 finding 5: the draft goes back to the donor; a link must not fill it with the
+    operator's files."""
+    repo = tmp_path / "repo"
+    write_good_entry(repo, "contoh-app")
+    mine = tmp_path / "operator" / "templates" / "mou" / "pks.md.j2"
+    mine.parent.mkdir(parents=True)
+    mine.write_text(SECRET + " {{ app.name }}\n")
+    target = {"templates/mou/pks.md.j2": mine, "templates/mou": mine.parent, "templates": mine.parent.parent}
+    (repo / linked).parent.mkdir(parents=True, exist_ok=True)
+    (repo / linked).symlink_to(target[linked])
+    out = tmp_path / "d.md"
+    r = _draft(tmp_path, repo, out, "--format", "md")
+    assert r.exit_code == 2, r.output  # type: ignore[attr-defined]
+    assert f"{repo / 'templates/mou/contoh-app.md.j2'}: " in r.stderr or f"{repo / 'templates/mou/pks.md.j2'}: " \
+        in r.stderr, r.stderr  # type: ignore[attr-defined]
+    assert "a symlink" in r.stderr and SECRET not in r.output and not out.exists()  # type: ignore[attr-defined]
+
+
+LIMITED_MD = {
+    "repeat_length": ("{{ ('x' * 900000000) | length }}", 6, "refused by the template sandbox"),
+    "center": ("{{ app.name | center(900000000) }}", 6, "over the template limits: needs more than 512 MiB"),
+    "loops": ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", 6,
+              "over the template limits: more than 1000000 loop steps"),
+    "output": ("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", 6,
+               "over the template limits: output larger than 8 MiB"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIMITED_MD))
+def test_markdown_templates_render_with_limits(tmp_path: Path, name: str) -> None:
+    import resource
+
+    text, code, reason = LIMITED_MD[name]
+    repo = tmp_path / "repo"
+    write_good_entry(repo, "contoh-app")
+    (repo / "templates" / "mou").mkdir(parents=True)
+    (repo / "templates" / "mou" / "pks.md.j2").write_text(f"PKS\n{text}\n")
+    out = tmp_path / "d.md"
+    r = _draft(tmp_path, repo, out, "--format", "md")
+    assert r.exit_code == code, r.output  # type: ignore[attr-defined]
+    line = r.stderr.strip()  # type: ignore[attr-defined]
+    where = f"{repo / 'templates/mou/pks.md.j2'}" + ("" if name == "output" else ":2")  # output: counted outside
+    assert line.startswith(f"error: {where}: ") and reason in line, line
+    assert "\n" not in line and "Traceback" not in r.output and not out.exists()  # type: ignore[attr-defined]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 600 * 1024  # never built here
+
+
+def _docx_with(tmp_path: Path, text: str, *, extra: bytes = b"") -> Path:
+    import io
+    import zipfile
+
+    d = docx.Document()
+    d.add_paragraph(text)
+    buf = io.BytesIO()
+    d.save(buf)
+    path = tmp_path / "t.docx"
+    if extra:
+        src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+            for n in src.namelist():
+                dst.writestr(n, src.read(n))
+            dst.writestr("word/media/filler.bin", extra)
+        path.write_bytes(out.getvalue())
+    else:
+        path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_docx_templates_are_bounded_unpacked_and_rendered(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_good_entry(repo, "contoh-app")
+    out = tmp_path / "d.docx"
+    bomb = _docx_with(tmp_path, "PKS {{ app.name }}", extra=b"\0" * (40 << 20))
+    assert bomb.stat().st_size < 200_000  # small on disk, 40 MB unpacked
+    r = _draft(tmp_path, repo, out, "--template", str(bomb))
+    assert r.exit_code == 2 and f"{bomb}: unpacks to " in r.stderr and "more than 33554432" in r.stderr, r.output  # type: ignore[attr-defined]
+    assert not out.exists()
+    loops = _docx_with(tmp_path, "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}")
+    r = _draft(tmp_path, repo, out, "--template", str(loops))
+    assert r.exit_code == 6 and "over the template limits: more than 1000000 loop steps" in r.stderr, r.output  # type: ignore[attr-defined]
+    big = _docx_with(tmp_path, "{{ app.name | center(900000000) }}")
+    r = _draft(tmp_path, repo, out, "--template", str(big))
+    assert r.exit_code == 6 and "over the template limits: needs more than 512 MiB" in r.stderr, r.output  # type: ignore[attr-defined]
+    assert "Traceback" not in r.output and not out.exists()  # type: ignore[attr-defined]
+    ok = _docx_with(tmp_path, "PKS {{ app.name }}: {{ hukum('pasal') }}")
+    assert _draft(tmp_path, repo, out, "--template", str(ok)).exit_code == 0  # type: ignore[attr-defined]
+    assert "PKS Aplikasi contoh-app: «[DIISI OLEH BAGIAN HUKUM: pasal]»" in docx_text(out)
 
 
 def _add(tmp_path: Path, *extra: str) -> object:

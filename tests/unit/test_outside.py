@@ -125,3 +125,28 @@ def test_terminal_text_has_no_control_left(text: str) -> None:
 def test_fifo_is_not_a_donor_file(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     assert outside.link_problem(tmp_path, "pipe") == "not a regular file"  # and it did not block
+
+
+def test_link_problem_names_the_linked_component_and_checks_folders(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "real" / "sub").mkdir(parents=True)
+    (repo / "real" / "sub" / "f.md").write_text("x")
+    (repo / "via").symlink_to(repo / "real")  # a link to a folder of the same repository
+    assert outside.link_problem(repo, "via/sub/f.md") == f"via is {outside.LINK}"
+    assert outside.link_problem(repo, "real/sub", folder=True) is None
+    assert outside.link_problem(repo, "via", folder=True) == outside.LINK
+    assert outside.link_problem(repo, "real/sub") == "not a regular file"
+    assert outside.link_problem(repo, "real/sub/f.md", folder=True) == "not a folder"
+    assert outside.link_problem(repo, "real/sub/f.md/x") == "real/sub/f.md is not a folder"
+    assert outside.link_problem(tmp_path / "none", "a") == outside.MISSING
+    with outside.open_inside(repo, "real/sub/f.md") as f:
+        assert f.read() == b"x"
+    with pytest.raises(outside.DonorFileError, match="^via is a symlink"):
+        outside.open_inside(repo, "via/sub/f.md")
+
+
+def test_json_text_escapes_what_json_leaves_raw_and_loses_nothing() -> None:
+    data = {"who": "op\x1b]52;c;eA==\x07\x9b2J\x7f\u2028é"}
+    text = outside.json_text(data, indent=1)
+    assert outside.terminal_text(text) == text and "é" in text
+    assert outside.loads_json(text) == data
