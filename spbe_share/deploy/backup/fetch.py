@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import RemoteFailed, SpbeError, VerificationFailed
+from ...i18n import N_
 from ...outside import (
     MAX_DEPTH,
     OutsideJSONError,
@@ -86,19 +87,19 @@ def _plain(data: Any, where: str, error: type[SpbeError]) -> Any:
             data = json.dumps(data)
         return loads_json(data)
     except (OutsideJSONError, RecursionError, TypeError, ValueError) as exc:
-        raise error(f"{where}: not a backup manifest: {exc}") from None
+        raise error(N_(f"{where}: not a backup manifest: {exc}")) from None
 
 
 def _names_problem(data: Any, where: str) -> str | None:
     """The first name in the manifest that cannot be a file name here, with its place and value."""
     if not isinstance(data, dict):
-        return f"{where}: not a backup manifest (not an object)"
+        return N_(f"{where}: not a backup manifest (not an object); nothing was fetched")
     bid = data.get("id")
     problem = name_problem(bid)
     if problem is None and not (isinstance(bid, str) and _BACKUP_ID.match(bid)):
         problem = "not a backup id"
     if problem:
-        return f"{where}: id {quoted(bid)}: {problem}"
+        return N_(f"{where}: id {quoted(bid)}: {problem}; nothing was fetched")
     items = data.get("items")
     named: list[tuple[str, Any]] = []
     if isinstance(items, list):
@@ -115,7 +116,7 @@ def _names_problem(data: Any, where: str) -> str | None:
         if problem is None and name in seen:
             problem = "listed twice"
         if problem:
-            return f"{where}: {place} {quoted(name)}: {problem}"
+            return N_(f"{where}: {place} {quoted(name)}: {problem}; nothing was fetched")
         seen.add(name)
     return None
 
@@ -126,7 +127,7 @@ def checked_manifest(data: Any, *, where: str, error: type[SpbeError] = RemoteFa
     plain = _plain(data, where, error)
     problem = _names_problem(plain, where)
     if problem:
-        raise error(f"{problem}; nothing was fetched")
+        raise error(problem)
     try:
         return parse_manifest(plain, where=where)
     except VerificationFailed as exc:
@@ -182,33 +183,33 @@ def check_copy(
     but its manifest and the files it names; the manifest (bounded JSON, strict model, its
     SHA-256 when known, equal to ``expect`` when given); each file's size and SHA-256."""
     if folder.is_symlink() or not folder.is_dir():
-        raise error(f"{folder}: not a folder of this machine (a symlink, or missing)")
+        raise error(N_(f"{folder}: not a folder of this machine (a symlink, or missing)"))
     bad = tree_escapes(folder)
     if bad:
-        raise error(f"{folder}: {bad[0]} is a symlink or not a regular file: a backup copy holds only its files")
+        raise error(N_(f"{folder}: {bad[0]} is a symlink or not a regular file: a backup copy holds only its files"))
     mpath = folder / MANIFEST
     try:
         with mpath.open("rb") as f:
             raw = f.read(MAX_MANIFEST + 1)
     except FileNotFoundError:
-        raise error(f"{folder}: no {MANIFEST}: not a complete backup copy") from None
+        raise error(N_(f"{folder}: no {MANIFEST}: not a complete backup copy")) from None
     if len(raw) > MAX_MANIFEST:
-        raise error(f"{mpath}: larger than {MAX_MANIFEST} bytes: not a backup manifest")
+        raise error(N_(f"{mpath}: larger than {MAX_MANIFEST} bytes: not a backup manifest"))
     if manifest_sha256 is not None and hashlib.sha256(raw).hexdigest() != manifest_sha256:
-        raise error(f"{mpath}: differs from the manifest the target verified")
+        raise error(N_(f"{mpath}: differs from the manifest the target verified"))
     manifest = checked_manifest(raw, where=str(mpath), error=error)
     if expect is not None and manifest != expect:
-        raise error(f"{mpath}: not the manifest the target reported")
+        raise error(N_(f"{mpath}: not the manifest the target reported"))
     sums = manifest.sums()
     extra = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST and p.name not in sums)
     if extra:
-        raise error(f"{folder}: {quoted(extra[0])} is not a file of backup {manifest.id}")
+        raise error(N_(f"{folder}: {quoted(extra[0])} is not a file of backup {manifest.id}"))
     for name, (size, sha) in sums.items():
         path = child_path(folder, name, what=f"{mpath}: file", error=error)
         if not path.is_file():
-            raise error(f"{folder}: {name} is missing")
+            raise error(N_(f"{folder}: {name} is missing"))
         if _sha256(path) != (size, sha):
-            raise error(f"{path}: size/SHA-256 differ from the backup's manifest: the copy is damaged")
+            raise error(N_(f"{path}: size/SHA-256 differ from the backup's manifest: the copy is damaged"))
     return manifest
 
 
