@@ -5,6 +5,8 @@ Each line: ``{"ts": "2026-11-22T10:00:00Z", "who": ..., "what": ..., "where": ..
 
 Lines are written with one ``write`` on an ``O_APPEND`` descriptor and ``fsync``\\ ed, so
 concurrent operators never interleave within a line and a recorded line survives a crash.
+Text in a line (a lock holder's name read from a target, say) may hold any character: U+2028,
+U+2029 and U+0085 are written escaped, and reading splits on ``\\n`` only.
 
 SECRETS NEVER GO IN: callers pass only what may be read by anyone with the workspace
 (names, versions, digests, fingerprints, outcomes), never passwords, keys or secret values.
@@ -20,9 +22,13 @@ import socket
 from typing import Any
 
 from .errors import InvalidInput
+from .outside import OutsideJSONError, loads_json
 from .workspace import Workspace
 
 ENV_OPERATOR = "SPBE_SHARE_OPERATOR"
+# Characters other readers take for a line end (``str.splitlines``, some editors and terminals)
+# that JSON with ensure_ascii=False would keep raw: written escaped, so a line stays one line.
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def operator() -> str:
@@ -62,7 +68,8 @@ def record(
 ) -> dict[str, Any]:
     """Append one line to the audit log and return it. ``details`` must hold no secrets."""
     line = entry(who=who, what=what, where=where, result=result, details=details)
-    data = (json.dumps(line, ensure_ascii=False, default=str, separators=(",", ":")) + "\n").encode()
+    text = json.dumps(line, ensure_ascii=False, default=str, separators=(",", ":"))
+    data = (text.translate(_LINE_BREAKS) + "\n").encode()
     ws.ensure()
     fd = os.open(ws.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -82,13 +89,13 @@ def read(ws: Workspace) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):  # "\n" only: text in a line may hold U+2028, U+0085
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{ws.audit_log}:{n}: not a JSON line ({exc.msg})") from None
+            item = loads_json(line)
+        except OutsideJSONError as exc:
+            raise InvalidInput(f"{ws.audit_log}:{n}: not a JSON line ({exc})") from None
         if not isinstance(item, dict):
             raise InvalidInput(f"{ws.audit_log}:{n}: not a JSON object")
         out.append(item)

@@ -7,19 +7,26 @@ goes through this module, so the next surface cannot forget a rule:
 * **names** become paths only through :func:`child_path`: a validated single name (no ``/``, no
   ``..``, no absolute path, no control character), joined to its folder and checked to stay
   inside it; :func:`inside` checks a path that was written by someone else (e.g. a fetch);
+  a folder that outside data is written into is made by :func:`fresh_dir` (what was there is
+  removed, never followed) and checked after with :func:`tree_escapes` (no link, nothing
+  special). A target's backup manifest is checked this way on the controller before any byte
+  is fetched (:mod:`spbe_share.deploy.backup.fetch`);
 * **donor files** are read with :func:`read_inside` or :func:`open_inside`: every component
   opened with ``O_NOFOLLOW`` below a folder descriptor, so a symlink in a donor repository or
   bundle is an error, never a way to the operator's own files; :func:`link_problem` reports it
   (naming the linked component) for ``catalog validate``/``lint``, which refuse every file an
   entry names when a link is on its way (docs, SOPs, logo, manifests, config templates, build
   contexts); documents, logos, images and MoU/config templates are all read this way;
-* **answers** of other programs are read as a stream with a cap (:func:`run_capped`), and JSON
-  is parsed with bounded nesting and without tracebacks (:func:`loads_json`);
+* **answers** of other programs are read as a stream with a cap (:func:`run_capped`; a reader
+  with its own event loop caps the same way, e.g. the fleet read), and JSON is parsed with
+  bounded nesting, in linear time and without tracebacks (:func:`loads_json`); a JSON or YAML
+  reader never lets a ``RecursionError`` out;
 * **text** reaches a terminal only through :func:`terminal_text` (C0/C1 controls, DEL and the
   Unicode line/paragraph separators dropped) or :func:`markup_text` (the same, escaped for rich);
-  JSON through :func:`json_text` (those characters escaped, nothing lost). The CLI applies them
-  where it prints (:mod:`spbe_share.cli.lang`, :mod:`spbe_share.cli.output`): every message,
-  table and JSON document, whatever command produced it.
+  JSON through :func:`json_text` (those characters escaped, nothing lost); a value quoted in a
+  one-line message goes through :func:`quoted` (escaped, cut). The CLI applies them where it
+  prints (:mod:`spbe_share.cli.lang`, :mod:`spbe_share.cli.output`): every message, table and
+  JSON document, whatever command produced it.
 
 Templates from donors and bundles (config files, MoU/PKS drafts) render only in
 :mod:`spbe_share.sandbox`: jinja2's sandbox in a child process, read without following symlinks,
@@ -35,6 +42,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import stat as _stat
 import subprocess
 import threading
@@ -112,6 +120,24 @@ def inside(folder: Path, path: Path, *, follow: bool = True) -> bool:
     else:
         base, target = Path(os.path.normpath(folder.absolute())), Path(os.path.normpath(path.absolute()))
     return target == base or base in target.parents
+
+
+def fresh_dir(path: Path, *, mode: int = 0o700) -> Path:
+    """``path`` as a new empty folder that outside data will be written into: whatever was
+    there (a folder left by an interrupted run, a file, a symlink to elsewhere) is removed
+    first, never followed. Its parent must be this machine's own folder."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        pass
+    else:
+        if _stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)  # removes links inside, never follows them
+        else:
+            path.unlink()
+    path.mkdir(mode=mode)
+    os.chmod(path, mode)
+    return path
 
 
 def tree_escapes(folder: Path) -> list[str]:
@@ -348,6 +374,15 @@ def run_capped(argv: Sequence[str], *, limit: int, timeout: float, input: bytes 
 # ---------------------------------------------------------------- text for a terminal
 
 
+def quoted(value: object, *, limit: int = 100) -> str:
+    """A value from outside, quoted for a one-line message: ``repr`` (controls, escape
+    sequences and line separators appear escaped, never raw) of at most ``limit`` characters."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "..."
+    text = repr(value)
+    return text if len(text) <= limit + 2 else text[:limit] + "..."
+
+
 def terminal_text(text: object, *, one_line: bool = False) -> str:
     """``text`` safe to print: no C0/C1 control (escape sequences, OSC 52 clipboard writes,
     ``ESC[2J``), no DEL, no U+2028/U+2029; tab and newline stay unless ``one_line``."""
@@ -374,6 +409,6 @@ def markup_text(text: object, *, one_line: bool = False) -> str:
 
 __all__ = [
     "LINK", "MAX_DEPTH", "MISSING", "Capped", "DonorFileError", "OutsideJSONError", "child_path", "depth_within",
-    "inside", "json_text", "link_problem", "loads_json", "markup_text", "name_problem", "open_inside", "read_inside",
-    "relpath_problem", "run_capped", "terminal_text", "tree_escapes",
+    "fresh_dir", "inside", "json_text", "link_problem", "loads_json", "markup_text", "name_problem", "open_inside",
+    "quoted", "read_inside", "relpath_problem", "run_capped", "terminal_text", "tree_escapes",
 ]

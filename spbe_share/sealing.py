@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import Conflict, InvalidInput, NotFound, VerificationFailed
+from .outside import loads_json
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -332,8 +333,8 @@ def unseal(data: bytes, *, keys: Sequence[Any], where: str, meta: SealedMeta | N
             details=["give the identity they were sealed to with --identity FILE (e.g. the recovery key)"],
         ) from None
     try:
-        envelope = Envelope.model_validate(json.loads(plain))
-    except (ValueError, ValidationError):
+        envelope = Envelope.model_validate(loads_json(plain))
+    except (ValueError, ValidationError):  # OutsideJSONError is a ValueError
         raise VerificationFailed(f"{where}: the sealed secrets are not an spbe-share secrets envelope") from None
     if meta is not None and meta.fingerprints != fingerprints(meta.salt, envelope.secrets):
         raise VerificationFailed(f"{where}: the sealed secrets do not match their recorded fingerprints")

@@ -75,6 +75,7 @@ from .errors import (
     HostKeyMismatch,
     InvalidInput,
     NotFound,
+    RemoteFailed,
     SpbeError,
     Unreachable,
     ValidationFailed,
@@ -93,6 +94,7 @@ from .hostkeys import (
     read_known_hosts,
     write_known_hosts,
 )
+from .outside import run_capped
 from .selectors import GROUP_NAME, PROVINCE_PREFIX, check_group_name, province_group
 from .workspace import Workspace, atomic_write_text
 from .yamlio import LoadedYaml, dump_yaml, load_yaml, pydantic_problems
@@ -103,6 +105,7 @@ DEFAULT_ROOT = "/var/lib/spbe-share"
 KEY_TYPES = "ed25519,ecdsa,rsa"
 SSH_CONNECT_TIMEOUT = 10
 KEYSCAN_TIMEOUT = 5
+MAX_SSH_ANSWER = 1 << 20  # bytes read from ssh-keyscan or a short command on a target
 
 TARGET_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 # hostname, IPv4 or IPv6; never starting with '-' (it would be read as an option)
@@ -492,14 +495,18 @@ def ansible_inventory_for(
 
 
 def _run(argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run an ssh tool; what the other end answers is read as a stream of at most
+    :data:`MAX_SSH_ANSWER` bytes (:func:`spbe_share.outside.run_capped`)."""
     try:
-        return subprocess.run(  # noqa: S603 - argv list, no shell
-            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
+        proc = run_capped(argv, limit=MAX_SSH_ANSWER, timeout=timeout)
     except FileNotFoundError:
         raise EnvironmentProblem(f"{argv[0]} is not installed (Debian: openssh-client)") from None
-    except subprocess.TimeoutExpired:
-        raise Unreachable(f"{argv[0]} timed out after {timeout:.0f}s") from None
+    if proc.timed_out:
+        raise Unreachable(f"{argv[0]} timed out after {timeout:.0f}s")
+    if proc.too_big or proc.returncode is None:
+        raise RemoteFailed(f"{argv[0]}: the other end answered more than {MAX_SSH_ANSWER} bytes; not read")
+    return subprocess.CompletedProcess(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                                       proc.stderr_text)
 
 
 def keyscan(host: str, port: int) -> list[HostKey]:

@@ -208,6 +208,8 @@ def _parse(text: str, path: Path, *, build: bool) -> Any:
         raise InvalidInput(_yaml_error(exc, path)) from None
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{path}:1: (yaml): {one_line(str(exc))}") from None
+    except RecursionError:  # the composer bounds depth; this is a second fence, never a traceback
+        raise InvalidInput(f"{path}:1: (yaml): nested too deeply (more than {MAX_DEPTH} levels)") from None
     finally:
         loader.dispose()
 

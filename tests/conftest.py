@@ -51,6 +51,7 @@ SLOWEST_FIRST = (
     "e2e/test_install.py",
     "e2e/test_interrupts.py",
     "e2e/test_backup_playbooks.py",
+    "e2e/test_backup_fetch_hostile.py",
     "e2e/test_hostile_install.py",
     "e2e/test_targets.py",
 )

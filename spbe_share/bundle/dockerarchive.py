@@ -232,8 +232,10 @@ def split_docker_save(stream: IO[bytes], blob_dir: Path) -> list[SavedImage]:
 
     if "manifest.json" not in small:
         raise ArchiveError("docker archive has no manifest.json")
-    try:
+    try:  # standard library only here (copied to targets), so not spbe_share.outside.loads_json
         manifest = json.loads(small["manifest.json"])
+    except RecursionError:
+        raise ArchiveError("docker archive manifest.json is nested too deeply") from None
     except ValueError as exc:
         raise ArchiveError(f"docker archive manifest.json is not JSON: {exc}") from None
     images = []

@@ -17,8 +17,6 @@ matched the backup's SHA-256 here. Folders 0700, files 0600: the data is the Pem
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -27,14 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import NotFound, VerificationFailed
+from ..errors import NotFound, RemoteFailed, VerificationFailed
+from ..outside import child_path
 from . import state
+from .backup.fetch import check_copy
 from .backup.manifest import (
     BackupManifest,
     BackupPlayResult,
     BackupRow,
     Verification,
-    parse_manifest,
 )
 from .core import (
     Attempt,
@@ -90,50 +89,16 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def _sha256(path: Path) -> tuple[int, str]:
-    h = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return size, h.hexdigest()
-
-
-def check_copy(folder: Path, *, manifest_sha256: str | None = None) -> BackupManifest:
-    """A backup folder on this machine, checked: its manifest (strict model, and its SHA-256
-    when known) and every file it names (size and SHA-256). VerificationFailed otherwise."""
-    mpath = folder / "manifest.json"
-    try:
-        raw = mpath.read_bytes()
-    except FileNotFoundError:
-        raise VerificationFailed(f"{folder}: no manifest.json: not a complete backup copy") from None
-    if manifest_sha256 is not None and hashlib.sha256(raw).hexdigest() != manifest_sha256:
-        raise VerificationFailed(f"{mpath}: differs from the manifest the target verified")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise VerificationFailed(f"{mpath}: not JSON") from None
-    manifest = parse_manifest(data, where=str(mpath))
-    for name, (size, sha) in manifest.sums().items():
-        path = folder / name
-        if not path.is_file():
-            raise VerificationFailed(f"{folder}: {name} is missing")
-        if _sha256(path) != (size, sha):
-            raise VerificationFailed(f"{path}: size/SHA-256 differ from the backup's manifest: the copy is damaged")
-    return manifest
-
-
 def finish_fetch(base: Path, manifest: BackupManifest, *, manifest_sha256: str) -> Path:
-    """Check ``<base>/<id>.partial`` against the sums, then make it ``<base>/<id>``."""
-    partial = base / f"{manifest.id}.partial"
-    final = base / manifest.id
-    copy = check_copy(partial, manifest_sha256=manifest_sha256)
-    if copy != manifest:
-        raise VerificationFailed(f"{partial}: the fetched manifest is not the one the target reported")
-    for p in [partial, *partial.rglob("*")]:
+    """Check ``<base>/<id>.partial`` again (no link, nothing else, every sum), then make it ``<base>/<id>``."""
+    partial = child_path(base, f"{manifest.id}.partial", what="backup id", error=RemoteFailed)
+    final = child_path(base, manifest.id, what="backup id", error=RemoteFailed)
+    check_copy(partial, manifest_sha256=manifest_sha256, expect=manifest)
+    for p in [partial, *partial.iterdir()]:
         os.chmod(p, 0o700 if p.is_dir() else 0o600)
-    if final.exists():
+    if final.is_symlink() or final.is_file():
+        final.unlink()
+    elif final.exists():
         shutil.rmtree(final)
     partial.rename(final)
     return final
@@ -437,7 +402,6 @@ __all__ = [
     "BackupResult",
     "ScheduleResult",
     "backup",
-    "check_copy",
     "fetch_backup",
     "fetched_root",
     "finish_fetch",

@@ -48,7 +48,9 @@ API
     ``always:``; the core adds ``spbe_lock_owner`` and ``spbe_break_lock`` to its variables).
     Interrupt-safe: SIGINT/SIGTERM stop the playbook's processes, ``cancel.yml`` then releases
     the lock if this operation still holds it (token compared) and writes the attempt as
-    ``cancelled``, and :class:`~spbe_share.errors.Cancelled` (exit 12) is raised. A failed run
+    ``cancelled``, and :class:`~spbe_share.errors.Cancelled` (exit 12) is raised. A signal
+    that lands while the playbook is being started is never lost: before it starts, nothing
+    runs (exit 12); after, it is delivered as soon as the playbook's process exists. A failed run
     raises Locked (7), HostKeyMismatch (6), Unreachable (10) or RemoteFailed (8).
 ``data_without_secrets(run, target) -> Conflict``
     ``raise_for_run`` raises it when ``tasks/data_secrets.yml`` refused: the app's data exists
@@ -381,6 +383,12 @@ def run_locked(
 
     keeper = LeaseKeeper(ws=ctx.ws, target=target, lock_path=state.lock_path(target.root, op.app), lock=lock)
     with ctx.cancel.deferred(), keeper:
+        if ctx.cancel.requested:  # came since the check above: the playbook has not started
+            raise Cancelled(f"{op.name} of {op.app} on {target.name} stopped by {ctx.cancel.signal_name} before its"
+                            f" playbook started; nothing on {target.name} changed")
+        # from here on a signal reaches the playbook whenever it lands (noted, then delivered
+        # as soon as the playbook's process exists: interrupts.CancelToken.kill_now), and the
+        # run ends as a cancelled attempt with the lock released
         run = run_playbook(
             ctx.ws,
             op=op.name,

@@ -6,13 +6,13 @@ the image's own ``/etc/passwd`` and ``/etc/group`` (the top-most layer that has 
 
 from __future__ import annotations
 
-import json
 import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput, VerificationFailed
+from ..outside import OutsideJSONError, loads_json
 
 if TYPE_CHECKING:
     from ..bundle.manifest import BundleManifest
@@ -92,7 +92,12 @@ def image_user(blob_dir: Path, config: str, layers: Sequence[str]) -> tuple[int,
     if path is None:
         raise VerificationFailed(f"bundle cache {blob_dir} lacks the image config {config}")
     with da.open_blob(path) as f:
-        doc = json.loads(f.read(1 << 20))
+        try:
+            doc = loads_json(f.read(1 << 20))
+        except OutsideJSONError as exc:
+            raise VerificationFailed(f"bundle cache {blob_dir}: image config {config}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise VerificationFailed(f"bundle cache {blob_dir}: image config {config}: not an object")
     spec = str((doc.get("config") or {}).get("User") or "")
     return resolve_user(
         spec,

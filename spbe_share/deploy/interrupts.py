@@ -18,6 +18,11 @@ the lock. So:
   kills the worker groups it saw (SIGKILL).
 - Inside :meth:`CancelToken.deferred` a signal is only noted (cleanup runs, audit writes);
   whoever deferred checks :attr:`CancelToken.requested` afterwards.
+- A signal is never lost on the way into a playbook: one noted while the playbook is being
+  prepared, or before its process exists, stays *undelivered* until ansible-runner's next
+  ``cancel_callback`` (:meth:`CancelToken.kill_now`, every few seconds) finds the playbook
+  and interrupts it then; ``deploy/core.run_locked`` looks at every signal since its own check,
+  so such a run ends as a cancelled attempt with the lock released (exit 12).
 
 Processes are found through ``/proc`` (the controller is Linux): the playbook is the child of
 this process whose command line holds the run folder.
@@ -121,11 +126,17 @@ class CancelToken:
         self._marker: str | None = None
         self._interruptible = True
         self._workers: set[int] = set()
+        self._undelivered = False  # a signal came that no playbook has been sent yet
 
     # -- state
     @property
     def requested(self) -> bool:
         return bool(self.signals)
+
+    @property
+    def undelivered(self) -> bool:
+        """A signal came that no playbook has been sent yet (the next one of this token gets it)."""
+        return self._undelivered
 
     @property
     def signal_name(self) -> str:
@@ -143,9 +154,10 @@ class CancelToken:
             self._first_at = time.monotonic()
         if self._marker is not None:
             if self._interruptible:
-                self._interrupt_playbook(self._marker)
+                self._deliver(self._marker)
             return
         if self._defer:
+            self._undelivered = True  # the next playbook of this token gets it (kill_now)
             return
         raise Cancelled(f"stopped by {self.signal_name} before anything changed on the target")
 
@@ -158,15 +170,28 @@ class CancelToken:
             self._first_at = time.monotonic()
         marker = self._marker
         if marker is not None and self._interruptible:
-            self._interrupt_playbook(marker)
+            self._deliver(marker)
+        else:
+            self._undelivered = True
 
-    def _interrupt_playbook(self, marker: str) -> None:
+    def _deliver(self, marker: str) -> None:
+        """Interrupt the playbook now, or, when its process does not exist yet, at the next
+        :meth:`kill_now` (a signal is never lost between the checks and the playbook)."""
+        if self._interrupt_playbook(marker):
+            self._undelivered = False
+        else:
+            self._undelivered = True
+
+    def _interrupt_playbook(self, marker: str) -> bool:
+        """Signal the playbook's processes; False when none runs (yet)."""
         hard = len(self.signals) > 1
-        for pid in playbook_pids(marker):
+        pids = playbook_pids(marker)
+        for pid in pids:
             self._workers.update(p for p in descendants(pid) if marker in _cmdline(p))
             _send(pid, signal.SIGKILL if hard else signal.SIGINT)
         if hard:
             self._kill_workers(marker)
+        return bool(pids)
 
     def _kill_workers(self, marker: str) -> None:
         for pid in sorted(self._workers):
@@ -177,6 +202,12 @@ class CancelToken:
     def kill_now(self) -> bool:
         """ansible-runner's ``cancel_callback``: True = kill the playbook's process group now."""
         if not self.requested or self._marker is None or not self._interruptible or self._first_at is None:
+            return False
+        if self._undelivered:  # noted before the playbook's process existed: interrupt it now
+            if not self._interrupt_playbook(self._marker):
+                return False
+            self._undelivered = False
+            self._first_at = time.monotonic()  # its grace starts now
             return False
         hard = len(self.signals) > 1 or time.monotonic() - self._first_at > self.grace_s
         if hard:

@@ -19,12 +19,13 @@ controller's and the target's clocks need not agree.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from ..outside import run_capped, terminal_text
 
 if TYPE_CHECKING:
     from ..targets import Target
@@ -47,6 +48,9 @@ try:
 finally:
     os.close(fd)
 """
+
+
+MAX_ANSWER = 4096  # bytes of the renewal's answer (one word) and of its stderr kept
 
 
 def renew_command(python: str, lock_path: str, token: str) -> list[str]:
@@ -103,16 +107,17 @@ class LeaseKeeper:
 
     def renew_once(self, argv: Sequence[str], *, timeout: float) -> str:
         try:
-            proc = subprocess.run(  # noqa: S603 - argv list built by renew_argv
-                list(argv), capture_output=True, text=True, timeout=max(5.0, timeout), stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            proc = run_capped(argv, limit=MAX_ANSWER, timeout=max(5.0, timeout), stderr_limit=MAX_ANSWER)
+        except OSError as exc:
             self.failures.append(f"{time.strftime('%H:%M:%S')} {type(exc).__name__}")
             return "error"
-        answer = proc.stdout.strip()
+        if proc.timed_out or proc.too_big:
+            self.failures.append(f"{time.strftime('%H:%M:%S')} {'TimeoutExpired' if proc.timed_out else 'too long'}")
+            return "error"
+        answer = proc.stdout.decode("utf-8", "replace").strip()
         if proc.returncode != 0 or answer not in ("ok", "gone", "other"):
-            self.failures.append(f"{time.strftime('%H:%M:%S')} exit {proc.returncode}: {proc.stderr.strip()[-200:]}")
+            self.failures.append(f"{time.strftime('%H:%M:%S')} exit {proc.returncode}: "
+                                 f"{terminal_text(proc.stderr_text.strip(), one_line=True)[-200:]}")
             return "error"
         if answer == "ok":
             self.renewals += 1

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..outside import OutsideJSONError, loads_json, run_capped
 from . import state
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 TIMEOUT_S = 60
+MAX_ANSWER = 4 << 20  # bytes of answer read from the target (a record and differences)
 
 
 def noop_request(ev: dict[str, Any], *, lock: LockOwner, files_tar_sha256: str, tool_sha256: str) -> dict[str, Any]:
@@ -132,8 +133,8 @@ class NoopAnswer:
 def parse_answer(text: str) -> NoopAnswer:
     """The target's answer (untrusted: anything malformed is an error, never 'same')."""
     try:
-        doc = json.loads(text.strip().splitlines()[-1] if text.strip() else "")
-    except ValueError:
+        doc = loads_json(text.strip().split("\n")[-1] if text.strip() else "")
+    except OutsideJSONError:
         return NoopAnswer(same=False, error="no answer")
     if not isinstance(doc, dict):
         return NoopAnswer(same=False, error="no answer")
@@ -153,16 +154,17 @@ def check_unchanged(ws: Workspace, *, target: Target, request: dict[str, Any], r
     (run_dir / "request.json").write_text(json.dumps(request, indent=1, sort_keys=True))
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(  # noqa: S603 - argv list built by noop_argv
-            noop_argv(ws, target), input=json.dumps(request).encode(), capture_output=True, timeout=TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = run_capped(noop_argv(ws, target), limit=MAX_ANSWER, timeout=TIMEOUT_S, input=json.dumps(request).encode())
+    except OSError as exc:
         answer = NoopAnswer(same=False, error=type(exc).__name__)
     else:
         (run_dir / "answer.json").write_bytes(proc.stdout[-(1 << 20):])
-        if proc.returncode != 0:
-            answer = NoopAnswer(same=False, error=f"exit {proc.returncode}: {proc.stderr.decode(errors='replace')[-200:]}")
+        if proc.timed_out:
+            answer = NoopAnswer(same=False, error=f"no answer within {TIMEOUT_S}s")
+        elif proc.too_big:
+            answer = NoopAnswer(same=False, error=f"an answer of more than {MAX_ANSWER} bytes")
+        elif proc.returncode != 0:
+            answer = NoopAnswer(same=False, error=f"exit {proc.returncode}: {proc.stderr_text[-200:]}")
         else:
             answer = parse_answer(proc.stdout.decode(errors="replace"))
     answer.seconds = time.monotonic() - t0

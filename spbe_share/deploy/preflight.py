@@ -11,7 +11,6 @@ have seen; such a failing check names its fix (``spbe-share target provision NAM
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog.models import Entry, Requirements
 from ..errors import Cancelled, PreflightFailed, RemoteFailed
+from ..outside import OutsideJSONError, loads_json
 
 if TYPE_CHECKING:
     from ..targets import Target
@@ -80,8 +80,8 @@ class TargetFacts(BaseModel):
         if self.docker_rc != 0 or not self.docker_version.strip():
             return None
         try:
-            doc = json.loads(self.docker_version)
-        except ValueError:
+            doc = loads_json(self.docker_version)
+        except OutsideJSONError:
             return None
         server = doc.get("Server") if isinstance(doc, dict) else None
         if not isinstance(server, dict):

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound, RemoteFailed
 from . import state
+from .backup.fetch import check_copy
 from .backup.manifest import BackupManifest, RestorePlayResult
-from .backups import catalog_entry, check_copy, fetched_root, op_attempt
+from .backups import catalog_entry, fetched_root, op_attempt
 from .core import (
     OpContext,
     agreement_for,

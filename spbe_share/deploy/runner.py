@@ -341,6 +341,7 @@ def run_playbook(
 
     token = cancel if cancel is not None else CancelToken()
     signals_before = len(token.signals)
+    pending = token.undelivered  # a signal noted before this run: it stops this run (kill_now)
     started = time.monotonic()
     when = now or dt.datetime.now(dt.UTC)
     run_dir = ws.runs_dir / run_dir_name(op, target, app, when)
@@ -411,7 +412,7 @@ def run_playbook(
         timings=list(collector.timings.values()),
         seconds=time.monotonic() - started,
         last_task=collector.last_task,
-        cancelled=interruptible and len(token.signals) > signals_before,
+        cancelled=interruptible and (pending or len(token.signals) > signals_before),
     )
 
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Conflict, RemoteFailed, Unreachable
+from ..errors import Conflict, EnvironmentProblem, RemoteFailed, Unreachable
+from ..outside import OutsideJSONError, loads_json, run_capped, terminal_text
 from .values import secret_specs
 
 if TYPE_CHECKING:
@@ -61,31 +61,33 @@ def call(ws: Workspace, target: Target, app: str, command: str, request: Mapping
     """Run one command of the target script; the request (maybe holding secrets) goes on stdin."""
     argv = script_argv(ws, target, command, app)
     try:
-        proc = subprocess.run(  # noqa: S603 - argv list built by script_argv
-            argv, input=json.dumps(dict(request)).encode("utf-8"), capture_output=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise Unreachable(f"target {target.name!r}: the secrets helper did not answer in {timeout:.0f}s") from None
-    err = proc.stderr.decode("utf-8", "replace")
-    if target.connection == "ssh" and proc.returncode == 255:
+        proc = run_capped(argv, limit=MAX_ANSWER, timeout=timeout, input=json.dumps(dict(request)).encode("utf-8"))
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+    if proc.timed_out:
+        raise Unreachable(f"target {target.name!r}: the secrets helper did not answer in {timeout:.0f}s")
+    if proc.too_big:
+        raise RemoteFailed(f"{target.name}: the secrets helper answered more than {MAX_ANSWER} bytes")
+    err = proc.stderr_text
+    rc = proc.returncode if proc.returncode is not None else -1  # None only when killed (handled above)
+    if target.connection == "ssh" and rc == 255:
         from ..targets import classify_ssh_failure
 
-        raise classify_ssh_failure(target, proc.returncode, err)
-    if proc.returncode not in (0, 3):
+        raise classify_ssh_failure(target, rc, err)
+    if rc not in (0, 3):
         last = [ln for ln in err.strip().splitlines() if ln.strip()]
-        raise RemoteFailed(f"{target.name}: secrets helper ({command}) failed: {last[-1] if last else proc.returncode}")
-    if proc.returncode == 3 and not proc.stdout.strip():
+        raise RemoteFailed(f"{target.name}: secrets helper ({command}) failed: "
+                           f"{terminal_text(last[-1], one_line=True)[:300] if last else rc}")
+    if rc == 3 and not proc.stdout.strip():
         last = [ln for ln in err.strip().splitlines() if ln.strip()]
-        return Answer(rc=3, data={"error": last[-1] if last else "refused"})
-    if len(proc.stdout) > MAX_ANSWER:
-        raise RemoteFailed(f"{target.name}: the secrets helper answered more than {MAX_ANSWER} bytes")
+        return Answer(rc=3, data={"error": terminal_text(last[-1], one_line=True)[:300] if last else "refused"})
     try:
-        data = json.loads(proc.stdout.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        data = loads_json(proc.stdout)
+    except OutsideJSONError:
         raise RemoteFailed(f"{target.name}: the secrets helper ({command}) gave no valid answer") from None
     if not isinstance(data, dict):
         raise RemoteFailed(f"{target.name}: the secrets helper ({command}) gave no valid answer")
-    return Answer(rc=proc.returncode, data=data)
+    return Answer(rc=rc, data=data)
 
 
 @dataclass

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 PROTOCOL = "SPBE-SHIP 1"
 RECEIVER_NAME = "spbe_receiver.py"
 CHUNK = 1 << 20
+MAX_REPLY_LINE = 4096  # bytes of one line from the receiver (its lines name a blob and a number)
+MAX_REPLIES = 16 << 20  # bytes read from the receiver in one session (a few lines per blob)
 
 # Installs the receiver (sent first on the stream) under ROOT/lib and runs it on the rest.
 BOOTSTRAP = """\
@@ -170,10 +172,19 @@ class _Replies:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
-        for raw in iter(self._stream.readline, b""):
+        read = 0
+        for raw in iter(lambda: self._stream.readline(MAX_REPLY_LINE + 1), b""):
+            read += len(raw)
+            too_long = len(raw) > MAX_REPLY_LINE  # no end of line within MAX_REPLY_LINE bytes
+            over = too_long or read > MAX_REPLIES
+            line = (f"ERROR answered a line of more than {MAX_REPLY_LINE} bytes" if too_long
+                    else f"ERROR answered more than {MAX_REPLIES} bytes" if over
+                    else raw.decode("ascii", "replace").rstrip("\n"))
             with self._cond:
-                self._lines.append(raw.decode("ascii", "replace").rstrip("\n"))
+                self._lines.append(line)
                 self._cond.notify_all()
+            if over:  # stop reading: what a hostile receiver sends costs at most MAX_REPLIES here
+                break
         with self._cond:
             self._eof = True
             self._cond.notify_all()

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EnvironmentProblem, InvalidInput
+from ..outside import run_capped
 from .varsfile import dump_vars
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 REMOTE_PREFIX = "/tmp/spbe-worker-"  # noqa: S108 - on the execution node; random suffix, 0700, deleted
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STOP_GRACE_S = 10
+MAX_STDERR = 64 << 10  # bytes of the node's stderr read back (its last words)
 
 # run on the node to stop the processes of one run folder (stdlib only; argv[1] = the folder)
 STOP_SCRIPT = r"""
@@ -283,8 +285,9 @@ def run_streamed(
             proc.kill()
             rc = proc.wait()
         watcher.join(timeout=5)
-        stderr_file.seek(0)
-        err = stderr_file.read().decode("utf-8", "replace")
+        size = stderr_file.seek(0, os.SEEK_END)
+        stderr_file.seek(max(0, size - MAX_STDERR))  # the node's last words only
+        err = stderr_file.read(MAX_STDERR).decode("utf-8", "replace")
         final = str(processor.status or status["status"])
         if rc == 255 and not cancel.requested:
             problem = classify_ssh_failure(node.target, rc, err)
@@ -307,12 +310,10 @@ def _stop_remote(ws: Workspace, node: ExecutionNode, remote: str) -> None:
     """Ask the node to stop the processes of run folder ``remote`` (best effort)."""
     from ..targets import ssh_argv
 
-    try:
-        subprocess.run(  # noqa: S603 - argv list
-            ssh_argv(ws, node.target, stop_command(node, remote)), capture_output=True,
-            timeout=STOP_GRACE_S + 30, check=False, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
+    try:  # its answer is not used: read capped, then dropped
+        run_capped(ssh_argv(ws, node.target, stop_command(node, remote)), limit=MAX_STDERR,
+                   timeout=STOP_GRACE_S + 30, stderr_limit=MAX_STDERR)  # fmt: skip
+    except OSError:
         pass
 
 

@@ -12,7 +12,8 @@ entry points), with none of Ansible's per-host controller work (fork, templating
 :data:`MAX_ANSWER` bytes of answer. What comes back is untrusted: :func:`answer_read` turns the
 raw outcome into a :class:`~.status.TargetRead` (exit 255 of ssh: unreachable, with ssh's own
 words; a host key that is not the pinned one: the same row text as the Ansible path), and the
-JSON goes through :func:`~.status.parse_read` (pydantic, bounded).
+JSON is parsed by :func:`spbe_share.outside.loads_json` (linear, bounded nesting) and goes
+through :func:`~.status.parse_read` (pydantic, bounded).
 
 A SIGINT/SIGTERM noted by the operation's :class:`~spbe_share.deploy.interrupts.CancelToken`
 kills every ssh child and raises :class:`~spbe_share.errors.Cancelled`. The run folder
@@ -37,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..outside import OutsideJSONError, loads_json
+
 if TYPE_CHECKING:
     from ..deploy.interrupts import CancelToken
     from ..targets import Target
@@ -47,7 +50,6 @@ SCRIPT = Path("library") / "spbe_status.py"  # under the workspace's playbooks f
 SCRIPT_FLAG = "--spbe-share-status"  # the module's plain-script entry point
 MAX_ANSWER = 8 << 20  # bytes of stdout kept from one target (20000 blob names + records fit easily)
 MAX_STDERR = 64 << 10  # the tail of stderr kept
-MAX_DEPTH = 64  # rounds of bracket peeling allowed in an answer (a status is < 10 levels deep)
 POLL_S = 0.1  # how often a noted signal is looked for
 _SSH_FAILED = 255
 
@@ -86,25 +88,6 @@ def _lines(stderr: bytes) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("@")]
 
 
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
-
-
-def nested_within(raw: bytes, depth: int = MAX_DEPTH) -> bool:
-    """Whether the brackets of JSON text ``raw`` balance within about ``depth`` levels (each
-    round peels at least one level). Checked before ``json.loads``, whose recursion on a
-    hostile answer of 100000 nested lists would be a RecursionError in this process."""
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    for _ in range(depth):
-        if not brackets:
-            return True
-        peeled = brackets.replace(b"[]", b"").replace(b"{}", b"")
-        if peeled == brackets:
-            return False  # unbalanced
-        brackets = peeled
-    return not brackets
-
-
 def answer_read(target: Target, raw: RawAnswer, *, timeout: int) -> TargetRead:
     """The validated read of one target from its raw outcome (pure; never raises)."""
     from ..deploy.runner import HOST_KEY_PATTERNS
@@ -130,13 +113,10 @@ def answer_read(target: Target, raw: RawAnswer, *, timeout: int) -> TargetRead:
         return down(last or f"ssh failed (exit {raw.rc})")
     if raw.rc != 0:
         return down(f"the status read failed on the target (exit {raw.rc}): {last or 'no message'}")
-    not_json = TargetRead(target, reachable=True, error="invalid status from the target: not one JSON document")
-    if not nested_within(raw.stdout):  # unbalanced, or nested deeper than any status
-        return not_json
     try:
-        data = json.loads(raw.stdout.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return not_json
+        data = loads_json(raw.stdout)  # linear, bounded nesting (a status is < 10 levels deep)
+    except OutsideJSONError:
+        return TargetRead(target, reachable=True, error="invalid status from the target: not one JSON document")
     return parse_read(target, data)
 
 

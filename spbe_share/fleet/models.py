@@ -79,7 +79,6 @@ class FleetStatus(_Strict):
 
 def load_fleet_status(path: Path) -> FleetStatus:
     """Read a ``fleet status --json`` file; bad input is one line per problem (exit 2)."""
-    import json
 
     from ..errors import InvalidInput, ValidationFailed
 
@@ -90,10 +89,12 @@ def load_fleet_status(path: Path) -> FleetStatus:
         raise InvalidInput(f"--fleet: {path}: {exc.strerror or exc}") from None
     if len(raw) > 50 * 1024 * 1024:
         raise InvalidInput(f"--fleet: {path}: larger than 50 MB")
+    from ..outside import OutsideJSONError, loads_json
+
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path}: not JSON: {exc}") from None
+        data = loads_json(raw)
+    except OutsideJSONError as exc:
+        raise InvalidInput(f"{path}: not a fleet status file: {exc}") from None
     from pydantic import ValidationError
 
     try:

@@ -21,7 +21,6 @@ gate and automatic rollback) over the items of a plan::
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import tempfile
 import threading
@@ -36,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..catalog.models import SEMVER, SLUG
 from ..errors import Cancelled, InvalidInput, SpbeError
+from ..outside import loads_json
 
 Status = Literal["pending", "running", "done", "failed", "cancelled", "skipped"]
 Phase = Literal["canary", "batch"]
@@ -110,8 +110,8 @@ def load_state(path: Path) -> RolloutState:
     except FileNotFoundError:
         raise InvalidInput(f"{path}: no state to resume from (it is written by the first run)") from None
     try:
-        return RolloutState.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as exc:
+        return RolloutState.model_validate(loads_json(raw))
+    except (ValueError, ValidationError) as exc:  # OutsideJSONError is a ValueError: no RecursionError
         raise InvalidInput(f"{path}: not a rollout state file: {str(exc).splitlines()[0][:200]}") from None
 
 

@@ -10,7 +10,6 @@ offline packages, engine started, what install needs checked). Audited, refusals
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from ..errors import (
     SpbeError,
     VerificationFailed,
 )
+from ..outside import OutsideJSONError, loads_json
 from .bundle import ProvisionManifest, verify_bundle
 from .oses import PROFILES, os_id_of, parse_os_release
 
@@ -59,8 +59,8 @@ def parse_daemon_options(items: Sequence[str]) -> dict[str, Any]:
                 f"--docker-daemon-opt {item!r}: expected KEY=VALUE with a daemon.json key (e.g. storage-driver=vfs)"
             )
         try:
-            out[key] = json.loads(raw)
-        except ValueError:
+            out[key] = loads_json(raw)
+        except OutsideJSONError:  # not JSON (or nested past any daemon.json): the text itself
             out[key] = raw
     return out
 

@@ -96,6 +96,7 @@ def sshd_config_text(dc: SimDC) -> str:
             "X11Forwarding no",
             "PrintMotd no",
             f"Subsystem sftp {sftp}",
+            *(f"SetEnv {k}={v}" for k, v in sorted(dc.session_env.items())),
             "",
         ]
     )
@@ -117,6 +118,9 @@ class SimDC:
     kode_wilayah: str = "96.71"
     user: str = "root"
     app_ports: tuple[int, ...] = APP_PORTS  # must be free on the address too
+    # environment of every session (sshd's SetEnv): e.g. PYTHONPATH to a hook that models a
+    # compromised server's own Python (tests/e2e/test_backup_fetch_hostile.py)
+    session_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     # -- layout

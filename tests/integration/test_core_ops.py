@@ -217,3 +217,53 @@ def test_invalid_data_from_the_target_is_refused(setup: dict[str, Any]) -> None:
 
             core.host_data(run, target="local", key="spbe_slow", model=Slow)
     assert [a["result"] for a in _audit(ws)] == ["failed: remote_failed"]
+
+
+@pytest.mark.parametrize("where", ["before-the-playbook", "preparing-the-run", "before-its-process"])
+def test_a_signal_on_the_way_into_the_playbook_is_never_lost(setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                             where: str) -> None:
+    """Issue 17 finding 11: a real SIGINT lands after run_locked's check, before the playbook
+    runs: while the lease keeper starts (signals deferred), while run_playbook writes the run
+    folder (before it watches), or once it watches but before ansible-playbook exists. It was
+    noted and then lost: the playbook ran to its end. Now it ends as a cancelled attempt (exit
+    12), the lock free, well before the playbook's 45 s of work would have ended."""
+    import ansible_runner
+
+    from spbe_share.deploy import lease, runner
+    from spbe_share.deploy.interrupts import CancelToken
+
+    ws, root = setup["ws"], setup["root"]
+    ctx = core.OpContext.create(ws, cancel=CancelToken(grace_s=600))  # no hard kill: only the SIGINT can stop it
+    sent: list[str] = []
+
+    def once(real: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not sent:  # the first run only (not the cleanup's)
+                sent.append(where)
+                os.kill(os.getpid(), signal.SIGINT)
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    if where == "before-the-playbook":
+        monkeypatch.setattr(lease.LeaseKeeper, "__enter__", once(lease.LeaseKeeper.__enter__))
+    elif where == "preparing-the-run":
+        monkeypatch.setattr(runner, "ansible_env", once(runner.ansible_env))
+    else:
+        monkeypatch.setattr(ansible_runner, "run", once(ansible_runner.run))
+    marker = f"45.{os.getpid()}{len(where)}"  # the playbook's sleep, found by its argument
+    t0 = time.monotonic()
+    with core.interrupts(ctx.cancel), pytest.raises(Cancelled) as err:
+        _op(ctx, sleep=marker)
+    assert sent == [where]
+    assert err.value.exit_code == ExitCode.CANCELLED
+    assert time.monotonic() - t0 < 45, "the playbook ran on after the signal"
+    assert not (root / "locks" / "demo.lock").exists()
+    if where == "before-the-playbook":
+        assert "before its playbook started" in err.value.message and not (root / "started").exists()
+    elif "lock released" in err.value.message:  # stopped once it held the lock: the attempt says so
+        records = list((root / "apps" / "demo" / "releases").glob("*.json"))
+        assert [json.loads(r.read_text())["result"] for r in records] == ["cancelled"]
+    time.sleep(0.5)
+    assert processes_with(str(ws.runs_dir)) == [] and processes_with(f"sleep {marker}") == []
+    assert [(a["what"], a["result"]) for a in _audit(ws)] == [("slow", "cancelled")]

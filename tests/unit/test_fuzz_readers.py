@@ -1,6 +1,8 @@
 """Property-based fuzzing of every YAML reader: 0 tracebacks, every error a one-line message naming the file.
 
-Readers: catalog entry, inventory, agreement, values file, sources file, trusted-key record. Inputs are
+Readers: catalog entry, inventory, agreement, values file, sources file, trusted-key record; and the
+JSON that comes from targets or is kept of them (the end of the file): backup manifest, fleet answer,
+sealed-secrets file, fleet state file. Inputs are
 (a) valid documents mutated at random places with YAML's sharp edges (aliases, anchors, tags,
 merge keys, flow brackets, documents, control characters, huge numbers, bad dates) and
 (b) valid documents with a random part replaced by random data (so the models' validators see
@@ -10,6 +12,7 @@ wrong types in every field). Deterministic (``derandomize``) and bounded, so CI 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import tempfile
 from collections.abc import Callable
@@ -261,3 +264,158 @@ def test_trusted_key_reader(text: str) -> None:
         path.parent.mkdir(parents=True)
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
         read_or_refuse(path, lambda: trust_records(ws))
+
+
+# ---------------------------------------------------------------- JSON from targets (issue 17)
+# The backup manifest a target sends before a fetch, the fleet read's answer, the sealed-secrets
+# file and its record, the fleet state file: whatever the bytes, the documented error in one
+# line (or a valid value), never a traceback; a fetch's every destination inside its folder.
+
+JSON_FRAGMENTS = [
+    "[" * 3000, "{\"a\":" * 3000, '"', '\\"' * 500, '\\"' * 20_000, "\\", "\\u2028", "\u2028", "\x00", "\x1b]52;c;eA==\x07",
+    "../", "/", "..", "/etc/passwd", "NaN", "Infinity", "1e999", "9" * 5000, "null", "[]", "{}", ",", ":", "\ufeff",
+]
+
+
+def json_documents(valid: dict[str, Any]) -> st.SearchStrategy[bytes]:
+    """Bytes near ``valid``: a value anywhere replaced, the text mutated, random bytes, deep nesting."""
+    text = json.dumps(valid)
+    replaced = st.tuples(st.integers(0, 2**32), trees).map(
+        lambda seed_new: json.dumps(_replace_somewhere(valid, random.Random(seed_new[0]), seed_new[1]),
+                                    default=str).encode())  # fmt: skip
+    mutated = st.lists(st.tuples(st.floats(0, 1, allow_nan=False), st.integers(0, 1),
+                                 st.one_of(st.sampled_from(JSON_FRAGMENTS), st.text(max_size=12))),
+                       min_size=1, max_size=5).map(lambda ops: _mutate(text, ops).encode("utf-8", "surrogatepass"))
+    deep = st.tuples(st.integers(1, 300_000), st.sampled_from(["[", '{"a":', '[{"b":'])).map(
+        lambda d: (text[:-1] + ', "x": ' + d[1] * d[0]).encode())
+    return st.one_of(replaced, mutated, st.binary(max_size=300), deep)
+
+
+def one_line(exc: SpbeError, kind: type[SpbeError], start: str) -> None:
+    assert isinstance(exc, kind), f"{type(exc).__name__}: {exc.message}"
+    assert exc.message.startswith(start) and "\n" not in exc.message and "\x1b" not in exc.message, exc.message
+
+
+BACKUP_DATA = b"SQLite format 3\x00"
+BACKUP_MANIFEST = {
+    "kind": "spbe-share-backup", "format": 1, "id": "20261122T101500Z-manual-3fa2", "app": "pengaduan",
+    "target": "kota-sorong", "release": {"version": "1.0.0", "bundle_digest": "sha256:" + "b" * 64},
+    "created": "2026-11-22T10:15:00Z", "finished": "2026-11-22T10:15:04Z", "who": "budi", "why": "manual",
+    "items": [{"type": "sqlite", "component": "web", "container": "spbe-kota-sorong-pengaduan-web",
+               "path": "/data/pengaduan.db", "volume": "data", "mount": "/data", "uid": 0, "gid": 0, "mode": 420,
+               "file": "db-0-web.sqlite3", "size": 16, "sha256": "0" * 64}],
+    "secrets": None,
+}  # fmt: skip
+
+
+@SETTINGS
+@given(json_documents(BACKUP_MANIFEST))
+def test_backup_manifest_before_a_fetch(raw: bytes) -> None:
+    from spbe_share.deploy.backup.fetch import check_copy, plan_fetch
+    from spbe_share.errors import RemoteFailed, VerificationFailed
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "t" / "pengaduan"
+        base.mkdir(parents=True)
+        try:
+            plan = plan_fetch(raw, base=base, remote_dir="/srv/backups", manifest_sha256="a" * 64,
+                              where="kota-sorong: backup manifest")  # fmt: skip
+        except SpbeError as exc:
+            one_line(exc, RemoteFailed, "kota-sorong: backup manifest")
+            assert list(base.iterdir()) == []
+        else:
+            assert all(f.dest.parent == plan.partial and "/" not in f.name for f in plan.files)
+            assert plan.partial.parent == base and sorted(p.name for p in Path(tmp).rglob("*")) == sorted(
+                ["t", "pengaduan", plan.partial.name])
+        copy = Path(tmp) / "copy"  # the same bytes as a local copy given to restore --from
+        copy.mkdir()
+        (copy / "manifest.json").write_bytes(raw)
+        (copy / "db-0-web.sqlite3").write_bytes(BACKUP_DATA)
+        try:
+            check_copy(copy)
+        except SpbeError as exc:
+            one_line(exc, VerificationFailed, str(copy))
+
+
+FLEET_ANSWER = {
+    "records": [{"format": 1, "app": "pengaduan", "version": "1.0.0", "target": "sorong", "pemda": "Kota Sorong",
+                 "kode_wilayah": "96.71", "bundle_digest": "ab" * 32, "signer": "k", "values": {}, "images": {},
+                 "containers": ["spbe-sorong-pengaduan-web"], "urls": [], "health": [], "who": "op",
+                 "when": "2026-11-02T10:00:00Z", "result": "ok", "message": None, "previous": None}],
+    "last": [], "containers": [["spbe-sorong-pengaduan-web", {"Running": True}]], "http": [],
+}  # fmt: skip
+
+
+@SETTINGS
+@given(json_documents(FLEET_ANSWER))
+def test_fleet_answer(raw: bytes) -> None:
+    import time
+
+    from spbe_share.fleet.direct import RawAnswer, answer_read
+
+    target = Target(name="sorong", host="10.0.0.1", user="root", key=Path("/k"), pemda="Kota Sorong",
+                    kode_wilayah="96.71", bind_address="10.0.0.1", root="/srv/spbe")  # fmt: skip
+    t0 = time.monotonic()
+    read = answer_read(target, RawAnswer(rc=0, stdout=raw), timeout=30)
+    assert time.monotonic() - t0 < 5
+    assert read.reachable
+    if read.error is not None:
+        assert read.error.startswith("invalid status from the target:") and "\n" not in read.error
+    for problem in read.problems:
+        assert "\n" not in problem
+
+
+_SEAL_KEY: list[Any] = []
+
+
+def _seal_key() -> Any:
+    if not _SEAL_KEY:
+        from pyrage import x25519
+
+        _SEAL_KEY.append(x25519.Identity.generate())
+    return _SEAL_KEY[0]
+
+
+ENVELOPE = {"app": "pengaduan", "target": "kota-sorong", "sealed_at": "2026-11-22T10:15:00Z",
+            "secrets": {"SECRET_KEY": "s" * 32, "STAFF_PASSWORD": "p" * 20}}  # fmt: skip
+
+
+@SETTINGS
+@given(json_documents(ENVELOPE), st.booleans())
+def test_sealed_secrets_file(raw: bytes, sealed: bool) -> None:
+    import pyrage
+
+    from spbe_share.errors import VerificationFailed
+    from spbe_share.sealing import parse_meta, unseal
+
+    key = _seal_key()
+    data = pyrage.encrypt(raw, [key.to_public()]) if sealed else raw  # anyone can seal to the operator's key
+    try:
+        unseal(data, keys=[key], where="backup x: secrets.age")
+    except SpbeError as exc:
+        one_line(exc, VerificationFailed, "backup x: secrets.age")
+    try:
+        parse_meta(json.loads(raw), where="backup x: sealed-secrets.json")
+    except (ValueError, RecursionError):
+        pass  # not JSON: the record arrives parsed (a manifest's field), only its model is fuzzed here
+    except SpbeError as exc:
+        one_line(exc, VerificationFailed, "backup x: sealed-secrets.json")
+
+
+def _state() -> dict[str, Any]:
+    from spbe_share.fleet.rollout import ItemState, new_state
+
+    state = new_state([ItemState(target=n, app="pengaduan", to_version="1.1.0") for n in ("t00", "t01")], key="k",
+                      canary="t00", batch_size=2, max_failures=0)  # fmt: skip
+    return json.loads(state.model_dump_json())
+
+
+@SETTINGS
+@given(json_documents(_state()))
+def test_fleet_state_file(raw: bytes) -> None:
+    from spbe_share.fleet.rollout import load_state
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upgrade-k.state.json"
+        path.write_bytes(raw)
+        read_or_refuse(path, lambda: load_state(path))

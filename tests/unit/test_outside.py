@@ -150,3 +150,24 @@ def test_json_text_escapes_what_json_leaves_raw_and_loses_nothing() -> None:
     text = outside.json_text(data, indent=1)
     assert outside.terminal_text(text) == text and "é" in text
     assert outside.loads_json(text) == data
+
+
+def test_fresh_dir_removes_what_was_there_without_following_it(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep").write_text("x")
+    folder = tmp_path / "fetch.partial"
+    folder.symlink_to(mine)
+    assert outside.fresh_dir(folder) == folder and folder.is_dir() and not folder.is_symlink()
+    (folder / "link").symlink_to(mine / "keep")
+    (folder / "sub").mkdir()
+    outside.fresh_dir(folder)
+    assert list(folder.iterdir()) == [] and (mine / "keep").read_text() == "x"
+    assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_quoted_escapes_and_cuts() -> None:
+    assert outside.quoted("../x") == "'../x'"
+    assert outside.quoted("a\x1b[2Jb\u2028c") == "'a\\x1b[2Jb\\u2028c'"
+    assert outside.quoted("y" * 500, limit=10) == "'" + "y" * 10 + "'..."
+    assert len(outside.quoted(["z" * 500])) <= 103

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...errors import VerificationFailed
+from ...outside import quoted
 from ...yamlio import format_loc
 
 BACKUP_ID = r"^\d{8}T\d{6}Z-[a-z0-9][a-z0-9-]{0,40}$"
@@ -209,7 +210,10 @@ class BackupRow(_Model):
 
 
 def _problems(exc: ValidationError) -> list[str]:
-    return [f"{format_loc(tuple(e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors(include_url=False)]
+    """One line per problem; a refused text is quoted (escaped: it comes from the target)."""
+    return [f"{format_loc(tuple(e['loc'])) or '(top)'}: {e['msg']}"
+            + (f" (got {quoted(e['input'])})" if isinstance(e.get("input"), str) else "")
+            for e in exc.errors(include_url=False)]
 
 
 def parse_manifest(data: Any, *, where: str) -> BackupManifest:
