@@ -9,6 +9,7 @@ donor key the operator trusts, written by ``spbe-share keys trust FILE --donor-k
     donor_kode_wilayah: "91"        # the only donor this key may sign for
     donor: Provinsi Papua           # for people; the kode is what is checked
     apps: []                        # empty: every app of that donor; else only these
+    provision: false                # true: may sign provision bundles (keys trust FILE --provision)
     own: false                      # true: this workspace's own key (keys generate)
     trusted_at: 2026-01-15T10:00:00Z
     trusted_by: budi@laptop
@@ -25,6 +26,16 @@ limited to apps), and that donor is the donor of the covering agreement. A bundl
 signed on this machine from the catalog is allowed for the local sandbox and for a donor
 installing into its own data center; for an adopter's target only with the loud option
 ``--self-signed-i-know-this-skips-the-donor-signature``, which the audit log records.
+
+The donor is the catalog's, never the bundle's: the entry inside a bundle names a donor and
+its sharing terms, but an install or upgrade takes the donor of the app id from the operator's
+pinned catalog (and, for an upgrade, the donor of the release installed on the target) and
+requires the bundle's to be that one; ``mou_required`` comes from the catalog entry only.
+
+Provision bundles have a trust of their own (:func:`require_provision_signer`): their .debs
+are installed as root on every server the operator provisions, so a key trusted for a donor's
+apps signs none. Only this workspace's own key (it builds them: ``provision-bundle build``)
+and keys trusted with ``spbe-share keys trust FILE --provision`` do.
 """
 
 from __future__ import annotations
@@ -70,6 +81,7 @@ class TrustRecord(BaseModel):
     apps: list[Annotated[str, Field(pattern=SLUG)]] = Field(
         default_factory=list, description="empty: every app of the donor"
     )
+    provision: bool = Field(default=False, description="may sign provision bundles (keys trust --provision)")
     own: bool = False
     trusted_at: dt.datetime
     trusted_by: str | None = Field(default=None, max_length=200)
@@ -89,14 +101,20 @@ class TrustedKey:
     apps: tuple[str, ...] = ()
     own: bool = False
     legacy: bool = False  # a ``.pub`` file from before keys were bound to donors
+    provision: bool = False  # may sign provision bundles (``keys trust FILE --provision``)
+    trusted_at: dt.datetime | None = None
+    trusted_by: str | None = None
 
     def trusted_for(self) -> str:
         if self.donor_kode_wilayah is None:
             if self.legacy:
                 return "no donor (trusted before keys were bound to donors: re-trust it with --donor-kode)"
-            return "no donor (this workspace's own key: local sandbox and self-signed installs only)"
+            if self.provision and not self.own:
+                return "provision bundles only"
+            return "no donor (this workspace's own key: local sandbox, self-signed installs and provision bundles)"
         who = f"donor {self.donor_kode_wilayah}" + (f" ({self.donor})" if self.donor else "")
-        return who + (f", apps {', '.join(self.apps)}" if self.apps else ", every app")
+        who += f", apps {', '.join(self.apps)}" if self.apps else ", every app"
+        return who + ("; provision bundles" if self.provision or self.own else "")
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -109,6 +127,7 @@ class TrustedKey:
             "apps": list(self.apps),
             "own": self.own,
             "legacy": self.legacy,
+            "provision": self.provision,
             "trusted_for": self.trusted_for(),
         }
 
@@ -134,7 +153,7 @@ def _load_record(path: Path) -> TrustedKey:
     return TrustedKey(
         key_id=kid, fingerprint=fingerprint_of(pub), name=record.name, path=path, public_key=pub,
         donor_kode_wilayah=record.donor_kode_wilayah, donor=record.donor, apps=tuple(record.apps),
-        own=record.own,
+        own=record.own, provision=record.provision, trusted_at=record.trusted_at, trusted_by=record.trusted_by,
     )  # fmt: skip
 
 
@@ -185,6 +204,7 @@ def write_record(
     donor: str | None = None,
     apps: Sequence[str] = (),
     own: bool = False,
+    provision: bool = False,
     who: str | None = None,
     now: dt.datetime | None = None,
 ) -> Path:
@@ -192,8 +212,8 @@ def write_record(
     try:
         record = TrustRecord(
             key=public_line(pub, name=name).strip(), name=name, donor_kode_wilayah=donor_kode, donor=donor,
-            apps=list(dict.fromkeys(apps)), own=own, trusted_at=(now or dt.datetime.now(dt.UTC)).replace(microsecond=0),
-            trusted_by=who,
+            apps=list(dict.fromkeys(apps)), provision=provision, own=own,
+            trusted_at=(now or dt.datetime.now(dt.UTC)).replace(microsecond=0), trusted_by=who,
         )  # fmt: skip
     except ValidationError as exc:
         problems = _option_problems(exc)
@@ -213,19 +233,29 @@ def trust_key(
     ws: Workspace,
     file: Path,
     *,
-    donor_kode: str,
+    donor_kode: str | None,
     apps: Sequence[str] = (),
     name: str | None = None,
     donor: str | None = None,
+    provision: bool = False,
     who: str | None = None,
 ) -> TrustedKey:
-    """Trust the public key in ``file`` to sign bundles of donor ``donor_kode`` (and ``apps``).
+    """Trust the public key in ``file`` to sign bundles of donor ``donor_kode`` (and ``apps``),
+    and with ``provision`` provision bundles (at least one of the two).
 
-    A key already trusted for a donor is a :class:`Conflict` (untrust it first); a key trusted
-    without a donor (a legacy ``.pub``, or this workspace's own key) is bound to ``donor_kode``.
+    A key already trusted for a donor is a :class:`Conflict` when a donor is asked again
+    (untrust it first); a key trusted without a donor (a legacy ``.pub``, this workspace's own
+    key, a provision key) is bound to ``donor_kode``. ``provision`` adds provision bundles to
+    what an existing record allows, keeping the rest.
     """
     from .keys import NAME_RE
 
+    if donor_kode is None and not provision:
+        raise InvalidInput(
+            "give --donor-kode K (the app bundles of that donor) or --provision (provision bundles), or both"
+        )
+    if donor_kode is None and apps:
+        raise InvalidInput("--app goes with --donor-kode (the apps of that donor)")
     try:
         raw = read_bounded(file, limit=64 * 1024)
     except InvalidInput as exc:
@@ -241,15 +271,20 @@ def trust_key(
         raise InvalidInput(f"--name: key name {name!r}: use lowercase letters, digits, '.', '_' and '-'")
     kid = key_id_of(pub)
     existing = trust_records(ws).get(kid)
-    if existing is not None and existing.donor_kode_wilayah is not None:
+    if existing is not None and donor_kode is not None and existing.donor_kode_wilayah is not None:
         raise Conflict(
             f"key {kid} is already trusted for {existing.trusted_for()}"
             f" (to change that: spbe-share keys untrust {kid}, then trust it again)"
         )
+    if existing is not None and donor_kode is None and (existing.provision or existing.own):
+        raise Conflict(f"key {kid} is already trusted for {existing.trusted_for()}")
     label = name or (existing.name if existing else None) or found_name or kid
+    keep = existing if existing is not None and donor_kode is None else None  # a donor binding kept as it is
     path = write_record(
-        ws, pub, name=label, donor_kode=donor_kode, donor=donor, apps=apps,
-        own=existing.own if existing else False, who=who,
+        ws, pub, name=label, donor_kode=keep.donor_kode_wilayah if keep else donor_kode,
+        donor=keep.donor if keep else donor, apps=keep.apps if keep else apps,
+        own=existing.own if existing else False, provision=provision or (existing.provision if existing else False),
+        who=who,
     )  # fmt: skip
     return _load_record(path)
 
@@ -284,6 +319,9 @@ def require_signer_trusted(ws: Workspace, *, key_id: str, donor_kode: str, app: 
                 f"{where} ({rec.name}), which was trusted without naming its donor. If donor {donor_kode}"
                 f" confirms it is their key, re-trust it: spbe-share keys trust {rec.path} --donor-kode {donor_kode}"
             )
+        if rec.provision and not rec.own:
+            raise VerificationFailed(f"{where} ({rec.name}), which is trusted for {rec.trusted_for()}, not for"
+                                     f" donor {donor_kode}")
         raise VerificationFailed(f"{where} ({rec.name}): {rec.trusted_for()}")
     if rec.donor_kode_wilayah != donor_kode:
         raise VerificationFailed(
@@ -292,6 +330,53 @@ def require_signer_trusted(ws: Workspace, *, key_id: str, donor_kode: str, app: 
     if rec.apps and app not in rec.apps:
         raise VerificationFailed(f"{where} ({rec.name}), which is trusted for {rec.trusted_for()} only")
     return rec
+
+
+@dataclass(frozen=True)
+class ProvisionSigner:
+    """Who signed a provision bundle, and why that key may sign one."""
+
+    key_id: str
+    name: str
+    fingerprint: str
+    why: str  # "this workspace's own key" | "trusted for provision bundles (keys trust --provision, ...)"
+
+    def describe(self) -> str:
+        return f"signed by key {self.key_id} ({self.name}, {self.fingerprint}), trusted for provisioning: {self.why}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key_id": self.key_id, "name": self.name, "fingerprint": self.fingerprint, "why": self.why}
+
+
+def require_provision_signer(ws: Workspace, *, key_id: str) -> ProvisionSigner:
+    """The signer ``key_id`` of a verified provision bundle, if it may sign provision bundles:
+    this workspace's own key, or a key trusted with ``keys trust FILE --provision``. Any other
+    key (one trusted for a donor's apps, a legacy key) is :class:`VerificationFailed` (exit 6):
+    the bundle's packages would be installed as root on the operator's servers."""
+    from .keys import own_public_keys
+
+    rec = trust_records(ws).get(key_id)
+    own = {info.key_id: info for info, _ in own_public_keys(ws).values()}
+    where = f"provision bundle signed by key {key_id}"
+    if key_id in own or (rec is not None and rec.own):
+        info = own.get(key_id)
+        name, fp = (info.name, info.fingerprint) if info else (rec.name, rec.fingerprint)  # type: ignore[union-attr]
+        return ProvisionSigner(key_id, name, fp, "this workspace's own key")
+    if rec is None:
+        raise VerificationFailed(
+            f"{where}, which is not trusted (check the key's fingerprint with whoever built the bundle, then:"
+            " spbe-share keys trust KEY.pub --provision)"
+        )
+    if not rec.provision:
+        raise VerificationFailed(
+            f"{where} ({rec.name}), which is trusted for {rec.trusted_for()}, not for provision bundles (their"
+            " packages are installed as root). If that key really signs your provision bundles:"
+            f" spbe-share keys trust {rec.path if rec.legacy else 'KEY.pub'} --provision"
+        )
+    when = f"{rec.trusted_at:%Y-%m-%d}" if rec.trusted_at else "?"
+    by = f" by {rec.trusted_by}" if rec.trusted_by else ""
+    return ProvisionSigner(rec.key_id, rec.name, rec.fingerprint,
+                           f"trusted for provision bundles (keys trust --provision, {when}{by})")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ sorted by path; regular files only, mode 0644, owner 0, mtime = ``created``.
 from it with its own apt and no other source. The target checks every file's SHA-256
 against the manifest while unpacking (``playbooks/library/spbe_provision_unpack.py``); this
 machine checks the signature first, over the manifest's raw bytes, before parsing them.
+
+A valid signature is not enough: :func:`verify_for_provisioning` also requires the signer to be
+trusted for provisioning (this workspace's own key, or ``keys trust FILE --provision``; see
+:func:`spbe_share.bundle.trust.require_provision_signer`), never merely for a donor's apps.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ if TYPE_CHECKING:
         Ed25519PrivateKey,
         Ed25519PublicKey,
     )
+
+    from ..bundle.trust import ProvisionSigner
+    from ..workspace import Workspace
 
 MANIFEST_NAME = "spbe-provision.json"
 SIGNATURE_NAME = "spbe-provision.json.sig"
@@ -280,3 +287,16 @@ def verify_bundle(path: Path, *, trusted_keys: Mapping[str, Ed25519PublicKey]) -
         raise NotFound(f"{path}: is a folder, not a provision bundle") from None
     with f:
         return verify_stream(f, trusted_keys=trusted_keys, display=str(path))
+
+
+def verify_for_provisioning(ws: Workspace, path: Path) -> tuple[ProvisionManifest, ProvisionSigner]:
+    """Verify ``path`` (signature by a trusted key, every file's digest), then require its signer
+    to be trusted for provisioning; return the manifest and who signed it, and why that key may."""
+    from ..bundle.keys import trusted_keys
+    from ..bundle.trust import require_provision_signer
+
+    trusted = trusted_keys(ws)
+    if not trusted and path.is_file():
+        raise VerificationFailed(f"no trusted keys in {ws.keys_dir / 'trusted'}: cannot check the provision bundle")
+    manifest = verify_bundle(path, trusted_keys=trusted)
+    return manifest, require_provision_signer(ws, key_id=manifest.signer)

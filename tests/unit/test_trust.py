@@ -217,3 +217,34 @@ def test_source_qualified_app_matches_the_manifests_app_id(ws: Workspace, tmp_pa
         plan_install(ctx, app="src/other", target_name="local", bundle=path)
     with pytest.raises(InvalidInput, match="catalog source '../x' is not a valid name"):
         plan_install(ctx, app="../x/demo", target_name="local", bundle=path)
+
+
+def test_provision_trust_is_its_own_record(ws: Workspace, tmp_path: Path) -> None:
+    """`keys trust FILE --provision`: a key for provision bundles, apart from donor bindings."""
+    path, kid = pub_file(tmp_path, "ops")
+    with pytest.raises(InvalidInput, match="give --donor-kode K .* or --provision"):
+        t.trust_key(ws, path, donor_kode=None)
+    with pytest.raises(InvalidInput, match="--app goes with --donor-kode"):
+        t.trust_key(ws, path, donor_kode=None, apps=["e-office"], provision=True)
+    rec = t.trust_key(ws, path, donor_kode=None, provision=True, who="budi@laptop")
+    assert (rec.provision, rec.donor_kode_wilayah, rec.trusted_for()) == (True, None, "provision bundles only")
+    assert t.require_provision_signer(ws, key_id=kid).why.startswith("trusted for provision bundles (keys trust")
+    with pytest.raises(VerificationFailed, match="trusted for provision bundles only, not for donor"):  # no app
+        t.require_signer_trusted(ws, key_id=kid, donor_kode=DONOR, app="contoh-app")
+    with pytest.raises(Conflict, match="already trusted for provision bundles only"):
+        t.trust_key(ws, path, donor_kode=None, provision=True)
+    # binding it to a donor as well keeps its provision trust
+    both = t.trust_key(ws, path, donor_kode=DONOR)
+    assert both.provision and both.trusted_for() == f"donor {DONOR}, every app; provision bundles"
+    # a donor key gets provision trust only when asked, keeping its donor binding
+    donor_path, donor_kid = pub_file(tmp_path, "donor")
+    t.trust_key(ws, donor_path, donor_kode="91", apps=["pengaduan"])
+    with pytest.raises(VerificationFailed, match="trusted for donor 91, apps pengaduan, not for provision bundles"):
+        t.require_provision_signer(ws, key_id=donor_kid)
+    added = t.trust_key(ws, donor_path, donor_kode=None, provision=True)
+    assert (added.donor_kode_wilayah, added.apps, added.provision) == ("91", ("pengaduan",), True)
+    # this workspace's own key signs provision bundles (provision-bundle build uses it)
+    own = k.generate_key(ws, name="donor")
+    assert t.require_provision_signer(ws, key_id=own.key_id).why == "this workspace's own key"
+    with pytest.raises(VerificationFailed, match="which is not trusted .* --provision"):
+        t.require_provision_signer(ws, key_id="0123456789abcdef")
