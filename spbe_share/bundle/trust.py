@@ -20,9 +20,10 @@ them, naming the command that re-trusts the key for its donor. This workspace's 
 by ``keys generate`` without ``--donor-kode`` (or by ``install`` when it builds a bundle),
 is trusted for no donor either.
 
-The policy (:func:`decide_install_trust`): a bundle installs only when its signer is trusted
-for the donor named in the entry INSIDE the verified bundle (and for that app, if the key is
-limited to apps), and that donor is the donor of the covering agreement. A bundle built and
+The policy (:func:`decide_install_trust`): a bundle installs only when the donor named in the
+entry INSIDE the verified bundle is the donor that the operator's catalog names for the app,
+its signer is trusted for that donor (and for that app, if the key is limited to apps), and
+that donor is the donor of the covering agreement. A bundle built and
 signed on this machine from the catalog is allowed for the local sandbox and for a donor
 installing into its own data center; for an adopter's target only with the loud option
 ``--self-signed-i-know-this-skips-the-donor-signature``, which the audit log records.
@@ -405,20 +406,44 @@ class TrustDecision:
 
 
 def require_agreement_donor(ws: Workspace, *, agreement: str, entry: Entry) -> None:
-    """The covering agreement ``agreement`` must be with the donor the entry names."""
+    """The covering agreement ``agreement`` must be with the donor the (catalog's) entry names."""
     from ..agreements import get_agreement
 
     try:
         a = get_agreement(ws, agreement)
     except NotFound:
         raise NoAgreement(
-            f"the bundle's entry of {entry.id} requires an agreement (MoU/PKS); none was checked"
+            f"the catalog's entry of {entry.id} requires an agreement (MoU/PKS); none was checked"
             " (record one with `spbe-share mou add`)"
         ) from None
     if a.donor.kode_wilayah != entry.donor.kode_wilayah:
         raise NoAgreement(
-            f"agreement {a.number} is with donor {a.donor.pemda} ({a.donor.kode_wilayah}), but the bundle's"
-            f" entry names donor {entry.donor.pemda} ({entry.donor.kode_wilayah})"
+            f"agreement {a.number} is with donor {a.donor.pemda} ({a.donor.kode_wilayah}), but the catalog's"
+            f" entry of {entry.id} names donor {entry.donor.pemda} ({entry.donor.kode_wilayah})"
+        )
+
+
+def require_catalog_donor(
+    *, bundle_entry: Entry, catalog: Entry, installed_donor: str | None = None, target: str | None = None
+) -> None:
+    """The donor is the catalog's: the entry inside a bundle must name the donor that the
+    operator's pinned catalog names for the app id, and an upgrade must keep the donor of the
+    release installed on the target (``installed_donor``, from its release record).
+    :class:`VerificationFailed` (exit 6) otherwise."""
+    want = catalog.donor.kode_wilayah
+    got = bundle_entry.donor.kode_wilayah
+    if got != want:
+        raise VerificationFailed(
+            f"the bundle's entry of {catalog.id} names donor {bundle_entry.donor.pemda} ({got}), but your catalog"
+            f" names donor {catalog.donor.pemda} ({want}) for {catalog.id}: a bundle does not choose its own donor."
+            f" Use the bundle of donor {want}, or, if the app really moved, update the catalog first"
+            " (spbe-share catalog update)"
+        )
+    if installed_donor is not None and installed_donor != want:
+        raise VerificationFailed(
+            f"{catalog.id} on {target} was installed from donor {installed_donor} (its release record), but your"
+            f" catalog and the bundle name donor {catalog.donor.pemda} ({want}): an upgrade never changes the"
+            " donor (uninstall it, record the agreement with the new donor, then install)"
         )
 
 
@@ -427,20 +452,26 @@ def decide_install_trust(
     *,
     target: Target,
     entry: Entry,
+    catalog: Entry,
     signer: str,
     agreement: str | None,
     built_here: bool,
     allow_self_signed: bool = False,
+    installed_donor: str | None = None,
 ) -> TrustDecision:
     """May this verified bundle (signed by ``signer``, holding ``entry``) install on ``target``?
 
+    ``catalog`` is the app's entry in the operator's pinned catalog: its donor is the donor
+    (the bundle's must be the same, and so must ``installed_donor``, the donor of the release an
+    upgrade replaces) and its ``sharing.mou_required`` says whether an agreement is needed.
     ``agreement`` is the number of the covering agreement when one was required (not for the
     local sandbox or an entry without ``mou_required``); ``built_here`` is true when the bundle
     came from the catalog on this machine (install without ``--bundle``).
     """
-    donor = entry.donor.kode_wilayah
-    if agreement is not None and target.connection != "local" and entry.sharing.mou_required:
-        require_agreement_donor(ws, agreement=agreement, entry=entry)
+    require_catalog_donor(bundle_entry=entry, catalog=catalog, installed_donor=installed_donor, target=target.name)
+    donor = catalog.donor.kode_wilayah
+    if agreement is not None and target.connection != "local" and catalog.sharing.mou_required:
+        require_agreement_donor(ws, agreement=agreement, entry=catalog)
     records = trust_records(ws)
     rec = records.get(signer)
     if rec is not None and rec.own:
@@ -448,20 +479,26 @@ def decide_install_trust(
             return TrustDecision(signer, "self-signed-local", rec.trusted_for())
         if rec.donor_kode_wilayah == donor and (not built_here or target.kode_wilayah == donor):
             how = "self-signed-own-data-center" if built_here else "donor-signed"
-            trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=entry.id)
+            trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=catalog.id)
             return TrustDecision(signer, how, trusted.trusted_for())
         if built_here and allow_self_signed:
             return TrustDecision(signer, "self-signed-override", rec.trusted_for())
         if built_here:
-            raise VerificationFailed(
-                f"{entry.id} was built from the catalog and signed on this machine (key {signer}), so nothing"
-                f" ties it to donor {entry.donor.pemda} ({donor}) and target {target.name!r} is not the donor's own"
-                f" data center. Install the donor's signed bundle (spbe-share keys trust DONOR-KEY.pub --donor-kode"
-                f" {donor}; spbe-share install {entry.id} --bundle FILE ...), or, knowing that this skips the"
-                f" donor's signature, add {SELF_SIGNED_OPTION}"
-            )
-    trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=entry.id)
+            raise VerificationFailed(self_signed_refusal(catalog, signer=signer, target=target))
+    trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=catalog.id)
     return TrustDecision(signer, "donor-signed", trusted.trusted_for())
+
+
+def self_signed_refusal(catalog: Entry, *, signer: str, target: Target) -> str:
+    """Why a bundle built from the catalog and signed here may not go to ``target``."""
+    donor = catalog.donor.kode_wilayah
+    return (
+        f"{catalog.id} was built from the catalog and signed on this machine (key {signer}), so nothing"
+        f" ties it to donor {catalog.donor.pemda} ({donor}) and target {target.name!r} is not the donor's own"
+        f" data center. Install the donor's signed bundle (spbe-share keys trust DONOR-KEY.pub --donor-kode"
+        f" {donor}; spbe-share install {catalog.id} --bundle FILE ...), or, knowing that this skips the"
+        f" donor's signature, add {SELF_SIGNED_OPTION}"
+    )
 
 
 # ---------------------------------------------------------------- who signed the releases (catalog show)

@@ -85,6 +85,7 @@ class ReleaseRecord(_Model):
     kode_wilayah: str
     bundle_digest: str  # sha256 of the signed bundle manifest
     signer: str
+    donor_kode_wilayah: str | None = None  # the donor of this release (the catalog's; absent in older records)
     values: dict[str, str] = Field(default_factory=dict)
     images: dict[str, str] = Field(default_factory=dict)  # component -> image id
     containers: list[str] = Field(default_factory=list)

@@ -36,7 +36,14 @@ from ..errors import InvalidInput, NotFound, RemoteFailed, RolledBack, SpbeError
 from . import state
 from .appstate import AppState, read_state
 from .builders import UPGRADE_PHASES, app_urls, install_vars, phase_seconds, release_record
-from .bundles import VerifiedBundle, files_tar, trusted_for_target, verified_bundle
+from .bundles import (
+    VerifiedBundle,
+    catalog_entry,
+    files_tar,
+    installed_donor,
+    trusted_for_target,
+    verified_bundle,
+)
 from .core import (
     Attempt,
     OpContext,
@@ -234,8 +241,11 @@ def plan_upgrade(
     vb = verified_bundle(ctx, app=app, version=to, bundle=bundle)
     ctx.cancel.check()
     entry = vb.entry
-    agreement = agreement_for(ctx, target=target, entry=entry, scope="install")
-    trust = trusted_for_target(ctx, vb, target=target, agreement=agreement, allow_self_signed=allow_self_signed)
+    # the donor and the agreement's terms are the catalog's; the bundle and the installed release must agree
+    catalog = catalog_entry(ctx, app)
+    agreement = agreement_for(ctx, target=target, entry=catalog, scope="install")
+    trust = trusted_for_target(ctx, vb, target=target, catalog=catalog, agreement=agreement,
+                               allow_self_signed=allow_self_signed, installed=installed_donor(ctx, current))  # fmt: skip
     if vb.version == current.version:
         raise InvalidInput(f"{app} {current.version} already serves on {target.name}: nothing to upgrade"
                            " (`spbe-share install` changes its settings)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -106,8 +108,8 @@ def test_donor_signed_bundle_needs_the_agreements_donor(ws: Workspace, tmp_path:
     t.trust_key(ws, path, donor_kode=DONOR)
     agreement(ws, "PKS/LAIN/2026", "91")
     agreement(ws, "PKS/OK/2026", DONOR)
-    decide = dict(ws=ws, target=target(), entry=entry(), signer=kid, built_here=False)
-    with pytest.raises(NoAgreement, match=r"PKS/LAIN/2026 is with donor Donor \(91\), but the bundle's entry names"):
+    decide = dict(ws=ws, target=target(), entry=entry(), catalog=entry(), signer=kid, built_here=False)
+    with pytest.raises(NoAgreement, match=r"PKS/LAIN/2026 is with donor Donor \(91\), but the catalog's entry of contoh-app names"):
         t.decide_install_trust(agreement="PKS/LAIN/2026", **decide)  # type: ignore[arg-type]
     got = t.decide_install_trust(agreement="PKS/OK/2026", **decide)  # type: ignore[arg-type]
     assert (got.how, got.trusted_for) == ("donor-signed", f"donor {DONOR}, every app")
@@ -118,7 +120,7 @@ def test_donor_signed_bundle_needs_the_agreements_donor(ws: Workspace, tmp_path:
 def test_self_signed_bundles_from_the_catalog(ws: Workspace, tmp_path: Path) -> None:
     own = k.generate_key(ws, name="donor")  # like install's workspace key: bound to no donor
     agreement(ws, "PKS/OK/2026", DONOR)
-    base = dict(ws=ws, entry=entry(), signer=own.key_id, agreement="PKS/OK/2026")
+    base = dict(ws=ws, entry=entry(), catalog=entry(), signer=own.key_id, agreement="PKS/OK/2026")
     # the local sandbox: allowed
     assert t.decide_install_trust(target=target(connection="local"), built_here=True, **base).how == "self-signed-local"  # type: ignore[arg-type]
     # an adopter's target: refused, naming the loud option ...
@@ -135,16 +137,15 @@ def test_self_signed_bundles_from_the_catalog(ws: Workspace, tmp_path: Path) -> 
 
 def test_a_donor_installs_its_own_app_in_its_own_data_center(ws: Workspace) -> None:
     own = k.generate_key(ws, name="kota-contoh", donor_kode=DONOR)
-    base = dict(ws=ws, entry=entry(), signer=own.key_id, agreement=None)
+    base = dict(ws=ws, entry=entry(), catalog=entry(), signer=own.key_id, agreement=None)
     got = t.decide_install_trust(target=target(kode=DONOR), built_here=True, **base)  # type: ignore[arg-type]
     assert got.how == "self-signed-own-data-center"
     # the donor's own key, building from the catalog for an adopter: still needs the option
+    no_mou = entry(sharing={"mou_required": False, "scope": ["install"], "support_months": 12})
     with pytest.raises(VerificationFailed, match=t.SELF_SIGNED_OPTION):
-        t.decide_install_trust(target=target(kode="96.71"), built_here=True, **{**base, "entry": entry(
-            sharing={"mou_required": False, "scope": ["install"], "support_months": 12})})  # type: ignore[arg-type]
+        t.decide_install_trust(target=target(kode="96.71"), built_here=True, **{**base, "catalog": no_mou})  # type: ignore[arg-type]
     # a bundle the donor built and signed (bundle build) is the donor's signature
-    got = t.decide_install_trust(target=target(kode="96.71"), built_here=False, **{**base, "entry": entry(
-        sharing={"mou_required": False, "scope": ["install"], "support_months": 12})})  # type: ignore[arg-type]
+    got = t.decide_install_trust(target=target(kode="96.71"), built_here=False, **{**base, "catalog": no_mou})  # type: ignore[arg-type]
     assert got.how == "donor-signed"
     with pytest.raises(InvalidInput, match="^--donor-kode: invalid"):
         k.generate_key(ws, name="lain", donor_kode="x")
@@ -248,3 +249,62 @@ def test_provision_trust_is_its_own_record(ws: Workspace, tmp_path: Path) -> Non
     assert t.require_provision_signer(ws, key_id=own.key_id).why == "this workspace's own key"
     with pytest.raises(VerificationFailed, match="which is not trusted .* --provision"):
         t.require_provision_signer(ws, key_id="0123456789abcdef")
+
+
+def test_a_bundle_does_not_choose_its_own_donor(ws: Workspace, tmp_path: Path) -> None:
+    """Issue 17 finding 3: a bundle relabelled as another donor's, with `mou_required: false`,
+    signed by a key trusted for that other donor, was installed: the donor came from inside the
+    bundle. Now the catalog's donor for the app id decides (and its mou_required)."""
+    import yaml
+
+    from spbe_share.bundle.pack import make_manifest, write_bundle
+    from spbe_share.deploy.core import OpContext
+    from spbe_share.deploy.install import plan_install
+
+    write_entry(ws.root, "contoh-app")  # the operator's catalog: donor Kota Contoh (94.71), MoU required
+    key = Ed25519PrivateKey.generate()
+    pub = tmp_path / "papua.pub"
+    pub.write_text(k.public_line(key.public_key(), name="papua"))
+    t.trust_key(ws, pub, donor_kode="91")  # trusted, but for donor 91 only
+    relabelled = entry_data("contoh-app", donor={"pemda": "Provinsi Papua", "kode_wilayah": "91", "unit": "Diskominfo",
+                                                 "contacts": [{"name": "X", "email": "x@papua.go.id"}]},
+                            sharing={"mou_required": False, "scope": ["install"], "support_months": 12})  # fmt: skip
+    src = tmp_path / "spbe-app.yaml"
+    src.write_text(yaml.safe_dump(relabelled))
+    data = src.read_bytes()
+    manifest = make_manifest(app="contoh-app", version=relabelled["releases"][-1]["version"],
+                             created=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), signer=k.key_id_of(key.public_key()),
+                             files={"entry/spbe-app.yaml": (hashlib.sha256(data).hexdigest(), len(data))}, images=[])  # fmt: skip
+    bundle = tmp_path / "contoh-app.spbe"
+    write_bundle(bundle, manifest=manifest, key=key, sources={"entry/spbe-app.yaml": src})
+    with pytest.raises(VerificationFailed) as err:
+        plan_install(OpContext.create(ws), app="contoh-app", target_name="local", bundle=bundle)
+    assert err.value.message.startswith(
+        "the bundle's entry of contoh-app names donor Provinsi Papua (91), but your catalog names donor Kota Contoh"
+        " (94.71) for contoh-app: a bundle does not choose its own donor"
+    )
+    # mou_required is the catalog's: a relabelled `mou_required: false` waives nothing
+    terms = entry()
+    assert terms.sharing.mou_required and not Entry.model_validate(relabelled).sharing.mou_required
+    with pytest.raises(NoAgreement, match="the catalog's entry of contoh-app requires an agreement"):
+        t.decide_install_trust(ws, target=target(kode="96.71"), entry=terms, catalog=terms, agreement="x",
+                               signer=k.key_id_of(key.public_key()), built_here=False)  # fmt: skip
+
+
+def test_an_upgrade_keeps_the_installed_releases_donor(ws: Workspace, tmp_path: Path) -> None:
+    from spbe_share.deploy.bundles import installed_donor
+    from spbe_share.deploy.core import OpContext
+    from spbe_share.deploy.state import ReleaseRecord
+
+    path, kid = pub_file(tmp_path, "kota-contoh")
+    record = ReleaseRecord(app="contoh-app", version="1.0.0", target="kota-sorong", pemda="Kota Sorong",
+                           kode_wilayah="96.71", bundle_digest="sha256:" + "0" * 64, signer=kid, who="x",
+                           when="2026-01-01T00:00:00Z")  # fmt: skip
+    ctx = OpContext.create(ws)
+    assert installed_donor(ctx, record) is None  # an older record, its signer unknown here: the catalog decides
+    t.trust_key(ws, path, donor_kode="91")
+    assert installed_donor(ctx, record) == "91"  # an older record: the donor its signer is trusted for
+    assert installed_donor(ctx, record.model_copy(update={"donor_kode_wilayah": DONOR})) == DONOR
+    with pytest.raises(VerificationFailed, match=r"contoh-app on kota-sorong was installed from donor 91 \(its release"):
+        t.require_catalog_donor(bundle_entry=entry(), catalog=entry(), installed_donor="91", target="kota-sorong")
+    t.require_catalog_donor(bundle_entry=entry(), catalog=entry(), installed_donor=DONOR, target="kota-sorong")
