@@ -489,6 +489,20 @@ def decide_install_trust(
     return TrustDecision(signer, "donor-signed", trusted.trusted_for())
 
 
+def self_signed_refused(ws: Workspace, *, target: Target, catalog: Entry, signer: str | None) -> str | None:
+    """Why a bundle built here from the catalog and signed with ``signer`` (None: a key that would
+    be created now, trusted for no donor) would be refused on ``target``; None when accepted.
+    For a fleet, which checks this once for every target before it starts."""
+    if signer is None:
+        return None if target.connection == "local" else self_signed_refusal(catalog, signer="new", target=target)
+    try:
+        decide_install_trust(ws, target=target, entry=catalog, catalog=catalog, signer=signer, agreement=None,
+                             built_here=True)  # fmt: skip
+    except VerificationFailed as exc:
+        return exc.message
+    return None
+
+
 def self_signed_refusal(catalog: Entry, *, signer: str, target: Target) -> str:
     """Why a bundle built from the catalog and signed here may not go to ``target``."""
     donor = catalog.donor.kode_wilayah

@@ -77,6 +77,16 @@ def manifest_digest(manifest: BundleManifest) -> str:
     return "sha256:" + hashlib.sha256(manifest.to_bytes()).hexdigest()
 
 
+def signing_key_id(ws: Workspace) -> str | None:
+    """The id of the key :func:`ensure_signing_key` signs with; None when it would create one."""
+    from ..bundle import keys
+
+    own = keys.own_public_keys(ws)
+    if not own:
+        return None
+    return own[keys.DEFAULT_KEY_NAME if keys.DEFAULT_KEY_NAME in own else sorted(own)[0]][0].key_id
+
+
 def ensure_signing_key(ws: Workspace, say: Say) -> Any:
     """The workspace's donor key; created (and trusted) when the workspace has none."""
     from ..bundle import keys
@@ -143,13 +153,21 @@ def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]
         return open_bundle(path, cache, trusted_keys=trusted)
 
 
-def verified_bundle(ctx: OpContext, *, app: str, version: str | None, bundle: Path | None) -> VerifiedBundle:
-    """Locate, verify and extract the bundle of ``app`` (``APP`` or ``SOURCE/APP``; ``version``: None = newest)."""
+def verified_bundle(
+    ctx: OpContext, *, app: str, version: str | None, bundle: Path | None, digest: str | None = None
+) -> VerifiedBundle:
+    """Locate, verify and extract the bundle of ``app`` (``APP`` or ``SOURCE/APP``; ``version``:
+    None = newest). ``digest``: it must be exactly that bundle (sha256 of its signed manifest)."""
     from ..catalog.models import Entry as EntryModel
     from ..yamlio import load_model
 
     path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say)
     manifest, dest = verify_and_extract(ctx.ws, path)
+    if digest is not None and manifest_digest(manifest) != digest:
+        raise VerificationFailed(
+            f"bundle {path} is {manifest.app} {manifest.version} with digest {manifest_digest(manifest)}, not the"
+            f" bundle {digest} that was checked before (it changed since)"
+        )
     ctx.say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}")
     app_id = app.rpartition("/")[2]  # SOURCE/APP: the manifest names the app id
     if manifest.app != app_id:
@@ -247,6 +265,7 @@ __all__ = [
     "installed_donor",
     "locate_bundle",
     "manifest_digest",
+    "signing_key_id",
     "trusted_for_target",
     "verified_bundle",
     "verify_and_extract",

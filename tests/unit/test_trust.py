@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from catalog_fixtures import entry_data, write_entry
+from catalog_fixtures import entry_bundle, entry_data, write_entry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from spbe_share.agreements import add_agreement, build_agreement
@@ -255,9 +253,6 @@ def test_a_bundle_does_not_choose_its_own_donor(ws: Workspace, tmp_path: Path) -
     """Issue 17 finding 3: a bundle relabelled as another donor's, with `mou_required: false`,
     signed by a key trusted for that other donor, was installed: the donor came from inside the
     bundle. Now the catalog's donor for the app id decides (and its mou_required)."""
-    import yaml
-
-    from spbe_share.bundle.pack import make_manifest, write_bundle
     from spbe_share.deploy.core import OpContext
     from spbe_share.deploy.install import plan_install
 
@@ -269,14 +264,7 @@ def test_a_bundle_does_not_choose_its_own_donor(ws: Workspace, tmp_path: Path) -
     relabelled = entry_data("contoh-app", donor={"pemda": "Provinsi Papua", "kode_wilayah": "91", "unit": "Diskominfo",
                                                  "contacts": [{"name": "X", "email": "x@papua.go.id"}]},
                             sharing={"mou_required": False, "scope": ["install"], "support_months": 12})  # fmt: skip
-    src = tmp_path / "spbe-app.yaml"
-    src.write_text(yaml.safe_dump(relabelled))
-    data = src.read_bytes()
-    manifest = make_manifest(app="contoh-app", version=relabelled["releases"][-1]["version"],
-                             created=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), signer=k.key_id_of(key.public_key()),
-                             files={"entry/spbe-app.yaml": (hashlib.sha256(data).hexdigest(), len(data))}, images=[])  # fmt: skip
-    bundle = tmp_path / "contoh-app.spbe"
-    write_bundle(bundle, manifest=manifest, key=key, sources={"entry/spbe-app.yaml": src})
+    bundle = entry_bundle(tmp_path / "contoh-app.spbe", key, relabelled)
     with pytest.raises(VerificationFailed) as err:
         plan_install(OpContext.create(ws), app="contoh-app", target_name="local", bundle=bundle)
     assert err.value.message.startswith(
