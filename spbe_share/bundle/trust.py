@@ -430,19 +430,22 @@ def require_catalog_donor(
     operator's pinned catalog names for the app id, and an upgrade must keep the donor of the
     release installed on the target (``installed_donor``, from its release record).
     :class:`VerificationFailed` (exit 6) otherwise."""
+    from ..outside import terminal_text
+
     want = catalog.donor.kode_wilayah
     got = bundle_entry.donor.kode_wilayah
+    theirs, ours = (terminal_text(e.donor.pemda, one_line=True) for e in (bundle_entry, catalog))
     if got != want:
         raise VerificationFailed(
-            f"the bundle's entry of {catalog.id} names donor {bundle_entry.donor.pemda} ({got}), but your catalog"
-            f" names donor {catalog.donor.pemda} ({want}) for {catalog.id}: a bundle does not choose its own donor."
+            f"the bundle's entry of {catalog.id} names donor {theirs} ({got}), but your catalog"
+            f" names donor {ours} ({want}) for {catalog.id}: a bundle does not choose its own donor."
             f" Use the bundle of donor {want}, or, if the app really moved, update the catalog first"
             " (spbe-share catalog update)"
         )
     if installed_donor is not None and installed_donor != want:
         raise VerificationFailed(
             f"{catalog.id} on {target} was installed from donor {installed_donor} (its release record), but your"
-            f" catalog and the bundle name donor {catalog.donor.pemda} ({want}): an upgrade never changes the"
+            f" catalog and the bundle name donor {ours} ({want}): an upgrade never changes the"
             " donor (uninstall it, record the agreement with the new donor, then install)"
         )
 

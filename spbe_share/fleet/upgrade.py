@@ -166,6 +166,7 @@ def rollout_bundles(
     from ..bundle.trust import decide_install_trust, self_signed_refused
     from ..catalog.loader import get_entry
     from ..deploy.bundles import signing_key_id
+    from ..outside import terminal_text
     from ..targets import Target, get_target
     from .plan import verified_goal_bundle
 
@@ -196,15 +197,16 @@ def rollout_bundles(
             if recorded is not None and vb.digest != recorded.digest:
                 raise VerificationFailed(
                     f"--bundle {vb.path} is {app} {version} with digest {vb.digest}, but {plan_name} was made with"
-                    f" {recorded.digest} ({recorded.path}): not the bundle the plan was reviewed with"
+                    f" {recorded.digest} ({terminal_text(recorded.path, one_line=True)}): not the bundle the plan"
+                    " was reviewed with"
                 )
             rb = RolloutBundle(app, version, vb.path, vb.digest, f"--bundle {vb.path}")
         elif recorded is not None:
             path = Path(recorded.path or "")
             if not recorded.path or not path.is_file():
                 raise NotFound(
-                    f"{plan_name} was made with the goal bundle {recorded.path} of {app} {version}, which is gone:"
-                    f" give it with --bundle FILE (digest {recorded.digest})"
+                    f"{plan_name} was made with the goal bundle {terminal_text(recorded.path, one_line=True)} of"
+                    f" {app} {version}, which is gone: give it with --bundle FILE (digest {recorded.digest})"
                 )
             vb = verified_goal_bundle(ws, path)
             if vb.digest != recorded.digest:

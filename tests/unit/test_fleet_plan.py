@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from catalog_fixtures import entry_bundle, entry_data, write_entry
+from catalog_fixtures import entry_data, write_entry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from entrybundle import entry_bundle
 
 from spbe_share.agreements import build_agreement
 from spbe_share.bundle.keys import key_id_of

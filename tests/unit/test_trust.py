@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from catalog_fixtures import entry_bundle, entry_data, write_entry
+from catalog_fixtures import entry_data, write_entry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from entrybundle import entry_bundle
 
 from spbe_share.agreements import add_agreement, build_agreement
 from spbe_share.bundle import keys as k
