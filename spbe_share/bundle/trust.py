@@ -508,8 +508,10 @@ def self_signed_refused(ws: Workspace, *, target: Target, catalog: Entry, signer
 
 def self_signed_refusal(catalog: Entry, *, signer: str, target: Target) -> str:
     """Why a bundle built from the catalog and signed here may not go to ``target``."""
+    from ..i18n import N_
+
     donor = catalog.donor.kode_wilayah
-    return (
+    return N_(
         f"{catalog.id} was built from the catalog and signed on this machine (key {signer}), so nothing"
         f" ties it to donor {catalog.donor.pemda} ({donor}) and target {target.name!r} is not the donor's own"
         f" data center. Install the donor's signed bundle (spbe-share keys trust DONOR-KEY.pub --donor-kode"
