@@ -33,7 +33,8 @@ its sharing terms, but an install or upgrade takes the donor of the app id from 
 pinned catalog (and, for an upgrade, the donor of the release installed on the target) and
 requires the bundle's to be that one; ``mou_required`` comes from the catalog entry only.
 
-Provision bundles have a trust of their own (:func:`require_provision_signer`): their .debs
+Provision bundles have a trust of their own (the ``provision`` flag of a record, checked by
+:func:`spbe_share.provision.bundle.require_provision_signer`): their .debs
 are installed as root on every server the operator provisions, so a key trusted for a donor's
 apps signs none. Only this workspace's own key (it builds them: ``provision-bundle build``)
 and keys trusted with ``spbe-share keys trust FILE --provision`` do.
@@ -334,53 +335,6 @@ def require_signer_trusted(ws: Workspace, *, key_id: str, donor_kode: str, app: 
 
 
 @dataclass(frozen=True)
-class ProvisionSigner:
-    """Who signed a provision bundle, and why that key may sign one."""
-
-    key_id: str
-    name: str
-    fingerprint: str
-    why: str  # "this workspace's own key" | "trusted for provision bundles (keys trust --provision, ...)"
-
-    def describe(self) -> str:
-        return f"signed by key {self.key_id} ({self.name}, {self.fingerprint}), trusted for provisioning: {self.why}"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"key_id": self.key_id, "name": self.name, "fingerprint": self.fingerprint, "why": self.why}
-
-
-def require_provision_signer(ws: Workspace, *, key_id: str) -> ProvisionSigner:
-    """The signer ``key_id`` of a verified provision bundle, if it may sign provision bundles:
-    this workspace's own key, or a key trusted with ``keys trust FILE --provision``. Any other
-    key (one trusted for a donor's apps, a legacy key) is :class:`VerificationFailed` (exit 6):
-    the bundle's packages would be installed as root on the operator's servers."""
-    from .keys import own_public_keys
-
-    rec = trust_records(ws).get(key_id)
-    own = {info.key_id: info for info, _ in own_public_keys(ws).values()}
-    where = f"provision bundle signed by key {key_id}"
-    if key_id in own or (rec is not None and rec.own):
-        info = own.get(key_id)
-        name, fp = (info.name, info.fingerprint) if info else (rec.name, rec.fingerprint)  # type: ignore[union-attr]
-        return ProvisionSigner(key_id, name, fp, "this workspace's own key")
-    if rec is None:
-        raise VerificationFailed(
-            f"{where}, which is not trusted (check the key's fingerprint with whoever built the bundle, then:"
-            " spbe-share keys trust KEY.pub --provision)"
-        )
-    if not rec.provision:
-        raise VerificationFailed(
-            f"{where} ({rec.name}), which is trusted for {rec.trusted_for()}, not for provision bundles (their"
-            " packages are installed as root). If that key really signs your provision bundles:"
-            f" spbe-share keys trust {rec.path if rec.legacy else 'KEY.pub'} --provision"
-        )
-    when = f"{rec.trusted_at:%Y-%m-%d}" if rec.trusted_at else "?"
-    by = f" by {rec.trusted_by}" if rec.trusted_by else ""
-    return ProvisionSigner(rec.key_id, rec.name, rec.fingerprint,
-                           f"trusted for provision bundles (keys trust --provision, {when}{by})")
-
-
-@dataclass(frozen=True)
 class TrustDecision:
     """Why this install's bundle is trusted (recorded in the audit line)."""
 
@@ -490,20 +444,6 @@ def decide_install_trust(
             raise VerificationFailed(self_signed_refusal(catalog, signer=signer, target=target))
     trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=catalog.id)
     return TrustDecision(signer, "donor-signed", trusted.trusted_for())
-
-
-def self_signed_refused(ws: Workspace, *, target: Target, catalog: Entry, signer: str | None) -> str | None:
-    """Why a bundle built here from the catalog and signed with ``signer`` (None: a key that would
-    be created now, trusted for no donor) would be refused on ``target``; None when accepted.
-    For a fleet, which checks this once for every target before it starts."""
-    if signer is None:
-        return None if target.connection == "local" else self_signed_refusal(catalog, signer="new", target=target)
-    try:
-        decide_install_trust(ws, target=target, entry=catalog, catalog=catalog, signer=signer, agreement=None,
-                             built_here=True)  # fmt: skip
-    except VerificationFailed as exc:
-        return exc.message
-    return None
 
 
 def self_signed_refusal(catalog: Entry, *, signer: str, target: Target) -> str:

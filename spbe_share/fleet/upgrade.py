@@ -41,8 +41,10 @@ from .rollout import (
 )
 
 if TYPE_CHECKING:
+    from ..catalog.models import Entry
     from ..deploy.bundles import VerifiedBundle
     from ..deploy.core import OpContext
+    from ..targets import Target
     from ..workspace import Workspace
     from .plan import PlanFile, PlanItem
     from .rollout import Event, Step
@@ -163,11 +165,11 @@ def rollout_bundles(
     :class:`VerificationFailed` when the bundle itself is refused.
     """
     from ..bundle.pack import bundle_filename
-    from ..bundle.trust import decide_install_trust, self_signed_refused
+    from ..bundle.trust import decide_install_trust
     from ..catalog.loader import get_entry
     from ..deploy.bundles import signing_key_id
     from ..outside import terminal_text
-    from ..targets import Target, get_target
+    from ..targets import get_target
     from .plan import verified_goal_bundle
 
     goals = sorted({(i.app, i.to_version) for i in items})
@@ -258,6 +260,22 @@ def rollout_bundles(
             )
         out[(app, version)] = rb
     return out
+
+
+def self_signed_refused(ws: Workspace, *, target: Target, catalog: Entry, signer: str | None) -> str | None:
+    """Why a bundle built here from the catalog and signed with ``signer`` (None: a key that would
+    be created now, trusted for no donor) would be refused on ``target``; None when accepted.
+    The fleet checks this once for every target before it starts."""
+    from ..bundle.trust import decide_install_trust, self_signed_refusal
+
+    if signer is None:
+        return None if target.connection == "local" else self_signed_refusal(catalog, signer="new", target=target)
+    try:
+        decide_install_trust(ws, target=target, entry=catalog, catalog=catalog, signer=signer, agreement=None,
+                             built_here=True)  # fmt: skip
+    except VerificationFailed as exc:
+        return exc.message
+    return None
 
 
 # ---------------------------------------------------------------- what is rolled out

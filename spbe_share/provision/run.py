@@ -26,11 +26,10 @@ from ..errors import (
     RemoteFailed,
     SpbeError,
 )
-from .bundle import ProvisionManifest, verify_for_provisioning
+from .bundle import ProvisionManifest, ProvisionSigner, verify_for_provisioning
 from .oses import PROFILES, os_id_of, parse_os_release
 
 if TYPE_CHECKING:
-    from ..bundle.trust import ProvisionSigner
     from ..deploy.interrupts import CancelToken
     from ..deploy.runner import ProgressCallback, RunResult
     from ..deploy.state import LockOwner

@@ -141,4 +141,3 @@ def write_entry(
     if files:
         write_support_files(repo, data, folder)
     return path
-

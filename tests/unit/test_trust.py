@@ -17,6 +17,7 @@ from spbe_share.bundle import trust as t
 from spbe_share.catalog.loader import load_entry
 from spbe_share.catalog.models import Entry
 from spbe_share.errors import Conflict, InvalidInput, NoAgreement, VerificationFailed
+from spbe_share.provision.bundle import require_provision_signer
 from spbe_share.targets import Target
 from spbe_share.workspace import Workspace
 from spbe_share.yamlio import load_model
@@ -228,7 +229,7 @@ def test_provision_trust_is_its_own_record(ws: Workspace, tmp_path: Path) -> Non
         t.trust_key(ws, path, donor_kode=None, apps=["e-office"], provision=True)
     rec = t.trust_key(ws, path, donor_kode=None, provision=True, who="budi@laptop")
     assert (rec.provision, rec.donor_kode_wilayah, rec.trusted_for()) == (True, None, "provision bundles only")
-    assert t.require_provision_signer(ws, key_id=kid).why.startswith("trusted for provision bundles (keys trust")
+    assert require_provision_signer(ws, key_id=kid).why.startswith("trusted for provision bundles (keys trust")
     with pytest.raises(VerificationFailed, match="trusted for provision bundles only, not for donor"):  # no app
         t.require_signer_trusted(ws, key_id=kid, donor_kode=DONOR, app="contoh-app")
     with pytest.raises(Conflict, match="already trusted for provision bundles only"):
@@ -240,14 +241,14 @@ def test_provision_trust_is_its_own_record(ws: Workspace, tmp_path: Path) -> Non
     donor_path, donor_kid = pub_file(tmp_path, "donor")
     t.trust_key(ws, donor_path, donor_kode="91", apps=["pengaduan"])
     with pytest.raises(VerificationFailed, match="trusted for donor 91, apps pengaduan, not for provision bundles"):
-        t.require_provision_signer(ws, key_id=donor_kid)
+        require_provision_signer(ws, key_id=donor_kid)
     added = t.trust_key(ws, donor_path, donor_kode=None, provision=True)
     assert (added.donor_kode_wilayah, added.apps, added.provision) == ("91", ("pengaduan",), True)
     # this workspace's own key signs provision bundles (provision-bundle build uses it)
     own = k.generate_key(ws, name="donor")
-    assert t.require_provision_signer(ws, key_id=own.key_id).why == "this workspace's own key"
+    assert require_provision_signer(ws, key_id=own.key_id).why == "this workspace's own key"
     with pytest.raises(VerificationFailed, match="which is not trusted .* --provision"):
-        t.require_provision_signer(ws, key_id="0123456789abcdef")
+        require_provision_signer(ws, key_id="0123456789abcdef")
 
 
 def test_a_bundle_does_not_choose_its_own_donor(ws: Workspace, tmp_path: Path) -> None:
