@@ -245,18 +245,16 @@ def rollout_bundles(
                 refused.append((item.target, why))
         if refused:
             names = ", ".join(t for t, _ in refused[:10]) + (", ..." if len(refused) > 10 else "")
-            first = f"{refused[0][0]}: {refused[0][1]}"
-            if built_here:
+            if built_here:  # (the single-target refusal would name an option fleet upgrade does not have)
                 made = f"{plan_name} was made without one" if plan is not None else "none was given"
                 raise InvalidInput(
                     f"fleet upgrade needs the donor's signed bundle of {app} {version} ({made}): {len(refused)}"
-                    f" target(s) would refuse {rb.origin} ({names}). Give it with --bundle FILE; nothing was started",
-                    details=[first],
+                    f" target(s) would refuse {rb.origin} ({names}). Give it with --bundle FILE; nothing was started"
                 )
             raise VerificationFailed(
                 f"{len(refused)} target(s) would refuse the goal bundle of {app} {version}, {rb.origin} ({names});"
                 " nothing was started",
-                details=[first],
+                details=[f"{refused[0][0]}: {refused[0][1]}"],
             )
         out[(app, version)] = rb
     return out

@@ -287,6 +287,7 @@ def test_a_plan_without_a_bundle_asks_for_one_before_anything_starts(
                 " 2 target(s) would refuse a bundle built from the catalog and signed here (sorong, ambon). Give it"
                 " with --bundle FILE; nothing was started") in err  # fmt: skip
         assert "Traceback" not in err and err.count("nothing was started") == 1
+        assert "--self-signed" not in err  # an option fleet upgrade does not have
         assert not list(donor.ws.home.glob("fleet/*.state.json"))  # no state left behind: nothing started
         assert "fleet upgrade" not in (donor.ws.audit_log.read_text() if donor.ws.audit_log.exists() else "")
     write_plan(path, plan)
