@@ -1,11 +1,12 @@
-"""A catalog repository holding pengaduan in two releases, for fleet upgrade tests and the fleet bench.
+"""A catalog repository holding pengaduan in three releases, for fleet upgrade tests and the fleet bench.
 
-``1.0.0`` is this repository's pengaduan. ``1.0.1`` is a release of the same source (its
-images are 1.0.0's: the same commit gives the same image, so it is tagged, not rebuilt, and
-an upgrade ships no blob) that names two more regulations (Permenpan RB 62/2018, and the
-README's Permendagri 83/2022, so that the README's central-team commands run as printed on a
-cheap app) and needs port :data:`NEW_PORT` free (a target where something else holds it fails preflight: a real
-reason for one data center to refuse the upgrade).
+``1.0.0`` is this repository's pengaduan. ``1.0.1`` and ``1.0.2`` are releases of the same
+source (their images are 1.0.0's: the same commit gives the same image, so they are tagged,
+not rebuilt, and an upgrade ships no blob): 1.0.1 names one more regulation (Permenpan RB
+62/2018), 1.0.2 the README's Permendagri 83/2022 as well (so that the README's central-team
+commands run as printed, on a cheap app), and the entry needs port :data:`NEW_PORT` free (a
+target where something else holds it fails preflight: a real reason for one data center to
+refuse the upgrade).
 
 The root is a git repository (images of a release are built from the component folders at
 the commit it records) with ``playbooks`` linked to this repository's. Point the CLI at it with
@@ -27,7 +28,7 @@ from buildlock import image_build_lock  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "pengaduan"
-OLD, NEW = "1.0.0", "1.0.1"
+OLD, NEW, NEWEST = "1.0.0", "1.0.1", "1.0.2"
 DONOR_KEY = f"{APP}-fleet"  # the donor's key name in its workspace
 NEW_PORT = 8091
 NEW_REGULATION = {
@@ -86,25 +87,28 @@ def make_root(root: Path) -> tuple[Path, str]:
 
 
 def add_new_release(root: Path, commit: str) -> None:
-    """The entry names 1.0.1 (built from ``commit``) and needs :data:`NEW_PORT` free."""
+    """The entry names 1.0.1 and 1.0.2 (both built from ``commit``) and needs :data:`NEW_PORT` free."""
     doc = yaml.safe_load(_entry_file(root).read_text())
     old = doc["releases"][0]
-    doc["releases"].append({
+    doc["releases"] += [{
         "version": NEW, "date": old["date"], "changelog": ["Pedoman nasional pengelolaan pengaduan"],
+        "regulations": [*old["regulations"], NEW_REGULATION], "migrates_data": False, "commit": commit,
+    }, {
+        "version": NEWEST, "date": old["date"], "changelog": ["Kode klasifikasi arsip pada pengaduan"],
         "regulations": [*old["regulations"], NEW_REGULATION, README_REGULATION], "migrates_data": False,
         "commit": commit,
-    })  # fmt: skip
+    }]  # fmt: skip
     ports = doc["requirements"].setdefault("ports", [])
     ports.append(NEW_PORT)
     _entry_file(root).write_text(_dump(doc))
-    _commit(root, f"{APP} {NEW}")
+    _commit(root, f"{APP} {NEW}, {NEWEST}")
 
 
 def build_bundles(root: Path, donor_home: Path) -> dict[str, Path]:
-    """Bundles of 1.0.0 and 1.0.1, signed by a throwaway key of the entry's donor (private key
-    :data:`DONOR_KEY` in the workspace ``donor_home``); ``"pub"``: that key's public file.
-    Leaves the root at its final state (both releases)."""
-    with image_build_lock():  # 1.0.1 is 1.0.0's image re-tagged: no other build in between
+    """Bundles of 1.0.0, 1.0.1 and 1.0.2, signed by a throwaway key of the entry's donor (private
+    key :data:`DONOR_KEY` in the workspace ``donor_home``); ``"pub"``: that key's public file.
+    Leaves the root at its final state (every release)."""
+    with image_build_lock():  # 1.0.1 and 1.0.2 are 1.0.0's image re-tagged: no other build in between
         return _build_bundles(root, donor_home)
 
 
@@ -123,9 +127,11 @@ def _build_bundles(root: Path, donor_home: Path) -> dict[str, Path]:
     loaded = get_entry(ws, APP)
     out = {OLD: build_bundle(ws, loaded, version=OLD, key=key, output=donor_home / f"{APP}-{OLD}.bundle").path}
     add_new_release(root, source)
-    for c in loaded.entry.components:  # same commit, same image: tag it rather than build it again
-        subprocess.run(["docker", "tag", f"{c.image}:{OLD}", f"{c.image}:{NEW}"], check=True)  # noqa: S603,S607
-    out[NEW] = build_bundle(ws, get_entry(ws, APP), version=NEW, key=key, output=donor_home / f"{APP}-{NEW}.bundle").path
+    for version in (NEW, NEWEST):
+        for c in loaded.entry.components:  # same commit, same image: tag it rather than build it again
+            subprocess.run(["docker", "tag", f"{c.image}:{OLD}", f"{c.image}:{version}"], check=True)  # noqa: S603,S607
+        out[version] = build_bundle(ws, get_entry(ws, APP), version=version, key=key,
+                                    output=donor_home / f"{APP}-{version}.bundle").path  # fmt: skip
     out["pub"] = donor_home / f"{DONOR_KEY}.pub"
     out["pub"].write_text(export_public(ws, info.name))
     return out

@@ -1,26 +1,25 @@
-"""End to end: plan and fleet upgrade over SSH on five simulated data centers in four provinces.
+"""End to end: plan and fleet upgrade over SSH on three simulated data centers in two provinces.
 
-A catalog repository (:mod:`fleetroot`) holds pengaduan 1.0.0 and 1.0.1 (the same images, two
-more regulations, one of them the README's Permendagri 83/2022, and it needs port 8091 free).
-Five DCs run 1.0.0, installed through the real CLI with the donor's signed bundle: ``a`` and
-``b`` in province 96, ``c`` in 51, ``d`` in 51, ``e`` in 93. On ``b`` something else listens on
-port 8091: its preflight for 1.0.1 fails, a real reason to refuse. ``d`` and ``e`` are kept for
-the README's rollout (the earlier rollouts exclude them). Tests run in file order and share
-the DCs (one install each, reused):
+A catalog repository (:mod:`fleetroot`) holds pengaduan 1.0.0, 1.0.1 and 1.0.2 (the same
+images; 1.0.1 names one more regulation, 1.0.2 the README's Permendagri 83/2022 too; they need
+port 8091 free). Three DCs run 1.0.0, installed through the real CLI with the donor's signed
+bundle: ``a`` and ``b`` in province 96, ``c`` in province 51. On ``b`` something else listens
+on port 8091: its preflight for 1.0.1 fails, a real reason to refuse. Tests run in file order
+and share the DCs (one install each, reused):
 
-1. ``plan --regulation`` names the five installs, from what the targets really run, and
+1. ``plan --regulation`` names the three installs, from what the targets really run, and
    blocks ``b`` on its preflight;
 2. a canary (``b``) that fails stops the rollout: ``a`` is not touched;
 3. ``--max-failures 0`` with batches of one: canary ``a`` upgraded, ``b`` fails, ``c`` never starts;
 4. ``--resume`` skips ``a`` (done) and upgrades ``c``;
-5. ``fleet status`` shows 1.0.1 on ``a`` and ``c``, 1.0.0 on ``b``, ``d``, ``e``, all healthy (serving);
+5. ``fleet status`` shows 1.0.1 on ``a`` and ``c``, 1.0.0 on ``b``, all healthy (serving);
 6. the donor is the catalog's (issue 17 finding 3): a bundle relabelled as another donor's, a
    bundle waiving the catalog's agreement, and an upgrade over another donor's release are refused;
 7. the README's central-team commands, as printed (issue 24): ``plan --regulation
    "Permendagri 83/2022" --bundle ... --out plan.yml`` then ``fleet upgrade --plan plan.yml
-   --canary ... --batch-size 10 --max-failures 2`` bring ``d`` and ``e`` to 1.0.1 with the
-   donor's signed bundle the plan recorded; ``a``, ``b`` and ``c`` are left untouched. A plan
-   made without a bundle stops before it starts, asking for one.
+   --canary ... --batch-size 10 --max-failures 2`` bring ``a`` and ``c`` to 1.0.2 (canary,
+   then a batch) with the donor's signed bundle the plan recorded; ``b`` (blocked in the plan)
+   is left untouched. A plan made without a bundle stops before it starts, asking for one.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from entrybundle import entry_bundle
-from fleetroot import APP, DONOR_KEY, NEW, NEW_PORT, OLD, build_bundles
+from fleetroot import APP, DONOR_KEY, NEW, NEW_PORT, NEWEST, OLD, build_bundles
 from simdc import E2EWorkspace, SimDC, make_e2e_workspace, remove_docker_objects
 
 from spbe_share.bundle.keys import key_id_of, load_private_key, public_line
@@ -52,10 +51,7 @@ DCS = {  # logical name -> (pemda, kode wilayah)
     "a": ("Kota Sorong", "96.71"),
     "b": ("Kabupaten Sorong", "96.01"),
     "c": ("Kabupaten Buleleng", "51.08"),
-    "d": ("Kota Denpasar", "51.71"),
-    "e": ("Kabupaten Merauke", "93.01"),
 }
-README_DCS = ("d", "e")  # left for the README's rollout (test 7)
 
 
 def _docker(*args: str) -> str:
@@ -69,10 +65,6 @@ class Fleet:
                  root: Path, donor_home: Path) -> None:  # fmt: skip
         self.w, self.names, self.bundles, self.dcs = w, names, bundles, dcs
         self.root, self.donor_home = root, donor_home
-
-    def all_but_readme(self) -> str:
-        """The selector of every target but the README rollout's."""
-        return ",".join(["all", *(f"!{self.names[k]}" for k in README_DCS)])
 
     def current(self, k: str) -> bytes:
         """The release record serving on DC ``k``, as the target keeps it."""
@@ -146,7 +138,7 @@ def _items(f: Fleet, report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_plan_for_a_regulation(fleet: Fleet, tmp_path: Path) -> None:
     out = tmp_path / "plan.yml"
     proc = fleet.cli("plan", "--regulation", "Permenpan RB 62/2018", "--bundle", str(fleet.bundles[NEW]), APP,
-                     "--out", str(out), "--json")  # fmt: skip
+                     "--to", NEW, "--out", str(out), "--json")  # fmt: skip
     plan = json.loads(proc.stdout)
     assert plan["regulation"] == "https://peraturan.go.id/id/permenpan-rb-no-62-tahun-2018"
     items = {i["target"]: i for i in plan["items"]}
@@ -171,13 +163,12 @@ def test_a_failing_canary_stops_the_rollout(fleet: Fleet) -> None:
     items = _items(fleet, report)
     assert items["b"]["status"] == "failed" and items["b"]["phase"] == "canary"
     assert items["a"]["status"] == "pending" and "canary" in report["stopped"]
-    assert not {"c", "d", "e"} & set(items)  # prov_96 only
-    assert fleet.versions() == dict.fromkeys(DCS, OLD)  # nothing upgraded, everyone serving
+    assert "c" not in items  # prov_96 only
+    assert fleet.versions() == {"a": OLD, "b": OLD, "c": OLD}  # nothing upgraded, everyone serving
 
 
 def test_failure_budget_then_resume(fleet: Fleet) -> None:
-    args = ("--target", fleet.all_but_readme(), "--canary", fleet.names["a"], "--batch-size", "1", "--max-failures",
-            "0", "--json")  # fmt: skip
+    args = ("--target", "all", "--canary", fleet.names["a"], "--batch-size", "1", "--max-failures", "0", "--json")
     proc = fleet.upgrade(*args)
     assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
     report = json.loads(proc.stdout)
@@ -188,7 +179,7 @@ def test_failure_budget_then_resume(fleet: Fleet) -> None:
     assert items["c"]["status"] == "pending", "a batch started past the failure budget"
     stopped = report["stopped"]
     assert "--max-failures 0" in stopped
-    assert fleet.versions() == {"a": NEW, "b": OLD, "c": OLD, "d": OLD, "e": OLD}
+    assert fleet.versions() == {"a": NEW, "b": OLD, "c": OLD}
 
     again = fleet.upgrade(*args)  # a stopped rollout is not started over by accident
     assert again.returncode == int(ExitCode.CONFLICT) and "--resume" in again.stderr
@@ -212,7 +203,7 @@ def test_failure_budget_then_resume(fleet: Fleet) -> None:
 
 
 def test_fleet_status_shows_the_versions(fleet: Fleet) -> None:
-    assert fleet.versions() == {"a": NEW, "b": OLD, "c": NEW, "d": OLD, "e": OLD}
+    assert fleet.versions() == {"a": NEW, "b": OLD, "c": NEW}
 
 
 def test_status_through_an_execution_node(fleet: Fleet) -> None:
@@ -230,7 +221,7 @@ def test_status_through_an_execution_node(fleet: Fleet) -> None:
         remote = json.loads(fleet.cli("fleet", "status", "--app", APP, "--target", names, "--json",
                                       "--execution-node", node).stdout)["rows"]  # fmt: skip
         pick = lambda rows: sorted((r["target"], r["version"], r["health"], r["reachable"]) for r in rows)  # noqa: E731
-        assert pick(remote) == pick(local) and len(remote) == len(DCS)
+        assert pick(remote) == pick(local) and len(remote) == 3
     finally:
         fleet.cli("target", "remove", node, check=False)
 
@@ -308,37 +299,41 @@ def test_the_readme_regulation_rollout(fleet: Fleet, tmp_path: Path) -> None:
     --out plan.yml`, then `spbe-share fleet upgrade --plan plan.yml --canary ... --batch-size 10
     --max-failures 2`, with the donor's signed bundle (trusted for its donor). Before: the plan
     could not take the bundle without APP, and `fleet upgrade --plan` built and self-signed the
-    release, which every target refused."""
-    untouched = {k: fleet.current(k) for k in ("a", "b", "c")}
+    release, which every target refused. 1.0.2 is the first release naming Permendagri 83/2022:
+    a and c (1.0.1) are in the plan; b (1.0.0, port 8091 taken) is blocked there."""
+    untouched = fleet.current("b")
 
     # a plan made without a bundle says so, and fleet upgrade asks for one before it starts
     bare = tmp_path / "plan-without-bundle.yml"
     fleet.cli("plan", "--regulation", "Permendagri 83/2022", "--no-preflight", "--out", str(bare))
     assert "digest: null" in bare.read_text()
-    proc = fleet.cli("fleet", "upgrade", "--plan", str(bare), "--canary", fleet.names["d"], "--batch-size", "10",
+    proc = fleet.cli("fleet", "upgrade", "--plan", str(bare), "--canary", fleet.names["a"], "--batch-size", "10",
                      "--max-failures", "2", check=False)  # fmt: skip
     assert proc.returncode == int(ExitCode.INVALID_INPUT), proc.stderr
-    assert f"fleet upgrade needs the donor's signed bundle of {APP} {NEW} ({bare} was made without one)" in proc.stderr
+    assert f"fleet upgrade needs the donor's signed bundle of {APP} {NEWEST} ({bare} was made without one)" in proc.stderr
     assert proc.stderr.count("nothing was started") == 1 and "Traceback" not in proc.stderr
+    assert fleet.versions() == {"a": NEW, "b": OLD, "c": NEW}
 
     # the README's two commands, as printed (with the donor's bundle)
     plan_file = tmp_path / "plan.yml"
-    proc = fleet.cli("plan", "--regulation", "Permendagri 83/2022", "--bundle", str(fleet.bundles[NEW]),
+    proc = fleet.cli("plan", "--regulation", "Permendagri 83/2022", "--bundle", str(fleet.bundles[NEWEST]),
                      "--out", str(plan_file))  # fmt: skip
-    assert f"goal bundle of {APP} {NEW} (given): {fleet.bundles[NEW].resolve()}" in proc.stderr
+    assert f"goal bundle of {APP} {NEWEST} (given): {fleet.bundles[NEWEST].resolve()}" in proc.stderr
     plan = yaml.safe_load(plan_file.read_text())
     (goal,) = plan["goal_bundles"]
-    assert (goal["app"], goal["version"], goal["found"]) == (APP, NEW, "given") and goal["digest"].startswith("sha256:")
-    actions = {i["target"]: i["action"] for i in plan["items"]}
+    assert (goal["app"], goal["version"], goal["found"]) == (APP, NEWEST, "given")
+    assert goal["digest"].startswith("sha256:")
     names = fleet.names
-    assert actions == {names["a"]: "current", names["b"]: "blocked", names["c"]: "current",
-                       names["d"]: "upgrade", names["e"]: "upgrade"}  # fmt: skip
-    proc = fleet.cli("fleet", "upgrade", "--plan", str(plan_file), "--canary", names["d"], "--batch-size", "10",
+    actions = {i["target"]: i["action"] for i in plan["items"]}
+    assert actions == {names["a"]: "upgrade", names["b"]: "blocked", names["c"]: "upgrade"}
+    proc = fleet.cli("fleet", "upgrade", "--plan", str(plan_file), "--canary", names["a"], "--batch-size", "10",
                      "--max-failures", "2", check=False, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert f"goal bundle of {APP} {NEW}: the plan's bundle {fleet.bundles[NEW].resolve()} ({goal['digest']})" in proc.stderr
-    assert fleet.versions() == {"a": NEW, "b": OLD, "c": NEW, "d": NEW, "e": NEW}
-    for k in ("d", "e"):  # brought there by the donor's signed bundle
+    assert (f"goal bundle of {APP} {NEWEST}: the plan's bundle {fleet.bundles[NEWEST].resolve()} ({goal['digest']})"
+            in proc.stderr)  # fmt: skip
+    assert fleet.versions() == {"a": NEWEST, "b": OLD, "c": NEWEST}
+    for k in ("a", "c"):  # brought there by the donor's signed bundle the plan recorded
         record = json.loads(fleet.current(k))
-        assert (record["version"], record["bundle_digest"], record["donor_kode_wilayah"]) == (NEW, goal["digest"], "51.08")
-    assert {k: fleet.current(k) for k in ("a", "b", "c")} == untouched  # the Pemda not in the plan: untouched
+        assert (record["version"], record["bundle_digest"], record["donor_kode_wilayah"]) == (
+            NEWEST, goal["digest"], "51.08")  # fmt: skip
+    assert fleet.current("b") == untouched  # the Pemda not in the plan's rollout: untouched
