@@ -9,6 +9,7 @@ donor key the operator trusts, written by ``spbe-share keys trust FILE --donor-k
     donor_kode_wilayah: "91"        # the only donor this key may sign for
     donor: Provinsi Papua           # for people; the kode is what is checked
     apps: []                        # empty: every app of that donor; else only these
+    provision: false                # true: may sign provision bundles (keys trust FILE --provision)
     own: false                      # true: this workspace's own key (keys generate)
     trusted_at: 2026-01-15T10:00:00Z
     trusted_by: budi@laptop
@@ -19,12 +20,24 @@ them, naming the command that re-trusts the key for its donor. This workspace's 
 by ``keys generate`` without ``--donor-kode`` (or by ``install`` when it builds a bundle),
 is trusted for no donor either.
 
-The policy (:func:`decide_install_trust`): a bundle installs only when its signer is trusted
-for the donor named in the entry INSIDE the verified bundle (and for that app, if the key is
-limited to apps), and that donor is the donor of the covering agreement. A bundle built and
+The policy (:func:`decide_install_trust`): a bundle installs only when the donor named in the
+entry INSIDE the verified bundle is the donor that the operator's catalog names for the app,
+its signer is trusted for that donor (and for that app, if the key is limited to apps), and
+that donor is the donor of the covering agreement. A bundle built and
 signed on this machine from the catalog is allowed for the local sandbox and for a donor
 installing into its own data center; for an adopter's target only with the loud option
 ``--self-signed-i-know-this-skips-the-donor-signature``, which the audit log records.
+
+The donor is the catalog's, never the bundle's: the entry inside a bundle names a donor and
+its sharing terms, but an install or upgrade takes the donor of the app id from the operator's
+pinned catalog (and, for an upgrade, the donor of the release installed on the target) and
+requires the bundle's to be that one; ``mou_required`` comes from the catalog entry only.
+
+Provision bundles have a trust of their own (the ``provision`` flag of a record, checked by
+:func:`spbe_share.provision.bundle.require_provision_signer`): their .debs
+are installed as root on every server the operator provisions, so a key trusted for a donor's
+apps signs none. Only this workspace's own key (it builds them: ``provision-bundle build``)
+and keys trusted with ``spbe-share keys trust FILE --provision`` do.
 """
 
 from __future__ import annotations
@@ -70,6 +83,7 @@ class TrustRecord(BaseModel):
     apps: list[Annotated[str, Field(pattern=SLUG)]] = Field(
         default_factory=list, description="empty: every app of the donor"
     )
+    provision: bool = Field(default=False, description="may sign provision bundles (keys trust --provision)")
     own: bool = False
     trusted_at: dt.datetime
     trusted_by: str | None = Field(default=None, max_length=200)
@@ -89,14 +103,20 @@ class TrustedKey:
     apps: tuple[str, ...] = ()
     own: bool = False
     legacy: bool = False  # a ``.pub`` file from before keys were bound to donors
+    provision: bool = False  # may sign provision bundles (``keys trust FILE --provision``)
+    trusted_at: dt.datetime | None = None
+    trusted_by: str | None = None
 
     def trusted_for(self) -> str:
         if self.donor_kode_wilayah is None:
             if self.legacy:
                 return "no donor (trusted before keys were bound to donors: re-trust it with --donor-kode)"
-            return "no donor (this workspace's own key: local sandbox and self-signed installs only)"
+            if self.provision and not self.own:
+                return "provision bundles only"
+            return "no donor (this workspace's own key: local sandbox, self-signed installs and provision bundles)"
         who = f"donor {self.donor_kode_wilayah}" + (f" ({self.donor})" if self.donor else "")
-        return who + (f", apps {', '.join(self.apps)}" if self.apps else ", every app")
+        who += f", apps {', '.join(self.apps)}" if self.apps else ", every app"
+        return who + ("; provision bundles" if self.provision or self.own else "")
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -109,6 +129,7 @@ class TrustedKey:
             "apps": list(self.apps),
             "own": self.own,
             "legacy": self.legacy,
+            "provision": self.provision,
             "trusted_for": self.trusted_for(),
         }
 
@@ -134,7 +155,7 @@ def _load_record(path: Path) -> TrustedKey:
     return TrustedKey(
         key_id=kid, fingerprint=fingerprint_of(pub), name=record.name, path=path, public_key=pub,
         donor_kode_wilayah=record.donor_kode_wilayah, donor=record.donor, apps=tuple(record.apps),
-        own=record.own,
+        own=record.own, provision=record.provision, trusted_at=record.trusted_at, trusted_by=record.trusted_by,
     )  # fmt: skip
 
 
@@ -185,6 +206,7 @@ def write_record(
     donor: str | None = None,
     apps: Sequence[str] = (),
     own: bool = False,
+    provision: bool = False,
     who: str | None = None,
     now: dt.datetime | None = None,
 ) -> Path:
@@ -192,8 +214,8 @@ def write_record(
     try:
         record = TrustRecord(
             key=public_line(pub, name=name).strip(), name=name, donor_kode_wilayah=donor_kode, donor=donor,
-            apps=list(dict.fromkeys(apps)), own=own, trusted_at=(now or dt.datetime.now(dt.UTC)).replace(microsecond=0),
-            trusted_by=who,
+            apps=list(dict.fromkeys(apps)), provision=provision, own=own,
+            trusted_at=(now or dt.datetime.now(dt.UTC)).replace(microsecond=0), trusted_by=who,
         )  # fmt: skip
     except ValidationError as exc:
         problems = _option_problems(exc)
@@ -213,19 +235,29 @@ def trust_key(
     ws: Workspace,
     file: Path,
     *,
-    donor_kode: str,
+    donor_kode: str | None,
     apps: Sequence[str] = (),
     name: str | None = None,
     donor: str | None = None,
+    provision: bool = False,
     who: str | None = None,
 ) -> TrustedKey:
-    """Trust the public key in ``file`` to sign bundles of donor ``donor_kode`` (and ``apps``).
+    """Trust the public key in ``file`` to sign bundles of donor ``donor_kode`` (and ``apps``),
+    and with ``provision`` provision bundles (at least one of the two).
 
-    A key already trusted for a donor is a :class:`Conflict` (untrust it first); a key trusted
-    without a donor (a legacy ``.pub``, or this workspace's own key) is bound to ``donor_kode``.
+    A key already trusted for a donor is a :class:`Conflict` when a donor is asked again
+    (untrust it first); a key trusted without a donor (a legacy ``.pub``, this workspace's own
+    key, a provision key) is bound to ``donor_kode``. ``provision`` adds provision bundles to
+    what an existing record allows, keeping the rest.
     """
     from .keys import NAME_RE
 
+    if donor_kode is None and not provision:
+        raise InvalidInput(
+            "give --donor-kode K (the app bundles of that donor) or --provision (provision bundles), or both"
+        )
+    if donor_kode is None and apps:
+        raise InvalidInput("--app goes with --donor-kode (the apps of that donor)")
     try:
         raw = read_bounded(file, limit=64 * 1024)
     except InvalidInput as exc:
@@ -241,15 +273,20 @@ def trust_key(
         raise InvalidInput(f"--name: key name {name!r}: use lowercase letters, digits, '.', '_' and '-'")
     kid = key_id_of(pub)
     existing = trust_records(ws).get(kid)
-    if existing is not None and existing.donor_kode_wilayah is not None:
+    if existing is not None and donor_kode is not None and existing.donor_kode_wilayah is not None:
         raise Conflict(
             f"key {kid} is already trusted for {existing.trusted_for()}"
             f" (to change that: spbe-share keys untrust {kid}, then trust it again)"
         )
+    if existing is not None and donor_kode is None and (existing.provision or existing.own):
+        raise Conflict(f"key {kid} is already trusted for {existing.trusted_for()}")
     label = name or (existing.name if existing else None) or found_name or kid
+    keep = existing if existing is not None and donor_kode is None else None  # a donor binding kept as it is
     path = write_record(
-        ws, pub, name=label, donor_kode=donor_kode, donor=donor, apps=apps,
-        own=existing.own if existing else False, who=who,
+        ws, pub, name=label, donor_kode=keep.donor_kode_wilayah if keep else donor_kode,
+        donor=keep.donor if keep else donor, apps=keep.apps if keep else apps,
+        own=existing.own if existing else False, provision=provision or (existing.provision if existing else False),
+        who=who,
     )  # fmt: skip
     return _load_record(path)
 
@@ -284,6 +321,9 @@ def require_signer_trusted(ws: Workspace, *, key_id: str, donor_kode: str, app: 
                 f"{where} ({rec.name}), which was trusted without naming its donor. If donor {donor_kode}"
                 f" confirms it is their key, re-trust it: spbe-share keys trust {rec.path} --donor-kode {donor_kode}"
             )
+        if rec.provision and not rec.own:
+            raise VerificationFailed(f"{where} ({rec.name}), which is trusted for {rec.trusted_for()}, not for"
+                                     f" donor {donor_kode}")
         raise VerificationFailed(f"{where} ({rec.name}): {rec.trusted_for()}")
     if rec.donor_kode_wilayah != donor_kode:
         raise VerificationFailed(
@@ -320,20 +360,47 @@ class TrustDecision:
 
 
 def require_agreement_donor(ws: Workspace, *, agreement: str, entry: Entry) -> None:
-    """The covering agreement ``agreement`` must be with the donor the entry names."""
+    """The covering agreement ``agreement`` must be with the donor the (catalog's) entry names."""
     from ..agreements import get_agreement
 
     try:
         a = get_agreement(ws, agreement)
     except NotFound:
         raise NoAgreement(
-            f"the bundle's entry of {entry.id} requires an agreement (MoU/PKS); none was checked"
+            f"the catalog's entry of {entry.id} requires an agreement (MoU/PKS); none was checked"
             " (record one with `spbe-share mou add`)"
         ) from None
     if a.donor.kode_wilayah != entry.donor.kode_wilayah:
         raise NoAgreement(
-            f"agreement {a.number} is with donor {a.donor.pemda} ({a.donor.kode_wilayah}), but the bundle's"
-            f" entry names donor {entry.donor.pemda} ({entry.donor.kode_wilayah})"
+            f"agreement {a.number} is with donor {a.donor.pemda} ({a.donor.kode_wilayah}), but the catalog's"
+            f" entry of {entry.id} names donor {entry.donor.pemda} ({entry.donor.kode_wilayah})"
+        )
+
+
+def require_catalog_donor(
+    *, bundle_entry: Entry, catalog: Entry, installed_donor: str | None = None, target: str | None = None
+) -> None:
+    """The donor is the catalog's: the entry inside a bundle must name the donor that the
+    operator's pinned catalog names for the app id, and an upgrade must keep the donor of the
+    release installed on the target (``installed_donor``, from its release record).
+    :class:`VerificationFailed` (exit 6) otherwise."""
+    from ..outside import terminal_text
+
+    want = catalog.donor.kode_wilayah
+    got = bundle_entry.donor.kode_wilayah
+    theirs, ours = (terminal_text(e.donor.pemda, one_line=True) for e in (bundle_entry, catalog))
+    if got != want:
+        raise VerificationFailed(
+            f"the bundle's entry of {catalog.id} names donor {theirs} ({got}), but your catalog"
+            f" names donor {ours} ({want}) for {catalog.id}: a bundle does not choose its own donor."
+            f" Use the bundle of donor {want}, or, if the app really moved, update the catalog first"
+            " (spbe-share catalog update)"
+        )
+    if installed_donor is not None and installed_donor != want:
+        raise VerificationFailed(
+            f"{catalog.id} on {target} was installed from donor {installed_donor} (its release record), but your"
+            f" catalog and the bundle name donor {ours} ({want}): an upgrade never changes the"
+            " donor (uninstall it, record the agreement with the new donor, then install)"
         )
 
 
@@ -342,20 +409,26 @@ def decide_install_trust(
     *,
     target: Target,
     entry: Entry,
+    catalog: Entry,
     signer: str,
     agreement: str | None,
     built_here: bool,
     allow_self_signed: bool = False,
+    installed_donor: str | None = None,
 ) -> TrustDecision:
     """May this verified bundle (signed by ``signer``, holding ``entry``) install on ``target``?
 
+    ``catalog`` is the app's entry in the operator's pinned catalog: its donor is the donor
+    (the bundle's must be the same, and so must ``installed_donor``, the donor of the release an
+    upgrade replaces) and its ``sharing.mou_required`` says whether an agreement is needed.
     ``agreement`` is the number of the covering agreement when one was required (not for the
     local sandbox or an entry without ``mou_required``); ``built_here`` is true when the bundle
     came from the catalog on this machine (install without ``--bundle``).
     """
-    donor = entry.donor.kode_wilayah
-    if agreement is not None and target.connection != "local" and entry.sharing.mou_required:
-        require_agreement_donor(ws, agreement=agreement, entry=entry)
+    require_catalog_donor(bundle_entry=entry, catalog=catalog, installed_donor=installed_donor, target=target.name)
+    donor = catalog.donor.kode_wilayah
+    if agreement is not None and target.connection != "local" and catalog.sharing.mou_required:
+        require_agreement_donor(ws, agreement=agreement, entry=catalog)
     records = trust_records(ws)
     rec = records.get(signer)
     if rec is not None and rec.own:
@@ -363,20 +436,28 @@ def decide_install_trust(
             return TrustDecision(signer, "self-signed-local", rec.trusted_for())
         if rec.donor_kode_wilayah == donor and (not built_here or target.kode_wilayah == donor):
             how = "self-signed-own-data-center" if built_here else "donor-signed"
-            trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=entry.id)
+            trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=catalog.id)
             return TrustDecision(signer, how, trusted.trusted_for())
         if built_here and allow_self_signed:
             return TrustDecision(signer, "self-signed-override", rec.trusted_for())
         if built_here:
-            raise VerificationFailed(
-                f"{entry.id} was built from the catalog and signed on this machine (key {signer}), so nothing"
-                f" ties it to donor {entry.donor.pemda} ({donor}) and target {target.name!r} is not the donor's own"
-                f" data center. Install the donor's signed bundle (spbe-share keys trust DONOR-KEY.pub --donor-kode"
-                f" {donor}; spbe-share install {entry.id} --bundle FILE ...), or, knowing that this skips the"
-                f" donor's signature, add {SELF_SIGNED_OPTION}"
-            )
-    trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=entry.id)
+            raise VerificationFailed(self_signed_refusal(catalog, signer=signer, target=target))
+    trusted = require_signer_trusted(ws, key_id=signer, donor_kode=donor, app=catalog.id)
     return TrustDecision(signer, "donor-signed", trusted.trusted_for())
+
+
+def self_signed_refusal(catalog: Entry, *, signer: str, target: Target) -> str:
+    """Why a bundle built from the catalog and signed here may not go to ``target``."""
+    from ..i18n import N_
+
+    donor = catalog.donor.kode_wilayah
+    return N_(
+        f"{catalog.id} was built from the catalog and signed on this machine (key {signer}), so nothing"
+        f" ties it to donor {catalog.donor.pemda} ({donor}) and target {target.name!r} is not the donor's own"
+        f" data center. Install the donor's signed bundle (spbe-share keys trust DONOR-KEY.pub --donor-kode"
+        f" {donor}; spbe-share install {catalog.id} --bundle FILE ...), or, knowing that this skips the"
+        f" donor's signature, add {SELF_SIGNED_OPTION}"
+    )
 
 
 # ---------------------------------------------------------------- who signed the releases (catalog show)

@@ -145,20 +145,24 @@ def _outcome(state: Any) -> str:
               help="Start no new batch once more targets than this failed in this run.")
 @click.option("--resume", is_flag=True, help="Continue a stopped rollout: targets already done are skipped.")
 @click.option("--retry-failed", is_flag=True, help="With --resume: run the failed targets again too.")
-@click.option("--bundle", "bundle", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The goal release's signed bundle (default: the cached one, else built).")
+@click.option("--bundle", "bundles", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+              help="The goal release's signed bundle (repeatable, one per app and release; default: the one the"
+              " --plan was made with, else the cached one, else built here, which only the local sandbox and the"
+              " donor's own data center accept).")
 @click.option("--report", "report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON report here (default: next to the state file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of a table.")
 @click.pass_obj
 def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, plan_file: Path | None,
             selector: str, canary: str | None, batch_size: int, max_failures: int, resume: bool,
-            retry_failed: bool, bundle: Path | None, report: Path | None, as_json: bool) -> None:
+            retry_failed: bool, bundles: tuple[Path, ...], report: Path | None, as_json: bool) -> None:
     """Upgrade APP (--to VERSION, or --regulation TEXT, or a reviewed --plan FILE) on many
     targets: the canary first and alone, then batches in parallel; once failures pass
     --max-failures no new batch starts. Each target's step is the single-target operation
-    with all of its checks. The state file makes it resumable (--resume); every step is in the
-    audit log. Exit 0 when every target is done, else the exit code of the first failure."""
+    with all of its checks. The goal bundle is chosen and checked once, before anything starts:
+    a bundle that some target would refuse (none given for an adopter's data center) stops it
+    there. The state file makes it resumable (--resume); every step is in the audit log. Exit 0
+    when every target is done, else the exit code of the first failure."""
     from .. import audit
     from ..deploy.core import OpContext, interrupts
     from ..errors import PartlyFailed, SpbeError
@@ -170,8 +174,6 @@ def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, pl
         raise click.UsageError("give --plan FILE, or APP --to VERSION / --regulation TEXT, not both")
     if retry_failed and not resume:
         raise click.UsageError("--retry-failed goes with --resume")
-    if bundle is not None and app is None:
-        raise click.UsageError("--bundle needs APP")
     plan = None
     if plan_file is not None:
         from ..fleet.plan import read_plan
@@ -197,8 +199,17 @@ def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, pl
                 info(f"{i.target}: {i.app} {i.from_version} already at or past {i.to_version}, skipped")
         return fu.items_of(fresh.items, with_blocked=True)
 
+    chosen: dict[tuple[str, str], Any] = {}
+
+    def prepare(todo: list[Any]) -> None:  # the goal bundles, checked once before anything starts
+        run = [i for i in todo if retry_failed or i.status != "failed"]
+        chosen.update(fu.rollout_bundles(ws, run, given=bundles, plan=plan, plan_path=plan_file))
+        if not as_json:
+            for b in chosen.values():
+                info(f"goal bundle of {b.describe()}")
+
     state = fu.start_or_resume(path, key=key, items=items, canary=canary, batch_size=batch_size,
-                               max_failures=max_failures, resume=resume)  # fmt: skip
+                               max_failures=max_failures, resume=resume, prepare=prepare)  # fmt: skip
 
     def event(kind: str, item: Any) -> None:
         if kind == "stopped" or item is None or as_json:
@@ -219,8 +230,7 @@ def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, pl
                  targets=[i.target for i in state.items], canary=state.canary, batch_size=state.batch_size,
                  max_failures=state.max_failures, run=state.runs)  # fmt: skip
     fanout = fu.CancelFanout()
-    step = fu.make_step(ws, fanout, bundles={app: bundle} if app and bundle else None, say=None if as_json else info,
-                        operator=ctx.operator)  # fmt: skip
+    step = fu.make_step(ws, fanout, bundles=chosen, say=None if as_json else info, operator=ctx.operator)
     with interrupts(fanout):
         state = fu.run_rollout(state, path=path, step=step, fanout=fanout, event=event, retry_failed=retry_failed)
     counts = summary(state)

@@ -67,26 +67,30 @@ def export(ws: Workspace, name: str) -> None:
 
 @keys.command("trust")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--donor-kode", required=True,
+@click.option("--donor-kode", default=None,
               help="Kode wilayah of the donor Pemda whose key this is (e.g. 91): the only donor it may sign for.")
 @click.option("--app", "apps", multiple=True, help="Only for this app of the donor (repeatable; default: every app).")
 @click.option("--donor", default=None, help='Name of the donor Pemda, for people (e.g. "Provinsi Papua").')
+@click.option("--provision", is_flag=True,
+              help="May sign provision bundles (their packages are installed as root on the servers you provision).")
 @click.option("--name", default=None, help="Label for the key (default: the comment in the file).")
 @click.pass_obj
-def trust(ws: Workspace, file: Path, donor_kode: str, apps: tuple[str, ...], donor: str | None,
-          name: str | None) -> None:
-    """Trust a donor's public key FILE to sign bundles of that donor only.
+def trust(ws: Workspace, file: Path, donor_kode: str | None, apps: tuple[str, ...], donor: str | None,
+          provision: bool, name: str | None) -> None:
+    """Trust a public key FILE: to sign the bundles of one donor (--donor-kode), or provision
+    bundles (--provision), or both.
 
-    Check the key's fingerprint with the donor (out of band) first. A key trusted by an
+    Check the key's fingerprint with its owner (out of band) first. A key trusted by an
     older spbe-share without a donor is bound to the donor by trusting it again.
     """
     from .. import audit
     from ..bundle.trust import trust_key
 
-    k = trust_key(ws, file, donor_kode=donor_kode, apps=apps, name=name, donor=donor, who=audit.operator())
+    k = trust_key(ws, file, donor_kode=donor_kode, apps=apps, name=name, donor=donor, provision=provision,
+                  who=audit.operator())  # fmt: skip
     click.echo(f"trusted {k.key_id} {k.fingerprint} {k.name} for {k.trusted_for()}")
     audit.record(ws, what="keys trust", where=k.key_id, result="ok", fingerprint=k.fingerprint,
-                 donor_kode_wilayah=k.donor_kode_wilayah, apps=list(k.apps))  # fmt: skip
+                 donor_kode_wilayah=k.donor_kode_wilayah, apps=list(k.apps), provision=k.provision)  # fmt: skip
 
 
 @keys.command("untrust")

@@ -37,8 +37,9 @@ def plan_table(plan: Any) -> None:
               " (Permendagri 83/2022), a URI or part of its name.")
 @click.option("--target", "-t", "selector", default="all", show_default=True, metavar="SELECTOR",
               help="Targets: a name, a group, kode:96.*, all, comma-separated, !NAME excludes.")
-@click.option("--bundle", "bundle", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The goal release's signed bundle (default: the cached one, if any), to count bytes to ship.")
+@click.option("--bundle", "bundles", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+              help="The goal release's signed bundle (repeatable, one per app; default: the cached one, if any):"
+              " bytes to ship are counted and the plan records it for `fleet upgrade --plan`.")
 @click.option("--no-preflight", is_flag=True, help="Skip the preflight of the affected targets.")
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the plan file (YAML) here, for review and `fleet upgrade --plan`.")
@@ -46,8 +47,8 @@ def plan_table(plan: Any) -> None:
               help="Seconds one target may take to answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_obj
-def plan(ws: Any, app: str | None, to: str | None, regulation: str | None, selector: str, bundle: Path | None,
-         no_preflight: bool, out: Path | None, timeout: int, as_json: bool) -> None:
+def plan(ws: Any, app: str | None, to: str | None, regulation: str | None, selector: str,
+         bundles: tuple[Path, ...], no_preflight: bool, out: Path | None, timeout: int, as_json: bool) -> None:
     """Which installs must upgrade (for --regulation TEXT, or APP --to VERSION), with the
     upgrade path, whether data migrates, the agreement (expired or missing: blocked),
     preflight against the new release and the bytes to ship. Changes nothing on any target."""
@@ -55,13 +56,11 @@ def plan(ws: Any, app: str | None, to: str | None, regulation: str | None, selec
     from ..fleet.plan import make_plan, write_plan
     from .selection import selected_targets
 
-    if bundle is not None and app is None:
-        raise click.UsageError("--bundle needs APP")
     targets = selected_targets(ws, selector)
     ctx = OpContext.create(ws, say=info)
     with interrupts(ctx.cancel):
         result = make_plan(ws, targets=targets, selector=selector, app=app, to=to, regulation=regulation,
-                           bundles={app: bundle} if app and bundle else None, preflight=not no_preflight,
+                           bundles=bundles, preflight=not no_preflight,
                            timeout=timeout, cancel=ctx.cancel, now=ctx.now)  # fmt: skip
     if out is not None:
         write_plan(out, result)
@@ -73,5 +72,11 @@ def plan(ws: Any, app: str | None, to: str | None, regulation: str | None, selec
     for i in result.items:
         counts[i.action] = counts.get(i.action, 0) + 1
     info(", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no selected target runs an affected app")
+    for g in result.goal_bundles:
+        if g.digest is None:
+            info(f"no goal bundle of {g.app} {g.version}: bytes to ship not counted; `fleet upgrade --plan` will"
+                 " ask for the donor's signed bundle (--bundle FILE)")  # fmt: skip
+        else:
+            info(f"goal bundle of {g.app} {g.version} ({g.found}): {g.path}, {g.digest}, signed by key {g.signer}")
     if out is not None:
         info(f"plan written to {out}: review it, then `spbe-share fleet upgrade --plan {out}`")

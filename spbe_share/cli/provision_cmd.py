@@ -68,16 +68,17 @@ def build(ws: Any, os_id: str, arch: str | None, mirror: str | None, security_mi
 @json_option
 @click.pass_obj
 def verify(ws: Any, file: Path, as_json: bool) -> None:
-    """Check FILE's signature (a trusted key) and the digest of every file in it."""
-    from ..bundle.keys import trusted_keys
-    from ..provision.bundle import verify_bundle
+    """Check FILE's signature, the digest of every file in it, and that its signer is trusted
+    for provisioning (this workspace's own key, or `keys trust KEY.pub --provision`)."""
+    from ..provision.bundle import verify_for_provisioning
 
-    m = verify_bundle(file, trusted_keys=trusted_keys(ws))
+    m, signer = verify_for_provisioning(ws, file)
     if as_json:
-        emit_json(m.model_dump(mode="json"))
+        emit_json({**m.model_dump(mode="json"), "signer_trust": signer.as_dict()})
         return
     click.echo(f"ok: {file}: {m.os}/{m.arch}, {len(m.packages)} packages, {m.total_size / 1e6:.1f} MB,"
                f" signed by {m.signer} on {m.created.isoformat()}")  # fmt: skip
+    click.echo(f"  {signer.describe()}")
 
 
 def docker_daemon_option(f: Any) -> Any:
@@ -114,6 +115,7 @@ def run_provision(ws: Any, name: str, bundle: Path | None, options: dict[str, An
             click.echo(f"  installed {len(result.installed)} packages: {', '.join(result.installed)}")
         for task in result.changed_tasks:
             click.echo(f"  changed: {task}")
+    click.echo(f"  bundle {result.bundle}: {result.signer.describe()}")
     click.echo(f"  clock: {result.clock.get('message')}")
     info(f"log: {result.run_dir}")
 
@@ -129,7 +131,8 @@ def target_provision(ws: Any, name: str, bundle: Path | None, daemon_opts: tuple
     """Make target NAME ready for apps, offline: Docker Engine, Python libraries, zstd, root.
 
     \b
-    Reads first (host key, OS, bundle signature), then runs playbooks/provision.yml:
+    Reads first (bundle signature, its signer trusted for provisioning, host key, OS), then
+    runs playbooks/provision.yml:
     clock check, the spbe-share root, /etc/docker/daemon.json (log rotation), missing
     packages from the signed provision bundle (no network needed on the target), the
     engine started (systemd, else by hand). Running it again changes nothing.

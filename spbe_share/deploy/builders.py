@@ -186,6 +186,7 @@ def release_record(
         kode_wilayah=target.kode_wilayah,
         bundle_digest=digest,
         signer=manifest.signer,
+        donor_kode_wilayah=entry.donor.kode_wilayah,
         values=values.as_dict(),
         images={img.component: img.config for img in manifest.images},
         containers=[state.container_name(target.name, entry.id, c.name) for c in start_order(entry.components)],

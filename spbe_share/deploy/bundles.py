@@ -9,9 +9,11 @@ when reused); the entry INSIDE the verified bundle is what the operation uses. `
 ``SOURCE/APP`` (a catalog source's app); the bundle then holds app ``APP`` and is cached in
 ``ws.bundles_dir/SOURCE/``.
 
-A valid signature is not enough: the signer must be trusted for the donor that the entry
-inside the bundle names, and that donor must be the covering agreement's donor
-(:func:`trusted_for_target`, the policy is :func:`spbe_share.bundle.trust.decide_install_trust`).
+A valid signature is not enough: the donor is the one the operator's pinned catalog names for
+the app (:func:`catalog_entry`), the entry inside the bundle must name that donor (and an
+upgrade must keep the installed release's donor), the signer must be trusted for it, and it
+must be the covering agreement's donor; the agreement is required when the CATALOG's entry
+says so (:func:`trusted_for_target`, the policy is :func:`spbe_share.bundle.trust.decide_install_trust`).
 
 Seams (other work extends these, callers do not change): :func:`verify_and_extract` (how a
 bundle is verified and read: one read, signature over the raw manifest, trust per donor) and
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from ..targets import Target
     from ..workspace import Workspace
     from .core import OpContext
+    from .state import ReleaseRecord
 
 Say = Callable[[str], None]
 FILES_TAR = "spbe-files.tar"
@@ -72,6 +75,16 @@ class VerifiedBundle:
 
 def manifest_digest(manifest: BundleManifest) -> str:
     return "sha256:" + hashlib.sha256(manifest.to_bytes()).hexdigest()
+
+
+def signing_key_id(ws: Workspace) -> str | None:
+    """The id of the key :func:`ensure_signing_key` signs with; None when it would create one."""
+    from ..bundle import keys
+
+    own = keys.own_public_keys(ws)
+    if not own:
+        return None
+    return own[keys.DEFAULT_KEY_NAME if keys.DEFAULT_KEY_NAME in own else sorted(own)[0]][0].key_id
 
 
 def ensure_signing_key(ws: Workspace, say: Say) -> Any:
@@ -140,13 +153,21 @@ def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]
         return open_bundle(path, cache, trusted_keys=trusted)
 
 
-def verified_bundle(ctx: OpContext, *, app: str, version: str | None, bundle: Path | None) -> VerifiedBundle:
-    """Locate, verify and extract the bundle of ``app`` (``APP`` or ``SOURCE/APP``; ``version``: None = newest)."""
+def verified_bundle(
+    ctx: OpContext, *, app: str, version: str | None, bundle: Path | None, digest: str | None = None
+) -> VerifiedBundle:
+    """Locate, verify and extract the bundle of ``app`` (``APP`` or ``SOURCE/APP``; ``version``:
+    None = newest). ``digest``: it must be exactly that bundle (sha256 of its signed manifest)."""
     from ..catalog.models import Entry as EntryModel
     from ..yamlio import load_model
 
     path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say)
     manifest, dest = verify_and_extract(ctx.ws, path)
+    if digest is not None and manifest_digest(manifest) != digest:
+        raise VerificationFailed(
+            f"bundle {path} is {manifest.app} {manifest.version} with digest {manifest_digest(manifest)}, not the"
+            f" bundle {digest} that was checked before (it changed since)"
+        )
     ctx.say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}")
     app_id = app.rpartition("/")[2]  # SOURCE/APP: the manifest names the app id
     if manifest.app != app_id:
@@ -162,22 +183,51 @@ def verified_bundle(ctx: OpContext, *, app: str, version: str | None, bundle: Pa
     )
 
 
+def catalog_entry(ctx: OpContext, app: str) -> Entry:
+    """The entry of ``app`` (``APP`` or ``SOURCE/APP``) in the operator's pinned catalog: its
+    donor and sharing terms are the ones an operation applies, whatever a bundle says (an app
+    missing from the catalog is :class:`NotFound`, also with ``--bundle``)."""
+    from ..catalog.loader import get_entry
+
+    return get_entry(ctx.ws, app).entry
+
+
+def installed_donor(ctx: OpContext, record: ReleaseRecord) -> str | None:
+    """The donor of an installed release: its record's, else (a record from before records named
+    it) the donor its signer is trusted for here; None when neither says."""
+    if record.donor_kode_wilayah is not None:
+        return record.donor_kode_wilayah
+    from ..bundle.trust import trust_records
+
+    rec = trust_records(ctx.ws).get(record.signer)
+    return rec.donor_kode_wilayah if rec is not None else None
+
+
 def trusted_for_target(
-    ctx: OpContext, vb: VerifiedBundle, *, target: Target, agreement: str | None, allow_self_signed: bool = False
+    ctx: OpContext,
+    vb: VerifiedBundle,
+    *,
+    target: Target,
+    catalog: Entry,
+    agreement: str | None,
+    allow_self_signed: bool = False,
+    installed: str | None = None,
 ) -> TrustDecision:
     """May ``vb``'s signer put it on ``target``? Said to the operator (loudly for the override).
 
-    The signer must be trusted for the donor the bundle's entry names, and that donor must be
-    the donor of ``agreement`` (the covering MoU/PKS, when one was required). A bundle built
-    here is allowed for the local sandbox and the donor's own data center; elsewhere only with
-    ``allow_self_signed`` (``--self-signed-i-know-this-skips-the-donor-signature``). Raises
-    VerificationFailed (exit 6) or NoAgreement (exit 4). ``.describe()`` goes into the audit line.
+    The donor is ``catalog``'s (the app's entry in the operator's pinned catalog): the entry
+    inside the bundle must name it, and so must ``installed`` (the donor of the release an
+    upgrade replaces). The signer must be trusted for that donor, and that donor must be the
+    donor of ``agreement`` (the covering MoU/PKS, when the catalog's entry requires one). A
+    bundle built here is allowed for the local sandbox and the donor's own data center;
+    elsewhere only with ``allow_self_signed`` (``--self-signed-i-know-this-skips-the-donor-signature``).
+    Raises VerificationFailed (exit 6) or NoAgreement (exit 4). ``.describe()`` goes into the audit line.
     """
     from ..bundle.trust import decide_install_trust
 
     decision = decide_install_trust(
-        ctx.ws, target=target, entry=vb.entry, signer=vb.manifest.signer, agreement=agreement,
-        built_here=vb.built_here, allow_self_signed=allow_self_signed,
+        ctx.ws, target=target, entry=vb.entry, catalog=catalog, signer=vb.manifest.signer, agreement=agreement,
+        built_here=vb.built_here, allow_self_signed=allow_self_signed, installed_donor=installed,
     )
     ctx.say(decision.message())
     return decision
@@ -209,10 +259,13 @@ def files_tar(dest: Path) -> str:
 __all__ = [
     "FILES_TAR",
     "VerifiedBundle",
+    "catalog_entry",
     "ensure_signing_key",
     "files_tar",
+    "installed_donor",
     "locate_bundle",
     "manifest_digest",
+    "signing_key_id",
     "trusted_for_target",
     "verified_bundle",
     "verify_and_extract",

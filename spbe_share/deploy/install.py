@@ -7,9 +7,11 @@ Checks, in order, all read-only (nothing changes on the target before every one 
    ``sharing.mou_required`` says so (the built-in ``local`` target is a sandbox: exempt, said);
 3. values checked against the entry's settings;
 4. bundle located, verified, extracted (:func:`.bundles.verified_bundle`); the entry INSIDE the
-   verified bundle is what gets installed; its signer trusted for the donor that entry names, the
-   agreement's donor (:func:`.bundles.trusted_for_target`; a bundle built here from the catalog
-   only for the local sandbox, the donor's own data center, or with ``allow_self_signed``);
+   verified bundle is what gets installed; it must name the donor that the operator's catalog
+   names for the app (the agreement is required when the CATALOG's entry says so); its signer
+   trusted for that donor, the agreement's donor (:func:`.bundles.trusted_for_target`; a bundle
+   built here from the catalog only for the local sandbox, the donor's own data center, or with
+   ``allow_self_signed``);
 5. config templates rendered locally;
 6. the no-op check (:func:`noop_check`, :mod:`.noop`): in one SSH round trip, under the app's
    lock, is the target already running exactly this release (record, bundle files, rendered
@@ -36,7 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import Cancelled, SpbeError
 from . import state
 from .builders import app_urls, install_vars, phase_seconds, release_record
-from .bundles import VerifiedBundle, files_tar, trusted_for_target, verified_bundle
+from .bundles import VerifiedBundle, catalog_entry, files_tar, trusted_for_target, verified_bundle
 from .core import (
     Attempt,
     OpContext,
@@ -58,6 +60,7 @@ from .upgradeplan import older_refusals
 from .values import ResolvedValues, resolve_values, template_variables
 
 if TYPE_CHECKING:
+    from ..catalog.models import Entry
     from ..targets import Target
     from .noop import NoopAnswer
     from .preflight import PreflightReport
@@ -175,21 +178,22 @@ def plan_install(
     if source:
         require_slug(source, what="catalog source")
     target = checked_target(ctx, target_name)
-    agreement: str | None = None
+    catalog: Entry | None = None
+    agreement = ""
     if bundle is None:
         # the catalog's entry: refuse early, before a bundle is built
-        from ..catalog.loader import get_entry
-
-        catalog_entry = get_entry(ctx.ws, app).entry
-        agreement = agreement_for(ctx, target=target, entry=catalog_entry, scope="install")
-        resolve_values(catalog_entry, sets=sets, values_file=values_file)
+        catalog = catalog_entry(ctx, app)
+        agreement = agreement_for(ctx, target=target, entry=catalog, scope="install")
+        resolve_values(catalog, sets=sets, values_file=values_file)
     vb = verified_bundle(ctx, app=app, version=version, bundle=bundle)
     ctx.cancel.check()
     entry = vb.entry
-    if agreement is None:  # --bundle: the agreement is checked from the entry inside the verified bundle
-        agreement = agreement_for(ctx, target=target, entry=entry, scope="install")
-    # the signer must be trusted for the donor the bundle's entry names, the agreement's donor
-    trust = trusted_for_target(ctx, vb, target=target, agreement=agreement, allow_self_signed=allow_self_signed)
+    if catalog is None:  # --bundle: the donor and the agreement's terms are the catalog's, never the bundle's
+        catalog = catalog_entry(ctx, app)
+        agreement = agreement_for(ctx, target=target, entry=catalog, scope="install")
+    # the bundle's donor is the catalog's, its signer trusted for that donor, the agreement's donor
+    trust = trusted_for_target(ctx, vb, target=target, catalog=catalog, agreement=agreement,
+                               allow_self_signed=allow_self_signed)  # fmt: skip
     values = resolve_values(entry, sets=sets, values_file=values_file)
     variables = template_variables(
         values, app=entry.id, version=vb.version, target=target.name, pemda=target.pemda,

@@ -30,10 +30,11 @@ import re
 import socket
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..catalog.models import KODE_WILAYAH
 from ..catalog.models import SLUG as SLUG_PATTERN
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class ReleaseRecord(_Model):
     kode_wilayah: str
     bundle_digest: str  # sha256 of the signed bundle manifest
     signer: str
+    # the donor of this release (the catalog's; absent in older records)
+    donor_kode_wilayah: Annotated[str, Field(pattern=KODE_WILAYAH)] | None = None
     values: dict[str, str] = Field(default_factory=dict)
     images: dict[str, str] = Field(default_factory=dict)  # component -> image id
     containers: list[str] = Field(default_factory=list)

@@ -36,7 +36,14 @@ from ..errors import InvalidInput, NotFound, RemoteFailed, RolledBack, SpbeError
 from . import state
 from .appstate import AppState, read_state
 from .builders import UPGRADE_PHASES, app_urls, install_vars, phase_seconds, release_record
-from .bundles import VerifiedBundle, files_tar, trusted_for_target, verified_bundle
+from .bundles import (
+    VerifiedBundle,
+    catalog_entry,
+    files_tar,
+    installed_donor,
+    trusted_for_target,
+    verified_bundle,
+)
 from .core import (
     Attempt,
     OpContext,
@@ -209,13 +216,15 @@ def plan_upgrade(
     target_name: str,
     to: str | None = None,
     bundle: Path | None = None,
+    bundle_digest: str | None = None,
     sets: Sequence[str] = (),
     values_file: Path | None = None,
     allow_self_signed: bool = False,
     run_preflight: bool = True,
     app_state: AppState | None = None,
 ) -> UpgradePlan:
-    """Every check of an upgrade; touches the target only to read."""
+    """Every check of an upgrade; touches the target only to read. ``bundle_digest``: the
+    bundle must be exactly this one (a fleet's rollout checked it once before it started)."""
     from ..bundle import dockerarchive
 
     require_slug(app, what="app")
@@ -231,11 +240,14 @@ def plan_upgrade(
         )
     current = st.current
     old = st.deploy(current.deploy, what=f"{app} {current.version}")
-    vb = verified_bundle(ctx, app=app, version=to, bundle=bundle)
+    vb = verified_bundle(ctx, app=app, version=to, bundle=bundle, digest=bundle_digest)
     ctx.cancel.check()
     entry = vb.entry
-    agreement = agreement_for(ctx, target=target, entry=entry, scope="install")
-    trust = trusted_for_target(ctx, vb, target=target, agreement=agreement, allow_self_signed=allow_self_signed)
+    # the donor and the agreement's terms are the catalog's; the bundle and the installed release must agree
+    catalog = catalog_entry(ctx, app)
+    agreement = agreement_for(ctx, target=target, entry=catalog, scope="install")
+    trust = trusted_for_target(ctx, vb, target=target, catalog=catalog, agreement=agreement,
+                               allow_self_signed=allow_self_signed, installed=installed_donor(ctx, current))  # fmt: skip
     if vb.version == current.version:
         raise InvalidInput(f"{app} {current.version} already serves on {target.name}: nothing to upgrade"
                            " (`spbe-share install` changes its settings)")
@@ -398,6 +410,7 @@ def upgrade(
     target_name: str,
     to: str | None = None,
     bundle: Path | None = None,
+    bundle_digest: str | None = None,
     sets: Sequence[str] = (),
     values_file: Path | None = None,
     allow_self_signed: bool = False,
@@ -412,8 +425,8 @@ def upgrade(
         target = checked_target(ctx, target_name)
         st = read_state(ctx, target=target, app=app)
         recover_if_needed(ctx, op, target=target, st=st, command="upgrade", dry_run=dry_run)
-        plan = plan_upgrade(ctx, app=app, target_name=target_name, to=to, bundle=bundle, sets=sets,
-                            values_file=values_file, allow_self_signed=allow_self_signed, app_state=st)
+        plan = plan_upgrade(ctx, app=app, target_name=target_name, to=to, bundle=bundle, bundle_digest=bundle_digest,
+                            sets=sets, values_file=values_file, allow_self_signed=allow_self_signed, app_state=st)
         op.note(**{"from": plan.from_version, "to": plan.to_version, "bundle": plan.bundle.digest,
                    "migrates_data": plan.migrates_data, "trust": plan.trust, "agreement": plan.agreement})
         if confirm is not None and not confirm(plan):

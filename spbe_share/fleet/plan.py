@@ -16,6 +16,11 @@ blob list. What: for each (target, app) running a release older than the goal
 - the bytes to ship: the goal bundle's blobs the target does not hold yet (when the bundle is
   given or cached; a plan never builds one).
 
+The plan records the goal bundle of each app it was made with (:class:`GoalBundle`: its
+digest and where it was found), or that it was made without one. ``fleet upgrade --plan``
+uses that bundle, verified again, and refuses when it is gone or changed; a plan made without
+one asks for ``--bundle`` there (see :mod:`.upgrade`).
+
 :func:`build_items` is pure (reads, entries, agreements, day -> items). The plan file (YAML,
 :class:`PlanFile`) is what a person reviews, may edit (drop a target, change a goal) and gives
 to ``fleet upgrade --plan``.
@@ -39,6 +44,7 @@ from .models import AgreementState
 if TYPE_CHECKING:
     from ..agreements import Agreement
     from ..catalog.models import Entry
+    from ..deploy.bundles import VerifiedBundle
     from ..deploy.interrupts import CancelToken
     from ..deploy.preflight import Check
     from ..deploy.stream import ExecutionNode
@@ -74,6 +80,18 @@ class PlanItem(_Strict):
     reasons: list[str] = Field(default_factory=list, description="why blocked, unreachable or current")
 
 
+class GoalBundle(_Strict):
+    """The goal bundle of one app and release that a plan was made with (or none)."""
+
+    app: str = Field(pattern=SLUG)
+    version: str = Field(pattern=SEMVER)
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$",
+                               description="sha256 of its signed manifest; null: the plan was made without one")  # fmt: skip
+    path: str | None = Field(default=None, max_length=4096, description="where it was found (absolute)")
+    found: Literal["given", "cached"] | None = Field(default=None, description="given with --bundle, or the workspace's")
+    signer: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$", description="the key that signed it")
+
+
 class PlanFile(_Strict):
     """The plan file (YAML) a person reviews and ``fleet upgrade --plan`` runs."""
 
@@ -81,7 +99,18 @@ class PlanFile(_Strict):
     generated_at: dt.datetime
     regulation: str | None = Field(default=None, description="the regulation's URI, when planned for one")
     selector: str
+    goal_bundles: list[GoalBundle] = Field(
+        default_factory=list, description="the goal bundle of each app and release, as planned (digest null: none)"
+    )
     items: list[PlanItem]
+
+    def goal_bundle(self, app: str, version: str) -> GoalBundle | None:
+        """The goal bundle recorded for ``app`` ``version`` (None: the plan names none, e.g. an
+        item whose to_version a reviewer changed, or a plan file from before plans recorded them)."""
+        for b in self.goal_bundles:
+            if (b.app, b.version) == (app, version) and b.digest is not None:
+                return b
+        return None
 
     def digest(self) -> str:
         """What is rolled out: the upgrade items (target, app, goal), not when the plan was made."""
@@ -263,7 +292,7 @@ def make_plan(
     app: str | None = None,
     to: str | None = None,
     regulation: str | None = None,
-    bundles: Mapping[str, Path] | None = None,
+    bundles: Sequence[Path] = (),
     preflight: bool = True,
     timeout: int = 30,
     forks: int | None = None,
@@ -273,47 +302,77 @@ def make_plan(
 ) -> PlanFile:
     """Read the targets, then build the plan (read-only everywhere).
 
-    ``bundles``: app -> the goal bundle file (else the workspace's cached one, if any); with
-    one, bytes to ship are counted and preflight uses the entry inside the verified bundle."""
+    ``bundles``: goal bundle files (each names its app and release; else the workspace's cached
+    one, if any); with one, bytes to ship are counted, preflight uses the entry inside the
+    verified bundle, and the plan records it (digest, path) for ``fleet upgrade --plan``."""
     from ..agreements import load_agreements
     from .status import catalog_entries, read_targets
 
     when = now or dt.datetime.now(dt.UTC)
     entries = catalog_entries(ws)
     goals, reg_uri = goals_for(entries, app=app, to=to, regulation=regulation)
+    given = _given_bundles(ws, goals, bundles)
     reads = read_targets(ws, targets, timeout=timeout, forks=forks, blobs=True, node=node, cancel=cancel)
     items = build_items(reads, goals, entries=entries, agreements=load_agreements(ws), today=when.date())
     goal_entries: dict[str, Entry] = {g.app: entries[g.app] for g in goals}
     sizes: dict[str, dict[str, int]] = {}
+    recorded: list[GoalBundle] = []
     for g in goals:
-        vb = _goal_bundle(ws, g, (bundles or {}).get(g.app))
-        if vb is not None:
-            sizes[g.app] = vb.blob_sizes()
-            goal_entries[g.app] = vb.entry
+        vb = given.get(g.app) or _cached_bundle(ws, g)
+        if vb is None:
+            recorded.append(GoalBundle(app=g.app, version=g.to))
+            continue
+        sizes[g.app] = vb.blob_sizes()
+        goal_entries[g.app] = vb.entry
+        recorded.append(GoalBundle(app=g.app, version=g.to, digest=vb.digest, path=str(vb.path.resolve()),
+                                   found="given" if g.app in given else "cached", signer=vb.manifest.signer))  # fmt: skip
     apply_bytes(items, reads, sizes)
     if preflight:
         by_name = {t.name: t for t in targets}
         pairs = [(by_name[i.target], goal_entries[i.app]) for i in items if i.action == "upgrade"]
         if pairs:
             apply_preflight(items, preflight_many(ws, pairs, forks=forks, node=node, cancel=cancel))
-    return PlanFile(generated_at=when, regulation=reg_uri, selector=selector, items=items)
+    return PlanFile(generated_at=when, regulation=reg_uri, selector=selector, goal_bundles=recorded, items=items)
 
 
-def _goal_bundle(ws: Workspace, goal: Goal, given: Path | None) -> Any:
-    """The verified goal bundle, when given or cached (a plan never builds one); None otherwise."""
+def _given_bundles(ws: Workspace, goals: Sequence[Goal], paths: Sequence[Path]) -> dict[str, VerifiedBundle]:
+    """app -> the verified bundle given for it (``--bundle``, each naming its app and release)."""
+    by_app = {g.app: g for g in goals}
+    out: dict[str, VerifiedBundle] = {}
+    for path in paths:
+        vb = verified_goal_bundle(ws, path)
+        goal = by_app.get(vb.app)
+        if goal is None:
+            raise InvalidInput(f"--bundle {path} holds {vb.app} {vb.version}, which this plan does not upgrade"
+                               f" (it upgrades {', '.join(sorted(by_app))})")  # fmt: skip
+        if vb.version != goal.to:
+            raise InvalidInput(f"bundle {path} holds {vb.app} {vb.version}, not {goal.app} {goal.to}")
+        if vb.app in out:
+            raise InvalidInput(f"--bundle {path}: a bundle of {vb.app} was given already ({out[vb.app].path})")
+        out[vb.app] = vb
+    return out
+
+
+def _cached_bundle(ws: Workspace, goal: Goal) -> VerifiedBundle | None:
+    """The workspace's cached goal bundle, verified, when there is one (a plan never builds one)."""
     from ..bundle.pack import bundle_filename
-    from ..deploy.bundles import verify_and_extract
 
-    path = given or ws.bundles_dir / bundle_filename(goal.app, goal.to)
+    path = ws.bundles_dir / bundle_filename(goal.app, goal.to)
     if not path.is_file():
         return None
-    manifest, dest = verify_and_extract(ws, path)
-    if manifest.app != goal.app or manifest.version != goal.to:
-        raise InvalidInput(f"bundle {path} holds {manifest.app} {manifest.version}, not {goal.app} {goal.to}")
+    vb = verified_goal_bundle(ws, path)
+    if vb.app != goal.app or vb.version != goal.to:
+        raise InvalidInput(f"bundle {path} holds {vb.app} {vb.version}, not {goal.app} {goal.to}")
+    return vb
+
+
+def verified_goal_bundle(ws: Workspace, path: Path) -> VerifiedBundle:
+    """``path`` verified against the trusted keys, extracted, with the entry inside it."""
     from ..catalog.models import Entry as EntryModel
-    from ..deploy.bundles import VerifiedBundle, manifest_digest
+    from ..deploy.bundles import VerifiedBundle, manifest_digest, verify_and_extract
     from ..yamlio import load_model
 
+    manifest, dest = verify_and_extract(ws, path)
     entry = load_model(EntryModel, dest / "entry" / "spbe-app.yaml")
     return VerifiedBundle(path=path, manifest=manifest, dir=dest, digest=manifest_digest(manifest), entry=entry)
 
@@ -328,7 +387,8 @@ def write_plan(path: Path, plan: PlanFile) -> None:
     header = (
         "# spbe-share plan: review it; you may delete items or change to_version, then run\n"
         f"#   spbe-share fleet upgrade --plan {path.name}\n"
-        "# Only items with action: upgrade are rolled out.\n"
+        "# Only items with action: upgrade are rolled out, with the goal bundles below (verified again;\n"
+        "# digest null: made without one, give it with --bundle FILE).\n"
     )
     atomic_write_text(path, header + dump_yaml(plan.model_dump(mode="json")))
 
@@ -341,6 +401,7 @@ def read_plan(path: Path) -> PlanFile:
 
 __all__ = [
     "Goal",
+    "GoalBundle",
     "PlanFile",
     "PlanItem",
     "PreflightResult",
@@ -352,5 +413,6 @@ __all__ = [
     "preflight_many",
     "read_plan",
     "upgrade_path",
+    "verified_goal_bundle",
     "write_plan",
 ]

@@ -9,6 +9,10 @@ sorted by path; regular files only, mode 0644, owner 0, mtime = ``created``.
 from it with its own apt and no other source. The target checks every file's SHA-256
 against the manifest while unpacking (``playbooks/library/spbe_provision_unpack.py``); this
 machine checks the signature first, over the manifest's raw bytes, before parsing them.
+
+A valid signature is not enough: :func:`verify_for_provisioning` also requires the signer to be
+trusted for provisioning (this workspace's own key, or ``keys trust FILE --provision``; see
+:func:`require_provision_signer`), never merely for a donor's apps.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Literal
 
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
         Ed25519PrivateKey,
         Ed25519PublicKey,
     )
+
+    from ..workspace import Workspace
 
 MANIFEST_NAME = "spbe-provision.json"
 SIGNATURE_NAME = "spbe-provision.json.sig"
@@ -280,3 +287,66 @@ def verify_bundle(path: Path, *, trusted_keys: Mapping[str, Ed25519PublicKey]) -
         raise NotFound(f"{path}: is a folder, not a provision bundle") from None
     with f:
         return verify_stream(f, trusted_keys=trusted_keys, display=str(path))
+
+
+def verify_for_provisioning(ws: Workspace, path: Path) -> tuple[ProvisionManifest, ProvisionSigner]:
+    """Verify ``path`` (signature by a trusted key, every file's digest), then require its signer
+    to be trusted for provisioning; return the manifest and who signed it, and why that key may."""
+    from ..bundle.keys import trusted_keys
+
+    trusted = trusted_keys(ws)
+    if not trusted and path.is_file():
+        raise VerificationFailed(f"no trusted keys in {ws.keys_dir / 'trusted'}: cannot check the provision bundle")
+    manifest = verify_bundle(path, trusted_keys=trusted)
+    return manifest, require_provision_signer(ws, key_id=manifest.signer)
+
+
+# ---------------------------------------------------------------- who may sign one
+
+
+@dataclass(frozen=True)
+class ProvisionSigner:
+    """Who signed a provision bundle, and why that key may sign one."""
+
+    key_id: str
+    name: str
+    fingerprint: str
+    why: str  # "this workspace's own key" | "trusted for provision bundles (keys trust --provision, ...)"
+
+    def describe(self) -> str:
+        return f"signed by key {self.key_id} ({self.name}, {self.fingerprint}), trusted for provisioning: {self.why}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key_id": self.key_id, "name": self.name, "fingerprint": self.fingerprint, "why": self.why}
+
+
+def require_provision_signer(ws: Workspace, *, key_id: str) -> ProvisionSigner:
+    """The signer ``key_id`` of a verified provision bundle, if it may sign provision bundles:
+    this workspace's own key, or a key trusted with ``keys trust FILE --provision``. Any other
+    key (one trusted for a donor's apps, a legacy key) is :class:`VerificationFailed` (exit 6):
+    the bundle's packages would be installed as root on the operator's servers."""
+    from ..bundle.keys import own_public_keys
+    from ..bundle.trust import trust_records
+
+    rec = trust_records(ws).get(key_id)
+    own = {info.key_id: info for info, _ in own_public_keys(ws).values()}
+    where = f"provision bundle signed by key {key_id}"
+    if key_id in own or (rec is not None and rec.own):
+        info = own.get(key_id)
+        name, fp = (info.name, info.fingerprint) if info else (rec.name, rec.fingerprint)  # type: ignore[union-attr]
+        return ProvisionSigner(key_id, name, fp, "this workspace's own key")
+    if rec is None:
+        raise VerificationFailed(
+            f"{where}, which is not trusted (check the key's fingerprint with whoever built the bundle, then:"
+            " spbe-share keys trust KEY.pub --provision)"
+        )
+    if not rec.provision:
+        raise VerificationFailed(
+            f"{where} ({rec.name}), which is trusted for {rec.trusted_for()}, not for provision bundles (their"
+            " packages are installed as root). If that key really signs your provision bundles:"
+            f" spbe-share keys trust {rec.path if rec.legacy else 'KEY.pub'} --provision"
+        )
+    when = f"{rec.trusted_at:%Y-%m-%d}" if rec.trusted_at else "?"
+    by = f" by {rec.trusted_by}" if rec.trusted_by else ""
+    return ProvisionSigner(rec.key_id, rec.name, rec.fingerprint,
+                           f"trusted for provision bundles (keys trust --provision, {when}{by})")

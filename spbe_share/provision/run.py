@@ -1,9 +1,10 @@
 """``spbe-share target provision NAME``: make a bare server ready, from a signed provision bundle.
 
-Checks first, reading only: the pinned host key, the target's OS and architecture
-(``/etc/os-release``, ``dpkg --print-architecture`` over SSH), the bundle's signature by a
-trusted key and every file's digest, and that the bundle was built for that OS and
-architecture. Then ``playbooks/provision.yml`` (clock check, lock, root folders, daemon.json,
+Checks first, reading only: the bundle's signature and every file's digest, its signer trusted
+for provisioning (this workspace's own key or ``keys trust FILE --provision``; a key trusted
+only for a donor's apps is refused: the packages are installed as root), the pinned host key,
+the target's OS and architecture (``/etc/os-release``, ``dpkg --print-architecture`` over
+SSH), and that the bundle was built for that OS and architecture. Then ``playbooks/provision.yml`` (clock check, lock, root folders, daemon.json,
 offline packages, engine started, what install needs checked). Audited, refusals included.
 """
 
@@ -23,10 +24,9 @@ from ..errors import (
     NotFound,
     RemoteFailed,
     SpbeError,
-    VerificationFailed,
 )
 from ..outside import OutsideJSONError, loads_json
-from .bundle import ProvisionManifest, verify_bundle
+from .bundle import ProvisionManifest, ProvisionSigner, verify_for_provisioning
 from .oses import PROFILES, os_id_of, parse_os_release
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ class ProvisionPlan:
     arch: str
     bundle_path: Path
     manifest: ProvisionManifest
+    signer: ProvisionSigner
     extravars: dict[str, Any]
     lock: LockOwner
 
@@ -150,6 +151,7 @@ class ProvisionResult:
     daemon_json: dict[str, Any]
     run_dir: Path
     seconds: float
+    signer: ProvisionSigner
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,6 +160,7 @@ class ProvisionResult:
             "os": self.os,
             "arch": self.arch,
             "bundle": self.bundle,
+            "signer": self.signer.as_dict(),
             "changed": self.changed,
             "changed_tasks": self.changed_tasks,
             "installed": self.installed,
@@ -193,7 +196,6 @@ def plan_provision(
     now: dt.datetime | None = None,
 ) -> ProvisionPlan:
     from ..audit import operator
-    from ..bundle.keys import trusted_keys
     from ..deploy.state import new_lock_owner
     from ..targets import check_host_key, get_target
 
@@ -204,15 +206,15 @@ def plan_provision(
         raise InvalidInput(
             f"target {target.name!r} is this machine: prepare it with `bash scripts/setup`, not `target provision`"
         )
+    # a bundle given by name is checked (signature, digests, signer trusted for provisioning)
+    # before the target is contacted
+    given = verify_for_provisioning(ws, bundle) if bundle is not None else None
     check_host_key(ws, target)
     os_id, arch = read_platform(ws, target)
     if os_id not in PROFILES:
         raise InvalidInput(f"{target.name} runs {os_id}: spbe-share provisions {', '.join(sorted(PROFILES))}")
     path = locate_bundle(ws, os_id, arch, bundle)
-    trusted = trusted_keys(ws)
-    if not trusted:
-        raise VerificationFailed(f"no trusted keys in {ws.keys_dir / 'trusted'}: cannot check the provision bundle")
-    manifest = verify_bundle(path, trusted_keys=trusted)
+    manifest, signer = given or verify_for_provisioning(ws, path)
     if (manifest.os, manifest.arch) != (os_id, arch):
         raise InvalidInput(
             f"{path} is for {manifest.os}/{manifest.arch}; {target.name} runs {os_id}/{arch}"
@@ -225,6 +227,7 @@ def plan_provision(
         arch=arch,
         bundle_path=path,
         manifest=manifest,
+        signer=signer,
         extravars=provision_vars(target=target, manifest=manifest, bundle_path=path.resolve(), lock_owner=owner),
         lock=owner,
     )
@@ -292,6 +295,7 @@ def execute(
         daemon_json=dict(info.get("daemon_json") or {}),
         run_dir=result.run_dir,
         seconds=result.seconds,
+        signer=plan.signer,
         warnings=warnings,
     )
 
@@ -332,7 +336,8 @@ def provision(
     if docker_daemon_options:
         set_docker_daemon_options(ws, target_name, docker_daemon_options)
     record(ws, what="provision", where=target_name, result="ok" if result.changed else "ok: nothing changed",
-           os=plan.os_id, arch=plan.arch, bundle=plan.manifest.digest, installed=result.installed,
+           os=plan.os_id, arch=plan.arch, bundle=plan.manifest.digest, signer=plan.signer.key_id,
+           signer_trust=plan.signer.why, installed=result.installed,
            changed_tasks=result.changed_tasks, clock_skew_seconds=result.clock["skew_seconds"],
            run=str(result.run_dir))
     return result

@@ -1,10 +1,12 @@
-"""A catalog repository holding pengaduan in two releases, for fleet upgrade tests and the fleet bench.
+"""A catalog repository holding pengaduan in three releases, for fleet upgrade tests and the fleet bench.
 
-``1.0.0`` is this repository's pengaduan. ``1.0.1`` is a release of the same source (its
-images are 1.0.0's: the same commit gives the same image, so it is tagged, not rebuilt, and
-an upgrade ships no blob) that names one more regulation (Permenpan RB 62/2018) and needs
-port :data:`NEW_PORT` free (a target where something else holds it fails preflight: a real
-reason for one data center to refuse the upgrade).
+``1.0.0`` is this repository's pengaduan. ``1.0.1`` and ``1.0.2`` are releases of the same
+source (their images are 1.0.0's: the same commit gives the same image, so they are tagged,
+not rebuilt, and an upgrade ships no blob): 1.0.1 names one more regulation (Permenpan RB
+62/2018), 1.0.2 the README's Permendagri 83/2022 as well (so that the README's central-team
+commands run as printed, on a cheap app), and the entry needs port :data:`NEW_PORT` free (a
+target where something else holds it fails preflight: a real reason for one data center to
+refuse the upgrade).
 
 The root is a git repository (images of a release are built from the component folders at
 the commit it records) with ``playbooks`` linked to this repository's. Point the CLI at it with
@@ -26,12 +28,18 @@ from buildlock import image_build_lock  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "pengaduan"
-OLD, NEW = "1.0.0", "1.0.1"
+OLD, NEW, NEWEST = "1.0.0", "1.0.1", "1.0.2"
+DONOR_KEY = f"{APP}-fleet"  # the donor's key name in its workspace
 NEW_PORT = 8091
 NEW_REGULATION = {
     "name": "Peraturan Menteri PANRB Nomor 62 Tahun 2018 tentang Pedoman Nasional Pengelolaan Pengaduan"
     " Pelayanan Publik",
     "uri": "https://peraturan.go.id/id/permenpan-rb-no-62-tahun-2018",
+}
+README_REGULATION = {  # the regulation of the README's `spbe-share plan --regulation "Permendagri 83/2022"`
+    "name": "Peraturan Menteri Dalam Negeri Nomor 83 Tahun 2022 tentang Kode Klasifikasi Arsip di Lingkungan"
+    " Kementerian Dalam Negeri dan Pemerintah Daerah",
+    "uri": "https://peraturan.bpk.go.id/Details/247841/Permendagri%20No.%2083%20Tahun%202022",
 }
 _GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
             "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_GLOBAL": "/dev/null"}  # fmt: skip
@@ -79,23 +87,28 @@ def make_root(root: Path) -> tuple[Path, str]:
 
 
 def add_new_release(root: Path, commit: str) -> None:
-    """The entry names 1.0.1 (built from ``commit``) and needs :data:`NEW_PORT` free."""
+    """The entry names 1.0.1 and 1.0.2 (both built from ``commit``) and needs :data:`NEW_PORT` free."""
     doc = yaml.safe_load(_entry_file(root).read_text())
     old = doc["releases"][0]
-    doc["releases"].append({
+    doc["releases"] += [{
         "version": NEW, "date": old["date"], "changelog": ["Pedoman nasional pengelolaan pengaduan"],
         "regulations": [*old["regulations"], NEW_REGULATION], "migrates_data": False, "commit": commit,
-    })  # fmt: skip
+    }, {
+        "version": NEWEST, "date": old["date"], "changelog": ["Kode klasifikasi arsip pada pengaduan"],
+        "regulations": [*old["regulations"], NEW_REGULATION, README_REGULATION], "migrates_data": False,
+        "commit": commit,
+    }]  # fmt: skip
     ports = doc["requirements"].setdefault("ports", [])
     ports.append(NEW_PORT)
     _entry_file(root).write_text(_dump(doc))
-    _commit(root, f"{APP} {NEW}")
+    _commit(root, f"{APP} {NEW}, {NEWEST}")
 
 
 def build_bundles(root: Path, donor_home: Path) -> dict[str, Path]:
-    """Bundles of 1.0.0 and 1.0.1, signed by a throwaway key of the entry's donor;
-    ``"pub"``: that key's public file. Leaves the root at its final state (both releases)."""
-    with image_build_lock():  # 1.0.1 is 1.0.0's image re-tagged: no other build in between
+    """Bundles of 1.0.0, 1.0.1 and 1.0.2, signed by a throwaway key of the entry's donor (private
+    key :data:`DONOR_KEY` in the workspace ``donor_home``); ``"pub"``: that key's public file.
+    Leaves the root at its final state (every release)."""
+    with image_build_lock():  # 1.0.1 and 1.0.2 are 1.0.0's image re-tagged: no other build in between
         return _build_bundles(root, donor_home)
 
 
@@ -109,14 +122,16 @@ def _build_bundles(root: Path, donor_home: Path) -> dict[str, Path]:
     ws = Workspace(home=donor_home, root=root)
     ws.ensure()
     kode = str(yaml.safe_load(_entry_file(root).read_text())["donor"]["kode_wilayah"])
-    info = generate_key(ws, name=f"{APP}-fleet", donor_kode=kode)
+    info = generate_key(ws, name=DONOR_KEY, donor_kode=kode)
     key = load_private_key(ws, info.name)
     loaded = get_entry(ws, APP)
     out = {OLD: build_bundle(ws, loaded, version=OLD, key=key, output=donor_home / f"{APP}-{OLD}.bundle").path}
     add_new_release(root, source)
-    for c in loaded.entry.components:  # same commit, same image: tag it rather than build it again
-        subprocess.run(["docker", "tag", f"{c.image}:{OLD}", f"{c.image}:{NEW}"], check=True)  # noqa: S603,S607
-    out[NEW] = build_bundle(ws, get_entry(ws, APP), version=NEW, key=key, output=donor_home / f"{APP}-{NEW}.bundle").path
-    out["pub"] = donor_home / f"{APP}-fleet.pub"
+    for version in (NEW, NEWEST):
+        for c in loaded.entry.components:  # same commit, same image: tag it rather than build it again
+            subprocess.run(["docker", "tag", f"{c.image}:{OLD}", f"{c.image}:{version}"], check=True)  # noqa: S603,S607
+        out[version] = build_bundle(ws, get_entry(ws, APP), version=version, key=key,
+                                    output=donor_home / f"{APP}-{version}.bundle").path  # fmt: skip
+    out["pub"] = donor_home / f"{DONOR_KEY}.pub"
     out["pub"].write_text(export_public(ws, info.name))
     return out

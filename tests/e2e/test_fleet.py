@@ -1,17 +1,25 @@
 """End to end: plan and fleet upgrade over SSH on three simulated data centers in two provinces.
 
-A catalog repository (:mod:`fleetroot`) holds pengaduan 1.0.0 and 1.0.1 (the same images, one
-more regulation, and it needs port 8091 free). Three DCs run 1.0.0, installed
-through the real CLI: ``a`` and ``b`` in province 96, ``c`` in province 51. On ``b`` something
-else listens on port 8091: its preflight for 1.0.1 fails, a real reason to refuse. Tests run
-in file order and share the DCs (one install each, reused):
+A catalog repository (:mod:`fleetroot`) holds pengaduan 1.0.0, 1.0.1 and 1.0.2 (the same
+images; 1.0.1 names one more regulation, 1.0.2 the README's Permendagri 83/2022 too; they need
+port 8091 free). Three DCs run 1.0.0, installed through the real CLI with the donor's signed
+bundle: ``a`` and ``b`` in province 96, ``c`` in province 51. On ``b`` something else listens
+on port 8091: its preflight for 1.0.1 fails, a real reason to refuse. Tests run in file order
+and share the DCs (one install each, reused):
 
 1. ``plan --regulation`` names the three installs, from what the targets really run, and
    blocks ``b`` on its preflight;
 2. a canary (``b``) that fails stops the rollout: ``a`` is not touched;
 3. ``--max-failures 0`` with batches of one: canary ``a`` upgraded, ``b`` fails, ``c`` never starts;
 4. ``--resume`` skips ``a`` (done) and upgrades ``c``;
-5. ``fleet status`` shows 1.0.1 on ``a`` and ``c``, 1.0.0 on ``b``, all healthy (serving).
+5. ``fleet status`` shows 1.0.1 on ``a`` and ``c``, 1.0.0 on ``b``, all healthy (serving);
+6. the donor is the catalog's (issue 17 finding 3): a bundle relabelled as another donor's, a
+   bundle waiving the catalog's agreement, and an upgrade over another donor's release are refused;
+7. the README's central-team commands, as printed (issue 24): ``plan --regulation
+   "Permendagri 83/2022" --bundle ... --out plan.yml`` then ``fleet upgrade --plan plan.yml
+   --canary ... --batch-size 10 --max-failures 2`` bring ``a`` and ``c`` to 1.0.2 (canary,
+   then a batch) with the donor's signed bundle the plan recorded; ``b`` (blocked in the plan)
+   is left untouched. A plan made without a bundle stops before it starts, asking for one.
 """
 
 from __future__ import annotations
@@ -27,10 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fleetroot import APP, NEW, NEW_PORT, OLD, build_bundles
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from entrybundle import entry_bundle
+from fleetroot import APP, DONOR_KEY, NEW, NEW_PORT, NEWEST, OLD, build_bundles
 from simdc import E2EWorkspace, SimDC, make_e2e_workspace, remove_docker_objects
 
+from spbe_share.bundle.keys import key_id_of, load_private_key, public_line
 from spbe_share.errors import ExitCode
+from spbe_share.workspace import Workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -48,8 +61,14 @@ def _docker(*args: str) -> str:
 
 
 class Fleet:
-    def __init__(self, w: E2EWorkspace, names: dict[str, str], bundles: dict[str, Path]) -> None:
-        self.w, self.names, self.bundles = w, names, bundles
+    def __init__(self, w: E2EWorkspace, names: dict[str, str], bundles: dict[str, Path], dcs: dict[str, SimDC],
+                 root: Path, donor_home: Path) -> None:  # fmt: skip
+        self.w, self.names, self.bundles, self.dcs = w, names, bundles, dcs
+        self.root, self.donor_home = root, donor_home
+
+    def current(self, k: str) -> bytes:
+        """The release record serving on DC ``k``, as the target keeps it."""
+        return (self.dcs[k].root / "apps" / APP / "current.json").read_bytes()
 
     def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return self.w.cli(*args, check=check, timeout=timeout)
@@ -85,7 +104,7 @@ def fleet(datacenters: dict[str, SimDC], tmp_path_factory: pytest.TempPathFactor
                   "--adopter", dc.pemda, "--adopter-kode", dc.kode_wilayah, "--number", f"PKS/{dc.name}",
                   "--signed", (today - dt.timedelta(days=30)).isoformat(),
                   "--valid-until", (today + dt.timedelta(days=365)).isoformat(), "--scope", "install")  # fmt: skip
-        with ThreadPoolExecutor(3) as pool:  # 1.0.0 everywhere, at once
+        with ThreadPoolExecutor(len(dcs)) as pool:  # 1.0.0 everywhere, at once
             done = list(pool.map(lambda dc: w.cli("install", APP, "--target", dc.name, "--version", OLD, "--bundle",
                                                   str(bundles[OLD]), check=False, timeout=900), dcs.values()))  # fmt: skip
         for proc in done:
@@ -93,7 +112,7 @@ def fleet(datacenters: dict[str, SimDC], tmp_path_factory: pytest.TempPathFactor
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         blocker.bind((dcs["b"].address, NEW_PORT))  # something else of the Pemda holds the new release's port
         blocker.listen()
-        yield Fleet(w, {k: dc.name for k, dc in dcs.items()}, bundles)
+        yield Fleet(w, {k: dc.name for k, dc in dcs.items()}, bundles, dcs, base / "root", base / "donor")
     finally:
         blocker.close()
         if old_env is None:
@@ -119,7 +138,7 @@ def _items(f: Fleet, report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_plan_for_a_regulation(fleet: Fleet, tmp_path: Path) -> None:
     out = tmp_path / "plan.yml"
     proc = fleet.cli("plan", "--regulation", "Permenpan RB 62/2018", "--bundle", str(fleet.bundles[NEW]), APP,
-                     "--out", str(out), "--json")  # fmt: skip
+                     "--to", NEW, "--out", str(out), "--json")  # fmt: skip
     plan = json.loads(proc.stdout)
     assert plan["regulation"] == "https://peraturan.go.id/id/permenpan-rb-no-62-tahun-2018"
     items = {i["target"]: i for i in plan["items"]}
@@ -205,3 +224,116 @@ def test_status_through_an_execution_node(fleet: Fleet) -> None:
         assert pick(remote) == pick(local) and len(remote) == 3
     finally:
         fleet.cli("target", "remove", node, check=False)
+
+
+# ---------------------------------------------------------------- the donor is the catalog's (issue 17 finding 3)
+
+
+def _entry_doc(fleet: Fleet, **changes: Any) -> dict[str, Any]:
+    doc = yaml.safe_load((fleet.root / "catalog" / APP / "spbe-app.yaml").read_text())
+    doc.update(changes)
+    return doc
+
+
+def test_a_bundle_does_not_choose_its_own_donor(fleet: Fleet, tmp_path: Path) -> None:
+    """Before: a bundle relabelled as donor 91's with `mou_required: false`, signed by a key the
+    operator trusts for donor 91, installed pengaduan (Buleleng's, 51.08 in the catalog)."""
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "papua.pub").write_text(public_line(key.public_key(), name="papua"))
+    fleet.cli("keys", "trust", str(tmp_path / "papua.pub"), "--donor-kode", "91")
+    relabelled = entry_bundle(tmp_path / "relabelled.spbe", key, _entry_doc(
+        fleet, donor={"pemda": "Provinsi Papua", "kode_wilayah": "91", "unit": "Diskominfo",
+                      "contacts": [{"name": "X", "email": "x@papua.go.id"}]},
+        sharing={"mou_required": False, "scope": ["install"], "support_months": 12}))  # fmt: skip
+    before = fleet.current("b")
+    try:
+        proc = fleet.cli("install", APP, "--target", fleet.names["b"], "--bundle", str(relabelled), check=False)
+    finally:
+        fleet.cli("keys", "untrust", key_id_of(key.public_key()))
+    assert proc.returncode == int(ExitCode.VERIFICATION_FAILED), proc.stderr
+    assert ("names donor Provinsi Papua (91), but your catalog names donor Kabupaten Buleleng (51.08) for pengaduan:"
+            " a bundle does not choose its own donor") in proc.stderr  # fmt: skip
+    assert fleet.current("b") == before
+
+    # the donor's own signature on a bundle whose entry waives the agreement the catalog requires:
+    # the catalog's mou_required decides (a target of a Pemda with no agreement: exit 4)
+    donor_key = load_private_key(Workspace(home=fleet.donor_home, root=fleet.root), DONOR_KEY)
+    waiver = entry_bundle(tmp_path / "waiver.spbe", donor_key, _entry_doc(
+        fleet, sharing={"mou_required": False, "scope": ["install"], "support_months": 12}))  # fmt: skip
+    args = fleet.dcs["a"].target_add_args()
+    name = fleet.names["a"].replace("fleet-a", "fleet-x")
+    args[2] = name
+    args[args.index("--kode-wilayah") + 1] = "92.71"  # a Pemda with no agreement
+    args[args.index("--root") + 1] = str(tmp_path / "x-root")
+    fleet.cli(*args)
+    try:
+        proc = fleet.cli("install", APP, "--target", name, "--bundle", str(waiver), check=False)
+    finally:
+        fleet.cli("target", "remove", name, check=False)
+    assert proc.returncode == int(ExitCode.NO_AGREEMENT), proc.stderr
+    assert not (tmp_path / "x-root" / "apps").exists()  # nothing shipped or installed
+
+
+def test_an_upgrade_keeps_the_installed_releases_donor(fleet: Fleet) -> None:
+    """The release serving on b names another donor (its record): the donor's signed bundle of
+    the catalog's donor does not replace it (exit 6, before anything changes)."""
+    before = fleet.current("b")
+    record = json.loads(before)
+    assert record["donor_kode_wilayah"] == "51.08"  # installs record their donor
+    path = fleet.dcs["b"].root / "apps" / APP / "current.json"
+    path.write_text(json.dumps({**record, "donor_kode_wilayah": "91"}))
+    try:
+        proc = fleet.cli("upgrade", APP, "--target", fleet.names["b"], "--bundle", str(fleet.bundles[NEW]), "--yes",
+                         check=False)  # fmt: skip
+    finally:
+        path.write_bytes(before)
+    assert proc.returncode == int(ExitCode.VERIFICATION_FAILED), proc.stderr
+    assert f"pengaduan on {fleet.names['b']} was installed from donor 91 (its release record)" in proc.stderr
+
+
+# ---------------------------------------------------------------- the README's central-team commands (issue 24)
+
+
+def test_the_readme_regulation_rollout(fleet: Fleet, tmp_path: Path) -> None:
+    """README, "Central team": `spbe-share plan --regulation "Permendagri 83/2022" --bundle FILE
+    --out plan.yml`, then `spbe-share fleet upgrade --plan plan.yml --canary ... --batch-size 10
+    --max-failures 2`, with the donor's signed bundle (trusted for its donor). Before: the plan
+    could not take the bundle without APP, and `fleet upgrade --plan` built and self-signed the
+    release, which every target refused. 1.0.2 is the first release naming Permendagri 83/2022:
+    a and c (1.0.1) are in the plan; b (1.0.0, port 8091 taken) is blocked there."""
+    untouched = fleet.current("b")
+
+    # a plan made without a bundle says so, and fleet upgrade asks for one before it starts
+    bare = tmp_path / "plan-without-bundle.yml"
+    fleet.cli("plan", "--regulation", "Permendagri 83/2022", "--no-preflight", "--out", str(bare))
+    assert "digest: null" in bare.read_text()
+    proc = fleet.cli("fleet", "upgrade", "--plan", str(bare), "--canary", fleet.names["a"], "--batch-size", "10",
+                     "--max-failures", "2", check=False)  # fmt: skip
+    assert proc.returncode == int(ExitCode.INVALID_INPUT), proc.stderr
+    assert f"fleet upgrade needs the donor's signed bundle of {APP} {NEWEST} ({bare} was made without one)" in proc.stderr
+    assert proc.stderr.count("nothing was started") == 1 and "Traceback" not in proc.stderr
+    assert fleet.versions() == {"a": NEW, "b": OLD, "c": NEW}
+
+    # the README's two commands, as printed (with the donor's bundle)
+    plan_file = tmp_path / "plan.yml"
+    proc = fleet.cli("plan", "--regulation", "Permendagri 83/2022", "--bundle", str(fleet.bundles[NEWEST]),
+                     "--out", str(plan_file))  # fmt: skip
+    assert f"goal bundle of {APP} {NEWEST} (given): {fleet.bundles[NEWEST].resolve()}" in proc.stderr
+    plan = yaml.safe_load(plan_file.read_text())
+    (goal,) = plan["goal_bundles"]
+    assert (goal["app"], goal["version"], goal["found"]) == (APP, NEWEST, "given")
+    assert goal["digest"].startswith("sha256:")
+    names = fleet.names
+    actions = {i["target"]: i["action"] for i in plan["items"]}
+    assert actions == {names["a"]: "upgrade", names["b"]: "blocked", names["c"]: "upgrade"}
+    proc = fleet.cli("fleet", "upgrade", "--plan", str(plan_file), "--canary", names["a"], "--batch-size", "10",
+                     "--max-failures", "2", check=False, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (f"goal bundle of {APP} {NEWEST}: the plan's bundle {fleet.bundles[NEWEST].resolve()} ({goal['digest']})"
+            in proc.stderr)  # fmt: skip
+    assert fleet.versions() == {"a": NEWEST, "b": OLD, "c": NEWEST}
+    for k in ("a", "c"):  # brought there by the donor's signed bundle the plan recorded
+        record = json.loads(fleet.current(k))
+        assert (record["version"], record["bundle_digest"], record["donor_kode_wilayah"]) == (
+            NEWEST, goal["digest"], "51.08")  # fmt: skip
+    assert fleet.current("b") == untouched  # the Pemda not in the plan's rollout: untouched

@@ -137,11 +137,11 @@ def test_refusals_leave_the_target_unchanged(ews: E2EWorkspace, bundles: dict[st
     err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
     assert "does not cover scope install" in err
 
-    # an agreement with another donor than the bundle's entry names: refused (before: accepted)
+    # an agreement with another donor than the catalog's entry names: refused (before: accepted)
     add_agreement(ews, app, target, "PKS/LAIN/2026", signed=TODAY - dt.timedelta(days=10),
                   until=TODAY + dt.timedelta(days=200), donor="91")
     err = refused(ews, app, target, bundle, ExitCode.NO_AGREEMENT)
-    assert "PKS/LAIN/2026 is with donor Donor (91), but the bundle's entry names donor" in err
+    assert "PKS/LAIN/2026 is with donor Donor (91), but the catalog's entry of pengaduan names donor" in err
 
     add_agreement(ews, app, target, "PKS/OK/2026", signed=TODAY - dt.timedelta(days=10),
                   until=TODAY + dt.timedelta(days=300))

@@ -1,8 +1,10 @@
 """End to end: install SOURCE/APP from a donor's git catalog source into a data center over SSH.
 
 The source repeats the built-in ``pengaduan`` (so the bare name is ambiguous and SOURCE/APP is
-needed). There is no donor-signed bundle: the bundle is built and signed on this machine from
-the catalog, which an adopter's target accepts only with the loud option, recorded in the audit.
+needed). Without the donor's signed bundle, the bundle is built and signed on this machine from
+the catalog, which an adopter's target accepts only with the loud option, recorded in the audit
+(shown here up to preflight, which a port in use fails: nothing is installed that way). The
+install itself, as the README gives it, takes the donor's signed bundle, trusted for its donor.
 Before: the manifest said ``pengaduan`` and the request ``src/pengaduan``, so it never installed.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import socket
 import sys
 import urllib.request
 from pathlib import Path
@@ -39,7 +42,8 @@ def donor_repo(path: Path) -> str:
     return repo.index.commit("katalog Kabupaten Buleleng").hexsha
 
 
-def test_source_app_installs_and_a_self_signed_bundle_needs_the_loud_option(simdc_factory, tmp_path: Path) -> None:
+def test_source_app_installs_and_a_self_signed_bundle_needs_the_loud_option(simdc_factory, bundles: dict[str, Path],
+                                                                           tmp_path: Path) -> None:
     dc: SimDC = simdc_factory("kota-sumber", pemda="Kota Sumber", kode_wilayah="96.73")
     home = tmp_path / "ws"
     commit = donor_repo(tmp_path / "donor")
@@ -62,26 +66,42 @@ def test_source_app_installs_and_a_self_signed_bundle_needs_the_loud_option(simd
         assert SELF_SIGNED_OPTION in refused.stderr and "Traceback" not in refused.stderr
         assert snapshot(dc, dc.name) == before
 
-        proc = run_cli(home, "install", f"src/{APP}", "--target", dc.name, SELF_SIGNED_OPTION, "--json",
+        # the loud option passes the trust check (said, audited); preflight then fails for real
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((dc.address, 8081))
+            s.listen()
+            loud = run_cli(home, "install", f"src/{APP}", "--target", dc.name, SELF_SIGNED_OPTION, check=False,
+                           timeout=900)  # fmt: skip
+        assert loud.returncode == ExitCode.PREFLIGHT_FAILED, loud.stderr
+        assert f"WARNING: {SELF_SIGNED_OPTION}" in loud.stderr
+        assert snapshot(dc, dc.name) == before
+
+        # the README's way: the donor's signed bundle, its key trusted for the donor
+        run_cli(home, "keys", "trust", str(bundles[f"{APP}.pub"]), "--donor-kode", "51.08")
+        proc = run_cli(home, "install", f"src/{APP}", "--target", dc.name, "--bundle", str(bundles[APP]), "--json",
                        timeout=900)  # fmt: skip
         result = json.loads(proc.stdout)
         assert result["app"] == APP and result["changed"]
-        assert f"WARNING: {SELF_SIGNED_OPTION}" in proc.stderr
+        assert "WARNING" not in proc.stderr
         for url in result["urls"]:
             with urllib.request.urlopen(url + "healthz", timeout=10) as r:  # noqa: S310 - loopback test URL
                 assert r.status == 200
         audit = [json.loads(line) for line in (home / "audit.log").read_text().splitlines()]
         installs = [a for a in audit if a["what"] == "install"]
-        assert installs[-2]["result"] == "refused: verification_failed"
+        assert installs[-3]["result"] == "refused: verification_failed"
+        assert installs[-2]["result"] == "refused: preflight_failed"
+        assert installs[-2]["details"]["trust"].startswith("self-signed-override: key ")
         # one line per operation (the core): the app id, the catalog source it came from
         assert installs[-1]["result"] == "ok" and installs[-1]["details"]["app"] == APP
-        assert installs[-1]["details"]["source"] == "src" and installs[-2]["details"]["source"] == "src"
-        assert installs[-1]["details"]["trust"].startswith("self-signed-override: key ")
+        assert installs[-1]["details"]["source"] == "src" and installs[-3]["details"]["source"] == "src"
+        assert installs[-1]["details"]["trust"].startswith("donor-signed: key ")
         # the bundle built from the source is cached apart from the built-in one
         version = result["version"]
         assert (home / "bundles" / "src" / f"{APP}-{version}.spbe").is_file()
         assert not (home / "bundles" / f"{APP}-{version}.spbe").exists()
-        assert json.loads((dc.root / "apps" / APP / "current.json").read_text())["app"] == APP
+        record = json.loads((dc.root / "apps" / APP / "current.json").read_text())
+        assert (record["app"], record["donor_kode_wilayah"]) == (APP, "51.08")
         show = run_cli(home, "catalog", "show", f"src/{APP}").stdout
         assert f"[src @ {commit[:12]}]" in show
     finally:

@@ -111,6 +111,38 @@ def test_provision_bundle_holds_what_a_fresh_server_lacks(bare_server: BareServe
     assert set(manifest.base_assumed) <= real, sorted(set(manifest.base_assumed) - real)
     verified = bws.cli("provision-bundle", "verify", str(path))
     assert verified.stdout.startswith(f"ok: {path}: debian-12/amd64")
+    assert "trusted for provisioning: this workspace's own key" in verified.stdout
+
+
+def test_a_provision_bundle_signed_by_a_donor_key_is_refused(bare_server: BareServer, bws: E2EWorkspace,
+                                                             provision_bundle: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 17 finding 2: the same packages signed by a key the operator trusts only for a
+    donor's app: `target provision` exits 6 and installs nothing (the .debs would run as root)."""
+    import tarfile
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from spbe_share.bundle.keys import key_id_of, public_line
+    from spbe_share.provision.bundle import MANIFEST_NAME, ProvisionManifest, write_bundle
+
+    key = Ed25519PrivateKey.generate()
+    kid = key_id_of(key.public_key())
+    (tmp_path / "donor.pub").write_text(public_line(key.public_key(), name="donor-only"))
+    with tarfile.open(provision_bundle["path"]) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    manifest = ProvisionManifest.from_bytes((tmp_path / "x" / MANIFEST_NAME).read_bytes())
+    resigned = tmp_path / "resigned.spbe-provision"
+    write_bundle(resigned, manifest.model_copy(update={"signer": kid}),
+                 files={f.path: tmp_path / "x" / f.path for f in manifest.files}, key=key)  # fmt: skip
+    bws.cli("keys", "trust", str(tmp_path / "donor.pub"), "--donor-kode", donor_kode(APP), "--app", APP)
+    try:
+        proc = bws.cli("target", "provision", bare_server.name, "--bundle", str(resigned), check=False)
+        assert proc.returncode == int(ExitCode.VERIFICATION_FAILED), proc.stderr
+        assert f"provision bundle signed by key {kid} (donor-only), which is trusted for donor" in proc.stderr
+        assert "not for provision bundles" in proc.stderr and "Traceback" not in proc.stderr
+        assert _dpkg_installed(bare_server, *NEEDED) == set()  # nothing installed
+    finally:
+        bws.cli("keys", "untrust", kid)
 
 
 def test_sigint_during_provisioning_releases_its_lock(bare_server: BareServer, bws: E2EWorkspace,

@@ -9,14 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
+from catalog_fixtures import entry_data, write_entry
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from entrybundle import entry_bundle
 
 from spbe_share.agreements import build_agreement
+from spbe_share.bundle.keys import key_id_of
 from spbe_share.catalog.loader import load_entry
 from spbe_share.deploy.preflight import Check
-from spbe_share.errors import Conflict, InvalidInput, NotFound
+from spbe_share.errors import Conflict, ExitCode, InvalidInput, NotFound, VerificationFailed
 from spbe_share.fleet import upgrade as fu
 from spbe_share.fleet.plan import (
+    GoalBundle,
     PlanFile,
+    PlanItem,
     apply_bytes,
     apply_preflight,
     build_items,
@@ -28,6 +35,7 @@ from spbe_share.fleet.plan import (
 from spbe_share.fleet.rollout import ItemState, load_state
 from spbe_share.fleet.status import TargetRead, parse_read
 from spbe_share.targets import Target
+from spbe_share.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 12, 1)
@@ -204,3 +212,128 @@ def test_regulation_plan_names_every_pemda_still_on_ppdb_1() -> None:
         ("biak", "ppdb", "2.0.0", "current", [], False),
         ("sorong", "ppdb", "1.0.0", "upgrade", ["2.0.0"], True),
     ]
+
+
+# ---------------------------------------------------------------- the goal bundle of a rollout (issue 24)
+
+
+@dataclass
+class Donor:
+    ws: Workspace
+    key: Ed25519PrivateKey
+    bundle: Path
+    digest: str
+
+
+@pytest.fixture
+def donor(tmp_path: Path) -> Donor:
+    """A workspace whose catalog holds contoh-app (donor 94.71), two adopter targets, the donor's
+    key trusted for 94.71 and the donor's signed bundle of contoh-app 1.0.0."""
+    from spbe_share.bundle.keys import public_line
+    from spbe_share.bundle.trust import trust_key
+    from spbe_share.targets import save_targets
+
+    ws = Workspace(home=tmp_path / "home", root=tmp_path / "repo")
+    write_entry(ws.root, "contoh-app")
+    save_targets(ws, [target("sorong", "96.71"), target("ambon", "81.71")])
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "donor.pub").write_text(public_line(key.public_key(), name="kota-contoh"))
+    trust_key(ws, tmp_path / "donor.pub", donor_kode="94.71")
+    bundle = entry_bundle(tmp_path / "contoh-app-1.0.0.spbe", key, entry_data("contoh-app"))
+    return Donor(ws, key, bundle, fu_digest(ws, bundle))
+
+
+def fu_digest(ws: Workspace, path: Path) -> str:
+    from spbe_share.fleet.plan import verified_goal_bundle
+
+    return verified_goal_bundle(ws, path).digest
+
+
+def todo(*names: str) -> list[ItemState]:
+    return [ItemState(target=n, app="contoh-app", to_version="1.0.0", from_version="0.9.0") for n in names]
+
+
+def plan_with(bundle: GoalBundle, *names: str) -> PlanFile:
+    items = [PlanItem(target=n, pemda=n, app="contoh-app", from_version="0.9.0", to_version="1.0.0", action="upgrade")
+             for n in names]  # fmt: skip
+    return PlanFile(generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), selector="all", goal_bundles=[bundle],
+                    items=items)  # fmt: skip
+
+
+def test_fleet_upgrade_uses_the_bundle_the_plan_was_made_with(donor: Donor, tmp_path: Path) -> None:
+    recorded = GoalBundle(app="contoh-app", version="1.0.0", digest=donor.digest, path=str(donor.bundle),
+                          found="given", signer=key_id_of(donor.key.public_key()))  # fmt: skip
+    plan = plan_with(recorded, "sorong", "ambon")
+    path = tmp_path / "plan.yml"
+    write_plan(path, plan)
+    assert read_plan(path).goal_bundle("contoh-app", "1.0.0") == recorded  # the plan file keeps it
+    got = fu.rollout_bundles(donor.ws, todo("sorong", "ambon"), plan=plan, plan_path=path)
+    assert got[("contoh-app", "1.0.0")] == fu.RolloutBundle("contoh-app", "1.0.0", donor.bundle, donor.digest,
+                                                            f"the plan's bundle {donor.bundle}")  # fmt: skip
+    # --bundle FILE: accepted when it is the plan's bundle, refused when it is another one
+    assert fu.rollout_bundles(donor.ws, todo("sorong"), given=[donor.bundle], plan=plan,
+                              plan_path=path)[("contoh-app", "1.0.0")].digest == donor.digest  # fmt: skip
+    other = entry_bundle(tmp_path / "other.spbe", donor.key, entry_data("contoh-app", name="Lain"))
+    with pytest.raises(VerificationFailed, match=f"{path} was made with {donor.digest}.*not the bundle the plan"):
+        fu.rollout_bundles(donor.ws, todo("sorong"), given=[other], plan=plan, plan_path=path)
+    # the plan's bundle changed, or gone: refused, naming it and what to do
+    donor.bundle.write_bytes(other.read_bytes())
+    with pytest.raises(VerificationFailed, match=f"{donor.bundle} changed since {path} was made with it"):
+        fu.rollout_bundles(donor.ws, todo("sorong"), plan=plan, plan_path=path)
+    donor.bundle.unlink()
+    with pytest.raises(NotFound, match=f"made with the goal bundle {donor.bundle} of contoh-app 1.0.0, which is gone:"
+                                       " give it with --bundle FILE"):  # fmt: skip
+        fu.rollout_bundles(donor.ws, todo("sorong"), plan=plan, plan_path=path)
+
+
+def test_a_plan_without_a_bundle_asks_for_one_before_anything_starts(
+    donor: Donor, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: `fleet upgrade --plan` built the release here, signed it with the workspace key,
+    and shipped it to each target, which refused it (exit 6), one failure per target."""
+    from spbe_share.cli import main
+
+    monkeypatch.setenv("SPBE_SHARE_CATALOG", str(donor.ws.root))
+    path = tmp_path / "plan.yml"
+    plan = plan_with(GoalBundle(app="contoh-app", version="1.0.0"), "sorong", "ambon")
+    old = plan.model_dump(mode="json", exclude={"goal_bundles"})  # a plan file from before plans recorded bundles
+    for doc in (old, plan.model_dump(mode="json")):
+        path.write_text(yaml.safe_dump(doc))
+        with pytest.raises(SystemExit) as exc:
+            main(["--workspace", str(donor.ws.home), "fleet", "upgrade", "--plan", str(path), "--canary", "sorong"])
+        err = capsys.readouterr().err
+        assert exc.value.code == int(ExitCode.INVALID_INPUT), err
+        assert (f"fleet upgrade needs the donor's signed bundle of contoh-app 1.0.0 ({path} was made without one):"
+                " 2 target(s) would refuse a bundle built from the catalog and signed here (sorong, ambon). Give it"
+                " with --bundle FILE; nothing was started") in err  # fmt: skip
+        assert "Traceback" not in err and err.count("nothing was started") == 1
+        assert "--self-signed" not in err  # an option fleet upgrade does not have
+        assert not list(donor.ws.home.glob("fleet/*.state.json"))  # no state left behind: nothing started
+        assert "fleet upgrade" not in (donor.ws.audit_log.read_text() if donor.ws.audit_log.exists() else "")
+    write_plan(path, plan)
+    assert "digest: null" in path.read_text()  # the plan file says it was made without one
+    # the same without a plan (APP --to): "none was given"
+    with pytest.raises(InvalidInput, match=r"of contoh-app 1.0.0 \(none was given\)"):
+        fu.rollout_bundles(donor.ws, todo("sorong"))
+    # the local sandbox takes a bundle built here: no refusal
+    assert fu.rollout_bundles(donor.ws, todo("local"))[("contoh-app", "1.0.0")].path is None
+
+
+def test_a_bundle_that_a_target_would_refuse_stops_the_fleet_before_it_starts(donor: Donor, tmp_path: Path) -> None:
+    from spbe_share.bundle.keys import public_line
+    from spbe_share.bundle.trust import trust_key
+
+    elsewhere = Ed25519PrivateKey.generate()  # a key trusted for another donor (91)
+    (tmp_path / "papua.pub").write_text(public_line(elsewhere.public_key(), name="papua"))
+    trust_key(donor.ws, tmp_path / "papua.pub", donor_kode="91")
+    wrong = entry_bundle(tmp_path / "wrong.spbe", elsewhere, entry_data("contoh-app"))
+    with pytest.raises(VerificationFailed) as err:
+        fu.rollout_bundles(donor.ws, todo("sorong", "ambon"), given=[wrong])
+    assert err.value.message.startswith(f"2 target(s) would refuse the goal bundle of contoh-app 1.0.0, --bundle {wrong}")
+    assert "not for donor 94.71" in err.value.details[0]
+    # the donor's own signed bundle passes for every target
+    got = fu.rollout_bundles(donor.ws, todo("sorong", "ambon"), given=[donor.bundle])
+    assert got[("contoh-app", "1.0.0")].digest == donor.digest
+    with pytest.raises(InvalidInput, match="holds contoh-app 1.0.0; this rollout goes to contoh-app 2.0.0"):
+        fu.rollout_bundles(donor.ws, [ItemState(target="sorong", app="contoh-app", to_version="2.0.0")],
+                           given=[donor.bundle])  # fmt: skip

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from spbe_share.bundle.keys import key_id_of
 from spbe_share.cli import main
 from spbe_share.deploy.state import LockOwner
-from spbe_share.errors import InvalidInput, NotFound, VerificationFailed
+from spbe_share.errors import ExitCode, InvalidInput, NotFound, VerificationFailed
 from spbe_share.provision.bundle import (
     ProvisionFile,
     ProvisionManifest,
@@ -250,6 +250,60 @@ def test_provision_refusals_change_nothing(tmp_path: Path, capsys: pytest.Captur
     audit = [json.loads(line) for line in ws.audit_log.read_text().splitlines()]
     assert [(a["what"], a["result"]) for a in audit] == [("provision", "refused: invalid_input"),
                                                          ("provision", "refused: not_found")]
+
+
+def test_a_provision_bundle_needs_a_provisioning_key(signed: tuple[Path, ProvisionManifest, Ed25519PrivateKey],
+                                                    tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17 finding 2: a key trusted only for a donor's app signed a provision bundle, and
+    it was accepted (its .debs are installed as root). Only this workspace's own key and keys
+    trusted with `keys trust FILE --provision` sign provision bundles; both commands say who
+    signed and why that key may."""
+    from spbe_share.bundle.keys import generate_key, load_private_key, public_line
+
+    path, _, key = signed
+    kid = key_id_of(key.public_key())
+    pub = tmp_path / "donor91.pub"
+    pub.write_text(public_line(key.public_key(), name="donor91"))
+    ws = Workspace.from_options(tmp_path / "ws")
+    save_targets(ws, [_target(host="127.0.0.1", port=9, bind_address="127.0.0.1")])  # nothing listens there
+    home = ["--workspace", str(ws.home)]
+    assert _cli(capsys, *home, "keys", "trust", str(pub), "--donor-kode", "91", "--app", "pengaduan")[0] == 0
+    for argv in (["provision-bundle", "verify", str(path)], ["target", "provision", "kab-uji", "--bundle", str(path)]):
+        code, err = _cli(capsys, *home, *argv)
+        assert code == int(ExitCode.VERIFICATION_FAILED), err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"provision bundle signed by key {kid} (donor91), which is trusted for donor 91, apps pengaduan" in err
+        assert "not for provision bundles" in err and "keys trust KEY.pub --provision" in err
+    audit = [json.loads(line) for line in ws.audit_log.read_text().splitlines()]
+    assert (audit[-1]["what"], audit[-1]["result"]) == ("provision", "refused: verification_failed")
+
+    # trusted for provisioning on purpose: accepted, and the reason is printed
+    code, err = _cli(capsys, *home, "keys", "trust", str(pub), "--provision")
+    assert code == 0, err
+    out = _run_out(capsys, *home, "provision-bundle", "verify", str(path))
+    assert f"signed by key {kid} (donor91, " in out, out
+    assert "trusted for provisioning: trusted for provision bundles (keys trust --provision" in out, out
+    doc = json.loads(_run_out(capsys, *home, "provision-bundle", "verify", str(path), "--json"))
+    assert doc["signer_trust"]["key_id"] == kid and doc["signer_trust"]["why"].startswith("trusted for provision")
+
+    # this workspace's own key (provision-bundle build signs with it) needs no record of its own
+    own_ws = Workspace.from_options(tmp_path / "own")
+    own = generate_key(own_ws, name="donor")  # bound to no donor
+    own_key = load_private_key(own_ws, "donor")
+    files = _files(tmp_path)
+    own_bundle = tmp_path / "own.spbe-provision"
+    write_bundle(own_bundle, _manifest(files, own_key), files=files, key=own_key)
+    text = _run_out(capsys, "--workspace", str(own_ws.home), "provision-bundle", "verify", str(own_bundle))
+    assert f"signed by key {own.key_id} (donor, {own.fingerprint}), trusted for provisioning: this workspace's own key" in text
+
+
+def _run_out(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """stdout of a command that must succeed."""
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr().err
+    return capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- target-side modules (pure parts)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from catalog_fixtures import entry_data, write_entry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from entrybundle import entry_bundle
 
 from spbe_share.agreements import add_agreement, build_agreement
 from spbe_share.bundle import keys as k
@@ -16,6 +17,7 @@ from spbe_share.bundle import trust as t
 from spbe_share.catalog.loader import load_entry
 from spbe_share.catalog.models import Entry
 from spbe_share.errors import Conflict, InvalidInput, NoAgreement, VerificationFailed
+from spbe_share.provision.bundle import require_provision_signer
 from spbe_share.targets import Target
 from spbe_share.workspace import Workspace
 from spbe_share.yamlio import load_model
@@ -106,8 +108,8 @@ def test_donor_signed_bundle_needs_the_agreements_donor(ws: Workspace, tmp_path:
     t.trust_key(ws, path, donor_kode=DONOR)
     agreement(ws, "PKS/LAIN/2026", "91")
     agreement(ws, "PKS/OK/2026", DONOR)
-    decide = dict(ws=ws, target=target(), entry=entry(), signer=kid, built_here=False)
-    with pytest.raises(NoAgreement, match=r"PKS/LAIN/2026 is with donor Donor \(91\), but the bundle's entry names"):
+    decide = dict(ws=ws, target=target(), entry=entry(), catalog=entry(), signer=kid, built_here=False)
+    with pytest.raises(NoAgreement, match=r"PKS/LAIN/2026 is with donor Donor \(91\), but the catalog's entry of contoh-app names"):
         t.decide_install_trust(agreement="PKS/LAIN/2026", **decide)  # type: ignore[arg-type]
     got = t.decide_install_trust(agreement="PKS/OK/2026", **decide)  # type: ignore[arg-type]
     assert (got.how, got.trusted_for) == ("donor-signed", f"donor {DONOR}, every app")
@@ -118,7 +120,7 @@ def test_donor_signed_bundle_needs_the_agreements_donor(ws: Workspace, tmp_path:
 def test_self_signed_bundles_from_the_catalog(ws: Workspace, tmp_path: Path) -> None:
     own = k.generate_key(ws, name="donor")  # like install's workspace key: bound to no donor
     agreement(ws, "PKS/OK/2026", DONOR)
-    base = dict(ws=ws, entry=entry(), signer=own.key_id, agreement="PKS/OK/2026")
+    base = dict(ws=ws, entry=entry(), catalog=entry(), signer=own.key_id, agreement="PKS/OK/2026")
     # the local sandbox: allowed
     assert t.decide_install_trust(target=target(connection="local"), built_here=True, **base).how == "self-signed-local"  # type: ignore[arg-type]
     # an adopter's target: refused, naming the loud option ...
@@ -135,16 +137,15 @@ def test_self_signed_bundles_from_the_catalog(ws: Workspace, tmp_path: Path) -> 
 
 def test_a_donor_installs_its_own_app_in_its_own_data_center(ws: Workspace) -> None:
     own = k.generate_key(ws, name="kota-contoh", donor_kode=DONOR)
-    base = dict(ws=ws, entry=entry(), signer=own.key_id, agreement=None)
+    base = dict(ws=ws, entry=entry(), catalog=entry(), signer=own.key_id, agreement=None)
     got = t.decide_install_trust(target=target(kode=DONOR), built_here=True, **base)  # type: ignore[arg-type]
     assert got.how == "self-signed-own-data-center"
     # the donor's own key, building from the catalog for an adopter: still needs the option
+    no_mou = entry(sharing={"mou_required": False, "scope": ["install"], "support_months": 12})
     with pytest.raises(VerificationFailed, match=t.SELF_SIGNED_OPTION):
-        t.decide_install_trust(target=target(kode="96.71"), built_here=True, **{**base, "entry": entry(
-            sharing={"mou_required": False, "scope": ["install"], "support_months": 12})})  # type: ignore[arg-type]
+        t.decide_install_trust(target=target(kode="96.71"), built_here=True, **{**base, "catalog": no_mou})  # type: ignore[arg-type]
     # a bundle the donor built and signed (bundle build) is the donor's signature
-    got = t.decide_install_trust(target=target(kode="96.71"), built_here=False, **{**base, "entry": entry(
-        sharing={"mou_required": False, "scope": ["install"], "support_months": 12})})  # type: ignore[arg-type]
+    got = t.decide_install_trust(target=target(kode="96.71"), built_here=False, **{**base, "catalog": no_mou})  # type: ignore[arg-type]
     assert got.how == "donor-signed"
     with pytest.raises(InvalidInput, match="^--donor-kode: invalid"):
         k.generate_key(ws, name="lain", donor_kode="x")
@@ -217,3 +218,83 @@ def test_source_qualified_app_matches_the_manifests_app_id(ws: Workspace, tmp_pa
         plan_install(ctx, app="src/other", target_name="local", bundle=path)
     with pytest.raises(InvalidInput, match="catalog source '../x' is not a valid name"):
         plan_install(ctx, app="../x/demo", target_name="local", bundle=path)
+
+
+def test_provision_trust_is_its_own_record(ws: Workspace, tmp_path: Path) -> None:
+    """`keys trust FILE --provision`: a key for provision bundles, apart from donor bindings."""
+    path, kid = pub_file(tmp_path, "ops")
+    with pytest.raises(InvalidInput, match="give --donor-kode K .* or --provision"):
+        t.trust_key(ws, path, donor_kode=None)
+    with pytest.raises(InvalidInput, match="--app goes with --donor-kode"):
+        t.trust_key(ws, path, donor_kode=None, apps=["e-office"], provision=True)
+    rec = t.trust_key(ws, path, donor_kode=None, provision=True, who="budi@laptop")
+    assert (rec.provision, rec.donor_kode_wilayah, rec.trusted_for()) == (True, None, "provision bundles only")
+    assert require_provision_signer(ws, key_id=kid).why.startswith("trusted for provision bundles (keys trust")
+    with pytest.raises(VerificationFailed, match="trusted for provision bundles only, not for donor"):  # no app
+        t.require_signer_trusted(ws, key_id=kid, donor_kode=DONOR, app="contoh-app")
+    with pytest.raises(Conflict, match="already trusted for provision bundles only"):
+        t.trust_key(ws, path, donor_kode=None, provision=True)
+    # binding it to a donor as well keeps its provision trust
+    both = t.trust_key(ws, path, donor_kode=DONOR)
+    assert both.provision and both.trusted_for() == f"donor {DONOR}, every app; provision bundles"
+    # a donor key gets provision trust only when asked, keeping its donor binding
+    donor_path, donor_kid = pub_file(tmp_path, "donor")
+    t.trust_key(ws, donor_path, donor_kode="91", apps=["pengaduan"])
+    with pytest.raises(VerificationFailed, match="trusted for donor 91, apps pengaduan, not for provision bundles"):
+        require_provision_signer(ws, key_id=donor_kid)
+    added = t.trust_key(ws, donor_path, donor_kode=None, provision=True)
+    assert (added.donor_kode_wilayah, added.apps, added.provision) == ("91", ("pengaduan",), True)
+    # this workspace's own key signs provision bundles (provision-bundle build uses it)
+    own = k.generate_key(ws, name="donor")
+    assert require_provision_signer(ws, key_id=own.key_id).why == "this workspace's own key"
+    with pytest.raises(VerificationFailed, match="which is not trusted .* --provision"):
+        require_provision_signer(ws, key_id="0123456789abcdef")
+
+
+def test_a_bundle_does_not_choose_its_own_donor(ws: Workspace, tmp_path: Path) -> None:
+    """Issue 17 finding 3: a bundle relabelled as another donor's, with `mou_required: false`,
+    signed by a key trusted for that other donor, was installed: the donor came from inside the
+    bundle. Now the catalog's donor for the app id decides (and its mou_required)."""
+    from spbe_share.deploy.core import OpContext
+    from spbe_share.deploy.install import plan_install
+
+    write_entry(ws.root, "contoh-app")  # the operator's catalog: donor Kota Contoh (94.71), MoU required
+    key = Ed25519PrivateKey.generate()
+    pub = tmp_path / "papua.pub"
+    pub.write_text(k.public_line(key.public_key(), name="papua"))
+    t.trust_key(ws, pub, donor_kode="91")  # trusted, but for donor 91 only
+    relabelled = entry_data("contoh-app", donor={"pemda": "Provinsi Papua", "kode_wilayah": "91", "unit": "Diskominfo",
+                                                 "contacts": [{"name": "X", "email": "x@papua.go.id"}]},
+                            sharing={"mou_required": False, "scope": ["install"], "support_months": 12})  # fmt: skip
+    bundle = entry_bundle(tmp_path / "contoh-app.spbe", key, relabelled)
+    with pytest.raises(VerificationFailed) as err:
+        plan_install(OpContext.create(ws), app="contoh-app", target_name="local", bundle=bundle)
+    assert err.value.message.startswith(
+        "the bundle's entry of contoh-app names donor Provinsi Papua (91), but your catalog names donor Kota Contoh"
+        " (94.71) for contoh-app: a bundle does not choose its own donor"
+    )
+    # mou_required is the catalog's: a relabelled `mou_required: false` waives nothing
+    terms = entry()
+    assert terms.sharing.mou_required and not Entry.model_validate(relabelled).sharing.mou_required
+    with pytest.raises(NoAgreement, match="the catalog's entry of contoh-app requires an agreement"):
+        t.decide_install_trust(ws, target=target(kode="96.71"), entry=terms, catalog=terms, agreement="x",
+                               signer=k.key_id_of(key.public_key()), built_here=False)  # fmt: skip
+
+
+def test_an_upgrade_keeps_the_installed_releases_donor(ws: Workspace, tmp_path: Path) -> None:
+    from spbe_share.deploy.bundles import installed_donor
+    from spbe_share.deploy.core import OpContext
+    from spbe_share.deploy.state import ReleaseRecord
+
+    path, kid = pub_file(tmp_path, "kota-contoh")
+    record = ReleaseRecord(app="contoh-app", version="1.0.0", target="kota-sorong", pemda="Kota Sorong",
+                           kode_wilayah="96.71", bundle_digest="sha256:" + "0" * 64, signer=kid, who="x",
+                           when="2026-01-01T00:00:00Z")  # fmt: skip
+    ctx = OpContext.create(ws)
+    assert installed_donor(ctx, record) is None  # an older record, its signer unknown here: the catalog decides
+    t.trust_key(ws, path, donor_kode="91")
+    assert installed_donor(ctx, record) == "91"  # an older record: the donor its signer is trusted for
+    assert installed_donor(ctx, record.model_copy(update={"donor_kode_wilayah": DONOR})) == DONOR
+    with pytest.raises(VerificationFailed, match=r"contoh-app on kota-sorong was installed from donor 91 \(its release"):
+        t.require_catalog_donor(bundle_entry=entry(), catalog=entry(), installed_donor="91", target="kota-sorong")
+    t.require_catalog_donor(bundle_entry=entry(), catalog=entry(), installed_donor=DONOR, target="kota-sorong")
