@@ -79,8 +79,9 @@ def main() -> int:
     from backuptest import appdata, engine, restorer, store, wait_http_ok, write_current
 
     from spbe_share.catalog.loader import load_entry
-    from spbe_share.deploy.backup.spec import backup_spec
-    from spbe_share.images import build_app, ensure_base_image
+    from spbe_share.imaging.app import build_app
+    from spbe_share.imaging.base import ensure_base_image
+    from spbe_share.plans.backup import backup_spec
     from spbe_share.workspace import Workspace
 
     loaded = load_entry(REPO / "catalog" / "e-office" / "spbe-app.yaml")

@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     from spbe_share.bundle.pack import build_bundle
     from spbe_share.bundle.verify import verify_bundle
     from spbe_share.catalog.loader import get_entry
-    from spbe_share.images import build_app, docker_client
+    from spbe_share.imaging.app import build_app
+    from spbe_share.imaging.engine import docker_client
 
     with tempfile.TemporaryDirectory(prefix="spbe-bench-bundle-", dir="/var/tmp") as tmp:
         ws = Workspace(home=Path(tmp) / "home", root=ROOT)
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             with second_engine(Path(tmp) / "engine2") as host:
                 os.environ["DOCKER_HOST"] = host
                 try:
-                    from spbe_share.images import ensure_base_image
+                    from spbe_share.imaging.base import ensure_base_image
 
                     ensure_base_image(tmp_dir=Path(tmp))
                     ws2 = Workspace(home=Path(tmp) / "home2", root=ROOT)

@@ -68,7 +68,7 @@ class PssSampler:
         self.thread.join()
 
     def run(self) -> None:
-        from spbe_share.deploy.interrupts import descendants
+        from spbe_share.remote.interrupts import descendants
 
         me = os.getpid()
         while not self.stop.is_set():
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     from simdc import TARGET_PYTHON, SimDC, sshd_available
 
     from spbe_share.fleet.status import fleet_status
-    from spbe_share.targets import add_target, list_targets
+    from spbe_share.ops.target_add import add_target
+    from spbe_share.targets.inventory import list_targets
     from spbe_share.workspace import Workspace
 
     why = sshd_available()

@@ -6,11 +6,11 @@ Starts a throwaway sshd DC (tests/e2e/simdc.py) on a free loopback address, adds
 target, records an agreement and builds (or reuses) the app's bundle (default pengaduan).
 
 1. Ship vs raw ssh: ships the bundle's blobs to the empty target with
-   ``spbe_share.deploy.ship`` (one stream, verified on the target), then sends the SAME bytes
+   ``spbe_share.remote.ship`` (one stream, verified on the target), then sends the SAME bytes
    with a raw ``ssh host 'cat > file'`` over the same loopback and the same pinned ssh
    options; ``--rounds`` times each (blob store emptied between rounds), best of each kept.
    Prints RATIO ship / raw (goal <= 2).
-2. Installs APP through ``spbe_share.deploy.install`` on the operations core (blob store
+2. Installs APP through ``spbe_share.ops.install`` on the operations core (blob store
    emptied first, so the first install ships everything), then ``--noop-rounds`` times again
    with the same inputs. Prints the first install's wall time split into verify, preflight,
    transfer, load, start, health, the bytes sent; then each no-op install's wall time (every
@@ -42,8 +42,9 @@ sys.path.insert(0, str(REPO))
 
 def ship_vs_raw(ws, target_name, manifest, bundle_dir, root, rounds):  # type: ignore[no-untyped-def]
     """Best-of-``rounds`` seconds of (spbe-share ship, raw ssh cat) for the same blob bytes."""
-    from spbe_share.deploy.ship import blobs_of, ship_blobs
-    from spbe_share.targets import get_target, ssh_argv
+    from spbe_share.remote.ship import blobs_of, ship_blobs
+    from spbe_share.remote.ssh import ssh_argv
+    from spbe_share.targets.inventory import get_target
 
     target = get_target(ws, target_name)
     blobs = blobs_of(manifest, bundle_dir)
@@ -80,9 +81,9 @@ def main() -> int:
 
     from simdc import TARGET_PYTHON, SimDC, run_cli, sshd_available
 
-    from spbe_share.deploy.bundles import locate_bundle, verify_and_extract
-    from spbe_share.deploy.core import OpContext
-    from spbe_share.deploy.install import install
+    from spbe_share.ops.bundles import locate_bundle, verify_and_extract
+    from spbe_share.ops.context import OpContext
+    from spbe_share.ops.install import install
     from spbe_share.workspace import Workspace
 
     reason = sshd_available()

@@ -8,9 +8,9 @@ then makes the link slow (tc netem on the veth; where the kernel lacks netem, th
 link emulator tests/e2e/linkemu.py on a TUN pair with the same addresses) and times, over that
 same link, with the operations core:
 
-1. a fresh install of e-office 1.0.0 (``spbe_share.deploy.install``);
+1. a fresh install of e-office 1.0.0 (``spbe_share.ops.install``);
 2. the same install again, which changes nothing (the no-op check, one round trip);
-3. the upgrade to 1.1.0 (``spbe_share.deploy.upgrade``: plan, backup, ship what 1.1.0 adds,
+3. the upgrade to 1.1.0 (``spbe_share.ops.upgrade``: plan, backup, ship what 1.1.0 adds,
    swap, health).
 
 The bundles are the donor's real releases, each built from its recorded source commit and
@@ -71,10 +71,10 @@ def main() -> int:
     from simdc import donor_kode, run_cli
     from test_upgrade import build_bundles
 
-    from spbe_share.deploy.core import OpContext
-    from spbe_share.deploy.install import install
-    from spbe_share.deploy.upgrade import upgrade
     from spbe_share.errors import SpbeError
+    from spbe_share.ops.context import OpContext
+    from spbe_share.ops.install import install
+    from spbe_share.ops.upgrade import upgrade
     from spbe_share.workspace import Workspace
 
     reason = bare_available()

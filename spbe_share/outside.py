@@ -10,7 +10,7 @@ goes through this module, so the next surface cannot forget a rule:
   a folder that outside data is written into is made by :func:`fresh_dir` (what was there is
   removed, never followed) and checked after with :func:`tree_escapes` (no link, nothing
   special). A target's backup manifest is checked this way on the controller before any byte
-  is fetched (:mod:`spbe_share.deploy.backup.fetch`);
+  is fetched (:mod:`spbe_share.records.fetch`);
 * **donor files** are read with :func:`read_inside` or :func:`open_inside`: every component
   opened with ``O_NOFOLLOW`` below a folder descriptor, so a symlink in a donor repository or
   bundle is an error, never a way to the operator's own files; :func:`link_problem` reports it

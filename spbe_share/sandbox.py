@@ -52,7 +52,14 @@ from jinja2.environment import Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from .errors import EnvironmentProblem, InvalidInput, NotFound, VerificationFailed
-from .outside import MISSING, DonorFileError, OutsideJSONError, loads_json, open_inside, run_capped
+from .outside import (
+    MISSING,
+    DonorFileError,
+    OutsideJSONError,
+    loads_json,
+    open_inside,
+    run_capped,
+)
 
 
 @dataclass(frozen=True)

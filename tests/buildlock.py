@@ -90,7 +90,7 @@ def lock_builders() -> None:
     """Make this process's ``build_bundle`` and ``build_app`` (every name they are imported
     under at call time) hold :func:`image_build_lock`."""
     import spbe_share.bundle.pack as pack  # ``spbe_share.bundle.build_bundle`` is looked up here
-    import spbe_share.images as images
+    import spbe_share.imaging.app as images
 
     images.build_app = _locked(images.build_app)
     pack.build_bundle = _locked(pack.build_bundle)

@@ -14,7 +14,7 @@ import yaml
 def entry_bundle(out: Path, key: Any, data: dict[str, Any], *, version: str | None = None) -> Path:
     """A signed bundle at ``out`` holding only the entry ``data`` (no images): enough for every
     check an operation makes before it reads the target (signature, entry, donor, trust)."""
-    from spbe_share.bundle.keys import key_id_of
+    from spbe_share.bundle.keyformat import key_id_of
     from spbe_share.bundle.pack import make_manifest, write_bundle
 
     src = out.with_name(out.name + ".entry.yaml")

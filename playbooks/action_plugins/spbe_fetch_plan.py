@@ -3,10 +3,10 @@
 Before a backup is copied from a target (``tasks/fetch_backup.yml``), ``step: plan`` checks the
 target's manifest HERE with spbe-share's strict model and returns the files to copy, each with
 its source on the target and its destination on this machine, made only from validated names
-(:func:`spbe_share.deploy.backup.fetch.plan_fetch`): a compromised target, whose own checks
+(:func:`spbe_share.records.fetch.plan_fetch`): a compromised target, whose own checks
 cannot be trusted, never chooses a path on the operator's machine. After the copy, ``step:
 check`` checks the folder (no symlink, nothing else, every SHA-256;
-:func:`spbe_share.deploy.backup.fetch.check_fetched`).
+:func:`spbe_share.records.fetch.check_fetched`).
 
 Arguments: ``step`` (plan | check), ``manifest`` (the manifest as parsed data) or
 ``manifest_b64`` (manifest.json as ``slurp`` returns it), ``manifest_sha256`` (from the
@@ -33,8 +33,8 @@ class ActionModule(ActionBase):
         del tmp
         args = self._task.args
         try:
-            from spbe_share.deploy.backup.fetch import check_fetched, plan_fetch
             from spbe_share.errors import SpbeError
+            from spbe_share.records.fetch import check_fetched, plan_fetch
         except ImportError as exc:
             return {**result, "failed": True,
                     "msg": f"spbe-share is not importable by ansible-playbook ({exc}): the backup's manifest cannot be"

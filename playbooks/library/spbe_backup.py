@@ -27,7 +27,7 @@ description:
   - Never returns data or secrets: only names, sizes, sums and messages.
 options:
   action: {type: str, required: true, choices: [create, verify, restore, list, prune, pin, unpin]}
-  spec: {type: dict, required: true, description: "the backup spec (spbe_share.deploy.backup.spec)"}
+  spec: {type: dict, required: true, description: "the backup spec (spbe_share.plans.backup)"}
   id: {type: str, description: backup id (verify, restore, pin; optional for create)}
   why: {type: str, default: manual, choices: [manual, scheduled, pre-upgrade, pre-restore, pre-rollback, pre-purge]}
   who: {type: str, default: unknown}

@@ -43,7 +43,7 @@ def main() -> None:
     if missing:
         module.fail_json(
             msg=f"{len(missing)} blob(s) missing in {d} (first: sha256:{missing[0]}); spbe-share ships"
-            " them before this playbook (spbe_share.deploy.ship): run the install again",
+            " them before this playbook (spbe_share.remote.ship): run the install again",
             missing=missing,
         )
     module.exit_json(changed=False, count=len(module.params["blobs"]))

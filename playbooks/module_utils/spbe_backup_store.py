@@ -362,7 +362,7 @@ def sealed_secrets(spec: dict) -> tuple[dict | None, str | None, str | None]:
 
 def check_manifest(data: dict, *, backup_id: str, spec: dict) -> dict:
     """The checks a target makes before trusting a manifest it wrote (the controller's model
-    in ``spbe_share.deploy.backup.manifest`` is the strict one)."""
+    in ``spbe_share.records.backups`` is the strict one)."""
     if data.get("kind") != KIND or data.get("format") != FORMAT:
         raise BackupError(f"backup {backup_id}: not an spbe-share backup manifest (format {FORMAT})")
     if data.get("id") != backup_id:

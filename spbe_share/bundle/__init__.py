@@ -34,7 +34,7 @@ _EXPORTS = {
     "trusted_keys_from_dir": "keys",
     "load_private_key": "keys",
     "generate_key": "keys",
-    "key_id_of": "keys",
+    "key_id_of": "keyformat",
     "publish_release": "publish",
     "Published": "publish",
 }

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import EnvironmentProblem, InvalidInput, NotFound
+from ..imaging import dockerarchive as da
 from ..outside import MISSING, link_problem
-from . import dockerarchive as da
 from .manifest import (
     FORMAT,
     MANIFEST_NAME,
@@ -239,7 +239,7 @@ def ensure_images(
         except ImageNotFound:
             missing.append(ref)
     if build == "always" or (build == "missing" and missing):
-        from ..images import build_app
+        from ..imaging.app import build_app
 
         progress(f"building images of {loaded.entry.id} {version}")
         build_app(ws, loaded, version, progress=progress, commit=source_commit)
@@ -398,8 +398,8 @@ def build_bundle(
     """Pack ``loaded`` at release ``version`` into a signed bundle (default in ``ws.bundles_dir``).
 
     Images it builds take the release's recorded commit, else ``source_commit``, else the
-    working tree (see :func:`spbe_share.images.build_app`)."""
-    from .keys import key_id_of
+    working tree (see :func:`spbe_share.imaging.app.build_app`)."""
+    from .keyformat import key_id_of
 
     say = progress or (lambda _m: None)
     entry = loaded.entry

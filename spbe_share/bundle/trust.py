@@ -56,14 +56,20 @@ from ..catalog.models import KODE_WILAYAH, SLUG
 from ..errors import Conflict, InvalidInput, NoAgreement, NotFound, VerificationFailed
 from ..workspace import Workspace, atomic_write_text
 from ..yamlio import MAX_YAML_BYTES, dump_yaml, load_yaml, read_bounded, validate_model
-from .keys import KEY_ID_RE, fingerprint_of, key_id_of, parse_public_key, public_line
+from .keyformat import (
+    KEY_ID_RE,
+    fingerprint_of,
+    key_id_of,
+    parse_public_key,
+    public_line,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from ..catalog.loader import LoadedEntry
     from ..catalog.models import Entry
-    from ..targets import Target
+    from ..targets.inventory import Target
 
 SELF_SIGNED_OPTION = "--self-signed-i-know-this-skips-the-donor-signature"
 
@@ -250,7 +256,7 @@ def trust_key(
     key, a provision key) is bound to ``donor_kode``. ``provision`` adds provision bundles to
     what an existing record allows, keeping the rest.
     """
-    from .keys import NAME_RE
+    from .keyformat import NAME_RE
 
     if donor_kode is None and not provision:
         raise InvalidInput(

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from ..errors import NotFound, VerificationFailed
-from . import dockerarchive as da
+from ..imaging import dockerarchive as da
 from .manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .loader import BUILTIN, ENTRY_FILE, CatalogRoot, check_entry, find_duplicates
+from .loader import ENTRY_FILE, check_entry, find_duplicates
 from .models import Entry
+from .roots import BUILTIN, CatalogRoot
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

@@ -25,15 +25,12 @@ from ..errors import InvalidInput, NotFound, ValidationFailed
 from ..outside import LINK, link_problem
 from ..yamlio import LoadedYaml, format_loc, load_yaml, validate_model
 from .models import ENV_NAME, KODE_WILAYAH, SEMVER, SLUG, Entry
+from .roots import BUILTIN, CATALOG_DIR, CatalogRoot
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
 ENTRY_FILE = "spbe-app.yaml"
-CATALOG_DIR = "catalog"
-BUILTIN = "builtin"  # the name of the catalog that ships with (or is pointed at by) spbe-share
-
-
 @dataclass(frozen=True)
 class LoadedEntry:
     """A validated entry and where it came from."""
@@ -56,19 +53,6 @@ class LoadedEntry:
     def resolve(self, relpath: str, base: str = "entry") -> Path:
         """Absolute path of a file the entry names (``base`` 'entry' or 'repo')."""
         return (self.entry_dir if base == "entry" else self.repo_root) / relpath
-
-
-@dataclass(frozen=True)
-class CatalogRoot:
-    """One catalog repository taking part in the catalog: the built-in one or a git source."""
-
-    name: str
-    repo_root: Path
-    commit: str | None = None
-
-    @property
-    def catalog_dir(self) -> Path:
-        return self.repo_root / CATALOG_DIR
 
 
 @dataclass

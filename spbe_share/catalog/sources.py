@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Conflict, InvalidInput, NotFound, Unreachable, VerificationFailed
 from ..yamlio import dump_yaml, load_model
-from .loader import BUILTIN, CATALOG_DIR, CatalogRoot
 from .models import SLUG
+from .roots import BUILTIN, CATALOG_DIR, CatalogRoot
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

@@ -27,7 +27,8 @@ def build(ws: Workspace, app_id: str, version: str | None, no_cache: bool, quiet
     as wheels on this machine (cached in the workspace), so rebuilds need no network.
     """
     from ..catalog.loader import get_entry
-    from ..images import build_app, ensure_base_image
+    from ..imaging.app import build_app
+    from ..imaging.base import ensure_base_image
 
     loaded = get_entry(ws, app_id)
     ws.ensure()
@@ -47,7 +48,7 @@ def build(ws: Workspace, app_id: str, version: str | None, no_cache: bool, quiet
 def images(ws: Workspace, app_id: str, as_json: bool) -> None:
     """List the images of APP present in the local Docker engine, with their labels."""
     from ..catalog.loader import get_entry
-    from ..images import LABEL_APP, OCI, local_app_images
+    from ..imaging.app import LABEL_APP, OCI, local_app_images
 
     loaded = get_entry(ws, app_id)
     found = local_app_images(loaded.entry)
@@ -91,7 +92,7 @@ def images(ws: Workspace, app_id: str, as_json: bool) -> None:
 @click.option("--tag", default=None, help="Image tag to build (default: spbe-share/base:bookworm).")
 def base_image(mirror: str | None, force: bool, tag: str | None) -> None:
     """Build the Debian base image (debootstrap minbase + python3) if it is missing."""
-    from ..images import BASE_IMAGE, ensure_base_image
+    from ..imaging.base import BASE_IMAGE, ensure_base_image
 
     image_id = ensure_base_image(mirror=mirror, force=force, tag=tag or BASE_IMAGE, progress=info)
     click.echo(f"{tag or BASE_IMAGE} {image_id}")

@@ -79,8 +79,9 @@ def upgrade(ws: Any, app: str, target: str, to: str | None, bundle: Path | None,
     back up and verify, stop old, start new, health. Any failure after the old release stopped is
     rolled back automatically (data restored, old release healthy): exit 13.
     """
-    from ..deploy.core import OpContext, interrupts
-    from ..deploy.upgrade import upgrade as do_upgrade
+    from ..ops.context import OpContext
+    from ..ops.upgrade import upgrade as do_upgrade
+    from ..remote.interrupts import interrupts
 
     def confirm(plan: Any) -> bool:
         if as_json and dry_run:
@@ -126,8 +127,9 @@ def rollback(ws: Any, app: str, target: str, to: str | None, dry_run: bool, yes:
     A backup of the data as it is now is taken first and kept; the plan says what the restore
     discards.
     """
-    from ..deploy.core import OpContext, interrupts
-    from ..deploy.rollback import rollback as do_rollback
+    from ..ops.context import OpContext
+    from ..ops.rollback import rollback as do_rollback
+    from ..remote.interrupts import interrupts
 
     def confirm(plan: Any) -> bool:
         d = plan.as_dict()
@@ -166,8 +168,8 @@ def rollback(ws: Any, app: str, target: str, to: str | None, dry_run: bool, yes:
 def history(ws: Any, app: str, target: str, as_json: bool) -> None:
     """Every install, upgrade and rollback attempt of APP on a target, read from the target:
     result, cause, who, when, from which host, bundle digest, backup id; the last journal and the lock."""
-    from ..deploy.core import OpContext
-    from ..deploy.history import history as do_history
+    from ..ops.context import OpContext
+    from ..ops.history import history as do_history
 
     h = do_history(OpContext.create(ws, say=info), app=app, target_name=target)
     if as_json:
@@ -194,8 +196,8 @@ def history(ws: Any, app: str, target: str, as_json: bool) -> None:
 @click.pass_obj
 def unlock(ws: Any, app: str, target: str, reason: str, force: bool) -> None:
     """Break the lock of APP on a target when its holder is gone (its lease ran out). Audited."""
-    from ..deploy.core import OpContext
-    from ..deploy.history import unlock as do_unlock
+    from ..ops.context import OpContext
+    from ..ops.history import unlock as do_unlock
 
     broken = do_unlock(OpContext.create(ws, say=info), app=app, target_name=target, reason=reason, force=force)
     click.echo(f"unlocked {app} on {target}: the lock held by {broken} was broken (audited)")

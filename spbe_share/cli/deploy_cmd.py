@@ -47,9 +47,10 @@ def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
 
     Read-only: nothing changes on the target. Exit 5 when a check fails.
     """
-    from ..deploy.core import OpContext, interrupts
-    from ..deploy.preflight import preflight as do_preflight
-    from ..deploy.preflight import require_ok
+    from ..ops.context import OpContext
+    from ..ops.preflight import preflight as do_preflight
+    from ..ops.preflight import require_ok
+    from ..remote.interrupts import interrupts
 
     ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
     with interrupts(ctx.cancel):
@@ -100,8 +101,9 @@ def install(
     bundle signature, signer trusted for the bundle's donor (= the agreement's donor),
     preflight, lock. Running it again changes nothing and says so.
     """
-    from ..deploy.core import OpContext, interrupts
-    from ..deploy.install import install as do_install
+    from ..ops.context import OpContext
+    from ..ops.install import install as do_install
+    from ..remote.interrupts import interrupts
 
     if break_lock and not yes and sys.stdin.isatty():
         click.confirm(f"Break the lock of {app} on {target}? Only if its holder is really gone", abort=True)
@@ -152,8 +154,8 @@ def status(ws: Any, target: str | None, as_json: bool) -> None:
     Exit 6 when a target's host key does not match the pinned one (that target is not
     contacted; its row says so).
     """
-    from ..deploy.status import collect_status, host_key_mismatches
     from ..errors import HostKeyMismatch
+    from ..ops.status import collect_status, host_key_mismatches
 
     rows = collect_status(ws, target_name=target)
     if as_json:

@@ -25,7 +25,7 @@ def execution_node_option(f: Any) -> Any:
 def _node(ws: Any, name: str | None) -> Any:
     if name is None:
         return None
-    from ..deploy.stream import execution_node
+    from ..remote.stream import execution_node
 
     return execution_node(ws, name)
 
@@ -72,8 +72,9 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
     """One row per target and app: version, health, last operation, releases and regulations
     behind the catalog, agreement validity. Targets are read in parallel; an unreachable one
     is a row saying so. Changes nothing."""
-    from ..deploy.core import OpContext, interrupts
     from ..fleet.status import CSV_COLUMNS, csv_rows, fleet_status
+    from ..ops.context import OpContext
+    from ..remote.interrupts import interrupts
     from .selection import selected_targets
 
     if as_json and as_csv:
@@ -164,10 +165,11 @@ def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, pl
     there. The state file makes it resumable (--resume); every step is in the audit log. Exit 0
     when every target is done, else the exit code of the first failure."""
     from .. import audit
-    from ..deploy.core import OpContext, interrupts
     from ..errors import PartlyFailed, SpbeError
     from ..fleet import upgrade as fu
     from ..fleet.rollout import summary
+    from ..ops.context import OpContext
+    from ..remote.interrupts import interrupts
     from .selection import selected_targets
 
     if plan_file is not None and (app or to or regulation):

@@ -1,5 +1,5 @@
 """``spbe-share backup`` (+ ``list``, ``fetch``, ``schedule``), ``restore``, ``uninstall``:
-thin wrappers over :mod:`spbe_share.deploy.backups`, ``.restore`` and ``.uninstall``."""
+thin wrappers over :mod:`spbe_share.ops.backups`, ``.restore`` and ``.uninstall``."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _confirm(question: str, *, yes: bool, what: str) -> None:
 
 
 def _ctx(ws: Any, quiet: bool) -> Any:
-    from ..deploy.core import OpContext
+    from ..ops.context import OpContext
 
     return OpContext.create(ws, say=info, progress=_Progress(quiet=quiet))
 
@@ -82,10 +82,10 @@ def backup_create(ws: Any, app: str, target: str, fetch: str | None, keep: int |
                   as_json: bool) -> None:
     """Back up APP on a target now: each database with its engine's consistent method, volumes
     archived, the secrets sealed to your key; verified, then older backups pruned."""
-    from ..deploy.backups import backup as do_backup
-    from ..deploy.backups import fetched_root
-    from ..deploy.core import interrupts
-    from ..deploy.opvars import DEFAULT_KEEP
+    from ..ops.backups import backup as do_backup
+    from ..ops.backups import fetched_root
+    from ..plans.opvars import DEFAULT_KEEP
+    from ..remote.interrupts import interrupts
 
     base = None if fetch is None else (Path(fetch) if fetch else fetched_root(ws))
     ctx = _ctx(ws, as_json)
@@ -111,8 +111,8 @@ def backup_create(ws: Any, app: str, target: str, fetch: str | None, keep: int |
 @click.pass_obj
 def backup_list(ws: Any, app: str, target: str, as_json: bool) -> None:
     """The backups of APP on a target (read-only), each marked when a copy is on this machine."""
-    from ..deploy.backups import list_backups
-    from ..deploy.core import interrupts
+    from ..ops.backups import list_backups
+    from ..remote.interrupts import interrupts
 
     ctx = _ctx(ws, True)
     with interrupts(ctx.cancel):
@@ -139,8 +139,8 @@ def backup_list(ws: Any, app: str, target: str, as_json: bool) -> None:
 @click.pass_obj
 def backup_fetch(ws: Any, app: str, backup_id: str, target: str, to: Path | None) -> None:
     """Copy backup BACKUP_ID of APP from a target to this machine, checked against its sums."""
-    from ..deploy.backups import fetch_backup
-    from ..deploy.core import interrupts
+    from ..ops.backups import fetch_backup
+    from ..remote.interrupts import interrupts
 
     ctx = _ctx(ws, False)
     with interrupts(ctx.cancel):
@@ -158,9 +158,9 @@ def backup_fetch(ws: Any, app: str, backup_id: str, target: str, to: Path | None
 @click.pass_obj
 def backup_schedule(ws: Any, app: str, target: str, daily: str | None, keep: int | None, kind: str, off: bool) -> None:
     """Write a plain cron file (or systemd timer) on the target that backs APP up daily."""
-    from ..deploy.backups import schedule
-    from ..deploy.core import interrupts
-    from ..deploy.opvars import DEFAULT_KEEP
+    from ..ops.backups import schedule
+    from ..plans.opvars import DEFAULT_KEEP
+    from ..remote.interrupts import interrupts
 
     ctx = _ctx(ws, False)
     with interrupts(ctx.cancel):
@@ -194,8 +194,8 @@ def restore(ws: Any, app: str, backup_id: str, target: str, to_target: str | Non
     """Put backup BACKUP_ID of APP back: a safety backup of the data as it is now first, then the
     restore (verified), then the app's health checks. The data written since the backup is
     replaced (it stays in the safety backup)."""
-    from ..deploy.core import interrupts
-    from ..deploy.restore import restore as do_restore
+    from ..ops.restore import restore as do_restore
+    from ..remote.interrupts import interrupts
 
     where = to_target or target
     _confirm(f"Replace the data of {app} on {where} with backup {backup_id}? (a safety backup is taken first)",
@@ -230,8 +230,8 @@ def uninstall(ws: Any, app: str, target: str, delete_data: bool, fetch: Path | N
               as_json: bool) -> None:
     """Remove APP's containers, network and backup schedule from a target. Its data, secrets
     and backups stay (installing again brings it back) unless --delete-data is given."""
-    from ..deploy.core import interrupts
-    from ..deploy.uninstall import uninstall as do_uninstall
+    from ..ops.uninstall import uninstall as do_uninstall
+    from ..remote.interrupts import interrupts
 
     if delete_data and not yes:
         if not sys.stdin.isatty():
@@ -275,8 +275,8 @@ def secrets_group() -> None:
 def secrets_rotate(ws: Any, app: str, name: str, target: str, break_lock: bool, as_json: bool) -> None:
     """Give secret NAME of APP a new value, if the app's entry marks it rotatable; health-gated,
     the old value comes back on failure. Refused for secrets marked never to change."""
-    from ..deploy.core import interrupts
-    from ..deploy.rotate import rotate
+    from ..ops.rotate import rotate
+    from ..remote.interrupts import interrupts
 
     ctx = _ctx(ws, as_json)
     with interrupts(ctx.cancel):

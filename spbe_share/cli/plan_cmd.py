@@ -52,8 +52,9 @@ def plan(ws: Any, app: str | None, to: str | None, regulation: str | None, selec
     """Which installs must upgrade (for --regulation TEXT, or APP --to VERSION), with the
     upgrade path, whether data migrates, the agreement (expired or missing: blocked),
     preflight against the new release and the bytes to ship. Changes nothing on any target."""
-    from ..deploy.core import OpContext, interrupts
     from ..fleet.plan import make_plan, write_plan
+    from ..ops.context import OpContext
+    from ..remote.interrupts import interrupts
     from .selection import selected_targets
 
     targets = selected_targets(ws, selector)

@@ -36,7 +36,7 @@ def build(ws: Any, os_id: str, arch: str | None, mirror: str | None, security_mi
           key_name: str | None, output: Path | None, force: bool, as_json: bool) -> None:
     """Collect the packages with apt and pack them into a signed provision bundle."""
     from ..bundle.keys import load_private_key, passphrase_from_env
-    from ..deploy.bundles import ensure_signing_key
+    from ..ops.bundles import ensure_signing_key
     from ..provision.build import build_provision_bundle, profile_of
 
     profile = profile_of(os_id)
@@ -91,8 +91,8 @@ def docker_daemon_option(f: Any) -> Any:
 
 def run_provision(ws: Any, name: str, bundle: Path | None, options: dict[str, Any], as_json: bool) -> None:
     """Provision and print the result (shared by `target provision` and `target add --provision`)."""
-    from ..deploy.interrupts import CancelToken, interrupts
-    from ..provision.run import provision
+    from ..ops.provision import provision
+    from ..remote.interrupts import CancelToken, interrupts
     from .deploy_cmd import _Progress
 
     with interrupts(CancelToken()) as cancel:
@@ -137,6 +137,6 @@ def target_provision(ws: Any, name: str, bundle: Path | None, daemon_opts: tuple
     packages from the signed provision bundle (no network needed on the target), the
     engine started (systemd, else by hand). Running it again changes nothing.
     """
-    from ..provision.run import parse_daemon_options
+    from ..ops.provision import parse_daemon_options
 
     run_provision(ws, name, bundle, parse_daemon_options(daemon_opts), as_json)

@@ -1,6 +1,6 @@
 """``--target SELECTOR`` for every command: one target, a group, ``kode:96.*`` or ``all``.
 
-:func:`selected_targets` resolves a selector against the inventory (:mod:`spbe_share.selectors`).
+:func:`selected_targets` resolves a selector against the inventory (:mod:`spbe_share.targets.selectors`).
 :func:`per_target` runs a one-target operation on each selected target in turn: one plain
 target name behaves exactly as before (its own output, its own error and exit code); a
 selection of several prints one line per target and, when some failed, ends with the exit
@@ -21,8 +21,8 @@ T = TypeVar("T")
 
 def selected_targets(ws: Any, selector: str | None, *, group: str | None = None, default: str = "all") -> list[Any]:
     """The targets ``selector`` (and ``group``, when given: both must hold) names, sorted."""
-    from ..selectors import select
-    from ..targets import list_targets
+    from ..targets.inventory import list_targets
+    from ..targets.selectors import select
 
     targets = list_targets(ws, include_local=True)
     names = set(select(selector or default, targets).names)
@@ -37,8 +37,8 @@ def selected_targets(ws: Any, selector: str | None, *, group: str | None = None,
 
 def per_target(ws: Any, selector: str, run: Callable[[str], T], *, what: str) -> list[tuple[str, T | SpbeError]]:
     """Run ``run(target_name)`` for each target ``selector`` names (see the module docstring)."""
-    from ..selectors import select
-    from ..targets import list_targets
+    from ..targets.inventory import list_targets
+    from ..targets.selectors import select
 
     selection = select(selector, list_targets(ws, include_local=True))
     if selection.single:

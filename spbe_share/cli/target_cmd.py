@@ -12,8 +12,8 @@ from .provision_cmd import docker_daemon_option, run_provision, target_provision
 
 
 def _target_json(t: Any) -> dict[str, Any]:
-    from ..selectors import groups_of
-    from ..targets import HostKey
+    from ..targets.hostkeys import HostKey
+    from ..targets.selectors import groups_of
 
     data = t.model_dump(mode="json")
     data["host_key_fingerprints"] = [HostKey(*ln.split()[1:3]).fingerprint for ln in t.host_keys]
@@ -94,12 +94,12 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
     With --provision, then make it ready for apps (`target provision NAME`).
     """
     from .. import audit
-    from ..provision.run import parse_daemon_options, set_docker_daemon_options
-    from ..targets import add_target
+    from ..ops.provision import parse_daemon_options, set_docker_daemon_options
+    from ..ops.target_add import add_target
 
     options = parse_daemon_options(daemon_opts)  # bad input is refused before anything changes
     if replace:  # a re-added server keeps its daemon settings unless given anew
-        from ..targets import load_targets
+        from ..targets.inventory import load_targets
 
         old = load_targets(ws).get(name)
         options = {**(old.docker_daemon_options if old else {}), **options}
@@ -150,8 +150,8 @@ def _ask_host_key(host: str, keys: Any) -> bool:
 @click.pass_obj
 def list_(ws: Any, group: str | None, as_json: bool) -> None:
     """List targets (the built-in `local` last) and their groups."""
-    from ..selectors import groups_of, select
-    from ..targets import list_targets
+    from ..targets.inventory import list_targets
+    from ..targets.selectors import groups_of, select
 
     targets = list_targets(ws)
     if group is not None:
@@ -178,8 +178,8 @@ def list_(ws: Any, group: str | None, as_json: bool) -> None:
 def group_(ws: Any, name: str, add_: tuple[str, ...], remove: tuple[str, ...]) -> None:
     """Change the groups of target NAME (the province group prov_NN follows its kode wilayah)."""
     from .. import audit
-    from ..selectors import groups_of
-    from ..targets import set_groups
+    from ..targets.inventory import set_groups
+    from ..targets.selectors import groups_of
 
     t = set_groups(ws, name, add=add_, remove=remove)
     click.echo(f"target {t.name}: groups {', '.join(groups_of(t))}")
@@ -193,7 +193,7 @@ def group_(ws: Any, name: str, add_: tuple[str, ...], remove: tuple[str, ...]) -
 @click.pass_obj
 def show(ws: Any, name: str, as_json: bool) -> None:
     """Show one target and its pinned host key fingerprints."""
-    from ..targets import get_target
+    from ..targets.inventory import get_target
 
     t = get_target(ws, name)
     data = _target_json(t)
@@ -215,7 +215,7 @@ def show(ws: Any, name: str, as_json: bool) -> None:
 def remove(ws: Any, name: str) -> None:
     """Remove target NAME and its pinned host key."""
     from .. import audit
-    from ..targets import remove_target
+    from ..targets.inventory import remove_target
 
     gone = remove_target(ws, name)
     info(f"target {gone.name} removed")
@@ -227,7 +227,8 @@ def remove(ws: Any, name: str) -> None:
 @click.pass_obj
 def check(ws: Any, name: str) -> None:
     """Check that NAME still offers its pinned host key and accepts the login."""
-    from ..targets import check_host_key, get_target, verify_connection
+    from ..remote.ssh import check_host_key, verify_connection
+    from ..targets.inventory import get_target
 
     t = get_target(ws, name)
     fps = check_host_key(ws, t)
@@ -245,7 +246,7 @@ def check(ws: Any, name: str) -> None:
 def set_local(ws: Any, pemda: str | None, kode_wilayah: str | None, root: str | None,
               bind_address: str | None) -> None:
     """Save settings of the built-in target `local` (environment variables still win)."""
-    from ..targets import set_local as do
+    from ..targets.inventory import set_local as do
 
     t = do(ws, pemda=pemda, kode_wilayah=kode_wilayah, root=root, bind_address=bind_address)
     click.echo(f"local: {t.pemda} ({t.kode_wilayah}), root {t.root}, bind {t.bind_address}")

@@ -2,7 +2,7 @@
 
 ``fleet status``, ``plan`` and ``fleet upgrade`` read the targets through
 :func:`read_direct`: for each target, the pinned-host-key ssh argv
-(:func:`spbe_share.targets.ssh_argv`; the built-in ``local`` target runs the command without
+(:func:`spbe_share.remote.ssh.ssh_argv`; the built-in ``local`` target runs the command without
 ssh) runs ``python3 -c <playbooks/library/spbe_status.py> --spbe-share-status ROOT`` there:
 the SAME reading the ``spbe_status`` module does in ``playbooks/status.yml`` (one source, two
 entry points), with none of Ansible's per-host controller work (fork, templating, AnsiballZ).
@@ -15,7 +15,7 @@ words; a host key that is not the pinned one: the same row text as the Ansible p
 JSON is parsed by :func:`spbe_share.outside.loads_json` (linear, bounded nesting) and goes
 through :func:`~.status.parse_read` (pydantic, bounded).
 
-A SIGINT/SIGTERM noted by the operation's :class:`~spbe_share.deploy.interrupts.CancelToken`
+A SIGINT/SIGTERM noted by the operation's :class:`~spbe_share.remote.interrupts.CancelToken`
 kills every ssh child and raises :class:`~spbe_share.errors.Cancelled`. The run folder
 (``runs/<stamp>-fleet-status-fleet``) keeps the request and each target's answer, as a playbook
 run's folder would.
@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 from ..outside import OutsideJSONError, loads_json
 
 if TYPE_CHECKING:
-    from ..deploy.interrupts import CancelToken
-    from ..targets import Target
+    from ..remote.interrupts import CancelToken
+    from ..targets.inventory import Target
     from ..workspace import Workspace
-    from .status import TargetRead
+    from .reads import TargetRead
 
 SCRIPT = Path("library") / "spbe_status.py"  # under the workspace's playbooks folder
 SCRIPT_FLAG = "--spbe-share-status"  # the module's plain-script entry point
@@ -65,7 +65,7 @@ def status_argv(ws: Workspace, target: Target, source: str, *, blobs: bool = Fal
     extra = ["--blobs"] if blobs else []
     if target.connection == "local":
         return [target.python or sys.executable, "-c", source, SCRIPT_FLAG, target.root, *extra]
-    from ..targets import ssh_argv
+    from ..remote.ssh import ssh_argv
 
     return ssh_argv(ws, target, [target.python or "python3", "-c", source, SCRIPT_FLAG, target.root, *extra])
 
@@ -90,8 +90,8 @@ def _lines(stderr: bytes) -> list[str]:
 
 def answer_read(target: Target, raw: RawAnswer, *, timeout: int) -> TargetRead:
     """The validated read of one target from its raw outcome (pure; never raises)."""
-    from ..deploy.runner import HOST_KEY_PATTERNS
-    from .status import TargetRead, parse_read
+    from ..remote.runner import HOST_KEY_PATTERNS
+    from .reads import TargetRead, parse_read
 
     def down(why: str) -> TargetRead:
         return TargetRead(target, reachable=False, error=why[:500])
@@ -276,7 +276,7 @@ def _answers(run_dir: Path, targets: Sequence[Target], raws: Sequence[RawAnswer]
 def read_direct(ws: Workspace, targets: Sequence[Target], *, timeout: int, forks: int, blobs: bool = False,
                 cancel: CancelToken | None = None, now: dt.datetime | None = None) -> dict[str, TargetRead]:  # fmt: skip
     """Read every target over its own SSH connection, ``forks`` at once (see the module)."""
-    from ..deploy.runner import run_dir_name
+    from ..remote.runner import run_dir_name
 
     source = script_source(ws)
     argvs = [status_argv(ws, t, source, blobs=blobs) for t in targets]

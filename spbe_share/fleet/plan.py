@@ -44,13 +44,13 @@ from .models import AgreementState
 if TYPE_CHECKING:
     from ..agreements import Agreement
     from ..catalog.models import Entry
-    from ..deploy.bundles import VerifiedBundle
-    from ..deploy.interrupts import CancelToken
-    from ..deploy.preflight import Check
-    from ..deploy.stream import ExecutionNode
-    from ..targets import Target
+    from ..ops.bundles import VerifiedBundle
+    from ..ops.preflight import Check
+    from ..remote.interrupts import CancelToken
+    from ..remote.stream import ExecutionNode
+    from ..targets.inventory import Target
     from ..workspace import Workspace
-    from .status import TargetRead
+    from .reads import TargetRead
 
 Action = Literal["upgrade", "blocked", "current", "unreachable"]
 
@@ -253,9 +253,9 @@ def preflight_many(
     cancel: CancelToken | None = None,
 ) -> dict[tuple[str, str], list[Check] | str]:
     """Preflight of (target, entry) pairs, one ``preflight.yml`` run per app over its targets."""
-    from ..deploy.preflight import TargetFacts, evaluate, preflight_vars, required_ports
-    from ..deploy.runner import run_playbook
     from ..errors import Cancelled
+    from ..ops.preflight import TargetFacts, evaluate, preflight_vars, required_ports
+    from ..remote.runner import run_playbook
 
     out: dict[tuple[str, str], list[Check] | str] = {}
     by_app: dict[str, list[tuple[Target, Entry]]] = {}
@@ -369,7 +369,7 @@ def _cached_bundle(ws: Workspace, goal: Goal) -> VerifiedBundle | None:
 def verified_goal_bundle(ws: Workspace, path: Path) -> VerifiedBundle:
     """``path`` verified against the trusted keys, extracted, with the entry inside it."""
     from ..catalog.models import Entry as EntryModel
-    from ..deploy.bundles import VerifiedBundle, manifest_digest, verify_and_extract
+    from ..ops.bundles import VerifiedBundle, manifest_digest, verify_and_extract
     from ..yamlio import load_model
 
     manifest, dest = verify_and_extract(ws, path)

@@ -18,144 +18,32 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from ..catalog.models import SEMVER, SLUG
-from ..deploy.state import ReleaseRecord
-from .models import AgreementState, FleetRow, FleetStatus, LastOperation, MissingRegulation
+from ..records.state import ReleaseRecord
+from .models import (
+    AgreementState,
+    FleetRow,
+    FleetStatus,
+    MissingRegulation,
+)
+from .reads import parse_read
 
 if TYPE_CHECKING:
     from ..agreements import Agreement
     from ..catalog.models import Entry
-    from ..deploy.interrupts import CancelToken
-    from ..deploy.stream import ExecutionNode
-    from ..targets import Target
+    from ..remote.interrupts import CancelToken
+    from ..remote.stream import ExecutionNode
+    from ..targets.inventory import Target
     from ..workspace import Workspace
+    from .reads import TargetRead
 
 DEFAULT_TIMEOUT = 30
 MAX_FORKS = 50
 EXPIRY_WARNING_DAYS = 90
 UNKNOWN_APP = "unknown"  # the app of a row for a target that could not be read and never was
-_SLUG = re.compile(SLUG)
-_SEMVER = re.compile(SEMVER)
-_BLOB_NAME = re.compile(r"([0-9a-f]{64})(?:\.zst)?")
-
-
 # ---------------------------------------------------------------- what a target answers (untrusted)
-
-
-class _Probe(BaseModel):
-    """``spbe_status`` as published by ``status.yml``; bounded, strictly typed."""
-
-    model_config = ConfigDict(extra="forbid")
-    records: list[Any] = Field(default_factory=list, max_length=200)
-    last: list[tuple[str, Any]] = Field(default_factory=list, max_length=200)
-    containers: list[tuple[str, dict[str, Any]]] = Field(default_factory=list, max_length=2000)
-    http: list[tuple[str, int]] = Field(default_factory=list, max_length=2000)
-    blobs: list[str] | None = Field(default=None, max_length=20000)
-
-
-class _Attempt(BaseModel):
-    """The newest attempt record of an app; other fields (added by later versions) are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-    app: str = Field(pattern=SLUG)
-    version: str = Field(pattern=SEMVER)
-    target: str
-    when: dt.datetime
-    result: str = Field(max_length=40)
-    operation: str | None = Field(default=None, max_length=40)
-    previous: dict[str, Any] | None = None
-
-
-@dataclass
-class TargetRead:
-    """One target's answer, validated: what runs there and how it is."""
-
-    target: Target
-    reachable: bool
-    error: str | None = None
-    records: list[ReleaseRecord] = field(default_factory=list)
-    health: dict[str, tuple[str, str]] = field(default_factory=dict)  # app -> (health, detail)
-    last: dict[str, LastOperation] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)  # records that could not be used
-    blobs: frozenset[str] | None = None
-
-    def version_of(self, app: str) -> str | None:
-        return next((r.version for r in self.records if r.app == app), None)
-
-
-def _what(attempt: _Attempt) -> str:
-    if attempt.operation:
-        return attempt.operation
-    prev = (attempt.previous or {}).get("version")
-    if not prev:
-        return "install"
-    if prev == attempt.version:
-        return "install"
-    from ..catalog.models import semver_key
-
-    try:
-        return "upgrade" if semver_key(attempt.version) > semver_key(str(prev)) else "rollback"
-    except ValueError:
-        return "install"
-
-
-_RESULTS = {"ok": "ok", "changed": "changed", "failed": "failed", "rolled_back": "rolled_back",
-            "rolled-back": "rolled_back", "cancelled": "interrupted", "interrupted": "interrupted"}  # fmt: skip
-
-
-def parse_read(target: Target, data: Any) -> TargetRead:
-    """Validate what ``status.yml`` published for ``target`` (pure; never raises)."""
-    from ..deploy.status import health_of
-
-    try:
-        probe = _Probe.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(status)"
-        return TargetRead(target, reachable=True, error=f"invalid status from the target: {where}: {first['msg']}")
-    read = TargetRead(target, reachable=True)
-    states = {name: state for name, state in probe.containers}
-    http = dict(probe.http)
-    seen: set[str] = set()
-    for raw in probe.records:
-        try:
-            rec = ReleaseRecord.model_validate(raw, strict=True)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(record)"
-            read.problems.append(f"invalid release record: {where}: {first['msg']}")
-            continue
-        if rec.target != target.name:
-            read.problems.append(f"a release record names target {rec.target[:80]!r}, not {target.name!r}")
-        elif not _SLUG.match(rec.app) or not _SEMVER.match(rec.version):
-            read.problems.append(f"a release record has an invalid app or version ({rec.app[:80]!r} {rec.version[:40]!r})")
-        elif rec.app in seen:
-            read.problems.append(f"two release records for app {rec.app!r}")
-        else:
-            seen.add(rec.app)
-            read.records.append(rec)
-            read.health[rec.app] = health_of(rec, states, http)
-    for folder, raw in probe.last:
-        try:
-            att = _Attempt.model_validate(raw)
-        except ValidationError:
-            continue  # the newest attempt is shown when it can be read; the record above is what counts
-        result = _RESULTS.get(att.result)
-        if att.app != folder or att.target != target.name or result is None:
-            continue
-        read.last[att.app] = LastOperation(what=_what(att), result=result, when=att.when)
-    if probe.blobs is not None:
-        # the target's blob store names each blob <sha256 of its stored bytes>[.zst]
-        read.blobs = frozenset(m.group(1) for b in probe.blobs if (m := _BLOB_NAME.fullmatch(b)))
-    read.records.sort(key=lambda r: r.app)
-    return read
 
 
 # ---------------------------------------------------------------- reading many targets
@@ -195,8 +83,8 @@ def read_targets(
 def _read_by_playbook(ws: Workspace, targets: Sequence[Target], *, timeout: int, forks: int, blobs: bool,
                       node: ExecutionNode | None, cancel: CancelToken | None) -> dict[str, TargetRead]:  # fmt: skip
     """Every target in one run of ``status.yml`` (on ``node`` when given)."""
-    from ..deploy.runner import HOST_KEY_PATTERNS, run_playbook
     from ..errors import Cancelled
+    from ..remote.runner import HOST_KEY_PATTERNS, run_playbook
 
     run = run_playbook(
         ws,
@@ -254,7 +142,7 @@ def agreement_state(
 
 def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[Agreement], today: dt.date,
          *, version: str | None, health: str, error: str | None, reachable: bool) -> FleetRow:
-    from ..selectors import groups_of
+    from ..targets.selectors import groups_of
     from .regulations import missing_for, releases_behind
 
     t = read.target
@@ -338,7 +226,7 @@ def fleet_status(
 ) -> tuple[FleetStatus, dict[str, TargetRead]]:
     """Read ``targets`` and build the rows (also returns the reads, for plans)."""
     from ..agreements import load_agreements
-    from ..deploy.state import load_cached
+    from ..records.state import load_cached
 
     when = now or dt.datetime.now(dt.UTC)
     reads = read_targets(ws, targets, timeout=timeout, forks=forks, node=node, cancel=cancel, via=via)

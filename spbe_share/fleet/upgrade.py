@@ -4,7 +4,7 @@ batches in parallel, within a failure budget, resumable (the engine is :mod:`.ro
 The per-target step is :func:`run_one`: ONE call to the single-target operation, through the
 operations core, with all of its checks (host key, agreement, bundle signature and trust,
 preflight, lock) and its audit line. Which operation that is, is one line in :func:`run_one`.
-Each target runs in its own thread with its own :class:`~spbe_share.deploy.interrupts.CancelToken`;
+Each target runs in its own thread with its own :class:`~spbe_share.remote.interrupts.CancelToken`;
 :class:`CancelFanout` (the main thread's signal handler) forwards SIGINT/SIGTERM to every
 token in flight, so each target cleans up as a single operation would, and no new batch starts.
 
@@ -28,8 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ..deploy.interrupts import CancelToken
 from ..errors import Conflict, InvalidInput, NotFound, VerificationFailed
+from ..remote.interrupts import CancelToken
 from .rollout import (
     ItemState,
     Rollout,
@@ -42,9 +42,9 @@ from .rollout import (
 
 if TYPE_CHECKING:
     from ..catalog.models import Entry
-    from ..deploy.bundles import VerifiedBundle
-    from ..deploy.core import OpContext
-    from ..targets import Target
+    from ..ops.bundles import VerifiedBundle
+    from ..ops.context import OpContext
+    from ..targets.inventory import Target
     from ..workspace import Workspace
     from .plan import PlanFile, PlanItem
     from .rollout import Event, Step
@@ -57,7 +57,7 @@ def run_one(ctx: OpContext, item: ItemState, *, bundle: RolloutBundle | None) ->
     """Bring ``item.target`` to ``item.app`` ``item.to_version``; raise SpbeError when it failed."""
     # The single-target operation: the data-safe `upgrade` (install's checks, backup + verify,
     # health gate, automatic rollback -> RolledBack, exit 13) through the operations core.
-    from ..deploy.upgrade import upgrade
+    from ..ops.upgrade import upgrade
 
     _plan, result = upgrade(ctx, app=item.app, target_name=item.target, to=item.to_version,
                             bundle=bundle.path if bundle else None, bundle_digest=bundle.digest if bundle else None)
@@ -114,7 +114,7 @@ def make_step(
 ) -> Step:
     """The rollout's step: a fresh :class:`OpContext` per target (own token, own timestamp);
     ``bundles``: (app, release) -> the goal bundle chosen by :func:`rollout_bundles`."""
-    from ..deploy.core import OpContext
+    from ..ops.context import OpContext
 
     def step(item: ItemState) -> StepOutcome:
         token = fanout.token()
@@ -167,9 +167,9 @@ def rollout_bundles(
     from ..bundle.pack import bundle_filename
     from ..bundle.trust import decide_install_trust
     from ..catalog.loader import get_entry
-    from ..deploy.bundles import signing_key_id
+    from ..ops.bundles import signing_key_id
     from ..outside import terminal_text
-    from ..targets import get_target
+    from ..targets.inventory import get_target
     from .plan import verified_goal_bundle
 
     goals = sorted({(i.app, i.to_version) for i in items})

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..bundle import dockerarchive as da
 from ..errors import EnvironmentProblem, SpbeError
+from . import dockerarchive as da
 
 KEEP_CONFIG_KEYS = (
     "Cmd",

@@ -3,7 +3,7 @@
 ``spbe-share/base:bookworm`` is built from the machine's own apt mirror (no registry):
 
 1. ``debootstrap --variant=minbase --include=python3 bookworm`` into a temporary root;
-2. caches, docs, man pages and locales removed (:func:`spbe_share.images.trim_rootfs`), and
+2. caches, docs, man pages and locales removed (:func:`spbe_share.imaging.base.trim_rootfs`), and
    the files debootstrap copies from the build host (``etc/hostname``, ``etc/resolv.conf``,
    ``etc/hosts``) removed: the engine provides them in every container;
 3. Python's byte code rebuilt inside the root with ``PYTHONHASHSEED=0`` as hash-based
@@ -19,6 +19,7 @@ moved to a new point release gives a new base layer, and so new app layers above
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -98,7 +99,7 @@ def rebuild_bytecode(rootfs: Path) -> None:
         compileall_argv(rootfs, folders), capture_output=True, text=True, check=False, env=env
     )
     if proc.returncode != 0:
-        from ..images import BuildFailed
+        from .engine import BuildFailed
 
         last = (proc.stderr or proc.stdout).strip().splitlines()
         raise BuildFailed(f"compiling the base image's Python byte code failed: {last[-1] if last else proc.returncode}")
@@ -123,14 +124,8 @@ def ensure_base_image(
     tmp_dir: Path | None = None,
 ) -> str:
     """Make sure the base image ``tag`` exists with this recipe; build it if not. Returns its id."""
-    from ..images import (
-        _find_debootstrap,
-        _run,
-        debootstrap_argv,
-        docker_client,
-        host_debian_mirror,
-        trim_rootfs,
-    )
+    from .apt import host_debian_mirror
+    from .engine import docker_client, run_tool
 
     say = progress or (lambda _m: None)
     client = docker_client()
@@ -148,7 +143,7 @@ def ensure_base_image(
         say(f"debootstrap {BASE_SUITE} from {mirror} (a few minutes)")
         argv = debootstrap_argv(rootfs, mirror)
         argv[0] = debootstrap
-        _run(argv, what="debootstrap")
+        run_tool(argv, what="debootstrap")
         removed = trim_rootfs(rootfs) + strip_host_files(rootfs)
         say(f"trimmed {len(removed)} cache/doc/locale/host entries; rebuilding Python byte code")
         rebuild_bytecode(rootfs)
@@ -163,3 +158,79 @@ def ensure_base_image(
 
 
 __all__ = ["BASE_IMAGE", "BASE_RECIPE", "base_config", "compileall_argv", "ensure_base_image"]
+
+
+def debootstrap_argv(target: Path, mirror: str, *, suite: str = BASE_SUITE) -> list[str]:
+    return ["debootstrap", "--variant=minbase", "--include=python3", suite, str(target), mirror]
+
+
+# Removed from the debootstrap tree: downloaded packages, apt lists, docs, man pages, locales.
+_TRIM_GLOBS = (
+    "var/cache/apt/archives/*.deb",
+    "var/cache/apt/archives/partial/*",
+    "var/cache/apt/*.bin",
+    "var/lib/apt/lists/*",
+    "var/log/*.log",
+    "var/log/apt/*",
+    "usr/share/doc/*",
+    "usr/share/man/*",
+    "usr/share/info/*",
+    "usr/share/lintian/*",
+    "usr/share/locale/*",
+)
+
+
+_KEEP = {"usr/share/locale/locale.alias", "var/lib/apt/lists/partial"}
+
+
+_DPKG_NODOC = """\
+# spbe-share: keep images small (no docs, man pages or translations)
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+path-exclude=/usr/share/lintian/*
+"""
+
+
+_APT_CLEAN = """\
+// spbe-share: do not keep downloaded packages in image layers
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT::Install-Recommends "false";
+"""
+
+
+def trim_rootfs(rootfs: Path) -> list[str]:
+    """Delete caches, docs, man pages and locales from a debootstrap tree; returns what went."""
+    removed: list[str] = []
+    for pattern in _TRIM_GLOBS:
+        for path in sorted(rootfs.glob(pattern)):
+            rel = path.relative_to(rootfs).as_posix()
+            if rel in _KEEP:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(rel)
+    (rootfs / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True, exist_ok=True)
+    (rootfs / "etc/dpkg/dpkg.cfg.d/01-spbe-nodoc").write_text(_DPKG_NODOC, encoding="utf-8")
+    (rootfs / "etc/apt/apt.conf.d").mkdir(parents=True, exist_ok=True)
+    (rootfs / "etc/apt/apt.conf.d/01-spbe-clean").write_text(_APT_CLEAN, encoding="utf-8")
+    return removed
+
+
+def _find_debootstrap() -> str:
+    found = shutil.which("debootstrap") or next(
+        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.access(p, os.X_OK)), None
+    )
+    if not found:
+        raise EnvironmentProblem(
+            "debootstrap is not installed (needed to build the base image): apt-get install debootstrap"
+        )
+    return found

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..catalog import mdocs
 from ..yamlio import LoadedYaml, format_loc, load_yaml
-from . import Finding
+from .findings import Finding
 
 if TYPE_CHECKING:
     from ..catalog.loader import LoadedEntry

@@ -6,8 +6,8 @@ import re
 
 from ..catalog import mdocs
 from ..catalog.assets import asset_problem
-from . import Finding
 from .context import LintContext
+from .findings import Finding
 
 STUB_WORDS = 80
 #: install guide sections: (name shown, words a heading may use), matched in this order

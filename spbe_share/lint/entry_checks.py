@@ -6,8 +6,8 @@ import re
 
 from ..catalog.assets import asset_problem
 from ..catalog.publiccode.validator import grapheme_len
-from . import Finding
 from .context import LintContext
+from .findings import Finding
 
 OFFICIAL_HOST = re.compile(r"(^|\.)go\.id$")
 

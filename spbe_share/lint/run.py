@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..catalog.loader import ENTRY_FILE, CatalogRoot, catalog_roots, discover_entries, get_entry
+from ..catalog.loader import ENTRY_FILE, catalog_roots, discover_entries, get_entry
+from ..catalog.roots import CatalogRoot
 from ..errors import ValidationFailed
-from . import EntryLint, lint_entry, lint_file
+from . import lint_entry, lint_file
 from .checks import CHECKS
+from .findings import EntryLint
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..bundle.dockerarchive import copy_hashing
-from ..bundle.keys import key_id_of
+from ..bundle.keyformat import key_id_of
 from ..errors import Conflict, EnvironmentProblem, InvalidInput, RemoteFailed, Unreachable
+from ..imaging.dockerarchive import copy_hashing
 from . import aptsolve as apt
 from .bundle import (
     INDEX_PATH,
@@ -34,7 +34,7 @@ from .oses import ARCHIVE, PROFILES, OsProfile
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from ..images import AptSource
+    from ..imaging.apt import AptSource
     from ..workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -235,7 +235,7 @@ def build_provision_bundle(
     machine_sources: Sequence[AptSource] | None = None,
 ) -> BuiltProvisionBundle:
     """Resolve, download and pack the provision bundle of ``os_id``; sign it with ``key``."""
-    from ..images import read_apt_sources
+    from ..imaging.apt import read_apt_sources
 
     say = progress or (lambda _m: None)
     profile = profile_of(os_id)

@@ -32,10 +32,10 @@ from typing import IO, TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..bundle.dockerarchive import copy_hashing, regular_tarinfo
-from ..bundle.keys import key_id_of
+from ..bundle.keyformat import key_id_of
 from ..bundle.manifest import KEY_ID, MAX_MANIFEST_BYTES
 from ..errors import NotFound, VerificationFailed
+from ..imaging.dockerarchive import copy_hashing, regular_tarinfo
 from ..yamlio import format_loc
 
 if TYPE_CHECKING:

@@ -1,1 +1,4 @@
-"""The static web catalog: ``spbe-share site build`` and ``site serve``."""
+"""The static web catalog: ``spbe-share site build`` and ``site serve``.
+
+May import: fleet, lint, catalog and the layers below. Imported by: cli.
+"""

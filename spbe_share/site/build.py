@@ -36,8 +36,9 @@ from ..catalog.loader import LoadedEntry
 from ..catalog.models import semver_key
 from ..errors import Conflict, InvalidInput
 from ..fleet.models import FleetStatus
-from ..lint import EntryLint, lint_entry
+from ..lint import lint_entry
 from ..lint.checks import CHECKS, LEVELS, MAX_LEVEL
+from ..lint.findings import EntryLint
 from .i18n import LANGS, t
 from .render import render_doc
 

@@ -38,7 +38,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from spbe_share.catalog.loader import CatalogRoot, load_catalog
+    from spbe_share.catalog.loader import load_catalog
+    from spbe_share.catalog.roots import CatalogRoot
     from spbe_share.fleet.models import load_fleet_status
     from spbe_share.site.build import build_site
     from spbe_share.site.serve import make_server

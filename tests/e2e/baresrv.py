@@ -230,7 +230,7 @@ def ensure_rootfs_tarball(*, mirror: str | None = None, say=print) -> Path:  # n
     (a fresh server has none, and apt must not find the packages there instead of in the
     provision bundle).
     """
-    from spbe_share.images import host_debian_mirror
+    from spbe_share.imaging.apt import host_debian_mirror
 
     out = cache_dir() / f"bare-{SUITE}-{rootfs_key()}.tar"
     if out.is_file():

@@ -1,5 +1,5 @@
 """End to end over SSH: ``playbooks/backup.yml`` and ``playbooks/restore.yml`` on a simulated
-data center, run through ``spbe_share.deploy.runner.run_playbook`` (the CLI commands come later).
+data center, run through ``spbe_share.remote.runner.run_playbook`` (the CLI commands come later).
 
 Pengaduan is installed by the real ``spbe-share install`` into a fresh DC, complaints are made
 through its API, then: backup.yml (create + verify + prune, under the lock), more data, and
@@ -21,14 +21,15 @@ from simdc import donor_kode, make_e2e_workspace, remove_docker_objects
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backuptest import appdata, published_url, store  # noqa: E402
 
-from spbe_share.deploy import state  # noqa: E402
-from spbe_share.deploy.backup.manifest import (  # noqa: E402
+from spbe_share.plans.backup import backup_spec  # noqa: E402
+from spbe_share.plans.opvars import backup_extravars, restore_extravars
+from spbe_share.records import state  # noqa: E402
+from spbe_share.records.backups import (  # noqa: E402
     BackupPlayResult,
     RestorePlayResult,
     parse_manifest,
     parse_verification,
 )
-from spbe_share.deploy.backup.spec import backup_extravars, backup_spec, restore_extravars  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -72,8 +73,8 @@ def installed(simdc_factory: Any, tmp_path: Path) -> Any:
 
 
 def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
-    from spbe_share.deploy.runner import run_playbook
-    from spbe_share.targets import get_target
+    from spbe_share.remote.runner import run_playbook
+    from spbe_share.targets.inventory import get_target
 
     w, dc, entry = installed
     ws = w.ws

@@ -41,7 +41,8 @@ from entrybundle import entry_bundle
 from fleetroot import APP, DONOR_KEY, NEW, NEW_PORT, NEWEST, OLD, build_bundles
 from simdc import E2EWorkspace, SimDC, make_e2e_workspace, remove_docker_objects
 
-from spbe_share.bundle.keys import key_id_of, load_private_key, public_line
+from spbe_share.bundle.keyformat import key_id_of, public_line
+from spbe_share.bundle.keys import load_private_key
 from spbe_share.errors import ExitCode
 from spbe_share.workspace import Workspace
 

@@ -306,8 +306,8 @@ def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path])
 
 def _noop_check(ews: E2EWorkspace, app: str, bundle: Path, sets: tuple[str, ...] = ()) -> Any:
     """install's no-op check, in this process: every check of the plan, then the one round trip."""
-    from spbe_share.deploy.core import OpContext
-    from spbe_share.deploy.install import noop_check, plan_install
+    from spbe_share.ops.context import OpContext
+    from spbe_share.ops.install import noop_check, plan_install
 
     ctx = OpContext.create(ews.ws)
     plan = plan_install(ctx, app=app, target_name=ews.dcs[APPS[app]].name, bundle=bundle, sets=sets,

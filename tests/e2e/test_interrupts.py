@@ -1,7 +1,7 @@
 """End to end: Ctrl-C (SIGINT) to the real CLI in the middle of an install over SSH.
 
 The install is interrupted while it ships blobs to a fresh simulated data center (one stream
-before the lock, :mod:`spbe_share.deploy.ship`). Afterwards: exit code 12 and a one-line
+before the lock, :mod:`spbe_share.remote.ship`). Afterwards: exit code 12 and a one-line
 ``cancelled:`` message, no lock was taken and no attempt or release written (nothing of the
 app changed), every blob in the target's store is complete and matches its name (verified
 before it got it), the audit log says ``cancelled``, no ssh process of this run is left, and
@@ -23,8 +23,8 @@ import pytest
 import zstandard
 from simdc import donor_kode, interrupt_cli, make_e2e_workspace, remove_docker_objects
 
-from spbe_share.deploy.interrupts import processes_with
 from spbe_share.errors import ExitCode
+from spbe_share.remote.interrupts import processes_with
 
 pytestmark = pytest.mark.e2e
 

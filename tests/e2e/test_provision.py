@@ -122,7 +122,7 @@ def test_a_provision_bundle_signed_by_a_donor_key_is_refused(bare_server: BareSe
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from spbe_share.bundle.keys import key_id_of, public_line
+    from spbe_share.bundle.keyformat import key_id_of, public_line
     from spbe_share.provision.bundle import MANIFEST_NAME, ProvisionManifest, write_bundle
 
     key = Ed25519PrivateKey.generate()
@@ -261,7 +261,7 @@ def test_clock_check_fails_clearly_by_hand(bare_server: BareServer, bws: E2EWork
 def _ansible_env(run: Path) -> dict[str, str]:
     import os
 
-    from spbe_share.deploy.runner import collections_path
+    from spbe_share.remote.runner import collections_path
 
     return {**os.environ, "ANSIBLE_COLLECTIONS_PATH": collections_path(), "ANSIBLE_HOST_KEY_CHECKING": "True",
             "ANSIBLE_LOCAL_TEMP": str(run / ".by-hand-tmp"), "ANSIBLE_NOCOLOR": "1"}

@@ -14,9 +14,9 @@ import pytest
 import zstandard
 from simdc import TARGET_PYTHON, SimDC, run_cli
 
-from spbe_share.deploy.ship import BlobToShip, ship_blobs
 from spbe_share.errors import Unreachable
-from spbe_share.targets import get_target
+from spbe_share.remote.ship import BlobToShip, ship_blobs
+from spbe_share.targets.inventory import get_target
 from spbe_share.workspace import Workspace
 
 pytestmark = pytest.mark.e2e

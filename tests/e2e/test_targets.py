@@ -11,14 +11,8 @@ import pytest
 from simdc import E2EWorkspace, SimDC, run_cli
 
 from spbe_share.errors import ExitCode, HostKeyMismatch
-from spbe_share.targets import (
-    ansible_inventory_for,
-    check_host_key,
-    get_target,
-    read_known_hosts,
-    ssh_argv,
-    ssh_base_args,
-)
+from spbe_share.remote.ssh import ansible_inventory_for, check_host_key, ssh_argv, ssh_base_args
+from spbe_share.targets.inventory import get_target, read_known_hosts
 from spbe_share.workspace import Workspace
 
 pytestmark = pytest.mark.e2e
@@ -303,7 +297,7 @@ def test_bind_address_must_be_an_ip_and_preflight_checks_the_one_used(simdc_fact
 def test_fleet_status_rows_for_a_changed_key_a_stopped_server_and_a_hung_one(simdc_factory, tmp_path: Path) -> None:
     """One SSH round trip per target: each failure is its own row, none holds up the others, and
     the ssh of a target that does not answer in --timeout is killed (none is left running)."""
-    from spbe_share.deploy.interrupts import processes_with
+    from spbe_share.remote.interrupts import processes_with
 
     changed, stopped, hung = (simdc_factory(n) for n in ("kota-kunci", "kota-mati", "kota-diam"))
     home = tmp_path / "ws"

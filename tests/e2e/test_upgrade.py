@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import appdata  # noqa: E402
 from backuptest import published_url  # noqa: E402
 
-from spbe_share.deploy import state  # noqa: E402
+from spbe_share.records import state  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

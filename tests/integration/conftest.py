@@ -48,14 +48,14 @@ def _engine_socket_present() -> bool:
 def docker_client() -> Any:
     if not _engine_socket_present():
         pytest.skip("no Docker engine socket (/var/run/docker.sock or DOCKER_HOST); CI starts dockerd")
-    from spbe_share.images import docker_client as make_client
+    from spbe_share.imaging.engine import docker_client as make_client
 
     return make_client()  # a socket that does not answer is a failure, not a skip
 
 
 @pytest.fixture(scope="session")
 def base_image(docker_client: Any) -> str:
-    from spbe_share.images import ensure_base_image
+    from spbe_share.imaging.base import ensure_base_image
 
     return ensure_base_image()
 
@@ -86,7 +86,7 @@ def load_app() -> Callable[[str], Any]:
 
 @pytest.fixture(scope="session")
 def built_app(base_image: str, it_workspace: Any, load_app: Callable[[str], Any]) -> Callable[..., list[Any]]:
-    from spbe_share.images import build_app
+    from spbe_share.imaging.app import build_app
 
     cache: dict[tuple[str, str | None], list[Any]] = {}
 

@@ -16,8 +16,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backuptest import appdata, engine, restorer, store, wait_http_ok, write_current  # noqa: E402
 
-from spbe_share.deploy.backup.manifest import BackupManifest, PostgresItem, VolumeCoveredItem  # noqa: E402
-from spbe_share.deploy.backup.spec import backup_spec  # noqa: E402
+from spbe_share.plans.backup import backup_spec  # noqa: E402
+from spbe_share.records.backups import BackupManifest, PostgresItem, VolumeCoveredItem  # noqa: E402
 
 pytestmark = pytest.mark.docker
 

@@ -27,9 +27,9 @@ from backuptest import (  # noqa: E402
     write_current,
 )
 
-from spbe_share.deploy.backup.manifest import BackupManifest, Verification  # noqa: E402
-from spbe_share.deploy.backup.schedule import cron_file  # noqa: E402
-from spbe_share.deploy.backup.spec import backup_spec  # noqa: E402
+from spbe_share.plans.backup import backup_spec  # noqa: E402
+from spbe_share.plans.schedule import cron_file  # noqa: E402
+from spbe_share.records.backups import BackupManifest, Verification  # noqa: E402
 
 pytestmark = pytest.mark.docker
 

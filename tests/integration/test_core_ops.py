@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from spbe_share.deploy import core, state
-from spbe_share.deploy.interrupts import processes_with
 from spbe_share.errors import Cancelled, ExitCode, Locked, RemoteFailed
-from spbe_share.targets import get_target
+from spbe_share.ops import core
+from spbe_share.records import state
+from spbe_share.remote.interrupts import processes_with
+from spbe_share.targets.inventory import get_target
 from spbe_share.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,8 +230,8 @@ def test_a_signal_on_the_way_into_the_playbook_is_never_lost(setup: dict[str, An
     12), the lock free, well before the playbook's 45 s of work would have ended."""
     import ansible_runner
 
-    from spbe_share.deploy import lease, runner
-    from spbe_share.deploy.interrupts import CancelToken
+    from spbe_share.remote import lease, runner
+    from spbe_share.remote.interrupts import CancelToken
 
     ws, root = setup["ws"], setup["root"]
     ctx = core.OpContext.create(ws, cancel=CancelToken(grace_s=600))  # no hard kill: only the SIGINT can stop it

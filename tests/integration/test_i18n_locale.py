@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from spbe_share.deploy.runner import run_playbook
-from spbe_share.targets import get_target
+from spbe_share.remote.runner import run_playbook
+from spbe_share.targets.inventory import get_target
 from spbe_share.workspace import Workspace
 
 PLAY = """---

@@ -1,4 +1,4 @@
-"""spbe_share.images against the real Docker engine: base image, failing builds, every catalog app builds."""
+"""spbe_share.imaging.app against the real Docker engine: base image, failing builds, every catalog app builds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from spbe_share.images import BASE_IMAGE, BuildFailed, ensure_base_image, image_layers
+from spbe_share.imaging.app import image_layers
+from spbe_share.imaging.base import BASE_IMAGE, ensure_base_image
+from spbe_share.imaging.engine import BuildFailed
 
 pytestmark = pytest.mark.docker
 
@@ -68,7 +70,7 @@ def _write_app(root: Path, dockerfile: str, image: str) -> Any:
 
 
 def test_failing_build_reports_the_last_error(base_image: str, tmp_path: Path, docker_client: Any) -> None:
-    from spbe_share.images import build_app
+    from spbe_share.imaging.app import build_app
     from spbe_share.workspace import Workspace
 
     image = f"spbe-it/broken-{uuid.uuid4().hex[:8]}"
@@ -91,7 +93,7 @@ def test_version_and_labels_are_config_only_and_layers_reproducible(
 ) -> None:
     """Two releases of the same source share every layer; the version is in the config (env,
     labels) and never a build argument; a no-cache rebuild gives the same image id."""
-    from spbe_share.images import LABEL_APP, build_app, image_layers
+    from spbe_share.imaging.app import LABEL_APP, build_app, image_layers
     from spbe_share.workspace import Workspace
 
     image = f"spbe-it/tiny-{uuid.uuid4().hex[:8]}"

@@ -36,7 +36,7 @@ def http(method: str, url: str, body: dict[str, Any] | None = None, token: str |
 def test_build_labels_and_rebuild_reuses_every_layer(
     built_app: Any, it_workspace: Any, load_app: Any, docker_client: Any
 ) -> None:
-    from spbe_share.images import LABEL_APP, build_app, image_layers
+    from spbe_share.imaging.app import LABEL_APP, build_app, image_layers
 
     (first,) = built_app(APP)
     assert first.component == "web"

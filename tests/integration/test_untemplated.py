@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from spbe_share.deploy.runner import run_playbook
-from spbe_share.deploy.varsfile import UNSAFE, dump_vars, load_vars
-from spbe_share.targets import get_target
+from spbe_share.remote.runner import run_playbook
+from spbe_share.remote.varsfile import UNSAFE, dump_vars, load_vars
+from spbe_share.targets.inventory import get_target
 from spbe_share.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

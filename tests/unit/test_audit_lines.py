@@ -27,7 +27,8 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def test_a_holder_with_line_separators_is_kept_on_one_line(ws: Workspace) -> None:
-    from spbe_share.deploy.core import OpContext, operation
+    from spbe_share.ops.context import OpContext
+    from spbe_share.ops.core import operation
 
     ctx = OpContext.create(ws, operator="op")
     with pytest.raises(Locked), operation(ctx, name="upgrade", app="e-office", target="kota-sorong"):

@@ -16,22 +16,23 @@ from backuptest import store  # noqa: E402
 
 from spbe_share.catalog.loader import load_entry  # noqa: E402
 from spbe_share.catalog.models import Entry  # noqa: E402
-from spbe_share.deploy import state  # noqa: E402
-from spbe_share.deploy.backup.manifest import (  # noqa: E402
-    BackupManifest,
-    parse_manifest,
-    parse_rows,
-    parse_verification,
-)
-from spbe_share.deploy.backup.schedule import (  # noqa: E402
+from spbe_share.errors import InvalidInput, VerificationFailed  # noqa: E402
+from spbe_share.plans.backup import backup_spec  # noqa: E402
+from spbe_share.plans.opvars import backup_extravars, restore_extravars
+from spbe_share.plans.schedule import (  # noqa: E402
     cron_file,
     engine_argv,
     parse_daily,
     schedule_files,
     systemd_files,
 )
-from spbe_share.deploy.backup.spec import backup_extravars, backup_spec, restore_extravars  # noqa: E402
-from spbe_share.errors import InvalidInput, VerificationFailed  # noqa: E402
+from spbe_share.records import state  # noqa: E402
+from spbe_share.records.backups import (  # noqa: E402
+    BackupManifest,
+    parse_manifest,
+    parse_rows,
+    parse_verification,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = "/var/lib/spbe-share"

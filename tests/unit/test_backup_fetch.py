@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from spbe_share.deploy.backup.fetch import check_copy, check_fetched, plan_fetch
 from spbe_share.errors import RemoteFailed, VerificationFailed
+from spbe_share.records.fetch import check_copy, check_fetched, plan_fetch
 
 BID = "20261122T101500Z-manual-3fa2"
 DATA = b"SQLite format 3\x00 rows"

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backuptest import FAKE_DIGEST, dk, engine, restorer, store, write_current  # noqa: E402
 
 from spbe_share.catalog.loader import load_entry  # noqa: E402
-from spbe_share.deploy.backup.spec import backup_spec  # noqa: E402
+from spbe_share.plans.backup import backup_spec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spbe_share.bundle import dockerarchive as da
+from spbe_share.imaging import dockerarchive as da
 
 CONFIG = b'{"architecture":"amd64","rootfs":{"type":"layers","diff_ids":[]}}'
 L1 = b"layer one" * 1000
@@ -188,7 +188,7 @@ def test_compressed_blobs_are_verified_and_a_corrupt_one_deleted_when_asked(tmp_
 
     import zstandard
 
-    from spbe_share.bundle import dockerarchive as da
+    from spbe_share.imaging import dockerarchive as da
 
     layer = b"layer-bytes" * 1000
     config = b'{"rootfs": {}}'

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_bundle_verify import craft  # same folder
 
-from spbe_share.bundle.keys import key_id_of
+from spbe_share.bundle.keyformat import key_id_of
 from spbe_share.bundle.manifest import BundleManifest
 from spbe_share.bundle.verify import check_signature, verify_stream
 from spbe_share.errors import ExitCode, VerificationFailed

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from spbe_share.bundle.keys import key_id_of
+from spbe_share.bundle.keyformat import key_id_of
 from spbe_share.bundle.manifest import BundleImage, BundleManifest
 from spbe_share.bundle.pack import make_manifest, write_bundle
 from spbe_share.bundle.verify import extract_bundle, verify_bundle

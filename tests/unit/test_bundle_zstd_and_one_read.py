@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_bundle_verify import LAYER, _sha, craft, flip, refused, retar  # same folder
 
 from spbe_share.bundle import verify as V
-from spbe_share.bundle.keys import key_id_of
+from spbe_share.bundle.keyformat import key_id_of
 from spbe_share.bundle.manifest import MANIFEST_NAME
 from spbe_share.errors import VerificationFailed
 

@@ -23,7 +23,7 @@ CHILD = r"""
 import json, resource, sys
 from pathlib import Path
 from spbe_share.errors import SpbeError
-from spbe_share.targets import Target
+from spbe_share.targets.inventory import Target
 from spbe_share.workspace import Workspace
 
 case, fake, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
@@ -34,18 +34,18 @@ t = Target(name="local", connection="local", host="localhost", user="op", pemda=
 out = ""
 try:
     if case == "secrets":
-        from spbe_share.deploy.secretsync import call
+        from spbe_share.remote.secretsync import call
         call(ws, t, "pengaduan", "read", {"names": None}, timeout=60)
     elif case == "noop":
-        from spbe_share.deploy.noop import check_unchanged
+        from spbe_share.ops.noop import check_unchanged
         out = check_unchanged(ws, target=t, request={}, run_dir=tmp / "run").error
     elif case == "lease":
-        from spbe_share.deploy.lease import LeaseKeeper
-        from spbe_share.deploy.state import new_lock_owner
+        from spbe_share.remote.lease import LeaseKeeper
+        from spbe_share.records.state import new_lock_owner
         keeper = LeaseKeeper(ws=ws, target=t, lock_path="/x.lock", lock=new_lock_owner(who="op", operation="x"))
         out = keeper.renew_once([fake], timeout=60) + " " + keeper.failures[-1]
     elif case == "ssh":
-        from spbe_share.targets import _run
+        from spbe_share.remote.ssh import _run
         _run([fake], timeout=60)
 except SpbeError as exc:
     out = f"{type(exc).__name__}: {exc.message}"

@@ -9,7 +9,7 @@ import pytest
 from catalog_fixtures import entry_data, write_entry
 
 from spbe_share.catalog.index import CatalogIndex, open_index, search_catalog, split_words
-from spbe_share.catalog.loader import BUILTIN, CatalogRoot
+from spbe_share.catalog.roots import BUILTIN, CatalogRoot
 from spbe_share.workspace import Workspace
 
 REG_ARSIP = {"name": "Undang-Undang Nomor 43 Tahun 2009 tentang Kearsipan", "uri": "https://peraturan.go.id/id/uu-no-43-tahun-2009"}

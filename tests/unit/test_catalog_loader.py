@@ -9,14 +9,13 @@ import yaml
 from catalog_fixtures import entry_data, write_entry
 
 from spbe_share.catalog.loader import (
-    BUILTIN,
-    CatalogRoot,
     discover_entries,
     get_entry,
     load_catalog,
     load_entry,
     validate_paths,
 )
+from spbe_share.catalog.roots import BUILTIN, CatalogRoot
 from spbe_share.errors import InvalidInput, NotFound, ValidationFailed
 from spbe_share.workspace import Workspace
 

@@ -20,7 +20,7 @@ DEEP_IN_OBJECT = b'{"a": ' + DEEP + b"}"
 
 
 def test_noop_answer() -> None:
-    from spbe_share.deploy.noop import parse_answer
+    from spbe_share.ops.noop import parse_answer
 
     for raw in (DEEP, DEEP_IN_OBJECT):
         answer = parse_answer(raw.decode())
@@ -28,7 +28,7 @@ def test_noop_answer() -> None:
 
 
 def test_backup_copy_for_restore_from(tmp_path: Path) -> None:
-    from spbe_share.deploy.backup.fetch import check_copy
+    from spbe_share.records.fetch import check_copy
 
     (tmp_path / "manifest.json").write_bytes(DEEP_IN_OBJECT)
     with pytest.raises(VerificationFailed, match="nested deeper than 64 levels"):
@@ -66,7 +66,7 @@ def test_fleet_status_file(tmp_path: Path) -> None:
 
 
 def test_preflight_facts() -> None:
-    from spbe_share.deploy.preflight import TargetFacts
+    from spbe_share.ops.preflight import TargetFacts
 
     facts = TargetFacts.model_validate({"disk": {"path": "/", "free_mb": 1, "exists": True}, "docker_rc": 0,
                                         "docker_version": DEEP_IN_OBJECT.decode()})  # fmt: skip
@@ -74,8 +74,8 @@ def test_preflight_facts() -> None:
 
 
 def test_secrets_helper_answer(tmp_path: Path) -> None:
-    from spbe_share.deploy.secretsync import call
-    from spbe_share.targets import Target
+    from spbe_share.remote.secretsync import call
+    from spbe_share.targets.inventory import Target
     from spbe_share.workspace import Workspace
 
     answer = tmp_path / "answer.json"

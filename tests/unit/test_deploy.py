@@ -10,22 +10,17 @@ from typing import Any
 import pytest
 
 from spbe_share.catalog.models import Entry, Requirements
-from spbe_share.deploy import state
-from spbe_share.deploy.builders import (
-    app_urls,
-    container_specs,
-    health_specs,
-    phase_seconds,
-    start_order,
-)
-from spbe_share.deploy.imageuser import resolve_user
-from spbe_share.deploy.preflight import Check, DiskFacts, TargetFacts, evaluate, required_ports
-from spbe_share.deploy.render import render_configs
-from spbe_share.deploy.runner import RunResult, TaskTiming, run_dir_name
-from spbe_share.deploy.status import health_of
-from spbe_share.deploy.values import parse_set, resolve_values, secret_specs
-from spbe_share.deploy.varsfile import UNSAFE, dump_vars, load_vars
 from spbe_share.errors import InvalidInput, ValidationFailed
+from spbe_share.ops.install import phase_seconds
+from spbe_share.ops.preflight import Check, DiskFacts, TargetFacts, evaluate, required_ports
+from spbe_share.ops.status import health_of
+from spbe_share.plans.containers import app_urls, container_specs, health_specs, start_order
+from spbe_share.plans.imageuser import resolve_user
+from spbe_share.plans.render import render_configs
+from spbe_share.plans.values import parse_set, resolve_values, secret_specs
+from spbe_share.records import state
+from spbe_share.remote.runner import RunResult, TaskTiming, run_dir_name
+from spbe_share.remote.varsfile import UNSAFE, dump_vars, load_vars
 
 
 def make_entry(**over: Any) -> Entry:
@@ -214,8 +209,8 @@ def test_evaluate_a_bare_server_names_the_fix() -> None:
 
 
 def test_require_ok_names_the_fix_once() -> None:
-    from spbe_share.deploy.preflight import PreflightReport, require_ok
     from spbe_share.errors import PreflightFailed
+    from spbe_share.ops.preflight import PreflightReport, require_ok
 
     fix = "spbe-share target provision kab"
     checks = [Check("docker engine", "running", "docker not found", False, fix),
@@ -428,7 +423,7 @@ def test_release_record_rejects_unknown_fields() -> None:
 
 
 def test_event_collector_turns_runner_events_into_a_result() -> None:
-    from spbe_share.deploy.runner import ProgressEvent, _EventCollector
+    from spbe_share.remote.runner import ProgressEvent, _EventCollector
 
     seen: list[ProgressEvent] = []
     c = _EventCollector(seen.append)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from spbe_share.deploy import ship as S
 from spbe_share.errors import VerificationFailed
-from spbe_share.targets import Target
+from spbe_share.remote import ship as S
+from spbe_share.targets.inventory import Target
 from spbe_share.workspace import Workspace
 
 
@@ -131,7 +131,8 @@ def test_missing_local_blob_is_refused_before_connecting(tmp_path: Path) -> None
 
 
 def test_receiver_check_mode(setup: tuple, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[type-arg]
-    from spbe_share.deploy import receiver
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "playbooks" / "module_utils"))
+    import spbe_receiver as receiver
 
     ws, target, blobs, root = setup
     S.ship_blobs(ws, target, blobs[:2])

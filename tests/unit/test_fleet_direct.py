@@ -19,7 +19,6 @@ from types import ModuleType
 
 import pytest
 
-from spbe_share.deploy.interrupts import CancelToken, interrupts, processes_with
 from spbe_share.errors import Cancelled
 from spbe_share.fleet import direct
 from spbe_share.fleet.direct import (
@@ -30,7 +29,8 @@ from spbe_share.fleet.direct import (
     status_argv,
 )
 from spbe_share.fleet.status import read_targets
-from spbe_share.targets import Target
+from spbe_share.remote.interrupts import CancelToken, interrupts, processes_with
+from spbe_share.targets.inventory import Target
 from spbe_share.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

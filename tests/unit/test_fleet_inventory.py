@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spbe_share.deploy.runner import inventory_for
-from spbe_share.targets import Target
+from spbe_share.remote.runner import inventory_for
+from spbe_share.targets.inventory import Target
 from spbe_share.workspace import Workspace
 
 

@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from entrybundle import entry_bundle
 
 from spbe_share.agreements import build_agreement
-from spbe_share.bundle.keys import key_id_of
+from spbe_share.bundle.keyformat import key_id_of
 from spbe_share.catalog.loader import load_entry
-from spbe_share.deploy.preflight import Check
 from spbe_share.errors import Conflict, ExitCode, InvalidInput, NotFound, VerificationFailed
 from spbe_share.fleet import upgrade as fu
 from spbe_share.fleet.plan import (
@@ -32,9 +31,10 @@ from spbe_share.fleet.plan import (
     upgrade_path,
     write_plan,
 )
+from spbe_share.fleet.reads import TargetRead, parse_read
 from spbe_share.fleet.rollout import ItemState, load_state
-from spbe_share.fleet.status import TargetRead, parse_read
-from spbe_share.targets import Target
+from spbe_share.ops.preflight import Check
+from spbe_share.targets.inventory import Target
 from spbe_share.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,9 +229,9 @@ class Donor:
 def donor(tmp_path: Path) -> Donor:
     """A workspace whose catalog holds contoh-app (donor 94.71), two adopter targets, the donor's
     key trusted for 94.71 and the donor's signed bundle of contoh-app 1.0.0."""
-    from spbe_share.bundle.keys import public_line
+    from spbe_share.bundle.keyformat import public_line
     from spbe_share.bundle.trust import trust_key
-    from spbe_share.targets import save_targets
+    from spbe_share.targets.inventory import save_targets
 
     ws = Workspace(home=tmp_path / "home", root=tmp_path / "repo")
     write_entry(ws.root, "contoh-app")
@@ -320,7 +320,7 @@ def test_a_plan_without_a_bundle_asks_for_one_before_anything_starts(
 
 
 def test_a_bundle_that_a_target_would_refuse_stops_the_fleet_before_it_starts(donor: Donor, tmp_path: Path) -> None:
-    from spbe_share.bundle.keys import public_line
+    from spbe_share.bundle.keyformat import public_line
     from spbe_share.bundle.trust import trust_key
 
     elsewhere = Ed25519PrivateKey.generate()  # a key trusted for another donor (91)

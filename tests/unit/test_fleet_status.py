@@ -10,15 +10,9 @@ from typing import Any
 from spbe_share.agreements import build_agreement
 from spbe_share.catalog.loader import load_entry
 from spbe_share.fleet.models import FleetStatus
-from spbe_share.fleet.status import (
-    CSV_COLUMNS,
-    agreement_state,
-    build_rows,
-    csv_rows,
-    parse_read,
-    run_deadline,
-)
-from spbe_share.targets import Target
+from spbe_share.fleet.reads import parse_read
+from spbe_share.fleet.status import CSV_COLUMNS, agreement_state, build_rows, csv_rows, run_deadline
+from spbe_share.targets.inventory import Target
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 12, 1)
@@ -104,7 +98,7 @@ def test_upgrade_and_rollback_are_told_apart() -> None:
 
 
 def test_rows() -> None:
-    from spbe_share.fleet.status import TargetRead
+    from spbe_share.fleet.reads import TargetRead
 
     reads = {
         "sorong": parse_read(T1, probe(record(), healthy=False)),

@@ -29,9 +29,9 @@ from spbe_share.agreements import _to_yaml_data, build_agreement, load_agreement
 from spbe_share.catalog.loader import check_entry
 from spbe_share.catalog.models import Entry
 from spbe_share.catalog.sources import read_sources, source_roots
-from spbe_share.deploy.values import read_values_file, resolve_values
 from spbe_share.errors import InvalidInput, SpbeError
-from spbe_share.targets import Target, inventory_document, list_targets
+from spbe_share.plans.values import read_values_file, resolve_values
+from spbe_share.targets.inventory import Target, inventory_document, list_targets
 from spbe_share.workspace import Workspace
 
 SETTINGS = settings(
@@ -254,7 +254,7 @@ TRUST_RECORD = {
 @SETTINGS
 @given(documents(TRUST_RECORD))
 def test_trusted_key_reader(text: str) -> None:
-    from spbe_share.bundle.keys import key_id_of, parse_public_key
+    from spbe_share.bundle.keyformat import key_id_of, parse_public_key
     from spbe_share.bundle.trust import trust_records
 
     kid = key_id_of(parse_public_key(TRUST_KEY, source="k")[0])
@@ -311,8 +311,8 @@ BACKUP_MANIFEST = {
 @SETTINGS
 @given(json_documents(BACKUP_MANIFEST))
 def test_backup_manifest_before_a_fetch(raw: bytes) -> None:
-    from spbe_share.deploy.backup.fetch import check_copy, plan_fetch
     from spbe_share.errors import RemoteFailed, VerificationFailed
+    from spbe_share.records.fetch import check_copy, plan_fetch
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "t" / "pengaduan"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from spbe_share.errors import HostKeyMismatch, InvalidInput, VerificationFailed
-from spbe_share.hostkeys import HostKey, choose_pins, parse_public_keys
-from spbe_share.targets import choose_bind_address
+from spbe_share.targets.hostkeys import HostKey, choose_pins, parse_public_keys
+from spbe_share.targets.inventory import choose_bind_address
 
 
 def _key(tmp_path: Path, name: str) -> HostKey:
@@ -85,7 +85,7 @@ def test_bind_address_is_an_ip_address() -> None:
 
 
 def test_set_local_bind_address_is_an_ip_address(tmp_path: Path) -> None:
-    from spbe_share.targets import set_local
+    from spbe_share.targets.inventory import set_local
     from spbe_share.workspace import Workspace
 
     ws = Workspace(home=tmp_path / "ws", root=tmp_path / "repo")

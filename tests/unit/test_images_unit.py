@@ -1,4 +1,4 @@
-"""Pure parts of spbe_share.images: apt mirror parsing, argv builders, contexts, labels, wheels cache."""
+"""Pure parts of spbe_share.imaging (app, apt, base, wheels): apt mirror parsing, argv builders, contexts, labels, wheels cache."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from spbe_share import images
 from spbe_share.errors import EnvironmentProblem, InvalidInput, NotFound
+from spbe_share.imaging import app as images
+from spbe_share.imaging import apt, base, wheels
 
 DEB822 = """\
 Types: deb
@@ -29,17 +30,17 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 
 def test_deb822_first_main_entry() -> None:
-    sources = images.parse_deb822_sources(DEB822)
+    sources = apt.parse_deb822_sources(DEB822)
     assert [s.uris for s in sources] == [["http://deb.debian.org/debian"], ["http://deb.debian.org/debian-security"]]
     assert sources[0].suites == ["bookworm", "bookworm-updates"]
-    assert images.pick_debian_mirror(sources) == "http://deb.debian.org/debian"
+    assert apt.pick_debian_mirror(sources) == "http://deb.debian.org/debian"
 
 
 def test_deb822_security_only_or_disabled_gives_none() -> None:
     security_only = DEB822.split("\n\n", 1)[1]
-    assert images.pick_debian_mirror(images.parse_deb822_sources(security_only)) is None
+    assert apt.pick_debian_mirror(apt.parse_deb822_sources(security_only)) is None
     disabled = "Types: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm\nComponents: main\nEnabled: no\n"
-    assert images.pick_debian_mirror(images.parse_deb822_sources(disabled)) is None
+    assert apt.pick_debian_mirror(apt.parse_deb822_sources(disabled)) is None
 
 
 def test_deb822_continuation_lines_and_src_skipped() -> None:
@@ -48,9 +49,9 @@ def test_deb822_continuation_lines_and_src_skipped() -> None:
         "Types: deb\nURIs: http://a.example/debian/\n http://b.example/debian\nSuites: trixie\n"
         "Components: main contrib\n"
     )
-    sources = images.parse_deb822_sources(text)
+    sources = apt.parse_deb822_sources(text)
     assert sources[1].uris == ["http://a.example/debian/", "http://b.example/debian"]
-    assert images.pick_debian_mirror(sources) == "http://a.example/debian"
+    assert apt.pick_debian_mirror(sources) == "http://a.example/debian"
 
 
 def test_one_line_format_with_options_and_comments() -> None:
@@ -61,16 +62,16 @@ deb-src http://ftp.example.org/debian bookworm main
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://ftp.example.org/debian/ bookworm main contrib # trailing
 deb http://security.example.org/debian-security bookworm-security main
 """
-    sources = images.parse_one_line_sources(text)
+    sources = apt.parse_one_line_sources(text)
     assert len(sources) == 4
     assert sources[0].options == {"arch": "amd64", "signed-by": "/usr/share/keyrings/docker.gpg"}
     assert sources[2].components == ["main", "contrib"]
-    assert images.pick_debian_mirror(sources) == "http://ftp.example.org/debian"
+    assert apt.pick_debian_mirror(sources) == "http://ftp.example.org/debian"
 
 
 def test_non_http_schemes_are_ignored() -> None:
     text = "deb cdrom:[Debian 12]/ bookworm main\ndeb file:/srv/mirror/debian bookworm main\n"
-    assert images.pick_debian_mirror(images.parse_one_line_sources(text)) == "file:/srv/mirror/debian"
+    assert apt.pick_debian_mirror(apt.parse_one_line_sources(text)) == "file:/srv/mirror/debian"
 
 
 def test_read_apt_sources_order(tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_read_apt_sources_order(tmp_path: Path) -> None:
     d.mkdir()
     (d / "debian.sources").write_text(DEB822)
     (d / "ignored.txt").write_text("deb http://nope.example/debian bookworm main\n")
-    sources = images.read_apt_sources(lst, d)
+    sources = apt.read_apt_sources(lst, d)
     assert [s.uris[0] for s in sources] == [
         "http://first.example/debian",
         "http://deb.debian.org/debian",
@@ -89,26 +90,26 @@ def test_read_apt_sources_order(tmp_path: Path) -> None:
 
 
 def test_host_mirror_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(images.ENV_MIRROR, "http://mirror.internal/debian/")
-    assert images.host_debian_mirror() == "http://mirror.internal/debian"
+    monkeypatch.setenv(apt.ENV_MIRROR, "http://mirror.internal/debian/")
+    assert apt.host_debian_mirror() == "http://mirror.internal/debian"
 
 
 def test_host_mirror_missing_is_environment_problem(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(images.ENV_MIRROR, raising=False)
-    empty = images.read_apt_sources(tmp_path / "none.list", tmp_path / "none.d")
+    monkeypatch.delenv(apt.ENV_MIRROR, raising=False)
+    empty = apt.read_apt_sources(tmp_path / "none.list", tmp_path / "none.d")
     assert empty == []
-    monkeypatch.setattr(images, "read_apt_sources", lambda: empty)
-    with pytest.raises(EnvironmentProblem, match=images.ENV_MIRROR):
-        images.host_debian_mirror()
+    monkeypatch.setattr(apt, "read_apt_sources", lambda: empty)
+    with pytest.raises(EnvironmentProblem, match=apt.ENV_MIRROR):
+        apt.host_debian_mirror()
 
 
 def test_argv_builders() -> None:
     from spbe_share.imaging import base, source
 
-    assert images.debootstrap_argv(Path("/tmp/r"), "http://m/debian") == [
+    assert base.debootstrap_argv(Path("/tmp/r"), "http://m/debian") == [
         "debootstrap", "--variant=minbase", "--include=python3", "bookworm", "/tmp/r", "http://m/debian",
     ]  # fmt: skip
-    assert images.wheel_argv(Path("req.txt"), Path("out"), python="/usr/bin/python3") == [
+    assert wheels.wheel_argv(Path("req.txt"), Path("out"), python="/usr/bin/python3") == [
         "/usr/bin/python3", "-m", "pip", "wheel", "--only-binary=:all:", "--wheel-dir", "out", "-r", "req.txt",
         "pip==24.3.1",
     ]  # fmt: skip
@@ -149,7 +150,7 @@ def test_trim_rootfs(tmp_path: Path) -> None:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("x")
     (root / "var/lib/apt/lists/partial").mkdir()
-    removed = images.trim_rootfs(root)
+    removed = base.trim_rootfs(root)
     assert "var/cache/apt/archives/python3_3.11.deb" in removed
     assert not (root / "usr/share/doc/python3").exists()
     assert not (root / "usr/share/locale/id").exists()
@@ -251,18 +252,18 @@ def test_build_wheels_uses_cache_without_pip(tmp_path: Path) -> None:
     req = tmp_path / "requirements.txt"
     req.write_text("flask==3.1.3\n")
     cache = tmp_path / "cache"
-    cached = cache / images.requirements_digest(req)
+    cached = cache / wheels.requirements_digest(req)
     cached.mkdir(parents=True)
     (cached / "flask-3.1.3-py3-none-any.whl").write_bytes(b"wheel")
     (cached / "pip-26.0-py3-none-any.whl").write_bytes(b"pip")
     (cached / ".complete").write_text("ok\n")
     dest = tmp_path / "ctx" / "wheels"
     said: list[str] = []
-    images.build_wheels(req, dest, cache_dir=cache, progress=said.append)
+    wheels.build_wheels(req, dest, cache_dir=cache, progress=said.append)
     assert sorted(p.name for p in dest.iterdir()) == [
         "flask-3.1.3-py3-none-any.whl", "pip-26.0-py3-none-any.whl", "requirements.txt",
     ]  # fmt: skip
     assert (dest / "requirements.txt").read_text() == "flask==3.1.3\n"
     assert said and "cache" in said[0]
     with pytest.raises(NotFound):
-        images.build_wheels(tmp_path / "missing.txt", dest, cache_dir=cache)
+        wheels.build_wheels(tmp_path / "missing.txt", dest, cache_dir=cache)

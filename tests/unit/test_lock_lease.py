@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from spbe_share.deploy import state
-from spbe_share.deploy.lease import LeaseKeeper, renew_command, renew_every
+from spbe_share.records import state
+from spbe_share.remote.lease import LeaseKeeper, renew_command, renew_every
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def test_a_live_lease_or_a_lock_without_lease_is_never_stale(tmp_path: Path) -> 
 
 
 def test_the_renewal_touches_only_its_own_lock(tmp_path: Path) -> None:
-    from spbe_share.targets import Target
+    from spbe_share.targets.inventory import Target
 
     lock = tmp_path / "x.lock"
     owner = state.LockOwner.model_validate(write_lock(lock, token="c" * 32, lease_s=40, age_s=100))
@@ -77,8 +77,8 @@ def test_the_renewal_touches_only_its_own_lock(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", ["5", "abc", "99999"])
 def test_a_bad_lease_setting_is_refused(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
-    from spbe_share.deploy.core import lease_from_env
     from spbe_share.errors import InvalidInput
+    from spbe_share.ops.context import lease_from_env
 
     monkeypatch.setenv("SPBE_SHARE_LEASE_S", text)
     with pytest.raises(InvalidInput, match="SPBE_SHARE_LEASE_S"):

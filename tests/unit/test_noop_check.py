@@ -1,4 +1,4 @@
-"""The no-op check of install (spbe_share/deploy/noop.py, noop_target.py): the request is a pure
+"""The no-op check of install (spbe_share/ops/noop.py, playbooks/module_utils/spbe_noop_check.py): the request is a pure
 function of install.yml's variables; the target's answer is untrusted; the target-side file
 checks see every difference a repeat install would repair (no Docker needed for those)."""
 
@@ -8,12 +8,15 @@ import datetime as dt
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from spbe_share.deploy import noop_target
-from spbe_share.deploy.noop import noop_request, parse_answer
-from spbe_share.deploy.state import new_lock_owner
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "playbooks" / "module_utils"))
+import spbe_noop_check as noop_target  # noqa: E402
+
+from spbe_share.ops.noop import noop_request, parse_answer  # noqa: E402
+from spbe_share.records.state import new_lock_owner  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 UID, GID = os.getuid(), os.getgid()

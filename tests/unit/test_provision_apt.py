@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from spbe_share.errors import InvalidInput
-from spbe_share.images import AptSource
+from spbe_share.imaging.apt import AptSource
 from spbe_share.provision import aptsolve as apt
 from spbe_share.provision.build import apt_errors, profile_of, resolve_sources
 from spbe_share.provision.oses import PROFILES, os_id_of, parse_os_release

@@ -16,10 +16,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from spbe_share.bundle.keys import key_id_of
+from spbe_share.bundle.keyformat import key_id_of
 from spbe_share.cli import main
-from spbe_share.deploy.state import LockOwner
 from spbe_share.errors import ExitCode, InvalidInput, NotFound, VerificationFailed
+from spbe_share.ops.provision import parse_daemon_options, provision_vars, set_docker_daemon_options
 from spbe_share.provision.bundle import (
     ProvisionFile,
     ProvisionManifest,
@@ -28,8 +28,8 @@ from spbe_share.provision.bundle import (
     verify_bundle,
     write_bundle,
 )
-from spbe_share.provision.run import parse_daemon_options, provision_vars, set_docker_daemon_options
-from spbe_share.targets import Target, load_targets, save_targets
+from spbe_share.records.state import LockOwner
+from spbe_share.targets.inventory import Target, load_targets, save_targets
 from spbe_share.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -258,7 +258,8 @@ def test_a_provision_bundle_needs_a_provisioning_key(signed: tuple[Path, Provisi
     it was accepted (its .debs are installed as root). Only this workspace's own key and keys
     trusted with `keys trust FILE --provision` sign provision bundles; both commands say who
     signed and why that key may."""
-    from spbe_share.bundle.keys import generate_key, load_private_key, public_line
+    from spbe_share.bundle.keyformat import public_line
+    from spbe_share.bundle.keys import generate_key, load_private_key
 
     path, _, key = signed
     kid = key_id_of(key.public_key())

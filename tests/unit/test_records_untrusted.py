@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from spbe_share.deploy import install, state
-from spbe_share.deploy.core import OpContext, Operation
-from spbe_share.deploy.runner import RunResult
-from spbe_share.deploy.status import rows_for_host
 from spbe_share.errors import ExitCode, InvalidInput, RemoteFailed
-from spbe_share.targets import Target
+from spbe_share.ops import install
+from spbe_share.ops.context import OpContext
+from spbe_share.ops.core import Operation
+from spbe_share.ops.status import rows_for_host
+from spbe_share.records import state
+from spbe_share.remote.runner import RunResult
+from spbe_share.targets.inventory import Target
 from spbe_share.workspace import Workspace
 
 
@@ -87,7 +89,7 @@ def test_install_refuses_an_evil_record_and_writes_nothing_outside(tmp_path: Pat
                     stats={"kota-sorong": {"spbe_install": {"new_release": False,
                                                             "current": record(**over)}}})
     monkeypatch.setattr(install, "run_locked", lambda *a, **k: run)
-    from spbe_share.deploy import ship
+    from spbe_share.remote import ship
 
     monkeypatch.setattr(ship, "ship_bundle", lambda *a, **k: ship.ShipResult())  # nothing to ship
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from spbe_share.catalog.models import Entry
-from spbe_share.deploy.render import render_configs
 from spbe_share.errors import ExitCode, InvalidInput, VerificationFailed
+from spbe_share.plans.render import render_configs
 
 TEMPLATE = "templates/demo/app.ini.j2"
 

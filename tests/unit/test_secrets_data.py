@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from spbe_share import sealing
 from spbe_share.catalog.loader import load_entry
 from spbe_share.catalog.models import Entry
-from spbe_share.deploy import opvars
 from spbe_share.errors import InvalidInput, VerificationFailed
-from spbe_share.targets import Target
+from spbe_share.plans import opvars
+from spbe_share.targets.inventory import Target
 from spbe_share.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

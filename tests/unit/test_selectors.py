@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from spbe_share.errors import InvalidInput, NotFound, ValidationFailed
-from spbe_share.selectors import all_groups, check_group_name, groups_of, province_group, select
-from spbe_share.targets import Target, load_targets, save_targets, set_groups
+from spbe_share.targets.inventory import Target, load_targets, save_targets, set_groups
+from spbe_share.targets.selectors import (
+    all_groups,
+    check_group_name,
+    groups_of,
+    province_group,
+    select,
+)
 from spbe_share.workspace import Workspace
 from spbe_share.yamlio import load_yaml
 

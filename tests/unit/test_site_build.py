@@ -13,7 +13,8 @@ import pytest
 from doc_fixtures import write_good_entry
 from test_catalog_cli import run
 
-from spbe_share.catalog.loader import CatalogRoot, load_catalog
+from spbe_share.catalog.loader import load_catalog
+from spbe_share.catalog.roots import CatalogRoot
 from spbe_share.site.build import build_site
 
 REPO = Path(__file__).resolve().parents[2]

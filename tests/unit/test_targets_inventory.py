@@ -16,28 +16,32 @@ from spbe_share.errors import (
     Unreachable,
     ValidationFailed,
 )
-from spbe_share.targets import (
-    HostKey,
-    PinnedKey,
-    Target,
-    add_target,
+from spbe_share.ops.target_add import add_target
+from spbe_share.remote.ssh import (
     ansible_inventory_for,
     classify_ssh_failure,
-    get_target,
-    host_key_problem,
     keyscan_argv,
-    list_targets,
-    load_targets,
-    parse_known_hosts,
-    parse_public_keys,
-    read_known_hosts,
-    remove_target,
-    save_targets,
-    set_local,
     short_control_path_dir,
     ssh_argv,
     ssh_base_args,
+)
+from spbe_share.targets.hostkeys import (
+    HostKey,
+    PinnedKey,
+    host_key_problem,
+    parse_known_hosts,
+    parse_public_keys,
+    read_known_hosts,
     write_known_hosts,
+)
+from spbe_share.targets.inventory import (
+    Target,
+    get_target,
+    list_targets,
+    load_targets,
+    remove_target,
+    save_targets,
+    set_local,
 )
 from spbe_share.workspace import Workspace
 from spbe_share.yamlio import load_yaml
@@ -297,7 +301,8 @@ def test_host_keys_are_loaded_by_cryptography_not_by_hand() -> None:
     import base64
     import struct
 
-    from spbe_share import hostkeys, targets
+    from spbe_share.targets import hostkeys
+    from spbe_share.targets import inventory as targets
 
     raw = base64.b64decode(ED_LINE.split()[1])
     truncated = base64.b64encode(raw[:-5]).decode()

@@ -18,7 +18,7 @@ from spbe_share.catalog.loader import load_entry
 from spbe_share.catalog.models import Entry
 from spbe_share.errors import Conflict, InvalidInput, NoAgreement, VerificationFailed
 from spbe_share.provision.bundle import require_provision_signer
-from spbe_share.targets import Target
+from spbe_share.targets.inventory import Target
 from spbe_share.workspace import Workspace
 from spbe_share.yamlio import load_model
 
@@ -203,9 +203,9 @@ def test_source_qualified_app_matches_the_manifests_app_id(ws: Workspace, tmp_pa
     """Before: `install src/demo --bundle B` failed with "B holds app 'demo', not 'src/demo'"."""
     from test_bundle_verify import craft  # same folder (pytest rootdir-relative import)
 
-    from spbe_share.deploy.core import OpContext
-    from spbe_share.deploy.install import plan_install
     from spbe_share.errors import ValidationFailed
+    from spbe_share.ops.context import OpContext
+    from spbe_share.ops.install import plan_install
 
     ctx = OpContext.create(ws)
     k.generate_key(ws, name="donor")
@@ -255,8 +255,8 @@ def test_a_bundle_does_not_choose_its_own_donor(ws: Workspace, tmp_path: Path) -
     """Issue 17 finding 3: a bundle relabelled as another donor's, with `mou_required: false`,
     signed by a key trusted for that other donor, was installed: the donor came from inside the
     bundle. Now the catalog's donor for the app id decides (and its mou_required)."""
-    from spbe_share.deploy.core import OpContext
-    from spbe_share.deploy.install import plan_install
+    from spbe_share.ops.context import OpContext
+    from spbe_share.ops.install import plan_install
 
     write_entry(ws.root, "contoh-app")  # the operator's catalog: donor Kota Contoh (94.71), MoU required
     key = Ed25519PrivateKey.generate()
@@ -282,9 +282,9 @@ def test_a_bundle_does_not_choose_its_own_donor(ws: Workspace, tmp_path: Path) -
 
 
 def test_an_upgrade_keeps_the_installed_releases_donor(ws: Workspace, tmp_path: Path) -> None:
-    from spbe_share.deploy.bundles import installed_donor
-    from spbe_share.deploy.core import OpContext
-    from spbe_share.deploy.state import ReleaseRecord
+    from spbe_share.ops.bundles import installed_donor
+    from spbe_share.ops.context import OpContext
+    from spbe_share.records.state import ReleaseRecord
 
     path, kid = pub_file(tmp_path, "kota-contoh")
     record = ReleaseRecord(app="contoh-app", version="1.0.0", target="kota-sorong", pemda="Kota Sorong",

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from spbe_share.deploy import state
-from spbe_share.deploy.journal import Journal, resume_plan
-from spbe_share.deploy.rollback import choose
-from spbe_share.deploy.upgradeplan import (
+from spbe_share.errors import InvalidInput, NotFound, RemoteFailed
+from spbe_share.ops.rollback import choose
+from spbe_share.plans.upgradeplan import (
     blobs_to_ship,
     config_changes,
     downgrade_refusal,
@@ -21,7 +20,8 @@ from spbe_share.deploy.upgradeplan import (
     upgrade_path,
     values_changes,
 )
-from spbe_share.errors import InvalidInput, NotFound, RemoteFailed
+from spbe_share.records import state
+from spbe_share.records.journal import Journal, resume_plan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,7 +139,7 @@ def test_what_the_next_command_does_with_an_unfinished_journal(steps: list[str],
 
 
 def test_an_invalid_journal_from_the_target_is_refused() -> None:
-    from spbe_share.deploy.journal import parse_journal
+    from spbe_share.records.journal import parse_journal
 
     data = journal(["begin"]).as_data()
     with pytest.raises(RemoteFailed, match="invalid journal: lock_token"):
@@ -150,7 +150,7 @@ def test_an_invalid_journal_from_the_target_is_refused() -> None:
 
 
 def target() -> Any:
-    from spbe_share.targets import Target
+    from spbe_share.targets.inventory import Target
 
     return Target.model_construct(name="t", root="/var/lib/spbe-share", bind_address="10.0.0.5", connection="ssh")
 
@@ -158,8 +158,8 @@ def target() -> Any:
 def test_app_state_from_a_target_is_untrusted_data() -> None:
     """A bad record is an unreadable history row, a planted deploy spec is never usable, a bad
     journal or lock is reported, not used."""
-    from spbe_share.deploy.appstate import parse_state
-    from spbe_share.deploy.history import history_rows
+    from spbe_share.ops.history import history_rows
+    from spbe_share.records.appstate import parse_state
 
     _, good = record("1.0.0", "20261120T000000Z", operation="install")
     planted = {"format": 1, "app": "e-office", "target": "t", "version": "1.0.0", "bundle_digest": "sha256:" + "0" * 64,
@@ -186,8 +186,8 @@ def test_app_state_from_a_target_is_untrusted_data() -> None:
 
 
 def test_a_secret_the_new_release_introduces_may_be_new_but_the_old_ones_must_exist() -> None:
-    from spbe_share.deploy.deployspec import DeploySecret, DeploySpec
-    from spbe_share.deploy.upgrade import new_secret_names
+    from spbe_share.ops.upgrade import new_secret_names
+    from spbe_share.records.deployspec import DeploySecret, DeploySpec
 
     old = DeploySpec.model_construct(secrets=[DeploySecret(name="DB_PASSWORD", length=32)])
     new = [{"name": "DB_PASSWORD", "length": 32}, {"name": "SIGNING_KEY", "length": 64}]

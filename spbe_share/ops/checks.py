@@ -1,0 +1,83 @@
+"""The read-only steps of an operation, before anything changes on a target: names checked as
+slugs, the target with its host key compared with the pinned one, the covering agreement, and
+what the target keeps about an app (:func:`read_state`, validated as untrusted). Preflight is
+:mod:`.preflight`, the bundle check :mod:`.bundles`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import InvalidInput
+from ..records import state
+from ..records.appstate import AppState, parse_state
+
+if TYPE_CHECKING:
+    from ..catalog.models import Entry
+    from ..targets.inventory import Target
+    from .context import OpContext
+
+
+def require_slug(value: str, *, what: str) -> str:
+    """``value`` if it is a slug (lowercase letters, digits, '-'), else InvalidInput naming ``what``."""
+    if not state.SLUG.match(value or ""):
+        raise InvalidInput(f"{what} {value!r} is not a valid name (lowercase letters, digits and '-')")
+    return value
+
+
+def checked_target(ctx: OpContext, name: str) -> Target:
+    """The target ``name``, its host key compared with the pinned one."""
+    from ..remote.ssh import check_host_key
+    from ..targets.inventory import get_target
+
+    target = get_target(ctx.ws, name)
+    check_host_key(ctx.ws, target)
+    ctx.cancel.check()
+    return target
+
+
+def agreement_for(ctx: OpContext, *, target: Target, entry: Entry, scope: str) -> str:
+    """The agreement number covering the operation, or why none is needed (said to the operator)."""
+    from ..agreements import require_agreement
+
+    if target.connection == "local":
+        ctx.say(
+            "note: target 'local' is this machine, a developer sandbox: no MoU/PKS is checked."
+            " Installing into a Pemda data center always needs one (spbe-share mou add)."
+        )
+        return "exempt: local sandbox"
+    if not entry.sharing.mou_required:
+        ctx.say(f"note: {entry.id} does not require an MoU/PKS (sharing.mou_required: false)")
+        return "not required by the entry"
+    agreement = require_agreement(
+        ctx.ws, app=entry.id, adopter_kode_wilayah=target.kode_wilayah, scope=scope, today=ctx.today
+    )
+    return agreement.number
+
+
+def read_state(ctx: OpContext, *, target: Target, app: str, deploys: list[str] | None = None) -> AppState:
+    """Run ``app_state.yml`` on ``target`` (read-only) and validate what it returns."""
+    from ..errors import Cancelled
+    from ..remote.outcome import host_data, raise_for_run
+    from ..remote.runner import run_playbook
+
+    ctx.cancel.check()
+    run = run_playbook(
+        ctx.ws, op="state", target=target.name, app=app, playbook="app_state.yml", targets=[target],
+        extravars={"spbe_target": target.name, "spbe_root": target.root, "spbe_app": app,
+                   "spbe_deploys": list(deploys or [])},
+        progress=None, cancel=ctx.cancel,
+    )
+    if run.cancelled:
+        raise Cancelled(f"reading the state of {app} on {target.name} stopped; it changes nothing")
+    raise_for_run(run, target.name, f"reading the state of {app}", app=app)
+
+    class _Any(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    data = host_data(run, target=target.name, key="spbe_app_state", model=_Any).model_dump()
+    return parse_state(data, target=target, app=app)
+
+
+__all__ = ["agreement_for", "checked_target", "read_state", "require_slug"]

@@ -1,0 +1,412 @@
+"""``spbe-share install``: the install operation, on the core (:mod:`.core`).
+
+Checks, in order, all read-only (nothing changes on the target before every one passed):
+
+1. target resolved, its host key compared with the pinned one;
+2. agreement (MoU/PKS) covering app, adopter and scope ``install`` today, when the entry's
+   ``sharing.mou_required`` says so (the built-in ``local`` target is a sandbox: exempt, said);
+3. values checked against the entry's settings;
+4. bundle located, verified, extracted (:func:`.bundles.verified_bundle`); the entry INSIDE the
+   verified bundle is what gets installed; it must name the donor that the operator's catalog
+   names for the app (the agreement is required when the CATALOG's entry says so); its signer
+   trusted for that donor, the agreement's donor (:func:`.bundles.trusted_for_target`; a bundle
+   built here from the catalog only for the local sandbox, the donor's own data center, or with
+   ``allow_self_signed``);
+5. config templates rendered locally;
+6. the no-op check (:func:`noop_check`, :mod:`.noop`): in one SSH round trip, under the app's
+   lock, is the target already running exactly this release (record, bundle files, rendered
+   config, secrets, blobs, images, containers with their image ids and settings, health)?
+   Then the install records that nothing changed (cache, audit) and stops here;
+7. otherwise preflight on the target.
+
+Then the blobs the target lacks, shipped as one resumable stream and verified there
+(:mod:`.ship`; content-addressed, so before the lock, while the old release still serves), and
+``playbooks/install.yml`` under the lock: check blobs, load images, config, secrets, network,
+volumes, containers, health, release record, unlock (also on failure).
+Every outcome, refusals and cancellations included, is one line in the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import Cancelled, SpbeError
+from ..plans.builders import deploy_vars, install_vars, release_record
+from ..plans.containers import app_urls
+from ..plans.imageuser import component_users
+from ..plans.render import render_configs
+from ..plans.upgradeplan import older_refusals
+from ..plans.values import ResolvedValues, resolve_values, template_variables
+from ..records import state
+from ..records.state import LockOwner, ReleaseRecord
+from ..remote.outcome import host_data
+from ..remote.runner import RunResult
+from .bundles import (
+    VerifiedBundle,
+    catalog_entry,
+    files_tar,
+    trusted_for_target,
+    verified_bundle,
+)
+from .checks import agreement_for, checked_target, require_slug
+from .context import OpContext
+from .core import Attempt, Operation, new_lock, operation, run_locked
+from .preflight import preflight_ok
+
+if TYPE_CHECKING:
+    from ..catalog.models import Entry
+    from ..targets.inventory import Target
+    from .noop import NoopAnswer
+    from .preflight import PreflightReport
+
+
+@dataclass
+class InstallPlan:
+    """Everything decided before the target is touched."""
+
+    target: Target
+    bundle: VerifiedBundle
+    values: ResolvedValues
+    release: ReleaseRecord
+    extravars: dict[str, Any]
+    lock: LockOwner
+    urls: list[str]
+    agreement: str
+    attempt: Attempt
+    preflight: PreflightReport | None = None
+    trust: str = ""  # why the bundle's signer is trusted (bundle/trust.py), for the audit line
+
+    @property
+    def app(self) -> str:
+        return self.bundle.app
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the install will do (printable, ``--json``; no secrets)."""
+        return {
+            "app": self.app,
+            "version": self.version,
+            "target": self.target.name,
+            "bundle": str(self.bundle.path),
+            "bundle_digest": self.bundle.digest,
+            "signer": self.bundle.manifest.signer,
+            "trust": self.trust,
+            "agreement": self.agreement,
+            "values": self.values.as_dict(),
+            "containers": list(self.release.containers),
+            "urls": self.urls,
+            "blobs_total": len(self.bundle.blob_sizes()),
+            "bytes_total": sum(self.bundle.blob_sizes().values()),
+        }
+
+
+@dataclass
+class InstallResult:
+    app: str
+    version: str
+    target: str
+    changed: bool
+    new_release: bool
+    urls: list[str]
+    blobs_sent: int
+    bytes_sent: int
+    blobs_total: int
+    bytes_total: int
+    run_dir: Path
+    seconds: float
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    record: ReleaseRecord | None = None
+    changed_tasks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "version": self.version,
+            "target": self.target,
+            "changed": self.changed,
+            "new_release": self.new_release,
+            "urls": self.urls,
+            "blobs_sent": self.blobs_sent,
+            "bytes_sent": self.bytes_sent,
+            "blobs_total": self.blobs_total,
+            "bytes_total": self.bytes_total,
+            "run_dir": str(self.run_dir),
+            "seconds": round(self.seconds, 2),
+            "phase_seconds": {k: round(v, 2) for k, v in self.phase_seconds.items()},
+            "changed_tasks": self.changed_tasks,
+        }
+
+
+class InstallStats(BaseModel):
+    """What ``install.yml`` publishes (``set_stats`` key ``spbe_install``); from the target: untrusted."""
+
+    model_config = ConfigDict(extra="forbid")
+    new_release: bool
+    current: dict[str, Any]
+
+
+def plan_install(
+    ctx: OpContext,
+    *,
+    app: str,
+    target_name: str,
+    version: str | None = None,
+    sets: Sequence[str] = (),
+    values_file: Path | None = None,
+    bundle: Path | None = None,
+    run_preflight: bool = True,
+    allow_self_signed: bool = False,
+    reset_data: bool = False,
+) -> InstallPlan:
+    """Every check of an install; touches the target only to read (host key, preflight).
+
+    ``app`` is ``APP`` or ``SOURCE/APP`` (an app of the catalog source ``SOURCE``).
+    """
+    from ..imaging import dockerarchive
+
+    source, _, app_id = app.rpartition("/")
+    require_slug(app_id, what="app")
+    if source:
+        require_slug(source, what="catalog source")
+    target = checked_target(ctx, target_name)
+    catalog: Entry | None = None
+    agreement = ""
+    if bundle is None:
+        # the catalog's entry: refuse early, before a bundle is built
+        catalog = catalog_entry(ctx, app)
+        agreement = agreement_for(ctx, target=target, entry=catalog, scope="install")
+        resolve_values(catalog, sets=sets, values_file=values_file)
+    vb = verified_bundle(ctx, app=app, version=version, bundle=bundle)
+    ctx.cancel.check()
+    entry = vb.entry
+    if catalog is None:  # --bundle: the donor and the agreement's terms are the catalog's, never the bundle's
+        catalog = catalog_entry(ctx, app)
+        agreement = agreement_for(ctx, target=target, entry=catalog, scope="install")
+    # the bundle's donor is the catalog's, its signer trusted for that donor, the agreement's donor
+    trust = trusted_for_target(ctx, vb, target=target, catalog=catalog, agreement=agreement,
+                               allow_self_signed=allow_self_signed)  # fmt: skip
+    values = resolve_values(entry, sets=sets, values_file=values_file)
+    variables = template_variables(
+        values, app=entry.id, version=vb.version, target=target.name, pemda=target.pemda,
+        kode_wilayah=target.kode_wilayah,
+    )
+    configs = render_configs(entry, template_root=vb.dir, variables=variables)
+    users = component_users(entry, vb.manifest, blob_dir=vb.blob_dir)
+    report = preflight_ok(ctx, target=target, entry=entry) if run_preflight else None
+    release = release_record(
+        target=target, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
+        now=ctx.now,
+    ).model_copy(update={"operation": "install", "host": state.controller_host(),
+                         "deploy": state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version)})
+    extravars = install_vars(
+        target=target, entry=entry, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
+        files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
+        dockerarchive=Path(dockerarchive.__file__),
+    )
+    extravars.update(deploy_vars(extravars, entry=entry, root=target.root, bundle_digest=vb.digest))
+    extravars["spbe_refuse_current"] = older_refusals(entry, app=entry.id, target=target.name, version=vb.version)
+    if reset_data:  # data found without its secrets is archived on the target, then removed (issue 12)
+        extravars["spbe_reset_data"] = True
+    return InstallPlan(
+        target=target,
+        bundle=vb,
+        values=values,
+        release=release,
+        extravars=extravars,
+        lock=new_lock(ctx, operation=f"install {entry.id} {vb.version}"),
+        urls=app_urls(entry, bind_address=target.bind_address),
+        agreement=agreement,
+        attempt=Attempt(
+            path=state.attempt_path(target.root, entry.id, stamp=state.stamp(ctx.now), version=vb.version),
+            record=release.model_dump(mode="json"),
+        ),
+        preflight=report,
+        trust=trust.describe(),
+    )
+
+
+def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: bool = False) -> InstallResult:
+    """Ship the blobs the target lacks (no lock needed: content-addressed), then run
+    ``install.yml`` with a prepared plan, under the lock."""
+    from ..remote.ship import env_bwlimit, ship_bundle
+
+    def cancelled() -> Cancelled:
+        op.note(stopped_at="Ship: the blob stream (before the lock)")
+        return Cancelled(
+            f"{op.name} of {plan.app} on {plan.target.name} stopped by {ctx.cancel.signal_name} while shipping"
+            " blobs, before the lock: nothing of the app changed (the blobs verified there are kept;"
+            " the next install sends only the rest)"
+        )
+
+    def stop_if_cancelled(_sent: int) -> None:
+        if ctx.cancel.requested:
+            raise cancelled()  # ship_blobs kills its ssh on the way out
+
+    try:
+        ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
+        shipped = ship_bundle(
+            ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, progress=stop_if_cancelled,
+            bwlimit=env_bwlimit(),
+        )
+    except SpbeError:
+        # Cancelled from the signal handler itself (it raises where the stream was), from
+        # stop_if_cancelled, or a stream the same signal cut: one message, saying where
+        if ctx.cancel.requested:
+            raise cancelled() from None
+        raise
+    if ctx.cancel.requested:
+        raise cancelled()
+    run = run_locked(
+        ctx, op, playbook="install.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
+        attempt=plan.attempt, break_lock=break_lock,
+    )
+    done = host_data(run, target=plan.target.name, key="spbe_install", model=InstallStats)
+    sizes = plan.bundle.blob_sizes()
+    phases = phase_seconds(run)
+    phases["Ship"] = phases.get("Ship", 0.0) + shipped.seconds
+    # the target is not trusted: the record must name what was asked; the cache path comes from
+    # the request (validated slugs), never from the record
+    record = state.validated_record(
+        done.current, app=plan.app, target=plan.target.name, version=plan.version, source=plan.target.name
+    )
+    state.save_cached(ctx.ws, target=plan.target.name, app=plan.app, record=record)
+    return InstallResult(
+        app=plan.app,
+        version=plan.version,
+        target=plan.target.name,
+        changed=run.changed > 0 or bool(shipped.sent),
+        new_release=done.new_release,
+        urls=plan.urls,
+        blobs_sent=len(shipped.sent),
+        bytes_sent=shipped.bytes_sent,
+        blobs_total=len(sizes),
+        bytes_total=sum(sizes.values()),
+        run_dir=run.run_dir,
+        seconds=run.seconds + shipped.seconds,
+        phase_seconds=phases,
+        record=record,
+        changed_tasks=run.changed_tasks,
+    )
+
+
+def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
+    """Does ``plan``'s target already run exactly that release? Verified on the target under the
+    app's lock, in one round trip (:mod:`.noop`); reads only (the lock is taken and released)."""
+    from ..bundle.pack import sha256_file
+    from ..remote.runner import run_dir_name
+    from .noop import check_unchanged, noop_request
+
+    ev = plan.extravars
+    request = noop_request(
+        ev, lock=plan.lock, files_tar_sha256=sha256_file(plan.bundle.dir / ev["spbe_files_tar"]),
+        tool_sha256=sha256_file(Path(ev["spbe_dockerarchive"])),
+    )
+    ctx.cancel.check()
+    run_dir = ctx.ws.runs_dir / run_dir_name("noop-check", plan.target.name, plan.app, ctx.now)
+    with ctx.cancel.deferred():  # the check holds the lock for a moment: let it release it
+        return check_unchanged(ctx.ws, target=plan.target, request=request, run_dir=run_dir)
+
+
+def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan) -> InstallResult | None:
+    """The result of an install that changes nothing, when the target runs exactly the plan's
+    release (:func:`noop_check`); else None (the caller installs)."""
+    answer = noop_check(ctx, plan)
+    run_dir = answer.run_dir or ctx.ws.runs_dir
+    ctx.cancel.check()
+    if not answer.same:
+        if answer.current is not None or answer.locked is not None or answer.error:
+            ctx.say(f"{plan.target.name}: {plan.app} is not already installed as asked ({answer.why_not}): installing")
+        op.note(noop_check=answer.why_not[:300])
+        return None
+    # the target is not trusted: the record must name what was asked
+    record = state.validated_record(
+        answer.current, app=plan.app, target=plan.target.name, version=plan.version, source=plan.target.name
+    )
+    state.save_cached(ctx.ws, target=plan.target.name, app=plan.app, record=record)
+    sizes = plan.bundle.blob_sizes()
+    return InstallResult(
+        app=plan.app, version=plan.version, target=plan.target.name, changed=False, new_release=False,
+        urls=plan.urls, blobs_sent=0, bytes_sent=0, blobs_total=len(sizes), bytes_total=sum(sizes.values()),
+        run_dir=run_dir, seconds=answer.seconds, phase_seconds={"Verify": answer.seconds}, record=record,
+    )
+
+
+def install(
+    ctx: OpContext,
+    *,
+    app: str,
+    target_name: str,
+    version: str | None = None,
+    sets: Sequence[str] = (),
+    values_file: Path | None = None,
+    bundle: Path | None = None,
+    break_lock: bool = False,
+    allow_self_signed: bool = False,
+    reset_data: bool = False,
+) -> InstallResult:
+    """Check, then install ``app`` (``APP`` or ``SOURCE/APP``) on ``target_name``.
+
+    Audited (one line), refusals and cancellations included; the line names the app id, its
+    catalog ``source`` when one was named, and why the bundle's signer was trusted (``trust``).
+    """
+    source, _, app_id = app.rpartition("/")
+    with operation(ctx, name="install", app=app_id, target=target_name) as op:
+        op.note(version=version, **({"source": source} if source else {}))
+        plan = plan_install(
+            ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
+            bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data, run_preflight=False,
+        )
+        op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
+        same = None if break_lock or reset_data else unchanged(ctx, op, plan)
+        if same is not None:
+            op.result = "ok: nothing changed"
+            op.note(agreement=plan.agreement, values=plan.values.as_dict(), blobs_sent=0, bytes_sent=0,
+                    run=str(same.run_dir), check="no-op verified under the lock")
+            return same
+        plan.preflight = preflight_ok(ctx, target=plan.target, entry=plan.bundle.entry)
+        result = execute(ctx, op, plan, break_lock=break_lock)
+        op.result = "ok" if result.changed or result.new_release else "ok: nothing changed"
+        op.note(
+            agreement=plan.agreement,
+            values=plan.values.as_dict(),
+            blobs_sent=result.blobs_sent,
+            bytes_sent=result.bytes_sent,
+            run=str(result.run_dir),
+        )
+        return result
+
+
+__all__ = [
+    "InstallPlan",
+    "InstallResult",
+    "InstallStats",
+    "PHASES",
+    "execute",
+    "install",
+    "noop_check",
+    "phase_seconds",
+    "plan_install",
+    "unchanged",
+]
+
+
+# install.yml's task names start with one of these ("Ship: copy the blobs ..."); timed per phase
+PHASES = ("Lock", "Ship", "Load", "Configure", "Start", "Health", "Record")
+
+
+def phase_seconds(result: RunResult, phases: Sequence[str] = PHASES) -> dict[str, float]:
+    """Seconds per phase, from the task names (``"Ship: ..."``)."""
+    out: dict[str, float] = dict.fromkeys(phases, 0.0)
+    for t in result.timings:
+        phase = t.name.split(":", 1)[0].strip()
+        if phase in out:
+            out[phase] += t.seconds
+    return out

@@ -1,0 +1,218 @@
+"""``spbe-share rollback``: bring an earlier release back (its deploy spec), with its data when a
+release being undone migrated data.
+
+Which release: the one that served before the current one (``--to VERSION``: the newest
+successful attempt of that version). Which data: when a release after it up to the current one
+migrated data, the backup taken before the first such upgrade (it holds the earlier release's
+data; ``ReleaseRecord.backup``); otherwise the data stays as it is. Before anything stops, a
+backup of the data as it is now is taken, verified and kept, and the plan says what the restore
+discards (the changes since that upgrade). Nothing is discarded silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import InvalidInput, NotFound, RemoteFailed
+from ..records import state
+from ..records.appstate import AppState
+from ..records.deployspec import DeploySpec
+from ..records.journal import Journal, new_journal_id
+from ..records.state import LockOwner, ReleaseRecord
+from ..remote.outcome import host_data
+from .checks import checked_target, read_state, require_slug
+from .context import OpContext
+from .core import Attempt, new_lock, operation, run_locked
+from .recover import recover_if_needed
+from .upgrade import backup_id_for
+
+if TYPE_CHECKING:
+    from ..targets.inventory import Target
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a rollback brings back (pure result of :func:`choose`)."""
+
+    name: str  # releases/<name>.json of the attempt that made it serve
+    record: ReleaseRecord
+    restore: str | None  # backup id to restore, or None: the data stays
+    undone: list[ReleaseRecord]  # the attempts undone, oldest first
+    since: str | None  # when the data the restore discards started to differ (the upgrade)
+
+
+def choose(records: list[tuple[str, ReleaseRecord]], current: ReleaseRecord, *, to: str | None) -> Choice:
+    """The release to bring back and the backup to restore (pure; records oldest first).
+
+    Only attempts that made their release serve count (``result: ok``). The current one is the
+    newest of them whose deploy spec is current's; the target is the newest before it with another
+    version (``to``: that version). When an undone attempt migrated data, its ``backup`` (taken
+    before it, holding the data of the release that served then) must exist: the first such one
+    is restored.
+    """
+    ok = [(n, r) for n, r in records if r.result == "ok"]
+    here = next((i for i in range(len(ok) - 1, -1, -1) if ok[i][1].deploy == current.deploy), None)
+    if here is None:
+        raise NotFound(f"the record of the serving release {current.version} ({current.deploy}) is not on the target")
+    earlier = [(i, n, r) for i, (n, r) in enumerate(ok[:here]) if r.version != current.version]
+    if to is not None:
+        earlier = [e for e in earlier if e[2].version == to]
+    if not earlier:
+        what = f"release {to}" if to else "earlier release"
+        raise NotFound(f"no {what} of {current.app} served on {current.target} before {current.version}"
+                       " (see `spbe-share history`)")
+    i, name, record = earlier[-1]
+    undone = [r for _, r in ok[i + 1:here + 1]]
+    migrating = [r for r in undone if r.migrates_data]
+    restore = None
+    since = None
+    if migrating:
+        first = migrating[0]
+        if first.from_version != record.version or not first.backup:
+            raise RemoteFailed(
+                f"{first.version} migrated the data of {first.from_version or 'an unknown release'}, and no backup of"
+                f" {record.version}'s data taken before it is recorded: rolling back to {record.version} would start it"
+                " on data it does not know; restore a backup of that version (`spbe-share restore`) instead"
+            )
+        restore, since = first.backup, first.when
+    return Choice(name=name, record=record, restore=restore, undone=undone, since=since)
+
+
+@dataclass
+class RollbackPlan:
+    target: Target
+    app_state: AppState
+    current: ReleaseRecord
+    current_spec: DeploySpec
+    choice: Choice
+    back_spec: DeploySpec
+    record: ReleaseRecord
+    lock: LockOwner
+    journal: Journal
+    backup_id: str
+    extravars: dict[str, Any]
+    attempt: Attempt
+
+    def discards(self) -> str:
+        c = self.choice
+        if c.restore is None:
+            return "nothing: no release being undone migrated data, so the data stays as it is"
+        return (f"every change to the data since {c.since} (the upgrade to {c.undone[0].version}): the data of backup"
+                f" {c.restore} is restored. Those changes are kept in the backup taken first ({self.backup_id})")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.current.app, "target": self.target.name, "from": self.current.version,
+            "to": self.choice.record.version, "undone": [r.version for r in self.choice.undone],
+            "restore": self.choice.restore, "safety_backup": self.backup_id, "discards": self.discards(),
+        }
+
+
+class RollbackStats(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current: dict[str, Any]
+    safety_backup: str
+
+
+def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None) -> RollbackPlan:
+    require_slug(app, what="app")
+    target = checked_target(ctx, target_name)
+    st = read_state(ctx, target=target, app=app)
+    if st.current is None:
+        raise NotFound(f"{app} is not installed on {target.name}")
+    if st.journal is not None and st.journal.state == "running":
+        raise RemoteFailed(f"{target.name}: an unfinished {st.journal.operation} of {app} must be finished first"
+                           f" (started {st.journal.started} by {st.journal.who})")
+    current = st.current
+    current_spec = st.deploy(current.deploy, what=f"{app} {current.version}")
+    choice = choose(st.releases, current, to=to)
+    back_spec = st.deploy(choice.record.deploy, what=f"{app} {choice.record.version}")
+    if choice.restore is not None and st.backup(choice.restore) is None:
+        raise RemoteFailed(f"{target.name}: backup {choice.restore} (the data of {choice.record.version}) is not on the"
+                           " target any more: rolling back would start it on data it does not know")
+    lock = new_lock(ctx, operation=f"rollback {app} {current.version} -> {choice.record.version}")
+    backup_id = backup_id_for(ctx, lock.token, "pre-rollback")
+    attempt_name = state.deploy_name(stamp=state.stamp(ctx.now), version=choice.record.version)
+    record = choice.record.model_copy(update={
+        "who": ctx.operator, "when": state.iso(ctx.now), "result": "ok", "message": None, "operation": "rollback",
+        "host": state.controller_host(), "backup": backup_id, "migrates_data": choice.restore is not None,
+        "from_version": current.version,
+        "previous": {"version": current.version, "when": current.when, "bundle_digest": current.bundle_digest},
+    })
+    journal = Journal.model_validate({
+        "id": new_journal_id(ctx.now, lock.token), "operation": "rollback", "app": app, "target": target.name,
+        "who": ctx.operator, "host": state.controller_host(), "pid": os.getpid(), "started": state.iso(ctx.now),
+        "lock_token": lock.token,
+        "from": {"version": current.version, "bundle_digest": current.bundle_digest, "deploy": current.deploy},
+        "to": {"version": back_spec.version, "bundle_digest": back_spec.bundle_digest, "deploy": choice.record.deploy},
+        "attempt": attempt_name, "backup": backup_id, "restore": choice.restore,
+        "migrates_data": choice.restore is not None,
+    })
+    extravars = {
+        "spbe_target": target.name, "spbe_root": target.root, "spbe_app": app, "spbe_stamp": state.stamp(ctx.now),
+        "spbe_current": current_spec.playbook_vars(), "spbe_current_version": current.version,
+        "spbe_current_digest": current.bundle_digest, "spbe_current_running": True,
+        "spbe_back": back_spec.playbook_vars(), "spbe_back_version": back_spec.version,
+        "spbe_restore_backup": choice.restore or "", "spbe_backup_id": backup_id, "spbe_backup_who": ctx.operator,
+        "spbe_record": record.model_dump(mode="json"), "spbe_journal": journal.as_data(),
+    }
+    return RollbackPlan(
+        target=target, app_state=st, current=current, current_spec=current_spec, choice=choice, back_spec=back_spec,
+        record=record, lock=lock, journal=journal, backup_id=backup_id, extravars=extravars,
+        attempt=Attempt(path=state.attempt_path(target.root, app, stamp=state.stamp(ctx.now),
+                                                version=back_spec.version),
+                        record=record.model_dump(mode="json")),
+    )
+
+
+@dataclass
+class RollbackResult:
+    app: str
+    target: str
+    from_version: str
+    to_version: str
+    restored: str | None
+    safety_backup: str
+    seconds: float
+    run_dir: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"app": self.app, "target": self.target, "from": self.from_version, "to": self.to_version,
+                "restored": self.restored, "safety_backup": self.safety_backup, "seconds": round(self.seconds, 2),
+                "run_dir": str(self.run_dir)}
+
+
+def rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None, break_lock: bool = False,
+             confirm: Any = None, dry_run: bool = False) -> tuple[RollbackPlan, RollbackResult | None]:
+    """Plan, (``confirm(plan)`` -> False stops here), then roll back. Audited."""
+    with operation(ctx, name="rollback", app=app, target=target_name) as op:
+        require_slug(app, what="app")
+        target = checked_target(ctx, target_name)
+        recover_if_needed(ctx, op, target=target, st=read_state(ctx, target=target, app=app), command="rollback",
+                          dry_run=dry_run)
+        plan = plan_rollback(ctx, app=app, target_name=target_name, to=to)
+        op.note(**{"from": plan.current.version, "to": plan.choice.record.version, "restore": plan.choice.restore,
+                   "safety_backup": plan.backup_id})
+        if confirm is not None and not confirm(plan):
+            op.result = "ok: planned only"
+            return plan, None
+        if plan.choice.record.version == plan.current.version:
+            raise InvalidInput("nothing to roll back")
+        run = run_locked(ctx, op, playbook="rollback.yml", target=plan.target, extravars=plan.extravars,
+                         lock=plan.lock, attempt=plan.attempt, break_lock=break_lock)
+        done = host_data(run, target=plan.target.name, key="spbe_rollback", model=RollbackStats)
+        record = state.validated_record(done.current, app=app, target=plan.target.name,
+                                        version=plan.choice.record.version, source=plan.target.name)
+        state.save_cached(ctx.ws, target=plan.target.name, app=app, record=record)
+        op.note(run=str(run.run_dir))
+        return plan, RollbackResult(app=app, target=plan.target.name, from_version=plan.current.version,
+                                    to_version=record.version, restored=plan.choice.restore,
+                                    safety_backup=done.safety_backup, seconds=run.seconds, run_dir=run.run_dir)
+
+
+__all__ = ["Choice", "RollbackPlan", "RollbackResult", "choose", "plan_rollback", "rollback"]

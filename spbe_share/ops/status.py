@@ -1,0 +1,147 @@
+"""``spbe-share status``: which app, which version, where, and is it healthy.
+
+Read from the targets themselves (``playbooks/status.yml``: release records + container state +
+http health), one run over all targets. A target that cannot be reached is a row saying so
+(with the last version this workspace recorded there), never a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..records.state import SLUG, ReleaseRecord, load_cached, parse_record
+
+if TYPE_CHECKING:
+    from ..targets.inventory import Target
+    from ..workspace import Workspace
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    app: str
+    version: str
+    target: str
+    pemda: str
+    health: str
+    since: str
+    urls: list[str] = field(default_factory=list)
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "version": self.version,
+            "target": self.target,
+            "pemda": self.pemda,
+            "health": self.health,
+            "since": self.since,
+            "urls": self.urls,
+            "detail": self.detail,
+        }
+
+
+def health_of(record: ReleaseRecord, states: dict[str, dict[str, Any]], http: dict[str, int]) -> tuple[str, str]:
+    """``healthy`` / ``unhealthy`` / ``stopped`` / ``missing`` with a short reason (pure)."""
+    problems = []
+    for name in record.containers:
+        st = states.get(name)
+        if not st:
+            problems.append(f"{name} missing")
+            continue
+        if not st.get("Running"):
+            problems.append(f"{name} {st.get('Status', 'stopped')}")
+            continue
+        docker_health = (st.get("Health") or {}).get("Status")
+        if docker_health and docker_health not in ("healthy", "starting"):
+            problems.append(f"{name} {docker_health}")
+    for h in record.health:
+        if h.url and http.get(h.url, -1) != 200:
+            problems.append(f"{h.url} -> {http.get(h.url, 'no answer')}")
+    if not problems:
+        return "healthy", ""
+    if all("missing" in p for p in problems):
+        return "missing", "; ".join(problems)
+    if any("missing" in p or "exited" in p or "stopped" in p for p in problems):
+        return "stopped", "; ".join(problems)
+    return "unhealthy", "; ".join(problems)
+
+
+def rows_for_host(target: Target, data: dict[str, Any]) -> list[StatusRow]:
+    states = {str(name): dict(st or {}) for name, st in data.get("containers") or []}
+    http = {str(url): int(code) for url, code in data.get("http") or []}
+    rows = []
+    for raw in data.get("records") or []:
+        rec = parse_record(raw)  # from the target: untrusted
+        if rec is None or rec.target != target.name or not SLUG.match(rec.app):
+            rows.append(StatusRow("?", "?", target.name, target.pemda, "unknown", "", [], "unreadable record"))
+            continue
+        health, detail = health_of(rec, states, http)
+        rows.append(StatusRow(rec.app, rec.version, target.name, rec.pemda, health, rec.when, rec.urls, detail))
+    return sorted(rows, key=lambda r: r.app)
+
+
+def collect_status(ws: Workspace, *, target_name: str | None = None) -> list[StatusRow]:
+    from ..targets.inventory import get_target, list_targets
+
+    if target_name:
+        targets: Sequence[Target] = [get_target(ws, target_name)]
+    else:
+        targets = list_targets(ws, include_local=True)
+    rows: list[StatusRow] = []
+    for t in targets:
+        rows.extend(_status_of(ws, t))
+    return rows
+
+
+HOST_KEY_MISMATCH = "host-key-mismatch"
+
+
+def host_key_mismatches(rows: Sequence[StatusRow]) -> list[StatusRow]:
+    """Rows of targets whose host key does not match the pinned one (the CLI exits 6 for them)."""
+    return [r for r in rows if r.health == HOST_KEY_MISMATCH]
+
+
+def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
+    from ..errors import Cancelled, HostKeyMismatch, SpbeError
+    from ..remote.runner import run_playbook
+    from ..remote.ssh import check_host_key
+
+    try:
+        check_host_key(ws, target)
+        result = run_playbook(
+            ws,
+            op="status",
+            target=target.name,
+            app=None,
+            playbook="status.yml",
+            targets=[target],
+            extravars={"spbe_target": target.name, "spbe_root": target.root},
+        )
+    except Cancelled:
+        raise
+    except HostKeyMismatch as exc:
+        return _unreachable(ws, target, exc.message, health=HOST_KEY_MISMATCH)
+    except SpbeError as exc:
+        return _unreachable(ws, target, exc.message)
+    if result.cancelled:
+        raise Cancelled(f"status of {target.name} stopped; it changes nothing")
+    if result.host_key_failed:
+        why = result.unreachable_message or result.failed_message or "host key verification failed"
+        return _unreachable(ws, target, why, health=HOST_KEY_MISMATCH)
+    if not result.ok:
+        why = result.unreachable_message or result.failed_message or result.status
+        return _unreachable(ws, target, why)
+    data = result.stats.get(target.name, {}).get("spbe_status") or {}
+    return rows_for_host(target, data)
+
+
+def _unreachable(ws: Workspace, target: Target, why: str, *, health: str = "unreachable") -> list[StatusRow]:
+    cached = load_cached(ws, target.name)
+    if not cached:
+        return [StatusRow("-", "-", target.name, target.pemda, health, "", [], why)]
+    return [
+        StatusRow(r.app, f"{r.version} (last seen)", target.name, r.pemda, health, r.when, r.urls, why)
+        for r in cached
+    ]

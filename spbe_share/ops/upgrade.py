@@ -1,0 +1,445 @@
+"""``spbe-share upgrade``: replace the serving release by a newer one; whatever fails, the old
+one ends up serving with its data.
+
+Plan and checks (nothing changes on the target before they all passed):
+
+1. target resolved, host key compared with the pinned one;
+2. the app's state read from the target (``app_state.yml``: current record, deploy specs, the
+   journal, the lock, blobs present), validated as untrusted data; an unfinished upgrade or
+   rollback is finished or undone first (:mod:`.recover`);
+3. the new bundle located and verified; its signer trusted for the agreement's donor; the
+   agreement covering the app today (scope ``install``);
+4. the path: the releases between, their changelogs and regulations, whether data migrates,
+   ``upgrades_from`` (one step, or a refusal naming the steps); an older version across a data
+   migration is refused (``rollback`` does that);
+5. values (the deployment's current ones, then ``--values``, then ``--set``), config rendered,
+   the diff against the serving release's config; preflight of the new release.
+
+Then: the blobs the target lacks are shipped (old release serving), and ``playbooks/upgrade.yml``
+runs under the lock: load, backup + verify, stop old, start new, health, record; any failure
+after the old release stopped is undone there (see the playbook). A rolled-back upgrade raises
+:class:`~spbe_share.errors.RolledBack` (exit 13).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..catalog.models import Release
+from ..errors import InvalidInput, NotFound, RemoteFailed, RolledBack, SpbeError
+from ..plans.builders import deploy_vars, install_vars, release_record
+from ..plans.containers import app_urls
+from ..plans.imageuser import component_users
+from ..plans.render import render_configs
+from ..plans.upgradeplan import (
+    ConfigChange,
+    blobs_to_ship,
+    config_changes,
+    downgrade_refusal,
+    releases_between,
+    upgrade_path,
+    values_changes,
+)
+from ..plans.values import ResolvedValues, resolve_values, template_variables
+from ..records import state
+from ..records.appstate import AppState
+from ..records.deployspec import DeploySpec
+from ..records.journal import Journal, new_journal_id
+from ..records.state import LockOwner, ReleaseRecord
+from ..remote.outcome import host_data, raise_for_run
+from .bundles import (
+    VerifiedBundle,
+    catalog_entry,
+    files_tar,
+    installed_donor,
+    trusted_for_target,
+    verified_bundle,
+)
+from .checks import agreement_for, checked_target, read_state, require_slug
+from .context import OpContext
+from .core import Attempt, Operation, new_lock, operation, run_locked
+from .install import phase_seconds
+from .preflight import preflight_ok
+from .recover import recover_if_needed
+
+if TYPE_CHECKING:
+    from ..remote.runner import RunResult
+    from ..targets.inventory import Target
+
+
+@dataclass
+class UpgradePlan:
+    """Everything decided before anything changes on the target."""
+
+    target: Target
+    bundle: VerifiedBundle
+    app_state: AppState
+    current: ReleaseRecord
+    old: DeploySpec
+    releases: list[Release]
+    path: list[str]
+    values: ResolvedValues
+    configs: list[ConfigChange]
+    release: ReleaseRecord
+    extravars: dict[str, Any]
+    lock: LockOwner
+    agreement: str
+    attempt: Attempt
+    backup_id: str
+    journal: Journal
+    missing: dict[str, int]
+    trust: str = ""
+
+    @property
+    def app(self) -> str:
+        return self.bundle.app
+
+    @property
+    def from_version(self) -> str:
+        return self.current.version
+
+    @property
+    def to_version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def migrates_data(self) -> bool:
+        return any(r.migrates_data for r in self.releases)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plan as printed (``--json``): no secrets (config files hold values; secrets are files)."""
+        return {
+            "app": self.app,
+            "target": self.target.name,
+            "from": self.from_version,
+            "to": self.to_version,
+            "path": self.path,
+            "releases": [
+                {
+                    "version": r.version,
+                    "date": r.date.isoformat(),
+                    "changelog": list(r.changelog),
+                    "regulations": [{"name": g.name, "uri": str(g.uri)} for g in r.regulations],
+                    "migrates_data": r.migrates_data,
+                    "upgrades_from": r.upgrades_from,
+                }
+                for r in self.releases
+            ],
+            "migrates_data": self.migrates_data,
+            "bundle": str(self.bundle.path),
+            "bundle_digest": self.bundle.digest,
+            "signer": self.bundle.manifest.signer,
+            "agreement": self.agreement,
+            "blobs_to_ship": len(self.missing),
+            "bytes_to_ship": sum(self.missing.values()),
+            "bytes_total": sum(self.bundle.blob_sizes().values()),
+            "values": values_changes(self.current.values, self.values.as_dict()),
+            "config": [{"component": c.component, "file": c.file, "change": c.change, "diff": c.diff}
+                       for c in self.configs],
+            "backup": self.backup_id,
+            "expected_downtime": downtime_estimate(self.old),
+        }
+
+
+def downtime_estimate(old: DeploySpec) -> str:
+    """What the operator should expect (the health checks' budget bounds it)."""
+    budget = max((h.retries * h.delay for h in old.health), default=0)
+    return f"from stopping {old.version} until the new release is healthy: usually under a minute, at most ~{budget} s" \
+        " of health checks (then it is rolled back automatically)"
+
+
+@dataclass
+class UpgradeResult:
+    app: str
+    target: str
+    from_version: str
+    to_version: str
+    outcome: Literal["upgraded", "rolled_back"]
+    backup: str
+    blobs_sent: int
+    bytes_sent: int
+    bytes_missing: int
+    downtime_s: float
+    seconds: float
+    run_dir: Path
+    urls: list[str] = field(default_factory=list)
+    cause: str | None = None
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app, "target": self.target, "from": self.from_version, "to": self.to_version,
+            "outcome": self.outcome, "backup": self.backup, "blobs_sent": self.blobs_sent,
+            "bytes_sent": self.bytes_sent, "bytes_missing": self.bytes_missing,
+            "downtime_s": round(self.downtime_s, 2), "seconds": round(self.seconds, 2), "run_dir": str(self.run_dir),
+            "urls": self.urls, "cause": self.cause,
+            "phase_seconds": {k: round(v, 2) for k, v in self.phase_seconds.items()},
+        }
+
+
+class UpgradeStats(BaseModel):
+    """What ``upgrade.yml`` publishes on failure (``set_stats`` key ``spbe_upgrade``); untrusted."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["rolled_back", "undo_failed", "failed"]
+    cause: str
+    backup: str
+
+
+class InstallStats(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_release: bool
+    current: dict[str, Any]
+
+
+def backup_id_for(ctx: OpContext, token: str, why: str = "pre-upgrade") -> str:
+    return f"{state.stamp(ctx.now)}-{why}-{token[:6]}"
+
+
+def plan_upgrade(
+    ctx: OpContext,
+    *,
+    app: str,
+    target_name: str,
+    to: str | None = None,
+    bundle: Path | None = None,
+    bundle_digest: str | None = None,
+    sets: Sequence[str] = (),
+    values_file: Path | None = None,
+    allow_self_signed: bool = False,
+    run_preflight: bool = True,
+    app_state: AppState | None = None,
+) -> UpgradePlan:
+    """Every check of an upgrade; touches the target only to read. ``bundle_digest``: the
+    bundle must be exactly this one (a fleet's rollout checked it once before it started)."""
+    from ..imaging import dockerarchive
+
+    require_slug(app, what="app")
+    target = checked_target(ctx, target_name)
+    st = app_state or read_state(ctx, target=target, app=app)
+    if st.current is None or st.current.result != "ok":
+        raise NotFound(f"{app} is not installed on {target.name}: use `spbe-share install {app} --target {target.name}`")
+    if st.journal is not None and st.journal.state == "running":
+        raise RemoteFailed(
+            f"{target.name}: an unfinished {st.journal.operation} of {app} ({st.journal.from_.version} ->"
+            f" {st.journal.to.version}, started {st.journal.started} by {st.journal.who}) must be finished first",
+            details=["spbe-share recovers it before anything else: run the command again once its lock is free"],
+        )
+    current = st.current
+    old = st.deploy(current.deploy, what=f"{app} {current.version}")
+    vb = verified_bundle(ctx, app=app, version=to, bundle=bundle, digest=bundle_digest)
+    ctx.cancel.check()
+    entry = vb.entry
+    # the donor and the agreement's terms are the catalog's; the bundle and the installed release must agree
+    catalog = catalog_entry(ctx, app)
+    agreement = agreement_for(ctx, target=target, entry=catalog, scope="install")
+    trust = trusted_for_target(ctx, vb, target=target, catalog=catalog, agreement=agreement,
+                               allow_self_signed=allow_self_signed, installed=installed_donor(ctx, current))  # fmt: skip
+    if vb.version == current.version:
+        raise InvalidInput(f"{app} {current.version} already serves on {target.name}: nothing to upgrade"
+                           " (`spbe-share install` changes its settings)")
+    refusal = downgrade_refusal(entry, app=app, target=target.name, current=current.version, wanted=vb.version)
+    if refusal:
+        raise InvalidInput(refusal)
+    from ..catalog.models import semver_key
+
+    if semver_key(vb.version) < semver_key(current.version):
+        path, releases = [current.version, vb.version], []
+    else:
+        path = upgrade_path(entry, from_version=current.version, to_version=vb.version)
+        if len(path) > 2:
+            raise InvalidInput(
+                f"{app} {vb.version} does not upgrade from {current.version} directly: upgrade step by step,"
+                f" {' -> '.join(path)} (`spbe-share upgrade {app} --target {target.name} --to {path[1]}` first)"
+            )
+        releases = releases_between(entry, from_version=current.version, to_version=vb.version)
+    values = resolve_values(entry, sets=sets, values_file=values_file, base=current.values)
+    variables = template_variables(
+        values, app=entry.id, version=vb.version, target=target.name, pemda=target.pemda,
+        kode_wilayah=target.kode_wilayah,
+    )
+    configs = render_configs(entry, template_root=vb.dir, variables=variables)
+    users = component_users(entry, vb.manifest, blob_dir=vb.blob_dir)
+    if run_preflight:
+        preflight_ok(ctx, target=target, entry=entry)
+    lock = new_lock(ctx, operation=f"upgrade {entry.id} {current.version} -> {vb.version}")
+    backup_id = backup_id_for(ctx, lock.token)
+    deploy = state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version)
+    release = release_record(
+        target=target, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
+        now=ctx.now,
+    ).model_copy(update={
+        "operation": "upgrade", "host": state.controller_host(), "backup": backup_id, "deploy": deploy,
+        "migrates_data": any(r.migrates_data for r in releases), "from_version": current.version,
+    })
+    new = install_vars(
+        target=target, entry=entry, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
+        files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
+        dockerarchive=Path(dockerarchive.__file__),
+    )
+    new.update(deploy_vars(new, entry=entry, root=target.root, bundle_digest=vb.digest))
+    # a secret the new release introduces is generated, not "data without its secrets" (issue 12)
+    new["spbe_secrets_may_be_new"] = new_secret_names(new["spbe_secrets"], old)
+    journal = Journal.model_validate({
+        "id": new_journal_id(ctx.now, lock.token), "operation": "upgrade", "app": app, "target": target.name,
+        "who": ctx.operator, "host": state.controller_host(), "pid": os.getpid(), "started": state.iso(ctx.now),
+        "lock_token": lock.token,
+        "from": {"version": current.version, "bundle_digest": current.bundle_digest, "deploy": current.deploy},
+        "to": {"version": vb.version, "bundle_digest": vb.digest, "deploy": deploy},
+        "attempt": deploy, "backup": backup_id, "migrates_data": release.migrates_data,
+    })
+    extravars = upgrade_vars(new, old=old, journal=journal, backup_id=backup_id, who=ctx.operator)
+    return UpgradePlan(
+        target=target, bundle=vb, app_state=st, current=current, old=old, releases=releases, path=path,
+        values=values, configs=config_changes([c.model_dump() for c in old.configs], configs), release=release,
+        extravars=extravars, lock=lock, agreement=agreement,
+        attempt=Attempt(path=state.attempt_path(target.root, app, stamp=state.stamp(ctx.now), version=vb.version),
+                        record=release.model_dump(mode="json")),
+        backup_id=backup_id, journal=journal, missing=blobs_to_ship(vb.blob_sizes(), st.blobs), trust=trust.describe(),
+    )
+
+
+def new_secret_names(secrets: list[dict[str, Any]], old: DeploySpec) -> list[str]:
+    """The names among ``secrets`` (the new release's) that the serving release ``old`` did not have."""
+    had = {s.name for s in old.secrets}
+    return sorted(s["name"] for s in secrets if s["name"] not in had)
+
+
+NEW_KEYS = ("spbe_images", "spbe_blobs", "spbe_configs", "spbe_secrets", "spbe_secret_mounts", "spbe_network",
+            "spbe_volumes", "spbe_labels", "spbe_containers", "spbe_health")
+
+
+def upgrade_vars(new: dict[str, Any], *, old: DeploySpec, journal: Journal, backup_id: str, who: str) -> dict[str, Any]:
+    """The variables of ``upgrade.yml`` (pure): the new release's under ``spbe_new``, the serving
+    release's (its deploy spec) under ``spbe_old``, the rest as install has them."""
+    top = {k: v for k, v in new.items() if k not in NEW_KEYS}
+    return {
+        **top,
+        "spbe_new": {k: new[k] for k in NEW_KEYS},
+        "spbe_old": old.playbook_vars(),
+        "spbe_old_version": old.version,
+        "spbe_backup_id": backup_id,
+        "spbe_backup_who": who,
+        "spbe_journal": journal.as_data(),
+    }
+
+
+def downtime_of(run: RunResult) -> float:
+    """Seconds from the task stopping the old release to the end of the last health check after it."""
+    names = [t.name for t in run.timings]
+    start = next((i for i, n in enumerate(names) if n.startswith("Stop: stop the old containers")), None)
+    if start is None:
+        return 0.0
+    end = max((i for i, n in enumerate(names) if n.startswith("Health:") and i > start), default=len(names) - 1)
+    return sum(t.seconds for t in run.timings[start:end + 1])
+
+
+def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: bool = False) -> UpgradeResult:
+    """Ship what the target lacks (old release serving), then ``upgrade.yml`` under the lock."""
+    from ..remote.ship import env_bwlimit, ship_bundle
+
+    try:
+        shipped = ship_bundle(ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit())
+    except SpbeError:
+        ctx.cancel.check()
+        raise
+    ctx.cancel.check()
+    op.note(blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent, backup=plan.backup_id)
+    run = run_locked(
+        ctx, op, playbook="upgrade.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
+        attempt=plan.attempt, break_lock=break_lock, check=False,
+    )
+    if not run.ok:
+        failed = run.stats.get(plan.target.name, {}).get("spbe_upgrade")
+        if failed is None:
+            raise_for_run(run, plan.target.name, "upgrade", app=plan.app)
+        stats = host_data(run, target=plan.target.name, key="spbe_upgrade", model=UpgradeStats)
+        op.note(outcome=stats.outcome, cause=stats.cause[:500], run=str(run.run_dir))
+        if stats.outcome == "rolled_back":
+            raise RolledBack(
+                f"{plan.app} {plan.to_version} failed on {plan.target.name} after {plan.from_version} stopped; rolled"
+                f" back: {plan.from_version} serves again with its data (backup {plan.backup_id} restored when the new"
+                f" release had started)",
+                details=[f"cause: {stats.cause[:1500]}", f"log: {run.run_dir}"],
+            )
+        if stats.outcome == "undo_failed":
+            raise RemoteFailed(
+                f"{plan.app} {plan.to_version} failed on {plan.target.name} and undoing it failed too; the data of"
+                f" {plan.from_version} is in backup {plan.backup_id} (verified)",
+                details=[f"cause: {stats.cause[:1500]}", f"log: {run.run_dir}",
+                         f"the journal on the target says where it stopped: `spbe-share history {plan.app} --target"
+                         f" {plan.target.name}`; `spbe-share rollback` retries the undo"],
+            )
+        raise RemoteFailed(
+            f"{plan.app} upgrade on {plan.target.name} failed before {plan.from_version} stopped: nothing changed,"
+            f" {plan.from_version} still serves",
+            details=[f"cause: {stats.cause[:1500]}", f"log: {run.run_dir}"],
+        )
+    done = host_data(run, target=plan.target.name, key="spbe_install", model=InstallStats)
+    record = state.validated_record(done.current, app=plan.app, target=plan.target.name, version=plan.to_version,
+                                    source=plan.target.name)
+    state.save_cached(ctx.ws, target=plan.target.name, app=plan.app, record=record)
+    phases = phase_seconds(run, UPGRADE_PHASES)
+    phases["Ship"] += shipped.seconds
+    return UpgradeResult(
+        app=plan.app, target=plan.target.name, from_version=plan.from_version, to_version=plan.to_version,
+        outcome="upgraded", backup=plan.backup_id, blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
+        bytes_missing=sum(plan.missing.values()), downtime_s=downtime_of(run), seconds=run.seconds + shipped.seconds,
+        run_dir=run.run_dir, urls=app_urls(plan.bundle.entry, bind_address=plan.target.bind_address),
+        phase_seconds=phases,
+    )
+
+
+def upgrade(
+    ctx: OpContext,
+    *,
+    app: str,
+    target_name: str,
+    to: str | None = None,
+    bundle: Path | None = None,
+    bundle_digest: str | None = None,
+    sets: Sequence[str] = (),
+    values_file: Path | None = None,
+    allow_self_signed: bool = False,
+    break_lock: bool = False,
+    confirm: Any = None,
+    dry_run: bool = False,
+) -> tuple[UpgradePlan, UpgradeResult | None]:
+    """Plan, (``confirm(plan)`` -> False stops here: the dry run), then upgrade. Audited."""
+    with operation(ctx, name="upgrade", app=app, target=target_name) as op:
+        op.note(to=to)
+        require_slug(app, what="app")
+        target = checked_target(ctx, target_name)
+        st = read_state(ctx, target=target, app=app)
+        recover_if_needed(ctx, op, target=target, st=st, command="upgrade", dry_run=dry_run)
+        plan = plan_upgrade(ctx, app=app, target_name=target_name, to=to, bundle=bundle, bundle_digest=bundle_digest,
+                            sets=sets, values_file=values_file, allow_self_signed=allow_self_signed, app_state=st)
+        op.note(**{"from": plan.from_version, "to": plan.to_version, "bundle": plan.bundle.digest,
+                   "migrates_data": plan.migrates_data, "trust": plan.trust, "agreement": plan.agreement})
+        if confirm is not None and not confirm(plan):
+            op.result = "ok: planned only"
+            return plan, None
+        result = execute(ctx, op, plan, break_lock=break_lock)
+        op.note(downtime_s=round(result.downtime_s, 1), run=str(result.run_dir))
+        return plan, result
+
+
+__all__ = [
+    "UPGRADE_PHASES",
+    "UpgradePlan",
+    "UpgradeResult",
+    "downtime_of",
+    "execute",
+    "plan_upgrade",
+    "upgrade",
+    "upgrade_vars",
+]
+
+
+UPGRADE_PHASES = ("Lock", "Journal", "Ship", "Load", "Backup", "Stop", "Configure", "Start", "Health", "Record")

@@ -1,0 +1,101 @@
+"""The target-side scripts as the controller sends them: ``python3 -c PROGRAM ARGS...``.
+
+Code that runs ON a target has one home, ``playbooks/module_utils/`` (Python 3.11 standard
+library only; its README says what lives there). Ansible modules import those files as
+``ansible.module_utils.<name>``; a script run over SSH gets them from here: :func:`program` is
+one self-contained source text holding the script and every ``module_utils`` file it imports
+(found by reading its imports, transitively), each registered in ``sys.modules`` under its own
+name before the script runs as ``__main__``. Nothing is installed on the target for it, so a
+script always runs the code of the controller that sent it: the files of this installation's
+``playbooks/`` (:func:`spbe_share.workspace.repo_root`, the folder the playbooks run from).
+
+The module_utils files import each other as the Ansible modules need them and fall back to the
+plain name elsewhere::
+
+    try:
+        from ansible.module_utils import spbe_lockfile as lockfile
+    except ImportError:  # a script: python3 -c PROGRAM, or <root>/lib/
+        import spbe_lockfile as lockfile
+
+Pure apart from reading those files; argument lists only (the program is one argument).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from ..workspace import repo_root
+
+HOME = Path("module_utils")  # under the playbooks folder
+PREFIX = "spbe_"  # the project's own module_utils files (the rest is Ansible's)
+
+LOADER = """\
+import sys, types
+def _spbe_module(name, source):
+    module = types.ModuleType(name)
+    module.__file__ = "<spbe-share: " + name + ".py>"
+    sys.modules[name] = module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+"""
+
+
+def home(playbooks: Path | None = None) -> Path:
+    """``playbooks/module_utils`` (default: the playbooks of this installation)."""
+    return (playbooks if playbooks is not None else repo_root() / "playbooks") / HOME
+
+
+def source(name: str, playbooks: Path | None = None) -> str:
+    """The source of ``module_utils/<name>.py``."""
+    return (home(playbooks) / f"{name}.py").read_text(encoding="utf-8")
+
+
+def imported(text: str) -> list[str]:
+    """The project's module_utils names that ``text`` imports (``spbe_x`` or
+    ``ansible.module_utils.spbe_x``, at any depth), in order of appearance."""
+    out: list[str] = []
+    for node in ast.walk(ast.parse(text)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "ansible.module_utils":
+                names = [a.name for a in node.names]
+            else:
+                names = [node.module]
+        for n in names:
+            n = n.removeprefix("ansible.module_utils.")
+            if n.startswith(PREFIX) and "." not in n and n not in out:
+                out.append(n)
+    return out
+
+
+def dependencies(name: str, playbooks: Path | None = None) -> list[str]:
+    """Every module_utils file ``name`` needs, each after the ones it needs itself."""
+    order: list[str] = []
+
+    def visit(n: str, path: tuple[str, ...]) -> None:
+        if n in order:
+            return
+        if n in path:
+            raise RuntimeError(f"module_utils import each other in a circle: {' -> '.join((*path, n))}")
+        for dep in imported(source(n, playbooks)):
+            visit(dep, (*path, n))
+        order.append(n)
+
+    visit(name, ())
+    return order[:-1]
+
+
+def program(name: str, playbooks: Path | None = None) -> str:
+    """``module_utils/<name>.py`` with what it imports, as one ``python3 -c`` program that runs
+    it as ``__main__`` (its arguments follow the program: ``sys.argv[1:]``)."""
+    parts = [LOADER]
+    for dep in dependencies(name, playbooks):
+        parts.append(f"_spbe_module({dep!r}, {source(dep, playbooks)!r})\n")
+    parts.append(f"exec(compile({source(name, playbooks)!r}, {'<spbe-share: ' + name + '.py>'!r}, 'exec'),"
+                 " {'__name__': '__main__'})\n")
+    return "".join(parts)
+
+
+__all__ = ["HOME", "LOADER", "dependencies", "home", "imported", "program", "source"]

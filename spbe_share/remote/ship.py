@@ -1,0 +1,422 @@
+"""Ship a bundle's blobs to a target: one stream over one SSH connection, resumable.
+
+Blobs are content-addressed and immutable, so shipping needs no lock on the app and can run
+before the playbook, while the old version still serves. One connection carries everything:
+
+1. ``ssh <pinned options> target python3 -c BOOTSTRAP ROOT`` (argv from
+   :func:`spbe_share.remote.ssh.ssh_argv`; the built-in ``local`` target runs the same command
+   without ssh). The bootstrap reads the receiver script (:mod:`.receiver`, standard library
+   only) from the stream, installs it as ``<root>/lib/spbe_receiver.py`` when it changed, and
+   runs it on the rest of the stream.
+2. The receiver answers which blobs it has, which it holds in part (with the offset) and which
+   it needs; only the missing bytes are sent, as stored in the bundle (zstd-compressed).
+3. Each blob is verified on the target as it arrives, against the digest of its stored bytes
+   from the bundle's signed manifest (which binds it to the content digest; the content was
+   verified on this machine when the bundle was opened); the receiver answers ``OK`` or
+   ``BAD`` per blob. A blob that fails is deleted there, never kept under its name. A blob that
+   was resumed and fails is sent again once, whole, on a second connection. The uncompressed
+   content is verified against its digest on the target again before use, when the load step
+   streams it into ``docker load``.
+
+A cut connection raises :class:`~spbe_share.errors.Unreachable`; the next ship resumes inside
+the blob that was cut.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from ..errors import EnvironmentProblem, RemoteFailed, Unreachable, VerificationFailed
+from .scripts import home
+
+if TYPE_CHECKING:
+    from ..bundle.manifest import BundleManifest
+    from ..targets.inventory import Target
+    from ..workspace import Workspace
+
+PROTOCOL = "SPBE-SHIP 1"
+RECEIVER_NAME = "spbe_receiver.py"
+CHUNK = 1 << 20
+MAX_REPLY_LINE = 4096  # bytes of one line from the receiver (its lines name a blob and a number)
+MAX_REPLIES = 16 << 20  # bytes read from the receiver in one session (a few lines per blob)
+
+# Installs the receiver (sent first on the stream) under ROOT/lib and runs it on the rest.
+BOOTSTRAP = """\
+import os, sys
+r = sys.stdin.buffer
+n = int(r.readline())
+src = r.read(n)
+if len(src) != n:
+    sys.exit("spbe-share: the receiver script was cut short")
+lib = os.path.join(sys.argv[1], "lib")
+os.makedirs(lib, exist_ok=True)
+p = os.path.join(lib, "spbe_receiver.py")
+try:
+    with open(p, "rb") as f:
+        old = f.read()
+except OSError:
+    old = None
+if old != src:
+    with open(p + ".tmp", "wb") as f:
+        f.write(src)
+    os.chmod(p + ".tmp", 0o644)
+    os.replace(p + ".tmp", p)
+sys.argv = [p] + sys.argv[1:]
+exec(compile(src, p, "exec"), {"__name__": "__main__", "__file__": p})
+"""
+
+Progress = Callable[[int], None]  # bytes of blob data sent so far
+
+
+@dataclass(frozen=True)
+class BlobToShip:
+    hex: str
+    path: Path  # the stored bytes on the controller
+    stored_size: int
+    content_size: int
+    compression: str  # "zstd" or "none"
+    stored_sha256: str = ""  # of the stored bytes (= hex for an uncompressed blob)
+
+    @property
+    def stored_hex(self) -> str:
+        return self.stored_sha256 or self.hex
+
+
+@dataclass
+class ShipResult:
+    blobs_total: int = 0
+    blobs_present: int = 0
+    sent: list[str] = field(default_factory=list)  # hex of the blobs sent (in full or resumed)
+    resumed: dict[str, int] = field(default_factory=dict)  # hex -> offset it resumed from
+    bytes_sent: int = 0  # blob bytes written to the stream
+    connections: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "blobs_total": self.blobs_total,
+            "blobs_present": self.blobs_present,
+            "blobs_sent": len(self.sent),
+            "bytes_sent": self.bytes_sent,
+            "resumed": dict(self.resumed),
+            "connections": self.connections,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+# ------------------------------------------------------------------ pure builders
+
+
+def receiver_source(playbooks: Path | None = None) -> bytes:
+    """``module_utils/spbe_receiver.py``: standalone (it is installed as one file in <root>/lib)."""
+    return (home(playbooks) / RECEIVER_NAME).read_bytes()
+
+
+def remote_command(target: Target) -> list[str]:
+    """What runs on the target: the bootstrap, with the target's root as its argument."""
+    return [target.python or "python3", "-c", BOOTSTRAP, target.root]
+
+
+def ship_argv(ws: Workspace, target: Target) -> list[str]:
+    """The argv of the one connection (pinned host key; no ssh for the local target)."""
+    if target.connection == "local":
+        return [target.python or sys.executable, "-c", BOOTSTRAP, target.root]
+    from .ssh import ssh_argv
+
+    argv = ssh_argv(ws, target, remote_command(target))
+    # no ssh compression: the blobs are compressed already
+    return [argv[0], "-o", "Compression=no", *argv[1:]]
+
+
+def blobs_of(manifest: BundleManifest, bundle_dir: Path) -> list[BlobToShip]:
+    """Every blob of a verified, extracted bundle, as stored in it."""
+    out = []
+    for f in manifest.blobs:
+        out.append(
+            BlobToShip(
+                hex=f.sha256,
+                path=bundle_dir / f.path,
+                stored_size=f.member_size,
+                content_size=f.size,
+                compression=f.compression or "none",
+                stored_sha256=f.member_sha256,
+            )
+        )
+    return sorted(out, key=lambda b: b.hex)
+
+
+def want_lines(blobs: Sequence[BlobToShip]) -> bytes:
+    lines = [PROTOCOL]
+    lines += [f"WANT {b.hex} {b.stored_size} {b.content_size} {b.compression} {b.stored_hex}" for b in blobs]
+    lines.append("END")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+# ------------------------------------------------------------------ the connection
+
+
+class _Replies:
+    """Lines from the receiver, read by a thread (so writing never deadlocks on a full pipe)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lines: list[str] = []
+        self._cond = threading.Condition()
+        self._eof = False
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        read = 0
+        for raw in iter(lambda: self._stream.readline(MAX_REPLY_LINE + 1), b""):
+            read += len(raw)
+            too_long = len(raw) > MAX_REPLY_LINE  # no end of line within MAX_REPLY_LINE bytes
+            over = too_long or read > MAX_REPLIES
+            line = (f"ERROR answered a line of more than {MAX_REPLY_LINE} bytes" if too_long
+                    else f"ERROR answered more than {MAX_REPLIES} bytes" if over
+                    else raw.decode("ascii", "replace").rstrip("\n"))
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+            if over:  # stop reading: what a hostile receiver sends costs at most MAX_REPLIES here
+                break
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def next(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._lines and not self._eof:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            return self._lines.pop(0) if self._lines else None
+
+    def rest(self) -> list[str]:
+        with self._cond:
+            out, self._lines = self._lines, []
+            return out
+
+
+def _failure(target: Target, proc: subprocess.Popen[bytes], what: str) -> Exception:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    rc = proc.poll()
+    if target.connection == "ssh" and rc == 255:
+        from .ssh import classify_ssh_failure
+
+        failure = classify_ssh_failure(target, rc, err)
+        if isinstance(failure, Unreachable):  # a cut connection: what was received is kept
+            failure.details.append(f"{what}; run the command again to resume")
+        return failure
+    last = [ln for ln in err.strip().splitlines() if ln.strip()]
+    detail = last[-1] if last else f"exit code {rc}"
+    return Unreachable(f"target {target.name!r}: {what}: {detail}; run the command again to resume")
+
+
+def _send_file(
+    stdin: IO[bytes], blob: BlobToShip, offset: int, *, sent: list[int], progress: Progress | None,
+    bwlimit: int | None,
+) -> None:
+    start = time.monotonic()
+    base = sent[0]
+    with blob.path.open("rb") as f:
+        f.seek(offset)
+        left = blob.stored_size - offset
+        while left:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                raise VerificationFailed(f"{blob.path}: shorter than its {blob.stored_size} bytes")
+            stdin.write(chunk)
+            left -= len(chunk)
+            sent[0] += len(chunk)
+            if progress is not None:
+                progress(sent[0])
+            if bwlimit:
+                ahead = (sent[0] - base) / bwlimit - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+
+def _session(
+    ws: Workspace,
+    target: Target,
+    blobs: Sequence[BlobToShip],
+    result: ShipResult,
+    *,
+    progress: Progress | None,
+    bwlimit: int | None,
+    timeout: float,
+) -> list[tuple[str, str]]:
+    """One connection; returns the blobs the receiver refused as [(hex, reason)]."""
+    source = receiver_source()
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - argv list built by ship_argv
+            ship_argv(ws, target), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except FileNotFoundError as exc:
+        raise EnvironmentProblem(f"{exc.filename} is not installed (needed to ship to {target.name})") from None
+    result.connections += 1
+    assert proc.stdin is not None and proc.stdout is not None
+    replies = _Replies(proc.stdout)
+    by_hex = {b.hex: b for b in blobs}
+    bad: list[tuple[str, str]] = []
+    sent = [result.bytes_sent]
+    try:
+        try:
+            proc.stdin.write(f"{len(source)}\n".encode() + source + want_lines(blobs))
+            proc.stdin.flush()
+        except BrokenPipeError:
+            raise _failure(target, proc, "could not start the receiver") from None
+        if replies.next(timeout) != PROTOCOL:
+            proc.kill()
+            raise _failure(target, proc, "the receiver did not answer")
+        plan: list[tuple[BlobToShip, int]] = []
+        while True:
+            line = replies.next(timeout)
+            if line is None:
+                proc.kill()
+                raise _failure(target, proc, "the receiver stopped answering")
+            if line == "READY":
+                break
+            kind, _, rest = line.partition(" ")
+            parts = rest.split(" ")
+            if kind == "ERROR":
+                raise RemoteFailed(f"target {target.name!r}: blob receiver: {rest}")
+            if parts[0] not in by_hex:
+                raise RemoteFailed(f"target {target.name!r}: blob receiver said {line[:120]!r}")
+            blob = by_hex[parts[0]]
+            if kind == "HAVE":
+                result.blobs_present += 1
+            elif kind == "NEED":
+                plan.append((blob, 0))
+            elif kind == "PART" and len(parts) == 2 and parts[1].isdigit():
+                plan.append((blob, int(parts[1])))
+            else:
+                raise RemoteFailed(f"target {target.name!r}: blob receiver said {line[:120]!r}")
+        try:
+            for blob, offset in plan:
+                proc.stdin.write(f"BLOB {blob.hex} {offset} {blob.stored_size - offset}\n".encode("ascii"))
+                if offset:
+                    result.resumed[blob.hex] = offset
+                _send_file(proc.stdin, blob, offset, sent=sent, progress=progress, bwlimit=bwlimit)
+                result.sent.append(blob.hex)
+            proc.stdin.write(b"DONE\n")
+            proc.stdin.close()
+        except (BrokenPipeError, ValueError):
+            proc.wait()
+            raise _failure(target, proc, f"connection lost while shipping ({sent[0] - result.bytes_sent} bytes sent)") from None
+        finally:
+            result.bytes_sent = sent[0]
+        while True:
+            line = replies.next(timeout)
+            if line is None:
+                proc.kill()
+                raise _failure(target, proc, "connection lost before every blob was confirmed")
+            kind, _, rest = line.partition(" ")
+            if kind == "OK":
+                continue
+            if kind == "BAD":
+                hx, _, why = rest.partition(" ")
+                bad.append((hx, why))
+                continue
+            if kind == "BYE":
+                break
+            if kind == "ERROR":
+                raise RemoteFailed(f"target {target.name!r}: blob receiver: {rest}")
+            raise RemoteFailed(f"target {target.name!r}: blob receiver said {line[:120]!r}")
+        if proc.wait(timeout=timeout) not in (0, 1):
+            raise _failure(target, proc, "the receiver failed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+    return bad
+
+
+def ship_blobs(
+    ws: Workspace,
+    target: Target,
+    blobs: Sequence[BlobToShip],
+    *,
+    progress: Progress | None = None,
+    bwlimit: int | None = None,
+    timeout: float = 120.0,
+) -> ShipResult:
+    """Make sure the target holds every blob of ``blobs`` (verified there). Audited by the caller.
+
+    ``bwlimit``: bytes per second to stay under (slow, shared links); ``timeout``: seconds to
+    wait for any answer of the receiver.
+    """
+    for b in blobs:
+        if not b.path.is_file():
+            raise VerificationFailed(f"{b.path}: blob sha256:{b.hex} is missing on this machine")
+    start = time.monotonic()
+    result = ShipResult(blobs_total=len(blobs))
+    bad = _session(ws, target, blobs, result, progress=progress, bwlimit=bwlimit, timeout=timeout)
+    retry = [hx for hx, _ in bad if hx in result.resumed]
+    if retry and len(retry) == len(bad):
+        # a kept partial file was wrong (the receiver deleted it): send those again, whole
+        again = [b for b in blobs if b.hex in retry]
+        second = ShipResult(blobs_total=len(again), bytes_sent=result.bytes_sent)
+        bad = _session(ws, target, again, second, progress=progress, bwlimit=bwlimit, timeout=timeout)
+        result.bytes_sent = second.bytes_sent
+        result.connections += second.connections
+    result.seconds = time.monotonic() - start
+    if bad:
+        hx, why = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise VerificationFailed(
+            f"target {target.name!r}: blob sha256:{hx} failed verification on the target: {why}{more};"
+            " it was deleted there"
+        )
+    return result
+
+
+def ship_bundle(
+    ws: Workspace,
+    target: Target,
+    manifest: BundleManifest,
+    bundle_dir: Path,
+    *,
+    progress: Progress | None = None,
+    bwlimit: int | None = None,
+) -> ShipResult:
+    """Ship every blob of a verified, extracted bundle (see :func:`ship_blobs`)."""
+    return ship_blobs(ws, target, blobs_of(manifest, bundle_dir), progress=progress, bwlimit=bwlimit)
+
+
+def env_bwlimit() -> int | None:
+    """``$SPBE_SHARE_BWLIMIT`` (bytes per second) if set."""
+    value = os.environ.get("SPBE_SHARE_BWLIMIT", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+__all__ = [
+    "BOOTSTRAP",
+    "BlobToShip",
+    "ShipResult",
+    "blobs_of",
+    "remote_command",
+    "ship_argv",
+    "ship_blobs",
+    "ship_bundle",
+    "want_lines",
+]
