@@ -9,6 +9,9 @@ Public interface (imports are lazy so ``import spbe_share.bundle`` stays cheap):
     build_bundle(ws, loaded, *, version, key, compression="zstd", ...) -> BuiltBundle
     trusted_keys(ws) / trusted_keys_from_dir(path) -> dict[key_id, Ed25519PublicKey]
     publish_release(ws, *, app, version, key, repo_root=None, ...) -> Published
+
+May import: imaging, agreements, targets, catalog and the foundations. Imported by: provision,
+records' readers above it (plans, remote, ops), fleet and cli.
 """
 
 from __future__ import annotations

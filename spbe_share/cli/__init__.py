@@ -3,6 +3,9 @@
 Sub-command modules are imported lazily, so ``spbe-share --help`` does not pay for
 ansible-runner, docker or git. Every :class:`~spbe_share.errors.SpbeError` becomes one
 line on stderr and its exit code here, in :func:`main`, and nowhere else.
+
+May import: every layer below it (the contract: ``tests/unit/test_layers.py``). Imported by:
+``spbe_share.__main__`` and the developer tool ``spbe_share.i18n_catalog``.
 """
 
 from __future__ import annotations

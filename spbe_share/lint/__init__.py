@@ -10,6 +10,8 @@ severity and a doc link; an entry's level follows from the worst finding:
 * 4 (excellent): no finding at all.
 
 Pure reading: linting changes nothing. ``docs/lint.md`` is the reference of every check.
+
+May import: catalog and the foundations. Imported by: site, cli.
 """
 
 from __future__ import annotations
