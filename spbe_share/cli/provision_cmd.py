@@ -91,15 +91,14 @@ def docker_daemon_option(f: Any) -> Any:
 
 def run_provision(ws: Any, name: str, bundle: Path | None, options: dict[str, Any], as_json: bool) -> None:
     """Provision and print the result (shared by `target provision` and `target add --provision`)."""
+    from ..ops.context import OpContext
     from ..ops.provision import provision
-    from ..remote.interrupts import CancelToken, interrupts
+    from ..remote.interrupts import interrupts
     from .deploy_cmd import _Progress
 
-    with interrupts(CancelToken()) as cancel:
-        result = provision(
-            ws, target_name=name, bundle=bundle, docker_daemon_options=options, progress=_Progress(quiet=as_json),
-            cancel=cancel,
-        )
+    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
+    with interrupts(ctx.cancel):
+        result = provision(ctx, target_name=name, bundle=bundle, docker_daemon_options=options)
     if as_json:
         emit_json(result.as_dict())
         return

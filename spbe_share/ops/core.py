@@ -11,54 +11,36 @@ operator and the cancel token.
 
 API
 ---
-``OpContext.create(ws, *, say=None, progress=None, now=None, today=None, operator=None, cancel=None)``
-    ``ctx.ws``, ``ctx.operator``, ``ctx.now`` (one timestamp for the whole operation: lock,
-    record, file names), ``ctx.today``, ``ctx.say(str)`` (notes for the operator),
-    ``ctx.progress`` (playbook events), ``ctx.cancel`` (:class:`~.interrupts.CancelToken`).
-``interrupts(ctx.cancel)``
-    SIGINT/SIGTERM cancel the operation inside the block (the CLI wraps every command in it).
 ``operation(ctx, *, name, app, target) -> Operation`` (a context manager)
     Exactly one audit line for every outcome: ``ok`` (or ``op.result``), ``refused: <code>``
     (before the playbook started, or the lock was held), ``failed: <code>``, ``cancelled``,
     ``failed: internal`` (a bug). ``op.note(**details)`` adds audit details (never secrets).
-``require_slug(value, *, what) -> str``
-    A name that becomes a path component or a container name must be a slug.
-``checked_target(ctx, name) -> Target``
-    The target, its host key compared with the pinned one (exit 6 when it changed).
-``agreement_for(ctx, *, target, entry, scope) -> str``
-    The MoU/PKS number covering (app, adopter, today, scope), or why none is needed
-    (``local`` sandbox, ``sharing.mou_required: false``). Scope: install, support, ...
-``verified_bundle(ctx, *, app, version, bundle) -> VerifiedBundle`` (from :mod:`.bundles`)
-    Located, verified against the trusted keys, extracted; ``.entry`` is the entry inside.
-    ``app`` may be ``SOURCE/APP``; ``.app`` is then the app id (use it for locks and records).
-``trusted_for_target(ctx, vb, *, target, agreement, allow_self_signed=False) -> TrustDecision``
-    (from :mod:`.bundles`) The signer is trusted for the donor the bundle's entry names, and that
-    donor is the agreement's donor; a bundle built here only for the local sandbox, the donor's
-    own data center, or with the loud option. Call it after :func:`agreement_for` with the entry
-    inside the bundle; ``op.note(trust=decision.describe())`` puts it in the audit line.
-``preflight_ok(ctx, *, target, entry) -> PreflightReport``
-    Facts read from the target and evaluated; raises PreflightFailed (exit 5).
+    ``app=None``: an operation on the target itself (provisioning); its audit line has no app.
 ``new_lock(ctx, *, operation) -> LockOwner``
     Who will hold the target lock (with a random token: only its holder releases it).
 ``Attempt(path=..., record=...)``
     The record the target keeps of this attempt; written with ``result: cancelled`` when an
     interrupted run held the lock.
-``run_locked(ctx, op, *, playbook, target, extravars, lock, attempt, break_lock=False) -> RunResult``
+``run_locked(ctx, op, *, playbook, target, extravars, lock, attempt, break_lock=False, lock_file=None) -> RunResult``
     Runs ``playbooks/<playbook>`` (it takes the lock as its first task and releases it in
     ``always:``; the core adds ``spbe_lock_owner`` and ``spbe_break_lock`` to its variables).
+    The lock is the app's (``<root>/locks/<app>.lock``) unless ``lock_file`` names another
+    (provisioning's); ``attempt=None`` when the operation records no attempt.
     Interrupt-safe: SIGINT/SIGTERM stop the playbook's processes, ``cancel.yml`` then releases
     the lock if this operation still holds it (token compared) and writes the attempt as
     ``cancelled``, and :class:`~spbe_share.errors.Cancelled` (exit 12) is raised. A signal
     that lands while the playbook is being started is never lost: before it starts, nothing
     runs (exit 12); after, it is delivered as soon as the playbook's process exists. A failed run
-    raises Locked (7), HostKeyMismatch (6), Unreachable (10) or RemoteFailed (8).
-``data_without_secrets(run, target) -> Conflict``
-    ``raise_for_run`` raises it when ``tasks/data_secrets.yml`` refused: the app's data exists
-    on the target but its secrets do not (a wiped root). Any playbook that imports
-    ``tasks/configure.yml`` (install, upgrade) gets the check (variables: ``opvars.data_check_vars``).
-``host_data(run, *, target, key, model) -> model``
-    What the playbook published with ``set_stats`` under ``key``, validated by a strict model
-    before anything on the controller uses it (the target is not trusted).
+    raises Locked (7), HostKeyMismatch (6), Unreachable (10) or RemoteFailed (8)
+    (:func:`spbe_share.remote.outcome.raise_for_run`).
+
+Around it: the context (:mod:`.context`: ``OpContext.create(ws, *, say, progress, now, today,
+operator, cancel)``), the read-only checks (:mod:`.checks`: ``require_slug``, ``checked_target``,
+``agreement_for``, ``read_state``; :mod:`.preflight`: ``preflight_ok``; :mod:`.bundles`:
+``verified_bundle``, ``trusted_for_target``), and what a run means
+(:mod:`spbe_share.remote.outcome`: ``raise_for_run``, ``data_without_secrets``, ``host_data``).
+``interrupts(ctx.cancel)`` (:mod:`spbe_share.remote.interrupts`): SIGINT/SIGTERM cancel the
+operation inside the block (the CLI wraps every command in it).
 
 Example: a ``backup`` operation on the core::
 
@@ -79,7 +61,7 @@ Example: a ``backup`` operation on the core::
             return BackupResult(id=done.id, ...)
 
 The lock's lease: ``new_lock`` gives the lock ``lease_s`` (``$SPBE_SHARE_LEASE_S``, default
-120 s); ``run_locked`` renews it while the playbook runs (:mod:`.lease`), so the lock of a dead
+120 s); ``run_locked`` renews it while the playbook runs (:mod:`spbe_share.remote.lease`), so the lock of a dead
 controller goes stale and names its holder. ``run_locked(..., check=False)`` returns a failed
 run for the caller to read what the playbook published (``upgrade`` reads whether it rolled
 back). Upgrade, rollback and their journal: :mod:`.upgrade`, :mod:`.rollback`, :mod:`.recover`.
@@ -103,17 +85,18 @@ from ..errors import (
 from ..plans.builders import lock_vars
 from ..records import state
 from ..records.state import LockOwner
-from ..remote.interrupts import CancelToken, interrupts
 from ..remote.outcome import host_data, raise_for_run
-from .bundles import VerifiedBundle, trusted_for_target, verified_bundle
 
 if TYPE_CHECKING:
+    from ..remote.interrupts import CancelToken
     from ..remote.runner import RunResult
     from ..targets.inventory import Target
     from ..workspace import Workspace
     from .context import OpContext
 
 CLEANUP_TIMEOUT_S = 180
+
+
 # ---------------------------------------------------------------- one audit line per outcome
 
 
@@ -123,23 +106,29 @@ class Operation:
 
     ctx: OpContext
     name: str
-    app: str
+    app: str | None  # None: an operation on the target itself (provisioning)
     target: str
     details: dict[str, Any] = field(default_factory=dict)
     result: str = "ok"
     started: bool = False  # the playbook started: an error now is "failed", not "refused"
     refusal: str = "refused"
+    title: str = ""  # how messages name it (default: "<name> of <app> on <target>")
+    again: str = ""  # what finishes it after an interrupt, said with the cancellation
 
     def note(self, **details: Any) -> None:
         """Add audit details (names, versions, digests, outcomes; never secrets)."""
         self.details.update(details)
 
+    def describe(self, target: str) -> str:
+        return self.title or f"{self.name} of {self.app} on {target}"
+
 
 @contextmanager
-def operation(ctx: OpContext, *, name: str, app: str, target: str, refusal: str = "refused") -> Iterator[Operation]:
+def operation(ctx: OpContext, *, name: str, app: str | None, target: str, refusal: str = "refused",
+              title: str = "") -> Iterator[Operation]:
     """Run the body as operation ``name``; write exactly one audit line whatever happens."""
     ctx.ws.ensure()
-    op = Operation(ctx=ctx, name=name, app=app, target=target, refusal=refusal)
+    op = Operation(ctx=ctx, name=name, app=app, target=target, refusal=refusal, title=title)
     try:
         yield op
     except Cancelled as exc:
@@ -165,12 +154,9 @@ def operation(ctx: OpContext, *, name: str, app: str, target: str, refusal: str 
 def _audit(op: Operation, result: str, **extra: Any) -> None:
     from ..audit import record
 
-    details = {"app": op.app, **op.details, **extra}
+    details = {**({"app": op.app} if op.app is not None else {}), **op.details, **extra}
     with op.ctx.cancel.deferred():
         record(op.ctx.ws, who=op.ctx.operator, what=op.name, where=op.target, result=result, **details)
-
-
-# ---------------------------------------------------------------- checks (read-only)
 
 
 # ---------------------------------------------------------------- the playbook under the lock
@@ -197,27 +183,32 @@ def run_locked(
     target: Target,
     extravars: Mapping[str, Any],
     lock: LockOwner,
-    attempt: Attempt,
+    attempt: Attempt | None,
     break_lock: bool = False,
     check: bool = True,
+    lock_file: str | None = None,
 ) -> RunResult:
-    """Run ``playbook`` on ``target`` under the lock; clean up after an interrupt; raise on failure
-    (with ``check=False`` a failed run is returned for the caller to read what the playbook
-    published, and to call :func:`raise_for_run` itself)."""
+    """Run ``playbook`` on ``target`` under the lock (``lock_file``, default the app's); renew its
+    lease; clean up after an interrupt; raise on failure (with ``check=False`` a failed run is
+    returned for the caller to read what the playbook published, and to call
+    :func:`~spbe_share.remote.outcome.raise_for_run` itself)."""
     from ..audit import record
+    from ..remote.lease import LeaseKeeper
     from ..remote.runner import run_playbook
 
+    if lock_file is None:
+        if op.app is None:
+            raise RuntimeError(f"{op.name}: an operation without an app names its lock file")
+        lock_file = state.lock_path(target.root, op.app)
     ctx.cancel.check()
     if break_lock:
         record(ctx.ws, who=ctx.operator, what="break-lock", where=target.name, result="requested",
-               app=op.app, lock=state.lock_path(target.root, op.app))
+               **({"app": op.app} if op.app is not None else {}), lock=lock_file)
     op.started = True
-    from ..remote.lease import LeaseKeeper
-
-    keeper = LeaseKeeper(ws=ctx.ws, target=target, lock_path=state.lock_path(target.root, op.app), lock=lock)
+    keeper = LeaseKeeper(ws=ctx.ws, target=target, lock_path=lock_file, lock=lock)
     with ctx.cancel.deferred(), keeper:
         if ctx.cancel.requested:  # came since the check above: the playbook has not started
-            raise Cancelled(f"{op.name} of {op.app} on {target.name} stopped by {ctx.cancel.signal_name} before its"
+            raise Cancelled(f"{op.describe(target.name)} stopped by {ctx.cancel.signal_name} before its"
                             f" playbook started; nothing on {target.name} changed")
         # from here on a signal reaches the playbook whenever it lands (noted, then delivered
         # as soon as the playbook's process exists: interrupts.CancelToken.kill_now), and the
@@ -235,17 +226,23 @@ def run_locked(
             cancel=ctx.cancel,
         )
         if run.cancelled and not run.ok:
-            cleaned = _clean_up(ctx, op, target=target, lock=lock, attempt=attempt, run=run)
+            cleaned = release_after_cancel(
+                ctx.ws, target=target, lock_file=lock_file, lock=lock, run=run, cancel=ctx.cancel, what=op.name,
+                app=op.app, operator=ctx.operator, attempt=attempt,
+            )
             where = run.last_task or "before its first task"
             op.note(stopped_at=where, cleanup=cleaned, run=str(run.run_dir))
             raise Cancelled(
-                f"{op.name} of {op.app} on {target.name} stopped by {ctx.cancel.signal_name} during '{where}';"
-                f" {cleaned}"
+                f"{op.describe(target.name)} stopped by {ctx.cancel.signal_name} during '{where}'; {cleaned}"
+                + (f"; {op.again}" if op.again else "")
             )
     if run.cancelled:
         ctx.say(f"note: the interrupt came after {op.name} had finished on {target.name}")
     if keeper.lost:
-        ctx.say(f"warning: the lock of {op.app} on {target.name} was broken by someone else while {op.name} ran")
+        if op.app is not None:
+            ctx.say(f"warning: the lock of {op.app} on {target.name} was broken by someone else while {op.name} ran")
+        else:
+            ctx.say(f"warning: the lock {lock_file} on {target.name} was broken by someone else while {op.name} ran")
         op.note(lock_lost=True)
     if check:
         raise_for_run(run, target.name, op.name, app=op.app)
@@ -303,26 +300,4 @@ def release_after_cancel(
     return f"{target.name} cleaned up: lock released{where}"
 
 
-def _clean_up(ctx: OpContext, op: Operation, *, target: Target, lock: LockOwner, attempt: Attempt,
-              run: RunResult) -> str:
-    """Release our lock (only if we hold it), record the attempt as cancelled."""
-    return release_after_cancel(
-        ctx.ws, target=target, lock_file=state.lock_path(target.root, op.app), lock=lock, run=run,
-        cancel=ctx.cancel, what=op.name, app=op.app, operator=ctx.operator, attempt=attempt,
-    )
-
-
-__all__ = [
-    "Attempt",
-    "OpContext",
-    "Operation",
-    "VerifiedBundle",
-    "host_data",
-    "interrupts",
-    "new_lock",
-    "operation",
-    "raise_for_run",
-    "run_locked",
-    "trusted_for_target",
-    "verified_bundle",
-]
+__all__ = ["Attempt", "Operation", "new_lock", "operation", "release_after_cancel", "run_locked"]

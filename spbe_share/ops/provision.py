@@ -4,13 +4,16 @@ Checks first, reading only: the bundle's signature and every file's digest, its 
 for provisioning (this workspace's own key or ``keys trust FILE --provision``; a key trusted
 only for a donor's apps is refused: the packages are installed as root), the pinned host key,
 the target's OS and architecture (``/etc/os-release``, ``dpkg --print-architecture`` over
-SSH), and that the bundle was built for that OS and architecture. Then ``playbooks/provision.yml`` (clock check, lock, root folders, daemon.json,
-offline packages, engine started, what install needs checked). Audited, refusals included.
+SSH), and that the bundle was built for that OS and architecture. Then ``playbooks/provision.yml``
+(clock check, lock, root folders, daemon.json, offline packages, engine started, what install
+needs checked) on the operations core like every operation (:mod:`.core`): one audit line for
+every outcome, refusals and internal errors included; the provisioning lock
+(``<root>/locks/_provision.lock``, one per server, apart from the apps' locks) with its lease
+renewed while the playbook runs; an interrupt releases it and is audited as ``cancelled``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,23 +21,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
-    Cancelled,
     InvalidInput,
     Locked,
     NotFound,
     RemoteFailed,
-    SpbeError,
 )
 from ..outside import OutsideJSONError, loads_json
 from ..provision.bundle import ProvisionManifest, ProvisionSigner, verify_for_provisioning
 from ..provision.oses import PROFILES, os_id_of, parse_os_release
+from .checks import checked_target
+from .core import new_lock, operation, run_locked
 
 if TYPE_CHECKING:
     from ..records.state import LockOwner
-    from ..remote.interrupts import CancelToken
-    from ..remote.runner import ProgressCallback, RunResult
+    from ..remote.runner import RunResult
     from ..targets.inventory import Target
     from ..workspace import Workspace
+    from .context import OpContext
 
 DAEMON_KEY = r"^[a-z][a-z0-9-]{0,63}$"
 PLAYBOOK = "provision.yml"
@@ -188,19 +191,16 @@ def locate_bundle(ws: Workspace, os_id: str, arch: str, bundle: Path | None) -> 
 
 
 def plan_provision(
-    ws: Workspace,
+    ctx: OpContext,
     *,
     target_name: str,
     bundle: Path | None = None,
     docker_daemon_options: dict[str, Any] | None = None,
-    now: dt.datetime | None = None,
 ) -> ProvisionPlan:
-    from ..audit import operator
-    from ..records.state import new_lock_owner
-    from ..remote.ssh import check_host_key
+    """Every check of a provisioning, reading only; the plan of ``provision.yml``."""
     from ..targets.inventory import get_target
 
-    target = get_target(ws, target_name)
+    target = get_target(ctx.ws, target_name)
     if docker_daemon_options:
         target = with_daemon_options(target, docker_daemon_options)
     if target.connection != "ssh":
@@ -209,19 +209,20 @@ def plan_provision(
         )
     # a bundle given by name is checked (signature, digests, signer trusted for provisioning)
     # before the target is contacted
-    given = verify_for_provisioning(ws, bundle) if bundle is not None else None
-    check_host_key(ws, target)
-    os_id, arch = read_platform(ws, target)
+    given = verify_for_provisioning(ctx.ws, bundle) if bundle is not None else None
+    ctx.cancel.check()
+    checked_target(ctx, target.name)  # the pinned host key (the target as saved: same host)
+    os_id, arch = read_platform(ctx.ws, target)
     if os_id not in PROFILES:
         raise InvalidInput(f"{target.name} runs {os_id}: spbe-share provisions {', '.join(sorted(PROFILES))}")
-    path = locate_bundle(ws, os_id, arch, bundle)
-    manifest, signer = given or verify_for_provisioning(ws, path)
+    path = locate_bundle(ctx.ws, os_id, arch, bundle)
+    manifest, signer = given or verify_for_provisioning(ctx.ws, path)
     if (manifest.os, manifest.arch) != (os_id, arch):
         raise InvalidInput(
             f"{path} is for {manifest.os}/{manifest.arch}; {target.name} runs {os_id}/{arch}"
             f" (spbe-share provision-bundle build --os {os_id} --arch {arch})"
         )
-    owner = new_lock_owner(who=operator(), operation=f"provision {target.name}", now=now)
+    owner = new_lock(ctx, operation=f"provision {target.name}")
     return ProvisionPlan(
         target=target,
         os_id=os_id,
@@ -242,40 +243,8 @@ def _raise_failure(result: RunResult, target: str) -> None:
     raise_for_run(result, target, "provisioning")
 
 
-def execute(
-    ws: Workspace, plan: ProvisionPlan, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-) -> ProvisionResult:
-    """Run ``provision.yml``. A SIGINT/SIGTERM (through ``cancel``) stops it, releases the
-    provisioning lock if this run holds it, and raises :class:`Cancelled` (exit 12)."""
-    from ..audit import operator
-    from ..remote.interrupts import CancelToken
-    from ..remote.runner import run_playbook
-    from .core import release_after_cancel
-
-    token = cancel if cancel is not None else CancelToken()
-    token.check()
-    with token.deferred():
-        result = run_playbook(
-            ws,
-            op="provision",
-            target=plan.target.name,
-            app=None,
-            playbook=PLAYBOOK,
-            targets=[plan.target],
-            extravars=plan.extravars,
-            progress=progress,
-            cancel=token,
-        )
-        if result.cancelled and not result.ok:
-            cleaned = release_after_cancel(
-                ws, target=plan.target, lock_file=lock_file(plan.target), lock=plan.lock, run=result, cancel=token,
-                what="provision", app=None, operator=operator(),
-            )
-            where = result.last_task or "before its first task"
-            raise Cancelled(f"provisioning of {plan.target.name} stopped by {token.signal_name} during '{where}';"
-                            f" {cleaned}; running `spbe-share target provision {plan.target.name}` again finishes it")
-    if not result.ok:
-        _raise_failure(result, plan.target.name)
+def result_of(plan: ProvisionPlan, result: RunResult) -> ProvisionResult:
+    """What ``provision.yml`` published (``set_stats`` key ``spbe_provision``)."""
     info = result.stats.get(plan.target.name, {}).get("spbe_provision") or {}
     clock = {
         "skew_seconds": info.get("clock_skew_seconds"),
@@ -302,44 +271,35 @@ def execute(
 
 
 def provision(
-    ws: Workspace,
+    ctx: OpContext,
     *,
     target_name: str,
     bundle: Path | None = None,
     docker_daemon_options: dict[str, Any] | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
 ) -> ProvisionResult:
-    """Check, then provision ``target_name``. Audited, refusals included.
+    """Check, then provision ``target_name``: audited on every exit path, under the provisioning
+    lock with its lease renewed; a SIGINT/SIGTERM (``ctx.cancel``) stops the playbook, releases
+    the lock if this run holds it and raises :class:`Cancelled` (exit 12).
 
     ``docker_daemon_options`` are merged into the target's settings for this run and saved in
     the inventory once it succeeded (a refused or failed run leaves the inventory as it was).
     """
-    from ..audit import record
-
-    ws.ensure()
-    try:
-        plan = plan_provision(ws, target_name=target_name, bundle=bundle, docker_daemon_options=docker_daemon_options)
-    except SpbeError as exc:
-        record(ws, what="provision", where=target_name, result=f"refused: {exc.exit_code.name.lower()}",
-               reason=exc.message)
-        raise
-    try:
-        result = execute(ws, plan, progress=progress, cancel=cancel)
-    except Cancelled as exc:
-        record(ws, what="provision", where=target_name, result="cancelled", bundle=plan.manifest.digest,
-               reason=exc.message)
-        raise
-    except SpbeError as exc:
-        record(ws, what="provision", where=target_name, result=f"failed: {exc.exit_code.name.lower()}",
-               bundle=plan.manifest.digest, reason=exc.message)
-        raise
-    if docker_daemon_options:
-        set_docker_daemon_options(ws, target_name, docker_daemon_options)
-    record(ws, what="provision", where=target_name, result="ok" if result.changed else "ok: nothing changed",
-           os=plan.os_id, arch=plan.arch, bundle=plan.manifest.digest, signer=plan.signer.key_id,
-           signer_trust=plan.signer.why, installed=result.installed,
-           changed_tasks=result.changed_tasks, clock_skew_seconds=result.clock["skew_seconds"],
-           run=str(result.run_dir))
-    return result
-
+    with operation(ctx, name="provision", app=None, target=target_name,
+                   title=f"provisioning of {target_name}") as op:
+        plan = plan_provision(ctx, target_name=target_name, bundle=bundle, docker_daemon_options=docker_daemon_options)
+        op.note(bundle=plan.manifest.digest)
+        op.again = f"running `spbe-share target provision {plan.target.name}` again finishes it"
+        run = run_locked(
+            ctx, op, playbook=PLAYBOOK, target=plan.target, extravars=plan.extravars, lock=plan.lock, attempt=None,
+            lock_file=lock_file(plan.target), check=False,
+        )
+        if not run.ok:
+            _raise_failure(run, plan.target.name)
+        result = result_of(plan, run)
+        if docker_daemon_options:
+            set_docker_daemon_options(ctx.ws, target_name, docker_daemon_options)
+        op.result = "ok" if result.changed else "ok: nothing changed"
+        op.note(os=plan.os_id, arch=plan.arch, signer=plan.signer.key_id, signer_trust=plan.signer.why,
+                installed=result.installed, changed_tasks=result.changed_tasks,
+                clock_skew_seconds=result.clock["skew_seconds"], run=str(result.run_dir))
+        return result

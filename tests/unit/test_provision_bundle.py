@@ -345,3 +345,28 @@ def test_offline_apt_uses_only_its_own_folder() -> None:
     assert pairs["Dir::Etc::SourceParts"] == "/r/apt/empty.d"  # the target's own sources are ignored
     assert pairs["Dir::State::Lists"] == "/r/apt/lists" and pairs["Dir::Cache::archives"] == "/r/apt/archives"
     assert pairs["APT::Install-Recommends"] == "false"
+
+
+def test_provisioning_is_audited_whatever_ends_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: `target provision` runs on the operations core, so even a bug (an unexpected
+    exception, here injected where the given bundle is verified) leaves its audit line, and the
+    inventory is as it was. Before, only SpbeErrors were audited, by hand."""
+    import spbe_share.ops.provision as op_provision
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("a bug in the bundle check")
+
+    monkeypatch.setattr(op_provision, "verify_for_provisioning", broken)
+    ws = Workspace.from_options(tmp_path / "ws")
+    save_targets(ws, [_target()])
+    before = ws.inventory_file.read_text()
+    bundle = tmp_path / "p.spbe-provision"
+    bundle.write_bytes(b"x")
+    with pytest.raises(RuntimeError, match="a bug in the bundle check"):
+        main(["--workspace", str(ws.home), "target", "provision", "kab-uji", "--bundle", str(bundle),
+              "--docker-daemon-opt", "debug=true"])
+    audit = [json.loads(line) for line in ws.audit_log.read_text().splitlines()]
+    assert [(a["what"], a["where"], a["result"]) for a in audit] == [("provision", "kab-uji", "failed: internal")]
+    assert "a bug in the bundle check" in audit[0]["details"]["reason"] and "app" not in audit[0]["details"]
+    assert ws.inventory_file.read_text() == before
