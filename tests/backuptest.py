@@ -24,7 +24,8 @@ import spbe_backup_engine as engine  # noqa: E402
 import spbe_backup_restore as restorer  # noqa: E402
 import spbe_backup_store as store  # noqa: E402
 
-ENGINE_FILES = ("spbe_backup_store.py", "spbe_backup_docker.py", "spbe_backup_engine.py", "spbe_backup_restore.py")
+ENGINE_FILES = ("spbe_files.py", "spbe_lockfile.py", "spbe_backup_store.py", "spbe_backup_docker.py", "spbe_backup_engine.py",
+                "spbe_backup_restore.py")  # = tasks/backup_tool.yml
 FAKE_DIGEST = "sha256:" + "ab" * 32
 
 __all__ = ["ENGINE_DIR", "ENGINE_FILES", "FAKE_DIGEST", "appdata", "dk", "engine", "restorer", "store",

@@ -1,13 +1,25 @@
 #!/usr/bin/python3
-"""Take or release the spbe-share lock of one app on a target (standard library only)."""
+"""Take or release the spbe-share lock of one app on a target (standard library only).
+
+The protocol itself is ``module_utils/spbe_lockfile.py``, shared with every other holder.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
+
+try:  # the lock protocol: playbooks/module_utils/spbe_lockfile.py
+    from ansible.module_utils.spbe_lockfile import (
+        Held,
+        describe,
+        lease_facts,
+        read_holder,
+        release,
+        take,
+        take_over,
+    )
+except ImportError:  # loaded by hand (tests), with module_utils on sys.path
+    from spbe_lockfile import Held, describe, lease_facts, read_holder, release, take, take_over  # type: ignore[no-redef]
 
 DOCUMENTATION = r"""
 module: spbe_lock
@@ -35,66 +47,6 @@ options:
 """
 
 
-def read_holder(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {"who": "unknown", "since": "unknown"}
-    return data if isinstance(data, dict) else {"who": "unknown", "since": "unknown"}
-
-
-def lease_facts(path: str, holder: dict) -> dict:
-    """Age of the lease (seconds since the last renewal, target clock) and whether it ran out."""
-    try:
-        age = max(0, int(time.time() - os.stat(path).st_mtime))
-    except OSError:
-        return {"age_s": None, "stale": False}
-    lease = holder.get("lease_s")
-    stale = isinstance(lease, int) and not isinstance(lease, bool) and lease > 0 and age > lease
-    return {"age_s": age, "stale": stale}
-
-
-def describe(holder: dict, facts: dict) -> str:
-    text = "locked by {} (pid {} on {}, {}) since {}".format(
-        holder.get("who"), holder.get("pid"), holder.get("host"), holder.get("operation"), holder.get("since"))
-    lease = holder.get("lease_s")
-    if facts.get("stale"):
-        text += "; STALE: its lease of {} s ran out {} s ago (the holder is gone)".format(
-            lease, facts["age_s"] - lease)
-    elif isinstance(lease, int) and facts.get("age_s") is not None:
-        text += "; lease renewed {} s ago, expires in {} s".format(facts["age_s"], max(0, lease - facts["age_s"]))
-    return text
-
-
-def write_new(path: str, owner: dict) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(owner, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def take_over(path: str, token: str) -> dict | None:
-    """Move the stale lock aside and check it is the one we meant (two resumers never both win)."""
-    aside = f"{path}.takeover-{os.getpid()}-{int(time.time() * 1000)}"
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        return None
-    holder = read_holder(aside)
-    facts = lease_facts(aside, holder)
-    if holder.get("token") == token and facts["stale"]:
-        os.unlink(aside)
-        return dict(holder, **facts)
-    try:  # someone else's lock: put it back (never over a newer one)
-        os.link(aside, path)
-    except FileExistsError:
-        pass
-    os.unlink(aside)
-    return None
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -110,32 +62,18 @@ def main() -> None:
     owner = module.params["owner"]
     force = module.params["force"]
     if module.params["state"] == "absent":
-        if os.path.exists(path):
-            holder = read_holder(path)
-            if holder.get("token") == owner.get("token") or force:
-                os.unlink(path)
-                module.exit_json(changed=False, released=True)
+        released, holder = release(path, owner.get("token"), force=force)
+        if holder is not None:
             module.exit_json(changed=False, released=False, holder=holder)
-        module.exit_json(changed=False, released=False)
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    broken = None
-    taken_over = None
-    if os.path.exists(path):
-        holder = read_holder(path)
-        facts = lease_facts(path, holder)
-        takeover = module.params["takeover"]
-        if force:
-            broken = holder
-            os.unlink(path)
-        elif takeover and holder.get("token") == takeover and facts["stale"]:
-            taken_over = take_over(path, takeover)
+        module.exit_json(changed=False, released=released)
     try:
-        write_new(path, owner)
-    except FileExistsError:
-        holder = read_holder(path)
-        facts = lease_facts(path, holder)
-        module.fail_json(msg=describe(holder, facts), spbe_locked=True, holder=holder, **facts)
-    module.exit_json(changed=False, broken=broken, taken_over=taken_over)
+        done = take(path, owner, force=force, takeover=module.params["takeover"])
+    except Held as held:
+        module.fail_json(msg=str(held), spbe_locked=True, holder=held.holder, **held.facts)
+    module.exit_json(changed=False, broken=done["broken"], taken_over=done["taken_over"])
+
+
+__all__ = ["describe", "lease_facts", "read_holder", "take_over"]
 
 
 if __name__ == "__main__":

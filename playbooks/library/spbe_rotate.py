@@ -11,6 +11,7 @@ import string
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.spbe_files import write_atomic, write_new
 
 DOCUMENTATION = r"""
 module: spbe_rotate
@@ -79,15 +80,7 @@ def replace_file(path: str, value: bytes) -> bool:
         st = os.stat(path)
     except FileNotFoundError:
         return False
-    tmp = f"{path}.rotate-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(value)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chown(tmp, st.st_uid, st.st_gid)
-    os.chmod(tmp, st.st_mode & 0o7777)
-    os.replace(tmp, path)
+    write_atomic(path, value, st.st_mode & 0o7777, uid=st.st_uid, gid=st.st_gid)
     return True
 
 
@@ -169,9 +162,7 @@ def main() -> None:
             os.mkdir(keep, 0o700)
             shutil.copy2(current, f"{keep}/old")
             value = "".join(secrets.choice(ALPHABET) for _ in range(p["length"]))
-            fd = os.open(f"{keep}/new", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(value)
+            write_new(f"{keep}/new", value.encode("ascii"), 0o600)
             module.exit_json(changed=True, undid_unfinished=undone)
         if p["action"] == "apply":
             done = apply(p, read(f"{keep}/new"))

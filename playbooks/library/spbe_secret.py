@@ -8,6 +8,7 @@ import secrets
 import string
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.spbe_files import write_new
 
 DOCUMENTATION = r"""
 module: spbe_secret
@@ -40,9 +41,7 @@ def main() -> None:
         module.exit_json(changed=True)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     value = "".join(secrets.choice(ALPHABET) for _ in range(module.params["length"]))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(value)
+    write_new(path, value.encode("ascii"), 0o600)
     module.exit_json(changed=True)
 
 

@@ -387,22 +387,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             notes: list[str] = []
             owner = store.take_lock(spec, who=getattr(args, "who", "cron"),
-                                    operation=f"{store.SCHEDULED}{args.cmd} {spec['app']}", notes=notes)
+                                    operation=f"{store.SCHEDULED}{args.cmd} {spec['app']}", notes=notes,
+                                    lease_s=store.SCHEDULED_LEASE_S)
             for note in notes:
                 print(f"spbe-backup: {note}", file=sys.stderr)
-            try:
-                if args.cmd == "prune":
-                    out = store.prune(spec, keep=args.keep)
-                else:
-                    manifest = create(spec, why=args.why, who=args.who)
-                    checked = verify(spec, manifest["id"])
-                    out = {"id": manifest["id"], "verification": checked}
-                    if not checked["ok"]:
-                        print(json.dumps(out, indent=2, sort_keys=True))
-                        print(f"spbe-backup: backup {manifest['id']} FAILED verification: {checked['cause']}",
-                              file=sys.stderr)
-                        return 1
-                    out["prune"] = store.prune(spec, keep=args.keep)
+            try:  # the lease is renewed while the run works: a killed run's lock goes stale
+                with store.lockfile.Renewer(store.lock_path(spec), owner["token"], owner.get("lease_s")):
+                    if args.cmd == "prune":
+                        out = store.prune(spec, keep=args.keep)
+                    else:
+                        manifest = create(spec, why=args.why, who=args.who)
+                        checked = verify(spec, manifest["id"])
+                        out = {"id": manifest["id"], "verification": checked}
+                        if not checked["ok"]:
+                            print(json.dumps(out, indent=2, sort_keys=True))
+                            print(f"spbe-backup: backup {manifest['id']} FAILED verification: {checked['cause']}",
+                                  file=sys.stderr)
+                            return 1
+                        out["prune"] = store.prune(spec, keep=args.keep)
             finally:
                 store.release_lock(spec, owner)
     except BackupError as exc:

@@ -33,6 +33,13 @@ import secrets
 import shutil
 import socket
 
+try:  # as Ansible module_utils
+    from ansible.module_utils import spbe_files as files
+    from ansible.module_utils import spbe_lockfile as lockfile
+except ImportError:  # as a script in <root>/lib/ (installed beside it), or sent with one
+    import spbe_files as files  # type: ignore[no-redef]
+    import spbe_lockfile as lockfile  # type: ignore[no-redef]
+
 FORMAT = 1
 KIND = "spbe-share-backup"
 WHY = ("manual", "scheduled", "pre-upgrade", "pre-restore", "pre-rollback", "pre-purge")
@@ -94,33 +101,19 @@ def check_id(backup_id: str) -> str:
     return backup_id
 
 
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+fsync_dir = files.fsync_dir
 
 
 def write_json_atomic(path: str, data: dict, mode: int = 0o600) -> None:
-    """Write ``path`` via a temp file + fsync + rename, so readers see old or new, never half."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    """Write ``path`` whole or not at all (``spbe_files.write_atomic``: temp file, fsync, rename),
+    so readers see old or new, never half; a full disk is an OSError naming ``path``."""
+    payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
     try:
-        payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException as exc:
-        os.close(fd)
-        _unlink_quietly(tmp)
+        files.write_atomic(path, payload, mode)
+    except OSError as exc:
         if is_disk_full(exc):
-            raise OSError(exc.errno, os.strerror(exc.errno), path) from None  # type: ignore[union-attr]
+            raise OSError(exc.errno, os.strerror(exc.errno), path) from None  # type: ignore[arg-type]
         raise
-    os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(path))
 
 
 def _unlink_quietly(path: str) -> None:
@@ -455,13 +448,7 @@ def pin(spec: dict, backup_id: str, holder: str) -> bool:
     os.makedirs(folder, mode=0o700, exist_ok=True)
     if pins(spec).get(holder) == backup_id:
         return False
-    tmp = f"{folder}/.{holder}.tmp"
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(backup_id + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, f"{folder}/{holder}")
-    fsync_dir(folder)
+    files.write_atomic(f"{folder}/{holder}", (backup_id + "\n").encode("ascii"), 0o644)
     return True
 
 
@@ -578,12 +565,7 @@ def prune(spec: dict, *, keep: int = DEFAULT_KEEP, protect: list[str] | tuple[st
 
 
 SCHEDULED = "scheduled "  # operation prefix of the locks taken by scheduled runs
-
-
-def _holder_text(holder: dict) -> str:
-    return "{} (pid {} on {}, {}) since {}".format(
-        holder.get("who", "unknown"), holder.get("pid", "?"), holder.get("host", "?"),
-        holder.get("operation", "?"), holder.get("since", "unknown"))
+SCHEDULED_LEASE_S = 120  # a scheduled run renews its lock's lease (lockfile.Renewer) while it works
 
 
 def _dead_scheduled_run(holder: dict) -> bool:
@@ -603,46 +585,28 @@ def _dead_scheduled_run(holder: dict) -> bool:
     return False
 
 
-def take_lock(spec: dict, *, who: str, operation: str, notes: list[str] | None = None) -> dict:
-    """The same lock file as the playbooks' ``spbe_lock`` module (O_CREAT|O_EXCL, JSON owner).
+def take_lock(spec: dict, *, who: str, operation: str, notes: list[str] | None = None,
+              lease_s: int | None = None) -> dict:
+    """The app's lock, with the protocol of the playbooks' ``spbe_lock`` (``spbe_lockfile``).
 
     A lock left by a dead scheduled run on this host is broken (said in ``notes``), so one
-    killed cron run does not stop every later one; any other holder is a refusal."""
+    killed cron run does not stop every later one; any other holder is a refusal. With
+    ``lease_s`` the lock has a lease that its holder renews (``lockfile.Renewer``): if the run
+    dies another way, the lock goes stale for the operations that meet it."""
     path = lock_path(spec)
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     owner = {"who": who, "pid": os.getpid(), "host": socket.gethostname(), "since": iso(utc_now()),
              "operation": operation, "token": secrets.token_hex(16)}
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            break
-        except FileExistsError:
-            try:
-                holder = read_json(path)
-            except (OSError, BackupError):
-                holder = {}
-            if not _dead_scheduled_run(holder):
-                raise BackupError(f"locked by {_holder_text(holder)}") from None
-            try:
-                again = read_json(path)
-            except (OSError, BackupError):
-                again = {}
-            if again.get("token") == holder.get("token"):
-                _unlink_quietly(path)
-                if notes is not None:
-                    notes.append(f"broke the lock of a scheduled run that is gone: {_holder_text(holder)}")
-    else:
-        raise BackupError(f"could not take the lock {path}")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(owner, f, sort_keys=True)
+    if lease_s:
+        owner["lease_s"] = lease_s
+    try:
+        done = lockfile.take(path, owner, may_break=_dead_scheduled_run)
+    except lockfile.Held as held:
+        raise BackupError(str(held)) from None
+    if done["broken"] is not None and notes is not None:
+        notes.append("broke the lock of a scheduled run that is gone: "
+                     + str(lockfile.describe(done["broken"], {})).removeprefix("locked by "))
     return owner
 
 
 def release_lock(spec: dict, owner: dict) -> None:
-    path = lock_path(spec)
-    try:
-        holder = read_json(path)
-    except (OSError, BackupError):
-        return
-    if holder.get("token") == owner.get("token"):
-        _unlink_quietly(path)
+    lockfile.release(lock_path(spec), owner.get("token"))

@@ -1,11 +1,12 @@
 """Runs ON THE TARGET (standard library only, Python 3.11): is the deployment exactly the request?
 
-The no-op check of ``install`` (:mod:`.noop` builds the request and runs this over one SSH
-connection: ``ssh target python3 -c <this file> ``, the request as JSON on stdin, the answer as
-JSON on stdout). In that one round trip, under the app's lock:
+The no-op check of ``install`` (``spbe_share.ops.noop`` builds the request and runs this over one
+SSH connection: ``ssh target python3 -c PROGRAM``, this file with the lock protocol it imports,
+the request as JSON on stdin, the answer as JSON on stdout). In that one round trip, under the
+app's lock:
 
-1. take the lock ``<root>/locks/<app>.lock`` exactly as ``spbe_lock`` does (O_CREAT|O_EXCL,
-   the owner as JSON); a held lock is answered ``locked`` and nothing else is done;
+1. take the lock ``<root>/locks/<app>.lock`` with the protocol ``spbe_lock`` uses
+   (``spbe_lockfile``); a held lock is answered ``locked`` and nothing else is done;
 2. compare, reading only: the release record (``current.json``: result ok, same app, target,
    version, bundle digest and values), the folders and files install writes (content digests,
    modes, owners: the rendered config, the bundle's small files, the archive tool), the
@@ -30,6 +31,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+try:  # the lock protocol, sent with this script (spbe_share.remote.scripts)
+    from ansible.module_utils import spbe_lockfile as lockfile
+except ImportError:
+    import spbe_lockfile as lockfile
 
 MAX_READ = 1 << 20
 
@@ -73,32 +79,17 @@ def sha256_file(path):
 
 
 def take_lock(path, owner):
+    """Take the app's lock (the protocol of spbe_lockfile, as spbe_lock does); the holder when
+    someone else holds it, else None."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        try:
-            with open(path, encoding="utf-8") as f:
-                holder = json.load(f)
-        except (OSError, ValueError):
-            holder = {"who": "unknown"}
-        return holder if isinstance(holder, dict) else {"who": "unknown"}
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(owner, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
+        lockfile.take(path, owner)
+    except lockfile.Held as held:
+        return held.holder
     return None
 
 
 def release_lock(path, token):
-    try:
-        with open(path, encoding="utf-8") as f:
-            holder = json.load(f)
-    except (OSError, ValueError):
-        return False
-    if isinstance(holder, dict) and holder.get("token") == token:
-        os.unlink(path)
-        return True
-    return False
+    return lockfile.release(path, token)[0]
 
 
 def check_record(req, out):

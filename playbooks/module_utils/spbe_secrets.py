@@ -1,7 +1,8 @@
 """Runs ON the target (standard library only, Python 3.11): the deployment's secrets, for the
 controller's sealing and for putting sealed secrets back.
 
-Started by :mod:`spbe_share.remote.secretsync` as ``python3 -c <this file> COMMAND ROOT APP``
+Started by :mod:`spbe_share.remote.secretsync` as ``python3 -c PROGRAM COMMAND ROOT APP`` (this file
+with the write helper it imports)
 over the pinned SSH connection (or locally for the ``local`` target). Requests come on stdin
 and answers go to stdout as one JSON object each; secret values travel only in these streams,
 never in arguments, files outside ``<root>/apps/<app>/secrets/``, or Ansible.
@@ -27,6 +28,11 @@ import json
 import os
 import re
 import sys
+
+try:  # the write helper, sent with this script (spbe_share.remote.scripts)
+    from ansible.module_utils import spbe_files as files
+except ImportError:
+    import spbe_files as files
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 ROOT = re.compile(r"^/(?:[A-Za-z0-9._-]+/?)*$")
@@ -58,20 +64,6 @@ def request():
     if not isinstance(data, dict):
         fail("request is not an object")
     return data
-
-
-def write_atomic(path, data, mode=0o600):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 def read_file(path):
@@ -124,8 +116,8 @@ def cmd_store_sealed(app_dir):
     if meta.get("sha256") != hashlib.sha256(raw).hexdigest() or meta.get("size") != len(raw):
         fail("the sealed data does not match its meta (size, sha256)")
     os.makedirs(app_dir, mode=0o755, exist_ok=True)
-    write_atomic(os.path.join(app_dir, SEALED), raw)
-    write_atomic(os.path.join(app_dir, SEALED_META), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    files.write_atomic(os.path.join(app_dir, SEALED), raw)
+    files.write_atomic(os.path.join(app_dir, SEALED_META), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
     answer({"stored": True})
 
 
@@ -150,11 +142,7 @@ def cmd_put(app_dir):
     for name, value in sorted(values.items()):
         if name in kept:
             continue
-        fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(value.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
+        files.write_new(os.path.join(folder, name), value.encode("utf-8"), 0o600)
         written.append(name)
     answer({"written": written, "kept": kept, "conflicts": []})
 

@@ -4,7 +4,8 @@ The lock file ``<root>/locks/<app>.lock`` (:class:`~.state.LockOwner`) names its
 ``lease_s``; its modification time, on the TARGET's clock, is the last renewal. While a locked
 playbook runs, :class:`LeaseKeeper` (a thread of the controller) touches the file every
 ``lease_s / 4`` seconds over the same pinned-host-key SSH as everything else (one short
-``ssh target python3 -c RENEW <lock> <token>``; for the built-in ``local`` target the same
+``ssh target python3 -c PROGRAM renew <lock> <token>``, the lock protocol of
+``playbooks/module_utils/spbe_lockfile.py``; for the built-in ``local`` target the same
 command without ssh). The renewal opens the file, checks that it still holds this operation's
 token and touches that same open file (``futimens``), so it never renews someone else's lock
 and never brings back a lock that was released.
@@ -26,36 +27,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..outside import run_capped, terminal_text
+from .scripts import program
 
 if TYPE_CHECKING:
     from ..records.state import LockOwner
     from ..targets.inventory import Target
     from ..workspace import Workspace
 
-# prints: ok (renewed) | gone (no lock) | other (another operation's lock)
-RENEW_SCRIPT = """\
-import json, os, sys
-try:
-    fd = os.open(sys.argv[1], os.O_RDONLY)
-except FileNotFoundError:
-    print("gone"); sys.exit(0)
-try:
-    data = json.loads(os.read(fd, 1 << 16) or b"{}")
-    if not isinstance(data, dict) or data.get("token") != sys.argv[2]:
-        print("other"); sys.exit(0)
-    os.utime(fd)
-    print("ok")
-finally:
-    os.close(fd)
-"""
-
-
 MAX_ANSWER = 4096  # bytes of the renewal's answer (one word) and of its stderr kept
 
 
 def renew_command(python: str, lock_path: str, token: str) -> list[str]:
-    """The command (run on the target) that renews the lease of ``token``'s lock (pure)."""
-    return [python, "-c", RENEW_SCRIPT, lock_path, token]
+    """The command (run on the target) that renews the lease of ``token``'s lock: the lock
+    protocol's ``renew`` (``playbooks/module_utils/spbe_lockfile.py``, sent with the command);
+    it prints ``ok``, ``gone`` or ``other``."""
+    return [python, "-c", program("spbe_lockfile"), "renew", lock_path, token]
 
 
 def renew_argv(ws: Workspace, target: Target, lock_path: str, token: str) -> list[str]:
@@ -127,4 +113,4 @@ class LeaseKeeper:
         return answer
 
 
-__all__ = ["RENEW_SCRIPT", "LeaseKeeper", "renew_argv", "renew_command", "renew_every"]
+__all__ = ["LeaseKeeper", "renew_argv", "renew_command", "renew_every"]
