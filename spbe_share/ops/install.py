@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
 from ..errors import Cancelled, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.containers import app_urls
@@ -43,7 +41,7 @@ from ..plans.render import render_configs
 from ..plans.upgradeplan import older_refusals
 from ..plans.values import ResolvedValues, resolve_values, template_variables
 from ..records import state
-from ..records.state import LockOwner, ReleaseRecord
+from ..records.state import InstallStats, LockOwner, ReleaseRecord
 from ..remote.outcome import host_data
 from ..remote.runner import RunResult
 from .bundles import (
@@ -143,14 +141,6 @@ class InstallResult:
             "phase_seconds": {k: round(v, 2) for k, v in self.phase_seconds.items()},
             "changed_tasks": self.changed_tasks,
         }
-
-
-class InstallStats(BaseModel):
-    """What ``install.yml`` publishes (``set_stats`` key ``spbe_install``); from the target: untrusted."""
-
-    model_config = ConfigDict(extra="forbid")
-    new_release: bool
-    current: dict[str, Any]
 
 
 def plan_install(
@@ -387,7 +377,6 @@ def install(
 __all__ = [
     "InstallPlan",
     "InstallResult",
-    "InstallStats",
     "PHASES",
     "execute",
     "install",

@@ -112,12 +112,12 @@ def _sealed_of(ctx: OpContext, target: Target, *, app: str, backup_id: str, fold
 def _restore_run(ctx: OpContext, op: Any, *, target: Target, app: str, manifest: BackupManifest | None, backup_id: str,
                  upload: Path | None) -> tuple[RestorePlayResult, Any]:
     from ..plans.backup import backup_spec
-    from ..plans.opvars import restore_extravars
+    from ..plans.opvars import restore_vars
 
     entry = catalog_entry(ctx, app)
     spec = backup_spec(entry, target=target.name, root=target.root)
     lock = new_lock(ctx, operation=f"restore {app} {backup_id}")
-    extravars = restore_extravars(spec, backup_id=backup_id, who=ctx.operator, lock_owner=lock)
+    extravars = restore_vars(spec, backup_id=backup_id, who=ctx.operator)
     if upload is not None and manifest is not None:
         extravars.update(upload_vars(manifest, local_dir=upload))
     run = run_locked(

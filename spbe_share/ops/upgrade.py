@@ -51,7 +51,7 @@ from ..records import state
 from ..records.appstate import AppState
 from ..records.deployspec import DeploySpec
 from ..records.journal import Journal, new_journal_id
-from ..records.state import LockOwner, ReleaseRecord
+from ..records.state import InstallStats, LockOwner, ReleaseRecord
 from ..remote.outcome import host_data, raise_for_run
 from .bundles import (
     VerifiedBundle,
@@ -190,12 +190,6 @@ class UpgradeStats(BaseModel):
     outcome: Literal["rolled_back", "undo_failed", "failed"]
     cause: str
     backup: str
-
-
-class InstallStats(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    new_release: bool
-    current: dict[str, Any]
 
 
 def backup_id_for(ctx: OpContext, token: str, why: str = "pre-upgrade") -> str:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..records import state
-from .backup import WHY
+from .backup import BACKUP_ID as BACKUP_ID_PATTERN
+from .backup import DEFAULT_KEEP, WHY
 
 if TYPE_CHECKING:
     from ..catalog.models import Entry, Secret
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
     from ..records.backupspec import BackupSpec
     from ..targets.inventory import Target
 
-BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-[a-z0-9][a-z0-9-]{0,40}$")
-DEFAULT_KEEP = 14
+BACKUP_ID = re.compile(BACKUP_ID_PATTERN)
 
 
 def check_backup_id(backup_id: str) -> str:
@@ -97,10 +97,15 @@ def fetch_dir(base: Path, *, target: str, app: str) -> Path:
 
 def backup_vars(
     spec: BackupSpec, *, who: str, keep: int = DEFAULT_KEEP, why: str = "manual",
-    fetch_to: Path | None = None,
+    fetch_to: Path | None = None, backup_id: str | None = None, release: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Variables of ``playbooks/backup.yml``; ``fetch_to`` (a folder on this machine) adds
-    the copy of the new backup there (``<fetch_to>/<id>.partial/``, checked against the sums)."""
+    """Variables of ``playbooks/backup.yml`` (and of ``tasks/backup.yml`` inside other plays);
+    the core adds the lock's. ``fetch_to`` (a folder on this machine) adds the copy of the new
+    backup there (``<fetch_to>/<id>.partial/``, checked against the sums); ``backup_id`` the id
+    to give it (one a journal names already); ``release`` ``{version, bundle_digest}`` of the
+    data (default: the target's ``current.json``)."""
+    if why not in WHY:
+        raise InvalidInput(f"why must be one of {', '.join(WHY)}")
     out: dict[str, Any] = {
         "spbe_target": spec.target,
         "spbe_root": spec.root,
@@ -110,6 +115,10 @@ def backup_vars(
         "spbe_backup_who": who,
         "spbe_backup_keep": check_keep(keep),
     }
+    if backup_id is not None:
+        out["spbe_backup_id"] = check_backup_id(backup_id)
+    if release is not None:
+        out["spbe_backup_release"] = dict(release)
     if fetch_to is not None:
         out["spbe_fetch_dir"] = str(fetch_to)
     return out
@@ -163,6 +172,27 @@ def schedule_vars(
 
 
 # ---------------------------------------------------------------- restore
+
+
+def restore_vars(
+    spec: BackupSpec, *, backup_id: str, who: str, version: str | None = None, safety_backup: bool = True,
+    restart: bool = True,
+) -> dict[str, Any]:
+    """Variables of ``playbooks/restore.yml`` (the core adds the lock's); ``version`` = the
+    version that will run (default: the target's ``current.json``)."""
+    out: dict[str, Any] = {
+        "spbe_target": spec.target,
+        "spbe_root": spec.root,
+        "spbe_app": spec.app,
+        "spbe_backup_spec": spec.as_data(),
+        "spbe_backup_who": who,
+        "spbe_restore_id": check_backup_id(backup_id),
+        "spbe_restore_safety": safety_backup,
+        "spbe_restore_restart": restart,
+    }
+    if version is not None:
+        out["spbe_restore_version"] = version
+    return out
 
 
 def upload_vars(manifest: BackupManifest, *, local_dir: Path) -> dict[str, Any]:
@@ -261,7 +291,6 @@ def rotate_vars(entry: Entry, *, target: Target, name: str) -> dict[str, Any]:
 
 __all__ = [
     "DEFAULT_KEEP",
-    "backup_extravars",
     "backup_vars",
     "check_backup_id",
     "check_keep",
@@ -270,8 +299,27 @@ __all__ = [
     "fetch_dir",
     "fetch_vars",
     "list_vars",
-    "restore_extravars",
     "rotate_vars",
+    "restore_vars",
+    "rotation_of",
+    "schedule_vars",
+    "uninstall_vars",
+    "upload_vars",
+]
+
+
+__all__ = [
+    "DEFAULT_KEEP",
+    "backup_vars",
+    "check_backup_id",
+    "check_keep",
+    "data_check_vars",
+    "data_volumes",
+    "fetch_dir",
+    "fetch_vars",
+    "list_vars",
+    "rotate_vars",
+    "restore_vars",
     "rotation_of",
     "schedule_vars",
     "uninstall_vars",

@@ -283,3 +283,11 @@ def parse_record(data: Any) -> ReleaseRecord | None:
         return ReleaseRecord.model_validate(data, strict=True)
     except ValidationError:
         return None
+
+
+class InstallStats(BaseModel):
+    """What ``install.yml`` publishes (``set_stats`` key ``spbe_install``); from the target: untrusted."""
+
+    model_config = ConfigDict(extra="forbid")
+    new_release: bool
+    current: dict[str, Any]

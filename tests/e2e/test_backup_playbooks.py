@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backuptest import appdata, published_url, store  # noqa: E402
 
 from spbe_share.plans.backup import backup_spec  # noqa: E402
-from spbe_share.plans.opvars import backup_extravars, restore_extravars
+from spbe_share.plans.builders import lock_vars  # noqa: E402
+from spbe_share.plans.opvars import backup_vars, restore_vars  # noqa: E402
 from spbe_share.records import state  # noqa: E402
 from spbe_share.records.backups import (  # noqa: E402
     BackupPlayResult,
@@ -89,7 +90,8 @@ def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
 
     owner = state.new_lock_owner(who="e2e-test", operation=f"backup {APP}")
     run = run_playbook(ws, op="backup", target=name, app=APP, playbook="backup.yml", targets=[target],
-                       extravars=backup_extravars(spec, why="manual", who="e2e-test", lock_owner=owner, keep=3))
+                       extravars={**backup_vars(spec, why="manual", who="e2e-test", keep=3),
+                                  **lock_vars(owner, break_lock=False)})
     assert run.ok, f"{run.failed_task}: {run.failed_message}"
     print(f"\nbackup.yml over SSH: {run.seconds:.1f}s")
     out = run.stats[name]["spbe_backup"]
@@ -111,7 +113,8 @@ def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
 
     owner = state.new_lock_owner(who="e2e-test", operation=f"restore {APP}")
     run = run_playbook(ws, op="restore", target=name, app=APP, playbook="restore.yml", targets=[target],
-                       extravars=restore_extravars(spec, backup_id=manifest.id, who="e2e-test", lock_owner=owner))
+                       extravars={**restore_vars(spec, backup_id=manifest.id, who="e2e-test"),
+                                  **lock_vars(owner, break_lock=False)})
     assert run.ok, f"{run.failed_task}: {run.failed_message}"
     print(f"restore.yml over SSH (safety backup, restore, health): {run.seconds:.1f}s")
     for t in sorted(run.timings, key=lambda t: -t.seconds)[:6]:
@@ -130,8 +133,8 @@ def test_backup_and_restore_playbooks_over_ssh(installed: Any) -> None:
     # a restore of another version is refused before anything stops, and says why
     owner = state.new_lock_owner(who="e2e-test", operation=f"restore {APP}")
     run = run_playbook(ws, op="restore", target=name, app=APP, playbook="restore.yml", targets=[target],
-                       extravars=restore_extravars(spec, backup_id=manifest.id, who="e2e-test", lock_owner=owner,
-                                                   version="9.9.9", safety_backup=False))
+                       extravars={**restore_vars(spec, backup_id=manifest.id, who="e2e-test", version="9.9.9",
+                                               safety_backup=False), **lock_vars(owner, break_lock=False)})
     assert not run.ok and "the version that will run is 9.9.9" in (run.failed_message or "")
     assert appdata.pengaduan_measure(web).same_data(before)
     assert not (dc.root / "locks" / f"{APP}.lock").exists()

@@ -18,7 +18,7 @@ from spbe_share.catalog.loader import load_entry  # noqa: E402
 from spbe_share.catalog.models import Entry  # noqa: E402
 from spbe_share.errors import InvalidInput, VerificationFailed  # noqa: E402
 from spbe_share.plans.backup import backup_spec  # noqa: E402
-from spbe_share.plans.opvars import backup_extravars, restore_extravars
+from spbe_share.plans.opvars import backup_vars, restore_vars  # noqa: E402
 from spbe_share.plans.schedule import (  # noqa: E402
     cron_file,
     engine_argv,
@@ -125,27 +125,33 @@ def test_the_target_accepts_exactly_what_the_builder_makes() -> None:
             store.check_spec(bad)
 
 
-def test_playbook_variables() -> None:
+def test_playbook_variables(tmp_path: Path) -> None:
+    """backup_vars is the one builder of backup.yml's variables (the core adds the lock's):
+    issue 23 removed a second, test-only one."""
     spec = backup_spec(catalog_entry("pengaduan"), target="kota-sorong", root=ROOT)
-    owner = state.LockOwner(who="op", pid=1, host="h", since="2026-11-22T10:15:00Z", operation="backup", token="t")
-    assert backup_extravars(spec, why="pre-upgrade", who="op", lock_owner=owner, backup_id="20261122T101500Z-x",
-                            release={"version": "1.0.0", "bundle_digest": "sha256:" + "a" * 64}) == {
-        "spbe_target": "kota-sorong", "spbe_root": ROOT, "spbe_app": "pengaduan",
-        "spbe_backup_spec": spec.as_data(), "spbe_backup_why": "pre-upgrade", "spbe_backup_who": "op",
-        "spbe_backup_keep": 14, "spbe_lock_owner": owner.model_dump(mode="json"), "spbe_break_lock": False,
+    base = {"spbe_target": "kota-sorong", "spbe_root": ROOT, "spbe_app": "pengaduan", "spbe_backup_spec": spec.as_data()}
+    assert backup_vars(spec, why="pre-upgrade", who="op", backup_id="20261122T101500Z-x",
+                       release={"version": "1.0.0", "bundle_digest": "sha256:" + "a" * 64}) == {
+        **base, "spbe_backup_why": "pre-upgrade", "spbe_backup_who": "op", "spbe_backup_keep": 14,
         "spbe_backup_id": "20261122T101500Z-x",
         "spbe_backup_release": {"version": "1.0.0", "bundle_digest": "sha256:" + "a" * 64},
     }  # fmt: skip
-    assert restore_extravars(spec, backup_id="20261122T101500Z-manual-3fa2", who="op", lock_owner=owner) == {
-        "spbe_target": "kota-sorong", "spbe_root": ROOT, "spbe_app": "pengaduan",
-        "spbe_backup_spec": spec.as_data(), "spbe_backup_who": "op", "spbe_restore_id": "20261122T101500Z-manual-3fa2",
-        "spbe_restore_safety": True, "spbe_restore_restart": True, "spbe_lock_owner": owner.model_dump(mode="json"),
-        "spbe_break_lock": False,
+    assert backup_vars(spec, who="op", keep=3, fetch_to=tmp_path) == {
+        **base, "spbe_backup_why": "manual", "spbe_backup_who": "op", "spbe_backup_keep": 3,
+        "spbe_fetch_dir": str(tmp_path),
+    }  # fmt: skip
+    assert restore_vars(spec, backup_id="20261122T101500Z-manual-3fa2", who="op") == {
+        **base, "spbe_backup_who": "op", "spbe_restore_id": "20261122T101500Z-manual-3fa2",
+        "spbe_restore_safety": True, "spbe_restore_restart": True,
     }  # fmt: skip
     with pytest.raises(InvalidInput, match="why must be one of"):
-        backup_extravars(spec, why="because", who="op", lock_owner=owner)
+        backup_vars(spec, why="because", who="op")
+    with pytest.raises(InvalidInput, match="must be at least 1"):
+        backup_vars(spec, who="op", keep=0)
     with pytest.raises(InvalidInput, match="not a backup id"):
-        restore_extravars(spec, backup_id="../../etc", who="op", lock_owner=owner)
+        backup_vars(spec, who="op", backup_id="../../etc")
+    with pytest.raises(InvalidInput, match="not a backup id"):
+        restore_vars(spec, backup_id="../../etc", who="op")
 
 
 # ---------------------------------------------------------------- manifest models
