@@ -31,10 +31,20 @@ class AptSource:
     options: dict[str, str] = field(default_factory=dict)
 
 
+def deb822_stanzas(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """The stanzas of a deb822 text (apt's ``.sources``, ``Packages``, a dpkg status, ``apt-cache
+    show``), in order, as python-debian reads them: keys keep their case, a value continued on
+    indented lines keeps them (``"bookworm\n bookworm-updates"``), ``#`` comments are dropped."""
+    from debian.deb822 import Deb822
+
+    for paragraph in Deb822.iter_paragraphs(lines, use_apt_pkg=False):
+        yield dict(paragraph)
+
+
 def parse_deb822_sources(text: str) -> list[AptSource]:
     """Parse a deb822 ``.sources`` file (stanzas separated by blank lines; ``#`` comments)."""
     out: list[AptSource] = []
-    for stanza in _deb822_stanzas(text):
+    for stanza in deb822_stanzas(text.splitlines()):
         fields = {k.lower(): v for k, v in stanza.items()}
         out.append(
             AptSource(
@@ -46,29 +56,6 @@ def parse_deb822_sources(text: str) -> list[AptSource]:
             )
         )
     return out
-
-
-def _deb822_stanzas(text: str) -> Iterator[dict[str, str]]:
-    current: dict[str, str] = {}
-    last_key: str | None = None
-    for raw in text.splitlines():
-        if raw.startswith("#"):
-            continue
-        if not raw.strip():
-            if current:
-                yield current
-            current, last_key = {}, None
-            continue
-        if raw[0] in " \t" and last_key is not None:  # continuation line
-            current[last_key] += " " + raw.strip()
-            continue
-        key, sep, value = raw.partition(":")
-        if not sep:
-            continue
-        last_key = key.strip()
-        current[last_key] = value.strip()
-    if current:
-        yield current
 
 
 def parse_one_line_sources(text: str) -> list[AptSource]:
@@ -153,6 +140,7 @@ __all__ = [
     "APT_SOURCES_LIST",
     "AptSource",
     "ENV_MIRROR",
+    "deb822_stanzas",
     "host_debian_mirror",
     "parse_deb822_sources",
     "parse_one_line_sources",

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..imaging.apt import deb822_stanzas
+
 BASE_ROOTS = ("apt", "openssh-server", "python3")
 
 
@@ -176,25 +178,15 @@ def parse_stanzas(text: str) -> list[dict[str, str]]:
 
 
 def iter_stanzas(lines: Iterable[str]) -> Iterator[dict[str, str]]:
-    current: dict[str, str] = {}
-    last: str | None = None
-    for raw in lines:
-        line = raw.rstrip("\n")
-        if not line.strip():
-            if current:
-                yield current
-            current, last = {}, None
-            continue
-        if line[0] in " \t" and last is not None:
-            current[last] += "\n" + line
-            continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            continue
-        last = key.strip()
-        current[last] = value.strip()
-    if current:
-        yield current
+    """The deb822 reader of :mod:`spbe_share.imaging.apt` (python-debian)."""
+    return deb822_stanzas(lines)
+
+
+def only_fields(lines: Iterable[str], fields: Sequence[str]) -> Iterator[str]:
+    """The lines of ``fields`` (and the blank lines between stanzas) of a deb822 text: the
+    whole archive's ``dumpavail`` (~50 MB) is read for two fields, so only they are parsed."""
+    heads = tuple(f"{f}:" for f in fields)
+    return (line for line in lines if not line.strip() or line.startswith(heads))
 
 
 def format_stanza(fields: Mapping[str, str]) -> str:

@@ -159,7 +159,8 @@ def _prepare(d: apt.AptDir, sources_text: str) -> None:
 def resolve(d: apt.AptDir, profile: OsProfile, *, arch: str, say: Progress) -> tuple[list[str], list[dict[str, str]]]:
     """(packages assumed on every fresh server, records of the packages to bundle)."""
     avail = _run(apt.dumpavail_argv(d, arch=arch), what="apt-cache dumpavail")
-    roots = [*apt.required_packages(apt.iter_stanzas(avail.splitlines())), *apt.BASE_ROOTS]
+    roots = [*apt.required_packages(apt.iter_stanzas(apt.only_fields(avail.splitlines(), ("Package", "Priority")))),
+             *apt.BASE_ROOTS]
     del avail
     base_pins = apt.parse_simulation(
         _run(apt.simulate_argv(d, roots, arch=arch, status=d.empty_status), what="simulating a minimal system")

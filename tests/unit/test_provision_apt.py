@@ -190,3 +190,22 @@ def test_an_unreachable_mirror_fails_the_update() -> None:
     assert apt_errors("resolving the packages", 100, "E: Unable to locate package docker.io\n") == [
         "E: Unable to locate package docker.io"]
     assert apt_errors("apt-cache show", 1, "") == ["exit 1"]
+
+
+def test_one_deb822_reader_for_apt_sources_and_apt_answers() -> None:
+    """Issue 23: the two hand-written deb822 parsers differed (one joined continuation lines with
+    a space, one with a newline; one dropped comment lines, the other read '# http://...' as a
+    field). Both now read through python-debian."""
+    from spbe_share.imaging.apt import deb822_stanzas, parse_deb822_sources
+
+    text = ("Types: deb\n# http://snapshot.debian.org/archive/debian/20250520T000000Z\nURIs: http://deb.debian.org/debian\n"
+            "Suites: bookworm\n bookworm-updates\nComponents: main\n\nPackage: zstd\nPriority: optional\n")
+    stanzas = apt.parse_stanzas(text)
+    assert stanzas == list(deb822_stanzas(text.splitlines()))
+    assert stanzas[0] == {"Types": "deb", "URIs": "http://deb.debian.org/debian", "Suites": "bookworm\n bookworm-updates",
+                          "Components": "main"}
+    assert parse_deb822_sources(text)[0].suites == stanzas[0]["Suites"].split() == ["bookworm", "bookworm-updates"]
+    dump = ["Package: a", "Priority: required", "Description: x", " long", "", "Package: b", "Priority: optional", ""]
+    assert list(apt.only_fields(dump, ("Package", "Priority"))) == [
+        "Package: a", "Priority: required", "", "Package: b", "Priority: optional", ""]
+    assert apt.required_packages(apt.iter_stanzas(apt.only_fields(dump, ("Package", "Priority")))) == ["a"]
