@@ -34,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir, extract_from_file
+from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 from . import i18n
+from .cli import COMMANDS, cli
+from .cli.lang import cli_messages, click_messages  # the CLI's help texts and click's own messages
 
 PACKAGE = Path(__file__).parent
 PO_FILE = i18n.LOCALE_DIR / "id" / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
@@ -180,31 +182,10 @@ def _code_messages() -> Iterator[tuple[Any, str, int, list[str]]]:
             yield message, f"spbe_share/{filename}", lineno, comments
 
 
-def _cli_messages() -> Iterator[tuple[str, str, int, list[str]]]:
-    from .cli import COMMANDS, cli
-    from .cli import lang as cli_i18n
-
-    for text, where, filename, lineno in cli_i18n.help_texts(cli, COMMANDS):
-        yield text, filename, lineno, [where]
-
-
-def _click_messages() -> Iterator[tuple[Any, str, int, list[str]]]:
-    import click
-
-    from .cli.lang import CLICK_MODULES
-
-    root = Path(click.__file__).parent
-    for mod in CLICK_MODULES:
-        for lineno, message, comments, _ctx in extract_from_file(
-            "python", str(root / f"{mod}.py"), keywords={"_": None, "ngettext": (1, 2)}
-        ):
-            yield message, f"click/{mod}.py", lineno, list(comments)
-
-
 def collect() -> Catalog:
     """Every msgid the CLI can show, with where it comes from."""
     cat = Catalog(locale="id", domain=i18n.DOMAIN, project="spbe-share", fuzzy=False)
-    for source in (_code_messages(), _cli_messages(), _click_messages()):
+    for source in (_code_messages(), cli_messages(cli, COMMANDS), click_messages()):
         for message, filename, lineno, comments in source:
             if isinstance(message, tuple):
                 message = tuple(m for m in message if m)

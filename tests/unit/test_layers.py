@@ -193,6 +193,19 @@ def test_the_checks_see_what_they_must(tmp_path: Path) -> None:
     assert layer_of("records") > layer_of("ops")
 
 
+def test_click_only_in_cli() -> None:
+    """click (and the terminal) belong to spbe_share/cli/ alone."""
+    found = []
+    for name, path in modules().items():
+        if component(name) == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{name}:{node.lineno}" for m in mods if m.split(".")[0] == "click"]
+    assert not found, "click outside spbe_share/cli: " + ", ".join(found)
+
+
 @pytest.mark.parametrize("name", ["ops", "plans", "remote", "records", "targets", "imaging", "catalog", "fleet"])
 def test_each_package_says_what_belongs_there_and_who_may_import_it(name: str) -> None:
     doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text(encoding="utf-8"))) or ""
