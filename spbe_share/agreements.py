@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,6 +31,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from .catalog.models import KODE_WILAYAH, SLUG, RelPath, Scope
 from .errors import Conflict, InvalidInput, NoAgreement, NotFound
+from .files import atomic_file, atomic_write_text
 from .workspace import Workspace
 from .yamlio import dump_yaml, load_yaml, validate_model
 
@@ -276,24 +275,14 @@ def add_agreement(
         docs = ws.agreements_dir / "documents"
         docs.mkdir(exist_ok=True)
         rel = f"documents/{file_name(agreement.number)[:-4]}{document.suffix.lower()}"
-        fd, tmp = tempfile.mkstemp(prefix=".doc.", dir=docs)
-        os.close(fd)
-        try:
-            shutil.copyfile(document, tmp)
-            digest = _sha256(Path(tmp))
-            os.replace(tmp, ws.agreements_dir / rel)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_file(ws.agreements_dir / rel, mode=0o600) as out, document.open("rb") as src:
+            shutil.copyfileobj(src, out)
+        digest = _sha256(ws.agreements_dir / rel)
         agreement = agreement.model_copy(
             update={"document": Document(file=rel, sha256=digest, original_name=document.name)}
         )
     text = f"# MoU/PKS {agreement.number} (spbe-share mou add)\n" + dump_yaml(_to_yaml_data(agreement))
-    fd, tmp = tempfile.mkstemp(prefix=".agreement.", dir=ws.agreements_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+    atomic_write_text(target, text, mode=0o600)
     return target
 
 

@@ -7,7 +7,6 @@ Creating a :class:`Workspace` touches nothing on disk; :meth:`ensure` creates fo
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,19 +98,3 @@ class Workspace:
     def ensure(self) -> Workspace:
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
-
-
-def atomic_write_text(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write ``path`` whole or not at all (temp file in the same folder, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

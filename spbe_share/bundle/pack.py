@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import EnvironmentProblem, InvalidInput, NotFound
+from ..files import atomic_file
 from ..imaging import dockerarchive as da
 from ..outside import MISSING, link_problem
 from .manifest import (
@@ -347,33 +348,24 @@ def write_bundle(
     data = manifest_bytes if manifest_bytes is not None else manifest.to_bytes()
     sig = (base64.b64encode(key.sign(data)).decode() + "\n").encode()
     mtime = int(manifest.created.timestamp())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                tar.addfile(da.regular_tarinfo(MANIFEST_NAME, len(data), mtime), io.BytesIO(data))
-                tar.addfile(da.regular_tarinfo(SIGNATURE_NAME, len(sig), mtime), io.BytesIO(sig))
-                for f in manifest.files:
-                    src = sources[f.path]
-                    with src.open("rb") as fh:
-                        reader = io.BufferedReader(
-                            da.VerifyingReader(fh, f.member_sha256, f.member_size, f.path), da.CHUNK
-                        )
-                        try:
-                            tar.addfile(da.regular_tarinfo(f.path, f.member_size, mtime), reader)
-                            reader.read(1)
-                        except (da.ArchiveError, tarfile.TarError, OSError) as exc:
-                            raise InvalidInput(
-                                f"{src}: changed while being bundled ({exc})"
-                            ) from None
-        with open(tmp, "rb") as fh:
-            digest, size = da.copy_hashing(fh, None)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(out, mode=0o600) as raw, tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(da.regular_tarinfo(MANIFEST_NAME, len(data), mtime), io.BytesIO(data))
+        tar.addfile(da.regular_tarinfo(SIGNATURE_NAME, len(sig), mtime), io.BytesIO(sig))
+        for f in manifest.files:
+            src = sources[f.path]
+            with src.open("rb") as fh:
+                reader = io.BufferedReader(
+                    da.VerifyingReader(fh, f.member_sha256, f.member_size, f.path), da.CHUNK
+                )
+                try:
+                    tar.addfile(da.regular_tarinfo(f.path, f.member_size, mtime), reader)
+                    reader.read(1)
+                except (da.ArchiveError, tarfile.TarError, OSError) as exc:
+                    raise InvalidInput(
+                        f"{src}: changed while being bundled ({exc})"
+                    ) from None
+    with open(out, "rb") as fh:
+        digest, size = da.copy_hashing(fh, None)
     return digest, size
 
 

@@ -54,7 +54,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..catalog.models import KODE_WILAYAH, SLUG
 from ..errors import Conflict, InvalidInput, NoAgreement, NotFound, VerificationFailed
-from ..workspace import Workspace, atomic_write_text
+from ..files import atomic_write_text
+from ..workspace import Workspace
 from ..yamlio import MAX_YAML_BYTES, dump_yaml, load_yaml, read_bounded, validate_model
 from .keyformat import (
     KEY_ID_RE,

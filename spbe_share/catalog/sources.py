@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Conflict, InvalidInput, NotFound, Unreachable, VerificationFailed
+from ..files import atomic_write_text
 from ..yamlio import dump_yaml, load_model
 from .models import SLUG
 from .roots import BUILTIN, CATALOG_DIR, CatalogRoot
@@ -110,15 +111,8 @@ def read_sources(ws: Workspace) -> SourcesFile:
 def write_sources(ws: Workspace, sources: SourcesFile) -> None:
     ws.ensure()
     data = sources.model_dump(mode="json", exclude_none=True)
-    fd, tmp = tempfile.mkstemp(prefix=".sources.", suffix=".yml", dir=ws.home)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("# spbe-share catalog sources (managed by `spbe-share catalog source ...`)\n")
-            f.write(dump_yaml(data))
-        os.replace(tmp, ws.sources_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(ws.sources_file, "# spbe-share catalog sources (managed by `spbe-share catalog source ...`)\n"
+                      + dump_yaml(data), mode=0o600)
 
 
 def source_dir(ws: Workspace, name: str) -> Path:

@@ -7,8 +7,6 @@ commands that :mod:`.catalog_cmd` attaches to the ``catalog`` group.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,21 +21,13 @@ if TYPE_CHECKING:
 def write_new_file(path: Path, text: str, *, force: bool) -> None:
     """Write ``text`` to ``path`` atomically; an existing file is a Conflict unless ``force``."""
     from ..errors import Conflict, InvalidInput
+    from ..files import atomic_write_text
 
     if path.exists() and not force:
         raise Conflict(f"{path}: already exists (use --force to overwrite)")
     if path.is_dir():
         raise InvalidInput(f"{path}: is a folder, not a file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text, mode=0o644)
 
 
 @click.group()

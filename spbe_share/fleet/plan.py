@@ -381,7 +381,7 @@ def verified_goal_bundle(ws: Workspace, path: Path) -> VerifiedBundle:
 
 
 def write_plan(path: Path, plan: PlanFile) -> None:
-    from ..workspace import atomic_write_text
+    from ..files import atomic_write_text
     from ..yamlio import dump_yaml
 
     header = (

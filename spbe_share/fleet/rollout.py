@@ -21,8 +21,6 @@ gate and automatic rollback) over the items of a plan::
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..catalog.models import SEMVER, SLUG
 from ..errors import Cancelled, InvalidInput, SpbeError
+from ..files import atomic_write_text
 from ..outside import loads_json
 
 Status = Literal["pending", "running", "done", "failed", "cancelled", "skipped"]
@@ -116,17 +115,7 @@ def load_state(path: Path) -> RolloutState:
 
 
 def save_state(path: Path, state: RolloutState) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(state.model_dump_json(indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, state.model_dump_json(indent=2) + "\n", mode=0o600)
 
 
 def new_state(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_write_text
 from . import assemble, layers
 
 Progress = Callable[[str], None]
@@ -98,10 +99,7 @@ def normalized_layers(
             hx = d.split(":", 1)[1]
             if not (blob_dir / hx).exists():
                 (Path(tmp) / hx).replace(blob_dir / hx)
-    (cache / "normalized").mkdir(parents=True, exist_ok=True)
-    tmp_map = cache / "normalized" / f".{key}.tmp"
-    tmp_map.write_text(json.dumps(out) + "\n", encoding="utf-8")
-    tmp_map.replace(cache / "normalized" / f"{key}.json")
+    atomic_write_text(cache / "normalized" / f"{key}.json", json.dumps(out) + "\n", mode=0o644)
     return out
 
 

@@ -15,8 +15,6 @@ ever compiled as a template.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import sandbox
 from ..errors import Conflict, InvalidInput, NotFound
+from ..files import atomic_write_bytes
 from ..outside import MISSING, link_problem, read_inside
 from .context import PLACEHOLDER
 from .docxzip import normalize_docx
@@ -119,12 +118,4 @@ def write_new(path: Path, data: bytes, *, force: bool) -> None:
         raise Conflict(f"--output: {path} already exists (use --force to replace it)")
     if path.is_dir():
         raise InvalidInput(f"--output: {path} is a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_bytes(path, data, mode=0o644)

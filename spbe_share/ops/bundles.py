@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound, VerificationFailed
+from ..files import atomic_file
 
 if TYPE_CHECKING:
     from ..bundle.manifest import BundleManifest
@@ -243,8 +244,7 @@ def files_tar(dest: Path) -> str:
         if (dest / part).is_dir():
             paths += [p for p in (dest / part).rglob("*") if p.is_file()]
     paths += [dest / p for p in ("spbe-bundle.json", "spbe-bundle.json.sig") if (dest / p).is_file()]
-    tmp = out.with_suffix(".part")
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+    with atomic_file(out, mode=0o644) as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for p in sorted(paths):
             info = tarfile.TarInfo(str(p.relative_to(dest)))
             info.size = p.stat().st_size
@@ -252,7 +252,6 @@ def files_tar(dest: Path) -> str:
             info.mtime = 0
             with p.open("rb") as f:
                 tar.addfile(info, f)
-    tmp.replace(out)
     return FILES_TAR
 
 

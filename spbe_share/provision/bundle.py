@@ -22,9 +22,7 @@ import binascii
 import datetime as dt
 import hashlib
 import io
-import os
 import tarfile
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..bundle.keyformat import key_id_of
 from ..bundle.manifest import KEY_ID, MAX_MANIFEST_BYTES
 from ..errors import NotFound, VerificationFailed
+from ..files import atomic_file
 from ..imaging.dockerarchive import copy_hashing, regular_tarinfo
 from ..yamlio import format_loc
 
@@ -163,28 +162,19 @@ def write_bundle(
     data = manifest.to_bytes()
     sig = (base64.b64encode(key.sign(data)).decode() + "\n").encode()
     mtime = int(manifest.created.timestamp())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_s = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    tmp = Path(tmp_s)
-    try:
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            tar.addfile(regular_tarinfo(MANIFEST_NAME, len(data), mtime), io.BytesIO(data))
-            tar.addfile(regular_tarinfo(SIGNATURE_NAME, len(sig), mtime), io.BytesIO(sig))
-            for spec in manifest.files:
-                src = files[spec.path]
-                with src.open("rb") as f:
-                    got, size = copy_hashing(f, None)
-                    if (got, size) != (spec.sha256, spec.size):
-                        raise VerificationFailed(f"{src} changed while packing ({spec.path})")
-                    f.seek(0)
-                    tar.addfile(regular_tarinfo(spec.path, spec.size, mtime), f)
-        with tmp.open("rb") as f:
-            digest, size = copy_hashing(f, None)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(out, mode=0o644) as raw, tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(regular_tarinfo(MANIFEST_NAME, len(data), mtime), io.BytesIO(data))
+        tar.addfile(regular_tarinfo(SIGNATURE_NAME, len(sig), mtime), io.BytesIO(sig))
+        for spec in manifest.files:
+            src = files[spec.path]
+            with src.open("rb") as f:
+                got, size = copy_hashing(f, None)
+                if (got, size) != (spec.sha256, spec.size):
+                    raise VerificationFailed(f"{src} changed while packing ({spec.path})")
+                f.seek(0)
+                tar.addfile(regular_tarinfo(spec.path, spec.size, mtime), f)
+    with out.open("rb") as f:
+        digest, size = copy_hashing(f, None)
     return digest, size
 
 

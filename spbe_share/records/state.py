@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..catalog.models import KODE_WILAYAH
 from ..catalog.models import SLUG as SLUG_PATTERN
+from ..files import atomic_write_text
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -256,10 +257,7 @@ def save_cached(ws: Workspace, *, target: str, app: str, record: ReleaseRecord) 
     if (record.target, record.app) != (target, app):
         raise ValueError(f"record of {record.app}@{record.target} cached as {app}@{target}")  # a bug
     path = cache_file(ws, target, app)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True) + "\n", mode=0o644)
     return path
 
 

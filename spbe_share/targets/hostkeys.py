@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HostKeyMismatch, InvalidInput, VerificationFailed
-from ..workspace import atomic_write_text
+from ..files import atomic_write_text
 
 FINGERPRINT = r"SHA256:[A-Za-z0-9+/]{43}"
 

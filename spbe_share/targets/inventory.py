@@ -69,7 +69,8 @@ from ..errors import (
     NotFound,
     ValidationFailed,
 )
-from ..workspace import Workspace, atomic_write_text
+from ..files import atomic_write_text
+from ..workspace import Workspace
 from ..yamlio import LoadedYaml, dump_yaml, load_yaml, pydantic_problems
 from .hostkeys import (
     known_hosts_name,

@@ -37,7 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("imaging", "agreements", "targets"),  # images | MoU/PKS records | the inventory
     ("catalog",),  # entry models, loading, sources, search
     ("audit", "sandbox", "sealing"),  # audit log | template sandbox | sealed secrets
-    ("outside", "yamlio", "workspace", "i18n"),  # outside data | YAML | the workspace | language
+    ("outside", "yamlio", "workspace", "i18n", "files"),  # outside data | YAML | the workspace | language | writes
     ("errors",),
     ("spbe_share",),  # the package itself (its version)
 )
