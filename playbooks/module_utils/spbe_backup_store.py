@@ -21,6 +21,8 @@ Layout under ``<root>/apps/<app>/backups/``::
 Ids sort by time: ``20261122T101500Z-pre-upgrade-3fa2`` (UTC stamp, why, 4 random hex).
 """
 
+# Over 500 lines on purpose: installed as one stdlib file beside the engine in <root>/lib: the store's layout, checks, list, prune, pins.
+
 from __future__ import annotations
 
 import datetime as dt

@@ -40,6 +40,8 @@ apps signs none. Only this workspace's own key (it builds them: ``provision-bund
 and keys trusted with ``spbe-share keys trust FILE --provision`` do.
 """
 
+# Over 500 lines on purpose: who may sign what, in one place: the trust records and every decision made from them.
+
 from __future__ import annotations
 
 import datetime as dt

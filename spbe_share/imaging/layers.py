@@ -22,6 +22,8 @@ that one added, e.g. ``COPY wheels/`` followed by ``RUN pip install ... && rm -r
 the merged layer holds the installed packages and not the wheels.
 """
 
+# Over 500 lines on purpose: one idea, a deterministic layer tar; its reader, normalizer and writer share one member model.
+
 from __future__ import annotations
 
 import hashlib

@@ -51,6 +51,8 @@ The built-in target ``local``
     ``spbe-share target set-local``, then the defaults :data:`LOCAL_DEFAULTS`.
 """
 
+# Over 500 lines on purpose: one idea, the inventory file: its model, YAML both ways, the built-in local target, its edits.
+
 from __future__ import annotations
 
 import getpass
