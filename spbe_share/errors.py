@@ -92,7 +92,7 @@ class EnvironmentProblem(SpbeError):
 
 
 class Cancelled(SpbeError):
-    """The operator interrupted the operation (SIGINT/SIGTERM); see ``deploy/interrupts.py``."""
+    """The operator interrupted the operation (SIGINT/SIGTERM); see ``remote/interrupts.py``."""
 
     exit_code = ExitCode.CANCELLED
 

@@ -46,8 +46,7 @@ PACKAGE = Path(__file__).parent
 PO_FILE = i18n.LOCALE_DIR / "id" / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
 MO_FILE = PO_FILE.with_suffix(".mo")
 EXCLUDE_DIRS = ("data", "locale")
-# runs on the target and speaks a line protocol, not to a person
-EXCLUDE_FILES = ("deploy/receiver.py", "i18n_catalog.py")  # + this tool: it speaks to developers
+EXCLUDE_FILES = ("i18n_catalog.py",)  # this tool: it speaks to developers
 
 ECHO_CALLS = {
     "click.echo", "echo", "info", "output.info", "click.confirm", "click.prompt", "confirm", "prompt",

@@ -1,4 +1,4 @@
-"""``spbe-share upgrade``, ``rollback``, ``history``, ``unlock``: thin wrappers over :mod:`spbe_share.deploy`."""
+"""``spbe-share upgrade``, ``rollback``, ``history``, ``unlock``: thin wrappers over :mod:`spbe_share.ops`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``spbe-share preflight``, ``install``, ``status``: thin wrappers over :mod:`spbe_share.deploy`."""
+"""``spbe-share preflight``, ``install``, ``status``: thin wrappers over :mod:`spbe_share.ops`."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 the core (:mod:`.core`) over the target-side backup engine (``docs/backups.md``).
 
 * **backup**: seal the deployment's secrets to the operator's key(s) if the sealed copy on
-  the target is stale (:func:`.secretsync.ensure_sealed`; values only in memory here), then
+  the target is stale (:func:`ensure_sealed`; values only in memory here), then
   ``backup.yml`` under the lock: create (engine-consistent, sealed secrets copied in), verify,
   prune to ``keep``, and with ``fetch`` copy it to this machine, checked against its sums.
 * **backup list**: the target's backups (``backup-list.yml``, read-only), each marked when a

@@ -20,7 +20,7 @@ Checks, in order, all read-only (nothing changes on the target before every one 
 7. otherwise preflight on the target.
 
 Then the blobs the target lacks, shipped as one resumable stream and verified there
-(:mod:`.ship`; content-addressed, so before the lock, while the old release still serves), and
+(:mod:`spbe_share.remote.ship`; content-addressed, so before the lock, while the old release still serves), and
 ``playbooks/install.yml`` under the lock: check blobs, load images, config, secrets, network,
 volumes, containers, health, release record, unlock (also on failure).
 Every outcome, refusals and cancellations included, is one line in the audit log.

@@ -4,7 +4,7 @@ after one round trip instead of running the whole playbook.
 After every check of the plan (host key, agreement, values, bundle signature and trust,
 rendering), :func:`check_unchanged` sends one request over one SSH connection (pinned host
 key; the built-in ``local`` target runs the same command without ssh) to
-:mod:`.noop_target`, which under the app's lock compares the target with the request: the
+``playbooks/module_utils/spbe_noop_check.py`` (sent with the lock protocol it imports), which under the app's lock compares the target with the request: the
 release record (same bundle digest, values, version), the files install writes (rendered
 config, bundle files, archive tool: content, modes, owners), the secrets and their per-component
 copies, the blobs, the images, network and volumes, each container (running, same image id,

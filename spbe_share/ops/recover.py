@@ -5,7 +5,7 @@ operation (``state: running``):
 
 * its lock is still renewed (lease alive): another controller is running it: Locked (exit 7),
   naming the holder and when the lease expires;
-* otherwise (lease run out, or no lock): :func:`.journal.resume_plan` says what is left to do,
+* otherwise (lease run out, or no lock): :func:`spbe_share.records.journal.resume_plan` says what is left to do,
   and this module does it under a lock that takes over the dead one (its token is in the
   journal): ``abandon`` (nothing had stopped) closes the journal; ``restart-old`` starts the
   release that served before; ``undo`` (the new release may have changed the data) restores the

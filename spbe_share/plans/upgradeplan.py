@@ -1,6 +1,6 @@
 """Pure builders of an upgrade's plan: the path between two releases, what it crosses, the diff.
 
-Data in, data out; unit tests compare their output by equality. :mod:`.upgrade` calls them
+Data in, data out; unit tests compare their output by equality. :mod:`spbe_share.ops.upgrade` calls them
 after reading the target and verifying the bundle.
 """
 

@@ -116,7 +116,7 @@ class LockOwner(_Model):
 
     The lease: the lock file's modification time (the TARGET's clock) is its last renewal; the
     controller touches it every ``lease_s / 4`` seconds while the operation runs
-    (:mod:`.lease`). A lock whose file is older than ``lease_s`` is stale: its holder is gone
+    (:mod:`spbe_share.remote.lease`). A lock whose file is older than ``lease_s`` is stale: its holder is gone
     (killed, or its connection cut). A lock without ``lease_s`` (written by an older
     spbe-share, or by hand) never goes stale by itself.
     """

@@ -21,7 +21,7 @@ the lock. So:
 - A signal is never lost on the way into a playbook: one noted while the playbook is being
   prepared, or before its process exists, stays *undelivered* until ansible-runner's next
   ``cancel_callback`` (:meth:`CancelToken.kill_now`, every few seconds) finds the playbook
-  and interrupts it then; ``deploy/core.run_locked`` looks at every signal since its own check,
+  and interrupts it then; ``ops/core.run_locked`` looks at every signal since its own check,
   so such a run ends as a cancelled attempt with the lock released (exit 12).
 
 Processes are found through ``/proc`` (the controller is Linux): the playbook is the child of

@@ -1,6 +1,6 @@
 """The lock's lease: renewed from the controller while an operation runs, so a dead one expires.
 
-The lock file ``<root>/locks/<app>.lock`` (:class:`~.state.LockOwner`) names its holder and its
+The lock file ``<root>/locks/<app>.lock`` (:class:`~spbe_share.records.state.LockOwner`) names its holder and its
 ``lease_s``; its modification time, on the TARGET's clock, is the last renewal. While a locked
 playbook runs, :class:`LeaseKeeper` (a thread of the controller) touches the file every
 ``lease_s / 4`` seconds over the same pinned-host-key SSH as everything else (one short

@@ -1,7 +1,7 @@
 """The deployment's secrets between a target and this machine, in memory only.
 
 Secret values never pass through Ansible (its module arguments and results land in the run's
-artifacts). They travel in the stdin/stdout of :mod:`.target_secrets`, run on the target over
+artifacts). They travel in the stdin/stdout of ``playbooks/module_utils/spbe_secrets.py``, run on the target over
 the pinned-host-key SSH connection (:func:`spbe_share.remote.ssh.ssh_argv`; the ``local`` target
 runs it without ssh), and are sealed here (:mod:`spbe_share.sealing`) before anything is
 written: the target keeps ``<app dir>/sealed-secrets.age`` (+ ``.json``) beside the secrets,

@@ -5,7 +5,7 @@ before the playbook, while the old version still serves. One connection carries 
 
 1. ``ssh <pinned options> target python3 -c BOOTSTRAP ROOT`` (argv from
    :func:`spbe_share.remote.ssh.ssh_argv`; the built-in ``local`` target runs the same command
-   without ssh). The bootstrap reads the receiver script (:mod:`.receiver`, standard library
+   without ssh). The bootstrap reads the receiver script (``playbooks/module_utils/spbe_receiver.py``, standard library
    only) from the stream, installs it as ``<root>/lib/spbe_receiver.py`` when it changed, and
    runs it on the rest of the stream.
 2. The receiver answers which blobs it has, which it holds in part (with the offset) and which

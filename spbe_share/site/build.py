@@ -67,7 +67,7 @@ class BuildResult:
 
 def _env() -> ImmutableSandboxedEnvironment:
     # The site's own templates, but they walk catalog data from donors' repositories: sandboxed,
-    # like every other rendering in spbe-share (see deploy/render.py).
+    # like every other rendering in spbe-share (see plans/render.py).
     return ImmutableSandboxedEnvironment(
         loader=FileSystemLoader(str(DATA / "templates")),
         autoescape=True,
