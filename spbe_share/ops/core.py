@@ -69,7 +69,7 @@ back). Upgrade, rollback and their journal: :mod:`.upgrade`, :mod:`.rollback`, :
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -112,23 +112,20 @@ class Operation:
     result: str = "ok"
     started: bool = False  # the playbook started: an error now is "failed", not "refused"
     refusal: str = "refused"
-    title: str = ""  # how messages name it (default: "<name> of <app> on <target>")
-    again: str = ""  # what finishes it after an interrupt, said with the cancellation
+    # its own words for a cancellation (signal, where it stopped or None before the playbook,
+    # what the cleanup did); default: "<name> of <app> on <target> stopped by ..."
+    cancelled: Callable[[str, str | None, str], str] | None = None
 
     def note(self, **details: Any) -> None:
         """Add audit details (names, versions, digests, outcomes; never secrets)."""
         self.details.update(details)
 
-    def describe(self, target: str) -> str:
-        return self.title or f"{self.name} of {self.app} on {target}"
-
 
 @contextmanager
-def operation(ctx: OpContext, *, name: str, app: str | None, target: str, refusal: str = "refused",
-              title: str = "") -> Iterator[Operation]:
+def operation(ctx: OpContext, *, name: str, app: str | None, target: str, refusal: str = "refused") -> Iterator[Operation]:
     """Run the body as operation ``name``; write exactly one audit line whatever happens."""
     ctx.ws.ensure()
-    op = Operation(ctx=ctx, name=name, app=app, target=target, refusal=refusal, title=title)
+    op = Operation(ctx=ctx, name=name, app=app, target=target, refusal=refusal)
     try:
         yield op
     except Cancelled as exc:
@@ -208,7 +205,9 @@ def run_locked(
     keeper = LeaseKeeper(ws=ctx.ws, target=target, lock_path=lock_file, lock=lock)
     with ctx.cancel.deferred(), keeper:
         if ctx.cancel.requested:  # came since the check above: the playbook has not started
-            raise Cancelled(f"{op.describe(target.name)} stopped by {ctx.cancel.signal_name} before its"
+            if op.cancelled is not None:
+                raise Cancelled(op.cancelled(ctx.cancel.signal_name, None, f"nothing on {target.name} changed"))
+            raise Cancelled(f"{op.name} of {op.app} on {target.name} stopped by {ctx.cancel.signal_name} before its"
                             f" playbook started; nothing on {target.name} changed")
         # from here on a signal reaches the playbook whenever it lands (noted, then delivered
         # as soon as the playbook's process exists: interrupts.CancelToken.kill_now), and the
@@ -232,9 +231,11 @@ def run_locked(
             )
             where = run.last_task or "before its first task"
             op.note(stopped_at=where, cleanup=cleaned, run=str(run.run_dir))
+            if op.cancelled is not None:
+                raise Cancelled(op.cancelled(ctx.cancel.signal_name, where, cleaned))
             raise Cancelled(
-                f"{op.describe(target.name)} stopped by {ctx.cancel.signal_name} during '{where}'; {cleaned}"
-                + (f"; {op.again}" if op.again else "")
+                f"{op.name} of {op.app} on {target.name} stopped by {ctx.cancel.signal_name} during '{where}';"
+                f" {cleaned}"
             )
     if run.cancelled:
         ctx.say(f"note: the interrupt came after {op.name} had finished on {target.name}")

@@ -15,7 +15,7 @@ renewed while the playbook runs; an interrupt releases it and is audited as ``ca
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from ..errors import (
     NotFound,
     RemoteFailed,
 )
+from ..i18n import N_
 from ..outside import OutsideJSONError, loads_json
 from ..provision.bundle import ProvisionManifest, ProvisionSigner, verify_for_provisioning
 from ..provision.oses import PROFILES, os_id_of, parse_os_release
@@ -270,6 +271,16 @@ def result_of(plan: ProvisionPlan, result: RunResult) -> ProvisionResult:
     )
 
 
+def _cancelled(target: str) -> Callable[[str, str | None, str], str]:
+    def message(signal: str, where: str | None, cleaned: str) -> str:
+        if where is None:
+            return N_(f"provisioning of {target} stopped by {signal} before its playbook started; {cleaned}")
+        return N_(f"provisioning of {target} stopped by {signal} during '{where}'; {cleaned}; running"
+                  f" `spbe-share target provision {target}` again finishes it")
+
+    return message
+
+
 def provision(
     ctx: OpContext,
     *,
@@ -284,11 +295,10 @@ def provision(
     ``docker_daemon_options`` are merged into the target's settings for this run and saved in
     the inventory once it succeeded (a refused or failed run leaves the inventory as it was).
     """
-    with operation(ctx, name="provision", app=None, target=target_name,
-                   title=f"provisioning of {target_name}") as op:
+    with operation(ctx, name="provision", app=None, target=target_name) as op:
         plan = plan_provision(ctx, target_name=target_name, bundle=bundle, docker_daemon_options=docker_daemon_options)
         op.note(bundle=plan.manifest.digest)
-        op.again = f"running `spbe-share target provision {plan.target.name}` again finishes it"
+        op.cancelled = _cancelled(plan.target.name)
         run = run_locked(
             ctx, op, playbook=PLAYBOOK, target=plan.target, extravars=plan.extravars, lock=plan.lock, attempt=None,
             lock_file=lock_file(plan.target), check=False,
