@@ -299,97 +299,10 @@ __all__ = [
     "fetch_dir",
     "fetch_vars",
     "list_vars",
-    "rotate_vars",
     "restore_vars",
+    "rotate_vars",
     "rotation_of",
     "schedule_vars",
     "uninstall_vars",
     "upload_vars",
 ]
-
-
-__all__ = [
-    "DEFAULT_KEEP",
-    "backup_vars",
-    "check_backup_id",
-    "check_keep",
-    "data_check_vars",
-    "data_volumes",
-    "fetch_dir",
-    "fetch_vars",
-    "list_vars",
-    "rotate_vars",
-    "restore_vars",
-    "rotation_of",
-    "schedule_vars",
-    "uninstall_vars",
-    "upload_vars",
-]
-
-
-def backup_extravars(
-    spec: BackupSpec,
-    *,
-    why: str,
-    who: str,
-    lock_owner: state.LockOwner,
-    backup_id: str | None = None,
-    keep: int = DEFAULT_KEEP,
-    release: dict[str, str] | None = None,
-    break_lock: bool = False,
-) -> dict[str, Any]:
-    """Variables of ``playbooks/backup.yml`` (and of ``tasks/backup.yml`` inside other plays)."""
-    if why not in WHY:
-        raise InvalidInput(f"why must be one of {', '.join(WHY)}")
-    if keep < 1:
-        raise InvalidInput("keep must be at least 1")
-    out: dict[str, Any] = {
-        "spbe_target": spec.target,
-        "spbe_root": spec.root,
-        "spbe_app": spec.app,
-        "spbe_backup_spec": spec.as_data(),
-        "spbe_backup_why": why,
-        "spbe_backup_who": who,
-        "spbe_backup_keep": keep,
-        "spbe_lock_owner": lock_owner.model_dump(mode="json"),
-        "spbe_break_lock": break_lock,
-    }
-    if backup_id is not None:
-        if not re.match(BACKUP_ID, backup_id):
-            raise InvalidInput(f"{backup_id!r} is not a backup id (e.g. 20261122T101500Z-manual-3fa2)")
-        out["spbe_backup_id"] = backup_id
-    if release is not None:
-        out["spbe_backup_release"] = dict(release)
-    return out
-
-
-def restore_extravars(
-    spec: BackupSpec,
-    *,
-    backup_id: str,
-    who: str,
-    lock_owner: state.LockOwner,
-    version: str | None = None,
-    safety_backup: bool = True,
-    restart: bool = True,
-    break_lock: bool = False,
-) -> dict[str, Any]:
-    """Variables of ``playbooks/restore.yml``; ``version`` = the version that will run (default:
-    the target's ``current.json``)."""
-    if not re.match(BACKUP_ID, backup_id):
-        raise InvalidInput(f"{backup_id!r} is not a backup id (e.g. 20261122T101500Z-manual-3fa2)")
-    out: dict[str, Any] = {
-        "spbe_target": spec.target,
-        "spbe_root": spec.root,
-        "spbe_app": spec.app,
-        "spbe_backup_spec": spec.as_data(),
-        "spbe_backup_who": who,
-        "spbe_restore_id": backup_id,
-        "spbe_restore_safety": safety_backup,
-        "spbe_restore_restart": restart,
-        "spbe_lock_owner": lock_owner.model_dump(mode="json"),
-        "spbe_break_lock": break_lock,
-    }
-    if version is not None:
-        out["spbe_restore_version"] = version
-    return out
