@@ -11,7 +11,7 @@ Public interface (imports are lazy so ``import spbe_share.bundle`` stays cheap):
     publish_release(ws, *, app, version, key, repo_root=None, ...) -> Published
 
 May import: imaging, agreements, targets, catalog and the foundations. Imported by: provision,
-records' readers above it (plans, remote, ops), fleet and cli.
+plans, remote, ops, fleet and cli.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
     repo = tmp_path / "repo"
     (repo / "playbooks").mkdir(parents=True)
     shutil.copytree(REPO / "playbooks" / "library", repo / "playbooks" / "library")
+    shutil.copytree(REPO / "playbooks" / "module_utils", repo / "playbooks" / "module_utils")  # what they import
     shutil.copy(REPO / "playbooks" / "cancel.yml", repo / "playbooks" / "cancel.yml")
     (repo / "playbooks" / "slow.yml").write_text(SLOW)
     root = tmp_path / "target-root"
