@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from spbe_share.errors import Cancelled, ExitCode, Locked, RemoteFailed
-from spbe_share.ops import core
+from spbe_share.ops import checks, context, core
 from spbe_share.records import state
-from spbe_share.remote.interrupts import processes_with
+from spbe_share.remote.interrupts import interrupts, processes_with
 from spbe_share.targets.inventory import get_target
 from spbe_share.workspace import Workspace
 
@@ -77,10 +77,10 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
     yield {"ws": ws, "root": root}
 
 
-def _op(ctx: core.OpContext, *, sleep: str, lock: state.LockOwner | None = None) -> dict[str, Any]:
+def _op(ctx: context.OpContext, *, sleep: str, lock: state.LockOwner | None = None) -> dict[str, Any]:
     """A minimal operation on the core: checks, then the slow playbook under the lock."""
     with core.operation(ctx, name="slow", app="demo", target="local") as op:
-        target = core.checked_target(ctx, "local")
+        target = checks.checked_target(ctx, "local")
         lock = lock or core.new_lock(ctx, operation="slow demo")
         attempt = core.Attempt(
             path=state.attempt_path(target.root, "demo", stamp=state.stamp(ctx.now), version="1.0.0"),
@@ -127,7 +127,7 @@ def _signal_when(path: Path, sig: int, *, running: str | None = None, delay: flo
 
 def test_ok_run_is_audited_once_and_releases_the_lock(setup: dict[str, Any]) -> None:
     ws, root = setup["ws"], setup["root"]
-    ctx = core.OpContext.create(ws)
+    ctx = context.OpContext.create(ws)
     got = _op(ctx, sleep="0")
     assert got["data"].done is True
     assert not (root / "locks" / "demo.lock").exists()
@@ -140,7 +140,7 @@ def test_ok_run_is_audited_once_and_releases_the_lock(setup: dict[str, Any]) -> 
 def test_signal_mid_playbook_stops_it_and_cleans_the_target(setup: dict[str, Any], sig: int) -> None:
     ws, root = setup["ws"], setup["root"]
     marker = f"{4000 + sig}.{os.getpid()}"  # a unique sleep argument: find the process by it
-    ctx = core.OpContext.create(ws)
+    ctx = context.OpContext.create(ws)
     _signal_when(root / "started", sig, running=f"sleep {marker}")  # under load 0.3 s after "started" was too soon
     t0 = time.monotonic()
     with pytest.raises(Cancelled) as err:
@@ -168,7 +168,7 @@ def test_signal_mid_playbook_stops_it_and_cleans_the_target(setup: dict[str, Any
 
 def test_cleanup_leaves_another_operations_lock_alone(setup: dict[str, Any]) -> None:
     ws, root = setup["ws"], setup["root"]
-    ctx = core.OpContext.create(ws)
+    ctx = context.OpContext.create(ws)
     ours = core.new_lock(ctx, operation="slow demo")
     other = ours.model_copy(update={"who": "budi@laptop-lain", "token": "someone-else"})
     lock = root / "locks" / "demo.lock"
@@ -183,16 +183,16 @@ def test_cleanup_leaves_another_operations_lock_alone(setup: dict[str, Any]) -> 
 def test_signal_during_checks_cancels_before_anything_changed(setup: dict[str, Any],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     ws, root = setup["ws"], setup["root"]
-    ctx = core.OpContext.create(ws)
-    real = core.checked_target
+    ctx = context.OpContext.create(ws)
+    real = checks.checked_target
 
-    def slow_check(c: core.OpContext, name: str) -> Any:
+    def slow_check(c: context.OpContext, name: str) -> Any:
         os.kill(os.getpid(), signal.SIGINT)  # arrives while the checks run
         time.sleep(0.2)
         return real(c, name)
 
-    monkeypatch.setattr(core, "checked_target", slow_check)
-    with core.interrupts(ctx.cancel), pytest.raises(Cancelled, match="before anything changed"):
+    monkeypatch.setattr(checks, "checked_target", slow_check)
+    with interrupts(ctx.cancel), pytest.raises(Cancelled, match="before anything changed"):
         _op(ctx, sleep="0")
     assert not root.exists() or not any(root.rglob("*"))
     assert [a["result"] for a in _audit(ws)] == ["cancelled"]
@@ -200,7 +200,7 @@ def test_signal_during_checks_cancels_before_anything_changed(setup: dict[str, A
 
 def test_invalid_data_from_the_target_is_refused(setup: dict[str, Any]) -> None:
     ws = setup["ws"]
-    ctx = core.OpContext.create(ws)
+    ctx = context.OpContext.create(ws)
     with pytest.raises(RemoteFailed, match="invalid spbe_slow data: marker"):
         with core.operation(ctx, name="slow", app="demo", target="local") as op:
             target = get_target(ws, "local")
@@ -235,7 +235,7 @@ def test_a_signal_on_the_way_into_the_playbook_is_never_lost(setup: dict[str, An
     from spbe_share.remote.interrupts import CancelToken
 
     ws, root = setup["ws"], setup["root"]
-    ctx = core.OpContext.create(ws, cancel=CancelToken(grace_s=600))  # no hard kill: only the SIGINT can stop it
+    ctx = context.OpContext.create(ws, cancel=CancelToken(grace_s=600))  # no hard kill: only the SIGINT can stop it
     sent: list[str] = []
 
     def once(real: Any) -> Any:
@@ -255,7 +255,7 @@ def test_a_signal_on_the_way_into_the_playbook_is_never_lost(setup: dict[str, An
         monkeypatch.setattr(ansible_runner, "run", once(ansible_runner.run))
     marker = f"45.{os.getpid()}{len(where)}"  # the playbook's sleep, found by its argument
     t0 = time.monotonic()
-    with core.interrupts(ctx.cancel), pytest.raises(Cancelled) as err:
+    with interrupts(ctx.cancel), pytest.raises(Cancelled) as err:
         _op(ctx, sleep=marker)
     assert sent == [where]
     assert err.value.exit_code == ExitCode.CANCELLED
@@ -269,3 +269,45 @@ def test_a_signal_on_the_way_into_the_playbook_is_never_lost(setup: dict[str, An
     time.sleep(0.5)
     assert processes_with(str(ws.runs_dir)) == [] and processes_with(f"sleep {marker}") == []
     assert [(a["what"], a["result"]) for a in _audit(ws)] == [("slow", "cancelled")]
+
+
+def test_an_operation_on_the_server_holds_its_own_lock_with_its_lease_renewed(
+        setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: provisioning runs on the core with its own lock file (no app): run_locked takes
+    ``lock_file``, renews that lock's lease while the playbook runs (its hand-made lock never was)
+    and the audit line has no app."""
+    ws, root = setup["ws"], setup["root"]
+    monkeypatch.setenv("SPBE_SHARE_LEASE_S", "10")  # renewed every 2.5 s
+    (ws.root / "playbooks" / "server.yml").write_text(
+        SLOW.replace("{{ spbe_root }}/locks/{{ spbe_app }}.lock", "{{ spbe_lock_path }}"))
+    lock_file = root / "locks" / "_provision.lock"
+    seen: set[float] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                seen.add(lock_file.stat().st_mtime)
+            except FileNotFoundError:
+                pass
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    ctx = context.OpContext.create(ws)
+    try:
+        with core.operation(ctx, name="provision", app=None, target="local") as op:
+            target = checks.checked_target(ctx, "local")
+            run = core.run_locked(
+                ctx, op, playbook="server.yml", target=target, lock=core.new_lock(ctx, operation="provision local"),
+                extravars={"spbe_target": "local", "spbe_root": target.root, "spbe_app": "server", "spbe_sleep": "7",
+                           "spbe_lock_path": str(lock_file)},
+                attempt=None, lock_file=str(lock_file),
+            )
+    finally:
+        done.set()
+        watcher.join()
+    assert run.ok and not lock_file.exists()
+    assert len(seen) >= 2, "the lease of the lock was never renewed"
+    (line,) = _audit(ws)
+    assert (line["what"], line["where"], line["result"]) == ("provision", "local", "ok") and "app" not in line.get("details", {})
