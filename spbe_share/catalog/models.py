@@ -15,6 +15,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
+import semver
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
@@ -37,13 +38,13 @@ GIT_COMMIT = r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$"
 GitCommit = Annotated[str, Field(pattern=GIT_COMMIT, description="full git commit hash (lowercase hex)")]
 
 
-def semver_key(version: str) -> tuple[int, int, int, int, str]:
-    """Sort key for SemVer strings (pre-releases sort before the release)."""
-    m = re.match(SEMVER, version)
-    if not m:
+def semver_key(version: str) -> semver.Version:
+    """Sort key for SemVer strings: the ``semver`` library's version, whose ordering is SemVer
+    2.0.0 §11 (numeric pre-release identifiers compare as numbers, ``1.0.0-rc.2`` <
+    ``1.0.0-rc.10`` < ``1.0.0``; build metadata does not count). ValueError when not SemVer."""
+    if not re.match(SEMVER, version):
         raise ValueError(f"not a SemVer version: {version!r}")
-    major, minor, patch, pre = int(m[1]), int(m[2]), int(m[3]), m[4]
-    return (major, minor, patch, 0 if pre else 1, pre or "")
+    return semver.Version.parse(version)
 
 
 class Strict(BaseModel):
