@@ -102,8 +102,11 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
         lo = r.last_operation
         last = f"{lo.what} {lo.result} {lo.when:%Y-%m-%d %H:%M}" if lo else "-"
         missing = ", ".join(_short_regulation(m.name) for m in r.missing_regulations) or "-"
-        rows.append((r.target, r.app, r.version or "-", latest, health, last, missing, _agreement_text(r.agreement)))
-    table(["target", "app", "version", "latest", "health", "last operation", "missing regulations", "agreement"],
+        worst = (r.worst_finding or "-").upper() if r.worst_finding not in (None, "none") else (r.worst_finding or "-")
+        rows.append((r.target, r.app, r.version or "-", latest, health, last, missing, _agreement_text(r.agreement),
+                     worst))  # fmt: skip
+    table(["target", "app", "version", "latest", "health", "last operation", "missing regulations", "agreement",
+           "worst finding"],
           rows, title=f"fleet status {result.generated_at:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     unreachable = sorted({r.target for r in result.rows if not r.reachable})
     if unreachable:

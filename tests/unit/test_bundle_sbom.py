@@ -122,36 +122,44 @@ def test_the_sbom_is_cyclonedx_and_the_same_every_time(tmp_path: Path) -> None:
     assert set(packages_of(first, where="x")) == set(inv.packages)  # read back as written
 
 
-def test_a_bundle_carries_signed_sboms_and_inspect_prints_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ws = Workspace(home=tmp_path / "home", root=tmp_path)
-    k.generate_key(ws, name="donor")
-    key = k.load_private_key(ws, "donor")
-    blob_dir = tmp_path / "blobs"
+def sbom_bundle(tmp_path: Path, ws: Workspace, key: object, image_layers: list[Path], *, app: str = "demo",
+                version: str = "1.0.0") -> tuple[Path, dict[str, Path]]:  # fmt: skip
+    """A signed bundle of one image (``image_layers``) with its SBOM, as ``bundle build`` packs
+    them; returns (the bundle, member -> the SBOM file)."""
+    blob_dir = tmp_path / f"blobs-{app}-{version}"
     blob_dir.mkdir()
     sources: dict[str, Path] = {}
     files: dict[str, tuple[str, int]] = {}
     digests = []
-    for p in [*layers(tmp_path), layer(tmp_path / "cfg", {"config": b"{}"})]:
+    for p in [*image_layers, layer(tmp_path / f"cfg-{app}-{version}", {"config": f"{app} {version}".encode()})]:
         data = p.read_bytes()
         hx = hashlib.sha256(data).hexdigest()
         (blob_dir / hx).write_bytes(data)
         sources[f"blobs/sha256/{hx}"] = blob_dir / hx
         files[f"blobs/sha256/{hx}"] = (hx, len(data))
         digests.append("sha256:" + hx)
-    image = BundleImage(component="web", ref="demo/web:1.0.0", config=digests[-1], layers=digests[:-1])
-    sboms = write_sboms(ws, app="demo", version="1.0.0", images=[image], blob_dir=blob_dir, out_dir=tmp_path / "sbom",
-                        created=CREATED)  # fmt: skip
-    assert list(sboms) == ["sbom/web.cdx.json"]
-    entry = tmp_path / "entry.yaml"
-    entry.write_bytes(b"id: demo\n")
+    image = BundleImage(component="web", ref=f"{app}/web:{version}", config=digests[-1], layers=digests[:-1])
+    sboms = write_sboms(ws, app=app, version=version, images=[image], blob_dir=blob_dir,
+                        out_dir=tmp_path / f"sbom-{app}-{version}", created=CREATED)  # fmt: skip
+    entry = tmp_path / f"entry-{app}-{version}.yaml"
+    entry.write_bytes(f"id: {app}\n".encode())
     for member, path in {**sboms, "entry/spbe-app.yaml": entry}.items():
         data = path.read_bytes()
         sources[member], files[member] = path, (hashlib.sha256(data).hexdigest(), len(data))
-    manifest = make_manifest(app="demo", version="1.0.0", created=CREATED, signer=k.key_id_of(key.public_key()),
+    manifest = make_manifest(app=app, version=version, created=CREATED, signer=k.key_id_of(key.public_key()),  # type: ignore[attr-defined]
                              files=files, images=[image])  # fmt: skip
-    out = tmp_path / "demo-1.0.0.spbe"
-    write_bundle(out, manifest=manifest, key=key, sources=sources)
-    assert "sbom/web.cdx.json" in [f.path for f in verify_bundle(out, trusted_keys={manifest.signer: key.public_key()}).files]
+    out = tmp_path / f"{app}-{version}.spbe"
+    write_bundle(out, manifest=manifest, key=key, sources=sources)  # type: ignore[arg-type]
+    return out, sboms
+
+
+def test_a_bundle_carries_signed_sboms_and_inspect_prints_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = Workspace(home=tmp_path / "home", root=tmp_path)
+    k.generate_key(ws, name="donor")
+    key = k.load_private_key(ws, "donor")
+    out, sboms = sbom_bundle(tmp_path, ws, key, layers(tmp_path))
+    assert list(sboms) == ["sbom/web.cdx.json"]
+    assert "sbom/web.cdx.json" in [f.path for f in verify_bundle(out, trusted_keys={k.key_id_of(key.public_key()): key.public_key()}).files]
 
     code, printed, err = run(capsys, "--workspace", str(ws.home), "bundle", "inspect", str(out), "--sbom")
     assert code == 0, err
