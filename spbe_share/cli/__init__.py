@@ -44,6 +44,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
     "fleet": ("fleet_cmd", "fleet", "Many targets at once: fleet status, fleet upgrade."),
     "plan": ("plan_cmd", "plan", "Who must upgrade for a regulation or version, what each ships (read-only)."),
+    "vulndb": ("vuln_cmd", "vulndb", "Import OSV vulnerability exports for offline matching."),
+    "audit": ("vuln_cmd", "audit", "Which Pemda run a release with a known flaw (SBOMs x OSV, advisories)."),
+    "report": ("report_cmd", "report", "Evidence reports (SPBE evaluation) from what spbe-share knows."),
 }
 
 
