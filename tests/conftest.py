@@ -7,6 +7,8 @@ lookups, queries and filters. ``hostile.strings`` has them with the marker folde
 ``hostile.ran()`` lists the ones that ran, ``hostile.typed_looking`` strings YAML would read
 as numbers, booleans, null or dates.
 
+CI: a test skipped for a missing tool (``tests/needs.py``) fails when ``CI`` is set.
+
 Order: the tests run in pytest-xdist workers, one test file per worker at a time (pyproject
 ``addopts``), files handed out in collection order. :func:`pytest_collection_modifyitems`
 puts the slowest files first (:data:`SLOWEST_FIRST`, measured), then the rest of the e2e,
@@ -18,10 +20,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from needs import MISSING_TOOL, in_ci
 
 TEMPLATES = {
     "header_brackets": "#jinja2:variable_start_string:'[[', variable_end_string:']]'\nKota [[ lookup('pipe','touch {d}/header_brackets') ]]",
@@ -75,6 +79,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             except ValueError:  # outside tests/
                 ranks[key] = (2, 0)
     items.sort(key=lambda item: ranks[str(item.path)])  # stable: a file's tests keep their order
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (``CI`` set), a test skipped for a missing tool fails, naming it (tests/needs.py)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not (in_ci() and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if MISSING_TOOL.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"CI runs every tier, but this test was skipped: {reason}"
 
 
 @dataclass(frozen=True)

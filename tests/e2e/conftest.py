@@ -15,7 +15,8 @@
                     network namespace and sshd, no Docker; target name ``unique("bare-dc")``),
                     removed at teardown
 
-Skipped, with the reason, only when sshd/ssh tools are missing or we are not root.
+Skipped, with the reason, only when sshd/ssh tools are missing or we are not root; in CI that
+fails the run instead (tests/needs.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from simdc import REPO, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, ssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from buildlock import image_build_lock, lock_builders  # noqa: E402
+from needs import missing  # noqa: E402
 
 lock_builders()  # pytest-xdist workers take turns building and exporting images (tests/buildlock.py)
 
@@ -70,7 +72,7 @@ DC_SPECS = [
 def sshd_ok() -> None:
     reason = sshd_available()
     if reason:
-        pytest.skip(f"simulated data centers unavailable: {reason}")
+        missing("sshd", f"simulated data centers unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +155,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def bare_server(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BareServer]:
     reason = bare_available()
     if reason:
-        pytest.skip(f"simulated bare server unavailable: {reason}")
+        missing("bare server", f"simulated bare server unavailable: {reason}")
     server = BareServer(base=tmp_path_factory.mktemp("bare"), name=unique("bare-dc"))
     try:
         yield server.start()
