@@ -130,3 +130,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_sep("-", table.name)
             for line in table.read_text().splitlines():
                 terminalreporter.write_line(line)
+    _file_durations(terminalreporter)
+
+
+def file_durations(reports: list[pytest.TestReport]) -> dict[str, float]:
+    """Seconds per test file (setup + call + teardown of its tests): under ``--dist loadfile``
+    a file runs on one worker, so this is the time it holds a worker."""
+    per_file: dict[str, float] = {}
+    for r in reports:
+        name = r.nodeid.split("::", 1)[0]
+        per_file[name] = per_file.get(name, 0.0) + float(getattr(r, "duration", 0.0) or 0.0)
+    return per_file
+
+
+def _file_durations(terminalreporter: pytest.TerminalReporter, top: int = 12) -> None:
+    """The slowest test files and the run's wall time: what to look at when CI gets slower
+    (SLOWEST_FIRST above is the order to keep up to date)."""
+    reports = [r for key in ("passed", "failed", "skipped", "error", "")
+               for r in terminalreporter.stats.get(key, []) if isinstance(r, pytest.TestReport)]  # fmt: skip
+    per_file = file_durations(reports)
+    if not per_file:
+        return
+    terminalreporter.write_sep("-", f"slowest {min(top, len(per_file))} test files (seconds on their worker)")
+    for name, seconds in sorted(per_file.items(), key=lambda kv: -kv[1])[:top]:
+        terminalreporter.write_line(f"{seconds:8.1f}s {name}")
+    terminalreporter.write_line(f"{sum(per_file.values()):8.1f}s in all test files; wall time "
+                                f"{time.time() - _STARTED:.1f}s")  # fmt: skip
