@@ -10,7 +10,9 @@ as numbers, booleans, null or dates.
 CI: a test skipped for a missing tool (``tests/needs.py``) fails when ``CI`` is set.
 
 Order: the tests run in pytest-xdist workers, one test file per worker at a time (pyproject
-``addopts``), files handed out in collection order. :func:`pytest_collection_modifyitems`
+``addopts``: ``--dist loadgroup`` with :func:`pytest_xdist_make_scheduler`'s scheduling; a test
+marked ``xdist_group(NAME)`` is a unit of its own with the others of NAME), files handed out in
+collection order, each when a worker starts its last test. :func:`pytest_collection_modifyitems`
 puts the slowest files first (:data:`SLOWEST_FIRST`, measured), then the rest of the e2e,
 integration and browser tiers, then the unit tests, which fill the gaps at the end. Tests
 keep their order inside a file (module-scoped installs rely on it).
@@ -23,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from needs import MISSING_TOOL, in_ci
@@ -67,6 +70,42 @@ def _file_rank(path: Path) -> tuple[int, int]:
         return (0, SLOWEST_FIRST.index(rel))
     tier = rel.split("/", 1)[0]
     return (1, TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (pyproject addopts) as :class:`FileScheduling`; other modes as xdist has them."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FileScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        """A test file (or an ``xdist_group``) at a time per worker, handed out late.
+
+        * Scope: a file's tests run on one worker, in file order (module-scoped installs stay
+          one install), unless a test names an ``xdist_group``: then its group is the unit,
+          so one file can spread independent slow tests over the workers.
+        * When: xdist gives a worker its next unit once it has 2 tests left; with tests of
+          minutes that unit then waits behind them while another worker may run dry. Here
+          the next unit goes out when the worker's last test starts (a worker runs its last
+          test only once it knows what comes after it, or that nothing does).
+        """
+
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return nodeid.rsplit("@", 1)[-1]
+            return nodeid.split("::", 1)[0]
+
+        def _reschedule(self, node: Any) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:
+                return
+            self._assign_work_unit(node)
+
+    return FileScheduling(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
