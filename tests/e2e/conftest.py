@@ -36,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from buildlock import image_build_lock, lock_builders  # noqa: E402
 from needs import missing  # noqa: E402
 
+from spbe_share.workspace import ENV_BUILD_CACHE  # noqa: E402
+
 lock_builders()  # pytest-xdist workers take turns building and exporting images (tests/buildlock.py)
 
 
@@ -118,6 +120,24 @@ def _run_shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path
         path.mkdir(exist_ok=True)
         return path
     return tmp_path_factory.mktemp(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One build cache (wheels, normalized layers, compressed blobs) for every workspace of this
+    run, donors', operators' and the benchmarks' alike (``SPBE_SHARE_BUILD_CACHE``, inherited by
+    the CLI subprocesses): the same release's images are normalized and compressed once per run,
+    not once per module (the entries are content-addressed and written whole)."""
+    path = _run_shared_dir(tmp_path_factory, "build-cache")
+    before = os.environ.get(ENV_BUILD_CACHE)
+    os.environ[ENV_BUILD_CACHE] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop(ENV_BUILD_CACHE, None)
+        else:
+            os.environ[ENV_BUILD_CACHE] = before
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 from spbe_share.deploy.runner import tools_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -157,3 +159,15 @@ def test_the_cli_starts_without_developer_packages(tmp_path: Path) -> None:
                           check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Usage" in proc.stdout
+
+
+def test_workspaces_can_share_one_build_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spbe_share.workspace import ENV_BUILD_CACHE, Workspace
+
+    ws = Workspace(home=tmp_path / "ws", root=REPO)
+    monkeypatch.delenv(ENV_BUILD_CACHE, raising=False)
+    assert ws.build_cache_dir == ws.cache_dir == tmp_path / "ws" / "cache"
+    monkeypatch.setenv(ENV_BUILD_CACHE, str(tmp_path / "shared"))
+    assert ws.build_cache_dir == tmp_path / "shared"
+    assert Workspace(home=tmp_path / "other", root=REPO).build_cache_dir == tmp_path / "shared"
+    assert ws.cache_dir == tmp_path / "ws" / "cache"  # the rest of the cache stays the workspace's own
