@@ -74,6 +74,7 @@ def _file_rank(path: Path) -> tuple[int, int]:
     return (1, TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER))
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: unknown where xdist is off (-p no:xdist)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadgroup`` (pyproject addopts) as :class:`FileScheduling`; other modes as xdist has them."""
     if config.getvalue("dist") != "loadgroup":
