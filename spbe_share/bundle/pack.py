@@ -452,7 +452,7 @@ def build_bundle(
         for comp, ref in refs:
             say(f"exporting {ref}")
             images.append(
-                export_image(client, component=comp, ref=ref, blob_dir=blob_dir, cache=ws.cache_dir / "layers")
+                export_image(client, component=comp, ref=ref, blob_dir=blob_dir, cache=ws.build_cache_dir / "layers")
             )
         hashed: dict[str, FileSpec] = {}
         sources: dict[str, Path] = {}
@@ -465,7 +465,7 @@ def build_bundle(
             size = raw.stat().st_size
             if compression == "zstd":
                 packed, stored_hx, stored_size = compress_blob(
-                    raw, hx, cache=ws.cache_dir / "blobs-zstd", out_dir=Path(tmp) / "zstd"
+                    raw, hx, cache=ws.build_cache_dir / "blobs-zstd", out_dir=Path(tmp) / "zstd"
                 )
                 member = blob_path(d, "zstd")
                 sources[member] = packed
