@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..deploy.state import DIGEST
 from .db import ImportRecord, VulnDB, package_key
 from .osv import (
     SEVERITIES,
@@ -153,6 +155,8 @@ class SbomFinder:
         from ..bundle.verify import check_signature
         from ..errors import SpbeError
 
+        if re.fullmatch(DIGEST, digest) is None:  # read from a target: never a path of its own
+            return None
         folder = self.ws.cache_dir / "bundles" / digest.split(":", 1)[1]
         try:
             raw = (folder / MANIFEST_NAME).read_bytes()

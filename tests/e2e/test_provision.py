@@ -129,7 +129,7 @@ def test_a_provision_bundle_signed_by_a_donor_key_is_refused(bare_server: BareSe
     kid = key_id_of(key.public_key())
     (tmp_path / "donor.pub").write_text(public_line(key.public_key(), name="donor-only"))
     with tarfile.open(provision_bundle["path"]) as tar:
-        tar.extractall(tmp_path / "x", filter="data")
+        tar.extractall(tmp_path / "x")  # noqa: S202 - our own fixture (Debian 12's Python 3.11.2 has no filter=)
     manifest = ProvisionManifest.from_bytes((tmp_path / "x" / MANIFEST_NAME).read_bytes())
     resigned = tmp_path / "resigned.spbe-provision"
     write_bundle(resigned, manifest.model_copy(update={"signer": kid}),

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 FLOOD = 300_000_000  # bytes the hostile target prints
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from spbe_share.errors import SpbeError
 from spbe_share.targets import Target
@@ -49,7 +49,9 @@ try:
         _run([fake], timeout=60)
 except SpbeError as exc:
     out = f"{type(exc).__name__}: {exc.message}"
-print(json.dumps({"out": out, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+# VmHWM: this process's own peak (ru_maxrss keeps the parent's peak across fork and exec)
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"out": out, "maxrss_mb": int(hwm.split()[1]) // 1024}))
 """
 
 

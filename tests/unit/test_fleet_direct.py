@@ -101,7 +101,7 @@ def test_the_local_target_runs_without_ssh(ws: Workspace) -> None:
 def record(target: str = "sorong") -> dict[str, object]:
     return {
         "format": 1, "app": "pengaduan", "version": "1.0.0", "target": target, "pemda": "Kota Sorong",
-        "kode_wilayah": "96.71", "bundle_digest": "ab" * 32, "signer": "k", "values": {}, "images": {},
+        "kode_wilayah": "96.71", "bundle_digest": "sha256:" + "ab" * 32, "signer": "k", "values": {}, "images": {},
         "containers": ["spbe-sorong-pengaduan-web"], "urls": [], "health": [], "who": "op",
         "when": "2026-11-02T10:00:00Z", "result": "ok", "message": None, "previous": None,
     }  # fmt: skip
