@@ -35,6 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
+from buildlock import lock_builders  # noqa: E402 - tests/buildlock.py
+
+lock_builders()  # take turns with the tests (and other runs) building and exporting the app images
 
 GROW_SQL = """
 INSERT INTO letters (jenis, nomor, seq, tahun, kode, unit, tanggal, perihal, pengirim, nomor_asal, tujuan,

@@ -36,6 +36,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+from buildlock import lock_builders  # noqa: E402 - tests/buildlock.py
+
+lock_builders()  # take turns with the tests (and other runs) building and exporting the app images
 
 from spbe_share.catalog.models import semver_key  # noqa: E402
 from spbe_share.errors import SpbeError  # noqa: E402

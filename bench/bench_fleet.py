@@ -39,7 +39,7 @@ def record(target: str, pemda: str, kode: str, address: str) -> dict[str, object
     url = f"http://{address}:8081/healthz"
     return {
         "format": 1, "app": "pengaduan", "version": "1.0.0", "target": target, "pemda": pemda,
-        "kode_wilayah": kode, "bundle_digest": "ab" * 32, "signer": "bench", "values": {}, "images": {},
+        "kode_wilayah": kode, "bundle_digest": "sha256:" + "ab" * 32, "signer": "bench", "values": {}, "images": {},
         "containers": [f"spbe-{target}-pengaduan-web"], "urls": [f"http://{address}:8081/"],
         "health": [{"component": "web", "container": f"spbe-{target}-pengaduan-web", "type": "http", "url": url,
                     "port": 8081, "path": "/healthz", "command": None, "retries": 1, "delay": 1}],

@@ -38,6 +38,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+from buildlock import lock_builders  # noqa: E402 - tests/buildlock.py
+
+lock_builders()  # take turns with the tests (and other runs) building and exporting the app images
 
 
 def ship_vs_raw(ws, target_name, manifest, bundle_dir, root, rounds):  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     ENVIRONMENT = 11  # a required local tool/service is missing (docker engine, ssh, ...)
     CANCELLED = 12  # interrupted (SIGINT/SIGTERM); the target was cleaned up (lock released, attempt recorded)
     ROLLED_BACK = 13  # an upgrade failed after the old release stopped and was undone: the old release serves again
+    FINDINGS = 14  # `audit --fail-on`: a finding at or above that severity, or an install that could not be audited
 
 
 class SpbeError(Exception):
@@ -102,6 +103,12 @@ class RolledBack(SpbeError):
     healthy again) and recorded as ``rolled_back`` with its cause."""
 
     exit_code = ExitCode.ROLLED_BACK
+
+
+class FindingsAbove(SpbeError):
+    """``audit --fail-on SEVERITY`` found what it was asked to fail on."""
+
+    exit_code = ExitCode.FINDINGS
 
 
 class PartlyFailed(SpbeError):

@@ -40,7 +40,10 @@ from babel.messages.pofile import read_po, write_po
 
 from . import i18n
 from .cli import COMMANDS, cli
-from .cli.lang import cli_messages, click_messages  # the CLI's help texts and click's own messages
+from .cli.lang import (  # the CLI's help texts; the click modules it routes
+    CLICK_MODULES,
+    cli_messages,
+)
 
 PACKAGE = Path(__file__).parent
 PO_FILE = i18n.LOCALE_DIR / "id" / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
@@ -55,6 +58,23 @@ ECHO_CALLS = {
     "say", "ctx.say", "self.say", "progress", "_t", "i18n.translate",  # notes for the operator, shown by the CLI's info()
 }
 
+
+
+def click_messages() -> Iterator[tuple[Any, str, int, list[str]]]:
+    """The gettext messages of click's modules that the CLI routes through the catalog
+    (read from click's source files; click itself stays the CLI's)."""
+    import importlib.util
+
+    from babel.messages.extract import extract_from_file
+
+    spec = importlib.util.find_spec("click")
+    assert spec is not None and spec.origin is not None
+    root = Path(spec.origin).parent
+    for mod in CLICK_MODULES:
+        for lineno, message, comments, _ctx in extract_from_file(
+            "python", str(root / f"{mod}.py"), keywords={"_": None, "ngettext": (1, 2)}
+        ):
+            yield message, f"click/{mod}.py", lineno, list(comments)
 
 def _error_names() -> set[str]:
     from . import errors

@@ -17,6 +17,8 @@ goes through this module, so the next surface cannot forget a rule:
   (naming the linked component) for ``catalog validate``/``lint``, which refuse every file an
   entry names when a link is on its way (docs, SOPs, logo, manifests, config templates, build
   contexts); documents, logos, images and MoU/config templates are all read this way;
+* **archives** from outside (an OSV export) are read member by member with caps on each
+  member, the total and the count (:func:`zip_members`); their names never become paths;
 * **answers** of other programs are read as a stream with a cap (:func:`run_capped`; a reader
   with its own event loop caps the same way, e.g. the fleet read), and JSON is parsed with
   bounded nesting, in linear time and without tracebacks (:func:`loads_json`); a JSON or YAML
@@ -46,7 +48,7 @@ import shutil
 import stat as _stat
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -289,6 +291,39 @@ def loads_json(raw: bytes | str, *, depth: int = MAX_DEPTH) -> Any:
     if not depth_within(data, depth):
         raise OutsideJSONError(f"nested deeper than {depth} levels")
     return data
+
+
+def zip_members(path: Path, *, suffix: str, member_limit: int, total_limit: int, count_limit: int,
+                error: type[SpbeError] = InvalidInput) -> Iterator[tuple[str, bytes]]:  # fmt: skip
+    """(name, bytes) of every regular member of the zip ``path`` whose name ends with ``suffix``,
+    read one at a time and never past the caps (each member, their total, their number): the
+    sizes a zip claims are not trusted. Names are data, never paths: nothing is extracted."""
+    import zipfile
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise error(f"{path}: not a readable zip file ({exc})") from None
+    total = 0
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir() and i.filename.endswith(suffix)]
+        if len(infos) > count_limit:
+            raise error(f"{path}: {len(infos)} members, at most {count_limit}")
+        for info in infos:
+            shown = quoted(info.filename)
+            if info.file_size > member_limit:
+                raise error(f"{path}: {shown}: {info.file_size} bytes, at most {member_limit}")
+            try:
+                with zf.open(info) as f:
+                    data = f.read(member_limit + 1)
+            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError) as exc:
+                raise error(f"{path}: {shown}: cannot be read ({exc})") from None
+            if len(data) > member_limit:
+                raise error(f"{path}: {shown}: larger than {member_limit} bytes")
+            total += len(data)
+            if total > total_limit:
+                raise error(f"{path}: more than {total_limit} bytes unpacked")
+            yield info.filename, data
 
 
 @dataclass

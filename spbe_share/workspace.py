@@ -12,6 +12,7 @@ from pathlib import Path
 
 ENV_HOME = "SPBE_SHARE_HOME"
 ENV_CATALOG = "SPBE_SHARE_CATALOG"
+ENV_BUILD_CACHE = "SPBE_SHARE_BUILD_CACHE"
 
 
 def default_home() -> Path:
@@ -90,6 +91,15 @@ class Workspace:
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def build_cache_dir(self) -> Path:
+        """What image builds and bundle packing reuse (wheels, normalized layers, compressed
+        blobs): ``$SPBE_SHARE_BUILD_CACHE`` when set, else ``cache/``. Every entry is named by
+        its content or inputs and written whole (temp file, rename), so several workspaces may
+        share one folder (e.g. the test runs' donor and operator workspaces)."""
+        shared = os.environ.get(ENV_BUILD_CACHE)
+        return Path(shared).expanduser() if shared else self.cache_dir
 
     @property
     def audit_log(self) -> Path:

@@ -14,6 +14,8 @@ file costs no more than reading it. Every refusal is :class:`InvalidInput` namin
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,13 +58,17 @@ class LoadedYaml:
         return self.lines.get((), 1)
 
 
+_PLAIN_KEY = re.compile(r"[\w.@/+-]{1,200}", re.ASCII)
+
+
 def format_loc(loc: Iterable[str | int]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            part = part if _PLAIN_KEY.fullmatch(part) else json.dumps(part)  # a key from the file: quoted, escaped
+            out += f".{part}" if out else part
     return out or "(file)"
 
 

@@ -7,8 +7,12 @@ lookups, queries and filters. ``hostile.strings`` has them with the marker folde
 ``hostile.ran()`` lists the ones that ran, ``hostile.typed_looking`` strings YAML would read
 as numbers, booleans, null or dates.
 
+CI: a test skipped for a missing tool (``tests/needs.py``) fails when ``CI`` is set.
+
 Order: the tests run in pytest-xdist workers, one test file per worker at a time (pyproject
-``addopts``), files handed out in collection order. :func:`pytest_collection_modifyitems`
+``addopts``: ``--dist loadgroup`` with :func:`pytest_xdist_make_scheduler`'s scheduling; a test
+marked ``xdist_group(NAME)`` is a unit of its own with the others of NAME), files handed out in
+collection order, each when a worker starts its last test. :func:`pytest_collection_modifyitems`
 puts the slowest files first (:data:`SLOWEST_FIRST`, measured), then the rest of the e2e,
 integration and browser tiers, then the unit tests, which fill the gaps at the end. Tests
 keep their order inside a file (module-scoped installs rely on it).
@@ -18,10 +22,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from needs import MISSING_TOOL, in_ci
 
 TEMPLATES = {
     "header_brackets": "#jinja2:variable_start_string:'[[', variable_end_string:']]'\nKota [[ lookup('pipe','touch {d}/header_brackets') ]]",
@@ -48,7 +55,9 @@ SLOWEST_FIRST = (
     "e2e/test_data_ops.py",
     "e2e/test_upgrade.py",
     "e2e/test_fleet.py",
+    "e2e/test_benchmarks.py",  # each benchmark a unit of its own (xdist_group)
     "e2e/test_install.py",
+    "e2e/test_newcomer.py",
     "e2e/test_interrupts.py",
     "e2e/test_backup_playbooks.py",
     "e2e/test_backup_fetch_hostile.py",
@@ -66,6 +75,43 @@ def _file_rank(path: Path) -> tuple[int, int]:
     return (1, TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER))
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: unknown where xdist is off (-p no:xdist)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (pyproject addopts) as :class:`FileScheduling`; other modes as xdist has them."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FileScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        """A test file (or an ``xdist_group``) at a time per worker, handed out late.
+
+        * Scope: a file's tests run on one worker, in file order (module-scoped installs stay
+          one install), unless a test names an ``xdist_group``: then its group is the unit,
+          so one file can spread independent slow tests over the workers.
+        * When: xdist gives a worker its next unit once it has 2 tests left; with tests of
+          minutes that unit then waits behind them while another worker may run dry. Here
+          the next unit goes out when the worker's last test starts (a worker runs its last
+          test only once it knows what comes after it, or that nothing does).
+        """
+
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return nodeid.rsplit("@", 1)[-1]
+            return nodeid.split("::", 1)[0]
+
+        def _reschedule(self, node: Any) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:
+                return
+            self._assign_work_unit(node)
+
+    return FileScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ranks: dict[str, tuple[int, int]] = {}
     for item in items:
@@ -76,6 +122,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             except ValueError:  # outside tests/
                 ranks[key] = (2, 0)
     items.sort(key=lambda item: ranks[str(item.path)])  # stable: a file's tests keep their order
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (``CI`` set), a test skipped for a missing tool fails, naming it (tests/needs.py)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not (in_ci() and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if MISSING_TOOL.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"CI runs every tier, but this test was skipped: {reason}"
 
 
 @dataclass(frozen=True)
@@ -114,3 +173,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_sep("-", table.name)
             for line in table.read_text().splitlines():
                 terminalreporter.write_line(line)
+    _file_durations(terminalreporter)
+
+
+def file_durations(reports: list[pytest.TestReport]) -> dict[str, float]:
+    """Seconds per test file (setup + call + teardown of its tests): under ``--dist loadfile``
+    a file runs on one worker, so this is the time it holds a worker."""
+    per_file: dict[str, float] = {}
+    for r in reports:
+        name = r.nodeid.split("::", 1)[0]
+        per_file[name] = per_file.get(name, 0.0) + float(getattr(r, "duration", 0.0) or 0.0)
+    return per_file
+
+
+def _file_durations(terminalreporter: pytest.TerminalReporter, top: int = 12) -> None:
+    """The slowest test files and the run's wall time: what to look at when CI gets slower
+    (SLOWEST_FIRST above is the order to keep up to date)."""
+    reports = [r for key in ("passed", "failed", "skipped", "error", "")
+               for r in terminalreporter.stats.get(key, []) if isinstance(r, pytest.TestReport)]  # fmt: skip
+    per_file = file_durations(reports)
+    if not per_file:
+        return
+    terminalreporter.write_sep("-", f"slowest {min(top, len(per_file))} test files (seconds on their worker)")
+    for name, seconds in sorted(per_file.items(), key=lambda kv: -kv[1])[:top]:
+        terminalreporter.write_line(f"{seconds:8.1f}s {name}")
+    terminalreporter.write_line(f"{sum(per_file.values()):8.1f}s in all test files; wall time "
+                                f"{time.time() - _STARTED:.1f}s")  # fmt: skip

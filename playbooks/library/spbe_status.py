@@ -55,11 +55,11 @@ def read_json(path: str) -> object:
     except OSError as exc:
         return {"_error": exc.strerror or str(exc)}
     if len(raw) > MAX_RECORD:
-        return {"_error": "larger than %d bytes" % MAX_RECORD}
+        return {"_error": f"larger than {MAX_RECORD} bytes"}
     try:
         return json.loads(raw.decode("utf-8"))
     except ValueError as exc:
-        return {"_error": "not JSON: %s" % exc}
+        return {"_error": f"not JSON: {exc}"}
 
 
 def newest_attempt(app_dir: str) -> str | None:
@@ -87,13 +87,13 @@ def container_state(sock_path: str, name: str, timeout: float) -> dict:
     """``State`` of container ``name`` from the engine API ({} when it does not exist)."""
     conn = _UnixConnection(sock_path, timeout)
     try:
-        conn.request("GET", "/containers/%s/json" % urllib.parse.quote(name, safe=""))
+        conn.request("GET", f"/containers/{urllib.parse.quote(name, safe='')}/json")
         resp = conn.getresponse()
         body = resp.read(4 * 1024 * 1024)
         if resp.status == 404:
             return {}
         if resp.status != 200:
-            return {"Status": "engine answered %d" % resp.status}
+            return {"Status": f"engine answered {resp.status}"}
         state = json.loads(body.decode("utf-8")).get("State") or {}
         health = state.get("Health") or {}
         return {
@@ -102,7 +102,7 @@ def container_state(sock_path: str, name: str, timeout: float) -> dict:
             "Health": {"Status": str(health.get("Status") or "")} if health else {},
         }
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        return {"Status": "engine not answering: %s" % exc}
+        return {"Status": f"engine not answering: {exc}"}
     finally:
         conn.close()
 
@@ -179,7 +179,7 @@ def main() -> None:
 def script(argv: list) -> int:
     """``--spbe-share-status ROOT [--blobs]``: the status as JSON on stdout."""
     if not argv or argv[0].startswith("-") or any(a != "--blobs" for a in argv[1:]):
-        sys.stderr.write("usage: %s ROOT [--blobs]\n" % SCRIPT_FLAG)
+        sys.stderr.write(f"usage: {SCRIPT_FLAG} ROOT [--blobs]\n")
         return 2
     sys.stdout.write(json.dumps(read_status(argv[0], blobs="--blobs" in argv[1:]), separators=(",", ":")))
     sys.stdout.write("\n")

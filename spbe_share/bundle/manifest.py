@@ -10,6 +10,9 @@ Image blobs are content-addressed by the SHA-256 of their *uncompressed* content
 (``sha256``/``size``). A blob stored zstd-compressed is the member ``blobs/sha256/<hex>.zst``
 with ``compression: zstd`` and the digest and size of the stored bytes
 (``stored_sha256``/``stored_size``); both digests are verified.
+
+The SBOM of each image is the member ``sbom/<component>.cdx.json`` (:mod:`.sbom`), listed
+like any other file, so the signature covers it (bundles built before SBOMs have none).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ..catalog.models import SEMVER, SLUG
 from ..errors import VerificationFailed
 from ..yamlio import format_loc
+from .sbom import SBOM_MEMBER
 
 FORMAT: Literal[2] = 2
 MANIFEST_NAME = "spbe-bundle.json"
 SIGNATURE_NAME = "spbe-bundle.json.sig"
-MEMBER_PREFIXES = ("entry/", "templates/", "playbooks/", "blobs/sha256/")
+MEMBER_PREFIXES = ("entry/", "templates/", "playbooks/", "blobs/sha256/", "sbom/")
 MAX_MANIFEST_BYTES = 64 << 20
 # A real manifest nests 4 deep ({files: [{...}]}); anything past this is refused unparsed.
 MAX_MANIFEST_DEPTH = 32
@@ -65,6 +69,8 @@ def _check_member_path(value: str) -> str:
         raise ValueError(f"path must start with one of {', '.join(MEMBER_PREFIXES)}")
     if value.startswith("blobs/") and not _is_blob_path(value):
         raise ValueError("blob paths must be blobs/sha256/<64 hex>[.zst]")
+    if value.startswith("sbom/") and not SBOM_MEMBER.fullmatch(value):
+        raise ValueError("SBOM paths must be sbom/<component>.cdx.json")
     return value
 
 
@@ -186,6 +192,10 @@ class BundleManifest(_Strict):
         orphans = [f.path for f in self.files if f.is_blob and f.digest not in used]
         if orphans:
             raise ValueError(f"blob {orphans[0]} is not used by any image")
+        for f in self.files:
+            m = SBOM_MEMBER.fullmatch(f.path)
+            if m is not None and m.group(1) not in components:
+                raise ValueError(f"{f.path}: no image of component {m.group(1)!r}")
         if "entry/spbe-app.yaml" not in by_path:
             raise ValueError("files lack entry/spbe-app.yaml")
         return self

@@ -1,7 +1,9 @@
 """Build a signed bundle ``<app>-<version>.spbe`` (one deterministic tar).
 
 Member order: ``spbe-bundle.json``, ``spbe-bundle.json.sig``, then every other member sorted
-by path (``blobs/sha256/<hex>[.zst]``, ``entry/...``, ``playbooks/...``, ``templates/...``).
+by path (``blobs/sha256/<hex>[.zst]``, ``entry/...``, ``playbooks/...``, ``sbom/...``,
+``templates/...``). ``sbom/<component>.cdx.json`` is the CycloneDX SBOM of each image
+(:mod:`.sbom`), read from its layers while they are bundled.
 Every member is a regular file with mode 0644, uid/gid 0, no owner names and mtime = the
 manifest's ``created``; there are no directory entries. So the same inputs give the same bytes.
 
@@ -252,6 +254,27 @@ def ensure_images(
     return refs
 
 
+# ------------------------------------------------------------------ the SBOM of each image
+
+
+def write_sboms(ws: Workspace, *, app: str, version: str, images: list[BundleImage], blob_dir: Path,
+                out_dir: Path, created: dt.datetime) -> dict[str, Path]:  # fmt: skip
+    """member path -> file of the CycloneDX SBOM of every image (read from its layers in
+    ``blob_dir``; the package inventory is cached per image id in the workspace)."""
+    from .sbom import cached_inventory, render_sbom, sbom_member
+
+    out: dict[str, Path] = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for img in images:
+        layers = [blob_dir / d.split(":", 1)[1] for d in img.layers]
+        inv = cached_inventory(layers, image_id=img.config, cache=ws.cache_dir / "sbom")
+        path = out_dir / f"{img.component}.cdx.json"
+        path.write_bytes(render_sbom(inv, app=app, version=version, component=img.component, ref=img.ref,
+                                     image_id=img.config, created=created))  # fmt: skip
+        out[sbom_member(img.component)] = path
+    return out
+
+
 # ------------------------------------------------------------------ writing the tar
 
 
@@ -421,7 +444,7 @@ def build_bundle(
         for comp, ref in refs:
             say(f"exporting {ref}")
             images.append(
-                export_image(client, component=comp, ref=ref, blob_dir=blob_dir, cache=ws.cache_dir / "layers")
+                export_image(client, component=comp, ref=ref, blob_dir=blob_dir, cache=ws.build_cache_dir / "layers")
             )
         hashed: dict[str, FileSpec] = {}
         sources: dict[str, Path] = {}
@@ -434,7 +457,7 @@ def build_bundle(
             size = raw.stat().st_size
             if compression == "zstd":
                 packed, stored_hx, stored_size = compress_blob(
-                    raw, hx, cache=ws.cache_dir / "blobs-zstd", out_dir=Path(tmp) / "zstd"
+                    raw, hx, cache=ws.build_cache_dir / "blobs-zstd", out_dir=Path(tmp) / "zstd"
                 )
                 member = blob_path(d, "zstd")
                 sources[member] = packed
@@ -443,13 +466,17 @@ def build_bundle(
                 member = blob_path(d)
                 sources[member] = raw
                 hashed[member] = (hx, size)
+        when = created or default_created(release.date)
+        say(f"writing the SBOM of {len(images)} image(s)")
+        files.update(write_sboms(ws, app=entry.id, version=version, images=images, blob_dir=blob_dir,
+                                 out_dir=Path(tmp) / "sbom", created=when))  # fmt: skip
         for member, path in files.items():
             hashed[member] = hash_file(path)
             sources[member] = path
         manifest = make_manifest(
             app=entry.id,
             version=version,
-            created=created or default_created(release.date),
+            created=when,
             signer=key_id_of(key.public_key()),
             files=hashed,
             images=images,

@@ -468,7 +468,22 @@ def reassemble_docker_archive(source: Path, image: BundleImage, out: IO[bytes], 
         reassemble_docker_archive(Path(tmp), image, out, manifest=manifest)
 
 
+def bundle_sboms(path: Path, *, trusted_keys: Any) -> tuple[Any, dict[str, bytes]]:
+    """(manifest, component -> SBOM bytes) of the bundle file ``path``, verified in one read
+    (signature and every member's digest; only the SBOM members are written, to a folder that
+    is removed after)."""
+    import tempfile
+
+    from .sbom import SBOM_PREFIX, sboms_in
+
+    with tempfile.TemporaryDirectory(prefix="spbe-sbom-") as tmp:
+        dest = Path(tmp) / "b"
+        manifest = extract_bundle(path, dest, trusted_keys=trusted_keys, want=lambda p: p.startswith(SBOM_PREFIX))
+        return manifest, sboms_in(dest, manifest)
+
+
 __all__ = [
+    "bundle_sboms",
     "check_member_content",
     "check_signature",
     "extract_bundle",

@@ -15,6 +15,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
+import semver
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
@@ -37,13 +38,13 @@ GIT_COMMIT = r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$"
 GitCommit = Annotated[str, Field(pattern=GIT_COMMIT, description="full git commit hash (lowercase hex)")]
 
 
-def semver_key(version: str) -> tuple[int, int, int, int, str]:
-    """Sort key for SemVer strings (pre-releases sort before the release)."""
-    m = re.match(SEMVER, version)
-    if not m:
+def semver_key(version: str) -> semver.Version:
+    """Sort key for SemVer strings: the ``semver`` library's version, whose ordering is SemVer
+    2.0.0 §11 (numeric pre-release identifiers compare as numbers, ``1.0.0-rc.2`` <
+    ``1.0.0-rc.10`` < ``1.0.0``; build metadata does not count). ValueError when not SemVer."""
+    if not re.match(SEMVER, version):
         raise ValueError(f"not a SemVer version: {version!r}")
-    major, minor, patch, pre = int(m[1]), int(m[2]), int(m[3]), m[4]
-    return (major, minor, patch, 0 if pre else 1, pre or "")
+    return semver.Version.parse(version)
 
 
 class Strict(BaseModel):
@@ -250,6 +251,56 @@ class Regulation(Strict):
     uri: HttpUrl
 
 
+class Severity(StrEnum):
+    """How bad a flaw is, worst first (the levels of CVSS v3 qualitative ratings)."""
+
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "unknown")  # worst first; "unknown": no rating
+_COMPARATOR = r"(?:>=|<=|>|<|==|!=)?\s*" + SEMVER.strip("^$")
+AFFECTED = rf"^\s*{_COMPARATOR}\s*(?:,\s*{_COMPARATOR}\s*)*$"
+_ONE = re.compile(r"\s*(>=|<=|>|<|==|!=)?\s*([^,\s]+)\s*")
+
+
+def affected_by(spec: str, version: str) -> bool:
+    """Whether ``version`` is in the range ``spec``: comparators joined by commas, all of which
+    must hold (``">=1.0.0, <1.1.0"``; a bare version is ``==``). SemVer precedence (§11)."""
+    have = semver_key(version)
+    for part in spec.split(","):
+        m = _ONE.fullmatch(part)
+        if m is None:
+            raise ValueError(f"not a version range: {spec!r}")
+        op, other = m.group(1) or "==", semver_key(m.group(2))
+        ok = {">=": have >= other, "<=": have <= other, ">": have > other, "<": have < other,
+              "==": have == other, "!=": have != other}[op]  # fmt: skip
+        if not ok:
+            return False
+    return True
+
+
+class Advisory(Strict):
+    """A security advisory of the donor about the app itself (its flaws, not its packages'),
+    listed under the release that fixes it (``fixed_in``), or, while no release fixes it,
+    under a release it affects."""
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9]*(?:-[A-Za-z0-9]+)+$",
+                    description="e.g. SPBE-2026-0001, or a CVE/GHSA id when one was assigned")  # fmt: skip
+    severity: Severity
+    affected: str = Field(pattern=AFFECTED, description="the affected releases: comparators joined by commas,"
+                          " all of which hold, e.g. '>=1.0.0, <1.1.0' (a bare version: only that one)")  # fmt: skip
+    fixed_in: SemVer | None = Field(default=None, description="the release that fixes it; null: no fix yet")
+    description: str = Field(min_length=1, description="what the flaw is and what to do, in Bahasa Indonesia")
+    published: dt.date | None = None
+    references: list[HttpUrl] = Field(default_factory=list)
+
+    def affects(self, version: str) -> bool:
+        return affected_by(self.affected, version)
+
+
 class Release(Strict):
     version: SemVer
     date: dt.date
@@ -263,6 +314,9 @@ class Release(Strict):
             "the commit of this catalog repository that holds the release's source: images of "
             "this release are always built from the component folders at that commit"
         ),
+    )
+    advisories: list[Advisory] = Field(
+        default_factory=list, description="security advisories published with this release (usually: that it fixes)"
     )
 
 
@@ -345,7 +399,15 @@ class Entry(Strict):
         for r in self.releases:
             if r.upgrades_from and r.upgrades_from not in versions:
                 raise ValueError(f"release {r.version} upgrades_from unknown release {r.upgrades_from}")
+        _check_advisories(self)
         return self
+
+    def advisories(self) -> list[tuple[Release, Advisory]]:
+        """Every advisory of the entry with the release that lists it, by id."""
+        return sorted(((r, a) for r in self.releases for a in r.advisories), key=lambda ra: ra[1].id)
+
+    def advisory(self, advisory_id: str) -> Advisory | None:
+        return next((a for _r, a in self.advisories() if a.id.lower() == advisory_id.lower()), None)
 
     def release(self, version: str | None = None) -> Release:
         """The named release, or the newest one."""
@@ -380,6 +442,29 @@ class Entry(Strict):
             for j, cf in enumerate(c.config):
                 out.append((("components", i, "config", j, "template"), cf.template, "repo"))
         return out
+
+
+def _check_advisories(entry: Entry) -> None:
+    versions = [r.version for r in entry.releases]
+    seen: set[str] = set()
+    for r in entry.releases:
+        for a in r.advisories:
+            if a.id in seen:
+                raise ValueError(f"advisory {a.id} is listed twice")
+            seen.add(a.id)
+            hit = [v for v in versions if a.affects(v)]
+            where = f"release {r.version}: advisory {a.id}"
+            if not hit:
+                raise ValueError(f"{where}: affected {a.affected!r} names no release of the entry")
+            if a.fixed_in is not None:
+                if a.fixed_in not in versions:
+                    raise ValueError(f"{where}: fixed_in {a.fixed_in} is not a release of the entry")
+                if a.affects(a.fixed_in):
+                    raise ValueError(f"{where}: fixed_in {a.fixed_in} is in its own affected range {a.affected!r}")
+                if r.version != a.fixed_in:
+                    raise ValueError(f"{where}: list it under the release that fixes it ({a.fixed_in})")
+            elif r.version not in hit:
+                raise ValueError(f"{where}: with no fix yet, list it under a release it affects ({', '.join(hit)})")
 
 
 def _unique(values: list[str], what: str) -> None:

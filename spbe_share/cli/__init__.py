@@ -5,7 +5,7 @@ ansible-runner, docker or git. Every :class:`~spbe_share.errors.SpbeError` becom
 line on stderr and its exit code here, in :func:`main`, and nowhere else.
 
 May import: every layer below it (the contract: ``tests/unit/test_layers.py``). Imported by:
-``spbe_share.__main__`` and the developer tool ``spbe_share.i18n_catalog``.
+``spbe_share.__main__`` and the developer's message-catalog tool.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
     "fleet": ("fleet_cmd", "fleet", "Many targets at once: fleet status, fleet upgrade."),
     "plan": ("plan_cmd", "plan", "Who must upgrade for a regulation or version, what each ships (read-only)."),
+    "vulndb": ("vuln_cmd", "vulndb", "Import OSV vulnerability exports for offline matching."),
+    "audit": ("vuln_cmd", "audit", "Which Pemda run a release with a known flaw (SBOMs x OSV, advisories)."),
+    "report": ("report_cmd", "report", "Evidence reports (SPBE evaluation) from what spbe-share knows."),
 }
 
 

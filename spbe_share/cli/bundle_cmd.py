@@ -148,6 +148,47 @@ def verify(ws: Workspace, file: Path, as_json: bool) -> None:
 @click.pass_obj
 def show(ws: Workspace, file: Path, as_json: bool) -> None:
     """Print FILE's manifest summary (verifies it first)."""
+    _show(ws, file, as_json)
+
+
+@bundle.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sbom", "sbom", is_flag=True,
+              help="Print the CycloneDX SBOM of the bundle's images (JSON) instead of the summary.")
+@click.option("--component", default=None, metavar="NAME",
+              help="With --sbom: only this image's SBOM, exactly as signed (default: every image, by component).")
+@json_option
+@click.pass_obj
+def inspect(ws: Workspace, file: Path, sbom: bool, component: str | None, as_json: bool) -> None:
+    """Print FILE's manifest summary, or with --sbom the SBOM of its images (verifies it first:
+    the SBOM is a member of the bundle, covered by its signature)."""
+    if not sbom:
+        if component is not None:
+            raise click.UsageError("--component goes with --sbom")
+        _show(ws, file, as_json)
+        return
+    import json
+
+    from ..bundle.keys import trusted_keys
+    from ..bundle.verify import bundle_sboms
+    from ..errors import NotFound
+
+    manifest, docs = bundle_sboms(file, trusted_keys=trusted_keys(ws))
+    if not docs:
+        raise NotFound(f"{file}: {manifest.app} {manifest.version} has no SBOM (a bundle built before SBOMs:"
+                       " build it again with this version)")  # fmt: skip
+    if component is not None:
+        if component not in docs:
+            raise NotFound(f"{file}: no SBOM of component {component!r} (components: {', '.join(sorted(docs))})")
+        click.echo(docs[component].decode("utf-8"), nl=False)
+        return
+    if len(docs) == 1:
+        click.echo(next(iter(docs.values())).decode("utf-8"), nl=False)
+        return
+    emit_json({c: json.loads(d) for c, d in sorted(docs.items())})
+
+
+def _show(ws: Workspace, file: Path, as_json: bool) -> None:
     from ..bundle.keys import trusted_keys
     from ..bundle.manifest import summary
     from ..bundle.verify import verify_bundle

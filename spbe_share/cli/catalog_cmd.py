@@ -262,6 +262,15 @@ def _show_text(le: LoadedEntry) -> None:
         ],
         title="Releases",
     )
+    advisories = e.advisories()
+    if advisories:
+        click.echo()
+        table(
+            ["ADVISORY", "SEVERITY", "AFFECTED", "FIXED IN", "DESCRIPTION"],
+            [(a.id, a.severity.value.upper(), a.affected, a.fixed_in or _("no fix yet"), a.description)
+             for _r, a in advisories],
+            title="Security advisories",
+        )  # fmt: skip
     click.echo()
     click.echo(f"Docs (in {_display(le.entry_dir)}/)")
     _kv([

@@ -103,8 +103,11 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
         lo = r.last_operation
         last = f"{lo.what} {lo.result} {lo.when:%Y-%m-%d %H:%M}" if lo else "-"
         missing = ", ".join(_short_regulation(m.name) for m in r.missing_regulations) or "-"
-        rows.append((r.target, r.app, r.version or "-", latest, health, last, missing, _agreement_text(r.agreement)))
-    table(["target", "app", "version", "latest", "health", "last operation", "missing regulations", "agreement"],
+        worst = (r.worst_finding or "-").upper() if r.worst_finding not in (None, "none") else (r.worst_finding or "-")
+        rows.append((r.target, r.app, r.version or "-", latest, health, last, missing, _agreement_text(r.agreement),
+                     worst))  # fmt: skip
+    table(["target", "app", "version", "latest", "health", "last operation", "missing regulations", "agreement",
+           "worst finding"],
           rows, title=f"fleet status {result.generated_at:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     unreachable = sorted({r.target for r in result.rows if not r.reachable})
     if unreachable:
@@ -135,6 +138,8 @@ def _outcome(state: Any) -> str:
 @click.option("--to", "to", default=None, metavar="VERSION", help="Goal release (default: the app's newest).")
 @click.option("--regulation", default=None, metavar="TEXT",
               help="Upgrade every install older than the first release implementing it.")
+@click.option("--advisory", default=None, metavar="ID",
+              help="Upgrade every install in a security advisory's affected range to the release that fixes it.")
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run a reviewed plan file (`spbe-share plan --out FILE`): its 'upgrade' items only.")
 @click.option("--target", "-t", "selector", default="all", show_default=True, metavar="SELECTOR",
@@ -154,10 +159,11 @@ def _outcome(state: Any) -> str:
               help="Also write the JSON report here (default: next to the state file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of a table.")
 @click.pass_obj
-def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, plan_file: Path | None,
+def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, advisory: str | None,
+            plan_file: Path | None,
             selector: str, canary: str | None, batch_size: int, max_failures: int, resume: bool,
             retry_failed: bool, bundles: tuple[Path, ...], report: Path | None, as_json: bool) -> None:
-    """Upgrade APP (--to VERSION, or --regulation TEXT, or a reviewed --plan FILE) on many
+    """Upgrade APP (--to VERSION, --regulation TEXT, --advisory ID, or a reviewed --plan FILE) on many
     targets: the canary first and alone, then batches in parallel; once failures pass
     --max-failures no new batch starts. Each target's step is the single-target operation
     with all of its checks. The goal bundle is chosen and checked once, before anything starts:
@@ -172,8 +178,8 @@ def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, pl
     from ..remote.interrupts import interrupts
     from .selection import selected_targets
 
-    if plan_file is not None and (app or to or regulation):
-        raise click.UsageError("give --plan FILE, or APP --to VERSION / --regulation TEXT, not both")
+    if plan_file is not None and (app or to or regulation or advisory):
+        raise click.UsageError("give --plan FILE, or APP --to VERSION / --regulation TEXT / --advisory ID, not both")
     if retry_failed and not resume:
         raise click.UsageError("--retry-failed goes with --resume")
     plan = None
@@ -183,7 +189,7 @@ def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, pl
         plan = read_plan(plan_file)
         key = fu.plan_key(plan)
     else:
-        key = fu.args_key(app=app, to=to, regulation=regulation, selector=selector)
+        key = fu.args_key(app=app, to=to, regulation=regulation, selector=selector, advisory=advisory)
     path = fu.state_path(ws, key)
     ctx = OpContext.create(ws, say=info)
 
@@ -195,7 +201,7 @@ def upgrade(ws: Any, app: str | None, to: str | None, regulation: str | None, pl
         targets = selected_targets(ws, selector)
         with interrupts(ctx.cancel):
             fresh = make_plan(ws, targets=targets, selector=selector, app=app, to=to, regulation=regulation,
-                              preflight=False, cancel=ctx.cancel, now=ctx.now)  # fmt: skip
+                              advisory=advisory, preflight=False, cancel=ctx.cancel, now=ctx.now)  # fmt: skip
         for i in fresh.items:
             if i.action == "current":
                 info(f"{i.target}: {i.app} {i.from_version} already at or past {i.to_version}, skipped")

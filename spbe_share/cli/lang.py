@@ -182,22 +182,10 @@ def help_texts(root: click.Group, command_specs: dict[str, tuple[str, str, str]]
             yield from walk_texts(cmd, "", True)
 
 
-# ---------------------------------------------------------------- for the catalog tool (spbe_share.i18n_catalog)
+# ---------------------------------------------------------------- for the developer's catalog tool
 
 
 def cli_messages(root: click.Group, command_specs: dict[str, tuple[str, str, str]]) -> Iterator[tuple[str, str, int, list[str]]]:
     """(help text, file, line, [command path]) of every command and option of the CLI ``root``."""
     for text, where, filename, lineno in help_texts(root, command_specs):
         yield text, filename, lineno, [where]
-
-
-def click_messages() -> Iterator[tuple[Any, str, int, list[str]]]:
-    """The gettext messages of click's modules that the CLI routes through the catalog."""
-    from babel.messages.extract import extract_from_file
-
-    root = Path(click.__file__).parent
-    for mod in CLICK_MODULES:
-        for lineno, message, comments, _ctx in extract_from_file(
-            "python", str(root / f"{mod}.py"), keywords={"_": None, "ngettext": (1, 2)}
-        ):
-            yield message, f"click/{mod}.py", lineno, list(comments)

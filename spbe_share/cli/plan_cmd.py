@@ -35,6 +35,9 @@ def plan_table(plan: Any) -> None:
 @click.option("--regulation", default=None, metavar="TEXT",
               help="Every install older than the first release implementing it: a citation"
               " (Permendagri 83/2022), a URI or part of its name.")
+@click.option("--advisory", default=None, metavar="ID",
+              help="Every install in a security advisory's affected range (catalog show APP lists them), to the"
+              " release that fixes it (or --to).")
 @click.option("--target", "-t", "selector", default="all", show_default=True, metavar="SELECTOR",
               help="Targets: a name, a group, kode:96.*, all, comma-separated, !NAME excludes.")
 @click.option("--bundle", "bundles", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
@@ -47,9 +50,9 @@ def plan_table(plan: Any) -> None:
               help="Seconds one target may take to answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_obj
-def plan(ws: Any, app: str | None, to: str | None, regulation: str | None, selector: str,
+def plan(ws: Any, app: str | None, to: str | None, regulation: str | None, advisory: str | None, selector: str,
          bundles: tuple[Path, ...], no_preflight: bool, out: Path | None, timeout: int, as_json: bool) -> None:
-    """Which installs must upgrade (for --regulation TEXT, or APP --to VERSION), with the
+    """Which installs must upgrade (for --regulation TEXT, --advisory ID, or APP --to VERSION), with the
     upgrade path, whether data migrates, the agreement (expired or missing: blocked),
     preflight against the new release and the bytes to ship. Changes nothing on any target."""
     from ..fleet.plan import make_plan, write_plan
@@ -61,7 +64,7 @@ def plan(ws: Any, app: str | None, to: str | None, regulation: str | None, selec
     ctx = OpContext.create(ws, say=info)
     with interrupts(ctx.cancel):
         result = make_plan(ws, targets=targets, selector=selector, app=app, to=to, regulation=regulation,
-                           bundles=bundles, preflight=not no_preflight,
+                           advisory=advisory, bundles=bundles, preflight=not no_preflight,
                            timeout=timeout, cancel=ctx.cancel, now=ctx.now)  # fmt: skip
     if out is not None:
         write_plan(out, result)

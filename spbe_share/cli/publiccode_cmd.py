@@ -90,17 +90,34 @@ def validate_cmd(files: tuple[Path, ...], no_warnings: bool, as_json: bool) -> N
     help="Write to this file (default: standard output). The logo path is made relative to its folder.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--fleet", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A `fleet status --json` file naming who runs the app (default: the release records this"
+              " workspace last saw on its targets).")
 @click.pass_obj
-def export_publiccode(ws: Workspace, app: str, output: Path | None, force: bool) -> None:
-    """Export catalog entry APP as a publiccode.yml (standard 0.4), validated offline."""
+def export_publiccode(ws: Workspace, app: str, output: Path | None, force: bool, fleet: Path | None) -> None:
+    """Export catalog entry APP as a publiccode.yml (standard 0.4), validated offline. usedBy
+    names the Pemda that use it: running it in the fleet, or under an agreement in force today."""
+    import datetime as dt
+
+    from ..agreements import load_agreements
     from ..catalog.loader import get_entry
     from ..catalog.publiccode import export_publiccode as export
+    from ..reports.reuse import pemda_using, running_from_cache, running_from_fleet, used_by_names
+    from ..targets.inventory import list_targets
 
     loaded = get_entry(ws, app)
+    if fleet is not None:
+        from ..fleet.models import load_fleet_status
+
+        running = running_from_fleet(load_fleet_status(fleet).rows)
+    else:
+        running = running_from_cache(ws, list_targets(ws, include_local=False))
+    uses = pemda_using(loaded.entry.id, running=running, agreements=load_agreements(ws), today=dt.date.today())
+    used_by = used_by_names(uses)
     if output is None:
-        click.echo(export(loaded), nl=False)
+        click.echo(export(loaded, used_by=used_by), nl=False)
         return
-    text = export(loaded, base_dir=output.resolve().parent)
+    text = export(loaded, base_dir=output.resolve().parent, used_by=used_by)
     write_new_file(output, text, force=force)
     click.echo(f"wrote {output}", err=True)
 

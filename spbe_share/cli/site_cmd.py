@@ -32,7 +32,12 @@ def _build(ws: Workspace, output: Path, fleet: Path | None) -> None:
     invalid = len({p.split(":", 1)[0] for p in cat.problems})
     if invalid:
         info(f"warning: {invalid} catalog entries are invalid and left out; run: spbe-share catalog validate")
-    result = build_site(cat.entries, output, fleet=fleet_status, invalid=invalid)
+    agreements = []
+    if fleet_status is not None:
+        from ..agreements import load_agreements
+
+        agreements = load_agreements(ws)
+    result = build_site(cat.entries, output, fleet=fleet_status, invalid=invalid, agreements=agreements)
     click.echo(f"built {result.output}: {result.apps} apps, {result.pages} pages, {result.files} files")
 
 

@@ -15,6 +15,8 @@ is still a row (``reachable: false``, ``error``), with what is known left ``null
 
 ``missing_regulations``: regulations named by releases newer than the installed one.
 ``releases_behind``: how many releases of the catalog are newer than ``version``.
+``worst_finding``: the worst severity ``spbe-share audit`` finds in the release's SBOM and the
+donor's advisories (``none``: nothing; ``null``: not audited).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..catalog.models import KODE_WILAYAH, SEMVER, SLUG
 Health = Literal["healthy", "unhealthy", "stopped", "missing", "unknown"]
 Result = Literal["ok", "changed", "failed", "rolled_back", "interrupted"]
 AgreementStatus = Literal["active", "expired", "future", "none"]
+Finding = Literal["critical", "high", "medium", "low", "unknown", "none"]
 
 
 class _Strict(BaseModel):
@@ -69,6 +72,9 @@ class FleetRow(_Strict):
     agreement: AgreementState | None = None
     reachable: bool
     error: str | None = None
+    worst_finding: Finding | None = Field(
+        default=None, description="the worst known finding of `spbe-share audit` for this release ('none': no"
+        " finding; null: not audited: no vulnerability database imported, or no SBOM of the release here)")
 
 
 class FleetStatus(_Strict):

@@ -1,11 +1,12 @@
-"""``spbe-share plan``: which installs a regulation (or a new version) affects, and what each would
-ship and change.
+"""``spbe-share plan``: which installs a regulation, a security advisory (or a new version)
+affects, and what each would ship and change.
 
 Who: every selected target is read once (:func:`~.status.read_targets`, in parallel: one SSH
 round trip running ``spbe_status``'s reading, or ``status.yml`` on an execution node), with its
 blob list. What: for each (target, app) running a release older than the goal
-(``--to VERSION``, or for ``--regulation`` the first release of the app naming it), a
-:class:`PlanItem`:
+(``--to VERSION``, or for ``--regulation`` the first release of the app naming it), or, for
+``--advisory ID``, every install in the advisory's affected range (goal: the release that fixes
+it, or a later ``--to``), a :class:`PlanItem`:
 
 - the upgrade path (every release between the running one and the goal) and whether data
   migrates on it;
@@ -43,7 +44,7 @@ from .models import AgreementState
 
 if TYPE_CHECKING:
     from ..agreements import Agreement
-    from ..catalog.models import Entry
+    from ..catalog.models import Advisory, Entry
     from ..ops.bundles import VerifiedBundle
     from ..ops.preflight import Check
     from ..remote.interrupts import CancelToken
@@ -98,6 +99,7 @@ class PlanFile(_Strict):
     schema_version: Literal[1] = 1
     generated_at: dt.datetime
     regulation: str | None = Field(default=None, description="the regulation's URI, when planned for one")
+    advisory: str | None = Field(default=None, max_length=200, description="the advisory's id, when planned for one")
     selector: str
     goal_bundles: list[GoalBundle] = Field(
         default_factory=list, description="the goal bundle of each app and release, as planned (digest null: none)"
@@ -120,17 +122,52 @@ class PlanFile(_Strict):
 
 @dataclass(frozen=True)
 class Goal:
-    """Upgrade ``app`` to ``to``; only installs older than ``below`` are affected."""
+    """Upgrade ``app`` to ``to``; only installs older than ``below`` are affected, or, for an
+    advisory, only installs in its affected range."""
 
     app: str
     to: str
     below: str
+    advisory: Advisory | None = None
+
+    def affects(self, version: str) -> bool:
+        if self.advisory is not None:
+            return self.advisory.affects(version)
+        return semver_key(version) < semver_key(self.below)
 
 
-def goals_for(entries: Mapping[str, Entry], *, app: str | None, to: str | None, regulation: str | None) -> tuple[list[Goal], str | None]:
-    """The goals of a plan (pure): ``APP --to VERSION`` or ``--regulation TEXT`` (every app
-    implementing it, each to ``--to`` or its newest release). Returns (goals, regulation URI)."""
+def advisory_goal(entries: Mapping[str, Entry], *, advisory_id: str, app: str | None, to: str | None) -> Goal:
+    """The goal of ``--advisory ID`` (pure): the app whose releases carry it, to ``--to`` or the
+    release that fixes it; only installs in its affected range are affected."""
+    found = [(e, a) for e in entries.values() if app is None or e.id == app
+             if (a := e.advisory(advisory_id)) is not None]  # fmt: skip
+    if not found:
+        where = f"{app}'s releases" if app else "the catalog"
+        raise NotFound(f"no advisory {advisory_id!r} in {where} (catalog show APP lists an app's advisories)")
+    if len(found) > 1:
+        raise InvalidInput(f"advisory {advisory_id} is in {', '.join(sorted(e.id for e, _a in found))}: name the app"
+                           " (plan APP --advisory ID)")  # fmt: skip
+    entry, adv = found[0]
+    if adv.fixed_in is None:
+        raise InvalidInput(f"advisory {adv.id} of {entry.id} has no fixed release yet: nothing to upgrade to"
+                           f" (spbe-share audit {entry.id} names the installs it affects)")  # fmt: skip
+    goal_to = _release(entry, to or adv.fixed_in)
+    if adv.affects(goal_to) or semver_key(goal_to) < semver_key(adv.fixed_in):
+        raise InvalidInput(f"--to {goal_to}: advisory {adv.id} is fixed in {adv.fixed_in}; {goal_to} does not fix it")
+    return Goal(app=entry.id, to=goal_to, below=adv.fixed_in, advisory=adv)
+
+
+def goals_for(entries: Mapping[str, Entry], *, app: str | None, to: str | None, regulation: str | None,
+              advisory: str | None = None) -> tuple[list[Goal], str | None]:  # fmt: skip
+    """The goals of a plan (pure): ``APP --to VERSION``, ``--regulation TEXT`` (every app
+    implementing it, each to ``--to`` or its newest release) or ``--advisory ID`` (the app, to
+    the release that fixes it). Returns (goals, regulation URI)."""
     from .regulations import find_one, regulation_index
+
+    if advisory and regulation:
+        raise InvalidInput("give --regulation TEXT or --advisory ID, not both")
+    if advisory:
+        return [advisory_goal(entries, advisory_id=advisory, app=app, to=to)], None
 
     if regulation:
         reg = find_one(regulation_index(entries.values()), regulation)
@@ -193,8 +230,9 @@ def build_items(
             have = read.version_of(g.app)
             if have is None:
                 continue  # not installed there: not affected
-            if semver_key(have) >= semver_key(g.below) or semver_key(have) >= semver_key(g.to):
-                items.append(PlanItem(**base, from_version=have, action="current", reasons=[f"runs {have}"]))
+            if not g.affects(have) or semver_key(have) >= semver_key(g.to):
+                why = f"runs {have}" + (f", not affected by {g.advisory.id}" if g.advisory and not g.affects(have) else "")
+                items.append(PlanItem(**base, from_version=have, action="current", reasons=[why]))
                 continue
             path = upgrade_path(entry, have, g.to)
             migrates = any(r.migrates_data for r in entry.releases if r.version in path)
@@ -292,6 +330,7 @@ def make_plan(
     app: str | None = None,
     to: str | None = None,
     regulation: str | None = None,
+    advisory: str | None = None,
     bundles: Sequence[Path] = (),
     preflight: bool = True,
     timeout: int = 30,
@@ -310,7 +349,7 @@ def make_plan(
 
     when = now or dt.datetime.now(dt.UTC)
     entries = catalog_entries(ws)
-    goals, reg_uri = goals_for(entries, app=app, to=to, regulation=regulation)
+    goals, reg_uri = goals_for(entries, app=app, to=to, regulation=regulation, advisory=advisory)
     given = _given_bundles(ws, goals, bundles)
     reads = read_targets(ws, targets, timeout=timeout, forks=forks, blobs=True, node=node, cancel=cancel)
     items = build_items(reads, goals, entries=entries, agreements=load_agreements(ws), today=when.date())
@@ -332,7 +371,9 @@ def make_plan(
         pairs = [(by_name[i.target], goal_entries[i.app]) for i in items if i.action == "upgrade"]
         if pairs:
             apply_preflight(items, preflight_many(ws, pairs, forks=forks, node=node, cancel=cancel))
-    return PlanFile(generated_at=when, regulation=reg_uri, selector=selector, goal_bundles=recorded, items=items)
+    adv = next((g.advisory.id for g in goals if g.advisory is not None), None)
+    return PlanFile(generated_at=when, regulation=reg_uri, advisory=adv, selector=selector, goal_bundles=recorded,
+                    items=items)  # fmt: skip
 
 
 def _given_bundles(ws: Workspace, goals: Sequence[Goal], paths: Sequence[Path]) -> dict[str, VerifiedBundle]:
@@ -402,6 +443,7 @@ def read_plan(path: Path) -> PlanFile:
 __all__ = [
     "Goal",
     "GoalBundle",
+    "advisory_goal",
     "PlanFile",
     "PlanItem",
     "PreflightResult",

@@ -227,20 +227,28 @@ def fleet_status(
     """Read ``targets`` and build the rows (also returns the reads, for plans)."""
     from ..agreements import load_agreements
     from ..records.state import load_cached
+    from ..vuln.audit import worst_findings
 
     when = now or dt.datetime.now(dt.UTC)
     reads = read_targets(ws, targets, timeout=timeout, forks=forks, node=node, cancel=cancel, via=via)
     cached = {n: load_cached(ws, n) for n, r in reads.items() if not r.reachable}
-    status = build_rows(reads, entries=catalog_entries(ws), agreements=load_agreements(ws), today=when.date(),
+    entries = catalog_entries(ws)
+    status = build_rows(reads, entries=entries, agreements=load_agreements(ws), today=when.date(),
                         now=when, app=app, cached=cached)  # fmt: skip
-    return status, reads
+    return with_findings(status, worst_findings(ws, reads, entries)), reads
+
+
+def with_findings(status: FleetStatus, worst: Mapping[tuple[str, str], str | None]) -> FleetStatus:
+    """The rows with the worst known finding of ``spbe-share audit`` for their release (pure)."""
+    rows = [r.model_copy(update={"worst_finding": worst.get((r.target, r.app))}) for r in status.rows]
+    return status.model_copy(update={"rows": rows})
 
 
 CSV_COLUMNS = [
     "target", "pemda", "kode_wilayah", "groups", "app", "version", "health", "reachable", "error",
     "last_operation", "last_result", "last_when", "latest_version", "releases_behind",
     "missing_regulations", "agreement_number", "agreement_status", "agreement_valid_until",
-    "agreement_expires_within_90_days",
+    "agreement_expires_within_90_days", "worst_finding",
 ]  # fmt: skip
 
 
@@ -259,7 +267,7 @@ def csv_rows(status: FleetStatus) -> list[list[str]]:
             s(lo.when.isoformat() if lo else None), s(r.latest_version), s(r.releases_behind),
             ";".join(m.name for m in r.missing_regulations), s(ag.number if ag else None),
             s(ag.status if ag else None), s(ag.valid_until if ag else None),
-            s(ag.expires_within_90_days if ag else None),
+            s(ag.expires_within_90_days if ag else None), s(r.worst_finding),
         ])  # fmt: skip
     return out
 

@@ -290,9 +290,11 @@ def items_of(plan_items: Sequence[PlanItem], *, with_blocked: bool) -> list[Item
     ]
 
 
-def args_key(*, app: str | None, to: str | None, regulation: str | None, selector: str) -> str:
+def args_key(*, app: str | None, to: str | None, regulation: str | None, selector: str,
+             advisory: str | None = None) -> str:  # fmt: skip
     """The key of a rollout given by arguments (the same command with --resume finds its state)."""
-    return "args-" + hashlib.sha256(repr((app, to, regulation, selector)).encode()).hexdigest()[:16]
+    what = (app, to, regulation, selector) if advisory is None else (app, to, regulation, selector, advisory)
+    return "args-" + hashlib.sha256(repr(what).encode()).hexdigest()[:16]
 
 
 def plan_key(plan: PlanFile) -> str:

@@ -173,7 +173,7 @@ def build_app(
                 build_wheels(
                     context / "requirements.txt",
                     context / "wheels",
-                    cache_dir=ws.cache_dir / "wheels",
+                    cache_dir=ws.build_cache_dir / "wheels",
                     progress=say,
                 )
             fix_mtimes(context)
@@ -192,7 +192,7 @@ def build_app(
             client,
             raw_image=raw_id,
             ref=ref,
-            cache=ws.cache_dir / "layers",
+            cache=ws.build_cache_dir / "layers",
             labels=labels,
             env={"APP_VERSION": version},
             created=rfc3339(release.date),

@@ -240,7 +240,7 @@ def files_tar(dest: Path) -> str:
     if out.is_file():
         return FILES_TAR
     paths: list[Path] = []
-    for part in ("entry", "templates", "playbooks"):
+    for part in ("entry", "templates", "playbooks", "sbom"):
         if (dest / part).is_dir():
             paths += [p for p in (dest / part).rglob("*") if p.is_file()]
     paths += [dest / p for p in ("spbe-bundle.json", "spbe-bundle.json.sig") if (dest / p).is_file()]

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 SLUG = re.compile(SLUG_PATTERN)  # app ids and target names
+DIGEST = r"^sha256:[0-9a-f]{64}$"  # a bundle manifest's digest (it names a cache folder)
+Digest = Annotated[str, Field(pattern=DIGEST)]
 
 
 class _Model(BaseModel):
@@ -51,7 +53,7 @@ class _Model(BaseModel):
 class PreviousRelease(_Model):
     version: str
     when: str
-    bundle_digest: str
+    bundle_digest: Digest
 
 
 class HealthSpec(_Model):
@@ -85,7 +87,7 @@ class ReleaseRecord(_Model):
     target: str
     pemda: str
     kode_wilayah: str
-    bundle_digest: str  # sha256 of the signed bundle manifest
+    bundle_digest: Digest  # sha256 of the signed bundle manifest
     signer: str
     # the donor of this release (the catalog's; absent in older records)
     donor_kode_wilayah: Annotated[str, Field(pattern=KODE_WILAYAH)] | None = None

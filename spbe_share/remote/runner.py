@@ -16,9 +16,11 @@ ansible_runner is imported inside :func:`run_playbook` only, so importing this m
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -133,9 +135,24 @@ def collections_path() -> str:
     return str(Path(next(iter(spec.submodule_search_locations))).parent)
 
 
+def tools_path(caller_path: str | None = None, *, scripts_dir: str | None = None) -> str:
+    """``PATH`` for ansible-runner: the folder of this interpreter's scripts first, then the caller's.
+
+    ansible-runner starts ``ansible-playbook`` by name. Installed the way Debian allows, that
+    program lies in the environment's ``bin/`` beside ``python`` (``.venv/bin``, a pipx venv),
+    and ``spbe-share`` is often started through a link (``/usr/local/bin/spbe-share``) with
+    that folder not on ``PATH``: the run would find no ``ansible-playbook``, or another
+    installation's, of another version.
+    """
+    first = scripts_dir if scripts_dir is not None else sysconfig.get_path("scripts")
+    rest = os.environ.get("PATH", os.defpath) if caller_path is None else caller_path
+    return os.pathsep.join([first, *(p for p in rest.split(os.pathsep) if p and p != first)])
+
+
 def ansible_env(run_dir: Path, control_dir: Path, *, remote_tmp: str) -> dict[str, str]:
     """Environment of ansible-playbook: no writable home needed, host keys always checked."""
     return {
+        "PATH": tools_path(),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_HOME": str(run_dir / ".ansible"),
         "ANSIBLE_LOCAL_TEMP": str(run_dir / ".ansible" / "tmp"),

@@ -21,10 +21,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -42,6 +42,10 @@ from ..lint.findings import EntryLint
 from .i18n import LANGS, t
 from .render import render_doc
 
+if TYPE_CHECKING:
+    from ..agreements import Agreement
+    from ..reports.reuse import PemdaUse
+
 MARKER = ".spbe-site"
 PREFIX, LABEL = "\x00prefix\x00", "\x00label\x00"
 DATA = Path(__file__).resolve().parent.parent / "data" / "site"
@@ -55,6 +59,7 @@ class SiteApp:
     lint: EntryLint
     docs: list[mdocs.Doc]
     publiccode: str
+    used_by: int | None = None  # Pemda using it (the fleet file and agreements); None: no fleet file
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,12 @@ def _app_view(a: SiteApp, lang: str, reg_anchor: dict[str, str]) -> dict[str, An
                          "title": chk.title_id if lang == "id" else chk.title_en,
                          "where": f"{rel.as_posix()}:{f.line}"})  # fmt: skip
     vols = {v.name: v.path for comp in e.components for v in comp.volumes}
+    advisories = [{"id": adv.id, "severity": adv.severity.value, "affected": adv.affected, "fixed_in": adv.fixed_in,
+                   "description": adv.description, "published": adv.published.isoformat() if adv.published else None,
+                   "references": [str(u) for u in adv.references],
+                   "releases": [r.version for r in sorted(e.releases, key=lambda r: semver_key(r.version))
+                                if adv.affects(r.version)]}
+                  for _r, adv in e.advisories()]  # fmt: skip
     return {
         "e": e, "slug": a.slug, "name": e.name,
         "summary": getattr(e.summary, lang), "description": getattr(e.description, lang),
@@ -151,13 +162,15 @@ def _app_view(a: SiteApp, lang: str, reg_anchor: dict[str, str]) -> dict[str, An
                  for d in a.docs if d.error is None],  # fmt: skip
         "findings": findings,
         "publiccode": a.publiccode,
+        "advisories": advisories,
+        "used_by": a.used_by,
     }
 
 
 APP_SECTIONS = [
     ("deskripsi", "description"), ("donor", "donor"), ("lisensi", "license"),
     ("klasifikasi", "classification"), ("berbagi", "sharing"), ("kebutuhan", "requirements"),
-    ("data", "data"), ("rilis", "releases"), ("dokumentasi", "docs"), ("mutu", "quality"),
+    ("data", "data"), ("rilis", "releases"), ("keamanan", "advisories"), ("dokumentasi", "docs"), ("mutu", "quality"),
     ("publiccode", "publiccode"),
 ]
 
@@ -237,8 +250,9 @@ class _Writer:
         self.files += 1
 
 
-def prepare_apps(entries: Sequence[LoadedEntry]) -> list[SiteApp]:
+def prepare_apps(entries: Sequence[LoadedEntry], *, uses: Mapping[str, Sequence[PemdaUse]] | None = None) -> list[SiteApp]:
     from ..catalog.publiccode.export import export_publiccode
+    from ..reports.reuse import used_by_names
 
     slugs = _slugs(entries)
     apps = []
@@ -249,8 +263,10 @@ def prepare_apps(entries: Sequence[LoadedEntry]) -> list[SiteApp]:
         if le.entry.logo and asset_problem(le.entry_dir, le.entry.logo) is not None:
             # the site leaves an unsafe logo out: so does the publiccode.yml it publishes
             exported = dataclasses.replace(le, entry=le.entry.model_copy(update={"logo": None}))
+        mine = None if uses is None else uses.get(le.id, [])
         apps.append(SiteApp(le, slugs[(le.source, le.id)], lint_entry(le), docs,
-                            export_publiccode(exported, label=label)))  # fmt: skip
+                            export_publiccode(exported, label=label, used_by=used_by_names(mine or [])),
+                            used_by=None if mine is None else len(mine)))  # fmt: skip
     return apps
 
 
@@ -298,7 +314,8 @@ def _render_all(w: _Writer, apps: list[SiteApp], fleet: FleetStatus | None, inva
         for a, view in zip(apps, views, strict=True):
             base = f"apps/{a.slug}/"
             page("app.html.j2", base + "index.html", lang, "catalog", a=view,
-                 sections=[s for s in APP_SECTIONS if s[0] != "data" or view["components"]])  # fmt: skip
+                 sections=[s for s in APP_SECTIONS if (s[0] != "data" or view["components"])
+                           and (s[0] != "keamanan" or view["advisories"])])  # fmt: skip
             for d in a.docs:
                 if d.error is not None:
                     continue
@@ -330,11 +347,22 @@ def _check_output(output: Path) -> None:
 
 
 def build_site(entries: Sequence[LoadedEntry], output: Path, *, fleet: FleetStatus | None = None,
-               invalid: int = 0) -> BuildResult:  # fmt: skip
-    """Build the site into ``output`` (replaced whole, only if it is empty or an earlier build)."""
+               invalid: int = 0, agreements: Sequence[Agreement] = ()) -> BuildResult:  # fmt: skip
+    """Build the site into ``output`` (replaced whole, only if it is empty or an earlier build).
+
+    With a ``fleet`` file each app says how many Pemda use it (running it in that fleet, or
+    under one of ``agreements`` in force on the fleet file's day) and its publiccode.yml names
+    them (``usedBy``)."""
     output = output.absolute()
     _check_output(output)
-    apps = prepare_apps(entries)
+    uses = None
+    if fleet is not None:
+        from ..reports.reuse import pemda_using, running_from_fleet
+
+        running = running_from_fleet(fleet.rows)
+        day = fleet.generated_at.date()
+        uses = {le.id: pemda_using(le.id, running=running, agreements=agreements, today=day) for le in entries}
+    apps = prepare_apps(entries, uses=uses)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:

@@ -15,7 +15,8 @@
                     network namespace and sshd, no Docker; target name ``unique("bare-dc")``),
                     removed at teardown
 
-Skipped, with the reason, only when sshd/ssh tools are missing or we are not root.
+Skipped, with the reason, only when sshd/ssh tools are missing or we are not root; in CI that
+fails the run instead (tests/needs.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from simdc import REPO, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, ssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from buildlock import image_build_lock, lock_builders  # noqa: E402
+from needs import missing  # noqa: E402
+
+from spbe_share.workspace import ENV_BUILD_CACHE  # noqa: E402
 
 lock_builders()  # pytest-xdist workers take turns building and exporting images (tests/buildlock.py)
 
@@ -70,7 +74,7 @@ DC_SPECS = [
 def sshd_ok() -> None:
     reason = sshd_available()
     if reason:
-        pytest.skip(f"simulated data centers unavailable: {reason}")
+        missing("sshd", f"simulated data centers unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +122,24 @@ def _run_shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path
     return tmp_path_factory.mktemp(name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One build cache (wheels, normalized layers, compressed blobs) for every workspace of this
+    run, donors', operators' and the benchmarks' alike (``SPBE_SHARE_BUILD_CACHE``, inherited by
+    the CLI subprocesses): the same release's images are normalized and compressed once per run,
+    not once per module (the entries are content-addressed and written whole)."""
+    path = _run_shared_dir(tmp_path_factory, "build-cache")
+    before = os.environ.get(ENV_BUILD_CACHE)
+    os.environ[ENV_BUILD_CACHE] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop(ENV_BUILD_CACHE, None)
+        else:
+            os.environ[ENV_BUILD_CACHE] = before
+
+
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """app -> signed bundle (newest release), built once per run (the first xdist worker that
@@ -153,7 +175,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def bare_server(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BareServer]:
     reason = bare_available()
     if reason:
-        pytest.skip(f"simulated bare server unavailable: {reason}")
+        missing("bare server", f"simulated bare server unavailable: {reason}")
     server = BareServer(base=tmp_path_factory.mktemp("bare"), name=unique("bare-dc"))
     try:
         yield server.start()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from baresrv import STATE_DIR, BareServer, bare_available, ensure_rootfs_tarball, sweep_stale
+from needs import missing
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 def tarball() -> Path:
     reason = bare_available()
     if reason:
-        pytest.skip(f"simulated bare server unavailable: {reason}")
+        missing("bare server", f"simulated bare server unavailable: {reason}")
     return ensure_rootfs_tarball()
 
 

@@ -35,7 +35,7 @@ def test_server_names_and_daemon_options(tmp_path: Path) -> None:
     assert (srv.ns, srv.host_if, srv.bare_if) == ("spbe-bare-abc123", "sbh-abc123", "sbb-abc123")
     assert all(len(n) <= 15 for n in (srv.host_if, srv.bare_if, srv.tun_host, srv.tun_bare))  # IFNAMSIZ
     assert srv.path("/var/lib/spbe-share") == tmp_path / "bare-abc123" / "root" / "var/lib/spbe-share"
-    assert srv.docker_daemon_options() == {"storage-driver": "vfs", "iptables": False,
+    assert srv.docker_daemon_options() == {"storage-driver": "overlay2", "iptables": False,
                                            "cgroup-parent": "spbe-bare-abc123"}
     moves = baresrv.move_to_tun_argvs(srv, to_tun=True)
     assert ["ip", "addr", "del", "10.213.9.1/30", "dev", "sbh-abc123"] in moves

@@ -1,8 +1,8 @@
 """End to end: plan and fleet upgrade over SSH on three simulated data centers in two provinces.
 
-A catalog repository (:mod:`fleetroot`) holds pengaduan 1.0.0, 1.0.1 and 1.0.2 (the same
-images; 1.0.1 names one more regulation, 1.0.2 the README's Permendagri 83/2022 too; they need
-port 8091 free). Three DCs run 1.0.0, installed through the real CLI with the donor's signed
+A catalog repository (:mod:`fleetroot`) holds pengaduan 1.0.0, 1.0.1 and 1.0.2 (1.0.1 is 1.0.0's
+image and names one more regulation; 1.0.2 the README's Permendagri 83/2022 too, and pins
+waitress 3.0.1 instead of 3.0.2; they need port 8091 free). Three DCs run 1.0.0, installed through the real CLI with the donor's signed
 bundle: ``a`` and ``b`` in province 96, ``c`` in province 51. On ``b`` something else listens
 on port 8091: its preflight for 1.0.1 fails, a real reason to refuse. Tests run in file order
 and share the DCs (one install each, reused):
@@ -20,6 +20,14 @@ and share the DCs (one install each, reused):
    --canary ... --batch-size 10 --max-failures 2`` bring ``a`` and ``c`` to 1.0.2 (canary,
    then a batch) with the donor's signed bundle the plan recorded; ``b`` (blocked in the plan)
    is left untouched. A plan made without a bundle stops before it starts, asking for one.
+8. Which Pemda run a vulnerable release (issue 22): an OSV export flags waitress 3.0.1, which
+   only 1.0.2 holds (its SBOM; 1.0.0's has 3.0.2): ``audit`` names exactly a and c (two Pemda on
+   the flawed release; b runs 1.0.0: clean), ``fleet status`` shows their worst finding; the
+   donor publishes 1.0.3 with advisory SPBE-2026-0042; ``plan --advisory`` plans a and c,
+   ``fleet upgrade --advisory`` brings them to 1.0.3, and ``audit --fail-on high`` is clean.
+   (The issue's scenario with this module's installs: its two Pemda on e-office 1.0.0 are a and
+   c on 1.0.2, its one on 1.1.0 is b on 1.0.0, a release without the flagged package, and the
+   fix is 1.0.3 rather than 1.1.0: no e-office install is needed.)
 """
 
 from __future__ import annotations
@@ -38,7 +46,19 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from entrybundle import entry_bundle
-from fleetroot import APP, DONOR_KEY, NEW, NEW_PORT, NEWEST, OLD, build_bundles
+from fleetroot import (
+    ADVISORY,
+    APP,
+    DONOR_KEY,
+    FIX,
+    FLAWED_PIN,
+    NEW,
+    NEW_PORT,
+    NEWEST,
+    OLD,
+    add_fix_release,
+    build_bundles,
+)
 from simdc import E2EWorkspace, SimDC, make_e2e_workspace, remove_docker_objects
 
 from spbe_share.bundle.keyformat import key_id_of, public_line
@@ -338,3 +358,59 @@ def test_the_readme_regulation_rollout(fleet: Fleet, tmp_path: Path) -> None:
         assert (record["version"], record["bundle_digest"], record["donor_kode_wilayah"]) == (
             NEWEST, goal["digest"], "51.08")  # fmt: skip
     assert fleet.current("b") == untouched  # the Pemda not in the plan's rollout: untouched
+
+
+# ---------------------------------------------------------------- which Pemda run a vulnerable release (issue 22)
+
+
+def _audit(fleet: Fleet, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]]]:
+    proc = fleet.cli("audit", APP, "--json", *args, check=False)
+    back = {v: k for k, v in fleet.names.items()}
+    return proc, {back[i["target"]]: i for i in json.loads(proc.stdout)["installs"]}
+
+
+def test_a_vulnerable_release_is_found_planned_and_fixed(fleet: Fleet, tmp_path: Path) -> None:
+    name, good, bad = FLAWED_PIN
+    osv = tmp_path / "pypi-all.zip"  # an ecosystem export, as carried in: a zip of OSV JSON records
+    import zipfile
+
+    with zipfile.ZipFile(osv, "w") as z:
+        z.writestr("TEST-GHSA-0042.json", json.dumps({
+            "schema_version": "1.6.0", "id": "TEST-GHSA-0042", "modified": "2026-11-30T00:00:00Z",
+            "summary": f"{name}: request smuggling (fixture)", "aliases": ["CVE-TEST-0042"],
+            "affected": [{"package": {"ecosystem": "PyPI", "name": name},
+                          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": good}]}]}],
+            "database_specific": {"severity": "HIGH"}}))  # fmt: skip
+    assert "imported" in fleet.cli("vulndb", "import", str(osv)).stdout
+    assert fleet.versions() == {"a": NEWEST, "b": OLD, "c": NEWEST}
+
+    proc, by = _audit(fleet, "--fail-on", "high")
+    assert proc.returncode == int(ExitCode.FINDINGS), proc.stderr
+    flagged = {k for k, i in by.items() if i["findings"]}
+    assert flagged == {"a", "c"}  # exactly the two Pemda on the release holding the flagged package
+    for k in ("a", "c"):
+        (f,) = by[k]["findings"]
+        assert (f["id"], f["package"], f["version"], f["fixed"], f["severity"]) == ("TEST-GHSA-0042", name, bad,
+                                                                                     [good], "high")  # fmt: skip
+        assert by[k]["sbom"] == "found" and by[k]["worst"] == "high"
+    assert by["b"]["worst"] == "none"  # 1.0.0's SBOM was matched too: clean
+    rows = json.loads(fleet.cli("fleet", "status", "--app", APP, "--json").stdout)["rows"]
+    assert {r["target"]: r["worst_finding"] for r in rows} == {fleet.names["a"]: "high", fleet.names["b"]: "none",
+                                                               fleet.names["c"]: "high"}  # fmt: skip
+
+    # the donor publishes the fix with its advisory; the central team plans it and rolls it out
+    fix = add_fix_release(fleet.root, fleet.donor_home)
+    plan = json.loads(fleet.cli("plan", "--advisory", ADVISORY, "--bundle", str(fix), "--json").stdout)
+    assert plan["advisory"] == ADVISORY
+    actions = {i["target"]: (i["action"], i["from_version"], i["to_version"]) for i in plan["items"]}
+    assert actions == {fleet.names["a"]: ("upgrade", NEWEST, FIX), fleet.names["b"]: ("current", OLD, FIX),
+                       fleet.names["c"]: ("upgrade", NEWEST, FIX)}  # fmt: skip
+    proc = fleet.cli("fleet", "upgrade", "--advisory", ADVISORY, "--bundle", str(fix), "--canary", fleet.names["a"],
+                     "--batch-size", "10", check=False, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert fleet.versions() == {"a": FIX, "b": OLD, "c": FIX}
+
+    proc, by = _audit(fleet, "--fail-on", "high")
+    assert proc.returncode == 0, proc.stderr
+    assert {k: (i["version"], i["worst"]) for k, i in by.items()} == {"a": (FIX, "none"), "b": (OLD, "none"),
+                                                                      "c": (FIX, "none")}  # fmt: skip

@@ -35,6 +35,7 @@ from simdc import REPO, SimDC, donor_kode, make_e2e_workspace, remove_docker_obj
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import appdata  # noqa: E402
 from backuptest import published_url  # noqa: E402
+from needs import missing  # noqa: E402
 
 from spbe_share.records import state  # noqa: E402
 
@@ -317,7 +318,7 @@ def test_fault_e_disk_full_while_the_backup_is_written(site: Site) -> None:
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "spbe-fault-e",  # noqa: S603,S607
                               str(backups)], capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+        missing("mount -t tmpfs", f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
     try:
         st = os.statvfs(backups)
         (backups / "ballast").write_bytes(b"\1" * (st.f_bavail * st.f_frsize - 8192))

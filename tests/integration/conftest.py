@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apprunner import RunningApp, remove_prefixed, run_app  # noqa: E402
 from buildlock import lock_builders  # noqa: E402
+from needs import missing  # noqa: E402
 
 lock_builders()  # pytest-xdist workers take turns building and exporting images (tests/buildlock.py)
 
@@ -47,7 +48,7 @@ def _engine_socket_present() -> bool:
 @pytest.fixture(scope="session")
 def docker_client() -> Any:
     if not _engine_socket_present():
-        pytest.skip("no Docker engine socket (/var/run/docker.sock or DOCKER_HOST); CI starts dockerd")
+        missing("dockerd", "no Docker engine socket (/var/run/docker.sock or DOCKER_HOST); scripts/setup starts dockerd")
     from spbe_share.imaging.engine import docker_client as make_client
 
     return make_client()  # a socket that does not answer is a failure, not a skip

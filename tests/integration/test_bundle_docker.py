@@ -172,6 +172,7 @@ def test_build_verify_show_and_reproducible(client: object, ws: Workspace, key: 
     paths = [f.path for f in m.files]
     assert "entry/spbe-app.yaml" in paths and "templates/tinyapp/app.ini.j2" in paths
     assert "playbooks/install.yml" in paths
+    assert "sbom/web.cdx.json" in paths  # the image's SBOM, signed with the rest (same bytes again: below)
     (img,) = m.images
     assert img.ref == f"{PREFIX}/tiny-web:1.0.0"
     assert img.config == client.images.get(img.ref).id  # type: ignore[attr-defined]

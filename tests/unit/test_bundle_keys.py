@@ -142,7 +142,9 @@ def test_fingerprint_agrees_with_ssh_keygen(ws: Workspace) -> None:
     import subprocess
 
     if shutil.which("ssh-keygen") is None:
-        pytest.skip("ssh-keygen not installed")
+        from needs import missing
+
+        missing("ssh-keygen", "apt-get install openssh-client")
     info = k.generate_key(ws, name="donor")
     pub = ws.keys_dir / "public" / f"{info.key_id}.pub"
     out = subprocess.run(["ssh-keygen", "-lf", str(pub)], check=True, capture_output=True, text=True).stdout  # noqa: S603

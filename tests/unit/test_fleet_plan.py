@@ -50,7 +50,7 @@ def target(name: str, kode: str) -> Target:
 def read(t: Target, *versions: tuple[str, str]) -> TargetRead:
     recs = [{
         "format": 1, "app": app, "version": v, "target": t.name, "pemda": t.pemda, "kode_wilayah": t.kode_wilayah,
-        "bundle_digest": "ab" * 32, "signer": "k", "values": {}, "images": {}, "containers": [], "urls": [],
+        "bundle_digest": "sha256:" + "ab" * 32, "signer": "k", "values": {}, "images": {}, "containers": [], "urls": [],
         "health": [], "who": "op", "when": "2026-11-02T10:00:00Z", "result": "ok", "message": None, "previous": None,
     } for app, v in versions]  # fmt: skip
     r = parse_read(t, {"records": recs, "blobs": ["a" * 64]})

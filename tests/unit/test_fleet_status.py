@@ -27,7 +27,7 @@ ENTRIES = {a: load_entry(REPO / "catalog" / a / "spbe-app.yaml").entry for a in 
 def record(app: str = "e-office", version: str = "1.0.0", target: str = "sorong", **over: Any) -> dict[str, Any]:
     rec = {
         "format": 1, "app": app, "version": version, "target": target, "pemda": "Kota Sorong",
-        "kode_wilayah": "96.71", "bundle_digest": "ab" * 32, "signer": "k", "values": {},
+        "kode_wilayah": "96.71", "bundle_digest": "sha256:" + "ab" * 32, "signer": "k", "values": {},
         "images": {}, "containers": [f"spbe-{target}-{app}-web"], "urls": [],
         "health": [{"component": "web", "container": f"spbe-{target}-{app}-web", "type": "http",
                     "url": "http://10.0.0.1:8080/healthz", "port": 8080, "path": "/healthz",
@@ -62,7 +62,7 @@ def agreements() -> list[Any]:
 
 def test_a_good_answer() -> None:
     last = [["e-office", record(version="1.0.0", when="2026-11-03T10:00:00Z", result="failed",
-                                previous={"version": "1.0.0", "when": "x", "bundle_digest": "y"})]]  # fmt: skip
+                                previous={"version": "1.0.0", "when": "x", "bundle_digest": "sha256:" + "cd" * 32})]]  # fmt: skip
     read = parse_read(T1, probe(record(), last=last))
     assert read.reachable and not read.problems
     assert read.version_of("e-office") == "1.0.0"
@@ -87,8 +87,8 @@ def test_hostile_answers_are_errors_not_rows() -> None:
 
 
 def test_upgrade_and_rollback_are_told_apart() -> None:
-    up = record(version="1.1.0", previous={"version": "1.0.0", "when": "x", "bundle_digest": "y"}, result="ok")
-    back = record(version="1.0.0", previous={"version": "1.1.0", "when": "x", "bundle_digest": "y"},
+    up = record(version="1.1.0", previous={"version": "1.0.0", "when": "x", "bundle_digest": "sha256:" + "cd" * 32}, result="ok")
+    back = record(version="1.0.0", previous={"version": "1.1.0", "when": "x", "bundle_digest": "sha256:" + "cd" * 32},
                   result="rolled_back")  # fmt: skip
     assert parse_read(T1, probe(record(), last=[["e-office", up]])).last["e-office"].what == "upgrade"
     lo = parse_read(T1, probe(record(), last=[["e-office", back]])).last["e-office"]

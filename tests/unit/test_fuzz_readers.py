@@ -339,7 +339,7 @@ def test_backup_manifest_before_a_fetch(raw: bytes) -> None:
 
 FLEET_ANSWER = {
     "records": [{"format": 1, "app": "pengaduan", "version": "1.0.0", "target": "sorong", "pemda": "Kota Sorong",
-                 "kode_wilayah": "96.71", "bundle_digest": "ab" * 32, "signer": "k", "values": {}, "images": {},
+                 "kode_wilayah": "96.71", "bundle_digest": "sha256:" + "ab" * 32, "signer": "k", "values": {}, "images": {},
                  "containers": ["spbe-sorong-pengaduan-web"], "urls": [], "health": [], "who": "op",
                  "when": "2026-11-02T10:00:00Z", "result": "ok", "message": None, "previous": None}],
     "last": [], "containers": [["spbe-sorong-pengaduan-web", {"Running": True}]], "http": [],

@@ -28,7 +28,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),
     ("cli",),  # click, terminal output, exit codes
     ("site",),  # the static web catalog (renders fleet status)
-    ("fleet",),  # one operation over many targets
+    ("fleet", "reports"),  # one operation over many targets | reuse and SPBE reports
+    ("vuln",),  # OSV records, SBOM matching, the audit of what runs where
     ("ops",),  # the operations core and one module per operation
     ("plans", "remote"),  # pure builders | how the controller reaches a target
     ("records",),  # what a target keeps, read back as untrusted

@@ -12,6 +12,8 @@ What maps to what (``Entry`` -> publiccode.yml):
   entry: the summary, the donor and the SPBE classification, never filler).
 - ``features``: the changelog lines of the releases (newest first, at most 10), else the
   keywords, else the summary.
+- ``usedBy``: the Pemda that use the app (running it in the fleet, or under an agreement in
+  force), when the caller knows them (:mod:`spbe_share.reports.reuse`).
 - ``categories``: from the SPBE domain, keywords and id through :data:`CATEGORY_RULES`;
   ``["other"]`` when nothing matches (a valid category, never a guess).
 - ``logo``: the entry's logo, written as a path relative to ``base_dir`` (the folder the
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,8 +141,10 @@ def _features(entry: Entry) -> list[str]:
     return (seen or [entry.summary.en])[:10]
 
 
-def publiccode_data(entry: Entry, *, entry_dir: Path | None = None, base_dir: Path | None = None) -> dict[str, Any]:
-    """The publiccode.yml document for ``entry`` as data (see the module doc for the mapping)."""
+def publiccode_data(entry: Entry, *, entry_dir: Path | None = None, base_dir: Path | None = None,
+                    used_by: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """The publiccode.yml document for ``entry`` as data (see the module doc for the mapping);
+    ``used_by``: the Pemda that use it (:mod:`spbe_share.reports.reuse`), as ``usedBy``."""
     latest = entry.latest
     data: dict[str, Any] = {
         "publiccodeYmlVersion": vocab.EXPORT_VERSION,
@@ -155,6 +160,8 @@ def publiccode_data(entry: Entry, *, entry_dir: Path | None = None, base_dir: Pa
         data["logo"] = logo
     data["platforms"] = ["web"]
     data["categories"] = categories_for(entry)
+    if used_by:
+        data["usedBy"] = list(used_by)
     data["developmentStatus"] = "stable"
     data["softwareType"] = "standalone/web"
     data["intendedAudience"] = {"countries": ["ID"], "scope": ["government", "local-authorities"]}
@@ -190,7 +197,8 @@ def publiccode_data(entry: Entry, *, entry_dir: Path | None = None, base_dir: Pa
     return data
 
 
-def export_publiccode(loaded: LoadedEntry, *, base_dir: Path | None = None, label: str | None = None) -> str:
+def export_publiccode(loaded: LoadedEntry, *, base_dir: Path | None = None, label: str | None = None,
+                      used_by: Sequence[str] = ()) -> str:  # fmt: skip
     """YAML text of a publiccode.yml for a loaded catalog entry, checked by the offline validator.
 
     ``base_dir`` is the folder the file will be written to (relative ``logo`` path);
@@ -199,7 +207,7 @@ def export_publiccode(loaded: LoadedEntry, *, base_dir: Path | None = None, labe
     validate (a bug in the mapping, or a logo missing on disk).
     """
     where = (base_dir or loaded.entry_dir).resolve()
-    data = publiccode_data(loaded.entry, entry_dir=loaded.entry_dir, base_dir=where)
+    data = publiccode_data(loaded.entry, entry_dir=loaded.entry_dir, base_dir=where, used_by=used_by)
     header = (
         f"# publiccode.yml of {loaded.entry.id}, exported from the spbe-share catalog entry\n"
         f"# {label or loaded.path}. Edit the entry, not this file, and export again.\n"
