@@ -240,10 +240,9 @@ def cached_inventory(layers: Sequence[Path], *, image_id: str, cache: Path | Non
         if got is not None:
             return got
     inv = inventory(layers)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_text(inv.to_json(), encoding="utf-8")
-    tmp.replace(path)
+    from ..files import atomic_write_text
+
+    atomic_write_text(path, inv.to_json(), 0o644)
     return inv
 
 

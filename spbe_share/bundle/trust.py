@@ -1,4 +1,5 @@
 """Who is trusted to sign what: the trust store and the trust policy of an install.
+One file on purpose (~510 lines): the trust store and the policy that reads it change together.
 
 The trust store is ``ws.keys_dir/trusted/<key-id>.yml`` (:class:`TrustRecord`), one file per
 donor key the operator trusts, written by ``spbe-share keys trust FILE --donor-kode K``::

@@ -1,4 +1,5 @@
 """``spbe-share catalog ...``: list, search, show, validate, schema, sources, update.
+One file on purpose (~510 lines): the ``catalog`` command group, one thin command each.
 
 Thin wrappers over :mod:`spbe_share.catalog`; heavy modules (pydantic models, sqlite,
 git, rich) are imported inside the commands so ``spbe-share --help`` stays fast.

@@ -1,4 +1,5 @@
 """Deterministic image layers. Standard library only.
+One file on purpose (~520 lines): one normalisation pass over a tar, read top to bottom.
 
 A layer is a tar of a filesystem change. Two builds of the same source give different
 tars because of time stamps, entry order, owner names, logs, caches and other files that

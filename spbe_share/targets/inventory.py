@@ -1,4 +1,5 @@
 """Targets: the Pemda data centers an operator installs into, and their pinned host keys.
+One file on purpose (~530 lines): the target model and the YAML inventory that stores it.
 
 Storage
     ``ws.inventory_file`` is a plain Ansible YAML inventory; every target is a host of the

@@ -1,4 +1,5 @@
 """Offline validator for publiccode.yml, standard versions 0.x.
+One file on purpose (771 lines): the rules of the reference parser, in its order, to be compared with it.
 
 It follows the rules of the reference parser (italia/publiccode-parser-go, v0 schema) for
 everything that can be decided from the file and its folder alone; checks that need the
