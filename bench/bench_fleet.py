@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--forks", type=int, default=None)
     p.add_argument("--timeout", type=int, default=30, help="per target (a loaded controller needs more)")
     p.add_argument("--with-ansible", action="store_true", help="also time the Ansible path (status.yml)")
+    p.add_argument("--kex", choices=["default", "classic", "both"], default="both",
+                   help="ssh key exchange (settings.yml ssh.kex): ssh's own choice, curve25519 only, or both in turn")
     args = p.parse_args(argv)
 
     from simdc import TARGET_PYTHON, SimDC, sshd_available
@@ -175,17 +177,34 @@ def main(argv: list[str] | None = None) -> int:
                       f" ({many.controller_cpu / n:.3f} per target: spbe-share and its ssh/ansible children),"
                       f" simulated data centers {many.targets_cpu:.1f} ({many.targets_cpu / n:.3f} per target: their"
                       f" sshd and what runs under it), on the same {os.cpu_count()} cores")  # fmt: skip
+                floor = max(one.seconds, (many.controller_cpu + many.targets_cpu) / (os.cpu_count() or 1))
+                print(f"  wall / physical floor on this machine = {many.seconds / floor:.2f}x (floor {floor:.1f}s: the"
+                      f" larger of 1 target's wall and both sides' CPU seconds over {os.cpu_count()} cores, because"
+                      f" the simulated data centers share this machine's cores)")  # fmt: skip
                 print(f"  control node memory (peak total PSS): 1 target {one_mem.peak_kb / 1024:.0f} MB"
                       f" ({one_mem.peak_procs} processes), {n} targets {many_mem.peak_kb / 1024:.0f} MB"
                       f" ({many_mem.peak_procs} processes)")  # fmt: skip
 
-            timed(targets[:1])  # warm-up (imports, caches)
-            with PssSampler(sshd) as one_mem:
-                one = timed(targets[:1])
-            with PssSampler(sshd) as many_mem:
-                many = timed(targets)
-            show("fleet status (one SSH round trip per target)", one, many, one_mem, many_mem)
+            kexes = ["default", "classic"] if args.kex == "both" else [args.kex]
+            per_kex: dict[str, Timed] = {}
+            for kex in kexes:
+                os.environ["SPBE_SHARE_SSH_KEX"] = kex
+                timed(targets[:1])  # warm-up (imports, caches)
+                with PssSampler(sshd) as one_mem:
+                    one = timed(targets[:1])
+                with PssSampler(sshd) as many_mem:
+                    many = timed(targets)
+                per_kex[kex] = many
+                show(f"fleet status (one SSH round trip per target; kex {kex})", one, many, one_mem, many_mem)
+            if len(per_kex) == 2:
+                d, c = per_kex["default"], per_kex["classic"]
+                n = args.targets
+                print(f"kex classic / default, {n} targets: wall {c.seconds / d.seconds:.2f}x, control node CPU"
+                      f" {c.controller_cpu / d.controller_cpu:.2f}x, data centers' CPU {c.targets_cpu / d.targets_cpu:.2f}x;"
+                      f" 550 targets on paper at this control node's CPU per target: default"
+                      f" {550 * d.controller_cpu / n:.0f} CPU s, classic {550 * c.controller_cpu / n:.0f} CPU s")  # fmt: skip
             if args.with_ansible:
+                os.environ["SPBE_SHARE_SSH_KEX"] = "default"
                 print(f"load average before the Ansible path: {os.getloadavg()[0]:.2f}")
                 timed(targets[:1], via="ansible")  # warm-up
                 with PssSampler(sshd) as a_one_mem:

@@ -27,6 +27,7 @@ from ..errors import (
 from ..outside import run_capped
 from ..targets.hostkeys import HostKey, describe_keys, host_key_problem, parse_known_hosts
 from ..targets.inventory import GROUP, ssh_common_args, target_hostvars
+from ..targets.sshsettings import kex_options
 from ..workspace import Workspace
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def ssh_base_args(ws: Workspace, target: Target, *, known_hosts: Path | None = N
     ]  # fmt: skip
     if target.key is not None:
         args += ["-o", f"IdentityFile={target.key}", "-o", "IdentitiesOnly=yes"]
-    return args
+    return args + kex_options(ws)
 
 
 def ssh_argv(
@@ -118,6 +119,8 @@ def ansible_inventory_for(
     hv["spbe_target"] = target.name
     if target.connection == "ssh":
         hv["ansible_ssh_common_args"] = ssh_common_args(ws.known_hosts_file)
+        if kex_options(ws):
+            hv["ansible_ssh_extra_args"] = shlex.join(kex_options(ws))
         hv["ansible_host_key_checking"] = True
         hv["ansible_ssh_args"] = "-C -o ControlMaster=auto -o ControlPersist=30s -o BatchMode=yes"
         if control_path_dir is not None:

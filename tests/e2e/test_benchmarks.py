@@ -27,7 +27,7 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
     "bench_catalog.py": (["--entries", "300"],
                          [r"speed-up", r"\d+ searchable, 0 invalid", r"ratio \d+\.\d+x"]),
     "bench_fleet.py": (["--targets", "3", "--with-ansible"],
-                       [r"\d+(\.\d+)?x", r"Ansible"]),
+                       [r"\d+(\.\d+)?x", r"Ansible", r"kex classic / default, 3 targets: wall \d+\.\d+x"]),
     "bench_bundle.py": (["--app", "e-office"],  # its two releases: the upgrade ratio needs two
                         [r"RATIO upgrade bytes / changed-file bytes = \d+\.\d+"]),
     "bench_install.py": (["pengaduan", "--rounds", "1", "--noop-rounds", "1"],
