@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,34 +16,21 @@ pytestmark = pytest.mark.docker
 
 
 def test_base_image_present_and_usable(base_image: str, docker_client: Any) -> None:
+    """The base image as ``ensure_base_image`` made it (on a fresh CI machine, ``scripts/setup``
+    builds it with debootstrap from the machine's apt mirror, by this same function): asked
+    again, no rebuild; Debian's Python 3.11; no docs, no cached .debs; UTF-8 locale."""
     assert ensure_base_image() == base_image  # already there: no rebuild
+    image = docker_client.images.get(BASE_IMAGE)
+    assert "LANG=C.UTF-8" in image.attrs["Config"]["Env"]
     out = docker_client.containers.run(
-        BASE_IMAGE, ["python3", "-c", "import sqlite3, sys; print(sys.version_info[:2])"], remove=True
-    )
-    assert out.decode().strip() == "(3, 11)"
+        BASE_IMAGE,
+        ["sh", "-c", "python3 -c 'import sqlite3, sys; print(sys.version_info[:2])'; ls /usr/share/doc | wc -l;"
+                     " ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l"],
+        remove=True,
+    )  # fmt: skip
+    version, docs, debs = out.decode().split("\n")[:3]
+    assert (version.strip(), docs.strip(), debs.strip()) == ("(3, 11)", "0", "0")
     assert image_layers(BASE_IMAGE)
-
-
-@pytest.mark.skipif(
-    os.environ.get("SPBE_SHARE_TEST_DEBOOTSTRAP") != "1",
-    reason="full debootstrap build (~1-2 min, needs the Debian mirror): set SPBE_SHARE_TEST_DEBOOTSTRAP=1",
-)
-def test_base_image_full_build_from_the_apt_mirror(docker_client: Any, tmp_path: Path) -> None:
-    tag = f"spbe-share/base:it-{uuid.uuid4().hex[:8]}"
-    try:
-        image_id = ensure_base_image(tag=tag, force=True, tmp_dir=tmp_path)
-        image = docker_client.images.get(tag)
-        assert image.id == image_id
-        assert "LANG=C.UTF-8" in image.attrs["Config"]["Env"]
-        out = docker_client.containers.run(
-            tag, ["sh", "-c", "python3 -V; ls /usr/share/doc | wc -l; ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l"],
-            remove=True,
-        )  # fmt: skip
-        version, docs, debs = out.decode().split("\n")[:3]
-        assert version.startswith("Python 3.11") and docs.strip() == "0" and debs.strip() == "0"
-    finally:
-        if any(tag in (i.tags or []) for i in docker_client.images.list(name=tag.split(":")[0])):
-            docker_client.images.remove(tag, force=True)
 
 
 def _write_app(root: Path, dockerfile: str, image: str) -> Any:
