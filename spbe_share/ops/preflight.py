@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog.models import Component, Entry, Requirements, RoleSize
-from ..errors import Cancelled, PreflightFailed, RemoteFailed
+from ..errors import Cancelled, InvalidInput, PreflightFailed, RemoteFailed
 from ..outside import OutsideJSONError, loads_json
 
 if TYPE_CHECKING:
@@ -475,6 +475,7 @@ def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry) -> PreflightRe
     """Preflight on the target (read-only); raises PreflightFailed when a check fails."""
 
     ctx.cancel.check()
+    refuse_across_hosts(target, entry)
     report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel)
     require_ok(report)
     for c in report.checks:
@@ -482,6 +483,17 @@ def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry) -> PreflightRe
             ctx.say(f"warning: {c.host}: {c.check}: {c.required}, found {c.found}")
     ctx.cancel.check()
     return report
+
+
+def refuse_across_hosts(target: Target, entry: Entry) -> None:
+    """Operations start an app on the target's first host only: an app with roles on a target
+    of several hosts is refused before anything changes (its components belong on other hosts)."""
+    if entry.roles and target.multi_host:
+        raise InvalidInput(
+            f"{entry.id} spreads over roles ({', '.join(r.name for r in entry.roles)}) and target {target.name} has"
+            " several hosts: this version installs an app on one host only; use a target of one host"
+            " (it carries every role)"
+        )
 
 
 def check_host_keys(ctx: OpContext, target: Target) -> None:

@@ -264,3 +264,13 @@ def test_preflight_checks_each_host_against_its_role() -> None:
     no_backup = t.model_copy(update={"extra_hosts": t.extra_hosts[:1]})
     [missing] = missing_roles(no_backup, e)
     assert (missing.check, missing.ok) == ("role backup", False)
+
+
+def test_operations_refuse_an_app_with_roles_on_several_hosts() -> None:
+    from spbe_share.ops.preflight import refuse_across_hosts
+
+    with pytest.raises(InvalidInput, match="this version installs an app on one host only"):
+        refuse_across_hosts(dinas(), ppdb())
+    refuse_across_hosts(dinas(extra_hosts=()), ppdb())  # one host carries every role
+    no_roles = ppdb().model_copy(update={"roles": []})
+    refuse_across_hosts(dinas(), no_roles)  # a single-server entry runs on the first host
