@@ -1,11 +1,17 @@
 """Preflight: does a target meet an app's requirements? Reads facts over SSH, changes nothing.
 
-:func:`gather_facts` runs ``playbooks/preflight.yml`` (setup facts, free disk of the target
-root's filesystem, a bind test of every port, ``docker version``, the Python libraries the
-community.docker modules import, zstd, a writable root); :func:`evaluate` is a pure function
+:func:`gather_host_facts` runs ``playbooks/preflight.yml`` on every host checked, in one run
+(setup facts, free disk of the target root's filesystem, a bind test of every port, ``docker
+version``, the Python libraries the community.docker modules import, under the interpreter the
+operations use, zstd, a writable root); :func:`evaluate` is a pure function
 from the entry's requirements and those facts to a list of :class:`Check`. What provisioning
 installs is checked here too, so install never fails half way for a reason preflight could
 have seen; such a failing check names its fix (``spbe-share target provision NAME``).
+
+A data center with several hosts and an entry with roles (:func:`host_plan`): each host that
+carries roles of the entry is checked against the sum of their minimums (a failure names the
+host and its roles) and recommended sizes (a warning); a target of one host, or an entry
+without roles, against ``requirements`` as always.
 """
 
 from __future__ import annotations
@@ -346,19 +352,6 @@ class PreflightReport:
         }
 
 
-def gather_facts(
-    ws: Workspace,
-    *,
-    target: Target,
-    entry: Entry,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-) -> tuple[TargetFacts, RunResult]:
-    facts, result = gather_host_facts(ws, target=target, entry=entry, plan=[(target, None)], progress=progress,
-                                      cancel=cancel)  # fmt: skip
-    return facts[target.name], result
-
-
 def gather_host_facts(
     ws: Workspace,
     *,
@@ -467,7 +460,8 @@ def preflight(ctx: OpContext, *, app: str, target_name: str) -> PreflightReport:
         entry = get_entry(ctx.ws, app).entry
         report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel)
         op.result = "ok" if report.ok else "failed"
-        op.note(failed=[c.check for c in failed(report.checks)], run=report.run_dir)
+        op.note(failed=[f"{c.host}: {c.check}" if c.host else c.check for c in failed(report.checks)],
+                run=report.run_dir)
         return report
 
 
