@@ -16,8 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 import semver
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 SEMVER = (
@@ -170,8 +169,9 @@ class Role(Strict):
 def at(loc: tuple[str | int, ...], problem: ValueError) -> ValidationError:
     """``problem`` reported at field ``loc`` of the file (``file:line: field: message``), not at
     the entry as a whole as a model validator's ValueError is."""
-    error = PydanticCustomError("value_error", "{message}", {"message": str(problem)})
-    return ValidationError.from_exception_data("Entry", [InitErrorDetails(type=error, loc=loc, input=None)])
+    return ValidationError.from_exception_data(
+        "Entry", [{"type": "value_error", "loc": loc, "input": None, "ctx": {"error": problem}}]
+    )
 
 
 class Build(Strict):

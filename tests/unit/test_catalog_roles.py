@@ -52,7 +52,7 @@ def test_component_naming_an_undeclared_role(tmp_path: Path) -> None:
     path = write_entry(tmp_path / "repo", "surat", roles=roles(WEB, DB), components=two_components(role="frontend"))
     text = path.read_text()
     assert problems_of(path) == [
-        f"{path}:{line_of(text, 'role: frontend')}: components[0].role: component 'web' names role 'frontend',"
+        f"{path}:{line_of(text, 'role: frontend')}: components[0].role: Value error, component 'web' names role 'frontend',"
         " which is not declared (roles: web, database)"
     ]
 
@@ -64,7 +64,7 @@ def test_component_without_role_when_roles_exist(tmp_path: Path) -> None:
     text = path.read_text()
     line = line_of(text, "name: db", line_of(text, "components:"))
     assert problems_of(path) == [
-        f"{path}:{line}: components[1]: component 'db' has no role (the entry declares roles: web, database)"
+        f"{path}:{line}: components[1]: Value error, component 'db' has no role (the entry declares roles: web, database)"
     ]
 
 
@@ -72,10 +72,10 @@ def test_role_without_roles_and_duplicates_and_minimum(tmp_path: Path) -> None:
     comp = {**entry_data("surat")["components"][0], "role": "web"}
     path = write_entry(tmp_path / "repo", "surat", components=[comp])
     assert problems_of(path) == [f"{path}:{line_of(path.read_text(), 'role: web')}: components[0].role:"
-                                 " component 'web' names role 'web' but the entry declares no 'roles'"]
+                                 " Value error, component 'web' names role 'web' but the entry declares no 'roles'"]
     path = write_entry(tmp_path / "r2", "surat", roles=roles(WEB, {**DB, "name": "web"}), components=two_components())
     [problem] = problems_of(path)
-    assert problem.endswith(": roles[1].name: role 'web' is declared twice")
+    assert problem.endswith(": roles[1].name: Value error, role 'web' is declared twice")
     low = {**WEB, "recommended": {"cpu_cores": 4, "memory_mb": 256, "disk_gb": 100}}
     path = write_entry(tmp_path / "r3", "surat", roles=roles(low, DB), components=two_components())
     [problem] = problems_of(path)
