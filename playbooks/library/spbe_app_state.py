@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Read what spbe-share keeps on a target about one app (standard library only; changes nothing)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Backups of an spbe-share app on a target: create, verify, restore, list, prune, pin (stdlib only)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Check that the blobs an install needs are in the target's blob store."""
 
 from __future__ import annotations

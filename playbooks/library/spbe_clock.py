@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Compare the target's clock with the controller's (standard library only)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Stop or remove an app's containers by name (standard library only; the docker CLI)."""
 
 from __future__ import annotations

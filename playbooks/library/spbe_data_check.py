@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Stop before an app starts on data whose secrets are gone (standard library only)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Load app images into the target's Docker engine from content-addressed blobs."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Write the journal of an spbe-share upgrade/rollback on the target (standard library only)."""
 
 from __future__ import annotations

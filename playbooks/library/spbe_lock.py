@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Take or release the spbe-share lock of one app on a target (standard library only).
 
 The protocol itself is ``module_utils/spbe_lockfile.py``, shared with every other holder.

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Why a component is unhealthy: its state and last log lines, secrets redacted ON the target."""
 
 from __future__ import annotations

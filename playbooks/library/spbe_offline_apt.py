@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Install Debian packages from a local folder only, with no network (standard library only)."""
 
 from __future__ import annotations

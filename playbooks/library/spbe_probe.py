@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Read-only probe of a target for spbe-share preflight (standard library only)."""
 
 from __future__ import annotations

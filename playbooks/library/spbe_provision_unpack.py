@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Unpack a provision bundle's .deb files on the target, checking each one (standard library only)."""
 
 from __future__ import annotations

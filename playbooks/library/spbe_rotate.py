@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Rotate one secret of an spbe-share app on its target (standard library only)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Generate a per-deployment secret on the target, once (standard library only)."""
 
 from __future__ import annotations

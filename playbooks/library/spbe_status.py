@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Read-only status of every spbe-share app on a target, in one task (standard library only).
 
 Two ways in, one reading (:func:`read_status`):

@@ -16,7 +16,15 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 import semver
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    model_validator,
+)
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 SEMVER = (
@@ -131,6 +139,49 @@ class Requirements(Strict):
     concurrent_users: int = Field(ge=1)
 
 
+ROLE_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+RoleName = Annotated[str, Field(pattern=ROLE_NAME, description="lowercase letters, digits and '_' (e.g. web)")]
+
+
+class RoleSize(Strict):
+    """What one host carrying a role needs (several roles on one host: their sums)."""
+
+    cpu_cores: int = Field(ge=1)
+    memory_mb: int = Field(ge=64)
+    disk_gb: int = Field(ge=1, description="free disk on the host's spbe-share root, data included")
+
+
+class Role(Strict):
+    """A kind of host an app spreads over (``web``, ``database``, ``backup``...); its components
+    name it in ``components[].role``. A role may carry no component (``backup``: the host that
+    keeps the copies). Preflight fails on a host under ``minimum`` and warns under ``recommended``."""
+
+    name: RoleName
+    description: str | None = None
+    minimum: RoleSize
+    recommended: RoleSize | None = Field(default=None, description="default: the minimum")
+
+    @model_validator(mode="after")
+    def _recommended_not_below_minimum(self) -> Role:
+        if self.recommended is not None:
+            for key, low in self.minimum.model_dump().items():
+                if getattr(self.recommended, key) < low:
+                    raise ValueError(f"recommended {key} {getattr(self.recommended, key)} is below the minimum {low}")
+        return self
+
+    @property
+    def wanted(self) -> RoleSize:
+        return self.recommended or self.minimum
+
+
+def at(loc: tuple[str | int, ...], problem: ValueError) -> ValidationError:
+    """``problem`` reported at field ``loc`` of the file (``file:line: field: message``), not at
+    the entry as a whole as a model validator's ValueError is."""
+    return ValidationError.from_exception_data(
+        "Entry", [{"type": "value_error", "loc": loc, "input": None, "ctx": {"error": problem}}]
+    )
+
+
 class Build(Strict):
     context: RelPath = Field(description="image source folder, relative to the repository root")
     dockerfile: str = "Dockerfile"
@@ -224,6 +275,7 @@ class Component(Strict):
     secrets: list[EnvName] = Field(default_factory=list, description="names from the entry's 'secrets'")
     config: list[ConfigFile] = Field(default_factory=list)
     depends_on: list[Slug] = Field(default_factory=list)
+    role: RoleName | None = Field(default=None, description="the entry's role whose host runs it (entries with roles)")
 
 
 class Setting(Strict):
@@ -357,6 +409,10 @@ class Entry(Strict):
     classification: Classification
     sharing: Sharing
     requirements: Requirements
+    roles: list[Role] = Field(
+        default_factory=list,
+        description="hosts the app spreads over; none: every component on one host (requirements)",
+    )
     secrets: list[Secret] = Field(default_factory=list)
     settings: list[Setting] = Field(default_factory=list)
     components: list[Component] = Field(min_length=1)
@@ -400,7 +456,14 @@ class Entry(Strict):
             if r.upgrades_from and r.upgrades_from not in versions:
                 raise ValueError(f"release {r.version} upgrades_from unknown release {r.upgrades_from}")
         _check_advisories(self)
+        _check_roles(self)
         return self
+
+    def role(self, name: str) -> Role | None:
+        return next((r for r in self.roles if r.name == name), None)
+
+    def components_of(self, role: str) -> list[Component]:
+        return [c for c in self.components if c.role == role]
 
     def advisories(self) -> list[tuple[Release, Advisory]]:
         """Every advisory of the entry with the release that lists it, by id."""
@@ -442,6 +505,23 @@ class Entry(Strict):
             for j, cf in enumerate(c.config):
                 out.append((("components", i, "config", j, "template"), cf.template, "repo"))
         return out
+
+
+def _check_roles(entry: Entry) -> None:
+    declared = [r.name for r in entry.roles]
+    for i, name in enumerate(declared):
+        if name in declared[:i]:
+            raise at(("roles", i, "name"), ValueError(f"role {name!r} is declared twice"))
+    for i, c in enumerate(entry.components):
+        if not declared and c.role is not None:
+            raise at(("components", i, "role"), ValueError(
+                f"component {c.name!r} names role {c.role!r} but the entry declares no 'roles'"))
+        if declared and c.role is None:
+            raise at(("components", i), ValueError(
+                f"component {c.name!r} has no role (the entry declares roles: {', '.join(declared)})"))
+        if declared and c.role not in declared:
+            raise at(("components", i, "role"), ValueError(
+                f"component {c.name!r} names role {c.role!r}, which is not declared (roles: {', '.join(declared)})"))
 
 
 def _check_advisories(entry: Entry) -> None:

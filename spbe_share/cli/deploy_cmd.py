@@ -33,8 +33,16 @@ class _Progress:
 
 
 def _checks_table(report: Any) -> None:
-    rows = [(c.check, c.required, c.found, "ok" if c.ok else "FAIL") for c in report.checks]
-    table(["check", "required", "found", "ok"], rows, title=f"preflight {report.app} on {report.target}")
+    def status(c: Any) -> str:
+        return ("WARN" if c.warn else "ok") if c.ok else "FAIL"
+
+    title = f"preflight {report.app} on {report.target}"
+    if any(c.host for c in report.checks):  # a data center with several hosts
+        by_host = [(c.host, c.check, c.required, c.found, status(c)) for c in report.checks]
+        table(["host", "check", "required", "found", "ok"], by_host, title=title)
+        return
+    rows = [(c.check, c.required, c.found, status(c)) for c in report.checks]
+    table(["check", "required", "found", "ok"], rows, title=title)
 
 
 @click.command("preflight")

@@ -92,16 +92,21 @@ def docker_daemon_option(f: Any) -> Any:
 def run_provision(ws: Any, name: str, bundle: Path | None, options: dict[str, Any], as_json: bool) -> None:
     """Provision and print the result (shared by `target provision` and `target add --provision`)."""
     from ..ops.context import OpContext
-    from ..ops.provision import provision
+    from ..ops.provision import provision_all
     from ..remote.interrupts import interrupts
     from .deploy_cmd import _Progress
 
     ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
     with interrupts(ctx.cancel):
-        result = provision(ctx, target_name=name, bundle=bundle, docker_daemon_options=options)
-    if as_json:
-        emit_json(result.as_dict())
+        results = provision_all(ctx, target_name=name, bundle=bundle, docker_daemon_options=options)
+    if as_json:  # one host: its result, as always; several: one per host
+        emit_json(results[0].as_dict() if len(results) == 1 else [r.as_dict() for r in results])
         return
+    for result in results:
+        _show(result)
+
+
+def _show(result: Any) -> None:
     for warning in result.warnings:
         info(f"warning: {warning}")
     if not result.changed:

@@ -17,6 +17,8 @@ def _target_json(t: Any) -> dict[str, Any]:
 
     data = t.model_dump(mode="json")
     data["host_key_fingerprints"] = [HostKey(*ln.split()[1:3]).fingerprint for ln in t.host_keys]
+    for h, view in zip(data["extra_hosts"], t.extra_hosts, strict=True):
+        h["host_key_fingerprints"] = [HostKey(*ln.split()[1:3]).fingerprint for ln in view.host_keys]
     data["all_groups"] = list(groups_of(t))
     return data
 
@@ -36,20 +38,26 @@ def target() -> None:
 
 @target.command("add")
 @click.argument("name")
-@click.option("--host", required=True, help="Address or DNS name of the data center's server.")
+@click.option("--host", "host_values", required=True, multiple=True, metavar="ADDRESS | ROLES=[USER@]ADDRESS[:PORT]",
+              help="Address or DNS name of the data center's server. A data center with several servers:"
+              " one --host per server with the roles it carries, e.g. --host web=10.1.2.3 --host"
+              " database=10.1.2.4 --host backup=10.1.2.5 (the first is the target's own host).")
 @click.option("--port", type=int, default=22, show_default=True)
 @click.option("--user", required=True, help="SSH login user.")
-@click.option("--key", required=True, type=click.Path(path_type=Path), help="SSH private key file.")
+@click.option("--key", "key_values", required=True, multiple=True, metavar="[ROLE=]FILE",
+              help="SSH private key file; ROLE=FILE: the one of the host carrying ROLE.")
 @click.option("--pemda", required=True, help='Adopter Pemda, e.g. "Kota Sorong".')
 @click.option("--kode-wilayah", required=True, help="Kemendagri region code, e.g. 96.71.")
 @click.option("--root", default="/var/lib/spbe-share", show_default=True, help="Data dir on the target.")
 @click.option("--bind-address", default=None,
               help="IP address to publish app ports on [default: --host, resolved to its one IP address].")
-@click.option("--python", default=None, help="Python interpreter on the target (ansible_python_interpreter).")
+@click.option("--python", "python_values", multiple=True, metavar="[ROLE=]PATH",
+              help="Python interpreter on the target (ansible_python_interpreter); preflight and every"
+              " operation use it. ROLE=PATH: the one of the host carrying ROLE.")
 @click.option(
-    "--host-key-fingerprint",
-    default=None,
-    help="Require this SHA256:... fingerprint (obtained from the Pemda out of band).",
+    "--host-key-fingerprint", "fingerprint_values", multiple=True, metavar="[ROLE=]SHA256:...",
+    help="Require this SHA256:... fingerprint (obtained from the Pemda out of band); several hosts:"
+    " ROLE=SHA256:... for each.",
 )
 @click.option(
     "--host-key-file",
@@ -63,9 +71,8 @@ def target() -> None:
     help="Pin whatever key the server offers now, unchecked (scripts; prefer --host-key-fingerprint).",
 )
 @click.option(
-    "--accept-new-host-key",
-    default=None,
-    metavar="SHA256:...",
+    "--accept-new-host-key", "accept_values", multiple=True,
+    metavar="[ROLE=]SHA256:...",
     help="With --replace: the server was reinstalled; pin its new key, which must have this fingerprint.",
 )
 @click.option("--replace", is_flag=True, help="Overwrite an existing target of this name.")
@@ -77,10 +84,10 @@ def target() -> None:
               help="Put the target in this group (repeatable), e.g. papua_barat_daya. Every target is"
               " also in its province group prov_NN.")
 @click.pass_obj
-def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: str,
-        kode_wilayah: str, root: str, bind_address: str | None, python: str | None,
-        host_key_fingerprint: str | None, host_key_file: Path | None, trust_on_first_use: bool,
-        accept_new_host_key: str | None, replace: bool, provision: bool, provision_bundle: Path | None,
+def add(ws: Any, name: str, host_values: tuple[str, ...], port: int, user: str, key_values: tuple[str, ...],
+        pemda: str, kode_wilayah: str, root: str, bind_address: str | None, python_values: tuple[str, ...],
+        fingerprint_values: tuple[str, ...], host_key_file: Path | None, trust_on_first_use: bool,
+        accept_values: tuple[str, ...], replace: bool, provision: bool, provision_bundle: Path | None,
         daemon_opts: tuple[str, ...], groups: tuple[str, ...]) -> None:
     """Add target NAME: pin its host key, prove an SSH login works, then save it.
 
@@ -92,10 +99,33 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
     --replace --accept-new-host-key SHA256:new.
 
     With --provision, then make it ready for apps (`target provision NAME`).
+
+    \b
+    A data center with several servers (an app's roles: web, database, backup):
+      spbe-share target add dinas-pendidikan-sorong --host web=10.1.2.3 \\
+        --host database=10.1.2.4 --host backup=10.1.2.5 --user spbe --key ~/.ssh/id_ed25519 \\
+        --host-key-fingerprint web=SHA256:... --host-key-fingerprint database=SHA256:... ...
+    Every server's key is pinned and its login proved before anything is saved.
     """
     from .. import audit
+    from ..errors import InvalidInput
     from ..ops.provision import parse_daemon_options, set_docker_daemon_options
     from ..ops.target_add import add_target
+    from ..targets.hostkeys import HostKey
+    from ..targets.inventory import parse_host_spec, per_role
+
+    specs = [parse_host_spec(v) for v in host_values]
+    if len(specs) > 1 or any(s.roles for s in specs):
+        if not all(s.roles for s in specs):
+            raise InvalidInput("--host: with several hosts, name the roles each carries: --host web=10.1.2.3"
+                               " --host database=10.1.2.4")  # fmt: skip
+    roles = [r for s in specs for r in s.roles]
+    key_s, keys = per_role(key_values, "--key", roles)
+    python, pythons = per_role(python_values, "--python", roles)
+    host_key_fingerprint, fingerprints = per_role(fingerprint_values, "--host-key-fingerprint", roles)
+    accept_new_host_key, accept_new = per_role(accept_values, "--accept-new-host-key", roles)
+    if key_s is None and not all(any(r in keys for r in s.roles) for s in specs):
+        raise InvalidInput("--key: give a key file for every host (FILE, or ROLE=FILE for each)")
 
     options = parse_daemon_options(daemon_opts)  # bad input is refused before anything changes
     if replace:  # a re-added server keeps its daemon settings unless given anew
@@ -104,23 +134,31 @@ def add(ws: Any, name: str, host: str, port: int, user: str, key: Path, pemda: s
         old = load_targets(ws).get(name)
         options = {**(old.docker_daemon_options if old else {}), **options}
     result = add_target(
-        ws, name=name, host=host, port=port, user=user, key=key, pemda=pemda,
-        kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
+        ws, name=name, hosts=specs, port=port, user=user, key=Path(key_s or next(iter(keys.values()))),
+        pemda=pemda, kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
         host_key_fingerprint=host_key_fingerprint, host_key_file=host_key_file,
         trust_on_first_use=trust_on_first_use, accept_new_host_key=accept_new_host_key,
         confirm=_ask_host_key if _interactive() else None, replace=replace, groups=groups,
+        keys={r: Path(k) for r, k in keys.items()}, pythons=pythons, fingerprints=fingerprints,
+        accept_new=accept_new,
     )  # fmt: skip
     t = result.target
-    click.echo(f"pinned host key(s) of {t.known_hosts_name} ({result.how}):")
-    for k in result.pinned:
-        click.echo("  " + k.describe(t.known_hosts_name))
+    for h in t.hosts():
+        click.echo(f"pinned host key(s) of {h.known_hosts_name} ({result.how}):")
+        for line in h.host_keys:
+            k = HostKey(*line.split()[1:3])
+            click.echo("  " + k.describe(h.known_hosts_name))
     click.echo(f"target {t.name} added: {t.destination} port {t.port} ({t.pemda}, {t.kode_wilayah}),"
                f" app ports on {t.bind_address}")
+    for h in t.hosts():
+        if h.roles:
+            click.echo(f"  host {h.name}: {h.destination} port {h.port}, roles {', '.join(h.roles)},"
+                       f" app ports on {h.bind_address}")
     audit.record(
         ws, what="target add", where=t.name, result="ok", host=t.host, port=t.port, user=t.user,
         pemda=t.pemda, kode_wilayah=t.kode_wilayah, bind_address=t.bind_address,
         fingerprints=[k.fingerprint for k in result.pinned], pinned_by=result.how, replace=replace,
-        groups=list(t.groups),
+        groups=list(t.groups), roles={h.name: list(h.roles) for h in t.hosts() if h.roles},
     )  # fmt: skip
     if provision:
         run_provision(ws, t.name, provision_bundle, options, as_json=False)
@@ -193,6 +231,7 @@ def group_(ws: Any, name: str, add_: tuple[str, ...], remove: tuple[str, ...]) -
 @click.pass_obj
 def show(ws: Any, name: str, as_json: bool) -> None:
     """Show one target and its pinned host key fingerprints."""
+    from ..targets.hostkeys import HostKey
     from ..targets.inventory import get_target
 
     t = get_target(ws, name)
@@ -207,6 +246,13 @@ def show(ws: Any, name: str, as_json: bool) -> None:
     click.echo(f"groups: {', '.join(data['all_groups'])}")
     for fp in data["host_key_fingerprints"]:
         click.echo(f"host_key: {fp}")
+    if t.roles:
+        click.echo(f"roles: {', '.join(t.roles)}")
+    for h in t.extra_hosts:
+        click.echo(f"host {h.name}: {h.user}@{h.host} port {h.port}, roles {', '.join(h.roles)},"
+                   f" app ports on {h.bind_address}")
+        for ln in h.host_keys:
+            click.echo(f"  host_key: {HostKey(*ln.split()[1:3]).fingerprint}")
 
 
 @target.command("remove")
@@ -234,7 +280,11 @@ def check(ws: Any, name: str) -> None:
     fps = check_host_key(ws, t)
     if t.connection == "ssh":
         verify_connection(ws, t)
-    click.echo(f"target {t.name}: ok" + (f" (host key {', '.join(fps)})" if fps else ""))
+    for h in t.hosts()[1:]:  # a data center's other hosts
+        check_host_key(ws, h)
+        verify_connection(ws, h)
+    click.echo(f"target {t.name}: ok" + (f" (host key {', '.join(fps)})" if fps else "")
+               + (f", {len(t.extra_hosts)} more host(s) ok" if t.extra_hosts else ""))
 
 
 @target.command("set-local")

@@ -53,6 +53,12 @@ _ALL = [
     Check("volume-not-backed-up", W, "Volume data tidak masuk rencana backup",
           "A data volume is not in the backup plan"),
     Check("component-no-health", W, "Komponen tanpa pemeriksaan kesehatan", "A component has no health check"),
+    Check("role-no-component", W, "Peran tanpa komponen (selain backup)",
+          "A role carries no component (other than backup)"),
+    Check("role-no-recommended", INFO, "Peran tanpa spesifikasi yang dianjurkan",
+          "A role has no recommended figures"),
+    Check("role-undocumented", W, "Peran tidak dijelaskan di panduan instalasi",
+          "A role is not explained in the install guide"),
     Check("release-migration-undocumented", W, "Rilis yang memigrasi data tidak dibahas di panduan",
           "A release that migrates data is not covered by the guides"),
     # the documents (Markdown)

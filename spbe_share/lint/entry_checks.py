@@ -66,7 +66,26 @@ def check_entry_fields(ctx: LintContext) -> list[Finding]:
         if comp.health is None:
             out.append(ctx.at("component-no-health", ("components", i),
                               f"component {comp.name!r} has no health check"))  # fmt: skip
+    out += _roles(ctx)
     out += _against_guides(ctx)
+    return out
+
+
+# The role a host has for keeping backup copies: it carries no component (issue 19, item 5).
+BACKUP_ROLE = "backup"
+
+
+def _roles(ctx: LintContext) -> list[Finding]:
+    e = ctx.le.entry
+    out: list[Finding] = []
+    for i, r in enumerate(e.roles):
+        if r.name != BACKUP_ROLE and not e.components_of(r.name):
+            out.append(ctx.at("role-no-component", ("roles", i),
+                              f"role {r.name!r} carries no component: a host would be prepared for nothing"))  # fmt: skip
+        if r.recommended is None:
+            out.append(ctx.at("role-no-recommended", ("roles", i),
+                              f"role {r.name!r} has only a minimum: say what the adopter should prepare"
+                              " (recommended)"))  # fmt: skip
     return out
 
 
@@ -80,6 +99,10 @@ def _against_guides(ctx: LintContext) -> list[Finding]:
             if not re.search(rf"(?<![\w]){re.escape(s.name)}(?![\w])", install.text):
                 out.append(ctx.at("setting-undocumented", ("settings", i),
                                   f"setting {s.name!r} is not mentioned in {install.ref.relpath}"))  # fmt: skip
+        for i, role in enumerate(e.roles):
+            if not re.search(rf"(?<![\w]){re.escape(role.name)}(?![\w])", install.text):
+                out.append(ctx.at("role-undocumented", ("roles", i),
+                                  f"role {role.name!r} is not mentioned in {install.ref.relpath}"))  # fmt: skip
     guides = install.text + "\n" + change.text
     for i, r in enumerate(e.releases):
         if r.migrates_data and r.version not in guides:

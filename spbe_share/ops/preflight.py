@@ -1,11 +1,17 @@
 """Preflight: does a target meet an app's requirements? Reads facts over SSH, changes nothing.
 
-:func:`gather_facts` runs ``playbooks/preflight.yml`` (setup facts, free disk of the target
-root's filesystem, a bind test of every port, ``docker version``, the Python libraries the
-community.docker modules import, zstd, a writable root); :func:`evaluate` is a pure function
+:func:`gather_host_facts` runs ``playbooks/preflight.yml`` on every host checked, in one run
+(setup facts, free disk of the target root's filesystem, a bind test of every port, ``docker
+version``, the Python libraries the community.docker modules import, under the interpreter the
+operations use, zstd, a writable root); :func:`evaluate` is a pure function
 from the entry's requirements and those facts to a list of :class:`Check`. What provisioning
 installs is checked here too, so install never fails half way for a reason preflight could
 have seen; such a failing check names its fix (``spbe-share target provision NAME``).
+
+A data center with several hosts and an entry with roles (:func:`host_plan`): each host that
+carries roles of the entry is checked against the sum of their minimums (a failure names the
+host and its roles) and recommended sizes (a warning); a target of one host, or an entry
+without roles, against ``requirements`` as always.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..catalog.models import Entry, Requirements
-from ..errors import Cancelled, PreflightFailed, RemoteFailed
+from ..catalog.models import Component, Entry, Requirements, RoleSize
+from ..errors import Cancelled, InvalidInput, PreflightFailed, RemoteFailed
 from ..outside import OutsideJSONError, loads_json
 
 if TYPE_CHECKING:
@@ -96,6 +102,8 @@ class Check:
     found: str
     ok: bool
     fix: str = ""  # what to run when it fails (provisioning fixes most of what install needs)
+    host: str = ""  # a data center with several hosts: the host checked (and its roles)
+    warn: bool = False  # ok, but under the role's recommended figures
 
 
 def required_ports(entry: Entry) -> list[int]:
@@ -106,6 +114,79 @@ def required_ports(entry: Entry) -> list[int]:
             if p.protocol == "tcp":
                 ports.add(p.host_port)
     return sorted(ports)
+
+
+def components_on(entry: Entry, roles: Sequence[str] | None) -> list[Component]:
+    """The components a host carrying ``roles`` runs (None: one host runs them all)."""
+    return list(entry.components) if roles is None else [c for c in entry.components if c.role in roles]
+
+
+def host_ports(entry: Entry, roles: Sequence[str] | None) -> list[int]:
+    """Ports that must be free on a host carrying ``roles``: its components' published TCP
+    ports, and ``requirements.ports`` where it publishes any (None: :func:`required_ports`)."""
+    if roles is None:
+        return required_ports(entry)
+    published = {p.host_port for c in components_on(entry, roles) for p in c.ports if p.protocol == "tcp"}
+    return sorted(published | set(entry.requirements.ports)) if published else []
+
+
+def role_sizes(entry: Entry, roles: Sequence[str]) -> tuple[RoleSize, RoleSize]:
+    """(minimum, recommended) of a host carrying ``roles``: the sums over them."""
+    chosen = [r for r in entry.roles if r.name in roles]
+
+    def total(sizes: list[RoleSize]) -> RoleSize:
+        return RoleSize(cpu_cores=sum(s.cpu_cores for s in sizes), memory_mb=sum(s.memory_mb for s in sizes),
+                        disk_gb=sum(s.disk_gb for s in sizes))  # fmt: skip
+
+    return total([r.minimum for r in chosen]), total([r.wanted for r in chosen])
+
+
+def host_plan(target: Target, entry: Entry) -> list[tuple[Target, tuple[str, ...] | None]]:
+    """The hosts preflight checks and the entry's roles each carries. None: the target's one
+    host carries every component and ``requirements`` (a single-server entry, or a target of
+    one host)."""
+    if not (entry.roles and target.multi_host):
+        return [(target, None)]
+    declared = [r.name for r in entry.roles]
+    out: list[tuple[Target, tuple[str, ...] | None]] = []
+    for h in target.hosts():
+        mine = tuple(r for r in declared if r in h.roles)
+        if mine:
+            out.append((h, mine))
+    return out
+
+
+def missing_roles(target: Target, entry: Entry) -> list[Check]:
+    """A role of the entry that no host of a multi-host target carries."""
+    if not (entry.roles and target.multi_host):
+        return []
+    return [
+        Check(f"role {r.name}", "a host of the target carries it", "no host (target add --replace ... --host"
+              f" {r.name}=ADDRESS)", False)  # fmt: skip
+        for r in entry.roles if target.host_with(r.name) is None
+    ]
+
+
+def role_checks(entry: Entry, roles: Sequence[str], facts: TargetFacts, checks: list[Check], *,
+                where: str) -> list[Check]:  # fmt: skip
+    """``checks`` (evaluated against the roles' minimum) named after the host and its roles,
+    plus a warning for each figure under the roles' recommended ones."""
+    _minimum, wanted = role_sizes(entry, roles)
+    label = "+".join(roles)
+    out = []
+    for c in checks:
+        required = f"{c.required} ({label})" if c.check in ("cpu cores", "memory", "free disk") else c.required
+        out.append(Check(c.check, required, c.found, c.ok, c.fix, host=where))
+    under = [
+        ("cpu cores", f">= {wanted.cpu_cores}", str(facts.cpu_cores), facts.cpu_cores < wanted.cpu_cores),
+        ("memory", f">= {wanted.memory_mb} MB", f"{facts.memory_mb} MB", facts.memory_mb < wanted.memory_mb),
+        ("free disk", f">= {wanted.disk_gb} GB", f"{facts.disk.free_mb / 1024:.1f} GB",
+         facts.disk.free_mb < wanted.disk_gb * 1024),
+    ]  # fmt: skip
+    for name, required, found, low in under:
+        if low:
+            out.append(Check(f"{name} (recommended)", f"{required} ({label})", found, True, host=where, warn=True))
+    return out
 
 
 def _os_ok(req: Requirements, facts: TargetFacts) -> bool:
@@ -234,6 +315,22 @@ def preflight_vars(target: Target, entry: Entry) -> dict[str, Any]:
     }
 
 
+def preflight_host_vars(target: Target, entry: Entry, plan: Sequence[tuple[Target, tuple[str, ...] | None]]
+                        ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
+    """Extravars and per-host vars of a preflight over several hosts (what each host runs)."""
+    extravars = {"spbe_target": target.name, "spbe_root": target.root,
+                 "spbe_preflight_hosts": [h.name for h, _roles in plan]}  # fmt: skip
+    host_vars = {
+        h.name: {
+            "spbe_bind_address": h.bind_address,
+            "spbe_ports": host_ports(entry, roles),
+            "spbe_containers": [f"spbe-{target.name}-{entry.id}-{c.name}" for c in components_on(entry, roles)],
+        }
+        for h, roles in plan
+    }
+    return extravars, host_vars
+
+
 @dataclass(frozen=True)
 class PreflightReport:
     target: str
@@ -255,25 +352,33 @@ class PreflightReport:
         }
 
 
-def gather_facts(
+def gather_host_facts(
     ws: Workspace,
     *,
     target: Target,
     entry: Entry,
+    plan: Sequence[tuple[Target, tuple[str, ...] | None]],
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-) -> tuple[TargetFacts, RunResult]:
+) -> tuple[dict[str, TargetFacts], RunResult]:
+    """Facts of every host of ``plan`` in one run (one host: the variables as they always were)."""
     from ..remote.outcome import raise_for_run
     from ..remote.runner import run_playbook
 
+    host_vars: dict[str, dict[str, Any]] | None = None
+    if len(plan) == 1 and plan[0][0].name == target.name:
+        extravars = preflight_vars(target, entry)
+    else:
+        extravars, host_vars = preflight_host_vars(target, entry, plan)
     result = run_playbook(
         ws,
         op="preflight",
         target=target.name,
         app=entry.id,
         playbook="preflight.yml",
-        targets=[target],
-        extravars=preflight_vars(target, entry),
+        targets=[h for h, _roles in plan],
+        extravars=extravars,
+        host_vars=host_vars,
         progress=progress,
         now=dt.datetime.now(dt.UTC),
         cancel=cancel,
@@ -281,10 +386,13 @@ def gather_facts(
     if result.cancelled and not result.ok:
         raise Cancelled(f"preflight on {target.name} stopped; it changes nothing")
     raise_for_run(result, target.name, "preflight")
-    data = result.stats.get(target.name, {}).get("spbe_preflight")
-    if not isinstance(data, dict):
-        raise RemoteFailed(f"{target.name}: preflight returned no facts (see {result.run_dir})")
-    return TargetFacts.model_validate(data), result
+    out = {}
+    for h, _roles in plan:
+        data = result.stats.get(h.name, {}).get("spbe_preflight")
+        if not isinstance(data, dict):
+            raise RemoteFailed(f"{h.name}: preflight returned no facts (see {result.run_dir})")
+        out[h.name] = TargetFacts.model_validate(data)
+    return out, result
 
 
 def run_preflight(
@@ -295,12 +403,25 @@ def run_preflight(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> PreflightReport:
-    """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`)."""
-    facts, result = gather_facts(ws, target=target, entry=entry, progress=progress, cancel=cancel)
-    checks = evaluate(
-        entry.requirements, facts, ports=required_ports(entry), bind_address=target.bind_address,
-        fix=fix_for(target),
-    )
+    """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`).
+
+    A data center with several hosts and an entry with roles: each host carrying a role of
+    the entry is checked against the sum of its roles' minimum (fail) and recommended (warn)."""
+    plan = host_plan(target, entry)
+    facts, result = gather_host_facts(ws, target=target, entry=entry, plan=plan, progress=progress,
+                                      cancel=cancel)  # fmt: skip
+    fix = fix_for(target)
+    checks: list[Check] = missing_roles(target, entry)
+    for h, roles in plan:
+        f = facts[h.name]
+        if roles is None:
+            checks += evaluate(entry.requirements, f, ports=required_ports(entry), bind_address=h.bind_address,
+                               fix=fix)  # fmt: skip
+            continue
+        minimum, _wanted = role_sizes(entry, roles)
+        req = entry.requirements.model_copy(update=minimum.model_dump())
+        found = evaluate(req, f, ports=host_ports(entry, roles), bind_address=h.bind_address, fix=fix)
+        checks += role_checks(entry, roles, f, found, where=f"{h.name} ({', '.join(roles)})")
     return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
 
 
@@ -310,7 +431,8 @@ def require_ok(report: PreflightReport) -> None:
         fixes = list(dict.fromkeys(c.fix for c in bad if c.fix))
         raise PreflightFailed(
             f"{report.target} does not meet the requirements of {report.app}",
-            details=[f"  {c.check}: required {c.required}, found {c.found}" for c in bad]
+            details=[f"  {c.host + ': ' if c.host else ''}{c.check}: required {c.required}, found {c.found}"
+                     for c in bad]
             + [f"fix: {f}" for f in fixes],
         )
 
@@ -334,10 +456,12 @@ def preflight(ctx: OpContext, *, app: str, target_name: str) -> PreflightReport:
 
     with operation(ctx, name="preflight", app=app, target=target_name, refusal="error") as op:
         target = checked_target(ctx, target_name)
+        check_host_keys(ctx, target)
         entry = get_entry(ctx.ws, app).entry
         report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel)
         op.result = "ok" if report.ok else "failed"
-        op.note(failed=[c.check for c in failed(report.checks)], run=report.run_dir)
+        op.note(failed=[f"{c.host}: {c.check}" if c.host else c.check for c in failed(report.checks)],
+                run=report.run_dir)
         return report
 
 
@@ -345,7 +469,31 @@ def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry) -> PreflightRe
     """Preflight on the target (read-only); raises PreflightFailed when a check fails."""
 
     ctx.cancel.check()
+    refuse_across_hosts(target, entry)
     report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel)
     require_ok(report)
+    for c in report.checks:
+        if c.warn:
+            ctx.say(f"warning: {c.host}: {c.check}: {c.required}, found {c.found}")
     ctx.cancel.check()
     return report
+
+
+def refuse_across_hosts(target: Target, entry: Entry) -> None:
+    """Operations start an app on the target's first host only: an app with roles on a target
+    of several hosts is refused before anything changes (its components belong on other hosts)."""
+    if entry.roles and target.multi_host:
+        raise InvalidInput(
+            f"{entry.id} spreads over roles ({', '.join(r.name for r in entry.roles)}) and target {target.name} has"
+            " several hosts: this version installs an app on one host only; use a target of one host"
+            " (it carries every role)"
+        )
+
+
+def check_host_keys(ctx: OpContext, target: Target) -> None:
+    """The pinned keys of a data center's other hosts (``checked_target`` checks the first)."""
+    from ..remote.ssh import check_host_key
+
+    for h in target.hosts()[1:]:
+        check_host_key(ctx.ws, h)
+        ctx.cancel.check()

@@ -30,7 +30,6 @@ from ..i18n import N_
 from ..outside import OutsideJSONError, loads_json
 from ..provision.bundle import ProvisionManifest, ProvisionSigner, verify_for_provisioning
 from ..provision.oses import PROFILES, os_id_of, parse_os_release
-from .checks import checked_target
 from .core import new_lock, operation, run_locked
 
 if TYPE_CHECKING:
@@ -197,11 +196,16 @@ def plan_provision(
     target_name: str,
     bundle: Path | None = None,
     docker_daemon_options: dict[str, Any] | None = None,
+    host: str | None = None,
 ) -> ProvisionPlan:
-    """Every check of a provisioning, reading only; the plan of ``provision.yml``."""
+    """Every check of a provisioning, reading only; the plan of ``provision.yml``. ``host``: one
+    host of a data center with several (its inventory name; default: the target's first)."""
+    from ..remote.ssh import check_host_key
     from ..targets.inventory import get_target
 
     target = get_target(ctx.ws, target_name)
+    if host is not None:
+        target = next(h for h in target.hosts() if h.name == host)
     if docker_daemon_options:
         target = with_daemon_options(target, docker_daemon_options)
     if target.connection != "ssh":
@@ -212,7 +216,8 @@ def plan_provision(
     # before the target is contacted
     given = verify_for_provisioning(ctx.ws, bundle) if bundle is not None else None
     ctx.cancel.check()
-    checked_target(ctx, target.name)  # the pinned host key (the target as saved: same host)
+    check_host_key(ctx.ws, target)  # the pinned host key (the target as saved: same host)
+    ctx.cancel.check()
     os_id, arch = read_platform(ctx.ws, target)
     if os_id not in PROFILES:
         raise InvalidInput(f"{target.name} runs {os_id}: spbe-share provisions {', '.join(sorted(PROFILES))}")
@@ -287,16 +292,18 @@ def provision(
     target_name: str,
     bundle: Path | None = None,
     docker_daemon_options: dict[str, Any] | None = None,
+    host: str | None = None,
 ) -> ProvisionResult:
-    """Check, then provision ``target_name``: audited on every exit path, under the provisioning
+    """Check, then provision ``target_name`` (``host``: that host of it): audited on every exit path, under the provisioning
     lock with its lease renewed; a SIGINT/SIGTERM (``ctx.cancel``) stops the playbook, releases
     the lock if this run holds it and raises :class:`Cancelled` (exit 12).
 
     ``docker_daemon_options`` are merged into the target's settings for this run and saved in
     the inventory once it succeeded (a refused or failed run leaves the inventory as it was).
     """
-    with operation(ctx, name="provision", app=None, target=target_name) as op:
-        plan = plan_provision(ctx, target_name=target_name, bundle=bundle, docker_daemon_options=docker_daemon_options)
+    with operation(ctx, name="provision", app=None, target=host or target_name) as op:
+        plan = plan_provision(ctx, target_name=target_name, bundle=bundle, docker_daemon_options=docker_daemon_options,
+                              host=host)  # fmt: skip
         op.note(bundle=plan.manifest.digest)
         op.cancelled = _cancelled(plan.target.name)
         run = run_locked(
@@ -306,10 +313,36 @@ def provision(
         if not run.ok:
             _raise_failure(run, plan.target.name)
         result = result_of(plan, run)
-        if docker_daemon_options:
+        if docker_daemon_options and host is None:
             set_docker_daemon_options(ctx.ws, target_name, docker_daemon_options)
         op.result = "ok" if result.changed else "ok: nothing changed"
         op.note(os=plan.os_id, arch=plan.arch, signer=plan.signer.key_id, signer_trust=plan.signer.why,
                 installed=result.installed, changed_tasks=result.changed_tasks,
                 clock_skew_seconds=result.clock["skew_seconds"], run=str(result.run_dir))
         return result
+
+
+def provision_all(
+    ctx: OpContext,
+    *,
+    target_name: str,
+    bundle: Path | None = None,
+    docker_daemon_options: dict[str, Any] | None = None,
+) -> list[ProvisionResult]:
+    """``target provision``: every host of the data center, one after the other (each its own
+    checks, lock, OS and bundle; a host that fails stops the rest, and running it again
+    finishes them: a provisioned host changes nothing). The daemon options are saved once all
+    hosts took them."""
+    from ..targets.inventory import load_targets
+
+    target = load_targets(ctx.ws).get(target_name)
+    if target is None or not target.multi_host:  # provision() refuses (and audits) a target it cannot use
+        return [provision(ctx, target_name=target_name, bundle=bundle, docker_daemon_options=docker_daemon_options)]
+    out = []
+    for h in target.hosts():
+        ctx.say(f"provisioning host {h.name} ({h.host}, roles {', '.join(h.roles)})")
+        out.append(provision(ctx, target_name=target_name, bundle=bundle, docker_daemon_options=docker_daemon_options,
+                             host=h.name))  # fmt: skip
+    if docker_daemon_options:
+        set_docker_daemon_options(ctx.ws, target_name, docker_daemon_options)
+    return out

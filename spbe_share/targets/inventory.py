@@ -34,6 +34,32 @@ Storage
     a person chose (``target add --group``) and ``prov_NN``, the province of the kode wilayah,
     which every target is in (see :mod:`spbe_share.targets.selectors`).
 
+    A data center with several hosts (``target add NAME --host web=10.1.2.3 --host
+    database=10.1.2.4``) keeps its first host as above, the host ``NAME``; every other host is a
+    host of the group ``spbe_hosts``, named ``NAME--ROLE`` after its first role, whose var
+    ``spbe_target`` names its target. The roles each host carries are the members of the groups
+    ``spbe_role_<role>``::
+
+            spbe_hosts:
+              vars: {ansible_ssh_common_args: ...}     # as spbe_targets' (rewritten on save)
+              hosts:
+                dinas-pendidikan-sorong--database:
+                  ansible_host: 10.1.2.4
+                  ansible_port: 22
+                  ansible_user: spbe
+                  ansible_ssh_private_key_file: /home/op/.ssh/id_ed25519
+                  spbe_bind_address: 10.1.2.4
+                  spbe_target: dinas-pendidikan-sorong
+            spbe_role_web:
+              hosts:
+                dinas-pendidikan-sorong:
+            spbe_role_database:
+              hosts:
+                dinas-pendidikan-sorong--database:
+
+    A target whose hosts carry no role (every target added before roles existed) is one host
+    that runs every component, as before.
+
     ``ansible-playbook -i inventory.yml`` uses it as is. Pinned host keys live in
     ``ws.known_hosts_file`` (OpenSSH format, ``[host]:port`` when the port is not 22).
 
@@ -58,15 +84,17 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from ..catalog.models import KODE_WILAYAH
+from ..catalog.models import KODE_WILAYAH, ROLE_NAME
 from ..errors import (
     InvalidInput,
     NotFound,
@@ -74,7 +102,7 @@ from ..errors import (
 )
 from ..files import atomic_write_text
 from ..workspace import Workspace
-from ..yamlio import LoadedYaml, dump_yaml, load_yaml, pydantic_problems
+from ..yamlio import LoadedYaml, dump_yaml, format_loc, load_yaml, pydantic_problems
 from .hostkeys import (
     known_hosts_name,
     read_known_hosts,
@@ -88,6 +116,9 @@ from .selectors import (
 )
 
 GROUP = "spbe_targets"
+HOSTS_GROUP = "spbe_hosts"  # the hosts of multi-host targets besides their first one
+ROLE_GROUP_PREFIX = "spbe_role_"  # spbe_role_web: the hosts that carry the role web
+HOST_SEP = "--"  # dinas-pendidikan-sorong--database: a target's host named after its first role
 LOCAL = "local"
 DEFAULT_ROOT = "/var/lib/spbe-share"
 TARGET_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
@@ -124,6 +155,35 @@ TargetName = Annotated[str, Field(pattern=TARGET_NAME)]
 Host = Annotated[str, Field(pattern=HOST, min_length=1)]
 User = Annotated[str, Field(pattern=USER)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+RoleName = Annotated[str, Field(pattern=ROLE_NAME)]
+# a host of the inventory: a target's (first) host, or TARGET--ROLE
+INVENTORY_HOST = r"^[a-z0-9](?:[a-z0-9_-]{0,126}[a-z0-9])?$"
+InventoryHost = Annotated[str, Field(pattern=INVENTORY_HOST)]
+
+
+class TargetHost(BaseModel):
+    """One more host of a data center: its own address, login, key, pinned keys and roles."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: InventoryHost  # the inventory's host name: TARGET--ROLE
+    host: Host
+    port: Port = 22
+    user: User
+    key: Path | None = None
+    python: str | None = None
+    bind_address: str = Field(min_length=1)
+    roles: tuple[RoleName, ...] = Field(min_length=1)
+    host_keys: tuple[str, ...] = ()
+
+    @property
+    def known_hosts_name(self) -> str:
+        return known_hosts_name(self.host, self.port)
+
+
+def host_name(target: str, roles: Sequence[str]) -> str:
+    """The inventory name of a target's host other than its first: ``TARGET--ROLE``."""
+    return f"{target}{HOST_SEP}{roles[0]}"
 
 
 class Target(BaseModel):
@@ -145,6 +205,28 @@ class Target(BaseModel):
     host_keys: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()  # chosen groups (the province group prov_NN is implied)
     docker_daemon_options: dict[str, Any] = Field(default_factory=dict)  # see `target provision`
+    roles: tuple[RoleName, ...] = ()  # roles of this (first) host; none: a single host carrying every role
+    extra_hosts: tuple[TargetHost, ...] = ()  # the data center's other hosts
+
+    @property
+    def multi_host(self) -> bool:
+        return bool(self.extra_hosts)
+
+    def hosts(self) -> list[Target]:
+        """Every host of the data center as a one-host target (``name`` = its inventory host
+        name), the first host first: what SSH, Ansible, preflight and provisioning run on."""
+        out = [self.model_copy(update={"extra_hosts": ()})]
+        for h in self.extra_hosts:
+            out.append(self.model_copy(update={
+                "name": h.name, "host": h.host, "port": h.port, "user": h.user, "key": h.key,
+                "python": h.python, "bind_address": h.bind_address, "host_keys": h.host_keys,
+                "roles": h.roles, "extra_hosts": (),
+            }))  # fmt: skip
+        return out
+
+    def host_with(self, role: str) -> Target | None:
+        """The host that carries ``role`` (None: no host does)."""
+        return next((h for h in self.hosts() if role in h.roles), None)
 
     @property
     def host_key(self) -> str | None:
@@ -191,16 +273,34 @@ class _Group(_Strict):
     hosts: dict[TargetName, HostVars] = Field(default_factory=dict)
 
 
+class MemberVars(_Strict):
+    """A host of a multi-host target besides its first (group ``spbe_hosts``)."""
+
+    ansible_host: Host
+    ansible_port: Port = 22
+    ansible_user: User
+    ansible_ssh_private_key_file: str | None = None
+    ansible_python_interpreter: str | None = None
+    spbe_bind_address: str | None = None
+    spbe_target: TargetName
+
+
+class _HostsGroup(_Strict):
+    vars: GroupVars = Field(default_factory=GroupVars)
+    hosts: dict[InventoryHost, MemberVars] = Field(default_factory=dict)
+
+
 class _Members(_Strict):
     """A group beside ``spbe_targets``: member names only (their vars live in spbe_targets)."""
 
-    hosts: dict[TargetName, None] = Field(default_factory=dict)
+    hosts: dict[InventoryHost, None] = Field(default_factory=dict)
 
 
 class _Children(_Strict):
     model_config = ConfigDict(extra="allow")  # every other key is a group of targets
     __pydantic_extra__: dict[Annotated[str, Field(pattern=GROUP_NAME)], _Members] = Field(init=False)
     spbe_targets: _Group = Field(default_factory=_Group)
+    spbe_hosts: _HostsGroup | None = None
 
 
 class _All(_Strict):
@@ -265,33 +365,52 @@ def ssh_common_args(known_hosts: Path) -> str:
     )  # fmt: skip
 
 
+def member_hostvars(target: Target, h: TargetHost) -> dict[str, Any]:
+    out: dict[str, Any] = {"ansible_host": h.host, "ansible_port": h.port, "ansible_user": h.user}
+    if h.key is not None:
+        out["ansible_ssh_private_key_file"] = str(h.key)
+    if h.python:
+        out["ansible_python_interpreter"] = h.python
+    out.update(spbe_bind_address=h.bind_address, spbe_target=target.name)
+    return out
+
+
 def inventory_document(ws: Workspace, targets: Iterable[Target]) -> dict[str, Any]:
     """The inventory file's content for ``targets`` (pure)."""
     ordered = sorted(targets, key=lambda t: t.name)
     hosts = {t.name: target_hostvars(t) for t in ordered}
-    children: dict[str, Any] = {
-        GROUP: {
-            "vars": {
-                "ansible_ssh_common_args": ssh_common_args(ws.known_hosts_file),
-                "ansible_host_key_checking": True,
-            },
-            "hosts": hosts,
-        }
+    common = {
+        "ansible_ssh_common_args": ssh_common_args(ws.known_hosts_file),
+        "ansible_host_key_checking": True,
     }
+    children: dict[str, Any] = {GROUP: {"vars": dict(common), "hosts": hosts}}
+    extra = {h.name: member_hostvars(t, h) for t in ordered for h in sorted(t.extra_hosts, key=lambda h: h.name)}
+    if extra:
+        children[HOSTS_GROUP] = {"vars": dict(common), "hosts": extra}
     members: dict[str, list[str]] = {}
     for t in ordered:
         for g in {*t.groups, province_group(t.kode_wilayah)}:
             members.setdefault(g, []).append(t.name)
+        for h in t.hosts():
+            for role in h.roles:
+                members.setdefault(ROLE_GROUP_PREFIX + role, []).append(h.name)
     for g in sorted(members):
         children[g] = {"hosts": dict.fromkeys(members[g])}
     return {"all": {"children": children}}
 
 
-def _read_inventory(ws: Workspace) -> tuple[dict[str, HostVars], dict[str, tuple[str, ...]], LoadedYaml | None]:
-    """Host vars of every target, and the groups each target was put in (province groups aside)."""
+Loc = tuple[str | int, ...]
+
+
+def _read_inventory(
+    ws: Workspace,
+) -> tuple[dict[str, HostVars], dict[str, tuple[str, ...]], LoadedYaml | None, dict[str, MemberVars],
+           dict[str, tuple[str, ...]]]:  # fmt: skip
+    """Host vars of every target, the groups each target was put in (province groups aside),
+    the hosts of multi-host targets besides their first, and the roles of every host."""
     path = ws.inventory_file
     if not path.exists():
-        return {}, {}, None
+        return {}, {}, None, {}, {}
     doc = load_yaml(path)
     try:
         inv = InventoryFile.model_validate(doc.data if doc.data is not None else {})
@@ -300,33 +419,79 @@ def _read_inventory(ws: Workspace) -> tuple[dict[str, HostVars], dict[str, tuple
             pydantic_problems(exc, doc), message=f"{path}: broken inventory"
         ) from None
     hosts = dict(inv.all.children.spbe_targets.hosts)
+    extra = dict(inv.all.children.spbe_hosts.hosts) if inv.all.children.spbe_hosts else {}
     groups: dict[str, list[str]] = {}
+    roles: dict[str, list[str]] = {}
     problems = []
+
+    def problem(loc: Loc, message: str) -> None:
+        problems.append(f"{path}:{doc.line_of(loc)}: {format_loc(loc)}: {message}")
+
+    for name, mv in extra.items():
+        loc: Loc = ("all", "children", HOSTS_GROUP, "hosts", name)
+        if name in hosts:
+            problem(loc, f"a host of {HOSTS_GROUP} cannot also be a target of {GROUP}")
+        elif mv.spbe_target not in hosts:
+            problem((*loc, "spbe_target"), f"{mv.spbe_target!r} is not a target of {GROUP}")
     for group, members in sorted((inv.all.children.model_extra or {}).items()):
         for name in members.hosts:
-            if name not in hosts:
-                loc = ("all", "children", group, "hosts", name)
-                problems.append(f"{path}:{doc.line_of(loc)}: {'.'.join(loc)}: not a target of {GROUP}")
+            loc = ("all", "children", group, "hosts", name)
+            if group.startswith(ROLE_GROUP_PREFIX):
+                role = group[len(ROLE_GROUP_PREFIX):]
+                if not re.match(ROLE_NAME, role):
+                    problem(("all", "children", group), "not a role group (spbe_role_ and a role name, e.g. web)")
+                elif name not in hosts and name not in extra:
+                    problem(loc, f"not a host of {GROUP} or {HOSTS_GROUP}")
+                else:
+                    roles.setdefault(name, []).append(role)
+            elif name not in hosts:
+                problem(loc, f"not a target of {GROUP}")
             elif not group.startswith(PROVINCE_PREFIX):  # province groups are derived, not chosen
                 groups.setdefault(name, []).append(group)
+    for name in extra:
+        if not roles.get(name) and name not in hosts:
+            problem(("all", "children", HOSTS_GROUP, "hosts", name),
+                    f"carries no role: put it in a group {ROLE_GROUP_PREFIX}<role>")
+    for target in hosts:
+        mine = [target, *(n for n, mv in extra.items() if mv.spbe_target == target)]
+        if len(mine) > 1 and not roles.get(target):
+            problem(("all", "children", GROUP, "hosts", target),
+                    f"target {target!r} has several hosts but this one carries no role")
+        seen: dict[str, str] = {}
+        for n in mine:
+            for role in roles.get(n, []):
+                if role in seen:
+                    problem(("all", "children", ROLE_GROUP_PREFIX + role, "hosts", n),
+                            f"role {role!r} of target {target!r} is already carried by {seen[role]}")
+                seen[role] = n
     if problems:
         raise ValidationFailed(problems, message=f"{path}: broken inventory")
-    return hosts, {n: tuple(g) for n, g in groups.items()}, doc
+    return (hosts, {n: tuple(g) for n, g in groups.items()}, doc, extra,
+            {n: tuple(sorted(r)) for n, r in roles.items()})  # fmt: skip
 
 
 def load_targets(ws: Workspace) -> dict[str, Target]:
     """Every target of the inventory (not the built-in ``local`` unless written there)."""
-    hosts, groups, _ = _read_inventory(ws)
+    hosts, groups, _, extra, roles = _read_inventory(ws)
     pins = read_known_hosts(ws.known_hosts_file)
-    return {
-        name: _hostvars_to_target(
-            name,
-            hv,
-            tuple(p.line for p in pins if p.name == known_hosts_name(hv.ansible_host, hv.ansible_port)),
-            groups.get(name, ()),
-        )
-        for name, hv in hosts.items()
-    }
+
+    def pinned(host: str, port: int) -> tuple[str, ...]:
+        return tuple(p.line for p in pins if p.name == known_hosts_name(host, port))
+
+    out = {}
+    for name, hv in hosts.items():
+        t = _hostvars_to_target(name, hv, pinned(hv.ansible_host, hv.ansible_port), groups.get(name, ()))
+        members = tuple(
+            TargetHost(
+                name=n, host=mv.ansible_host, port=mv.ansible_port, user=mv.ansible_user,
+                key=Path(mv.ansible_ssh_private_key_file) if mv.ansible_ssh_private_key_file else None,
+                python=mv.ansible_python_interpreter, bind_address=mv.spbe_bind_address or mv.ansible_host,
+                roles=roles[n], host_keys=pinned(mv.ansible_host, mv.ansible_port),
+            )
+            for n, mv in sorted(extra.items()) if mv.spbe_target == name
+        )  # fmt: skip
+        out[name] = t.model_copy(update={"roles": roles.get(name, ()), "extra_hosts": members})
+    return out
 
 
 def _local_target(ws: Workspace, stored: Target | None) -> Target:
@@ -476,6 +641,63 @@ def choose_bind_address(
     )
 
 
+@dataclass(frozen=True)
+class HostSpec:
+    """One ``--host`` of ``target add``: ``ADDRESS`` (a one-host target) or
+    ``ROLE[,ROLE...]=[USER@]ADDRESS[:PORT]`` (a host of a data center and the roles it carries)."""
+
+    roles: tuple[str, ...]
+    host: str
+    user: str | None = None
+    port: int | None = None
+
+
+def parse_host_spec(value: str, *, option: str = "--host") -> HostSpec:
+    """``web=10.1.2.3``, ``database,backup=spbe@10.1.2.4:2222``, ``[fd00::4]:22``; a value
+    without ``=`` is a plain address, as before roles existed."""
+    if "=" not in value:
+        return HostSpec((), value)
+    roles_s, _, rest = value.partition("=")
+    roles = tuple(r.strip() for r in roles_s.split(","))
+    for r in roles:
+        if not re.match(ROLE_NAME, r):
+            raise InvalidInput(f"{option} {value}: {r!r} is not a role name (lowercase letters, digits"
+                               " and '_', e.g. web, database, backup)")  # fmt: skip
+    if len(set(roles)) != len(roles):
+        raise InvalidInput(f"{option} {value}: a role is named twice")
+    user = None
+    if "@" in rest:
+        user, _, rest = rest.partition("@")
+    port = None
+    m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:]+)(?::(\d+))?", rest)
+    if m is None:
+        raise InvalidInput(f"{option} {value}: write ROLE=[USER@]ADDRESS[:PORT] (an IPv6 address in [ ])")
+    address = m.group(1) or m.group(3)
+    digits = m.group(2) or m.group(4)
+    if digits is not None:
+        port = int(digits)
+    return HostSpec(roles, address, user, port)
+
+
+def per_role(values: Sequence[str], option: str, roles: Iterable[str]) -> tuple[str | None, dict[str, str]]:
+    """A repeatable option whose values are ``VALUE`` (every host) or ``ROLE=VALUE`` (the host
+    carrying ROLE): (the default, role -> value). ``roles`` are those the hosts carry."""
+    known = set(roles)
+    default: str | None = None
+    by_role: dict[str, str] = {}
+    for v in values:
+        role, sep, rest = v.partition("=")
+        if sep and re.match(ROLE_NAME, role):
+            if role not in known:
+                raise InvalidInput(f"{option} {v}: no --host carries the role {role!r}")
+            by_role[role] = rest
+        elif default is None:
+            default = v
+        else:
+            raise InvalidInput(f"{option}: given twice without a role; write ROLE=VALUE for each host")
+    return default, by_role
+
+
 def set_groups(ws: Workspace, name: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Target:
     """Put target ``name`` into groups ``add`` and take it out of ``remove``; returns it."""
     targets = load_targets(ws)
@@ -498,10 +720,17 @@ def remove_target(ws: Workspace, name: str) -> Target:
         raise NotFound(f"unknown target {name!r}")
     gone = targets.pop(name)
     save_targets(ws, targets.values())
-    if not any(t.known_hosts_name == gone.known_hosts_name for t in targets.values()):
-        pins = read_known_hosts(ws.known_hosts_file)
-        write_known_hosts(ws.known_hosts_file, [p for p in pins if p.name != gone.known_hosts_name])
+    forget_unused_pins(ws, targets.values(), [h.known_hosts_name for h in gone.hosts()])
     return gone
+
+
+def forget_unused_pins(ws: Workspace, targets: Iterable[Target], names: Iterable[str]) -> None:
+    """Drop the pinned keys of ``names`` (host or [host]:port) that no host of ``targets`` uses."""
+    used = {h.known_hosts_name for t in targets for h in t.hosts()}
+    drop = set(names) - used
+    if drop:
+        pins = read_known_hosts(ws.known_hosts_file)
+        write_known_hosts(ws.known_hosts_file, [p for p in pins if p.name not in drop])
 
 
 def set_local(
