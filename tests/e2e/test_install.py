@@ -468,7 +468,7 @@ def test_settings_change_after_install_and_a_support_bundle_for_the_donor(ews: E
                                                   "isi": f"Jalan di depan rumah rusak parah, NIK saya {nik}."}).encode())
     with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback test URL
         assert r.status in (200, 201)
-    _docker("exec", "-u", "0", web, "sh", "-c", f"echo 'pengaduan baru dari warga.uji@example.com NIK {nik}' > /proc/1/fd/1")
+    _docker("exec", web, "sh", "-c", f"echo 'pengaduan baru dari warga.uji@example.com NIK {nik}' > /proc/1/fd/1")
 
     identity = x25519.Identity.generate()
     key_file = tmp_path / "donor.key"
