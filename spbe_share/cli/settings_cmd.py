@@ -44,7 +44,7 @@ def config_get(ws: Any, app: str, target: str, as_json: bool) -> None:
     table(["setting", "value", "default", "changes", "description"],
           [(r.name, r.value, r.default, "no (fixed at install)" if r.immutable else "config set", r.description)
            for r in view.rows],
-          title=f"{view.app} {view.version} on {view.target}")
+          title=f"settings of {view.app} {view.version} on {view.target}")
 
 
 @config.command("set")

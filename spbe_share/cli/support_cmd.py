@@ -88,7 +88,7 @@ def support_inspect(file: Path, identity: Path | None, as_json: bool) -> None:
         return
     sealed = f"sealed to {', '.join(ix.sealed_to)}" if ix.sealed_to else "not sealed"
     table(["file", "bytes"], [(f.name, f.size) for f in ix.files],
-          title=f"{ix.app} on {ix.target}, {ix.created} by {ix.created_by}, {sealed}")
+          title=f"support bundle of {ix.app} on {ix.target}, made {ix.created} by {ix.created_by}, {sealed}")
     if opened.files is None:
         info("contents sealed: give the donor's identity with --identity FILE to read them")
         return
