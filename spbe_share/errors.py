@@ -24,7 +24,7 @@ class ExitCode(IntEnum):
     UNREACHABLE = 10  # a source or target could not be reached
     ENVIRONMENT = 11  # a required local tool/service is missing (docker engine, ssh, ...)
     CANCELLED = 12  # interrupted (SIGINT/SIGTERM); the target was cleaned up (lock released, attempt recorded)
-    ROLLED_BACK = 13  # an upgrade failed after the old release stopped and was undone: the old release serves again
+    ROLLED_BACK = 13  # an upgrade (or a `config set`) failed and was undone: the old release (settings) serves again
     FINDINGS = 14  # `audit --fail-on`: a finding at or above that severity, or an install that could not be audited
 
 

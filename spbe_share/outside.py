@@ -51,9 +51,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from .errors import InvalidInput, SpbeError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 MAX_DEPTH = 64  # nesting allowed in JSON from outside (records, answers, manifests are < 12 deep)
 MAX_NAME = 255  # bytes in one path component
@@ -291,6 +296,21 @@ def loads_json(raw: bytes | str, *, depth: int = MAX_DEPTH) -> Any:
     if not depth_within(data, depth):
         raise OutsideJSONError(f"nested deeper than {depth} levels")
     return data
+
+
+def loads_model(raw: bytes | str, model: type[M], *, where: str, error: type[SpbeError]) -> M:
+    """Bounded JSON from outside (:func:`loads_json`) validated as the strict pydantic ``model``;
+    anything else raises ``error`` with one line: ``<where>: <field.path>: <problem>``."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(loads_json(raw))
+    except OutsideJSONError as exc:
+        raise error(f"{where}: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top)"
+        raise error(f"{where}: {loc}: {first['msg']}") from None
 
 
 def zip_members(path: Path, *, suffix: str, member_limit: int, total_limit: int, count_limit: int,

@@ -190,6 +190,11 @@ def _read_identity_file(path: Path) -> Any:
     return parse_identity_text(text, source=str(path))
 
 
+def read_identity(path: Path) -> Any:
+    """An age identity file (``age-keygen`` output, or passphrase-protected), mode 0600."""
+    return _read_identity_file(path)
+
+
 def own_identity_path(ws: Workspace) -> Path | None:
     for name in ("identity.age", "identity.txt"):
         path = sealing_dir(ws) / name
@@ -341,6 +346,46 @@ def unseal(data: bytes, *, keys: Sequence[Any], where: str, meta: SealedMeta | N
     return envelope
 
 
+def recipient_from(value: str) -> str:
+    """An age public key given as itself (``age1...``) or as a file holding it (``age-keygen -y``
+    writes one; comment lines are skipped)."""
+    value = value.strip()
+    if re.fullmatch(RECIPIENT, value):
+        return value
+    path = Path(value)
+    try:
+        text = path.read_bytes()[:4096].decode("ascii", "replace")
+    except OSError as exc:
+        raise InvalidInput(f"{value}: neither an age public key (age1...) nor a readable file ({type(exc).__name__})"
+                           ) from None
+    keys = [ln.strip() for ln in text.splitlines() if re.fullmatch(RECIPIENT, ln.strip())]
+    if len(keys) != 1:
+        raise InvalidInput(f"{path}: expected one age public key line (age1...), found {len(keys)}")
+    return keys[0]
+
+
+def seal_bytes(data: bytes, *, to: Sequence[str]) -> bytes:
+    """``data`` encrypted to the age recipients ``to`` (a standard age file)."""
+    import pyrage
+    from pyrage import x25519
+
+    if not to:
+        raise InvalidInput("no recipient to seal to")
+    return bytes(pyrage.encrypt(data, [x25519.Recipient.from_str(r) for r in to]))
+
+
+def open_sealed_bytes(data: bytes, *, keys: Sequence[Any], where: str) -> bytes:
+    """The plaintext of an age file sealed by :func:`seal_bytes` (VerificationFailed otherwise)."""
+    import pyrage
+
+    if not keys:
+        raise VerificationFailed(f"{where}: no key to open it: give the identity it is sealed to with --identity FILE")
+    try:
+        return bytes(pyrage.decrypt(data, list(keys)))
+    except pyrage.DecryptError as exc:
+        raise VerificationFailed(f"{where}: none of the keys given opens it: {exc}") from None
+
+
 def parse_meta(data: Any, *, where: str) -> SealedMeta:
     try:
         return SealedMeta.model_validate(data)
@@ -352,6 +397,10 @@ def parse_meta(data: Any, *, where: str) -> SealedMeta:
 
 __all__ = [
     "KIND",
+    "open_sealed_bytes",
+    "read_identity",
+    "recipient_from",
+    "seal_bytes",
     "PASSPHRASE_ENV",
     "SEALED_FILE",
     "Envelope",

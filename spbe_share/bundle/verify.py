@@ -422,6 +422,32 @@ def verify_extracted(
     return manifest
 
 
+def verify_extracted_parts(
+    folder: Path, *, digest: str, parts: tuple[str, ...], trusted_keys: Mapping[str, Ed25519PublicKey]
+) -> BundleManifest:
+    """An extracted bundle folder (the workspace's cache) checked again before its small files
+    are used: the manifest is the one with ``digest`` (sha256 of its bytes), its signature is by
+    a trusted key, and every member under ``parts`` (e.g. ``entry/``, ``templates/``) is a
+    regular file with the manifest's digest. The blobs are not read (they are not used)."""
+    try:
+        manifest_bytes = (folder / MANIFEST_NAME).read_bytes()
+        sig_bytes = (folder / SIGNATURE_NAME).read_bytes()
+    except OSError as exc:
+        raise _fail(str(folder), f"missing member ({type(exc).__name__})") from None
+    if "sha256:" + manifest_sha256(manifest_bytes) != digest:
+        raise _fail(f"{folder}: {MANIFEST_NAME}", f"is not the bundle {digest}")
+    manifest = check_signature(manifest_bytes, sig_bytes, trusted_keys=trusted_keys, display=f"{folder}: ")
+    for f in manifest.files:
+        if not f.path.startswith(parts):
+            continue
+        path = folder / f.path
+        if path.is_symlink() or not path.is_file():
+            raise _fail(f"{folder}: {f.path}", "missing member or not a regular file")
+        with path.open("rb") as fh:
+            check_member_content(f, fh, None, f"{folder}: {f.path}")
+    return manifest
+
+
 def reassemble_docker_archive(source: Path, image: BundleImage, out: IO[bytes], *, manifest: BundleManifest | None = None) -> None:
     """Write a ``docker load``-able tar of ``image`` to ``out``.
 

@@ -279,12 +279,98 @@ class Component(Strict):
 
 
 class Setting(Strict):
-    """A per-Pemda value the adopter sets at install (``--set NAME=value``)."""
+    """A per-Pemda value the adopter sets at install (``--set NAME=value``) and may change later
+    with ``spbe-share config set`` unless it is ``immutable``.
+
+    Values are strings; ``type``, ``choices``, ``minimum`` and ``maximum`` say which strings are
+    valid (checked at install and by ``config set``, before anything reaches a target).
+    ``immutable``: fixed once installed (e.g. the name of a database: a new name would start
+    the app on an empty one); ``config set`` refuses to change it.
+    """
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     description: str = Field(min_length=1)
     default: str | None = None
     required: bool = False
+    type: Literal["string", "integer", "boolean"] = Field(
+        default="string", description="integer: digits with an optional '-'; boolean: true or false")
+    choices: list[str] | None = Field(default=None, min_length=1, description="the only values allowed")
+    minimum: int | None = Field(default=None, description="type integer: the smallest value allowed")
+    maximum: int | None = Field(default=None, description="type integer: the largest value allowed")
+    immutable: bool = Field(default=False, description="fixed at install: `config set` refuses to change it")
+
+    @model_validator(mode="after")
+    def _limits(self) -> Setting:
+        if (self.minimum is not None or self.maximum is not None) and self.type != "integer":
+            raise ValueError("minimum and maximum are for type: integer")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError("minimum is larger than maximum")
+        if self.default is not None and self.default != "":
+            problem = self.value_problem(self.default)
+            if problem:
+                raise ValueError(f"default {self.default!r}: {problem}")
+        for choice in self.choices or []:
+            problem = self.value_problem(choice)
+            if problem:
+                raise ValueError(f"choice {choice!r}: {problem}")
+        return self
+
+    def value_problem(self, value: str) -> str | None:
+        """Why ``value`` is not a valid value of this setting (None: it is). An empty value is
+        valid unless the setting is required (checked by the caller)."""
+        if value == "":
+            return None
+        if len(value) > MAX_SETTING_VALUE:
+            return f"longer than {MAX_SETTING_VALUE} characters"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}"
+        if self.type == "boolean" and value not in ("true", "false"):
+            return "must be true or false"
+        if self.type == "integer":
+            if not re.fullmatch(r"-?[0-9]{1,18}", value):
+                return "must be a whole number"
+            n = int(value)
+            if self.minimum is not None and n < self.minimum:
+                return f"must be at least {self.minimum}"
+            if self.maximum is not None and n > self.maximum:
+                return f"must be at most {self.maximum}"
+        return None
+
+
+MAX_SETTING_VALUE = 4096
+# a group holding a quantifier, itself repeated: (a+)+, (a|aa)*, (\d{2})+ ... can take exponential time
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*(?:[*+?|]|\{\d)[^()]*\)\s*(?:[*+]|\{\d)")
+
+
+def _check_redact_pattern(value: str) -> str:
+    """A redaction rule's regular expression: compiles, and cannot blow up on a long line."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    if _NESTED_QUANTIFIER.search(value):
+        raise ValueError("a repeated group that itself repeats (e.g. (a+)+) can take exponential time; simplify it")
+    return value
+
+
+class RedactRule(Strict):
+    """Personal data of this app that must not leave a target in a support bundle."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="shown instead of the match")]
+    pattern: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_redact_pattern)] = Field(
+        description="Python regular expression (no nested repetition)")
+
+
+AGE_RECIPIENT = r"^age1[02-9ac-hj-np-z]{58}$"
+
+
+class Support(Strict):
+    """What the donor needs to help an adopter (``spbe-share support-bundle``)."""
+
+    age_recipient: Annotated[str, Field(pattern=AGE_RECIPIENT)] | None = Field(
+        default=None, description="the donor's age public key (age1...): support bundles are sealed to it")
+    redact: list[RedactRule] = Field(
+        default_factory=list, description="more personal data to redact, besides e-mail, phone numbers and NIK")
 
 
 class Database(Strict):
@@ -416,6 +502,7 @@ class Entry(Strict):
     secrets: list[Secret] = Field(default_factory=list)
     settings: list[Setting] = Field(default_factory=list)
     components: list[Component] = Field(min_length=1)
+    support: Support = Field(default_factory=Support)
     backup: Backup = Field(default_factory=Backup)
     releases: list[Release] = Field(min_length=1)
     docs: Docs

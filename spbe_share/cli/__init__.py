@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "vulndb": ("vuln_cmd", "vulndb", "Import OSV vulnerability exports for offline matching."),
     "audit": ("vuln_cmd", "audit", "Which Pemda run a release with a known flaw (SBOMs x OSV, advisories)."),
     "report": ("report_cmd", "report", "Evidence reports (SPBE evaluation) from what spbe-share knows."),
+    "config": ("settings_cmd", "config", "Read and change an installed app's settings (health-gated, rolled back)."),
+    "support-bundle": ("support_cmd", "support_bundle", "Collect, redact and seal what the donor needs to help."),
 }
 
 

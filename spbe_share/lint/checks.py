@@ -50,6 +50,8 @@ _ALL = [
     Check("secret-no-description", INFO, "Rahasia tanpa keterangan", "A secret has no description"),
     Check("setting-undocumented", W, "Pengaturan tidak dijelaskan di panduan instalasi",
           "A setting is not explained in the install guide"),
+    Check("setting-data-mutable", W, "Pengaturan yang menamai data dapat diubah setelah instalasi",
+          "A setting naming stored data may change after install"),
     Check("volume-not-backed-up", W, "Volume data tidak masuk rencana backup",
           "A data volume is not in the backup plan"),
     Check("component-no-health", W, "Komponen tanpa pemeriksaan kesehatan", "A component has no health check"),

@@ -10,6 +10,8 @@ from .context import LintContext
 from .findings import Finding
 
 OFFICIAL_HOST = re.compile(r"(^|\.)go\.id$")
+# a setting named like this names data the app keeps (a database, its file, a data folder)
+DATA_NAME = re.compile(r"(^|_)(db|database|basis_data|schema|data_dir|datadir|bucket)(_|$)")
 
 
 def check_entry_fields(ctx: LintContext) -> list[Finding]:
@@ -53,6 +55,11 @@ def check_entry_fields(ctx: LintContext) -> list[Finding]:
         why = asset_problem(ctx.le.entry_dir, e.logo)
         if why:
             out.append(ctx.at("logo-unsafe", ("logo",), f"{e.logo}: {why}; the web catalog leaves it out"))
+    for i, st in enumerate(e.settings):
+        if not st.immutable and DATA_NAME.search(st.name):
+            out.append(ctx.at("setting-data-mutable", ("settings", i),
+                              f"setting {st.name!r} seems to name stored data; mark it immutable: true so"
+                              " `config set` cannot point the app at an empty one"))  # fmt: skip
     for i, s in enumerate(e.secrets):
         if not (s.description or "").strip():
             out.append(ctx.at("secret-no-description", ("secrets", i),

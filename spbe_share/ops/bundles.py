@@ -184,6 +184,36 @@ def verified_bundle(
     )
 
 
+def serving_bundle(ctx: OpContext, *, app: str, record: ReleaseRecord, bundle: Path | None = None) -> VerifiedBundle:
+    """The verified bundle of the release that serves now (``record``: its entry and templates),
+    for an operation that renders its config again (``config set``): ``bundle`` when given, else
+    this workspace's extracted copy (kept since the install: its manifest, signature and small
+    files are checked again), else its bundle file in ``ws.bundles_dir``. It must be exactly the
+    bundle ``record`` names (its digest); not found here: :class:`NotFound` saying to pass it."""
+    from ..bundle.keys import trusted_keys
+    from ..bundle.pack import bundle_filename
+    from ..bundle.verify import verify_extracted_parts
+    from ..catalog.models import Entry as EntryModel
+    from ..yamlio import load_model
+
+    digest = record.bundle_digest
+    if bundle is None:
+        folder = ctx.ws.cache_dir / "bundles" / digest.split(":", 1)[1]  # a validated digest: 64 hex
+        if (folder / "spbe-bundle.json").is_file():
+            manifest = verify_extracted_parts(folder, digest=digest, parts=("entry/", "templates/"),
+                                              trusted_keys=trusted_keys(ctx.ws))
+            entry = load_model(EntryModel, folder / "entry" / "spbe-app.yaml")
+            if (manifest.app, manifest.version, entry.id) != (app, record.version, app):
+                raise VerificationFailed(f"{folder}: holds {manifest.app} {manifest.version}, not {app} {record.version}")
+            return VerifiedBundle(path=folder, manifest=manifest, dir=folder, digest=digest, entry=entry)
+        cached = ctx.ws.bundles_dir / bundle_filename(app, record.version)
+        if not cached.is_file():
+            raise NotFound(f"the bundle of {app} {record.version} serving on {record.target} ({digest}) is not in this"
+                           " workspace: pass it with --bundle FILE")
+        bundle = cached
+    return verified_bundle(ctx, app=app, version=record.version, bundle=bundle, digest=digest)
+
+
 def catalog_entry(ctx: OpContext, app: str) -> Entry:
     """The entry of ``app`` (``APP`` or ``SOURCE/APP``) in the operator's pinned catalog: its
     donor and sharing terms are the ones an operation applies, whatever a bundle says (an app
@@ -266,6 +296,7 @@ __all__ = [
     "manifest_digest",
     "signing_key_id",
     "trusted_for_target",
+    "serving_bundle",
     "verified_bundle",
     "verify_and_extract",
 ]

@@ -104,12 +104,9 @@ def script_source(playbooks: Path | None = None) -> str:
 
 def noop_argv(ws: Workspace, target: Target) -> list[str]:
     """argv on the controller: the check over ssh (pinned host key) or, for ``local``, directly."""
-    from ..remote.ssh import ssh_argv
+    from ..remote.scripts import program_argv
 
-    command = [target.python or "python3", "-c", script_source()]
-    if target.connection == "local":
-        return command
-    return ssh_argv(ws, target, command)
+    return program_argv(ws, target, "spbe_noop_check")
 
 
 @dataclass

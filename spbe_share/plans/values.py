@@ -18,6 +18,7 @@ from typing import Literal
 
 from ..catalog.models import Entry
 from ..errors import InvalidInput, ValidationFailed
+from ..outside import quoted
 from ..yamlio import load_yaml
 
 Source = Literal["default", "file", "set", "current"]
@@ -48,14 +49,15 @@ class SecretSpec:
     length: int
 
 
-def parse_set(items: Sequence[str]) -> list[tuple[str, str]]:
-    """``["a=1", "b=x=y"]`` -> ``[("a", "1"), ("b", "x=y")]``; a missing ``=`` is an error."""
+def parse_set(items: Sequence[str], *, what: str = "--set") -> list[tuple[str, str]]:
+    """``["a=1", "b=x=y"]`` -> ``[("a", "1"), ("b", "x=y")]``; a missing ``=`` is an error
+    (``what``: where the items came from, for the message)."""
     out: list[tuple[str, str]] = []
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise InvalidInput(f"--set {item!r}: expected NAME=value")
+            raise InvalidInput(f"{what} {quoted(item)}: expected NAME=value")
         out.append((name, value))
     return out
 
@@ -116,6 +118,10 @@ def resolve_values(
     for s in entry.settings:
         if s.required and (s.name not in chosen or not chosen[s.name].value.strip()):
             problems.append(f"setting {s.name} is required ({s.description}): pass --set {s.name}=...")
+        elif s.name in chosen and chosen[s.name].source in ("file", "set"):
+            why = s.value_problem(chosen[s.name].value)
+            if why:
+                problems.append(f"setting {s.name}: {quoted(chosen[s.name].value)} is not valid: {why}")
     if problems:
         raise ValidationFailed(problems, message=f"invalid values for {entry.id}")
     return ResolvedValues(tuple(chosen[s.name] for s in entry.settings if s.name in chosen))

@@ -69,7 +69,7 @@ class HealthSpec(_Model):
 
 
 Result = Literal["ok", "failed", "cancelled", "rolled_back", "interrupted"]
-Operation = Literal["install", "upgrade", "rollback"]
+Operation = Literal["install", "upgrade", "rollback", "config"]
 
 
 class ReleaseRecord(_Model):

@@ -17,15 +17,21 @@ plain name elsewhere::
     except ImportError:  # a script: python3 -c PROGRAM, or <root>/lib/
         import spbe_lockfile as lockfile
 
-Pure apart from reading those files; argument lists only (the program is one argument).
+Pure apart from reading those files; argument lists only (the program is one argument);
+:func:`program_argv` runs one on a target.
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..workspace import repo_root
+
+if TYPE_CHECKING:
+    from ..targets.inventory import Target
+    from ..workspace import Workspace
 
 HOME = Path("module_utils")  # under the playbooks folder
 PREFIX = "spbe_"  # the project's own module_utils files (the rest is Ansible's)
@@ -98,4 +104,15 @@ def program(name: str, playbooks: Path | None = None) -> str:
     return "".join(parts)
 
 
-__all__ = ["HOME", "LOADER", "dependencies", "home", "imported", "program", "source"]
+def program_argv(ws: Workspace, target: Target, name: str) -> list[str]:
+    """argv on the controller running :func:`program` ``name`` on ``target``: over ssh (pinned
+    host key), or directly for a ``local`` target."""
+    from .ssh import ssh_argv
+
+    command = [target.python or "python3", "-c", program(name)]
+    if target.connection == "local":
+        return command
+    return ssh_argv(ws, target, command)
+
+
+__all__ = ["HOME", "LOADER", "dependencies", "home", "imported", "program", "program_argv", "source"]

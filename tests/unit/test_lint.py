@@ -187,3 +187,15 @@ def test_list_shows_quality_and_follows_doc_edits(tmp_path: Path) -> None:
     (path.parent / "docs" / "sop" / "backup.md").write_text("# SOP\n\nterlalu singkat\n", encoding="utf-8")
     r = run(tmp_path, "catalog", "list", "--json")
     assert json.loads(r.stdout)[0]["quality"]["level"] == 1
+
+
+def test_a_setting_naming_stored_data_should_be_immutable(good: Path) -> None:
+    data = yaml.safe_load(good.read_text(encoding="utf-8"))
+    data["settings"].append({"name": "nama_database", "description": "Nama basis data", "default": "app"})
+    set_yaml(good, settings=data["settings"])
+    msgs = [f.message for f in lint_file(good).findings if f.check == "setting-data-mutable"]
+    assert msgs == ["setting 'nama_database' seems to name stored data; mark it immutable: true so `config set`"
+                    " cannot point the app at an empty one"]
+    data["settings"][-1]["immutable"] = True
+    set_yaml(good, settings=data["settings"])
+    assert "setting-data-mutable" not in {f.check for f in lint_file(good).findings}

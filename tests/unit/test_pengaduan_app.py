@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -197,10 +198,11 @@ def test_config_template_renders_valid_config() -> None:
     text = env.from_string(template.read_text()).render(
         spbe_pemda='Kota "Uji" <Coba>', spbe_kode_wilayah="99.71", unit_pengelola="Diskominfo",
         kategori="Jalan; Air ;;Listrik", kontak_pengaduan="", spbe_version="1.0.0", spbe_app="pengaduan",
-        spbe_target="t1",
+        spbe_target="t1", berkas_basis_data="pengaduan-pemda.db",
     )  # fmt: skip
     cfg = pconfig.parse_config(json.loads(text))
     assert cfg.pemda_name == 'Kota "Uji" <Coba>'
+    assert str(cfg.database) == "/data/pengaduan-pemda.db" or os.environ.get("PENGADUAN_DB")
     assert cfg.categories == ("Jalan", "Air", "Listrik")
     assert cfg.app_version == "1.0.0"
     with pytest.raises((jinja2.UndefinedError, TypeError)):  # tojson of an undefined raises TypeError
