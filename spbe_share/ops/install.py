@@ -28,12 +28,12 @@ Every outcome, refusals and cancellations included, is one line in the audit log
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Cancelled, SpbeError
+from ..errors import Cancelled, RemoteFailed, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.containers import app_urls
 from ..plans.imageuser import component_users
@@ -155,6 +155,7 @@ def plan_install(
     run_preflight: bool = True,
     allow_self_signed: bool = False,
     reset_data: bool = False,
+    base: Mapping[str, str] | None = None,
 ) -> InstallPlan:
     """Every check of an install; touches the target only to read (host key, preflight).
 
@@ -183,7 +184,7 @@ def plan_install(
     # the bundle's donor is the catalog's, its signer trusted for that donor, the agreement's donor
     trust = trusted_for_target(ctx, vb, target=target, catalog=catalog, agreement=agreement,
                                allow_self_signed=allow_self_signed)  # fmt: skip
-    values = resolve_values(entry, sets=sets, values_file=values_file)
+    values = resolve_values(entry, sets=sets, values_file=values_file, base=base)
     variables = template_variables(
         values, app=entry.id, version=vb.version, target=target.name, pemda=target.pemda,
         kode_wilayah=target.kode_wilayah,
@@ -305,17 +306,17 @@ def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
         return check_unchanged(ctx.ws, target=plan.target, request=request, run_dir=run_dir)
 
 
-def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan) -> InstallResult | None:
+def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan, *, quiet: bool = False) -> tuple[InstallResult | None, NoopAnswer]:
     """The result of an install that changes nothing, when the target runs exactly the plan's
-    release (:func:`noop_check`); else None (the caller installs)."""
+    release (:func:`noop_check`); else None (the caller installs); and the check's answer."""
     answer = noop_check(ctx, plan)
     run_dir = answer.run_dir or ctx.ws.runs_dir
     ctx.cancel.check()
     if not answer.same:
-        if answer.current is not None or answer.locked is not None or answer.error:
+        if not quiet and (answer.current is not None or answer.locked is not None or answer.error):
             ctx.say(f"{plan.target.name}: {plan.app} is not already installed as asked ({answer.why_not}): installing")
         op.note(noop_check=answer.why_not[:300])
-        return None
+        return None, answer
     # the target is not trusted: the record must name what was asked
     record = state.validated_record(
         answer.current, app=plan.app, target=plan.target.name, version=plan.version, source=plan.target.name
@@ -326,7 +327,20 @@ def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan) -> InstallResult
         app=plan.app, version=plan.version, target=plan.target.name, changed=False, new_release=False,
         urls=plan.urls, blobs_sent=0, bytes_sent=0, blobs_total=len(sizes), bytes_total=sum(sizes.values()),
         run_dir=run_dir, seconds=answer.seconds, phase_seconds={"Verify": answer.seconds}, record=record,
-    )
+    ), answer
+
+
+def current_values(answer: NoopAnswer, *, app: str, target: str) -> dict[str, str] | None:
+    """The settings of the release the target runs now (``config set`` may have changed them),
+    from the no-op check's answer; None when there is no valid record of ``app`` (untrusted:
+    a record that does not validate is not used)."""
+    if answer.current is None:
+        return None
+    try:
+        record = state.validated_record(answer.current, app=app, target=target, version=None, source=target)
+    except RemoteFailed:
+        return None
+    return dict(record.values)
 
 
 def install(
@@ -355,7 +369,20 @@ def install(
             bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data, run_preflight=False,
         )
         op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
-        same = None if break_lock or reset_data else unchanged(ctx, op, plan)
+        same, answer = (None, None) if break_lock or reset_data else unchanged(ctx, op, plan, quiet=True)
+        kept = current_values(answer, app=plan.app, target=plan.target.name) if answer is not None else None
+        if same is None and kept and kept != plan.values.as_dict():
+            # installed already, with settings of its own (config set, an earlier --set): an install
+            # again keeps them, like an upgrade; --values and --set still change them
+            plan = plan_install(
+                ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
+                bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data, run_preflight=False,
+                base=kept,
+            )
+            same, answer = unchanged(ctx, op, plan, quiet=True)
+        if same is None and answer is not None and (answer.current is not None or answer.locked is not None
+                                                    or answer.error):  # fmt: skip
+            ctx.say(f"{plan.target.name}: {plan.app} is not already installed as asked ({answer.why_not}): installing")
         if same is not None:
             op.result = "ok: nothing changed"
             op.note(agreement=plan.agreement, values=plan.values.as_dict(), blobs_sent=0, bytes_sent=0,

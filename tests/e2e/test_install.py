@@ -460,6 +460,11 @@ def test_settings_change_after_install_and_a_support_bundle_for_the_donor(ews: E
     assert [(a["operation"], a["result"]) for a in attempts[-2:]] == [("config", "ok"), ("config", "rolled_back")]
     assert "health" in (attempts[-1]["cause"] or "").lower()
 
+    # an install again keeps the settings the deployment has now (like an upgrade), not the defaults
+    ews.cli(*install_args(app, dc.name, bundles[app]))
+    assert json.loads((adir / "current.json").read_text())["values"]["unit_pengelola"] == "Bidang Pengaduan Uji"
+    assert "Bidang Pengaduan Uji" in _page(url)
+
     # personal data the app holds: a complaint with a NIK, and a log line naming it
     nik = "3201234567890123"
     req = urllib.request.Request(url + "api/v1/complaints", method="POST", headers={"Content-Type": "application/json"},

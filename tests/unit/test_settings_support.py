@@ -282,3 +282,23 @@ def test_the_last_failed_run_and_its_failed_tasks(tmp_path: Path) -> None:
                                                        "msg": "gave up", "stderr": ""}]
     assert "fatal: gave up" in ev["stdout_tail"]
     assert last_failed_run(ws, target="t", app="nothing") is None
+
+
+def test_an_install_again_keeps_the_values_the_target_runs_with() -> None:
+    """install's base values come from the target's record (validated): config set's survive."""
+    from spbe_share.ops.install import current_values
+    from spbe_share.ops.noop import NoopAnswer
+
+    record = {
+        "format": 1, "app": "pengaduan", "version": "1.0.0", "target": "kab-uji", "pemda": "Kab Uji",
+        "kode_wilayah": "51.08", "bundle_digest": "sha256:" + "ab" * 32, "signer": "k",
+        "values": {"unit_pengelola": "Bidang Uji"}, "images": {}, "containers": [], "urls": [], "health": [],
+        "who": "op", "when": "2026-12-07T00:00:00Z", "result": "ok", "message": None, "previous": None,
+    }  # fmt: skip
+    assert current_values(NoopAnswer(same=False, current=record), app="pengaduan", target="kab-uji") == {
+        "unit_pengelola": "Bidang Uji"}  # fmt: skip
+    # untrusted: a record of another app, or one that does not validate, is not used
+    assert current_values(NoopAnswer(same=False, current=record), app="e-office", target="kab-uji") is None
+    assert current_values(NoopAnswer(same=False, current={**record, "values": "x"}), app="pengaduan",
+                          target="kab-uji") is None  # fmt: skip
+    assert current_values(NoopAnswer(same=False, current=None), app="pengaduan", target="kab-uji") is None
