@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+
+try:  # the redaction rule, shared with `spbe-share logs` (module_utils/spbe_redact.py)
+    from ansible.module_utils import spbe_redact
+except ImportError:
+    import spbe_redact  # type: ignore[no-redef]
+
+secret_values, redact = spbe_redact.secret_values, spbe_redact.redact
 
 DOCUMENTATION = r"""
 module: spbe_logs
@@ -18,8 +24,8 @@ description:
     I(lines) lines of C(docker logs) (stdout and stderr).
   - Before anything leaves the target, every value found in the files under I(secrets_dir)
     (the deployment's secrets, including a rotation's old and new values) is replaced by
-    C([secret NAME]), also when it appears URL-encoded. Values shorter than 6 characters are
-    not secrets spbe-share generates and are left alone.
+    C([secret NAME]), also when it appears URL-encoded (module_utils/spbe_redact.py, the one
+    rule, also used by C(spbe-share logs)).
   - Returns C(containers) (a list of {container, component, state, lines}) and C(summary), one
     line per container such as C(web: FATAL: password authentication failed for user "eoffice").
 options:
@@ -29,34 +35,8 @@ options:
   docker: {type: str, default: docker}
 """
 
-MIN_SECRET = 6
 CAUSE = re.compile(r"error|fatal|fail|exception|denied|refused|cannot|could not|tidak", re.IGNORECASE)
 NOISE = re.compile(r"^\s*(\S+ - - \[.*\] \"GET /healthz|\* Serving|\* Running on|Press CTRL\+C)")
-
-
-def secret_values(folder: str) -> list[tuple[str, str]]:
-    """(name, value) of every secret file under ``folder`` (longest values first)."""
-    out: list[tuple[str, str]] = []
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                with open(os.path.join(dirpath, name), "rb") as f:
-                    value = f.read(1 << 16).decode("utf-8", "replace").strip()
-            except OSError:
-                continue
-            if len(value) >= MIN_SECRET:
-                label = name.split(".")[0] if name.endswith((".old", ".new")) else name
-                out.append((label, value))
-    return sorted(set(out), key=lambda nv: -len(nv[1]))
-
-
-def redact(text: str, secrets: list[tuple[str, str]]) -> str:
-    from urllib.parse import quote, quote_plus
-
-    for name, value in secrets:
-        for form in {value, quote(value, safe=""), quote_plus(value)}:
-            text = text.replace(form, f"[secret {name}]")
-    return text
 
 
 def container_state(docker: str, container: str) -> dict:

@@ -141,7 +141,28 @@ def install(
         )
     for url in result.urls:
         click.echo(f"  {url}")
+    if result.login is not None:
+        show_login(result.login)
     info(f"log: {result.run_dir}")
+
+
+def show_login(hint: Any) -> None:
+    """How to log in first (never the password), then the donor's post-install message (outside
+    text: printed as plain text, control characters dropped, never translated or formatted)."""
+    import shlex
+
+    from .. import i18n
+    from .lang import raw_echo
+
+    if hint.user is not None:
+        where = f" at {hint.login_urls[0]}" if hint.login_urls else ""
+        click.echo(f"first login: user {hint.user}{where}")
+        click.echo(f"  its first password (on a terminal, audited): {shlex.join(hint.command)}")
+        click.echo(f"  or sealed to an officer's age key: {shlex.join(hint.command)} --seal-to OFFICER.pub")
+    message = hint.message_in(i18n.active())
+    if message:
+        raw_echo("")
+        raw_echo(message)
 
 
 @click.command("status")

@@ -169,11 +169,11 @@ def test_the_target_computes_the_same_fingerprint() -> None:
 
 
 def _spbe_logs() -> Any:
-    sys.path.insert(0, str(REPO / "playbooks" / "library"))
+    sys.path[:0] = [str(REPO / "playbooks" / "library"), str(REPO / "playbooks" / "module_utils")]
     try:
         import spbe_logs
     finally:
-        sys.path.pop(0)
+        del sys.path[:2]
     return spbe_logs
 
 
