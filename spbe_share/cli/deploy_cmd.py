@@ -155,8 +155,10 @@ def show_login(hint: Any) -> None:
     from .lang import raw_echo
 
     if hint.user is not None:
-        where = f" at {hint.login_urls[0]}" if hint.login_urls else ""
-        click.echo(f"first login: user {hint.user}{where}")
+        if hint.login_urls:
+            click.echo(f"first login: user {hint.user} at {hint.login_urls[0]}")
+        else:
+            click.echo(f"first login: user {hint.user}")
         click.echo(f"  its first password (on a terminal, audited): {shlex.join(hint.command)}")
         click.echo(f"  or sealed to an officer's age key: {shlex.join(hint.command)} --seal-to OFFICER.pub")
     message = hint.message_in(i18n.active())

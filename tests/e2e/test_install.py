@@ -247,6 +247,9 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     # docker-init is every container's PID 1: a server as PID 1 ignores SIGTERM, each stop waited 10 s
     names = [line.split()[0] for line in snapshot(dc, dc.name)["containers"]]
     assert names and _docker("inspect", "--format", "{{.HostConfig.Init}}", *names).split() == ["true"] * len(names)
+    # their logs rotate, also on an engine spbe-share did not provision (this machine's has no daemon.json)
+    logs = [json.loads(line) for line in _docker("inspect", "--format", "{{json .HostConfig.LogConfig}}", *names).split()]
+    assert logs == [{"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}] * len(names)
     current = json.loads((dc.root / "apps" / app / "current.json").read_text())
     assert current["app"] == app and current["result"] == "ok" and current["target"] == dc.name
     secrets_dir = dc.root / "apps" / app / "secrets"
