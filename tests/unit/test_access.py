@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,3 +178,76 @@ def test_the_target_refuses_bad_requests_and_unknown_apps(target_root: Path) -> 
     for bad in ({"since": "1h --details"}, {"tail": 10**6}, {"follow": "yes"}, {"grep": ""}):
         proc = run_script(target_root, bad)
         assert proc.returncode == 2 and proc.stdout == "", bad
+
+
+# ---------------------------------------------------------------- progress on a terminal (item 6)
+
+
+def _events() -> list[Any]:
+    from spbe_share.remote.runner import ProgressEvent
+
+    return [ProgressEvent(kind="task", task="Ship: blobs"), ProgressEvent(kind="result", task="Ship: blobs", host="h",
+                                                                         outcome="ok"),
+            ProgressEvent(kind="task", task="Start: run the containers"),
+            ProgressEvent(kind="result", task="Start: run the containers", host="h", outcome="changed"),
+            ProgressEvent(kind="task", task="Health: web"),
+            ProgressEvent(kind="result", task="Health: web", host="h", outcome="failed", message="gave up\nmore"),
+            ProgressEvent(kind="done", task="install.yml")]
+
+
+def _read_all(master: int) -> str:
+    out = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed and everything was read
+            break
+        if not data:
+            break
+        out += data
+    os.close(master)
+    return out.decode().replace("\r\n", "\n")
+
+
+def test_on_a_terminal_progress_is_one_line_with_a_step_counter() -> None:
+    import pty
+
+    from spbe_share.cli.deploy_cmd import _Progress
+
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "w", encoding="utf-8") as tty:
+        progress = _Progress(quiet=False, stream=tty)
+        for event in _events():
+            progress(event)
+    out = _read_all(master)
+    assert "[  1] Ship: blobs" in out and "[  3] Health: web" in out
+    assert "[     ok]" not in out and "[changed]" not in out  # what went well is not listed
+    assert "  [ FAILED] Health: web: gave up" in out  # what failed stays on screen
+    assert out.endswith("\r\x1b[2K  [ FAILED] Health: web: gave up\n")  # the status line made way for it
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "w", encoding="utf-8") as tty:
+        progress = _Progress(quiet=False, stream=tty)
+        for event in _events()[:4] + _events()[-1:]:
+            progress(event)
+    assert _read_all(master).endswith("[  2] Start: run the containers\r\x1b[2K")  # gone when the playbook ends
+
+
+def test_in_a_pipe_or_with_verbose_every_task_is_a_line_as_before() -> None:
+    import io
+    import pty
+
+    from spbe_share.cli.deploy_cmd import _Progress
+
+    expected = ["  [     ok] Ship: blobs", "  [changed] Start: run the containers", "  [ FAILED] Health: web: gave up"]
+    pipe = io.StringIO()
+    progress = _Progress(quiet=False, stream=pipe)
+    for event in _events():
+        progress(event)
+    assert pipe.getvalue().splitlines() == expected
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "w", encoding="utf-8") as tty:
+        progress = _Progress(quiet=False, verbose=True, stream=tty)
+        for event in _events():
+            progress(event)
+    out = _read_all(master)
+    assert out.splitlines() == expected and "\x1b" not in out
