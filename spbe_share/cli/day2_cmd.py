@@ -65,8 +65,8 @@ def _go_on(*, yes: bool, dry_run: bool) -> bool:
 @click.option("--dry-run", is_flag=True, help="Print the plan, change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before going on (scripts).")
 @click.option("--break-lock", is_flag=True, help="Break a lock left by a dead operation (audited).")
-@click.option("--verbose", "-v", is_flag=True, help="Every task with its outcome, one line each (on a terminal:"
-              " one progress line instead).")
+@click.option("--verbose", "-v", is_flag=True, help="List every step with its outcome, one line each (default on a"
+              " terminal: one progress line).")
 @click.option("--self-signed-i-know-this-skips-the-donor-signature", "allow_self_signed", is_flag=True,
               help="Without --bundle: a bundle built and signed on this machine. Audited.")
 @json_option

@@ -106,8 +106,8 @@ def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
               help="Data found without its secrets (a wiped root) is archived on the target, then removed, and the"
               " app starts empty. Asks on a terminal.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before breaking a lock or resetting data.")
-@click.option("--verbose", "-v", is_flag=True, help="Every task with its outcome, one line each (on a terminal:"
-              " one progress line instead).")
+@click.option("--verbose", "-v", is_flag=True, help="List every step with its outcome, one line each (default on a"
+              " terminal: one progress line).")
 @click.option("--self-signed-i-know-this-skips-the-donor-signature", "allow_self_signed", is_flag=True,
               help="Without --bundle, into an adopter's data center: install a bundle built and signed on this"
               " machine from the catalog. Nothing then proves the donor made it. Audited.")
