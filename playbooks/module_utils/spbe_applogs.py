@@ -106,6 +106,18 @@ def argv(container, since, tail, follow):
     return cmd + [container]
 
 
+def die_with_parent():
+    """In the child: SIGTERM when this script goes (the controller left, ssh was cut), so a
+    ``docker logs --follow`` of a quiet container is never left behind (Linux prctl)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def emit(component, line):
     with _out:
         sys.stdout.write(component + "\t" + line + "\n")
@@ -116,7 +128,7 @@ def pump(component, container, since, tail, grep, follow, secrets):
     """Copy one container's log lines to stdout, redacted and filtered."""
     needle = grep.lower() if grep else None
     proc = subprocess.Popen(argv(container, since, tail, follow), stdout=subprocess.PIPE,  # noqa: S603
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
     try:
         while True:
             raw = proc.stdout.readline(READ)

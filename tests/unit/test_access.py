@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,7 @@ DOCKER = """#!/bin/sh
 for last; do :; done
 cat "$SPBE_FAKE_LOGS/$last" 2>/dev/null || { echo "Error: No such container: $last" >&2; exit 1; }
 echo "$*" >> "$SPBE_FAKE_LOGS/calls"
+case " $* " in *" --follow "*) exec sleep 300 ;; esac  # a quiet container, followed
 """
 
 
@@ -251,3 +253,15 @@ def test_in_a_pipe_or_with_verbose_every_task_is_a_line_as_before() -> None:
             progress(event)
     out = _read_all(master)
     assert out.splitlines() == expected and "\x1b" not in out
+
+
+def test_following_stops_with_the_controller_and_leaves_nothing_behind(target_root: Path) -> None:
+    argv = ["/usr/bin/python3", "-c", program("spbe_applogs"), str(target_root), "e-office"]
+    with LineStream(argv, line_limit=8192, timeout=3, input=json.dumps({"follow": True, "tail": 5}).encode()) as s:
+        lines = [ln.decode() for ln in s]
+    assert s.timed_out.is_set() and len(lines) == 5  # both containers' lines came while they were followed
+    assert {ln.split("\t")[0] for ln in lines} == {"db", "web"} and "s3cr3t" not in "".join(lines)
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True, check=False).stdout.split()
+    mine = [pid for pid in left if str(target_root.parent) in Path(f"/proc/{pid}/environ").read_text(errors="replace")]
+    assert mine == []  # each `docker logs --follow` died with the script
