@@ -426,6 +426,88 @@ def run_capped(argv: Sequence[str], *, limit: int, timeout: float, input: bytes 
                   too_big=too_big, timed_out=timed_out.is_set())  # fmt: skip
 
 
+class LineStream:
+    """Run ``argv`` (a list, never a shell) and read its stdout line by line as it comes: each
+    line cut at ``line_limit`` bytes (the rest of a longer line is read and dropped), the program
+    killed once ``total_limit`` bytes came (``too_big``) or after ``timeout`` seconds
+    (``timed_out``). For an answer that may never end (``logs --follow``): memory stays bounded
+    by ``line_limit``. Use as a context manager; leaving it kills the program if still running.
+    Raises OSError when it cannot start."""
+
+    def __init__(self, argv: Sequence[str], *, line_limit: int, total_limit: int | None = None,
+                 timeout: float | None = None, input: bytes | None = None, stderr_limit: int = 64 << 10,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.line_limit, self.total_limit = line_limit, total_limit
+        self.too_big = False
+        self.timed_out = threading.Event()
+        self.returncode: int | None = None
+        self._eof = False
+        self._err: list[bytes] = []
+        self._proc = subprocess.Popen(  # noqa: S603 - an argv list from the caller's pure builder
+            list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )
+        proc = self._proc
+        assert proc.stdout is not None and proc.stderr is not None  # noqa: S101 - PIPE given
+        self._err_thread = threading.Thread(target=_pump_tail, args=(proc.stderr, stderr_limit, self._err),
+                                            daemon=True)
+        self._err_thread.start()
+        self._timer: threading.Timer | None = None
+        if timeout is not None:
+            def expire() -> None:
+                self.timed_out.set()
+                proc.kill()
+
+            self._timer = threading.Timer(timeout, expire)
+            self._timer.daemon = True
+            self._timer.start()
+        if input is not None:
+            try:
+                proc.stdin.write(input)  # type: ignore[union-attr]
+                proc.stdin.close()  # type: ignore[union-attr]
+            except (BrokenPipeError, OSError):
+                pass
+
+    def __enter__(self) -> LineStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        out = self._proc.stdout
+        assert out is not None  # noqa: S101 - PIPE given
+        size = 0
+        while line := out.readline(self.line_limit + 1):
+            size += len(line)
+            if len(line) > self.line_limit:
+                line = line[: self.line_limit]
+                while (rest := out.readline(1 << 16)) and not rest.endswith(b"\n"):
+                    size += len(rest)
+                size += len(rest)
+            if self.total_limit is not None and size > self.total_limit:
+                self.too_big = True
+                self._proc.kill()
+                return
+            yield line.rstrip(b"\r\n")
+        self._eof = True
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self._eof and self._proc.poll() is None:
+            self._proc.kill()  # stopped early (a cap, an interrupt, the reader left): not waited for
+        rc = self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._err_thread.join(5)
+        self.returncode = None if (self.too_big or self.timed_out.is_set()) else rc
+
+    @property
+    def stderr_text(self) -> str:
+        return (self._err[0] if self._err else b"").decode("utf-8", "replace")
+
+
 # ---------------------------------------------------------------- text for a terminal
 
 
@@ -463,7 +545,7 @@ def markup_text(text: object, *, one_line: bool = False) -> str:
 
 
 __all__ = [
-    "LINK", "MAX_DEPTH", "MISSING", "Capped", "DonorFileError", "OutsideJSONError", "child_path", "depth_within",
+    "LINK", "MAX_DEPTH", "MISSING", "Capped", "DonorFileError", "LineStream", "OutsideJSONError", "child_path", "depth_within",
     "fresh_dir", "inside", "json_text", "link_problem", "loads_json", "markup_text", "name_problem", "open_inside",
     "quoted", "read_inside", "relpath_problem", "run_capped", "terminal_text", "tree_escapes",
 ]

@@ -246,12 +246,38 @@ def extra_recipients(ws: Workspace) -> list[KeyInfo]:
     if not folder.is_dir():
         return out
     for path in sorted(folder.glob("*.txt")):
-        lines = [ln.strip() for ln in path.read_text("ascii", "replace").splitlines()
-                 if ln.strip() and not ln.startswith("#")]
-        if len(lines) != 1 or not re.match(RECIPIENT, lines[0]):
-            raise InvalidInput(f"{path}: expected one age public key line (age1...)")
-        out.append(KeyInfo(path.stem, lines[0], path, False))
+        out.append(KeyInfo(path.stem, read_recipient(path), path, False))
     return out
+
+
+MAX_RECIPIENT_FILE = 64 << 10
+
+
+def read_recipient(path: Path) -> str:
+    """The age public key (``age1...``) in ``path``: one key line, ``#`` comments allowed (as
+    ``age-keygen -y`` or ``secrets recovery-key`` write it)."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_RECIPIENT_FILE + 1)
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    lines = [ln.strip() for ln in raw.decode("ascii", "replace").splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    if len(raw) > MAX_RECIPIENT_FILE or len(lines) != 1 or not re.match(RECIPIENT, lines[0]):
+        raise InvalidInput(f"{path}: expected one age public key line (age1...)")
+    return lines[0]
+
+
+def write_sealed(path: Path, data: bytes) -> None:
+    """A new file ``path`` (0600) holding sealed bytes; an existing file is never replaced."""
+    try:
+        _write_new(path, data)
+    except FileExistsError:
+        raise Conflict(f"{path} exists already; choose another file") from None
+    except FileNotFoundError:
+        raise NotFound(f"{path.parent}: no such folder") from None
 
 
 def recipients(ws: Workspace) -> list[str]:
@@ -416,7 +442,9 @@ __all__ = [
     "matches",
     "parse_identity_text",
     "parse_meta",
+    "read_recipient",
     "recipients",
     "seal",
     "unseal",
+    "write_sealed",
 ]

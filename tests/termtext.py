@@ -33,15 +33,17 @@ ALL = "".join(HOSTILE.values())
 _SGR = re.compile(r"\x1b\[[0-9;]*m")  # rich's own colours and bold
 
 
-def run_on_terminal(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 120) -> tuple[int, str]:
-    """``spbe-share ARGS`` with a 250-column pty as stdout and stderr: (exit code, what it printed)."""
+def run_on_terminal(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 120,
+                    answer: str | None = None) -> tuple[int, str]:  # fmt: skip
+    """``spbe-share ARGS`` with a 250-column pty as stdout and stderr: (exit code, what it printed).
+    With ``answer``, the pty is its stdin too, and ``answer`` is typed at its first ``[y/N]``."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
     full_env = {**os.environ, **env, "COLUMNS": "250", "TERM": "xterm-256color"}
     full_env.pop("NO_COLOR", None)
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "spbe_share", *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-        env=full_env, cwd=cwd, close_fds=True,
+        [sys.executable, "-m", "spbe_share", *args], stdin=subprocess.DEVNULL if answer is None else slave,
+        stdout=slave, stderr=slave, env=full_env, cwd=cwd, close_fds=True,
     )  # fmt: skip
     os.close(slave)
     chunks: list[bytes] = []
@@ -55,6 +57,9 @@ def run_on_terminal(args: list[str], *, env: dict[str, str], cwd: Path, timeout:
             if not data:
                 break
             chunks.append(data)
+            if answer is not None and b"[y/N]" in b"".join(chunks):
+                os.write(master, answer.encode() + b"\n")
+                answer = None
         rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         if proc.poll() is None:

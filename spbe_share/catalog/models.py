@@ -373,6 +373,18 @@ class Support(Strict):
         default_factory=list, description="more personal data to redact, besides e-mail, phone numbers and NIK")
 
 
+class FirstLogin(Strict):
+    """Who logs in first after an install, and which secret holds that account's first
+    password. spbe-share prints the user and the command that reveals the password
+    (``spbe-share credentials``), never the password itself."""
+
+    user: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$",
+                      description="the first account's user name, e.g. admin")
+    secret: EnvName = Field(description="the secret (from 'secrets') holding its first password")
+    path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200,
+                             description="the login page, relative to the app's URL, e.g. /login")
+
+
 class Database(Strict):
     component: Slug
     engine: Literal["postgresql", "sqlite"]
@@ -508,6 +520,9 @@ class Entry(Strict):
     docs: Docs
     manifests: Manifests
     keywords: list[str] = Field(default_factory=list)
+    first_login: FirstLogin | None = Field(default=None, description="the account to log in with after install")
+    post_install_message: Text | None = Field(
+        default=None, description="printed after an install (as plain text, in the operator's language)")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> Entry:
@@ -538,6 +553,12 @@ class Entry(Strict):
                 if secret.name not in next(c for c in self.components if c.name == pg.component).secrets:
                     raise ValueError(f"secret {secret.name!r}: component {pg.component!r} must use it (its server"
                                      " initialises the role with it)")
+        if self.first_login is not None:
+            login = self.first_login.secret
+            if login not in secret_names:
+                raise ValueError(f"first_login names secret {login!r} not declared in 'secrets'")
+            if not any(login in c.secrets for c in self.components):
+                raise ValueError(f"first_login names secret {login!r} that no component uses")
         versions = {r.version for r in self.releases}
         for r in self.releases:
             if r.upgrades_from and r.upgrades_from not in versions:

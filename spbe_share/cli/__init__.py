@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("deploy_cmd", "status", "Which apps and versions run where, and their health."),
     "upgrade": ("day2_cmd", "upgrade", "Upgrade an app on a target, data-safe (automatic rollback)."),
     "rollback": ("day2_cmd", "rollback", "Bring the previous release of an app back, with its data."),
+    "credentials": ("access_cmd", "credentials", "Show an app's first-admin credentials (terminal, audited) or seal them."),
+    "logs": ("access_cmd", "logs", "Show an app's container logs from a target, secrets redacted."),
     "history": ("day2_cmd", "history", "Every install/upgrade/rollback attempt of an app, from the target."),
     "unlock": ("day2_cmd", "unlock", "Break an app's lock whose holder is gone (audited)."),
     "site": ("site_cmd", "site", "Build and preview the static web catalog."),

@@ -65,13 +65,15 @@ def _go_on(*, yes: bool, dry_run: bool) -> bool:
 @click.option("--dry-run", is_flag=True, help="Print the plan, change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before going on (scripts).")
 @click.option("--break-lock", is_flag=True, help="Break a lock left by a dead operation (audited).")
+@click.option("--verbose", "-v", is_flag=True, help="List every step with its outcome, one line each (default on a"
+              " terminal: one progress line).")
 @click.option("--self-signed-i-know-this-skips-the-donor-signature", "allow_self_signed", is_flag=True,
               help="Without --bundle: a bundle built and signed on this machine. Audited.")
 @json_option
 @click.pass_obj
 def upgrade(ws: Any, app: str, target: str, to: str | None, bundle: Path | None, sets: tuple[str, ...],
-            values_file: Path | None, dry_run: bool, yes: bool, break_lock: bool, allow_self_signed: bool,
-            as_json: bool) -> None:
+            values_file: Path | None, dry_run: bool, yes: bool, break_lock: bool, verbose: bool,
+            allow_self_signed: bool, as_json: bool) -> None:
     """Upgrade APP on a target to a newer release, data-safe.
 
     Prints the plan first (releases in between with changelog and regulations, data migration,
@@ -90,7 +92,7 @@ def upgrade(ws: Any, app: str, target: str, to: str | None, bundle: Path | None,
             _print_plan(plan)
         return _go_on(yes=yes, dry_run=dry_run)
 
-    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
+    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json, verbose=verbose))
     with interrupts(ctx.cancel):
         plan, result = do_upgrade(ctx, app=app, target_name=target, to=to, bundle=bundle, sets=sets,
                                   values_file=values_file, allow_self_signed=allow_self_signed,

@@ -2,34 +2,64 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
+from ..outside import terminal_text
 from .output import emit_json, info, json_option, table
 
 
 class _Progress:
-    """Task-by-task progress on stderr: one line per task, with its outcome per host."""
+    """Task-by-task progress on stderr.
 
-    def __init__(self, quiet: bool) -> None:
+    On a terminal (without ``-v``): one status line rewritten in place, a step counter and the
+    task running now; a failed or unreachable task stays printed; the line is cleared when the
+    playbook ends. In a pipe, or with ``-v``: one line per task with its outcome per host. Every
+    task's full output is in the run's log folder either way (its path is printed at the end).
+    """
+
+    def __init__(self, quiet: bool, *, verbose: bool = False, stream: TextIO | None = None) -> None:
         self.quiet = quiet
         self.current: str | None = None
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = not quiet and not verbose and self.stream.isatty()
+        self.steps = 0
+        self.shown = False  # the status line is on screen
+
+    def _status(self, text: str) -> None:
+        # our own terminal controls: carriage return, erase the line; the task name is text
+        self.stream.write("\r\x1b[2K" + text)
+        self.stream.flush()
+        self.shown = bool(text)
 
     def __call__(self, event: Any) -> None:
         if self.quiet:
             return
+        if event.kind == "done":
+            if self.shown:
+                self._status("")
+            return
         if event.kind == "task":
             self.current = event.task
+            if self.live:
+                self.steps += 1
+                width = max(shutil.get_terminal_size().columns - 1, 20)
+                self._status(terminal_text(f"  [{self.steps:>3}] {event.task}", one_line=True)[:width])
+            return
+        if self.live and event.outcome not in ("failed", "unreachable"):
             return
         mark = {"ok": "ok", "changed": "changed", "failed": "FAILED", "skipped": "skip",
                 "unreachable": "UNREACHABLE"}.get(event.outcome or "", event.outcome or "")
         line = f"  [{mark:>7}] {event.task}"
         if event.message and event.outcome in ("failed", "unreachable"):
             line += f": {event.message.splitlines()[0][:200]}"
-        click.echo(line, err=True)
+        if self.shown:
+            self._status("")
+        click.echo(line, file=self.stream)
 
 
 def _checks_table(report: Any) -> None:
@@ -84,6 +114,8 @@ def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
               help="Data found without its secrets (a wiped root) is archived on the target, then removed, and the"
               " app starts empty. Asks on a terminal.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before breaking a lock or resetting data.")
+@click.option("--verbose", "-v", is_flag=True, help="List every step with its outcome, one line each (default on a"
+              " terminal: one progress line).")
 @click.option("--self-signed-i-know-this-skips-the-donor-signature", "allow_self_signed", is_flag=True,
               help="Without --bundle, into an adopter's data center: install a bundle built and signed on this"
               " machine from the catalog. Nothing then proves the donor made it. Audited.")
@@ -100,6 +132,7 @@ def install(
     break_lock: bool,
     reset_data: bool,
     yes: bool,
+    verbose: bool,
     allow_self_signed: bool,
     as_json: bool,
 ) -> None:
@@ -122,7 +155,7 @@ def install(
             raise InvalidInput("install --reset-data: not on a terminal, so nobody can confirm; give --yes")
         click.confirm(f"If {app} on {target} has data without its secrets, archive it on the target and start"
                       " empty?", abort=True)
-    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
+    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json, verbose=verbose))
     with interrupts(ctx.cancel):
         result = do_install(
             ctx,
@@ -149,7 +182,30 @@ def install(
         )
     for url in result.urls:
         click.echo(f"  {url}")
+    if result.login is not None:
+        show_login(result.login)
     info(f"log: {result.run_dir}")
+
+
+def show_login(hint: Any) -> None:
+    """How to log in first (never the password), then the donor's post-install message (outside
+    text: printed as plain text, control characters dropped, never translated or formatted)."""
+    import shlex
+
+    from .. import i18n
+    from .lang import raw_echo
+
+    if hint.user is not None:
+        if hint.login_urls:
+            click.echo(f"first login: user {hint.user} at {hint.login_urls[0]}")
+        else:
+            click.echo(f"first login: user {hint.user}")
+        click.echo(f"  its first password (on a terminal, audited): {shlex.join(hint.command)}")
+        click.echo(f"  or sealed to an officer's age key: {shlex.join(hint.command)} --seal-to OFFICER.pub")
+    message = hint.message_in(i18n.active())
+    if message:
+        raw_echo("")
+        raw_echo(message)
 
 
 @click.command("status")

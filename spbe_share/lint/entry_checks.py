@@ -12,6 +12,7 @@ from .findings import Finding
 OFFICIAL_HOST = re.compile(r"(^|\.)go\.id$")
 # a setting named like this names data the app keeps (a database, its file, a data folder)
 DATA_NAME = re.compile(r"(^|_)(db|database|basis_data|schema|data_dir|datadir|bucket)(_|$)")
+MAX_POST_INSTALL = 1000
 
 
 def check_entry_fields(ctx: LintContext) -> list[Finding]:
@@ -64,6 +65,17 @@ def check_entry_fields(ctx: LintContext) -> list[Finding]:
         if not (s.description or "").strip():
             out.append(ctx.at("secret-no-description", ("secrets", i),
                               f"secret {s.name} has no description"))  # fmt: skip
+    if e.secrets and e.first_login is None:
+        out.append(ctx.at("first-login-missing", ("secrets",),
+                          "no first_login: after an install the adopter is not told which account to log in"
+                          " with, nor how to read its first password"))  # fmt: skip
+    if e.post_install_message is not None:
+        for lang in ("id", "en"):
+            n = grapheme_len(getattr(e.post_install_message, lang))
+            if n > MAX_POST_INSTALL:
+                out.append(ctx.at("post-install-message-long", ("post_install_message", lang),
+                                  f"post_install_message.{lang} has {n} characters; at most {MAX_POST_INSTALL}"
+                                  " (it is printed after every install)"))  # fmt: skip
     backed = set(e.backup.volumes)
     for i, comp in enumerate(e.components):
         for j, v in enumerate(comp.volumes):

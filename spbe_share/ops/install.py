@@ -37,6 +37,7 @@ from ..errors import Cancelled, RemoteFailed, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.containers import app_urls
 from ..plans.imageuser import component_users
+from ..plans.login import LoginHint, explicit_workspace, login_hint
 from ..plans.render import render_configs
 from ..plans.upgradeplan import older_refusals
 from ..plans.values import ResolvedValues, resolve_values, template_variables
@@ -123,6 +124,7 @@ class InstallResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     record: ReleaseRecord | None = None
     changed_tasks: list[str] = field(default_factory=list)
+    login: LoginHint | None = None  # how to log in first (no secret in it)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +142,7 @@ class InstallResult:
             "seconds": round(self.seconds, 2),
             "phase_seconds": {k: round(v, 2) for k, v in self.phase_seconds.items()},
             "changed_tasks": self.changed_tasks,
+            "login": self.login.as_dict() if self.login else None,
         }
 
 
@@ -285,6 +288,8 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
         phase_seconds=phases,
         record=record,
         changed_tasks=run.changed_tasks,
+        login=login_hint(plan.bundle.entry, target=plan.target.name, urls=plan.urls,
+                         workspace=explicit_workspace(ctx.ws)),
     )
 
 
@@ -327,6 +332,8 @@ def unchanged(ctx: OpContext, op: Operation, plan: InstallPlan, *, quiet: bool =
         app=plan.app, version=plan.version, target=plan.target.name, changed=False, new_release=False,
         urls=plan.urls, blobs_sent=0, bytes_sent=0, blobs_total=len(sizes), bytes_total=sum(sizes.values()),
         run_dir=run_dir, seconds=answer.seconds, phase_seconds={"Verify": answer.seconds}, record=record,
+        login=login_hint(plan.bundle.entry, target=plan.target.name, urls=plan.urls,
+                         workspace=explicit_workspace(ctx.ws)),
     ), answer
 
 

@@ -51,9 +51,10 @@ HOST_KEY_PATTERNS = (
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """What the CLI shows: a task starting, or its outcome on one host."""
+    """What the CLI shows: a task starting, its outcome on one host, or the playbook's end
+    (``done``, also after a failure or an interrupt; ``task`` is then the playbook)."""
 
-    kind: Literal["task", "result"]
+    kind: Literal["task", "result", "done"]
     task: str
     host: str | None = None
     outcome: Outcome | None = None
@@ -412,6 +413,8 @@ def run_playbook(
     finally:
         with token.deferred():
             _close_control_masters(control_dir)
+        if progress:
+            progress(ProgressEvent(kind="done", task=playbook))
     # drop ansible's scratch space; keep env/, inventory/, artifacts/ as the record
     shutil.rmtree(run_dir / ".ansible", ignore_errors=True)
     return RunResult(

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,6 +247,9 @@ def test_install_and_reach_healthz(ews: E2EWorkspace, bundles: dict[str, Path], 
     # docker-init is every container's PID 1: a server as PID 1 ignores SIGTERM, each stop waited 10 s
     names = [line.split()[0] for line in snapshot(dc, dc.name)["containers"]]
     assert names and _docker("inspect", "--format", "{{.HostConfig.Init}}", *names).split() == ["true"] * len(names)
+    # their logs rotate, also on an engine spbe-share did not provision (this machine's has no daemon.json)
+    logs = [json.loads(line) for line in _docker("inspect", "--format", "{{json .HostConfig.LogConfig}}", *names).split()]
+    assert logs == [{"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}] * len(names)
     current = json.loads((dc.root / "apps" / app / "current.json").read_text())
     assert current["app"] == app and current["result"] == "ok" and current["target"] == dc.name
     secrets_dir = dc.root / "apps" / app / "secrets"
@@ -503,3 +507,90 @@ def test_settings_change_after_install_and_a_support_bundle_for_the_donor(ews: E
         assert value not in text, value
         assert value.encode() not in raw_bundle
     print(f"\nconfig set rolled back in {rollback_s:.1f}s; support bundle made in {bundle_s:.1f}s")
+
+
+def _on_terminal(home: Path, *args: str, answer: str) -> tuple[int, str]:
+    """``spbe-share ARGS`` on a pty (stdin and stdout), answering its confirmation with ``answer``."""
+    import sys
+
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
+    from termtext import run_on_terminal
+
+    return run_on_terminal(["--workspace", str(home), *args], env={"SPBE_SHARE_OPERATOR": "e2e-test"}, cwd=REPO,
+                           answer=answer)
+
+
+def _token(url: str, user: str, password: str) -> int:
+    req = urllib.request.Request(url + "api/v1/tokens", data=json.dumps({"username": user, "password": password}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback test URL
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_first_login_credentials_and_logs(ews: E2EWorkspace, bundles: dict[str, Path], tmp_path: Path) -> None:
+    """e-office (installed above): install names the user and the command, never the password;
+    `credentials` shows the password on a terminal after a yes (refused into a pipe, audited
+    without the value) or seals it to an officer's age key, and it logs in through the API;
+    `logs --grep` shows a line the app's database wrote, its secret value redacted."""
+    import pyrage
+    from pyrage import x25519
+
+    app = "e-office"
+    if app not in bundles:
+        pytest.skip(f"catalog/{app} is not there yet")
+    dc = ews.dcs[APPS[app]]
+    secrets = dc.root / "apps" / app / "secrets"
+    password = (secrets / "ADMIN_PASSWORD").read_text().strip()
+    url = json.loads((dc.root / "apps" / app / "current.json").read_text())["urls"][0]
+
+    out = ews.cli(*install_args(app, dc.name, bundles[app])).stdout
+    command = f"spbe-share --workspace {ews.home} credentials {app} --target {dc.name}"
+    assert f"first login: user admin at {url.rstrip('/')}/login" in out and command in out, out
+    assert "Log in as admin and change the initial password at once" in out
+    assert password not in out
+
+    piped = ews.cli("credentials", app, "--target", dc.name, check=False)
+    assert piped.returncode == int(ExitCode.INVALID_INPUT) and "not on a terminal" in piped.stderr
+    assert password not in piped.stdout + piped.stderr
+    rc, shown = _on_terminal(ews.home, "credentials", app, "--target", dc.name, answer="n")
+    assert rc != 0 and password not in shown
+    rc, shown = _on_terminal(ews.home, "credentials", app, "--target", dc.name, answer="y")
+    assert rc == 0, shown
+    revealed = next(ln.split(":", 1)[1].strip() for ln in shown.splitlines() if ln.startswith("password:"))
+    assert revealed == password
+    assert _token(url, "admin", revealed) == 201
+    assert _token(url, "admin", revealed + "x") == 401
+
+    officer = x25519.Identity.generate()
+    (tmp_path / "officer.pub").write_text(f"# petugas TIK\n{officer.to_public()}\n")
+    sealed = tmp_path / "admin.age"
+    proc = ews.cli("credentials", app, "--target", dc.name, "--seal-to", str(tmp_path / "officer.pub"),
+                   "--out", str(sealed))
+    assert password not in proc.stdout + proc.stderr and str(officer.to_public()) in proc.stdout
+    assert password.encode() not in sealed.read_bytes()
+    envelope = json.loads(pyrage.decrypt(sealed.read_bytes(), [officer]))
+    assert envelope["secrets"] == {"ADMIN_PASSWORD": password} and envelope["app"] == app
+    audit = [json.loads(line) for line in (ews.home / "audit.log").read_text().splitlines()]
+    shown_lines = [a for a in audit if a["what"] == "credentials"]
+    assert [(a["result"], a["details"]["shown"]) for a in shown_lines[-2:]] == [("ok", "terminal"), ("ok", "sealed")]
+    assert password not in (ews.home / "audit.log").read_text()
+
+    # the database writes the role name of a failed login: here the value of DB_PASSWORD
+    db_password = (secrets / "DB_PASSWORD").read_text().strip()
+    subprocess.run(["docker", "exec", "-e", "PGPASSWORD=wrong", f"spbe-{dc.name}-{app}-db", "psql", "-h",  # noqa: S603,S607
+                    "127.0.0.1", "-U", db_password, "-d", "eoffice", "-c", "select 1"], capture_output=True, check=False)
+    written = subprocess.run(["docker", "logs", f"spbe-{dc.name}-{app}-db"], capture_output=True, text=True,  # noqa: S603,S607
+                             check=False)
+    assert db_password in written.stdout + written.stderr  # in clear in the container's log
+    logs = ews.cli("logs", app, "--target", dc.name, "--grep", "authentication failed")
+    assert 'db | ' in logs.stdout and '[secret DB_PASSWORD]' in logs.stdout, logs.stdout
+    assert db_password not in logs.stdout + logs.stderr
+    assert all(ln.startswith("db | ") and "authentication failed" in ln.lower() for ln in logs.stdout.splitlines())
+    web = ews.cli("logs", app, "--target", dc.name, "--component", "web", "--lines", "50").stdout
+    assert "web | " in web and "untuk Pemerintah Kota Sorong" in web
+    gone = ews.cli("logs", app, "--target", dc.name, "--component", "nope", check=False)
+    assert gone.returncode == int(ExitCode.NOT_FOUND) and "has no component nope" in gone.stderr

@@ -233,3 +233,22 @@ def test_get_entry_from_workspace(tmp_path: Path) -> None:
     write_entry(ws.root, "rusak", files=False)
     with pytest.raises(ValidationFailed):
         get_entry(ws, "rusak")
+
+
+def test_first_login_must_name_a_secret_a_component_uses(tmp_path: Path) -> None:
+    login = {"user": "admin", "secret": "ADMIN_PASSWORD"}
+    path = write_entry(tmp_path / "a", "surat", first_login=login)
+    [problem] = problems_of(path)
+    assert "first_login names secret 'ADMIN_PASSWORD' not declared in 'secrets'" in problem
+    path = write_entry(tmp_path / "b", "surat", first_login=login, secrets=[{"name": "ADMIN_PASSWORD"}])
+    [problem] = problems_of(path)
+    assert "first_login names secret 'ADMIN_PASSWORD' that no component uses" in problem
+    comp = {**entry_data("surat")["components"][0], "secrets": ["ADMIN_PASSWORD"]}
+    path = write_entry(tmp_path / "c", "surat", first_login={**login, "user": "ad min"},
+                       secrets=[{"name": "ADMIN_PASSWORD"}], components=[comp])
+    [problem] = problems_of(path)
+    assert "first_login.user:" in problem
+    path = write_entry(tmp_path / "d", "surat", first_login=login, secrets=[{"name": "ADMIN_PASSWORD"}],
+                       components=[comp], post_install_message={"id": "Masuk sebagai admin."})
+    [problem] = problems_of(path)
+    assert "post_install_message.en:" in problem

@@ -71,4 +71,6 @@ def test_example_is_a_valid_entry(tmp_path: Path) -> None:
     assert problems == []
     assert loaded is not None
     assert loaded.entry.latest.version == "1.1.0"
-    assert [s.name for s in loaded.entry.secrets] == ["DB_PASSWORD", "SESSION_KEY"]
+    assert [s.name for s in loaded.entry.secrets] == ["DB_PASSWORD", "SESSION_KEY", "ADMIN_PASSWORD"]
+    assert loaded.entry.first_login is not None and loaded.entry.first_login.user == "admin"
+    assert loaded.entry.post_install_message is not None

@@ -121,11 +121,19 @@ def test_entry_field_checks(good: Path) -> None:
         "contact-unreachable", "contact-no-role", "release-no-changelog", "regulation-uri-unofficial",
         "release-migration-undocumented", "summary-too-long", "description-short",
         "adopter-provides-empty", "keywords-missing", "secret-no-description", "volume-not-backed-up",
-        "component-no-health", "logo-unsafe",
+        "component-no-health", "logo-unsafe", "first-login-missing",
     }  # fmt: skip
     line = next(f for f in lint_file(good).findings if f.check == "contact-unreachable")
     assert line.field == "donor.contacts[0]"
     assert good.read_text().splitlines()[line.line - 1].lstrip().startswith("- name: Tanpa Kontak")
+
+
+def test_post_install_message_too_long(good: Path) -> None:
+    data = yaml.safe_load(good.read_text(encoding="utf-8"))
+    data["post_install_message"] = {"id": "Masuk sebagai admin. " * 60, "en": "Log in as admin."}
+    good.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    [f] = [f for f in lint_file(good).findings if f.check == "post-install-message-long"]
+    assert f.field == "post_install_message.id" and "at most 1000" in f.message
 
 
 def test_invalid_entry_is_level_0(tmp_path: Path) -> None:
