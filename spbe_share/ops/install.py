@@ -200,7 +200,7 @@ def plan_install(
     )
     configs = render_configs(entry, template_root=vb.dir, variables=variables)
     users = component_users(entry, vb.manifest, blob_dir=vb.blob_dir)
-    report = preflight_ok(ctx, target=target, entry=entry) if run_preflight else None
+    report = preflight_ok(ctx, target=target, entry=entry, proxy=bool(domain)) if run_preflight else None
     inner = app_target(target, domain)  # with a domain, the app's ports on loopback only
     release = release_record(
         target=inner, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
@@ -390,7 +390,7 @@ def install(
             op.note(agreement=plan.agreement, values=plan.values.as_dict(), blobs_sent=0, bytes_sent=0,
                     run=str(same.run_dir), check="no-op verified under the lock")
             return same
-        plan.preflight = preflight_ok(ctx, target=plan.target, entry=plan.bundle.entry)
+        plan.preflight = preflight_ok(ctx, target=plan.target, entry=plan.bundle.entry, proxy=plan.proxy is not None)
         result = execute(ctx, op, plan, break_lock=break_lock)
         op.result = "ok" if result.changed or result.new_release else "ok: nothing changed"
         op.note(

@@ -98,9 +98,10 @@ class Check:
     fix: str = ""  # what to run when it fails (provisioning fixes most of what install needs)
 
 
-def required_ports(entry: Entry) -> list[int]:
-    """Ports that must be free: ``requirements.ports`` plus every published port (sorted)."""
-    ports = set(entry.requirements.ports)
+def required_ports(entry: Entry, *, proxy: bool = False) -> list[int]:
+    """Ports that must be free: ``requirements.ports`` plus every published port (sorted); with
+    the TLS proxy (``install --domain``) also 443 and 80."""
+    ports = set(entry.requirements.ports) | ({443, 80} if proxy else set())
     for c in entry.components:
         for p in c.ports:
             if p.protocol == "tcp":
@@ -220,17 +221,21 @@ def failed(checks: Sequence[Check]) -> list[Check]:
     return [c for c in checks if not c.ok]
 
 
-def container_names(target: str, entry: Entry) -> list[str]:
-    return [f"spbe-{target}-{entry.id}-{c.name}" for c in entry.components]
+def container_names(target: str, entry: Entry, *, proxy: bool = False) -> list[str]:
+    from ..plans.proxy import proxy_container_name
+
+    return [f"spbe-{target}-{entry.id}-{c.name}" for c in entry.components] + (
+        [proxy_container_name(target, entry.id)] if proxy else [])
 
 
-def preflight_vars(target: Target, entry: Entry) -> dict[str, Any]:
+def preflight_vars(target: Target, entry: Entry, *, proxy: bool = False) -> dict[str, Any]:
+    """``proxy``: the app gets a domain: 443 and 80 must be free too (or be its proxy's)."""
     return {
         "spbe_target": target.name,
         "spbe_root": target.root,
         "spbe_bind_address": target.bind_address,
-        "spbe_ports": required_ports(entry),
-        "spbe_containers": container_names(target.name, entry),
+        "spbe_ports": required_ports(entry, proxy=proxy),
+        "spbe_containers": container_names(target.name, entry, proxy=proxy),
     }
 
 
@@ -262,6 +267,7 @@ def gather_facts(
     entry: Entry,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    proxy: bool = False,
 ) -> tuple[TargetFacts, RunResult]:
     from ..remote.outcome import raise_for_run
     from ..remote.runner import run_playbook
@@ -273,7 +279,7 @@ def gather_facts(
         app=entry.id,
         playbook="preflight.yml",
         targets=[target],
-        extravars=preflight_vars(target, entry),
+        extravars=preflight_vars(target, entry, proxy=proxy),
         progress=progress,
         now=dt.datetime.now(dt.UTC),
         cancel=cancel,
@@ -294,11 +300,12 @@ def run_preflight(
     entry: Entry,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    proxy: bool = False,
 ) -> PreflightReport:
     """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`)."""
-    facts, result = gather_facts(ws, target=target, entry=entry, progress=progress, cancel=cancel)
+    facts, result = gather_facts(ws, target=target, entry=entry, progress=progress, cancel=cancel, proxy=proxy)
     checks = evaluate(
-        entry.requirements, facts, ports=required_ports(entry), bind_address=target.bind_address,
+        entry.requirements, facts, ports=required_ports(entry, proxy=proxy), bind_address=target.bind_address,
         fix=fix_for(target),
     )
     return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
@@ -341,11 +348,13 @@ def preflight(ctx: OpContext, *, app: str, target_name: str) -> PreflightReport:
         return report
 
 
-def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry) -> PreflightReport:
-    """Preflight on the target (read-only); raises PreflightFailed when a check fails."""
+def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry, proxy: bool = False) -> PreflightReport:
+    """Preflight on the target (read-only); raises PreflightFailed when a check fails.
+    ``proxy``: the app gets the TLS proxy (443 and 80 must be free, or be its own)."""
 
     ctx.cancel.check()
-    report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel)
+    report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel,
+                           proxy=proxy)
     require_ok(report)
     ctx.cancel.check()
     return report

@@ -71,13 +71,13 @@ def proxy_image(ctx: OpContext) -> tuple[dict[str, Any], list[BlobToShip]]:
 
     ref = ensure_proxy_image(ctx.ws, progress=ctx.say)
     blob_dir = ctx.ws.cache_dir / "proxy-blobs"
-    img = export_image(docker_client(), component="-proxy", ref=ref, blob_dir=blob_dir,
+    img = export_image(docker_client(), component="proxy", ref=ref, blob_dir=blob_dir,
                        cache=ctx.ws.build_cache_dir / "layers")  # fmt: skip
     digests = [img.config, *img.layers]
     sizes = {d: (blob_dir / d.split(":", 1)[1]).stat().st_size for d in digests}
     blobs = [BlobToShip(hex=d.split(":", 1)[1], path=blob_dir / d.split(":", 1)[1], stored_size=sizes[d],
                         content_size=sizes[d], compression="none") for d in digests]  # fmt: skip
-    spec = {"component": "-proxy", "ref": ref, "config": img.config, "layers": list(img.layers), "sizes": sizes}
+    spec = {"component": "proxy", "ref": ref, "config": img.config, "layers": list(img.layers), "sizes": sizes}
     return spec, blobs
 
 

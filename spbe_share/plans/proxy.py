@@ -153,7 +153,7 @@ def proxy_vars(
             {"type": "bind", "source": f"{adir}/{PROXY_DIR}", "target": MOUNT_CONF, "read_only": True},
             {"type": "bind", "source": f"{adir}/secrets/_proxy", "target": MOUNT_KEY, "read_only": True},
         ],
-        "labels": {**labels_for(entry.id, version, target), "id.go.spbe.component": "-proxy"},
+        "labels": {**labels_for(entry.id, version, target), "id.go.spbe.role": "tls-proxy"},
         "health_url": f"https://{bind}/.spbe-proxy-health",
         "url": f"https://{domain}/",
     }
