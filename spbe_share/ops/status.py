@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..i18n import N_
 from ..records.state import SLUG, ReleaseRecord, TlsInfo, load_cached, parse_record, tls_infos
 from ..tlscerts import WARN_DAYS, expiry_text
 
@@ -81,9 +82,9 @@ def tls_column(info: TlsInfo | None, now: dt.datetime) -> tuple[str, str]:
     text, warn = expiry_text(info.not_after, now)
     if not warn:
         return text, ""
-    return text, (f"the TLS certificate of {info.domain} expired: replace it (spbe-share tls set)"
-                  if info.not_after <= now else
-                  f"the TLS certificate of {info.domain} expires within {WARN_DAYS} days: spbe-share tls set")
+    if info.not_after <= now:
+        return text, N_(f"the TLS certificate of {info.domain} expired: replace it (spbe-share tls set)")
+    return text, N_(f"the TLS certificate of {info.domain} expires within {WARN_DAYS} days: spbe-share tls set")
 
 
 def rows_for_host(target: Target, data: dict[str, Any], now: dt.datetime | None = None) -> list[StatusRow]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound
+from ..i18n import N_
 from ..plans.proxy import APP_BIND, proxy_vars
 from ..records import state
 from ..tlscerts import TlsPair, check_domain, issue_for, load_pair
@@ -103,7 +104,7 @@ def app_target(target: Target, domain: str | None) -> Target:
 
 def distribute_ca_hint(ca: Path, *, domain: str) -> str:
     """What the operator does with the Pemda's internal CA certificate."""
-    return (
+    return N_(
         f"{domain}: certificate issued by the Pemda's internal CA {ca} (its key stays in this workspace, 0600)."
         " Browsers trust it once that CA certificate is installed on the Pemda's devices: Debian/Ubuntu:"
         " copy it to /usr/local/share/ca-certificates/ and run update-ca-certificates; Windows: certutil"

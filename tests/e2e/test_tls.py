@@ -24,7 +24,8 @@ from simdc import SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
 from spbe_share.errors import ExitCode
 from spbe_share.tlscerts import issue_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tls")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tls"),
+              pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")]
 
 APP = "pengaduan"
 DOMAIN = "pengaduan.kota-uji.go.id"
@@ -129,6 +130,12 @@ def test_install_with_domain_serves_tls_only_and_tls_set_replaces_the_pair(
         w.cli("tls", "set", APP, "--target", dc.name, "--cert", str(cert2), "--key", str(key2), timeout=600)
         assert _served_sha256(dc.address, ca) == second
         assert secret.read_bytes() == key2.read_bytes()
+        # sealed for backups with the other secrets (tls set seals them again)
+        sealed = json.loads((dc.root / "apps" / APP / "sealed-secrets.json").read_text())
+        assert {"TLS_PRIVATE_KEY", "STAFF_PASSWORD", "SECRET_KEY"} <= set(sealed["fingerprints"])
+        assert key2.read_text().splitlines()[1] not in (dc.root / "apps" / APP / "sealed-secrets.json").read_text()
+        rows = json.loads(w.cli("status", "--target", dc.name, "--json").stdout)
+        assert next(r for r in rows if r["app"] == APP)["health"] == "healthy"
 
         # the keys are in no log, run folder or audit line of the operator
         bodies = [k.read_text().splitlines()[1] for k in (key, key2)]

@@ -131,3 +131,22 @@ def test_preflight_with_a_domain_wants_443_and_80_free_or_the_proxys_own() -> No
     fronted = preflight_vars(target, entry, proxy=True)
     assert 443 not in plain["spbe_ports"] and {80, 443} <= set(fronted["spbe_ports"])
     assert fronted["spbe_containers"] == [*plain["spbe_containers"], "spbe-kota-sorong-pengaduan--proxy"]
+
+
+def test_with_a_domain_the_apps_ports_are_on_loopback_only() -> None:
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.ops.tls import app_target
+    from spbe_share.plans.containers import container_specs, health_specs
+    from spbe_share.targets.inventory import Target
+    from spbe_share.workspace import Workspace
+
+    entry = get_entry(Workspace.from_options(), "pengaduan").entry
+    target = Target(name="kota-sorong", host="10.1.2.3", user="root", pemda="Kota Sorong", kode_wilayah="96.71",
+                    bind_address="10.1.2.3")  # fmt: skip
+    inner = app_target(target, DOMAIN)
+    assert app_target(target, None) is target
+    [web] = container_specs(entry, version="1.0.0", target=target.name, root="/r", bind_address=inner.bind_address,
+                            images={"web": "sha256:" + "c" * 64})  # fmt: skip
+    assert web["ports"] == ["127.0.0.1:8081:8080/tcp"]
+    [health] = health_specs(entry, target=target.name, bind_address=inner.bind_address)
+    assert health.url == "http://127.0.0.1:8081/healthz"
