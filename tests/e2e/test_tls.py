@@ -16,10 +16,12 @@ import hashlib
 import json
 import socket
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from simdc import SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
+from conftest import unique
+from simdc import APP_PORTS, SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
 
 from spbe_share.errors import ExitCode
 from spbe_share.tlscerts import issue_for
@@ -65,13 +67,24 @@ def _pair(folder: Path, name: str, now: dt.datetime) -> tuple[Path, Path, Path, 
     return cert, key, ca, pair.sha256
 
 
+@pytest.fixture
+def tls_dc(sshd_ok: None, tmp_path: Path) -> Iterator[SimDC]:
+    """A fresh DC whose address has 443 and 80 free too (the proxy publishes them there)."""
+    dc = SimDC(name=unique("kota-uji"), base=tmp_path / "dcs", address="127.0.0.251", pemda="Kota Uji",
+               kode_wilayah="96.72", app_ports=(*APP_PORTS, 443, 80))  # fmt: skip
+    try:
+        yield dc.start()
+    finally:
+        dc.stop()
+
+
 def test_install_with_domain_serves_tls_only_and_tls_set_replaces_the_pair(
-    simdc_factory, bundles: dict[str, Path], tmp_path: Path,
+    tls_dc: SimDC, bundles: dict[str, Path], tmp_path: Path,
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     testca = tmp_path / "testca"
     cert, key, ca, first = _pair(testca, "first", now)
-    dc: SimDC = simdc_factory("kota-uji", pemda="Kota Uji", kode_wilayah="96.72")
+    dc = tls_dc
     w = make_e2e_workspace(tmp_path / "operator", {"kota-uji": dc})
     w.cli("keys", "trust", str(bundles[f"{APP}.pub"]), "--donor-kode", donor_kode(APP))
     today = dt.date.today()
