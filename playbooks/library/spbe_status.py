@@ -26,7 +26,8 @@ module: spbe_status
 short_description: Release records, the newest attempt, container state and health of every app
 description:
   - Changes nothing. Reads C(<root>/apps/*/current.json) and the newest
-    C(<root>/apps/<app>/releases/*.json) of every app, asks the Docker engine (its unix socket)
+    C(<root>/apps/<app>/releases/*.json) of every app, the C(proxy/tls.json) of an app with a
+    domain (its certificate's domain and expiry), asks the Docker engine (its unix socket)
     for the state of the containers the records name, and calls their http health URLs.
   - Everything it reads is bounded (apps, file sizes, containers, URLs), and returned as read;
     spbe-share validates it on the controller (a target is not trusted).
@@ -128,7 +129,7 @@ def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIME
         apps = sorted(n for n in os.listdir(apps_dir) if not n.startswith("."))[:MAX_APPS]
     except OSError:
         apps = []
-    records, last, names, urls = [], [], [], []
+    records, last, names, urls, certs = [], [], [], [], []
     for app in apps:
         app_dir = os.path.join(apps_dir, app)
         current = os.path.join(app_dir, "current.json")
@@ -143,12 +144,15 @@ def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIME
                     url = h.get("url") if isinstance(h, dict) else None
                     if isinstance(url, str) and url not in urls:
                         urls.append(url)
+        tls = os.path.join(app_dir, "proxy", "tls.json")  # the TLS proxy's certificate (no key)
+        if os.path.isfile(tls):
+            certs.append([app, read_json(tls)])
         attempt = newest_attempt(app_dir)
         if attempt is not None:
             last.append([app, read_json(attempt)])
     containers = [[n, container_state(docker_socket, n, timeout)] for n in names]
     http = [[u, http_code(u, timeout)] for u in urls]
-    result = {"records": records, "last": last, "containers": containers, "http": http}
+    result = {"records": records, "last": last, "containers": containers, "http": http, "tls": certs}
     if blobs:
         try:
             result["blobs"] = sorted(os.listdir(os.path.join(root, "blobs", "sha256")))[:MAX_BLOBS]

@@ -16,6 +16,9 @@ Commands:
 ``put``          stdin ``{"values": {...}}`` -> writes each missing secret (0600, O_EXCL); an
                  existing one must hold the same value -> ``{"written": [...], "kept": [...]}``;
                  exit 3 with ``{"conflicts": [...]}`` (names only) and nothing written otherwise
+``stage-tls-key`` stdin ``{"value": PEM}`` -> writes ``<app>/secrets/_tls/staged.key`` (0600): the
+                 next TLS key of the app's proxy; the playbook under the lock puts it in place
+                 (``TLS_PRIVATE_KEY``) -> ``{"staged": true}``
 ``backup-sealed`` stdin ``{"id": ID}`` -> ``{"manifest": {...}, "data": BASE64|null}`` (a backup's
                  manifest and its sealed secrets file, which is encrypted)
 
@@ -166,7 +169,18 @@ def cmd_backup_sealed(app_dir):
     answer({"manifest": manifest, "data": data})
 
 
-COMMANDS = {"read": cmd_read, "store-sealed": cmd_store_sealed, "put": cmd_put, "backup-sealed": cmd_backup_sealed}
+def cmd_stage_tls_key(app_dir):
+    value = request().get("value")
+    if not (isinstance(value, str) and 0 < len(value) <= 16384 and value.startswith("-----BEGIN ")
+            and "PRIVATE KEY-----" in value):
+        fail("stage-tls-key needs a PEM private key")
+    folder = os.path.join(app_dir, "secrets", "_tls")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    files.write_atomic(os.path.join(folder, "staged.key"), value.encode("utf-8"), 0o600)
+    answer({"staged": True})
+
+
+COMMANDS = {"read": cmd_read, "stage-tls-key": cmd_stage_tls_key, "store-sealed": cmd_store_sealed, "put": cmd_put, "backup-sealed": cmd_backup_sealed}
 
 
 def main(argv):

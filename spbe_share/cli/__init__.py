@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "backup": ("ops_cmd", "backup", "Back up an app now (verified), list, fetch and schedule backups."),
     "restore": ("ops_cmd", "restore", "Put a backup back (in place, or onto a new server with its secrets)."),
     "secrets": ("ops_cmd", "secrets_group", "Rotate a secret the app allows; your sealing and recovery keys."),
+    "tls": ("tls_cmd", "tls", "The TLS certificate of an app on the Pemda's domain (tls set)."),
     "uninstall": ("ops_cmd", "uninstall", "Remove an app from a target (data stays unless --delete-data)."),
     "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
     "fleet": ("fleet_cmd", "fleet", "Many targets at once: fleet status, fleet upgrade."),

@@ -119,6 +119,14 @@ def preflight(ws: Any, app: str, target: str, as_json: bool) -> None:
 @click.option("--self-signed-i-know-this-skips-the-donor-signature", "allow_self_signed", is_flag=True,
               help="Without --bundle, into an adopter's data center: install a bundle built and signed on this"
               " machine from the catalog. Nothing then proves the donor made it. Audited.")
+@click.option("--domain", "domain", default=None, metavar="NAME",
+              help="The Pemda's registered domain (ppdb.example.go.id): a TLS proxy (nginx) serves the app on 443"
+              " of the target's public address, 80 redirects; the app's own ports stay on loopback.")
+@click.option("--tls-cert", "tls_cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="The domain's certificate chain (PEM, e.g. fullchain.pem); without it and --tls-key, the Pemda's"
+              " internal CA (in this workspace) issues one.")
+@click.option("--tls-key", "tls_key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The certificate's private key (PEM, e.g. privkey.pem): a secret, stored 0600 on the target.")
 @json_option
 @click.pass_obj
 def install(
@@ -134,6 +142,9 @@ def install(
     yes: bool,
     verbose: bool,
     allow_self_signed: bool,
+    domain: str | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     as_json: bool,
 ) -> None:
     """Install APP into a target's data center over SSH (or on this machine: --target local).
@@ -168,6 +179,9 @@ def install(
             break_lock=break_lock,
             allow_self_signed=allow_self_signed,
             reset_data=reset_data,
+            domain=domain,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
     if as_json:
         emit_json(result.as_dict())
@@ -226,9 +240,13 @@ def status(ws: Any, target: str | None, as_json: bool) -> None:
         emit_json([r.as_dict() for r in rows])
     else:
         table(
-            ["app", "version", "target", "pemda", "health", "since", "url"],
-            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls)) for r in rows],
+            ["app", "version", "target", "pemda", "health", "since", "url", "tls expires"],
+            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls), r.tls_expires or "-")
+             for r in rows],
         )
+        for r in rows:
+            if r.tls_warning:
+                info(f"warning: {r.app} on {r.target}: {r.tls_warning}")
     bad = host_key_mismatches(rows)
     if bad:
         names = sorted({r.target for r in bad})

@@ -104,14 +104,21 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
         last = f"{lo.what} {lo.result} {lo.when:%Y-%m-%d %H:%M}" if lo else "-"
         missing = ", ".join(_short_regulation(m.name) for m in r.missing_regulations) or "-"
         worst = (r.worst_finding or "-").upper() if r.worst_finding not in (None, "none") else (r.worst_finding or "-")
+        tls = f"{r.tls_not_after:%Y-%m-%d}" if r.tls_not_after else "-"
+        if r.tls_expires_soon:
+            tls += " (RENEW)"
         rows.append((r.target, r.app, r.version or "-", latest, health, last, missing, _agreement_text(r.agreement),
-                     worst))  # fmt: skip
+                     worst, tls))  # fmt: skip
     table(["target", "app", "version", "latest", "health", "last operation", "missing regulations", "agreement",
-           "worst finding"],
+           "worst finding", "tls expires"],
           rows, title=f"fleet status {result.generated_at:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     unreachable = sorted({r.target for r in result.rows if not r.reachable})
     if unreachable:
         info(f"unreachable: {', '.join(unreachable)}")
+    for r in result.rows:
+        if r.tls_expires_soon and r.tls_not_after:
+            info(f"warning: the TLS certificate of {r.app} on {r.target} expires {r.tls_not_after:%Y-%m-%d}:"
+                 " spbe-share tls set")
 
 
 

@@ -72,6 +72,10 @@ class FleetRow(_Strict):
     agreement: AgreementState | None = None
     reachable: bool
     error: str | None = None
+    tls_not_after: dt.datetime | None = Field(default=None, description="expiry of the TLS certificate the app's"
+                                              " proxy serves (an app with a domain); null: no domain")
+    tls_expires_soon: bool | None = Field(default=None, description="the certificate expires within 30 days (or"
+                                          " has expired): replace it with `spbe-share tls set`")
     worst_finding: Finding | None = Field(
         default=None, description="the worst known finding of `spbe-share audit` for this release ('none': no"
         " finding; null: not audited: no vulnerability database imported, or no SBOM of the release here)")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..catalog.models import SEMVER, SLUG
-from ..records.state import ReleaseRecord
+from ..records.state import ReleaseRecord, TlsInfo, tls_infos
 from .models import LastOperation
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class _Probe(BaseModel):
     containers: list[tuple[str, dict[str, Any]]] = Field(default_factory=list, max_length=2000)
     http: list[tuple[str, int]] = Field(default_factory=list, max_length=2000)
     blobs: list[str] | None = Field(default=None, max_length=20000)
+    tls: list[Any] = Field(default_factory=list, max_length=200)  # [[app, proxy/tls.json]]
 
 
 class _Attempt(BaseModel):
@@ -64,6 +65,7 @@ class TargetRead:
     last: dict[str, LastOperation] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # records that could not be used
     blobs: frozenset[str] | None = None
+    tls: dict[str, TlsInfo] = field(default_factory=dict)  # app -> its proxy's certificate
 
     def version_of(self, app: str) -> str | None:
         return next((r.version for r in self.records if r.app == app), None)
@@ -133,6 +135,7 @@ def parse_read(target: Target, data: Any) -> TargetRead:
     if probe.blobs is not None:
         # the target's blob store names each blob <sha256 of its stored bytes>[.zst]
         read.blobs = frozenset(m.group(1) for b in probe.blobs if (m := _BLOB_NAME.fullmatch(b)))
+    read.tls = tls_infos(probe.tls)
     read.records.sort(key=lambda r: r.app)
     return read
 

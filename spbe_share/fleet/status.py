@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..records.state import ReleaseRecord
+from ..tlscerts import expiry_text
 from .models import (
     AgreementState,
     FleetRow,
@@ -141,7 +142,7 @@ def agreement_state(
 
 
 def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[Agreement], today: dt.date,
-         *, version: str | None, health: str, error: str | None, reachable: bool) -> FleetRow:
+         now: dt.datetime, *, version: str | None, health: str, error: str | None, reachable: bool) -> FleetRow:
     from ..targets.selectors import groups_of
     from .regulations import missing_for, releases_behind
 
@@ -152,7 +153,10 @@ def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[A
         behind = releases_behind(entry, version)
         missing = [MissingRegulation(name=n, uri=u) for n, u in missing_for(entry, version)]
     required = entry.sharing.mou_required if entry is not None else True
+    cert = read.tls.get(app)
     return FleetRow(
+        tls_not_after=cert.not_after if cert else None,
+        tls_expires_soon=expiry_text(cert.not_after, now)[1] if cert else None,
         target=t.name, pemda=t.pemda, kode_wilayah=t.kode_wilayah, groups=list(groups_of(t)), app=app,
         version=version, health=health, last_operation=read.last.get(app), latest_version=latest,
         releases_behind=behind, missing_regulations=missing or [],
@@ -181,7 +185,7 @@ def build_rows(
             known = sorted({r.app for r in (cached or {}).get(name, ())})
             apps = [app] if app else (known or [UNKNOWN_APP])
             for a in apps:
-                rows.append(_row(read, a, entries.get(a), agreements, today, version=None, health="unknown",
+                rows.append(_row(read, a, entries.get(a), agreements, today, now, version=None, health="unknown",
                                  error=read.error, reachable=False))  # fmt: skip
             continue
         problem = "; ".join(read.problems)[:500] or read.error
@@ -194,7 +198,7 @@ def build_rows(
             if version is None and a == UNKNOWN_APP:
                 health = "unknown"
             error = problem if (problem and (version is None or a == UNKNOWN_APP)) else (detail or None)
-            rows.append(_row(read, a, entries.get(a), agreements, today, version=version, health=health,
+            rows.append(_row(read, a, entries.get(a), agreements, today, now, version=version, health=health,
                              error=error, reachable=True))  # fmt: skip
     return FleetStatus(generated_at=now, rows=rows)
 
@@ -248,7 +252,7 @@ CSV_COLUMNS = [
     "target", "pemda", "kode_wilayah", "groups", "app", "version", "health", "reachable", "error",
     "last_operation", "last_result", "last_when", "latest_version", "releases_behind",
     "missing_regulations", "agreement_number", "agreement_status", "agreement_valid_until",
-    "agreement_expires_within_90_days", "worst_finding",
+    "agreement_expires_within_90_days", "worst_finding", "tls_not_after", "tls_expires_soon",
 ]  # fmt: skip
 
 
@@ -268,6 +272,7 @@ def csv_rows(status: FleetStatus) -> list[list[str]]:
             ";".join(m.name for m in r.missing_regulations), s(ag.number if ag else None),
             s(ag.status if ag else None), s(ag.valid_until if ag else None),
             s(ag.expires_within_90_days if ag else None), s(r.worst_finding),
+            s(r.tls_not_after.isoformat() if r.tls_not_after else None), s(r.tls_expires_soon),
         ])  # fmt: skip
     return out
 

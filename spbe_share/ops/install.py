@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Cancelled, RemoteFailed, SpbeError
+from ..errors import Cancelled, InvalidInput, RemoteFailed, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.containers import app_urls
 from ..plans.imageuser import component_users
@@ -56,6 +56,7 @@ from .checks import agreement_for, checked_target, require_slug
 from .context import OpContext
 from .core import Attempt, Operation, new_lock, operation, run_locked
 from .preflight import preflight_ok
+from .tls import ProxyPlan, app_target, distribute_ca_hint, proxy_plan, ship_proxy, tls_material
 
 if TYPE_CHECKING:
     from ..catalog.models import Entry
@@ -79,6 +80,7 @@ class InstallPlan:
     attempt: Attempt
     preflight: PreflightReport | None = None
     trust: str = ""  # why the bundle's signer is trusted (bundle/trust.py), for the audit line
+    proxy: ProxyPlan | None = None  # --domain: the TLS proxy in front
 
     @property
     def app(self) -> str:
@@ -104,6 +106,7 @@ class InstallPlan:
             "urls": self.urls,
             "blobs_total": len(self.bundle.blob_sizes()),
             "bytes_total": sum(self.bundle.blob_sizes().values()),
+            **({"tls": self.proxy.as_dict()} if self.proxy is not None else {}),
         }
 
 
@@ -159,10 +162,14 @@ def plan_install(
     allow_self_signed: bool = False,
     reset_data: bool = False,
     base: Mapping[str, str] | None = None,
+    domain: str | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> InstallPlan:
     """Every check of an install; touches the target only to read (host key, preflight).
 
-    ``app`` is ``APP`` or ``SOURCE/APP`` (an app of the catalog source ``SOURCE``).
+    ``app`` is ``APP`` or ``SOURCE/APP`` (an app of the catalog source ``SOURCE``). With
+    ``domain``: the TLS proxy in front (:mod:`.tls`), the pair checked (or issued) first.
     """
     from ..imaging import dockerarchive
 
@@ -171,6 +178,9 @@ def plan_install(
     if source:
         require_slug(source, what="catalog source")
     target = checked_target(ctx, target_name)
+    if domain is None and (tls_cert is not None or tls_key is not None):
+        raise InvalidInput("--tls-cert and --tls-key need --domain (the domain the certificate is for)")
+    tls = tls_material(ctx, target=target, domain=domain, cert=tls_cert, key=tls_key) if domain else None
     catalog: Entry | None = None
     agreement = ""
     if bundle is None:
@@ -194,14 +204,20 @@ def plan_install(
     )
     configs = render_configs(entry, template_root=vb.dir, variables=variables)
     users = component_users(entry, vb.manifest, blob_dir=vb.blob_dir)
-    report = preflight_ok(ctx, target=target, entry=entry) if run_preflight else None
+    report = preflight_ok(ctx, target=target, entry=entry, proxy=bool(domain)) if run_preflight else None
+    inner = app_target(target, domain)  # with a domain, the app's ports on loopback only
     release = release_record(
-        target=target, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
+        target=inner, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
         now=ctx.now,
     ).model_copy(update={"operation": "install", "host": state.controller_host(),
-                         "deploy": state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version)})
+                         "deploy": state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version),
+                         **({"domain": domain, "urls": [f"https://{domain}/"]} if domain else {})})
+    proxy = None
+    if tls is not None:
+        proxy = proxy_plan(ctx, target=target, entry=entry, version=vb.version, pair=tls[0], issued_by=tls[1],
+                           ca_created=tls[2])  # fmt: skip
     extravars = install_vars(
-        target=target, entry=entry, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
+        target=inner, entry=entry, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
         files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
         dockerarchive=Path(dockerarchive.__file__),
     )
@@ -209,6 +225,8 @@ def plan_install(
     extravars["spbe_refuse_current"] = older_refusals(entry, app=entry.id, target=target.name, version=vb.version)
     if reset_data:  # data found without its secrets is archived on the target, then removed (issue 12)
         extravars["spbe_reset_data"] = True
+    if proxy is not None:
+        extravars.update(proxy.extravars)
     return InstallPlan(
         target=target,
         bundle=vb,
@@ -216,7 +234,7 @@ def plan_install(
         release=release,
         extravars=extravars,
         lock=new_lock(ctx, operation=f"install {entry.id} {vb.version}"),
-        urls=app_urls(entry, bind_address=target.bind_address),
+        urls=list(release.urls) if domain else app_urls(entry, bind_address=target.bind_address),
         agreement=agreement,
         attempt=Attempt(
             path=state.attempt_path(target.root, entry.id, stamp=state.stamp(ctx.now), version=vb.version),
@@ -224,6 +242,7 @@ def plan_install(
         ),
         preflight=report,
         trust=trust.describe(),
+        proxy=proxy,
     )
 
 
@@ -258,6 +277,9 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
         raise
     if ctx.cancel.requested:
         raise cancelled()
+    if plan.proxy is not None:  # the proxy image's blobs, and the key staged (never a playbook variable)
+        ctx.say(f"Ship: the TLS proxy of {plan.proxy.pair.domain} (nginx image, certificate)")
+        shipped.bytes_sent += ship_proxy(ctx, plan.target, plan.proxy, app=plan.app)
     run = run_locked(
         ctx, op, playbook="install.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
         attempt=plan.attempt, break_lock=break_lock,
@@ -362,6 +384,9 @@ def install(
     break_lock: bool = False,
     allow_self_signed: bool = False,
     reset_data: bool = False,
+    domain: str | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> InstallResult:
     """Check, then install ``app`` (``APP`` or ``SOURCE/APP``) on ``target_name``.
 
@@ -374,8 +399,11 @@ def install(
         plan = plan_install(
             ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
             bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data, run_preflight=False,
+            domain=domain, tls_cert=tls_cert, tls_key=tls_key,
         )
         op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
+        if plan.proxy is not None:  # no key: domain, expiry, fingerprint, issuer
+            op.note(tls=plan.proxy.as_dict())
         same, answer = (None, None) if break_lock or reset_data else unchanged(ctx, op, plan, quiet=True)
         kept = current_values(answer, app=plan.app, target=plan.target.name) if answer is not None else None
         if same is None and kept and kept != plan.values.as_dict():
@@ -384,9 +412,11 @@ def install(
             plan = plan_install(
                 ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
                 bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data, run_preflight=False,
-                base=kept,
+                domain=domain, tls_cert=tls_cert, tls_key=tls_key, base=kept,
             )
             same, answer = unchanged(ctx, op, plan, quiet=True)
+        if domain:  # a domain always runs the play: the no-op check does not cover the proxy
+            same = None
         if same is None and answer is not None and (answer.current is not None or answer.locked is not None
                                                     or answer.error):  # fmt: skip
             ctx.say(f"{plan.target.name}: {plan.app} is not already installed as asked ({answer.why_not}): installing")
@@ -395,7 +425,7 @@ def install(
             op.note(agreement=plan.agreement, values=plan.values.as_dict(), blobs_sent=0, bytes_sent=0,
                     run=str(same.run_dir), check="no-op verified under the lock")
             return same
-        plan.preflight = preflight_ok(ctx, target=plan.target, entry=plan.bundle.entry)
+        plan.preflight = preflight_ok(ctx, target=plan.target, entry=plan.bundle.entry, proxy=plan.proxy is not None)
         result = execute(ctx, op, plan, break_lock=break_lock)
         op.result = "ok" if result.changed or result.new_release else "ok: nothing changed"
         op.note(
@@ -405,6 +435,8 @@ def install(
             bytes_sent=result.bytes_sent,
             run=str(result.run_dir),
         )
+        if plan.proxy is not None and plan.proxy.issued_by is not None:
+            ctx.say(distribute_ca_hint(plan.proxy.issued_by, domain=plan.proxy.pair.domain))
         return result
 
 

@@ -106,9 +106,10 @@ class Check:
     warn: bool = False  # ok, but under the role's recommended figures
 
 
-def required_ports(entry: Entry) -> list[int]:
-    """Ports that must be free: ``requirements.ports`` plus every published port (sorted)."""
-    ports = set(entry.requirements.ports)
+def required_ports(entry: Entry, *, proxy: bool = False) -> list[int]:
+    """Ports that must be free: ``requirements.ports`` plus every published port (sorted); with
+    the TLS proxy (``install --domain``) also 443 and 80."""
+    ports = set(entry.requirements.ports) | ({443, 80} if proxy else set())
     for c in entry.components:
         for p in c.ports:
             if p.protocol == "tcp":
@@ -301,17 +302,21 @@ def failed(checks: Sequence[Check]) -> list[Check]:
     return [c for c in checks if not c.ok]
 
 
-def container_names(target: str, entry: Entry) -> list[str]:
-    return [f"spbe-{target}-{entry.id}-{c.name}" for c in entry.components]
+def container_names(target: str, entry: Entry, *, proxy: bool = False) -> list[str]:
+    from ..plans.proxy import proxy_container_name
+
+    return [f"spbe-{target}-{entry.id}-{c.name}" for c in entry.components] + (
+        [proxy_container_name(target, entry.id)] if proxy else [])
 
 
-def preflight_vars(target: Target, entry: Entry) -> dict[str, Any]:
+def preflight_vars(target: Target, entry: Entry, *, proxy: bool = False) -> dict[str, Any]:
+    """``proxy``: the app gets a domain: 443 and 80 must be free too (or be its proxy's)."""
     return {
         "spbe_target": target.name,
         "spbe_root": target.root,
         "spbe_bind_address": target.bind_address,
-        "spbe_ports": required_ports(entry),
-        "spbe_containers": container_names(target.name, entry),
+        "spbe_ports": required_ports(entry, proxy=proxy),
+        "spbe_containers": container_names(target.name, entry, proxy=proxy),
     }
 
 
@@ -360,6 +365,7 @@ def gather_host_facts(
     plan: Sequence[tuple[Target, tuple[str, ...] | None]],
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    proxy: bool = False,
 ) -> tuple[dict[str, TargetFacts], RunResult]:
     """Facts of every host of ``plan`` in one run (one host: the variables as they always were)."""
     from ..remote.outcome import raise_for_run
@@ -367,7 +373,7 @@ def gather_host_facts(
 
     host_vars: dict[str, dict[str, Any]] | None = None
     if len(plan) == 1 and plan[0][0].name == target.name:
-        extravars = preflight_vars(target, entry)
+        extravars = preflight_vars(target, entry, proxy=proxy)
     else:
         extravars, host_vars = preflight_host_vars(target, entry, plan)
     result = run_playbook(
@@ -402,6 +408,7 @@ def run_preflight(
     entry: Entry,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    proxy: bool = False,
 ) -> PreflightReport:
     """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`).
 
@@ -409,13 +416,13 @@ def run_preflight(
     the entry is checked against the sum of its roles' minimum (fail) and recommended (warn)."""
     plan = host_plan(target, entry)
     facts, result = gather_host_facts(ws, target=target, entry=entry, plan=plan, progress=progress,
-                                      cancel=cancel)  # fmt: skip
+                                      cancel=cancel, proxy=proxy)  # fmt: skip
     fix = fix_for(target)
     checks: list[Check] = missing_roles(target, entry)
     for h, roles in plan:
         f = facts[h.name]
         if roles is None:
-            checks += evaluate(entry.requirements, f, ports=required_ports(entry), bind_address=h.bind_address,
+            checks += evaluate(entry.requirements, f, ports=required_ports(entry, proxy=proxy), bind_address=h.bind_address,
                                fix=fix)  # fmt: skip
             continue
         minimum, _wanted = role_sizes(entry, roles)
@@ -465,12 +472,14 @@ def preflight(ctx: OpContext, *, app: str, target_name: str) -> PreflightReport:
         return report
 
 
-def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry) -> PreflightReport:
-    """Preflight on the target (read-only); raises PreflightFailed when a check fails."""
+def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry, proxy: bool = False) -> PreflightReport:
+    """Preflight on the target (read-only); raises PreflightFailed when a check fails.
+    ``proxy``: the app gets the TLS proxy (443 and 80 must be free, or be its own)."""
 
     ctx.cancel.check()
     refuse_across_hosts(target, entry)
-    report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel)
+    report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel,
+                           proxy=proxy)
     require_ok(report)
     for c in report.checks:
         if c.warn:

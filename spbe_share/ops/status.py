@@ -7,11 +7,14 @@ http health), one run over all targets. A target that cannot be reached is a row
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..records.state import SLUG, ReleaseRecord, load_cached, parse_record
+from ..i18n import N_
+from ..records.state import SLUG, ReleaseRecord, TlsInfo, load_cached, parse_record, tls_infos
+from ..tlscerts import WARN_DAYS, expiry_text
 
 if TYPE_CHECKING:
     from ..targets.inventory import Target
@@ -28,6 +31,8 @@ class StatusRow:
     since: str
     urls: list[str] = field(default_factory=list)
     detail: str = ""
+    tls_expires: str = ""  # the TLS proxy's certificate: "2027-01-05 (395 days)" (app with a domain)
+    tls_warning: str = ""  # it expires within 30 days, or expired
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +44,8 @@ class StatusRow:
             "since": self.since,
             "urls": self.urls,
             "detail": self.detail,
+            "tls_expires": self.tls_expires,
+            "tls_warning": self.tls_warning,
         }
 
 
@@ -68,7 +75,21 @@ def health_of(record: ReleaseRecord, states: dict[str, dict[str, Any]], http: di
     return "unhealthy", "; ".join(problems)
 
 
-def rows_for_host(target: Target, data: dict[str, Any]) -> list[StatusRow]:
+def tls_column(info: TlsInfo | None, now: dt.datetime) -> tuple[str, str]:
+    """The expiry shown for an app's certificate, and a warning (within 30 days, or expired)."""
+    if info is None:
+        return "", ""
+    text, warn = expiry_text(info.not_after, now)
+    if not warn:
+        return text, ""
+    if info.not_after <= now:
+        return text, N_(f"the TLS certificate of {info.domain} expired: replace it (spbe-share tls set)")
+    return text, N_(f"the TLS certificate of {info.domain} expires within {WARN_DAYS} days: spbe-share tls set")
+
+
+def rows_for_host(target: Target, data: dict[str, Any], now: dt.datetime | None = None) -> list[StatusRow]:
+    now = now or dt.datetime.now(dt.UTC)
+    certs = tls_infos(data.get("tls"))
     states = {str(name): dict(st or {}) for name, st in data.get("containers") or []}
     http = {str(url): int(code) for url, code in data.get("http") or []}
     rows = []
@@ -78,7 +99,9 @@ def rows_for_host(target: Target, data: dict[str, Any]) -> list[StatusRow]:
             rows.append(StatusRow("?", "?", target.name, target.pemda, "unknown", "", [], "unreadable record"))
             continue
         health, detail = health_of(rec, states, http)
-        rows.append(StatusRow(rec.app, rec.version, target.name, rec.pemda, health, rec.when, rec.urls, detail))
+        expires, warning = tls_column(certs.get(rec.app), now)
+        rows.append(StatusRow(rec.app, rec.version, target.name, rec.pemda, health, rec.when, rec.urls, detail,
+                              expires, warning))
     return sorted(rows, key=lambda r: r.app)
 
 

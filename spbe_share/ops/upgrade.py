@@ -34,7 +34,6 @@ from pydantic import BaseModel, ConfigDict
 from ..catalog.models import Release
 from ..errors import InvalidInput, NotFound, RemoteFailed, RolledBack, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
-from ..plans.containers import app_urls
 from ..plans.imageuser import component_users
 from ..plans.render import render_configs
 from ..plans.upgradeplan import (
@@ -67,6 +66,7 @@ from .core import Attempt, Operation, new_lock, operation, run_locked
 from .install import phase_seconds
 from .preflight import preflight_ok
 from .recover import recover_if_needed
+from .tls import app_target
 
 if TYPE_CHECKING:
     from ..remote.runner import RunResult
@@ -265,15 +265,18 @@ def plan_upgrade(
     lock = new_lock(ctx, operation=f"upgrade {entry.id} {current.version} -> {vb.version}")
     backup_id = backup_id_for(ctx, lock.token)
     deploy = state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version)
+    # a domain stays: the app's ports stay on loopback behind the TLS proxy (which keeps running)
+    inner = app_target(target, current.domain)
     release = release_record(
-        target=target, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
+        target=inner, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
         now=ctx.now,
     ).model_copy(update={
         "operation": "upgrade", "host": state.controller_host(), "backup": backup_id, "deploy": deploy,
         "migrates_data": any(r.migrates_data for r in releases), "from_version": current.version,
+        **({"domain": current.domain, "urls": [f"https://{current.domain}/"]} if current.domain else {}),
     })
     new = install_vars(
-        target=target, entry=entry, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
+        target=inner, entry=entry, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
         files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
         dockerarchive=Path(dockerarchive.__file__),
     )
@@ -385,7 +388,7 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
         app=plan.app, target=plan.target.name, from_version=plan.from_version, to_version=plan.to_version,
         outcome="upgraded", backup=plan.backup_id, blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
         bytes_missing=sum(plan.missing.values()), downtime_s=downtime_of(run), seconds=run.seconds + shipped.seconds,
-        run_dir=run.run_dir, urls=app_urls(plan.bundle.entry, bind_address=plan.target.bind_address),
+        run_dir=run.run_dir, urls=list(plan.release.urls),
         phase_seconds=phases,
     )
 

@@ -216,6 +216,7 @@ def uninstall_vars(
     from . import schedule
     from .backup import backup_spec
     from .containers import start_order
+    from .proxy import proxy_container_name
 
     if purge and fetch_to is None:
         raise InvalidInput("a purge keeps its final backup on this machine: fetch_to is required")
@@ -228,8 +229,9 @@ def uninstall_vars(
         "spbe_app": entry.id,
         "spbe_stamp": stamp,
         "spbe_purge": purge,
-        "spbe_containers": [state.container_name(target.name, entry.id, c.name)
-                            for c in reversed(start_order(entry.components))],
+        # the TLS proxy first (it holds the network too; absent when the app has no domain)
+        "spbe_containers": [proxy_container_name(target.name, entry.id)]
+        + [state.container_name(target.name, entry.id, c.name) for c in reversed(start_order(entry.components))],
         "spbe_network": state.network_name(target.name, entry.id),
         "spbe_volumes": volumes if purge else [],
         "spbe_schedule_paths": [f"/etc/cron.d/{name}", f"/etc/systemd/system/{name}.service",

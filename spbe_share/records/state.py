@@ -72,6 +72,9 @@ Result = Literal["ok", "failed", "cancelled", "rolled_back", "interrupted"]
 Operation = Literal["install", "upgrade", "rollback", "config"]
 
 
+DOMAIN = r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+
 class ReleaseRecord(_Model):
     """``<root>/apps/<app>/releases/*.json`` and ``current.json`` (no secrets, ever).
 
@@ -108,6 +111,33 @@ class ReleaseRecord(_Model):
     migrates_data: bool = False  # deploying this release over the previous one changed the data
     deploy: str | None = None  # <stamp>-<version>: deploys/<deploy>.json can bring this release back
     from_version: str | None = None  # the version serving when this attempt started
+    # install --domain: the proxy serves it on 443 (TLS); the app's ports are on loopback only
+    domain: Annotated[str, Field(pattern=DOMAIN, max_length=253)] | None = None
+
+
+class TlsInfo(_Model):
+    """``<root>/apps/<app>/proxy/tls.json``: the certificate the app's TLS proxy serves (no key)."""
+
+    domain: Annotated[str, Field(pattern=DOMAIN, max_length=253)]
+    not_after: dt.datetime
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    issuer: Annotated[str, Field(max_length=500)] = ""
+
+
+def tls_infos(raw: object) -> dict[str, TlsInfo]:
+    """app -> certificate, from a status answer's ``tls`` list ``[[app, {...}], ...]`` (untrusted:
+    what does not validate is left out)."""
+    out: dict[str, TlsInfo] = {}
+    if not isinstance(raw, list):
+        return out
+    for item in raw[:200]:
+        if not (isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str) and SLUG.match(item[0])):
+            continue
+        try:
+            out[item[0]] = TlsInfo.model_validate(item[1])
+        except ValidationError:
+            continue
+    return out
 
 
 DEFAULT_LEASE_S = 120

@@ -121,6 +121,14 @@ def read_secrets(ws: Workspace, target: Target, *, app: str, names: Sequence[str
                          sealed=sealed)
 
 
+def stage_tls_key(ws: Workspace, target: Target, *, app: str, key_pem: bytes) -> None:
+    """Stage the next TLS key of ``app``'s proxy on ``target`` (``secrets/_tls/staged.key``,
+    0600): over the pinned connection's stdin, never in a playbook's variables or a log."""
+    answer = call(ws, target, app, "stage-tls-key", {"value": key_pem.decode("ascii")})
+    if answer.rc != 0 or answer.data.get("staged") is not True:
+        raise RemoteFailed(f"{target.name}: the TLS key of {app} could not be staged")
+
+
 @dataclass(frozen=True)
 class PutResult:
     written: list[str]
@@ -164,4 +172,5 @@ __all__ = [
     "put_secrets",
     "read_secrets",
     "script_argv",
+    "stage_tls_key",
 ]

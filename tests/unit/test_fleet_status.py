@@ -150,3 +150,20 @@ def test_blob_names_as_the_target_stores_them() -> None:
     a, b = "a" * 64, "b" * 64
     read = parse_read(T1, {**probe(record()), "blobs": [a, f"{b}.zst", "../etc/passwd", f"{a}.tmp", "c" * 63]})
     assert read.blobs == frozenset({a, b})
+
+
+def test_rows_carry_the_tls_expiry_and_warn_within_30_days() -> None:
+    """fleet status: the certificate of an app's TLS proxy (proxy/tls.json), read as untrusted."""
+    soon = {"domain": "eoffice.sorong.go.id", "not_after": "2026-12-20T00:00:00Z", "sha256": "a" * 64}
+    data = {**probe(record()), "tls": [["e-office", soon], ["pengaduan", {"domain": "x", "not_after": "junk"}]]}
+    fs = build_rows({"sorong": parse_read(T1, data)}, entries=ENTRIES, agreements=agreements(), today=TODAY, now=NOW)
+    [row] = [r for r in fs.rows if r.app == "e-office"]
+    assert row.tls_not_after == dt.datetime(2026, 12, 20, tzinfo=dt.UTC) and row.tls_expires_soon is True
+    later = {**soon, "not_after": "2027-06-01T00:00:00Z"}
+    fs = build_rows({"sorong": parse_read(T1, {**probe(record()), "tls": [["e-office", later]]})},
+                    entries=ENTRIES, agreements=agreements(), today=TODAY, now=NOW)  # fmt: skip
+    assert [(r.tls_expires_soon, r.error) for r in fs.rows if r.app == "e-office"] == [(False, None)]
+    plain = build_rows({"sorong": parse_read(T1, probe(record()))}, entries=ENTRIES, agreements=agreements(),
+                       today=TODAY, now=NOW)  # fmt: skip
+    assert [(r.tls_not_after, r.tls_expires_soon) for r in plain.rows] == [(None, None)]
+    assert csv_rows(plain)[0][-2:] == ["", ""] and CSV_COLUMNS[-2:] == ["tls_not_after", "tls_expires_soon"]

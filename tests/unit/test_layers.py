@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("records",),  # what a target keeps, read back as untrusted
     ("provision", "lint", "mou"),  # provision bundles | catalog lint | MoU drafts
     ("bundle",),  # signed app bundles and the trust in their signers
-    ("imaging", "agreements", "targets"),  # images | MoU/PKS records | the inventory
+    ("imaging", "agreements", "targets", "tlscerts"),  # images | MoU/PKS records | the inventory | TLS certificates
     ("catalog",),  # entry models, loading, sources, search
     ("audit", "sandbox", "sealing"),  # audit log | template sandbox | sealed secrets
     ("outside", "yamlio", "workspace", "i18n", "files"),  # outside data | YAML | the workspace | language | writes

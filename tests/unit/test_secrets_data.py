@@ -112,7 +112,7 @@ def test_backup_ids_and_keep_are_checked() -> None:
 def test_uninstall_vars_keep_data_unless_purged() -> None:
     e, t = entry("e-office"), target()
     keep = opvars.uninstall_vars(e, target=t, purge=False, who="ops", stamp="20261122T101500Z")
-    assert keep["spbe_containers"] == ["spbe-kota-sorong-e-office-web", "spbe-kota-sorong-e-office-db"]
+    assert keep["spbe_containers"] == ["spbe-kota-sorong-e-office--proxy", "spbe-kota-sorong-e-office-web", "spbe-kota-sorong-e-office-db"]
     assert keep["spbe_volumes"] == [] and keep["spbe_purge"] is False and "spbe_fetch_dir" not in keep
     purge = opvars.uninstall_vars(e, target=t, purge=True, who="ops", stamp="20261122T101500Z",
                                   fetch_to=Path("/ws/backups/kota-sorong/e-office"))
