@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Put an app's proxy certificate and key in place, or back (standard library only)."""
 
 from __future__ import annotations
