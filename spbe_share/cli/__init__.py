@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "vulndb": ("vuln_cmd", "vulndb", "Import OSV vulnerability exports for offline matching."),
     "audit": ("vuln_cmd", "audit", "Which Pemda run a release with a known flaw (SBOMs x OSV, advisories)."),
     "report": ("report_cmd", "report", "Evidence reports (SPBE evaluation) from what spbe-share knows."),
+    "watch": ("watch_cmd", "watch", "The scheduled check of a target between commands, and its alerts."),
 }
 
 

@@ -162,9 +162,12 @@ def status(ws: Any, target: str | None, as_json: bool) -> None:
         emit_json([r.as_dict() for r in rows])
     else:
         table(
-            ["app", "version", "target", "pemda", "health", "since", "url"],
-            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls)) for r in rows],
+            ["app", "version", "target", "pemda", "health", "since", "url", "watch"],
+            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls), r.watch) for r in rows],
         )
+        for r in rows:
+            for message in r.warnings:
+                info(f"warning: {r.target}/{r.app}: {message}")
     bad = host_key_mismatches(rows)
     if bad:
         names = sorted({r.target for r in bad})

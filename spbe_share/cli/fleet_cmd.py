@@ -55,6 +55,12 @@ def _agreement_text(a: Any) -> str:
     return text
 
 
+def _watch_text(w: Any) -> str:
+    from ..records.watch import cell
+
+    return "-" if w is None else cell(w.checked_at is not None, w.age_minutes, len(w.warnings))
+
+
 @fleet.command("status")
 @click.option("--app", default=None, help="Only this app (targets not running it show as missing).")
 @click.option("--group", default=None, metavar="SELECTOR", help="Only targets of this group (or any selector).")
@@ -105,10 +111,13 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
         missing = ", ".join(_short_regulation(m.name) for m in r.missing_regulations) or "-"
         worst = (r.worst_finding or "-").upper() if r.worst_finding not in (None, "none") else (r.worst_finding or "-")
         rows.append((r.target, r.app, r.version or "-", latest, health, last, missing, _agreement_text(r.agreement),
-                     worst))  # fmt: skip
+                     worst, _watch_text(r.watch)))  # fmt: skip
     table(["target", "app", "version", "latest", "health", "last operation", "missing regulations", "agreement",
-           "worst finding"],
+           "worst finding", "watch"],
           rows, title=f"fleet status {result.generated_at:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    for r in result.rows:
+        for message in r.watch.warnings if r.watch else []:
+            info(f"warning: {r.target}/{r.app}: {message}")
     unreachable = sorted({r.target for r in result.rows if not r.reachable})
     if unreachable:
         info(f"unreachable: {', '.join(unreachable)}")

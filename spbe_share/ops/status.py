@@ -1,12 +1,14 @@
 """``spbe-share status``: which app, which version, where, and is it healthy.
 
 Read from the targets themselves (``playbooks/status.yml``: release records + container state +
-http health), one run over all targets. A target that cannot be reached is a row saying so
+http health + the scheduled check's last record, :mod:`spbe_share.records.watch`), one run over
+all targets. A target that cannot be reached is a row saying so
 (with the last version this workspace recorded there), never a crash.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ class StatusRow:
     since: str
     urls: list[str] = field(default_factory=list)
     detail: str = ""
+    watch: str = "-"  # the scheduled check (spbe-share watch): "ok (5 min ago)", "2 warnings (...)", "-"
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +43,8 @@ class StatusRow:
             "since": self.since,
             "urls": self.urls,
             "detail": self.detail,
+            "watch": self.watch,
+            "warnings": self.warnings,
         }
 
 
@@ -68,9 +74,13 @@ def health_of(record: ReleaseRecord, states: dict[str, dict[str, Any]], http: di
     return "unhealthy", "; ".join(problems)
 
 
-def rows_for_host(target: Target, data: dict[str, Any]) -> list[StatusRow]:
+def rows_for_host(target: Target, data: dict[str, Any], *, now: dt.datetime | None = None) -> list[StatusRow]:
+    from ..records.watch import summary, view_of
+
     states = {str(name): dict(st or {}) for name, st in data.get("containers") or []}
     http = {str(url): int(code) for url, code in data.get("http") or []}
+    view = None if data.get("watch") is None else view_of(data["watch"], target=target.name,
+                                                          now=now or dt.datetime.now(dt.UTC))
     rows = []
     for raw in data.get("records") or []:
         rec = parse_record(raw)  # from the target: untrusted
@@ -78,7 +88,9 @@ def rows_for_host(target: Target, data: dict[str, Any]) -> list[StatusRow]:
             rows.append(StatusRow("?", "?", target.name, target.pemda, "unknown", "", [], "unreadable record"))
             continue
         health, detail = health_of(rec, states, http)
-        rows.append(StatusRow(rec.app, rec.version, target.name, rec.pemda, health, rec.when, rec.urls, detail))
+        watch, warnings = summary(view, rec.app)
+        rows.append(StatusRow(rec.app, rec.version, target.name, rec.pemda, health, rec.when, rec.urls, detail,
+                              watch, warnings))
     return sorted(rows, key=lambda r: r.app)
 
 

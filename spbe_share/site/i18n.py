@@ -179,6 +179,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "finding_low": ("rendah", "low"),
     "finding_unknown": ("tanpa tingkat", "unrated"),
     "finding_none": ("tidak ada", "none"),
+    "watch": ("Pemantauan terjadwal", "Scheduled check"),
+    "watch_ok": ("tidak ada peringatan", "no warnings"),
+    "watch_warnings": ("{n} peringatan", "{n} warning(s)"),
+    "watch_checked": ("diperiksa {when} ({m} menit sebelum laporan ini)", "checked {when} ({m} min before this report)"),
+    "watch_unreadable": ("catatan pemantauan tidak terbaca", "the check's record is unreadable"),
     "footer": (
         "Dibuat oleh spbe-share dari katalog aplikasi. Situs statis: dapat dipasang di server web Pemda mana pun.",
         "Built by spbe-share from the app catalog. A static site: any Pemda web server can host it.",
