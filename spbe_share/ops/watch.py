@@ -92,7 +92,8 @@ def watch(ctx: OpContext, *, target_name: str, mode: Mode, kind: Kind = "cron") 
     with operation(ctx, name=f"watch {mode}", app=None, target=target_name) as op:
         target = checked_target(ctx, target_name)
         resolved = load_settings(ctx.ws).resolved(target.name) if mode == "enable" else None
-        extravars = watch_vars(mode=mode, target=target.name, root=target.root, settings=resolved, kind=kind)
+        extravars = watch_vars(mode=mode, target=target.name, root=target.root, settings=resolved, kind=kind,
+                               python=target.python)
         channels = [c for c in ("email", "webhook") if resolved is not None and getattr(resolved, c)]
         op.started = True
         run = run_playbook(ctx.ws, op=f"watch-{mode}", target=target.name, app=None, playbook="watch.yml",

@@ -206,11 +206,13 @@ Mode = Literal["enable", "off", "run"]
 
 
 def watch_vars(*, mode: Mode, target: str, root: str, settings: Resolved | None = None,
-               kind: Kind = "cron") -> dict[str, Any]:  # fmt: skip
-    """Variables of ``playbooks/watch.yml``."""
-    root = _check(target, root, PYTHON)
+               kind: Kind = "cron", python: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Variables of ``playbooks/watch.yml`` (``python``: the target's interpreter, default
+    ``/usr/bin/python3``)."""
+    python = python or PYTHON
+    root = _check(target, root, python)
     out: dict[str, Any] = {"spbe_target": target, "spbe_root": root, "spbe_watch_mode": mode,
-                           "spbe_watch_argv": check_argv(target=target, root=root),
+                           "spbe_watch_argv": check_argv(target=target, root=root, python=python),
                            "spbe_schedule_paths": every_paths(target), "spbe_schedule_files": []}  # fmt: skip
     if mode == "enable":
         if settings is None:
@@ -218,7 +220,8 @@ def watch_vars(*, mode: Mode, target: str, root: str, settings: Resolved | None 
         out["spbe_watch_config"] = check_config(settings, target=target, root=root)
         out["spbe_schedule_files"] = [
             {"path": f.path, "content": f.content, "mode": f"{f.mode:04o}"}
-            for f in schedule_files(kind=kind, target=target, root=root, every_minutes=settings.every_minutes)
+            for f in schedule_files(kind=kind, target=target, root=root, every_minutes=settings.every_minutes,
+                                    python=python)
         ]
     return out
 
