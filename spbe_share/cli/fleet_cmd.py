@@ -56,9 +56,13 @@ def _agreement_text(a: Any) -> str:
 
 
 def _watch_text(w: Any) -> str:
-    from ..records.watch import cell
+    from ..records.watch import Readings, cell
 
-    return "-" if w is None else cell(w.checked_at is not None, w.age_minutes, len(w.warnings))
+    if w is None:
+        return "-"
+    readings = Readings(disk_used_percent=w.disk_used_percent, backup_age_hours=w.backup_age_hours,
+                        restarts=w.restarts, certificate_not_after=w.certificate_not_after).text()
+    return cell(w.checked_at is not None, w.age_minutes, len(w.warnings)) + (f"; {readings}" if readings else "")
 
 
 @fleet.command("status")

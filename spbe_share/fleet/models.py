@@ -66,6 +66,10 @@ class RowWatch(_Strict):
     checked_at: dt.datetime | None = Field(default=None, description="null: the record is unreadable")
     age_minutes: int | None = Field(default=None, ge=0)
     warnings: list[Annotated[str, Field(max_length=300)]] = Field(default_factory=list)
+    disk_used_percent: float | None = Field(default=None, ge=0, le=100)
+    backup_age_hours: float | None = Field(default=None, ge=0, description="newest verified backup, at the check")
+    restarts: int | None = Field(default=None, ge=0)
+    certificate_not_after: dt.datetime | None = None
 
 
 class FleetRow(_Strict):

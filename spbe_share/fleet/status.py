@@ -147,8 +147,11 @@ def _row_watch(read: TargetRead, app: str, now: dt.datetime) -> RowWatch | None:
     if read.watch is None:
         return None
     view = view_of(read.watch, target=read.target.name, now=now)
+    r = view.readings(app)
     return RowWatch(checked_at=view.checked_at, age_minutes=view.age_minutes,
-                    warnings=[w.message for w in view.for_app(app)])  # fmt: skip
+                    warnings=[w.message for w in view.for_app(app)], disk_used_percent=r.disk_used_percent,
+                    backup_age_hours=r.backup_age_hours, restarts=r.restarts,
+                    certificate_not_after=r.certificate_not_after)  # fmt: skip
 
 
 def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[Agreement], today: dt.date,

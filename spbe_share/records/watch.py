@@ -79,6 +79,29 @@ class WatchRecord(BaseModel):
     alerts: WatchAlerts
 
 
+class Readings(BaseModel):
+    """One app's readings of the last check (``null``: not read)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    disk_used_percent: float | None = None
+    last_verified_backup: dt.datetime | None = None
+    backup_age_hours: float | None = Field(default=None, description="at the time of the check")
+    restarts: int | None = Field(default=None, description="restarts of the app's containers (Docker's count)")
+    certificate_not_after: dt.datetime | None = None
+
+    def text(self) -> str:
+        parts = []
+        if self.disk_used_percent is not None:
+            parts.append(f"disk {self.disk_used_percent:g}%")
+        if self.backup_age_hours is not None:
+            parts.append(f"backup {self.backup_age_hours:.0f} h old")
+        if self.restarts:
+            parts.append(f"{self.restarts} restarts")
+        if self.certificate_not_after is not None:
+            parts.append(f"cert until {self.certificate_not_after:%Y-%m-%d}")
+        return ", ".join(parts)
+
+
 class WatchView(BaseModel):
     """What ``status`` and ``fleet status`` show of a target's watch (``--json``: ``watch``)."""
 
@@ -90,6 +113,24 @@ class WatchView(BaseModel):
     warnings: list[WatchWarning] = Field(default_factory=list)
     alert_errors: list[str] = Field(default_factory=list)
     record: WatchRecord | None = Field(default=None, exclude=True)
+
+    def readings(self, app: str) -> Readings:
+        """What the check read for ``app`` (and the disk), for the tables and the fleet JSON."""
+        rec = self.record
+        mine = next((a for a in rec.apps if a.app == app), None) if rec else None
+        backup_age = None
+        if mine is not None and mine.last_verified_backup is not None and self.checked_at is not None:
+            when = mine.last_verified_backup
+            when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+            backup_age = max(0.0, round((self.checked_at - when).total_seconds() / 3600, 1))
+        cert = mine.certificate if mine else None
+        return Readings(
+            disk_used_percent=self.disk_used_percent,
+            last_verified_backup=mine.last_verified_backup if mine else None,
+            backup_age_hours=backup_age,
+            restarts=sum(mine.restarts.values()) if mine else None,
+            certificate_not_after=cert.not_after if cert else None,
+        )
 
     def for_app(self, app: str) -> list[WatchWarning]:
         """The warnings of ``app`` and those of the whole target (disk, stale, invalid)."""
@@ -123,7 +164,8 @@ def summary(view: WatchView | None, app: str) -> tuple[str, list[str]]:
     if view is None:
         return "-", []
     messages = [w.message for w in view.for_app(app)]
-    return cell(view.checked_at is not None, view.age_minutes, len(messages)), messages
+    readings = view.readings(app).text()
+    return cell(view.checked_at is not None, view.age_minutes, len(messages)) + (f"; {readings}" if readings else ""), messages
 
 
 def cell(checked: bool, age_minutes: int | None, warnings: int) -> str:
@@ -142,4 +184,4 @@ def age_text(minutes: int | None) -> str:
     return f"{minutes // 1440} days ago"
 
 
-__all__ = ["WatchRecord", "WatchView", "WatchWarning", "age_text", "cell", "summary", "view_of"]
+__all__ = ["Readings", "WatchRecord", "WatchView", "WatchWarning", "age_text", "cell", "summary", "view_of"]

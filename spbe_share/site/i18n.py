@@ -183,6 +183,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "watch_ok": ("tidak ada peringatan", "no warnings"),
     "watch_warnings": ("{n} peringatan", "{n} warning(s)"),
     "watch_checked": ("diperiksa {when} ({m} menit sebelum laporan ini)", "checked {when} ({m} min before this report)"),
+    "watch_disk": ("disk terpakai {p}%", "disk {p}% used"),
+    "watch_backup": ("cadangan terverifikasi terbaru: {h} jam", "newest verified backup: {h} h old"),
+    "watch_cert": ("sertifikat berlaku sampai {d}", "certificate valid until {d}"),
     "watch_unreadable": ("catatan pemantauan tidak terbaca", "the check's record is unreadable"),
     "footer": (
         "Dibuat oleh spbe-share dari katalog aplikasi. Situs statis: dapat dipasang di server web Pemda mana pun.",

@@ -206,7 +206,8 @@ def test_status_and_fleet_rows_show_the_watch() -> None:
     assert csv["watch_warnings"] == "disk of /srv/spbe 91% used (threshold 85%)"
     assert csv["watch_checked_at"] == "2026-12-01T08:00:00Z".replace("Z", "+00:00")
     (row,) = rows_for_host(T1, probe, now=later)
-    assert row.watch == "WARNING: 1 (10 min ago)" and row.warnings == w.warnings
+    assert row.watch == "WARNING: 1 (10 min ago); disk 40%, backup 1 h old" and row.warnings == w.warnings
+    assert (w.disk_used_percent, w.backup_age_hours, w.restarts) == (40.0, 1.0, 0)
     no_watch = build_rows({"sorong": parse_read(T1, {**probe, "watch": None})}, entries=ENTRIES, agreements=[],
                           today=later.date(), now=later)  # fmt: skip
     assert no_watch.rows[0].watch is None and rows_for_host(T1, {**probe, "watch": None})[0].watch == "-"
@@ -265,12 +266,15 @@ def test_fleet_page_shows_the_warnings(tmp_path: Path) -> None:
 
     fixture = json.loads((REPO / "tests" / "fixtures" / "fleet-status.json").read_text())
     fixture["rows"][0]["watch"] = {"checked_at": "2026-12-01T07:50:00Z", "age_minutes": 10,
-                                   "warnings": ["disk of /srv/spbe 91% used (threshold 85%)", "<b>x</b>"]}
+                                   "warnings": ["disk of /srv/spbe 91% used (threshold 85%)", "<b>x</b>"],
+                                   "disk_used_percent": 91.0, "backup_age_hours": 30.2,
+                                   "certificate_not_after": "2027-01-31T00:00:00Z"}
     path = tmp_path / "fleet.json"
     path.write_text(json.dumps(fixture))
     out = build(REPO, tmp_path / "site", fleet=load_fleet_status(path))
     html = (out / "armada.html").read_text()
     assert "2 peringatan" in html and "disk of /srv/spbe 91% used (threshold 85%)" in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
-    assert "10 menit sebelum laporan ini" in html
+    assert "10 menit sebelum laporan ini" in html and "disk terpakai 91.0%" in html
+    assert "cadangan terverifikasi terbaru: 30 jam" in html and "sertifikat berlaku sampai 2027-01-31" in html
     assert "2 warning(s)" in (out / "en" / "armada.html").read_text()
