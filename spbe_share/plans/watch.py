@@ -213,7 +213,9 @@ def watch_vars(*, mode: Mode, target: str, root: str, settings: Resolved | None 
     root = _check(target, root, python)
     out: dict[str, Any] = {"spbe_target": target, "spbe_root": root, "spbe_watch_mode": mode,
                            "spbe_watch_argv": check_argv(target=target, root=root, python=python),
-                           "spbe_schedule_paths": every_paths(target), "spbe_schedule_files": []}  # fmt: skip
+                           # run: the schedule is left as it is; enable and off: no other schedule file stays
+                           "spbe_schedule_paths": [] if mode == "run" else every_paths(target),
+                           "spbe_schedule_files": []}  # fmt: skip
     if mode == "enable":
         if settings is None:
             raise InvalidInput("watch enable needs settings")

@@ -238,6 +238,9 @@ def test_settings_merge_and_config(tmp_path: Path) -> None:
     assert "OnUnitActiveSec=90min" in timer.content and "ExecStart=/usr/bin/python3" in service.content
     off = watch_vars(mode="off", target="sorong", root="/srv/spbe")
     assert off["spbe_schedule_files"] == [] and "/etc/cron.d/spbe-share-watch-sorong" in off["spbe_schedule_paths"]
+    run = watch_vars(mode="run", target="sorong", root="/srv/spbe")  # touches no schedule file
+    assert run["spbe_schedule_files"] == [] and run["spbe_schedule_paths"] == []
+    assert run["spbe_watch_argv"][1:] == ["/srv/spbe/lib/spbe_watch.py", "--config", "/srv/spbe/watch/watch.json"]
     with pytest.raises(InvalidInput, match="not a slug"):
         watch_vars(mode="run", target="../x", root="/srv")
 
