@@ -28,7 +28,8 @@ description:
   - Changes nothing. Reads C(<root>/apps/*/current.json) and the newest
     C(<root>/apps/<app>/releases/*.json) of every app, the C(proxy/tls.json) of an app with a
     domain (its certificate's domain and expiry), asks the Docker engine (its unix socket)
-    for the state of the containers the records name, and calls their http health URLs.
+    for the state (and restart count) of the containers the records name, calls their http
+    health URLs, and reads the scheduled check's last record C(<root>/watch/last.json).
   - Everything it reads is bounded (apps, file sizes, containers, URLs), and returned as read;
     spbe-share validates it on the controller (a target is not trusted).
 options:
@@ -46,6 +47,7 @@ MAX_BLOBS = 20000
 HTTP_TIMEOUT = 5
 DOCKER_SOCKET = "/var/run/docker.sock"
 SCRIPT_FLAG = "--spbe-share-status"
+WATCH_RECORD = "watch/last.json"  # under the root: written by the scheduled check (module_utils/spbe_watch.py)
 
 
 def read_json(path: str) -> object:
@@ -95,12 +97,15 @@ def container_state(sock_path: str, name: str, timeout: float) -> dict:
             return {}
         if resp.status != 200:
             return {"Status": f"engine answered {resp.status}"}
-        state = json.loads(body.decode("utf-8")).get("State") or {}
+        info = json.loads(body.decode("utf-8"))
+        state = info.get("State") or {}
         health = state.get("Health") or {}
+        restarts = info.get("RestartCount")
         return {
             "Running": bool(state.get("Running")),
             "Status": str(state.get("Status") or ""),
             "Health": {"Status": str(health.get("Status") or "")} if health else {},
+            "RestartCount": restarts if isinstance(restarts, int) else 0,
         }
     except (OSError, ValueError, http.client.HTTPException) as exc:
         return {"Status": f"engine not answering: {exc}"}
@@ -153,6 +158,9 @@ def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIME
     containers = [[n, container_state(docker_socket, n, timeout)] for n in names]
     http = [[u, http_code(u, timeout)] for u in urls]
     result = {"records": records, "last": last, "containers": containers, "http": http, "tls": certs}
+    watch = os.path.join(root, WATCH_RECORD)
+    if os.path.isfile(watch):  # the scheduled check's last record (spbe_watch.py), as read
+        result["watch"] = read_json(watch)
     if blobs:
         try:
             result["blobs"] = sorted(os.listdir(os.path.join(root, "blobs", "sha256")))[:MAX_BLOBS]

@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("report_cmd", "report", "Evidence reports (SPBE evaluation) from what spbe-share knows."),
     "config": ("settings_cmd", "config", "Read and change an installed app's settings (health-gated, rolled back)."),
     "support-bundle": ("support_cmd", "support_bundle", "Collect, redact and seal what the donor needs to help."),
+    "watch": ("watch_cmd", "watch", "The scheduled check of a target between commands, and its alerts."),
 }
 
 

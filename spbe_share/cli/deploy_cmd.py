@@ -240,13 +240,15 @@ def status(ws: Any, target: str | None, as_json: bool) -> None:
         emit_json([r.as_dict() for r in rows])
     else:
         table(
-            ["app", "version", "target", "pemda", "health", "since", "url", "tls expires"],
-            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls), r.tls_expires or "-")
+            ["app", "version", "target", "pemda", "health", "since", "url", "tls expires", "watch"],
+            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls), r.tls_expires or "-", r.watch)
              for r in rows],
         )
         for r in rows:
             if r.tls_warning:
                 info(f"warning: {r.app} on {r.target}: {r.tls_warning}")
+            for message in r.warnings:
+                info(f"warning: {r.target}/{r.app}: {message}")
     bad = host_key_mismatches(rows)
     if bad:
         names = sorted({r.target for r in bad})

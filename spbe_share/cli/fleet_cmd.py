@@ -55,6 +55,16 @@ def _agreement_text(a: Any) -> str:
     return text
 
 
+def _watch_text(w: Any) -> str:
+    from ..records.watch import Readings, cell
+
+    if w is None:
+        return "-"
+    readings = Readings(disk_used_percent=w.disk_used_percent, backup_age_hours=w.backup_age_hours,
+                        restarts=w.restarts, certificate_not_after=w.certificate_not_after).text()
+    return cell(w.checked_at is not None, w.age_minutes, len(w.warnings)) + (f"; {readings}" if readings else "")
+
+
 @fleet.command("status")
 @click.option("--app", default=None, help="Only this app (targets not running it show as missing).")
 @click.option("--group", default=None, metavar="SELECTOR", help="Only targets of this group (or any selector).")
@@ -108,10 +118,13 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
         if r.tls_expires_soon:
             tls += " (RENEW)"
         rows.append((r.target, r.app, r.version or "-", latest, health, last, missing, _agreement_text(r.agreement),
-                     worst, tls))  # fmt: skip
+                     worst, tls, _watch_text(r.watch)))  # fmt: skip
     table(["target", "app", "version", "latest", "health", "last operation", "missing regulations", "agreement",
-           "worst finding", "tls expires"],
+           "worst finding", "tls expires", "watch"],
           rows, title=f"fleet status {result.generated_at:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    for r in result.rows:
+        for message in r.watch.warnings if r.watch else []:
+            info(f"warning: {r.target}/{r.app}: {message}")
     unreachable = sorted({r.target for r in result.rows if not r.reachable})
     if unreachable:
         info(f"unreachable: {', '.join(unreachable)}")

@@ -17,6 +17,8 @@ is still a row (``reachable: false``, ``error``), with what is known left ``null
 ``releases_behind``: how many releases of the catalog are newer than ``version``.
 ``worst_finding``: the worst severity ``spbe-share audit`` finds in the release's SBOM and the
 donor's advisories (``none``: nothing; ``null``: not audited).
+``watch``: the target's scheduled check (``spbe-share watch``): ``checked_at``, ``age_minutes``
+and its ``warnings`` for the row (``null``: no check there).
 """
 
 from __future__ import annotations
@@ -57,6 +59,19 @@ class AgreementState(_Strict):
     expires_within_90_days: bool = False
 
 
+class RowWatch(_Strict):
+    """The scheduled check of the row's target (``spbe-share watch``): when it last ran and what
+    it warns of for this app (the target's own warnings, disk and a stopped check, included)."""
+
+    checked_at: dt.datetime | None = Field(default=None, description="null: the record is unreadable")
+    age_minutes: int | None = Field(default=None, ge=0)
+    warnings: list[Annotated[str, Field(max_length=300)]] = Field(default_factory=list)
+    disk_used_percent: float | None = Field(default=None, ge=0, le=100)
+    backup_age_hours: float | None = Field(default=None, ge=0, description="newest verified backup, at the check")
+    restarts: int | None = Field(default=None, ge=0)
+    certificate_not_after: dt.datetime | None = None
+
+
 class FleetRow(_Strict):
     target: Annotated[str, Field(min_length=1, max_length=100)]
     pemda: str = Field(min_length=1)
@@ -79,6 +94,7 @@ class FleetRow(_Strict):
     worst_finding: Finding | None = Field(
         default=None, description="the worst known finding of `spbe-share audit` for this release ('none': no"
         " finding; null: not audited: no vulnerability database imported, or no SBOM of the release here)")
+    watch: RowWatch | None = Field(default=None, description="null: no scheduled check on the target")
 
 
 class FleetStatus(_Strict):

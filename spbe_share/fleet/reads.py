@@ -38,6 +38,7 @@ class _Probe(BaseModel):
     http: list[tuple[str, int]] = Field(default_factory=list, max_length=2000)
     blobs: list[str] | None = Field(default=None, max_length=20000)
     tls: list[Any] = Field(default_factory=list, max_length=200)  # [[app, proxy/tls.json]]
+    watch: Any = None  # the scheduled check's record, validated by records.watch.view_of
 
 
 class _Attempt(BaseModel):
@@ -66,6 +67,7 @@ class TargetRead:
     problems: list[str] = field(default_factory=list)  # records that could not be used
     blobs: frozenset[str] | None = None
     tls: dict[str, TlsInfo] = field(default_factory=dict)  # app -> its proxy's certificate
+    watch: Any = None  # the watch record as answered (untrusted; None: no scheduled check there)
 
     def version_of(self, app: str) -> str | None:
         return next((r.version for r in self.records if r.app == app), None)
@@ -101,7 +103,7 @@ def parse_read(target: Target, data: Any) -> TargetRead:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(status)"
         return TargetRead(target, reachable=True, error=f"invalid status from the target: {where}: {first['msg']}")
-    read = TargetRead(target, reachable=True)
+    read = TargetRead(target, reachable=True, watch=probe.watch)
     states = {name: state for name, state in probe.containers}
     http = dict(probe.http)
     seen: set[str] = set()

@@ -28,6 +28,7 @@ from .models import (
     FleetRow,
     FleetStatus,
     MissingRegulation,
+    RowWatch,
 )
 from .reads import parse_read
 
@@ -141,8 +142,22 @@ def agreement_state(
     return AgreementState(status="none")  # pragma: no cover - every agreement has a state
 
 
+def _row_watch(read: TargetRead, app: str, now: dt.datetime) -> RowWatch | None:
+    from ..records.watch import view_of
+
+    if read.watch is None:
+        return None
+    view = view_of(read.watch, target=read.target.name, now=now)
+    r = view.readings(app)
+    return RowWatch(checked_at=view.checked_at, age_minutes=view.age_minutes,
+                    warnings=[w.message for w in view.for_app(app)], disk_used_percent=r.disk_used_percent,
+                    backup_age_hours=r.backup_age_hours, restarts=r.restarts,
+                    certificate_not_after=r.certificate_not_after)  # fmt: skip
+
+
 def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[Agreement], today: dt.date,
-         now: dt.datetime, *, version: str | None, health: str, error: str | None, reachable: bool) -> FleetRow:
+         now: dt.datetime, *, version: str | None, health: str, error: str | None, reachable: bool,
+         watch: RowWatch | None = None) -> FleetRow:
     from ..targets.selectors import groups_of
     from .regulations import missing_for, releases_behind
 
@@ -161,7 +176,7 @@ def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[A
         version=version, health=health, last_operation=read.last.get(app), latest_version=latest,
         releases_behind=behind, missing_regulations=missing or [],
         agreement=agreement_state(agreements, app=app, kode_wilayah=t.kode_wilayah, today=today, required=required),
-        reachable=reachable, error=error,
+        reachable=reachable, error=error, watch=watch,
     )  # fmt: skip
 
 
@@ -199,7 +214,7 @@ def build_rows(
                 health = "unknown"
             error = problem if (problem and (version is None or a == UNKNOWN_APP)) else (detail or None)
             rows.append(_row(read, a, entries.get(a), agreements, today, now, version=version, health=health,
-                             error=error, reachable=True))  # fmt: skip
+                             error=error, reachable=True, watch=_row_watch(read, a, now)))  # fmt: skip
     return FleetStatus(generated_at=now, rows=rows)
 
 
@@ -253,6 +268,7 @@ CSV_COLUMNS = [
     "last_operation", "last_result", "last_when", "latest_version", "releases_behind",
     "missing_regulations", "agreement_number", "agreement_status", "agreement_valid_until",
     "agreement_expires_within_90_days", "worst_finding", "tls_not_after", "tls_expires_soon",
+    "watch_checked_at", "watch_warnings",
 ]  # fmt: skip
 
 
@@ -264,7 +280,7 @@ def csv_rows(status: FleetStatus) -> list[list[str]]:
 
     out = []
     for r in status.rows:
-        lo, ag = r.last_operation, r.agreement
+        lo, ag, wa = r.last_operation, r.agreement, r.watch
         out.append([
             r.target, r.pemda, r.kode_wilayah, ";".join(r.groups), r.app, s(r.version), r.health, s(r.reachable),
             s(r.error), s(lo.what if lo else None), s(lo.result if lo else None),
@@ -273,6 +289,7 @@ def csv_rows(status: FleetStatus) -> list[list[str]]:
             s(ag.status if ag else None), s(ag.valid_until if ag else None),
             s(ag.expires_within_90_days if ag else None), s(r.worst_finding),
             s(r.tls_not_after.isoformat() if r.tls_not_after else None), s(r.tls_expires_soon),
+            s(wa.checked_at.isoformat() if wa and wa.checked_at else None), ";".join(wa.warnings if wa else []),
         ])  # fmt: skip
     return out
 

@@ -1,7 +1,8 @@
 """``spbe-share status``: which app, which version, where, and is it healthy.
 
 Read from the targets themselves (``playbooks/status.yml``: release records + container state +
-http health), one run over all targets. A target that cannot be reached is a row saying so
+http health + the scheduled check's last record, :mod:`spbe_share.records.watch`), one run over
+all targets. A target that cannot be reached is a row saying so
 (with the last version this workspace recorded there), never a crash.
 """
 
@@ -33,6 +34,8 @@ class StatusRow:
     detail: str = ""
     tls_expires: str = ""  # the TLS proxy's certificate: "2027-01-05 (395 days)" (app with a domain)
     tls_warning: str = ""  # it expires within 30 days, or expired
+    watch: str = "-"  # the scheduled check (spbe-share watch): "ok (5 min ago)", "2 warnings (...)", "-"
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,8 @@ class StatusRow:
             "detail": self.detail,
             "tls_expires": self.tls_expires,
             "tls_warning": self.tls_warning,
+            "watch": self.watch,
+            "warnings": self.warnings,
         }
 
 
@@ -87,11 +92,15 @@ def tls_column(info: TlsInfo | None, now: dt.datetime) -> tuple[str, str]:
     return text, N_(f"the TLS certificate of {info.domain} expires within {WARN_DAYS} days: spbe-share tls set")
 
 
-def rows_for_host(target: Target, data: dict[str, Any], now: dt.datetime | None = None) -> list[StatusRow]:
+def rows_for_host(target: Target, data: dict[str, Any], *, now: dt.datetime | None = None) -> list[StatusRow]:
+    from ..records.watch import summary, view_of
+
     now = now or dt.datetime.now(dt.UTC)
     certs = tls_infos(data.get("tls"))
     states = {str(name): dict(st or {}) for name, st in data.get("containers") or []}
     http = {str(url): int(code) for url, code in data.get("http") or []}
+    view = None if data.get("watch") is None else view_of(data["watch"], target=target.name,
+                                                          now=now or dt.datetime.now(dt.UTC))
     rows = []
     for raw in data.get("records") or []:
         rec = parse_record(raw)  # from the target: untrusted
@@ -100,8 +109,9 @@ def rows_for_host(target: Target, data: dict[str, Any], now: dt.datetime | None 
             continue
         health, detail = health_of(rec, states, http)
         expires, warning = tls_column(certs.get(rec.app), now)
+        watch, warnings = summary(view, rec.app)
         rows.append(StatusRow(rec.app, rec.version, target.name, rec.pemda, health, rec.when, rec.urls, detail,
-                              expires, warning))
+                              expires, warning, watch, warnings))
     return sorted(rows, key=lambda r: r.app)
 
 

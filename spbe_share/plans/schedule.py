@@ -48,17 +48,23 @@ def parse_daily(text: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def _check(app: str, root: str, keep: int, python: str) -> str:
-    if not SLUG.match(app):
-        raise InvalidInput(f"app {app!r} is not a slug")
+def plain_root(root: str, python: str) -> str:
+    """``root`` without its trailing ``/``, when it and ``python`` are plain absolute paths (a
+    schedule file writes them as they are)."""
     if not PLAIN_PATH.match(root) or ".." in root.split("/"):
         raise InvalidInput(f"target root {root!r}: a schedule needs a plain absolute path "
                            "(letters, digits, '.', '_', '-')")
     if not PLAIN_PATH.match(python):
         raise InvalidInput(f"python {python!r}: a plain absolute path")
+    return root.rstrip("/")
+
+
+def _check(app: str, root: str, keep: int, python: str) -> str:
+    if not SLUG.match(app):
+        raise InvalidInput(f"app {app!r} is not a slug")
     if keep < 1:
         raise InvalidInput("--keep must be at least 1")
-    return root.rstrip("/")
+    return plain_root(root, python)
 
 
 def engine_argv(*, app: str, root: str, keep: int = DEFAULT_KEEP, who: str = "cron",

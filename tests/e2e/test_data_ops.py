@@ -7,7 +7,9 @@ made through its API (tests/appdata.py). Tests run in file order and share that 
 1. ``backup --fetch``: verified, id and size printed, secrets sealed; no secret value in clear
    in the workspace, in the fetched copy, in the run logs, or in the backup on the target.
 2. ``backup list`` marks the local copy; ``backup schedule`` writes a plain cron file, ``--off``
-   removes it.
+   removes it. ``watch enable`` (issue 20 item 5) with a disk threshold below A's use: the check
+   on A sends exactly one email to a real local SMTP server and one webhook (a second run sends
+   none), ``fleet status`` and ``status`` show the warning; a record left 2 h old is "stale".
 3. ``restore`` in place: refused without a terminal or ``--yes``; with it, the rows made after
    the backup are gone, every letter of the backup is back, signatures verify.
 4. The wiped root (issue 12): A loses ``<root>/apps/e-office`` (secrets, records, backups); the
@@ -38,6 +40,7 @@ import pytest
 from simdc import E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from alertsinks import http_receiver, smtp_server  # noqa: E402
 from appdata import eoffice_measure, eoffice_seed  # noqa: E402
 from backuptest import published_url, wait_http_ok  # noqa: E402
 
@@ -103,7 +106,8 @@ def world(sshd_ok: None, bundles: dict[str, Path], tmp_path_factory: pytest.Temp
     finally:
         for dc in (a, b):
             remove_docker_objects(f"spbe-{dc.name}-")
-            for path in Path("/etc/cron.d").glob(f"spbe-share-backup-{dc.name}-*"):
+            for path in [*Path("/etc/cron.d").glob(f"spbe-share-backup-{dc.name}-*"),
+                         *Path("/etc/cron.d").glob(f"spbe-share-watch-{dc.name}")]:
                 path.unlink()
         for dc in started:
             dc.stop()
@@ -157,6 +161,37 @@ def test_backup_list_and_schedule(world: World) -> None:
     assert listing["schedule"] == [str(cron)]
     assert f"removed {cron}" in w.cli("backup", "schedule", APP, "--target", a.name, "--off").stdout
     assert not cron.exists()
+
+
+def test_watch_alerts_once_and_warns_in_fleet_status(world: World) -> None:
+    w, a = world.w, world.a
+    cron = Path(f"/etc/cron.d/spbe-share-watch-{a.name}")
+    with smtp_server() as (port, mails), http_receiver() as (url, hooks):
+        settings = {"defaults": {"every_minutes": 10, "webhook": {"url": url},
+                                 "email": {"host": "127.0.0.1", "port": port, "sender": "spbe@pemda.go.id",
+                                           "to": ["tik@pemda.go.id"]}},
+                    "targets": {a.name: {"thresholds": {"disk_percent": 1}}}}  # below A's use: a real warning
+        (w.home / "watch.yml").write_text(json.dumps(settings))  # JSON is YAML
+        proc = w.cli("watch", "enable", "--target", a.name)
+        assert f"wrote {cron}" in proc.stdout and "*/10 * * * * root" in cron.read_text()
+        assert f"checked {a.name}: 1 warning(s)" in proc.stdout and "warning: disk of" in proc.stdout, proc.stdout
+        again = w.cli("watch", "run", "--target", a.name)  # the condition lasts: no second alert
+        assert f"checked {a.name}: 1 warning(s)" in again.stdout and cron.exists()  # run leaves the schedule
+        assert len(mails) == 1 and len(hooks) == 1, (mails, hooks)
+    assert str(mails[0]["Subject"]).startswith(f"[spbe-share] {a.name}: disk of {a.root}")
+    assert mails[0]["To"] == "tik@pemda.go.id" and hooks[0]["key"] == "disk" and hooks[0]["target"] == a.name
+    record = json.loads((a.root / "watch" / "last.json").read_text())
+    assert record["apps"][0]["health"] == "healthy" and record["apps"][0]["last_verified_backup"]
+
+    fleet = w.cli("fleet", "status", "--target", a.name)
+    assert "WARNING" in fleet.stdout and f"warning: {a.name}/{APP}: disk of {a.root}" in fleet.stderr
+
+    # a check that stopped running is itself a warning (older than 2 intervals)
+    record["checked_at"] = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (a.root / "watch" / "last.json").write_text(json.dumps(record))
+    status = json.loads(w.cli("status", "--target", a.name, "--json").stdout)
+    assert any("the watch has not run for 120 min" in m for m in status[0]["warnings"]), status
+    assert f"removed {cron}" in w.cli("watch", "off", "--target", a.name).stdout and not cron.exists()
 
 
 def test_restore_in_place_asks_then_brings_the_backup_back(world: World) -> None:
