@@ -364,7 +364,7 @@ BALLAST = 12 << 20  # an incompressible file in 1.2.0's web image: a blob big en
 @pytest.fixture(scope="module")
 def failing_release(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """e-office 1.2.0, signed: its web image adds a migration that raises half way (after
-    altering ``letters``) and a 12 MiB ballast layer; health gives up after 10 s."""
+    altering ``letters``) and a 12 MiB ballast layer; health gives up after 4 s (it can never pass)."""
     tmp = tmp_path_factory.mktemp("release-1.2.0")
     web_ref, db_ref = f"spbe-share/{unique('e-office-web')}:1.2.0", f"spbe-share/{unique('e-office-db')}:1.2.0"
     ctx = tmp / "image"
@@ -386,7 +386,7 @@ def failing_release(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Ite
             for c in doc["components"]:
                 c["image"] = (web_ref if c["name"] == "web" else db_ref).split(":")[0]
                 if c["name"] == "web":
-                    short_health(c, timeout_s=10)
+                    short_health(c, timeout_s=4)
             doc["releases"].append({"version": "1.2.0", "date": "2026-11-22", "migrates_data": True,
                                     "upgrades_from": "1.0.0", "changelog": ["uji: migrasi yang gagal di tengah"]})
 
