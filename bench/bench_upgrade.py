@@ -16,18 +16,23 @@ API, then measures, in the same run:
 
 Prints the figures and the ratios downtime / restart and rollback / restart. Needs root (sshd),
 the Docker engine and the e-office images (built from their commits when missing).
+
+Its smoke run in CI is tests/e2e/test_upgrade.py's upgrade test: the same site (``installed_eoffice``),
+and this file's :func:`measure` and :func:`report` for its upgrade and rollback.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -55,61 +60,72 @@ def restart_baseline(site) -> float:  # type: ignore[no-untyped-def]
         time.sleep(0.2)
 
 
+@dataclass
+class Figures:
+    """What one measured upgrade and rollback gave (the CLI's ``--json`` results and walls)."""
+
+    letters: int
+    before: Any  # appdata.Fingerprint of the 1.0.0 data before the upgrade
+    restart: float
+    up: dict[str, Any]
+    upgrade_wall: float
+    back: dict[str, Any]
+    rollback_wall: float
+    equal: bool
+
+
+def measure(site, letters: int, *, at_1_1_0: Callable[[dict[str, Any]], None] | None = None) -> Figures:  # type: ignore[no-untyped-def]
+    """On ``site`` (1.0.0 serving): the restart baseline, ``upgrade`` to 1.1.0 (every letter
+    kept, checked), then ``rollback``, each timed. ``at_1_1_0(upgrade result)`` runs between
+    the two (tests/e2e/test_upgrade.py checks the 1.1.0 deployment there: the same run is its
+    test and this benchmark's smoke run)."""
+    w, dc = site.w, site.dc
+    before = site.measure()
+    restart = restart_baseline(site)
+
+    t0 = time.monotonic()
+    up = json.loads(w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]), "--yes",
+                          "--json", timeout=3600).stdout)["result"]
+    upgrade_wall = time.monotonic() - t0
+    assert site.measure().counts["letters"] == before.counts["letters"]
+    if at_1_1_0 is not None:
+        at_1_1_0(up)
+
+    t0 = time.monotonic()
+    back = json.loads(w.cli("rollback", APP, "--target", dc.name, "--yes", "--json", timeout=3600).stdout)["result"]
+    rollback_wall = time.monotonic() - t0
+    equal = site.measure().same_data(before)
+    return Figures(letters, before, restart, up, upgrade_wall, back, rollback_wall, equal)
+
+
+def report(f: Figures) -> list[str]:
+    up = f.up
+    ratio = up["bytes_sent"] / up["bytes_missing"] if up["bytes_missing"] else float("nan")
+    return [
+        f"e-office 1.0.0 -> 1.1.0 with {f.letters} letters ({f.before.total_rows} rows)",
+        f"  bytes shipped            {up['bytes_sent']:>12,}  ({up['blobs_sent']} blobs)",
+        f"  bytes the target lacked  {up['bytes_missing']:>12,}",
+        f"  RATIO shipped / lacked   {ratio:>12.3f}   (goal <= 1.05)",
+        f"  baseline restart         {f.restart:>10.1f} s  (docker stop + start until /healthz)",
+        f"  downtime                 {up['downtime_s']:>10.1f} s  RATIO downtime / restart {up['downtime_s'] / f.restart:.1f}",
+        f"  upgrade wall time        {f.upgrade_wall:>10.1f} s  (plan, checks, ship, backup, swap, health)",
+        f"  rollback wall time       {f.rollback_wall:>10.1f} s  RATIO rollback / restart {f.rollback_wall / f.restart:.1f}"
+        f"  (restored {f.back['restored']}; rows equal: {f.equal})",
+    ]
+
+
 def main() -> int:
-    import appdata
-    from conftest import unique
-    from simdc import SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
-    from test_upgrade import Site, build_bundles
+    from test_upgrade import installed_eoffice
 
     p = argparse.ArgumentParser()
     p.add_argument("--letters", type=int, default=200)
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-upgrade-") as tmpdir:
-        tmp = Path(tmpdir)
-        bundles, pub = build_bundles(tmp / "donor", ("1.0.0", "1.1.0"))
-        dc = SimDC(name=unique("bench-upgrade"), base=tmp / "dcs", address="127.0.0.252", pemda="Kota Bench",
-                   kode_wilayah="96.75").start()
-        prefix = f"spbe-{dc.name}-{APP}-"
-        try:
-            w = make_e2e_workspace(tmp / "operator", {"bench": dc})
-            w.cli("keys", "trust", str(pub), "--donor-kode", donor_kode(APP))
-            today = dt.date.today()
-            w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter",
-                  dc.pemda, "--adopter-kode", dc.kode_wilayah, "--number", "PKS/BENCH/2026", "--signed",
-                  today.isoformat(), "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
-            w.cli("install", APP, "--target", dc.name, "--bundle", str(bundles["1.0.0"]), "--set",
-                  "pemda_name=Pemerintah Kota Bench", timeout=1800)
-            site = Site(w, dc, bundles, tmp / "donor")
-            admin = (site.app_dir / "secrets" / "ADMIN_PASSWORD").read_text().strip()
-            appdata.eoffice_seed(site.url(), admin, letters=args.letters, signed=min(20, args.letters // 2), tag="b")
-            before = site.measure()
-            restart = restart_baseline(site)
-
-            t0 = time.monotonic()
-            up = json.loads(w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(bundles["1.1.0"]), "--yes",
-                                  "--json", timeout=3600).stdout)["result"]
-            upgrade_wall = time.monotonic() - t0
-            assert site.measure().counts["letters"] == before.counts["letters"]
-
-            t0 = time.monotonic()
-            back = json.loads(w.cli("rollback", APP, "--target", dc.name, "--yes", "--json",
-                                    timeout=3600).stdout)["result"]
-            rollback_wall = time.monotonic() - t0
-            equal = site.measure().same_data(before)
-        finally:
-            remove_docker_objects(prefix)
-            dc.stop()
-    ratio = up["bytes_sent"] / up["bytes_missing"] if up["bytes_missing"] else float("nan")
-    print(f"e-office 1.0.0 -> 1.1.0 with {args.letters} letters ({before.total_rows} rows)")
-    print(f"  bytes shipped            {up['bytes_sent']:>12,}  ({up['blobs_sent']} blobs)")
-    print(f"  bytes the target lacked  {up['bytes_missing']:>12,}")
-    print(f"  RATIO shipped / lacked   {ratio:>12.3f}   (goal <= 1.05)")
-    print(f"  baseline restart         {restart:>10.1f} s  (docker stop + start until /healthz)")
-    print(f"  downtime                 {up['downtime_s']:>10.1f} s  RATIO downtime / restart {up['downtime_s'] / restart:.1f}")
-    print(f"  upgrade wall time        {upgrade_wall:>10.1f} s  (plan, checks, ship, backup, swap, health)")
-    print(f"  rollback wall time       {rollback_wall:>10.1f} s  RATIO rollback / restart {rollback_wall / restart:.1f}"
-          f"  (restored {back['restored']}; rows equal: {equal})")
-    return 0 if equal else 1
+    with tempfile.TemporaryDirectory(prefix="bench-upgrade-") as tmpdir, installed_eoffice(
+            Path(tmpdir), name="bench-upgrade", address="127.0.0.252", pemda="Kota Bench", kode_wilayah="96.75",
+            number="PKS/BENCH/2026", letters=args.letters, signed=min(20, args.letters // 2), tag="b") as site:
+        figures = measure(site, args.letters)
+    print("\n".join(report(figures)))
+    return 0 if figures.equal else 1
 
 
 if __name__ == "__main__":

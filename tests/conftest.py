@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cputime
 import pytest
 from needs import MISSING_TOOL, in_ci
 
@@ -124,11 +125,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: ranks[str(item.path)])  # stable: a file's tests keep their order
 
 
+# CPU seconds of each test phase (tests/cputime.py): the mark at the start of the phase,
+# the figures added to the phase's report (its user_properties reach the controlling process).
+_PHASE_START = pytest.StashKey[tuple[float, "float | None"]]()
+
+
+def _start_phase(item: pytest.Item) -> Iterator[None]:
+    item.stash[_PHASE_START] = cputime.mark()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield from _start_phase(item)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield from _start_phase(item)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield from _start_phase(item)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """In CI (``CI`` set), a test skipped for a missing tool fails, naming it (tests/needs.py)."""
+    """Adds the phase's CPU seconds to its report; in CI (``CI`` set), a test skipped for a
+    missing tool fails, naming it (tests/needs.py)."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
+    start = item.stash.get(_PHASE_START, None)
+    if start is not None:
+        report.user_properties.extend(cputime.since(start))
     if not (in_ci() and report.skipped) or hasattr(report, "wasxfail"):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
@@ -164,6 +194,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Hostile:
 # upgrade fault matrix): printed at the end of the run, here in the controlling process, since
 # xdist workers' own prints are not shown.
 _STARTED = time.time()
+_ENGINE_AT_START = cputime.engine_cpu()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -199,3 +230,10 @@ def _file_durations(terminalreporter: pytest.TerminalReporter, top: int = 12) ->
         terminalreporter.write_line(f"{seconds:8.1f}s {name}")
     terminalreporter.write_line(f"{sum(per_file.values()):8.1f}s in all test files; wall time "
                                 f"{time.time() - _STARTED:.1f}s")  # fmt: skip
+    engine_now = cputime.engine_cpu()
+    run_engine = None if engine_now is None or _ENGINE_AT_START is None else engine_now - _ENGINE_AT_START
+    lines = cputime.summary_lines(reports, run_engine=run_engine, top=top)
+    if lines:
+        terminalreporter.write_sep("-", lines[0])
+        for line in lines[1:]:
+            terminalreporter.write_line(line)

@@ -17,9 +17,11 @@ written, (d) the SSH connection cut during ship, (a) a migration failing half wa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import appdata  # noqa: E402
 from backuptest import published_url  # noqa: E402
 from needs import missing  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+import bench_upgrade  # noqa: E402 - its smoke run is the upgrade test below
 
 from spbe_share.records import state  # noqa: E402
 
@@ -91,33 +96,46 @@ class Site:
         return not (self.dc.root / "locks" / f"{APP}.lock").exists()
 
 
-@pytest.fixture(scope="module")
-def site(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("upgrade")
+@contextlib.contextmanager
+def installed_eoffice(tmp: Path, *, name: str, address: str, pemda: str, kode_wilayah: str, number: str,
+                      letters: int, signed: int, tag: str) -> Iterator[Site]:
+    """e-office 1.0.0 installed over SSH on a new simulated DC (``unique(name)``), with ``letters``
+    letters (``signed`` of them signed) made through its API; both releases' bundles built from
+    their recorded commits, signed by a donor key the operator trusts. Removed on exit. The
+    module fixture below and bench/bench_upgrade.py start from the same site."""
     bundles, pub = build_bundles(tmp / "donor", ("1.0.0", "1.1.0"))
-    dc = SimDC(name=unique("kota-upgrade"), base=tmp / "dcs", address="127.0.0.251", pemda="Kota Upgrade",
-               kode_wilayah="96.74").start()
+    dc = SimDC(name=unique(name), base=tmp / "dcs", address=address, pemda=pemda, kode_wilayah=kode_wilayah).start()
     prefix = f"spbe-{dc.name}-{APP}"
     try:
-        w = make_e2e_workspace(tmp / "operator", {"kota-upgrade": dc})
+        w = make_e2e_workspace(tmp / "operator", {name: dc})
         w.cli("keys", "trust", str(pub), "--donor-kode", donor_kode(APP))
         today = dt.date.today()
         w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", dc.pemda,
-              "--adopter-kode", dc.kode_wilayah, "--number", "PKS/UPGRADE/2026", "--signed", today.isoformat(),
+              "--adopter-kode", dc.kode_wilayah, "--number", number, "--signed", today.isoformat(),
               "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
         remove_docker_objects(prefix)  # its containers, volumes and its network (named exactly the prefix)
         w.cli("install", APP, "--target", dc.name, "--bundle", str(bundles["1.0.0"]), "--set",
-              "pemda_name=Pemerintah Kota Upgrade", timeout=900)
+              f"pemda_name=Pemerintah {pemda}", timeout=1800)
         s = Site(w, dc, bundles, tmp / "donor")
         admin = (s.app_dir / "secrets" / "ADMIN_PASSWORD").read_text().strip()
-        appdata.eoffice_seed(s.url(), admin, letters=24, signed=4, tag="v100")
+        appdata.eoffice_seed(s.url(), admin, letters=letters, signed=signed, tag=tag)
         yield s
     finally:
         remove_docker_objects(prefix)  # its containers, volumes and its network (named exactly the prefix)
         dc.stop()
 
 
+@pytest.fixture(scope="module")
+def site(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with installed_eoffice(tmp_path_factory.mktemp("upgrade"), name="kota-upgrade", address="127.0.0.251",
+                           pemda="Kota Upgrade", kode_wilayah="96.74", number="PKS/UPGRADE/2026", letters=24,
+                           signed=4, tag="v100") as s:
+        yield s
+
+
 def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1_0_0_rows(site: Site) -> None:
+    """Also bench/bench_upgrade.py's smoke run: its restart baseline, upgrade and rollback
+    (:func:`bench_upgrade.measure`) are this test's, its figures printed with their ratios."""
     w, dc = site.w, site.dc
     assert site.serving_version() == "1.0.0"
     before = site.measure()
@@ -132,46 +150,51 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
     assert any("Permendagri" in g["name"] or "83 Tahun 2022" in g["name"] for g in plan["releases"][0]["regulations"])
     assert 0 < plan["bytes_to_ship"] < plan["bytes_total"]  # only the blobs the target lacks (shared base layers)
     assert site.current()["version"] == "1.0.0" and site.lock_free()
+    seen: dict[str, Any] = {}
 
-    # the upgrade
-    proc = w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]), "--yes", "--json",
-                 timeout=900)
-    out = json.loads(proc.stdout)["result"]
-    assert out["outcome"] == "upgraded" and out["to"] == "1.1.0"
-    assert out["bytes_sent"] <= plan["bytes_to_ship"] * 1.05
-    print(f"\nupgrade 1.0.0 -> 1.1.0: sent {out['bytes_sent']:,} B for {out['bytes_missing']:,} B the target lacked"
-          f" (ratio {out['bytes_sent'] / max(1, out['bytes_missing']):.3f}), downtime {out['downtime_s']:.1f} s,"
-          f" total {out['seconds']:.1f} s")
-    phases = out["phase_seconds"]
-    assert all(phases[p] > 0 for p in ("Lock", "Ship", "Load", "Backup", "Stop", "Start", "Health", "Record")), phases
-    assert sum(phases.values()) <= out["seconds"]
-    assert site.serving_version() == "1.1.0"
-    record = site.current()
-    assert (record["version"], record["operation"], record["from_version"]) == ("1.1.0", "upgrade", "1.0.0")
-    assert record["backup"] == out["backup"] and record["migrates_data"] is True
-    after = site.measure()
-    assert after.counts["letters"] == before.counts["letters"]
-    assert not after.problems and after.signatures == before.signatures  # every signature still verifies
-    unfilled = appdata.psql_json(site.db, "SELECT count(*) FROM letters WHERE kode_klasifikasi IS NULL"
-                                 " OR klasifikasi_keamanan IS NULL OR klasifikasi_sumber IS NULL;")
-    assert unfilled == 0
-    journal = json.loads((site.app_dir / "journal.json").read_text())
-    assert journal["state"] == "done" and journal["steps"][-1]["step"] == "recorded"
-    assert site.lock_free()
+    def at_1_1_0(out: dict[str, Any]) -> None:
+        """The upgrade (``upgrade --yes --json``, run by the benchmark) and the 1.1.0 deployment."""
+        assert out["outcome"] == "upgraded" and out["to"] == "1.1.0"
+        assert out["bytes_sent"] <= plan["bytes_to_ship"] * 1.05
+        phases = out["phase_seconds"]
+        assert all(phases[p] > 0 for p in ("Lock", "Ship", "Load", "Backup", "Stop", "Start", "Health", "Record")), phases
+        assert sum(phases.values()) <= out["seconds"]
+        assert site.serving_version() == "1.1.0"
+        record = seen["record"] = site.current()
+        assert (record["version"], record["operation"], record["from_version"]) == ("1.1.0", "upgrade", "1.0.0")
+        assert record["backup"] == out["backup"] and record["migrates_data"] is True
+        after = site.measure()
+        assert after.counts["letters"] == before.counts["letters"]
+        assert not after.problems and after.signatures == before.signatures  # every signature still verifies
+        unfilled = appdata.psql_json(site.db, "SELECT count(*) FROM letters WHERE kode_klasifikasi IS NULL"
+                                     " OR klasifikasi_keamanan IS NULL OR klasifikasi_sumber IS NULL;")
+        assert unfilled == 0
+        journal = json.loads((site.app_dir / "journal.json").read_text())
+        assert journal["state"] == "done" and journal["steps"][-1]["step"] == "recorded"
+        assert site.lock_free()
 
-    # install of 1.0.0 over the migrated data is refused, pointing to rollback; nothing changes
-    refused = w.cli("install", APP, "--target", dc.name, "--bundle", str(site.bundles["1.0.0"]), "--set",
-                    "pemda_name=Pemerintah Kota Upgrade", check=False)
-    assert refused.returncode == 2 and f"spbe-share rollback {APP} --target {dc.name}" in refused.stderr
-    assert site.serving_version() == "1.1.0" and site.current()["version"] == "1.1.0" and site.lock_free()
+        # install of 1.0.0 over the migrated data is refused, pointing to rollback; nothing changes
+        refused = w.cli("install", APP, "--target", dc.name, "--bundle", str(site.bundles["1.0.0"]), "--set",
+                        "pemda_name=Pemerintah Kota Upgrade", check=False)
+        assert refused.returncode == 2 and f"spbe-share rollback {APP} --target {dc.name}" in refused.stderr
+        assert site.serving_version() == "1.1.0" and site.current()["version"] == "1.1.0" and site.lock_free()
 
-    # rollback: exactly the 1.0.0 rows again, 1.0.0 serving
-    plan = json.loads(w.cli("rollback", APP, "--target", dc.name, "--dry-run", "--json").stdout)["plan"]
-    assert (plan["from"], plan["to"], plan["restore"]) == ("1.1.0", "1.0.0", record["backup"])
-    assert "kept in the backup taken first" in plan["discards"]
-    out = json.loads(w.cli("rollback", APP, "--target", dc.name, "--yes", "--json", timeout=900).stdout)["result"]
+        # the rollback's plan, alone: what it restores and discards
+        plan_back = json.loads(w.cli("rollback", APP, "--target", dc.name, "--dry-run", "--json").stdout)["plan"]
+        assert (plan_back["from"], plan_back["to"], plan_back["restore"]) == ("1.1.0", "1.0.0", record["backup"])
+        assert "kept in the backup taken first" in plan_back["discards"]
+
+    # the upgrade, then the rollback (``rollback --yes --json``): exactly the 1.0.0 rows again
+    figures = bench_upgrade.measure(site, 24, at_1_1_0=at_1_1_0)
+    lines = bench_upgrade.report(figures)
+    print("\n" + "\n".join(lines))
+    for pattern in (r"RATIO shipped / lacked +\d+\.\d+", r"RATIO downtime / restart \d+\.\d+",
+                    r"RATIO rollback / restart \d+\.\d+"):
+        assert re.search(pattern, "\n".join(lines)), (pattern, lines)
+    assert figures.before.same_data(before), figures.before.diff(before)
+    out, record = figures.back, seen["record"]
     assert (out["from"], out["to"], out["restored"]) == ("1.1.0", "1.0.0", record["backup"])
-    print(f"rollback 1.1.0 -> 1.0.0 (pre-rollback backup, restore, start, health): {out['seconds']:.1f} s")
+    assert figures.equal
     assert site.serving_version() == "1.0.0"
     back = site.measure()
     assert back.same_data(before), back.diff(before)
@@ -341,7 +364,7 @@ BALLAST = 12 << 20  # an incompressible file in 1.2.0's web image: a blob big en
 @pytest.fixture(scope="module")
 def failing_release(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """e-office 1.2.0, signed: its web image adds a migration that raises half way (after
-    altering ``letters``) and a 12 MiB ballast layer; health gives up after 10 s."""
+    altering ``letters``) and a 12 MiB ballast layer; health gives up after 4 s (it can never pass)."""
     tmp = tmp_path_factory.mktemp("release-1.2.0")
     web_ref, db_ref = f"spbe-share/{unique('e-office-web')}:1.2.0", f"spbe-share/{unique('e-office-db')}:1.2.0"
     ctx = tmp / "image"
@@ -363,7 +386,7 @@ def failing_release(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Ite
             for c in doc["components"]:
                 c["image"] = (web_ref if c["name"] == "web" else db_ref).split(":")[0]
                 if c["name"] == "web":
-                    short_health(c, timeout_s=10)
+                    short_health(c, timeout_s=4)
             doc["releases"].append({"version": "1.2.0", "date": "2026-11-22", "migrates_data": True,
                                     "upgrades_from": "1.0.0", "changelog": ["uji: migrasi yang gagal di tengah"]})
 

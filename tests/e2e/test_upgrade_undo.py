@@ -50,7 +50,7 @@ def test_fault_b_new_version_never_healthy(site: Site, tmp_path: Path) -> None: 
     """1.1.0 (its migration runs) whose health check never answers: rolled back, data restored."""
 
     def sick(doc: dict[str, Any]) -> None:
-        short_health(next(c for c in doc["components"] if c["name"] == "web"), timeout_s=8,
+        short_health(next(c for c in doc["components"] if c["name"] == "web"), timeout_s=4,
                      path="/tidak-pernah-sehat")
 
     run_fault(site, "(b) never healthy", fault_bundle(site, tmp_path, version="1.1.0", edit=sick),
