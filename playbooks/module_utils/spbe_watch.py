@@ -152,7 +152,22 @@ def health(record: dict, containers: dict, http: dict) -> tuple[str, str]:
     return ("healthy", "") if not problems else ("unhealthy", "; ".join(problems)[:MAX_MESSAGE])
 
 
+def proxy_certificate(app: str, info: object) -> dict | None:
+    """``{"path", "not_after"}`` of the certificate an app's TLS proxy serves, from the
+    ``proxy/tls.json`` spbe-share writes beside it (``install --domain``, ``tls set``)."""
+    if not isinstance(info, dict):
+        return None
+    path = f"apps/{app}/proxy/tls.json"
+    when = parse_iso(info.get("not_after"))
+    if when is None:
+        return {"path": path, "error": "unreadable certificate record"}
+    return {"path": path, "not_after": when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 def read_apps(root: str, status: dict, previous: dict, certs: dict, now: dt.datetime) -> list[dict]:
+    """Every installed app's readings. A certificate: the file ``watch.yml`` names for the app,
+    else the one its TLS proxy serves."""
+    proxies = {a: i for a, i in status.get("tls") or [] if isinstance(a, str)}
     containers = {n: s for n, s in status.get("containers") or []}
     http = {u: c for u, c in status.get("http") or []}
     before = {a.get("app"): a for a in previous.get("apps") or [] if isinstance(a, dict)}
@@ -169,7 +184,7 @@ def read_apps(root: str, status: dict, previous: dict, certs: dict, now: dt.date
         backup = last_verified_backup(root, app)
         row = {"app": app, "version": str(rec.get("version") or ""), "health": state, "detail": detail,
                "restarts": restarts, "restarts_since_last_check": grew, "last_verified_backup": backup,
-               "certificate": certificate_expiry(certs[app]) if app in certs else None}
+               "certificate": certificate_expiry(certs[app]) if app in certs else proxy_certificate(app, proxies.get(app))}
         apps.append(row)
     return apps
 

@@ -89,6 +89,22 @@ def test_certificate_reader(tmp_path: Path) -> None:
     assert spbe_watch.certificate_expiry(str(tmp_path / "none.pem"))["error"] == "no certificate file"
 
 
+def test_the_tls_proxys_certificate_is_watched_without_naming_its_file(tmp_path: Path) -> None:
+    """An app installed with --domain: its proxy's certificate (proxy/tls.json) is watched by
+    itself; a file that watch.yml names for the app wins; a record that does not parse is said."""
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    rec = {"app": "e-office", "version": "1.1.0", "containers": [], "health": []}
+    tls = {"domain": "e-office.pemda.go.id", "not_after": "2026-12-20T12:00:00+00:00", "sha256": "ab" * 32}
+    status = {"records": [rec], "containers": [], "http": [], "tls": [["e-office", tls]]}
+    [row] = spbe_watch.read_apps(str(tmp_path), status, {}, {}, now)
+    assert row["certificate"] == {"path": "apps/e-office/proxy/tls.json", "not_after": "2026-12-20T12:00:00Z"}
+    [named] = spbe_watch.read_apps(str(tmp_path), status, {}, {"e-office": str(tmp_path / "none.pem")}, now)
+    assert named["certificate"]["error"] == "no certificate file"
+    bad = {**status, "tls": [["e-office", {"not_after": "soon"}]]}
+    assert spbe_watch.read_apps(str(tmp_path), bad, {}, {}, now)[0]["certificate"]["error"] == \
+        "unreadable certificate record"
+
+
 # ---------------------------------------------------------------- one alert per condition
 
 
