@@ -329,6 +329,10 @@ def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
     )
     ctx.cancel.check()
     run_dir = ctx.ws.runs_dir / run_dir_name("noop-check", plan.target.name, plan.app, ctx.now)
+    n = 1
+    while run_dir.exists():  # a second check in one operation (install keeping the deployment's settings)
+        n += 1
+        run_dir = run_dir.with_name(f"{run_dir.name.split('~')[0]}~{n}")
     with ctx.cancel.deferred():  # the check holds the lock for a moment: let it release it
         return check_unchanged(ctx.ws, target=plan.target, request=request, run_dir=run_dir)
 

@@ -97,6 +97,7 @@ def test_hostile_strings_through_every_input_arrive_verbatim(simdc_factory: Any,
         expected_values = {
             "unit_pengelola": h["header_brackets"],
             "kategori": next(s["default"] for s in doc["settings"] if s["name"] == "kategori"),
+            "berkas_basis_data": next(s["default"] for s in doc["settings"] if s["name"] == "berkas_basis_data"),
             "kontak_pengaduan": h["braces"],
             "catatan": h["filter"],
             "judul": h["block"],
