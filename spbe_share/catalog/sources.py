@@ -124,9 +124,12 @@ def _usable(ws: Workspace, s: Source) -> bool:
     folder = source_dir(ws, s.name)
     if s.commit is None or not (folder / CATALOG_DIR).is_dir():
         return False
-    try:
-        head = (folder / ".git" / "HEAD").read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
+    from ..errors import SpbeError
+    from ..outside import read_inside
+
+    try:  # the donor's clone: a symlinked HEAD (or .git) is refused, not followed
+        head = read_inside(folder, ".git/HEAD", limit=4096).decode("ascii").strip()
+    except (SpbeError, UnicodeDecodeError):
         return False
     return head == s.commit
 

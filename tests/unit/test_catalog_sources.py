@@ -153,3 +153,19 @@ def test_invalid_sources_file_is_reported_with_line(ws) -> None:  # type: ignore
     with pytest.raises(InvalidInput) as err:
         list_sources(ws)
     assert err.value.details == [f"{ws.sources_file}:5: sources[0].warna: unknown key"]
+
+
+def test_a_symlinked_head_in_a_source_clone_is_not_followed(tmp_path: Path, ws) -> None:  # type: ignore[no-untyped-def]
+    """The clone's .git/HEAD is donor data: a symlink there (to a file that holds the pinned
+    commit) is refused, and the source takes no part in the catalog."""
+    make_donor_repo(tmp_path / "donor", "sipd")
+    s = add_source(ws, name="papua", url=str(tmp_path / "donor"))
+    head = ws.sources_dir / "papua" / ".git" / "HEAD"
+    elsewhere = tmp_path / "elsewhere-HEAD"
+    elsewhere.write_text(s.commit + "\n")
+    head.unlink()
+    head.symlink_to(elsewhere)
+    assert [r.name for r in catalog_roots(ws)] == ["builtin"]
+    head.unlink()
+    head.write_text(s.commit + "\n")  # the same content as a plain file: usable again
+    assert [r.name for r in catalog_roots(ws)] == ["builtin", "papua"]
