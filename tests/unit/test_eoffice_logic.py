@@ -274,7 +274,7 @@ def test_catalog_entry_and_compose_agree() -> None:
         assert svc["image"].startswith(c.image + ":")
         assert set(svc.get("secrets", [])) == set(c.secrets)
         assert set(svc.get("depends_on", {})) == set(c.depends_on)
-    assert [r.version for r in entry.releases] == ["1.0.0", "1.1.0"]
+    assert [r.version for r in entry.releases] == ["1.0.0", "1.1.0", "1.1.1"]
     # every release the catalog lists has the migrations it needs
     found = migrations.discover()
     assert {m.introduced for m in found} <= {r.version for r in entry.releases}
