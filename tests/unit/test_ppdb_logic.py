@@ -289,3 +289,23 @@ def test_gunicorn_argv() -> None:
     assert argv[:3] == [sys.executable, "-m", "gunicorn"] and argv[-1] == "ppdb.wsgi:application"
     assert argv[argv.index("--workers") + 1] == "4" and argv[argv.index("--threads") + 1] == "8"
     assert argv[argv.index("--bind") + 1] == "0.0.0.0:8080" and argv[argv.index("--worker-class") + 1] == "gthread"
+
+
+def test_first_login_2_0_1_forces_the_change_of_the_initial_password() -> None:
+    """2.0.1: the initial secret verified against the stored hash (no column), the forced
+    session reaches the change only, and a new password must be long and different."""
+    from ppdb import firstlogin
+    from ppdb.security import hash_password
+
+    initial = "Awal-Rahasia-20-Char"
+    state = firstlogin.InitialPassword(initial)
+    assert state.matches(hash_password(initial)) and not state.matches(hash_password("lain-yang-panjang"))
+    assert not state.matches(None)
+    assert firstlogin.is_allowed("ganti_sandi") and firstlogin.is_allowed("api_change_password")
+    for endpoint in ("admin", "api_users", "daftar", "index", None):
+        assert not firstlogin.is_allowed(endpoint)
+    assert firstlogin.forced_error()["required"] == "password_change"
+    rule = firstlogin.validate_new_password
+    assert "minimal 12" in (rule(current=initial, new="pendek", confirm=None, initial=initial) or "")
+    assert "kata sandi awal" in (rule(current="lama-yang-panjang", new=initial, confirm=None, initial=initial) or "")
+    assert rule(current=initial, new="baru-yang-panjang", confirm="baru-yang-panjang", initial=initial) is None

@@ -7,7 +7,7 @@ implements is in ``aturan.py``, and the schema migrations it knows are the files
 
 from __future__ import annotations
 
-__version__ = "2.0.0"
+__version__ = "2.0.1"
 
 
 def app_version() -> str:

@@ -51,6 +51,31 @@ def authenticate(conn: Connection, username: str, password: str) -> Row | None:
     return user
 
 
+def password_hash_of(conn: Connection, username: str) -> str | None:
+    found = one(conn, "SELECT password_hash FROM users WHERE username = :u", u=username)
+    return None if found is None else str(found["password_hash"])
+
+
+def change_own_password(conn: Connection, user: Row, data: dict[str, Any], *, initial: str) -> None:
+    """The user replaces their own password: the current one must verify, the new one must
+    pass :func:`firstlogin.validate_new_password`. Every API token of the user is revoked."""
+    from .firstlogin import validate_new_password
+
+    current = str(data.get("current_password") or "")
+    new = str(data.get("new_password") or "")
+    confirm = data.get("confirm_password")
+    stored = password_hash_of(conn, str(user["username"]))
+    if stored is None or not check_password(current, stored):
+        raise AppError("current_password: kata sandi lama salah", 403)
+    why = validate_new_password(current=current, new=new, initial=initial,
+                                confirm=None if confirm is None else str(confirm))
+    if why:
+        raise AppError(f"new_password: {why}")
+    with transaction(conn):
+        conn.run("UPDATE users SET password_hash = :h WHERE id = :i", h=hash_password(new), i=user["id"])
+        conn.run("DELETE FROM api_tokens WHERE user_id = :u", u=user["id"])
+
+
 def issue_token(conn: Connection, user_id: int, label: str) -> str:
     token, digest = new_token()
     conn.run("INSERT INTO api_tokens (token_hash, user_id, label) VALUES (:h, :u, :l)", h=digest, u=user_id,
