@@ -17,6 +17,7 @@ from entrybundle import entry_bundle
 from spbe_share.agreements import build_agreement
 from spbe_share.bundle.keyformat import key_id_of
 from spbe_share.catalog.loader import load_entry
+from spbe_share.catalog.models import Entry
 from spbe_share.errors import Conflict, ExitCode, InvalidInput, NotFound, VerificationFailed
 from spbe_share.fleet import upgrade as fu
 from spbe_share.fleet.plan import (
@@ -39,11 +40,17 @@ from spbe_share.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 12, 1)
+
+
+def pinned(entry: Entry, *versions: str) -> Entry:
+    """``entry`` as its catalog was when ``versions`` were all its releases."""
+    return entry.model_copy(update={"releases": [r for r in entry.releases if r.version in versions]})
+
+
 ENTRIES = {a: load_entry(REPO / "catalog" / a / "spbe-app.yaml").entry for a in ("e-office", "pengaduan")}
 # Pinned: the e-office catalog as of 1.1.0, the regulation's release (1.1.1, a code-only fix
 # that upgrades only from 1.1.0, came later); these tests are about the regulation's plan.
-ENTRIES["e-office"] = ENTRIES["e-office"].model_copy(
-    update={"releases": [r for r in ENTRIES["e-office"].releases if r.version in ("1.0.0", "1.1.0")]})
+ENTRIES["e-office"] = pinned(ENTRIES["e-office"], "1.0.0", "1.1.0")
 P83 = "https://peraturan.go.id/id/permendagri-no-83-tahun-2022"
 
 
@@ -201,7 +208,8 @@ def test_signals_reach_every_step_in_flight() -> None:
 def test_regulation_plan_names_every_pemda_still_on_ppdb_1() -> None:
     """`plan --regulation "Permendikdasmen 3/2025"`: every target running ppdb 1.0.0 must go to
     2.0.0 (data migrates); one already on 2.0.0 is current; one without ppdb is not named."""
-    entries = {**ENTRIES, "ppdb": load_entry(REPO / "catalog" / "ppdb" / "spbe-app.yaml").entry}
+    # pinned as of 2.0.0, the regulation's release (2.0.1, code only, upgrades only from 2.0.0)
+    entries = {**ENTRIES, "ppdb": pinned(load_entry(REPO / "catalog" / "ppdb" / "spbe-app.yaml").entry, "1.0.0", "2.0.0")}
     goals, uri = goals_for(entries, app=None, to=None, regulation="Permendikdasmen 3/2025")
     assert uri == "https://peraturan.bpk.go.id/Details/315671/permendikdasmen-no-3-tahun-2025"
     assert [(g.app, g.to, g.below) for g in goals] == [("ppdb", "2.0.0", "2.0.0")]
