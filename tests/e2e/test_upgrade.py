@@ -369,7 +369,12 @@ def failing_release(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Ite
     web_ref, db_ref = f"spbe-share/{unique('e-office-web')}:1.2.0", f"spbe-share/{unique('e-office-db')}:1.2.0"
     ctx = tmp / "image"
     ctx.mkdir()
-    init = (REPO / "shared_apps" / APP / "web" / "eoffice" / "__init__.py").read_text()
+    # 1.1.0's own __init__.py (the image below is 1.1.0's; the working tree is a later release)
+    from spbe_share.catalog.loader import load_entry
+
+    pin = load_entry(REPO / "catalog" / APP / "spbe-app.yaml").entry.release("1.1.0").commit
+    init = subprocess.run(["git", "-C", str(REPO), "show", f"{pin}:shared_apps/{APP}/web/eoffice/__init__.py"],  # noqa: S603,S607
+                          capture_output=True, text=True, check=True).stdout
     assert '__version__ = "1.1.0"' in init
     (ctx / "__init__.py").write_text(init.replace('__version__ = "1.1.0"', '__version__ = "1.2.0"'))
     (ctx / "0003_uji_gagal.sql").write_text(FAILING_MIGRATION)
