@@ -127,8 +127,8 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
         for message in r.watch.warnings if r.watch else []:
             info(f"warning: {r.target}/{r.app}: {message}")
         login = firstlogin.warning(_login(r), result.generated_at, user=r.first_login_user)
-        if login:
-            info(f"warning: {r.target}/{r.app}: {login}")
+        for message in [login] if login else []:
+            info(f"warning: {r.target}/{r.app}: {message}")
     unreachable = sorted({r.target for r in result.rows if not r.reachable})
     if unreachable:
         info(f"unreachable: {', '.join(unreachable)}")

@@ -306,6 +306,12 @@ def test_status_shows_every_install(ews: E2EWorkspace, bundles: dict[str, Path])
         row = seen[(app, ews.dcs[target].name)]
         assert row["health"] == "healthy", row
         assert row["pemda"] == ews.dcs[target].pemda
+        if app == "e-office":  # 1.1.1 names first_login.state_path: its fresh admin still has the first password
+            assert row["initial_password_in_use"] is True and row["initial_password_since"], row
+            assert "initial password still in use (" in " ".join(row["warnings"]), row
+            assert "log in as admin and change it" in " ".join(row["warnings"]), row
+        else:
+            assert row["initial_password_in_use"] is None, row  # pengaduan names no state path
 
 
 def _noop_check(ews: E2EWorkspace, app: str, bundle: Path, sets: tuple[str, ...] = ()) -> Any:
@@ -535,7 +541,9 @@ def test_first_login_credentials_and_logs(ews: E2EWorkspace, bundles: dict[str, 
     """e-office (installed above): install names the user and the command, never the password;
     `credentials` shows the password on a terminal after a yes (refused into a pipe, audited
     without the value) or seals it to an officer's age key, and it logs in through the API;
-    `logs --grep` shows a line the app's database wrote, its secret value redacted."""
+    `logs --grep` shows a line the app's database wrote, its secret value redacted. Then (1.1.1)
+    the API refuses the admin anything but the change of the initial password (403 naming it),
+    takes a new one, and status no longer warns (it did after the install: see status above)."""
     import pyrage
     from pyrage import x25519
 
@@ -594,3 +602,41 @@ def test_first_login_credentials_and_logs(ews: E2EWorkspace, bundles: dict[str, 
     assert "web | " in web and "untuk Pemerintah Kota Sorong" in web
     gone = ews.cli("logs", app, "--target", dc.name, "--component", "nope", check=False)
     assert gone.returncode == int(ExitCode.NOT_FOUND) and "has no component nope" in gone.stderr
+
+    # 1.1.1: the first admin must replace the initial password (status warned of it above, in
+    # test_status_shows_every_install); once it is changed, status no longer warns
+    started = time.monotonic()
+    code, body = _call(url, "POST", "api/v1/tokens", {"username": "admin", "password": revealed})
+    assert code == 201, body
+    token = body["token"]
+    code, body = _call(url, "GET", "api/v1/letters", token=token)
+    assert (code, body["required"], body["change_url"]) == (403, "password_change", "/api/v1/me/password"), body
+    code, body = _call(url, "POST", "api/v1/me/password", {"current_password": revealed, "new_password": "pendek"},
+                       token=token)
+    assert code == 400 and "minimal 12" in body["error"], body
+    code, body = _call(url, "POST", "api/v1/me/password",
+                       {"current_password": revealed, "new_password": revealed + "-diganti"}, token=token)
+    assert code == 200 and body["changed"] is True, body
+    assert _token(url, "admin", revealed) == 401
+    code, body = _call(url, "POST", "api/v1/tokens", {"username": "admin", "password": revealed + "-diganti"})
+    assert code == 201 and _call(url, "GET", "api/v1/letters", token=body["token"])[0] == 200
+    assert _call(url, "GET", "api/v1/first-login") == (200, {"initial_password_in_use": False})
+    row = next(r for r in json.loads(ews.cli("status", "--target", dc.name, "--json").stdout) if r["app"] == app)
+    assert row["initial_password_in_use"] is False and row["initial_password_changed_seen"], row
+    assert not any("initial password" in w for w in row["warnings"]), row
+    web = subprocess.run(["docker", "logs", f"spbe-{dc.name}-{app}-web"], capture_output=True, text=True,  # noqa: S603,S607
+                         check=False)
+    assert "audit: pengguna admin mengganti kata sandinya" in web.stdout + web.stderr
+    print(f"\nfirst login: forced change, changed, status clean in {time.monotonic() - started:.1f}s")
+
+
+def _call(url: str, method: str, path: str, body: Any = None, *, token: str | None = None) -> tuple[int, Any]:
+    """(status, JSON body) of one call to the app's API at ``url``."""
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(),
+                                 headers=headers, method=method)  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback test URL
+            return int(r.status), json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read() or b"null")
