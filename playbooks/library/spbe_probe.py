@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import errno
-import importlib.metadata
-import importlib.util
+import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
@@ -61,17 +61,36 @@ def port_state(address: str, port: int) -> str:
 PYTHON_LIBRARIES = ("docker", "requests")
 
 
-def library_version(name: str) -> str | None:
-    """The installed version of an importable library, None when it cannot be imported."""
+# Asked of a fresh process of this interpreter: the answer of the module's own process can be
+# wrong, e.g. under mitogen's strategy, whose importer in the module's process claims names it
+# may later fetch from the controller (find_spec answers for a library the target lacks).
+_VERSIONS = """
+import importlib.metadata, importlib.util, json, sys
+out = {}
+for name in sys.argv[1:]:
     try:
-        if importlib.util.find_spec(name) is None:
-            return None
+        found = importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
-        return None
+        found = False
     try:
-        return importlib.metadata.version(name)
+        out[name] = importlib.metadata.version(name) if found else None
     except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+        out[name] = "unknown"
+print(json.dumps(out))
+"""
+
+
+def library_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """The installed version of each library importable by this interpreter (None: it cannot be
+    imported), asked of a fresh process of the same interpreter."""
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed program text, names from this module
+            [sys.executable, "-c", _VERSIONS, *names], capture_output=True, text=True, timeout=60, check=False
+        )
+        answer = json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        answer = {}
+    return {name: answer.get(name) if isinstance(answer.get(name), str) else None for name in names}
 
 
 def apparmor() -> dict:
@@ -109,7 +128,7 @@ def main() -> None:
         python={
             "executable": sys.executable,
             "version": ".".join(str(v) for v in sys.version_info[:3]),
-            "modules": {name: library_version(name) for name in PYTHON_LIBRARIES},
+            "modules": library_versions(PYTHON_LIBRARIES),
         },
         zstd=shutil.which("zstd"),
         root_writable=os.access(measured, os.W_OK),

@@ -150,9 +150,32 @@ def tools_path(caller_path: str | None = None, *, scripts_dir: str | None = None
     return os.pathsep.join([first, *(p for p in rest.split(os.pathsep) if p and p != first)])
 
 
-def ansible_env(run_dir: Path, control_dir: Path, *, remote_tmp: str) -> dict[str, str]:
+def strategy_env(strategy: str) -> dict[str, str]:
+    """Ansible's settings for ``strategy`` (:func:`..targets.sshsettings.ansible_strategy`).
+
+    ``mitogen`` runs every task through one persistent interpreter per target, started over
+    the same ssh (pinned host key, the chosen key exchange): the modules cross the link once
+    per run, not once per task. The playbooks name no strategy (``status.yml``'s ``free``
+    aside), so they stay plain Ansible, runnable by hand.
+    """
+    if strategy != "mitogen":
+        return {}
+    import importlib.util
+
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or spec.origin is None:
+        raise EnvironmentProblem("the mitogen strategy is chosen, but mitogen is not installed "
+                                 "(set ansible.strategy: linear in settings.yml, or install spbe-share's dependencies)")
+    return {
+        "ANSIBLE_STRATEGY_PLUGINS": str(Path(spec.origin).parent / "plugins" / "strategy"),
+        "ANSIBLE_STRATEGY": "mitogen_linear",
+    }
+
+
+def ansible_env(run_dir: Path, control_dir: Path, *, remote_tmp: str, strategy: str = "linear") -> dict[str, str]:
     """Environment of ansible-playbook: no writable home needed, host keys always checked."""
     return {
+        **strategy_env(strategy),
         "PATH": tools_path(),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_HOME": str(run_dir / ".ansible"),
@@ -379,7 +402,11 @@ def run_playbook(
     def on_status(data: Mapping[str, Any], runner_config: Any = None) -> None:
         status["status"] = str(data.get("status"))
 
-    envvars = ansible_env(run_dir, control_dir, remote_tmp=remote_tmp)
+    from ..targets.sshsettings import ansible_strategy
+
+    # an execution node has its own installation: Ansible's own strategy there
+    strategy = ansible_strategy(ws) if node is None else "linear"
+    envvars = ansible_env(run_dir, control_dir, remote_tmp=remote_tmp, strategy=strategy)
     try:
         with token.watching(str(run_dir), interruptible=interruptible):
             if node is None:

@@ -10,8 +10,15 @@
       #   figure that matters when one control node reads 550 Pemda; no post-quantum protection);
       # or an explicit list for ssh's KexAlgorithms, e.g. "curve25519-sha256,ecdh-sha2-nistp256".
       kex: default
+    ansible:
+      # mitogen: Ansible's tasks run through one persistent Python on each target (mitogen's
+      #   strategy): the module code crosses the link once per run, not once per task, and the
+      #   control node spends about half the CPU; linear: Ansible's own, one ssh round trip and
+      #   one module payload per task (the choice when an execution node runs the playbooks).
+      strategy: mitogen
 
-``SPBE_SHARE_SSH_KEX`` in the environment overrides the file (same values). The choice reaches
+``SPBE_SHARE_SSH_KEX`` and ``SPBE_SHARE_ANSIBLE_STRATEGY`` in the environment override the
+file (same values). The choice reaches
 every ssh spbe-share starts: direct reads (``fleet status``, ``plan``), shipping, leases, and
 Ansible's connections (``ansible_ssh_extra_args``). Trade-off and figures: ``docs/fleet.md``.
 """
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 ENV_KEX = "SPBE_SHARE_SSH_KEX"
+ENV_STRATEGY = "SPBE_SHARE_ANSIBLE_STRATEGY"
+STRATEGIES = ("mitogen", "linear")
 CLASSIC = "curve25519-sha256,curve25519-sha256@libssh.org"
 KEX_PATTERN = r"^(default|classic|[a-z0-9][a-z0-9@.+-]*(,[a-z0-9][a-z0-9@.+-]*)*)$"
 
@@ -45,9 +54,14 @@ class SshSettings(_Strict):
     kex: Annotated[str, Field(pattern=KEX_PATTERN, max_length=500)] = "default"
 
 
+class AnsibleSettings(_Strict):
+    strategy: Literal["mitogen", "linear"] = "mitogen"
+
+
 class Settings(_Strict):
     format: Literal[1] = 1
     ssh: SshSettings = Field(default_factory=SshSettings)
+    ansible: AnsibleSettings = Field(default_factory=AnsibleSettings)
 
 
 def settings_file(ws: Workspace) -> Path:
@@ -79,5 +93,13 @@ def kex_options(ws: Workspace) -> list[str]:
     return [] if kex is None else ["-o", f"KexAlgorithms={kex}"]
 
 
-__all__ = ["CLASSIC", "ENV_KEX", "Settings", "SshSettings", "kex_algorithms", "kex_options", "load_settings",
+def ansible_strategy(ws: Workspace) -> str:
+    """How Ansible runs the tasks of this workspace's playbooks: ``mitogen`` or ``linear``."""
+    wanted = os.environ.get(ENV_STRATEGY) or load_settings(ws).ansible.strategy
+    if wanted not in STRATEGIES:
+        raise InvalidInput(f"{ENV_STRATEGY}={wanted!r}: not one of {', '.join(STRATEGIES)}")
+    return wanted
+
+
+__all__ = ["CLASSIC", "ENV_KEX", "ENV_STRATEGY", "STRATEGIES", "AnsibleSettings", "ansible_strategy", "Settings", "SshSettings", "kex_algorithms", "kex_options", "load_settings",
            "settings_file"]

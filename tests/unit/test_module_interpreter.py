@@ -33,3 +33,27 @@ def test_module_runs_under_the_targets_interpreter(module: Path) -> None:
     task_vars = {"ansible_python_interpreter": "/opt/spbe/bin/python3"}
     shebang, used = _get_shebang(interpreter, task_vars, Templar(loader=DataLoader(), variables=task_vars))
     assert used == "/opt/spbe/bin/python3", f"{module.name} would run under {used}"
+
+
+def test_the_probe_asks_a_fresh_process_of_the_interpreter_which_libraries_import(tmp_path: Path) -> None:
+    """spbe_probe's library check must not trust its own process: under mitogen's strategy the
+    module's process has an importer that claims names it could fetch from the controller (a
+    bare target then looked provisioned). A name this process can import, because it was put
+    on sys.path here, must still be missing for the interpreter's fresh process."""
+    import importlib.metadata
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("spbe_probe_t", LIBRARY / "spbe_probe.py")
+    assert spec is not None and spec.loader is not None
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    (tmp_path / "only_here_lib.py").write_text("")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert importlib.util.find_spec("only_here_lib") is not None  # this process sees it
+        got = probe.library_versions(("only_here_lib", "pytest", "surely_absent_lib"))
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert got["only_here_lib"] is None and got["surely_absent_lib"] is None
+    assert got["pytest"] == importlib.metadata.version("pytest")

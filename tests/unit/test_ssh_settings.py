@@ -74,3 +74,33 @@ def test_a_bad_settings_file_names_file_line_and_field(tmp_path: Path, monkeypat
     with pytest.raises(ValidationFailed) as err:
         kex_algorithms(ws)
     assert any(p.startswith(f"{settings_file(ws)}{where}") for p in err.value.problems), err.value.problems
+
+
+def test_mitogen_is_the_default_strategy_and_linear_is_ansible_own(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """settings.yml ansible.strategy (or SPBE_SHARE_ANSIBLE_STRATEGY) reaches ansible-playbook's
+    environment: mitogen's strategy plugin from the installed package, or nothing (linear)."""
+    from spbe_share.remote.runner import ansible_env
+    from spbe_share.targets.sshsettings import ENV_STRATEGY, ansible_strategy
+
+    monkeypatch.delenv(ENV_STRATEGY, raising=False)
+    ws = _ws(tmp_path)
+    assert ansible_strategy(ws) == "mitogen"
+    env = ansible_env(tmp_path, tmp_path, remote_tmp="/tmp/x", strategy=ansible_strategy(ws))  # noqa: S108
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    plugins = Path(env["ANSIBLE_STRATEGY_PLUGINS"])
+    assert (plugins / "mitogen_linear.py").is_file()  # the installed mitogen's own plugin folder
+    settings_file(ws).write_text("format: 1\nansible:\n  strategy: linear\n")
+    assert ansible_strategy(ws) == "linear"
+    env = ansible_env(tmp_path, tmp_path, remote_tmp="/tmp/x", strategy=ansible_strategy(ws))  # noqa: S108
+    assert "ANSIBLE_STRATEGY" not in env and "ANSIBLE_STRATEGY_PLUGINS" not in env
+    monkeypatch.setenv(ENV_STRATEGY, "mitogen")
+    assert ansible_strategy(ws) == "mitogen"
+    monkeypatch.setenv(ENV_STRATEGY, "free")
+    with pytest.raises(InvalidInput, match=ENV_STRATEGY):
+        ansible_strategy(ws)
+    monkeypatch.delenv(ENV_STRATEGY)
+    settings_file(ws).write_text("format: 1\nansible:\n  strategy: fast\n")
+    with pytest.raises(ValidationFailed) as err:
+        ansible_strategy(ws)
+    assert any(p.startswith(f"{settings_file(ws)}:3: ansible.strategy:") for p in err.value.problems), err.value.problems
