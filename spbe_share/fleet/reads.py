@@ -39,6 +39,7 @@ class _Probe(BaseModel):
     blobs: list[str] | None = Field(default=None, max_length=20000)
     tls: list[Any] = Field(default_factory=list, max_length=200)  # [[app, proxy/tls.json]]
     watch: Any = None  # the scheduled check's record, validated by records.watch.view_of
+    parts: list[Any] = Field(default_factory=list, max_length=200)  # another host of a data center (part.json)
 
 
 class _Attempt(BaseModel):

@@ -69,7 +69,7 @@ back). Upgrade, rollback and their journal: :mod:`.upgrade`, :mod:`.rollback`, :
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -78,6 +78,7 @@ from pydantic import BaseModel
 
 from ..errors import (
     Cancelled,
+    InvalidInput,
     Locked,
     RemoteFailed,
     SpbeError,
@@ -184,11 +185,16 @@ def run_locked(
     break_lock: bool = False,
     check: bool = True,
     lock_file: str | None = None,
+    hosts: Sequence[Target] = (),
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Run ``playbook`` on ``target`` under the lock (``lock_file``, default the app's); renew its
     lease; clean up after an interrupt; raise on failure (with ``check=False`` a failed run is
     returned for the caller to read what the playbook published, and to call
-    :func:`~spbe_share.remote.outcome.raise_for_run` itself)."""
+    :func:`~spbe_share.remote.outcome.raise_for_run` itself).
+
+    ``hosts``: a data center with several hosts, the play runs on these (``target``, its first
+    host, among them: it holds the lock, renewed there) with ``host_vars`` each."""
     from ..audit import record
     from ..remote.lease import LeaseKeeper
     from ..remote.runner import run_playbook
@@ -197,6 +203,8 @@ def run_locked(
         if op.app is None:
             raise RuntimeError(f"{op.name}: an operation without an app names its lock file")
         lock_file = state.lock_path(target.root, op.app)
+    if not hosts and op.app is not None:
+        refuse_one_host_of_several(ctx, op, target)
     ctx.cancel.check()
     if break_lock:
         record(ctx.ws, who=ctx.operator, what="break-lock", where=target.name, result="requested",
@@ -218,11 +226,12 @@ def run_locked(
             target=target.name,
             app=op.app,
             playbook=playbook,
-            targets=[target],
+            targets=list(hosts) or [target],
             extravars={**extravars, **lock_vars(lock, break_lock=break_lock)},
             progress=ctx.progress,
             now=ctx.now,
             cancel=ctx.cancel,
+            host_vars=host_vars,
         )
         if run.cancelled and not run.ok:
             cleaned = release_after_cancel(
@@ -248,6 +257,30 @@ def run_locked(
     if check:
         raise_for_run(run, target.name, op.name, app=op.app)
     return run
+
+
+def refuse_one_host_of_several(ctx: OpContext, op: Operation, target: Target) -> None:
+    """An app that ``install`` spread over the hosts of ``target`` (its entry has roles and the
+    target several hosts): an operation that runs on the first host only would miss the other
+    hosts' parts (the database, its data): refused before anything changes."""
+    if not target.multi_host or op.app is None:
+        return
+    from ..catalog.loader import get_entry
+    from ..plans.placement import placement
+
+    try:
+        entry = get_entry(ctx.ws, op.app).entry
+    except SpbeError:
+        return  # not in the catalog: it was not installed across hosts by this workspace
+    parts = placement(entry, target)
+    spread = [f"{p.host.name}: " + "+".join(p.names) for p in parts or () if p.components]
+    if len(spread) > 1:
+        raise InvalidInput(
+            f"{op.name} of {op.app} on {target.name}: {op.app} runs across the hosts of {target.name}"
+            f" ({'; '.join(spread)}); this version"
+            f" does {op.name} on one host only, so it changes nothing (install, status and the play of"
+            " install run across hosts)"
+        )
 
 
 class _CleanupStats(BaseModel):
