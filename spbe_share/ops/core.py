@@ -78,7 +78,6 @@ from pydantic import BaseModel
 
 from ..errors import (
     Cancelled,
-    InvalidInput,
     Locked,
     RemoteFailed,
     SpbeError,
@@ -203,8 +202,10 @@ def run_locked(
         if op.app is None:
             raise RuntimeError(f"{op.name}: an operation without an app names its lock file")
         lock_file = state.lock_path(target.root, op.app)
-    if not hosts and op.app is not None:
-        refuse_one_host_of_several(ctx, op, target)
+    if not hosts and op.app is not None:  # a safety net: the operations refuse that earlier
+        from .checks import refuse_spread
+
+        refuse_spread(ctx, target, app=op.app, what=op.name)
     ctx.cancel.check()
     if break_lock:
         record(ctx.ws, who=ctx.operator, what="break-lock", where=target.name, result="requested",
@@ -257,30 +258,6 @@ def run_locked(
     if check:
         raise_for_run(run, target.name, op.name, app=op.app)
     return run
-
-
-def refuse_one_host_of_several(ctx: OpContext, op: Operation, target: Target) -> None:
-    """An app that ``install`` spread over the hosts of ``target`` (its entry has roles and the
-    target several hosts): an operation that runs on the first host only would miss the other
-    hosts' parts (the database, its data): refused before anything changes."""
-    if not target.multi_host or op.app is None:
-        return
-    from ..catalog.loader import get_entry
-    from ..plans.placement import placement
-
-    try:
-        entry = get_entry(ctx.ws, op.app).entry
-    except SpbeError:
-        return  # not in the catalog: it was not installed across hosts by this workspace
-    parts = placement(entry, target)
-    spread = [f"{p.host.name}: " + "+".join(p.names) for p in parts or () if p.components]
-    if len(spread) > 1:
-        raise InvalidInput(
-            f"{op.name} of {op.app} on {target.name}: {op.app} runs across the hosts of {target.name}"
-            f" ({'; '.join(spread)}); this version"
-            f" does {op.name} on one host only, so it changes nothing (install, status and the play of"
-            " install run across hosts)"
-        )
 
 
 class _CleanupStats(BaseModel):

@@ -368,7 +368,10 @@ def ship_parts(ctx: OpContext, plan: InstallPlan, *, progress: Callable[[int], N
 
     total = ShipResult()
     for part in plan.parts or ():
-        ctx.say(f"Ship: sending the blobs {part.host.name} lacks for {', '.join(part.names) or 'no component'}")
+        if not part.components:  # the lock host may run none: no image to send
+            continue
+        components = ", ".join(part.names)
+        ctx.say(f"Ship: sending the blobs {part.host.name} lacks for {components}")
         r = ship_bundle(ctx.ws, part.host, plan.bundle.manifest, plan.bundle.dir, progress=progress,
                         bwlimit=env_bwlimit(), components=part.names)  # fmt: skip
         total.blobs_total += r.blobs_total
@@ -391,11 +394,12 @@ def share_part_secrets(ctx: OpContext, plan: InstallPlan) -> None:
     specs = [(s.name, s.length) for s in secret_specs(entry)]
     others = [(p.host, sorted({n for c in p.components for n in c.secrets})) for p in plan.parts or ()
               if p.host.name != plan.target.name]  # fmt: skip
-    ctx.say(f"Configure: the secrets of {plan.app} on {plan.target.name}, shared with"
-            f" {', '.join(h.name for h, names in others if names) or 'no other host'}")
-    made = share_secrets(ctx.ws, plan.target, others, app=plan.app, specs=specs)
+    receivers = ", ".join(h.name for h, names in others if names)
+    if receivers:
+        ctx.say(f"Configure: the secrets of {plan.app} made on {plan.target.name}, handed to {receivers}")
+    made = ", ".join(share_secrets(ctx.ws, plan.target, others, app=plan.app, specs=specs))
     if made:
-        ctx.say(f"Configure: generated on {plan.target.name}: {', '.join(made)}")
+        ctx.say(f"Configure: generated on {plan.target.name}: {made}")
 
 
 def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:

@@ -71,8 +71,9 @@ def placement(entry: Entry, target: Target) -> list[HostPart] | None:
         for dep in c.depends_on:
             if where[dep].name != where[c.name].name:
                 if not by_name[dep].serves:
+                    dep_role = by_name[dep].role
                     raise InvalidInput(
-                        f"{entry.id}: {c.name} (role {c.role}) depends on {dep} (role {by_name[dep].role}), which runs"
+                        f"{entry.id}: {c.name} (role {c.role}) depends on {dep} (role {dep_role}), which runs"
                         f" on another host and declares no 'serves' port to reach it by"
                     )
                 served.add(dep)

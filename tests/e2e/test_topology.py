@@ -273,6 +273,18 @@ def test_ppdb_across_web_and_database_hosts(
         row = next(r for r in status if r["app"] == "ppdb")
         assert (row["version"], row["health"]) == ("1.0.0", "healthy"), row
         assert admin.call("GET", f"/api/v1/pendaftaran/{reg['nomor']}", expect=200)["nama"] == "Murid Uji Sorong"
+
+        # what does not run across hosts yet is refused before anything changes (exit 2), not
+        # done on the first host alone (the database and its data are on the other)
+        before = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))
+        for args in (["backup", "ppdb", "--target", name], ["uninstall", "ppdb", "--target", name, "--yes"],
+                     ["rollback", "ppdb", "--target", name]):  # fmt: skip
+            proc = run_cli(home, *args, check=False)
+            assert proc.returncode == ExitCode.INVALID_INPUT, (args, proc.stdout, proc.stderr)
+            assert f"runs across the hosts of {name}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        after = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))
+        assert after == before
+        assert _docker_json("inspect", prefix + "db")[0]["State"]["Running"]  # type: ignore[index]
         print(f"install across 2 hosts: {install_s:.1f} s; test {time.monotonic() - started:.1f} s")  # noqa: T201
     finally:
         remove_docker_objects(prefix, f"spbe-{name}-")
