@@ -329,10 +329,10 @@ def preflight_vars(target: Target, entry: Entry, *, proxy: bool = False) -> dict
 def preflight_host_vars(target: Target, entry: Entry, plan: Sequence[tuple[Target, tuple[str, ...] | None]]
                         ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
     """Extravars and per-host vars of a preflight over several hosts (what each host runs)."""
-    extravars = {"spbe_target": target.name, "spbe_root": target.root,
-                 "spbe_preflight_hosts": [h.name for h, _roles in plan]}  # fmt: skip
+    extravars = {"spbe_target": target.name, "spbe_preflight_hosts": [h.name for h, _roles in plan]}
     host_vars = {
         h.name: {
+            "spbe_root": h.root,  # each host its own (an extravar would win over every host's)
             "spbe_bind_address": h.bind_address,
             "spbe_ports": host_ports(entry, roles),
             "spbe_containers": [f"spbe-{target.name}-{entry.id}-{c.name}" for c in components_on(entry, roles)],

@@ -145,9 +145,27 @@ def private_address() -> Iterator[str]:
         subprocess.run(["ip", "addr", "del", f"{addr}/32", "dev", "lo"], capture_output=True, check=False)  # noqa: S603,S607
 
 
+def _ppdb_repo(base: Path) -> Path:
+    """A catalog root that is a clone of this repository (objects shared: each release builds
+    from its own commit), ppdb's role minimums small as in :func:`_catalog` (the install's
+    preflight passes on any CI machine); the working tree's playbooks are run."""
+    root = base / "ppdb-repo"
+    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(root)], check=True)  # noqa: S603,S607
+    subprocess.run(["git", "-C", str(root), "checkout", "--quiet", "HEAD", "--", "catalog/ppdb", "templates/ppdb",  # noqa: S603,S607
+                    "shared_apps/ppdb"], check=True)  # fmt: skip
+    (root / "playbooks").symlink_to(REPO / "playbooks")
+    path = root / "catalog" / "ppdb" / "spbe-app.yaml"
+    data = yaml.safe_load(path.read_text())
+    for role in data["roles"]:
+        role["minimum"] = {"cpu_cores": 1, "memory_mb": 64, "disk_gb": 1}
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return root
+
+
 def _ppdb_bundle(base: Path, version: str) -> tuple[Path, Path]:
-    """(bundle of ppdb ``version``, the donor's public key file), built from the repository's
-    catalog (each release from its own commit) and signed with a throwaway donor key."""
+    """(bundle of ppdb ``version``, the donor's public key file), built from the catalog
+    (``$SPBE_SHARE_CATALOG``; each release from its own commit) and signed with a throwaway
+    donor key."""
     sys.path.insert(0, str(REPO / "tests"))
     from buildlock import image_build_lock
 
@@ -186,27 +204,20 @@ def test_ppdb_across_web_and_database_hosts(
     from appdata import Api
 
     started = time.monotonic()
+    monkeypatch.setenv("SPBE_SHARE_CATALOG", str(_ppdb_repo(tmp_path)))
     bundle, pub = _ppdb_bundle(tmp_path, "1.0.0")
     web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71")
                        for n in ("sorong-web", "sorong-db", "sorong-backup"))  # fmt: skip
     name = web.name.replace("sorong-web", "dinas-pendidikan-sorong")
     home = tmp_path / "ws"
-    monkeypatch.setenv("SPBE_SHARE_CATALOG", str(_catalog(tmp_path, db_memory_mb=64)))
     hosts: dict[str, SimDC] = {"web": web, "database": db, "backup": backup}
     args = ["target", "add", name, "--user", "root", "--pemda", "Kota Sorong", "--kode-wilayah", "96.71",
-            "--root", str(web.root), "--python", TARGET_PYTHON]  # fmt: skip
-    for role, dc in hosts.items():
-        args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}",
+            "--python", TARGET_PYTHON, "--bind-address", f"database={private_address}"]  # fmt: skip
+    for role, dc in hosts.items():  # each host its own root (its own disk)
+        args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root", f"{role}={dc.root}",
                  "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
-    run_cli(home, *args)
-    # each host its own root (its own disk) and the database host its private address, as an
-    # operator writes them into the inventory
-    ws = Workspace.from_options(home)
-    inv = yaml.safe_load(ws.inventory_file.read_text())
-    members = inv["all"]["children"]["spbe_hosts"]["hosts"]
-    members[f"{name}--database"].update(spbe_root=str(db.root), spbe_bind_address=private_address)
-    members[f"{name}--backup"]["spbe_root"] = str(backup.root)
-    ws.inventory_file.write_text(yaml.safe_dump(inv))
+    out = run_cli(home, *args).stdout
+    assert f"roles database, app ports on {private_address}" in out, out
     run_cli(home, "keys", "trust", str(pub), "--donor-kode", donor_kode("ppdb"))
     run_cli(home, "mou", "add", "--app", "ppdb", "--donor", "Disdikbud Kota Pontianak", "--donor-kode",
             donor_kode("ppdb"), "--adopter", "Kota Sorong", "--adopter-kode", "96.71", "--number",

@@ -99,3 +99,22 @@ def test_status_takes_each_container_from_the_host_that_runs_it() -> None:
     rec = parse_record(record)
     assert rec is not None
     assert health_of(rec, dict(merge_hosts(t, first, [stranger])["containers"]), {})[0] != "healthy"
+
+
+def test_a_host_keeps_its_own_root(tmp_path: Path) -> None:
+    from spbe_share.targets.inventory import load_targets, save_targets
+    from spbe_share.workspace import Workspace
+
+    ws = Workspace.from_options(tmp_path / "ws")
+    ws.ensure()
+    t = dinas()
+    db = t.extra_hosts[0].model_copy(update={"root": "/srv/spbe"})
+    t = t.model_copy(update={"extra_hosts": (db, t.extra_hosts[1])})
+    save_targets(ws, [t])
+    members = yaml.safe_load(ws.inventory_file.read_text())["all"]["children"]["spbe_hosts"]["hosts"]
+    assert members["dinas-pendidikan-sorong--database"]["spbe_root"] == "/srv/spbe"
+    assert "spbe_root" not in members["dinas-pendidikan-sorong--backup"]  # the target's
+    loaded = load_targets(ws)["dinas-pendidikan-sorong"]
+    assert {h.name: h.root for h in loaded.hosts()} == {
+        "dinas-pendidikan-sorong": t.root, "dinas-pendidikan-sorong--backup": t.root,
+        "dinas-pendidikan-sorong--database": "/srv/spbe"}
