@@ -178,7 +178,7 @@ def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIME
         apps = sorted(n for n in os.listdir(apps_dir) if not n.startswith("."))[:MAX_APPS]
     except OSError:
         apps = []
-    records, last, names, urls, certs = [], [], [], [], []
+    records, last, names, urls, certs, parts = [], [], [], [], [], []
     for app in apps:
         app_dir = os.path.join(apps_dir, app)
         current = os.path.join(app_dir, "current.json")
@@ -193,6 +193,13 @@ def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIME
                     url = h.get("url") if isinstance(h, dict) else None
                     if isinstance(url, str) and url not in urls:
                         urls.append(url)
+        part = os.path.join(app_dir, "part.json")  # another host of a data center: the containers it runs
+        if os.path.isfile(part):
+            rec = read_json(part)
+            parts.append(rec)
+            for c in ((rec.get("containers") if isinstance(rec, dict) else None) or [])[:MAX_CONTAINERS]:
+                if isinstance(c, str) and c not in names:
+                    names.append(c)
         tls = os.path.join(app_dir, "proxy", "tls.json")  # the TLS proxy's certificate (no key)
         if os.path.isfile(tls):
             certs.append([app, read_json(tls)])
@@ -211,6 +218,8 @@ def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIME
             if got is not None:
                 answers.append(got)
         result["first_login"] = answers
+    if parts:
+        result["parts"] = parts
     watch = os.path.join(root, WATCH_RECORD)
     if os.path.isfile(watch):  # the scheduled check's last record (spbe_watch.py), as read
         result["watch"] = read_json(watch)

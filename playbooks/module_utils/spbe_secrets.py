@@ -16,6 +16,10 @@ Commands:
 ``put``          stdin ``{"values": {...}}`` -> writes each missing secret (0600, O_EXCL); an
                  existing one must hold the same value -> ``{"written": [...], "kept": [...]}``;
                  exit 3 with ``{"conflicts": [...]}`` (names only) and nothing written otherwise
+``ensure``       stdin ``{"secrets": [{"name": N, "length": L}, ...]}`` -> generates each missing one
+                 here (``secrets`` module, letters and digits, 0600, O_EXCL, as the spbe_secret
+                 module does) -> ``{"values": {...}, "generated": [...]}``: the app's first host
+                 of a data center with several hosts, whose values go to the other hosts (``put``)
 ``stage-tls-key`` stdin ``{"value": PEM}`` -> writes ``<app>/secrets/_tls/staged.key`` (0600): the
                  next TLS key of the app's proxy; the playbook under the lock puts it in place
                  (``TLS_PRIVATE_KEY``) -> ``{"staged": true}``
@@ -30,6 +34,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
+import string
 import sys
 
 try:  # the write helper, sent with this script (spbe_share.remote.scripts)
@@ -44,6 +50,7 @@ BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-[a-z0-9][a-z0-9-]{0,40}$")
 SEALED = "sealed-secrets.age"
 SEALED_META = "sealed-secrets.json"
 LIMIT = 1 << 20
+ALPHABET = string.ascii_letters + string.digits  # as playbooks/library/spbe_secret.py
 
 
 def fail(message, code=2):
@@ -150,6 +157,31 @@ def cmd_put(app_dir):
     answer({"written": written, "kept": kept, "conflicts": []})
 
 
+def cmd_ensure(app_dir):
+    wanted = request().get("secrets")
+    if not isinstance(wanted, list) or not all(
+            isinstance(w, dict) and isinstance(w.get("name"), str) and NAME.match(w["name"])
+            and isinstance(w.get("length"), int) and 8 <= w["length"] <= 4096 for w in wanted):
+        fail("ensure needs secrets: [{name, length}]")
+    folder = os.path.join(app_dir, "secrets")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    values, generated = {}, []
+    for w in wanted:
+        path = os.path.join(folder, w["name"])
+        try:
+            values[w["name"]] = read_file(path).decode("utf-8")
+            continue
+        except FileNotFoundError:
+            pass
+        except UnicodeDecodeError:
+            fail(f"secret {w['name']} is not UTF-8 text")
+        value = "".join(secrets.choice(ALPHABET) for _ in range(w["length"]))
+        files.write_new(path, value.encode("ascii"), 0o600)
+        values[w["name"]] = value
+        generated.append(w["name"])
+    answer({"values": values, "generated": generated})
+
+
 def cmd_backup_sealed(app_dir):
     backup_id = request().get("id")
     if not isinstance(backup_id, str) or not BACKUP_ID.match(backup_id):
@@ -180,7 +212,7 @@ def cmd_stage_tls_key(app_dir):
     answer({"staged": True})
 
 
-COMMANDS = {"read": cmd_read, "stage-tls-key": cmd_stage_tls_key, "store-sealed": cmd_store_sealed, "put": cmd_put, "backup-sealed": cmd_backup_sealed}
+COMMANDS = {"read": cmd_read, "ensure": cmd_ensure, "stage-tls-key": cmd_stage_tls_key, "store-sealed": cmd_store_sealed, "put": cmd_put, "backup-sealed": cmd_backup_sealed}
 
 
 def main(argv):

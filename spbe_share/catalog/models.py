@@ -275,6 +275,11 @@ class Component(Strict):
     secrets: list[EnvName] = Field(default_factory=list, description="names from the entry's 'secrets'")
     config: list[ConfigFile] = Field(default_factory=list)
     depends_on: list[Slug] = Field(default_factory=list)
+    serves: list[PortNumber] = Field(
+        default_factory=list,
+        description="container ports its dependents connect to (e.g. 5432): published, on its host's own address"
+        " only, when a dependent runs on another host of the data center (entries with roles); never otherwise",
+    )
     role: RoleName | None = Field(default=None, description="the entry's role whose host runs it (entries with roles)")
 
 

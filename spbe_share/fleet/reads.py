@@ -41,6 +41,7 @@ class _Probe(BaseModel):
     tls: list[Any] = Field(default_factory=list, max_length=200)  # [[app, proxy/tls.json]]
     watch: Any = None  # the scheduled check's record, validated by records.watch.view_of
     first_login: Any = None  # [[app, status, body, secret mtime]]: records.firstlogin.parse_answers
+    parts: list[Any] = Field(default_factory=list, max_length=200)  # another host of a data center (part.json)
 
 
 class _Attempt(BaseModel):

@@ -48,7 +48,7 @@ from ..records.backups import (
 from ..records.fetch import check_copy
 from ..remote.outcome import host_data
 from ..remote.secretsync import call, read_secrets
-from .checks import agreement_for, checked_target, require_slug
+from .checks import agreement_for, checked_target, refuse_spread, require_slug
 from .context import OpContext
 from .core import Attempt, new_lock, operation, run_locked
 
@@ -179,6 +179,7 @@ def backup(
     with operation(ctx, name="backup", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
+        refuse_spread(ctx, target, app=app, what="backup")
         entry = catalog_entry(ctx, app)
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"), keep=keep)
         sealing = seal_secrets(ctx, target, app, entry)
@@ -373,6 +374,7 @@ def schedule(
     with operation(ctx, name="backup schedule", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
+        refuse_spread(ctx, target, app=app, what="backup schedule")
         entry = catalog_entry(ctx, app)
         spec = backup_spec(entry, target=target.name, root=target.root)
         extravars = schedule_vars(spec, kind=kind, daily=daily, keep=keep, off=off)

@@ -37,6 +37,31 @@ def checked_target(ctx: OpContext, name: str) -> Target:
     return target
 
 
+def refuse_spread(ctx: OpContext, target: Target, *, app: str, what: str) -> None:
+    """An app that ``install`` spreads over the hosts of ``target`` (its catalog entry has
+    roles, the target several hosts carrying them): an operation that works on the first host
+    only would miss the other hosts' parts (the database and its data). Refused (exit 2)
+    before anything changes; install and status work across hosts."""
+    if not target.multi_host:
+        return
+    from ..catalog.loader import get_entry
+    from ..errors import SpbeError
+    from ..plans.placement import placement
+
+    try:
+        entry = get_entry(ctx.ws, app).entry
+    except SpbeError:
+        return  # not in the catalog: this workspace did not install it across hosts
+    spread = [f"{p.host.name}: " + "+".join(p.names) for p in placement(entry, target) or () if p.components]
+    if len(spread) > 1:
+        where = "; ".join(spread)
+        raise InvalidInput(
+            f"{what} of {app} on {target.name}: {app} runs across the hosts of {target.name} ({where});"
+            f" this version does {what} on one host only, so nothing was changed (install and status work"
+            " across hosts)"
+        )
+
+
 def agreement_for(ctx: OpContext, *, target: Target, entry: Entry, scope: str) -> str:
     """The agreement number covering the operation, or why none is needed (said to the operator)."""
     from ..agreements import require_agreement

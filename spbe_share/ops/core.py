@@ -69,7 +69,7 @@ back). Upgrade, rollback and their journal: :mod:`.upgrade`, :mod:`.rollback`, :
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -184,11 +184,16 @@ def run_locked(
     break_lock: bool = False,
     check: bool = True,
     lock_file: str | None = None,
+    hosts: Sequence[Target] = (),
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Run ``playbook`` on ``target`` under the lock (``lock_file``, default the app's); renew its
     lease; clean up after an interrupt; raise on failure (with ``check=False`` a failed run is
     returned for the caller to read what the playbook published, and to call
-    :func:`~spbe_share.remote.outcome.raise_for_run` itself)."""
+    :func:`~spbe_share.remote.outcome.raise_for_run` itself).
+
+    ``hosts``: a data center with several hosts, the play runs on these (``target``, its first
+    host, among them: it holds the lock, renewed there) with ``host_vars`` each."""
     from ..audit import record
     from ..remote.lease import LeaseKeeper
     from ..remote.runner import run_playbook
@@ -197,6 +202,10 @@ def run_locked(
         if op.app is None:
             raise RuntimeError(f"{op.name}: an operation without an app names its lock file")
         lock_file = state.lock_path(target.root, op.app)
+    if not hosts and op.app is not None:  # a safety net: the operations refuse that earlier
+        from .checks import refuse_spread
+
+        refuse_spread(ctx, target, app=op.app, what=op.name)
     ctx.cancel.check()
     if break_lock:
         record(ctx.ws, who=ctx.operator, what="break-lock", where=target.name, result="requested",
@@ -218,11 +227,12 @@ def run_locked(
             target=target.name,
             app=op.app,
             playbook=playbook,
-            targets=[target],
+            targets=list(hosts) or [target],
             extravars={**extravars, **lock_vars(lock, break_lock=break_lock)},
             progress=ctx.progress,
             now=ctx.now,
             cancel=ctx.cancel,
+            host_vars=host_vars,
         )
         if run.cancelled and not run.ok:
             cleaned = release_after_cancel(

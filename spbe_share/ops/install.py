@@ -28,7 +28,7 @@ Every outcome, refusals and cancellations included, is one line in the audit log
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,15 @@ from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.containers import app_urls
 from ..plans.imageuser import component_users
 from ..plans.login import LoginHint, explicit_workspace, login_hint
+from ..plans.placement import (
+    HostPart,
+    host_entry,
+    host_vars_of,
+    part_health,
+    part_urls,
+    placement,
+    split_vars,
+)
 from ..plans.render import render_configs
 from ..plans.upgradeplan import older_refusals
 from ..plans.values import ResolvedValues, resolve_values, template_variables
@@ -60,6 +69,7 @@ from .tls import ProxyPlan, app_target, distribute_ca_hint, proxy_plan, ship_pro
 
 if TYPE_CHECKING:
     from ..catalog.models import Entry
+    from ..remote.ship import ShipResult
     from ..targets.inventory import Target
     from .noop import NoopAnswer
     from .preflight import PreflightReport
@@ -81,6 +91,8 @@ class InstallPlan:
     preflight: PreflightReport | None = None
     trust: str = ""  # why the bundle's signer is trusted (bundle/trust.py), for the audit line
     proxy: ProxyPlan | None = None  # --domain: the TLS proxy in front
+    parts: list[HostPart] | None = None  # several hosts: each one's components (None: one host)
+    host_vars: dict[str, dict[str, Any]] | None = None  # several hosts: each one's variables
 
     @property
     def app(self) -> str:
@@ -107,6 +119,7 @@ class InstallPlan:
             "blobs_total": len(self.bundle.blob_sizes()),
             "bytes_total": sum(self.bundle.blob_sizes().values()),
             **({"tls": self.proxy.as_dict()} if self.proxy is not None else {}),
+            **({"hosts": {p.host.name: list(p.names) for p in self.parts}} if self.parts is not None else {}),
         }
 
 
@@ -204,7 +217,8 @@ def plan_install(
     )
     configs = render_configs(entry, template_root=vb.dir, variables=variables)
     users = component_users(entry, vb.manifest, blob_dir=vb.blob_dir)
-    report = preflight_ok(ctx, target=target, entry=entry, proxy=bool(domain)) if run_preflight else None
+    report = (preflight_ok(ctx, target=target, entry=entry, proxy=bool(domain), across_hosts=True)
+              if run_preflight else None)  # fmt: skip
     inner = app_target(target, domain)  # with a domain, the app's ports on loopback only
     release = release_record(
         target=inner, entry=entry, manifest=vb.manifest, digest=vb.digest, values=values, who=ctx.operator,
@@ -212,6 +226,13 @@ def plan_install(
     ).model_copy(update={"operation": "install", "host": state.controller_host(),
                          "deploy": state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version),
                          **({"domain": domain, "urls": [f"https://{domain}/"]} if domain else {})})
+    parts = placement(entry, target)
+    if parts is not None:
+        if domain:
+            raise InvalidInput(f"--domain: the TLS proxy of an app across the hosts of {target.name} is not"
+                               " supported yet; install without --domain")  # fmt: skip
+        release = release.model_copy(update={"health": part_health(entry, parts, target=target.name),
+                                             "urls": part_urls(entry, parts)})  # fmt: skip
     proxy = None
     if tls is not None:
         proxy = proxy_plan(ctx, target=target, entry=entry, version=vb.version, pair=tls[0], issued_by=tls[1],
@@ -227,6 +248,23 @@ def plan_install(
         extravars["spbe_reset_data"] = True
     if proxy is not None:
         extravars.update(proxy.extravars)
+    host_vars = None
+    if parts is not None:  # each host its part (host vars), the lock host's variables the common ones
+        host_vars = {}
+        for part in parts:
+            sub = host_entry(entry, part)
+            here = inner.model_copy(update={"bind_address": part.host.bind_address, "root": part.host.root})
+            v = install_vars(
+                target=here, entry=sub, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
+                files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
+                dockerarchive=Path(dockerarchive.__file__),
+            )
+            v["spbe_health"] = [h.model_dump(mode="json") for h in part_health(entry, [part], target=target.name)]
+            hv = host_vars_of(part, v)
+            hv["spbe_deploy_spec"] = deploy_vars({**v, **hv}, entry=sub, root=part.host.root,
+                                                 bundle_digest=vb.digest)["spbe_deploy_spec"]  # fmt: skip
+            host_vars[part.host.name] = hv
+        extravars = split_vars(extravars, host_vars)
     return InstallPlan(
         target=target,
         bundle=vb,
@@ -234,7 +272,7 @@ def plan_install(
         release=release,
         extravars=extravars,
         lock=new_lock(ctx, operation=f"install {entry.id} {vb.version}"),
-        urls=list(release.urls) if domain else app_urls(entry, bind_address=target.bind_address),
+        urls=list(release.urls) if domain or parts is not None else app_urls(entry, bind_address=target.bind_address),
         agreement=agreement,
         attempt=Attempt(
             path=state.attempt_path(target.root, entry.id, stamp=state.stamp(ctx.now), version=vb.version),
@@ -243,6 +281,8 @@ def plan_install(
         preflight=report,
         trust=trust.describe(),
         proxy=proxy,
+        parts=parts,
+        host_vars=host_vars,
     )
 
 
@@ -264,11 +304,14 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
             raise cancelled()  # ship_blobs kills its ssh on the way out
 
     try:
-        ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
-        shipped = ship_bundle(
-            ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, progress=stop_if_cancelled,
-            bwlimit=env_bwlimit(),
-        )
+        if plan.parts is None:
+            ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
+            shipped = ship_bundle(
+                ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, progress=stop_if_cancelled,
+                bwlimit=env_bwlimit(),
+            )
+        else:  # each host the images of the components it runs
+            shipped = ship_parts(ctx, plan, progress=stop_if_cancelled)
     except SpbeError:
         # Cancelled from the signal handler itself (it raises where the stream was), from
         # stop_if_cancelled, or a stream the same signal cut: one message, saying where
@@ -280,9 +323,12 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
     if plan.proxy is not None:  # the proxy image's blobs, and the key staged (never a playbook variable)
         ctx.say(f"Ship: the TLS proxy of {plan.proxy.pair.domain} (nginx image, certificate)")
         shipped.bytes_sent += ship_proxy(ctx, plan.target, plan.proxy, app=plan.app)
+    if plan.parts is not None:
+        share_part_secrets(ctx, plan)
     run = run_locked(
         ctx, op, playbook="install.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
-        attempt=plan.attempt, break_lock=break_lock,
+        attempt=plan.attempt, break_lock=break_lock, hosts=[p.host for p in plan.parts or ()],
+        host_vars=plan.host_vars,
     )
     done = host_data(run, target=plan.target.name, key="spbe_install", model=InstallStats)
     sizes = plan.bundle.blob_sizes()
@@ -313,6 +359,47 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
         login=login_hint(plan.bundle.entry, target=plan.target.name, urls=plan.urls,
                          workspace=explicit_workspace(ctx.ws)),
     )
+
+
+def ship_parts(ctx: OpContext, plan: InstallPlan, *, progress: Callable[[int], None]) -> ShipResult:
+    """Ship to each host of the data center the blobs of the images it runs (one stream per
+    host, each resumable and verified there); the totals of every host."""
+    from ..remote.ship import ShipResult, env_bwlimit, ship_bundle
+
+    total = ShipResult()
+    for part in plan.parts or ():
+        if not part.components:  # the lock host may run none: no image to send
+            continue
+        components = ", ".join(part.names)
+        ctx.say(f"Ship: sending the blobs {part.host.name} lacks for {components}")
+        r = ship_bundle(ctx.ws, part.host, plan.bundle.manifest, plan.bundle.dir, progress=progress,
+                        bwlimit=env_bwlimit(), components=part.names)  # fmt: skip
+        total.blobs_total += r.blobs_total
+        total.blobs_present += r.blobs_present
+        total.sent += r.sent
+        total.resumed.update(r.resumed)
+        total.bytes_sent += r.bytes_sent
+        total.connections += r.connections
+        total.seconds += r.seconds
+    return total
+
+
+def share_part_secrets(ctx: OpContext, plan: InstallPlan) -> None:
+    """The deployment's secrets, one value each across the data center: made on the first host
+    (the lock host) where missing, put on every other host that mounts them (memory only)."""
+    from ..plans.values import secret_specs
+    from ..remote.secretsync import share_secrets
+
+    entry = plan.bundle.entry
+    specs = [(s.name, s.length) for s in secret_specs(entry)]
+    others = [(p.host, sorted({n for c in p.components for n in c.secrets})) for p in plan.parts or ()
+              if p.host.name != plan.target.name]  # fmt: skip
+    receivers = ", ".join(h.name for h, names in others if names)
+    if receivers:
+        ctx.say(f"Configure: the secrets of {plan.app} made on {plan.target.name}, handed to {receivers}")
+    made = ", ".join(share_secrets(ctx.ws, plan.target, others, app=plan.app, specs=specs))
+    if made:
+        ctx.say(f"Configure: generated on {plan.target.name}: {made}")
 
 
 def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
@@ -408,7 +495,9 @@ def install(
         op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
         if plan.proxy is not None:  # no key: domain, expiry, fingerprint, issuer
             op.note(tls=plan.proxy.as_dict())
-        same, answer = (None, None) if break_lock or reset_data else unchanged(ctx, op, plan, quiet=True)
+        # several hosts: the no-op check reads one host; the play runs (it changes nothing when all is as asked)
+        skip_check = break_lock or reset_data or plan.parts is not None
+        same, answer = (None, None) if skip_check else unchanged(ctx, op, plan, quiet=True)
         kept = current_values(answer, app=plan.app, target=plan.target.name) if answer is not None else None
         if same is None and kept and kept != plan.values.as_dict():
             # installed already, with settings of its own (config set, an earlier --set): an install
@@ -429,7 +518,8 @@ def install(
             op.note(agreement=plan.agreement, values=plan.values.as_dict(), blobs_sent=0, bytes_sent=0,
                     run=str(same.run_dir), check="no-op verified under the lock")
             return same
-        plan.preflight = preflight_ok(ctx, target=plan.target, entry=plan.bundle.entry, proxy=plan.proxy is not None)
+        plan.preflight = preflight_ok(ctx, target=plan.target, entry=plan.bundle.entry, proxy=plan.proxy is not None,
+                                      across_hosts=True)  # fmt: skip
         result = execute(ctx, op, plan, break_lock=break_lock)
         op.result = "ok" if result.changed or result.new_release else "ok: nothing changed"
         op.note(

@@ -124,11 +124,17 @@ def components_on(entry: Entry, roles: Sequence[str] | None) -> list[Component]:
 
 def host_ports(entry: Entry, roles: Sequence[str] | None) -> list[int]:
     """Ports that must be free on a host carrying ``roles``: its components' published TCP
-    ports, and ``requirements.ports`` where it publishes any (None: :func:`required_ports`)."""
+    ports, and ``requirements.ports`` where it publishes any, and the ``serves`` ports of its
+    components that a component on another host depends on (None: :func:`required_ports`)."""
     if roles is None:
         return required_ports(entry)
-    published = {p.host_port for c in components_on(entry, roles) for p in c.ports if p.protocol == "tcp"}
-    return sorted(published | set(entry.requirements.ports)) if published else []
+    mine = components_on(entry, roles)
+    published = {p.host_port for c in mine for p in c.ports if p.protocol == "tcp"}
+    names = {c.name for c in mine}
+    # what a component on another host connects to (``serves``) is published on this host too
+    served = {p for c in mine for p in c.serves
+              if any(c.name in o.depends_on for o in entry.components if o.name not in names)}  # fmt: skip
+    return sorted(served | ((published | set(entry.requirements.ports)) if published else set()))
 
 
 def role_sizes(entry: Entry, roles: Sequence[str]) -> tuple[RoleSize, RoleSize]:
@@ -323,10 +329,10 @@ def preflight_vars(target: Target, entry: Entry, *, proxy: bool = False) -> dict
 def preflight_host_vars(target: Target, entry: Entry, plan: Sequence[tuple[Target, tuple[str, ...] | None]]
                         ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
     """Extravars and per-host vars of a preflight over several hosts (what each host runs)."""
-    extravars = {"spbe_target": target.name, "spbe_root": target.root,
-                 "spbe_preflight_hosts": [h.name for h, _roles in plan]}  # fmt: skip
+    extravars = {"spbe_target": target.name, "spbe_preflight_hosts": [h.name for h, _roles in plan]}
     host_vars = {
         h.name: {
+            "spbe_root": h.root,  # each host its own (an extravar would win over every host's)
             "spbe_bind_address": h.bind_address,
             "spbe_ports": host_ports(entry, roles),
             "spbe_containers": [f"spbe-{target.name}-{entry.id}-{c.name}" for c in components_on(entry, roles)],
@@ -472,12 +478,16 @@ def preflight(ctx: OpContext, *, app: str, target_name: str) -> PreflightReport:
         return report
 
 
-def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry, proxy: bool = False) -> PreflightReport:
+def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry, proxy: bool = False,
+                 across_hosts: bool = False) -> PreflightReport:  # fmt: skip
     """Preflight on the target (read-only); raises PreflightFailed when a check fails.
-    ``proxy``: the app gets the TLS proxy (443 and 80 must be free, or be its own)."""
+    ``proxy``: the app gets the TLS proxy (443 and 80 must be free, or be its own).
+    ``across_hosts``: the operation spreads an app with roles over the hosts of the target
+    (install); the others still refuse that (:func:`refuse_across_hosts`)."""
 
     ctx.cancel.check()
-    refuse_across_hosts(target, entry)
+    if not across_hosts:
+        refuse_across_hosts(target, entry)
     report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel,
                            proxy=proxy)
     require_ok(report)

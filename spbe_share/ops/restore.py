@@ -30,7 +30,7 @@ from ..records.backups import BackupManifest, RestorePlayResult
 from ..records.fetch import check_copy
 from ..remote.outcome import host_data
 from .backups import catalog_entry, fetched_root, op_attempt
-from .checks import agreement_for, checked_target, require_slug
+from .checks import agreement_for, checked_target, refuse_spread, require_slug
 from .context import OpContext
 from .core import new_lock, operation, run_locked
 
@@ -151,6 +151,7 @@ def restore(
     with operation(ctx, name="restore", app=app, target=where) as op:
         op.note(backup=backup_id, **({"from_target": target_name} if to_target else {}))
         target = checked_target(ctx, where)
+        refuse_spread(ctx, target, app=app, what="restore")
         entry = catalog_entry(ctx, app)
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"))
         folder = local_copy(ctx, app=app, source=target_name, backup_id=backup_id, from_dir=from_dir)

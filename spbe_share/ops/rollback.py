@@ -25,7 +25,7 @@ from ..records.deployspec import DeploySpec
 from ..records.journal import Journal, new_journal_id
 from ..records.state import LockOwner, ReleaseRecord
 from ..remote.outcome import host_data
-from .checks import checked_target, read_state, require_slug
+from .checks import checked_target, read_state, refuse_spread, require_slug
 from .context import OpContext
 from .core import Attempt, new_lock, operation, run_locked
 from .recover import recover_if_needed
@@ -122,6 +122,7 @@ class RollbackStats(BaseModel):
 def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None) -> RollbackPlan:
     require_slug(app, what="app")
     target = checked_target(ctx, target_name)
+    refuse_spread(ctx, target, app=app, what="rollback")
     st = read_state(ctx, target=target, app=app)
     if st.current is None:
         raise NotFound(f"{app} is not installed on {target.name}")

@@ -22,7 +22,7 @@ from ..plans.opvars import rotate_vars, rotation_of
 from ..records import state
 from ..remote.outcome import host_data
 from .backups import catalog_entry, op_attempt, seal_secrets
-from .checks import agreement_for, checked_target, require_slug
+from .checks import agreement_for, checked_target, refuse_spread, require_slug
 from .context import OpContext
 from .core import new_lock, operation, run_locked
 
@@ -53,6 +53,7 @@ def rotate(ctx: OpContext, *, app: str, target_name: str, name: str, break_lock:
         entry = catalog_entry(ctx, app)
         rotation_of(entry, name)  # refused here for never / unmarked secrets: nothing contacted
         target = checked_target(ctx, target_name)
+        refuse_spread(ctx, target, app=app, what="secrets rotate")
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"))
         stamp = state.stamp(ctx.now)
         run = run_locked(

@@ -34,7 +34,7 @@ from ..records.deployspec import DeploySpec
 from ..records.state import ReleaseRecord
 from ..remote.outcome import host_data, raise_for_run
 from .bundles import catalog_entry, serving_bundle
-from .checks import checked_target, read_state, require_slug
+from .checks import checked_target, read_state, refuse_spread, require_slug
 from .context import OpContext
 from .core import Attempt, new_lock, operation, run_locked
 
@@ -142,6 +142,7 @@ def config_set(ctx: OpContext, *, app: str, target_name: str, sets: Sequence[str
         if not sets:
             raise InvalidInput("config set: give at least one NAME=VALUE")
         target = checked_target(ctx, target_name)
+        refuse_spread(ctx, target, app=app, what="config set")
         st = read_state(ctx, target=target, app=app)
         current = _serving(st, app=app, target=target.name)
         spec = st.deploy(current.deploy, what=f"{app} {current.version}")

@@ -171,16 +171,18 @@ def _status_of(ws: Workspace, target: Target, entries: Sequence[Entry] = ()) -> 
     from ..remote.runner import run_playbook
     from ..remote.ssh import check_host_key
 
+    hosts = target.hosts()  # a data center with several hosts: each reports what it runs
     try:
-        check_host_key(ws, target)
+        for h in hosts:
+            check_host_key(ws, h)
         result = run_playbook(
             ws,
             op="status",
             target=target.name,
             app=None,
             playbook="status.yml",
-            targets=[target],
-            extravars={"spbe_target": target.name, "spbe_root": target.root,
+            targets=hosts,
+            extravars={"spbe_target": ",".join(h.name for h in hosts),
                        "spbe_status_first_login": firstlogin.items_for(entries)},
         )
     except Cancelled:
@@ -201,7 +203,26 @@ def _status_of(ws: Workspace, target: Target, entries: Sequence[Entry] = ()) -> 
     now = dt.datetime.now(dt.UTC)
     states = firstlogin.remember(ws, target.name, firstlogin.parse_answers(data.get("first_login")), now)
     users = {e.id: e.first_login.user for e in entries if e.first_login is not None}
-    return rows_for_host(target, data, now=now, first_login=states, users=users)
+    merged = merge_hosts(target, data, [result.stats.get(h.name, {}).get("spbe_status") or {} for h in hosts[1:]])
+    return rows_for_host(target, merged, now=now, first_login=states, users=users)
+
+
+def merge_hosts(target: Target, first: dict[str, Any], others: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The first host's status (records, attempts, health), each container's state taken from
+    the host that runs it: another host's ``parts`` (part.json, written by install) name the
+    containers it runs, and its engine answers for them (pure; untrusted data stays data)."""
+    if not others:
+        return first
+    states = {str(n): st for n, st in first.get("containers") or []}
+    for other in others:
+        mine: set[str] = set()
+        for part in other.get("parts") or []:
+            if isinstance(part, dict) and part.get("target") == target.name:
+                mine |= {str(c) for c in part.get("containers") or [] if isinstance(c, str)}
+        for name, st in other.get("containers") or []:
+            if str(name) in mine:
+                states[str(name)] = st
+    return {**first, "containers": [[n, st] for n, st in states.items()]}
 
 
 def _unreachable(ws: Workspace, target: Target, why: str, *, health: str = "unreachable") -> list[StatusRow]:

@@ -90,6 +90,8 @@ def add_target(
     pythons: Mapping[str, str] | None = None,
     fingerprints: Mapping[str, str] | None = None,
     accept_new: Mapping[str, str] | None = None,
+    roots: Mapping[str, str] | None = None,
+    binds: Mapping[str, str] | None = None,
 ) -> AddResult:
     """Pin the host key, prove a login works, then save. On any failure nothing is saved.
 
@@ -101,7 +103,8 @@ def add_target(
 
     A data center with several hosts: ``hosts`` (``--host ROLE=ADDRESS``, the first one is the
     target's own host); ``keys``, ``pythons``, ``fingerprints`` and ``accept_new`` give a host
-    (named by one of its roles) its own key, interpreter, expected fingerprint or new key.
+    (named by one of its roles) its own key, interpreter, expected fingerprint or new key;
+    ``roots`` and ``binds`` its own spbe-share root and its address for app ports.
     Every host's key is pinned and every login proved before anything is saved.
     """
     if name == LOCAL:
@@ -130,12 +133,13 @@ def add_target(
             key=_check_key_file(of_host(keys, spec.roles, key)),
             pemda=pemda,
             kode_wilayah=kode_wilayah,
-            root=root,
-            bind_address=(bind_address if i == 0 else None) or spec.host,
+            root=of_host(roots, spec.roles, root),
+            bind_address=of_host(binds, spec.roles, bind_address if i == 0 else None) or spec.host,
             python=of_host(pythons, spec.roles, python),
             roles=spec.roles,
         )  # every field checked before the name is resolved
-        chosen_ip = choose_bind_address(spec.host, bind_address if i == 0 else None, resolve=resolve)
+        chosen_ip = choose_bind_address(spec.host, of_host(binds, spec.roles, bind_address if i == 0 else None),
+                                        resolve=resolve)  # fmt: skip
         views.append(view.model_copy(update={"bind_address": chosen_ip}))
     chosen = tuple(sorted({check_group_name(g) for g in groups}))
     targets = load_targets(ws)
@@ -182,7 +186,8 @@ def add_target(
     first, rest = views[0], views[1:]
     extra = tuple(
         TargetHost(name=host_name(name, v.roles), host=v.host, port=v.port, user=v.user, key=v.key,
-                   python=v.python, bind_address=v.bind_address, roles=v.roles, host_keys=v.host_keys)
+                   python=v.python, bind_address=v.bind_address, roles=v.roles, host_keys=v.host_keys,
+                   root=v.root if v.root != views[0].root else None)
         for v in rest
     )  # fmt: skip
     target = first.model_copy(update={"groups": chosen, "extra_hosts": extra})

@@ -142,12 +142,13 @@ def set_tls(
 ) -> TlsSetResult:
     """Replace the certificate and key of ``app``'s proxy on ``target_name``, gated by health."""
     from .backups import catalog_entry, op_attempt, seal_secrets
-    from .checks import checked_target, read_state, require_slug
+    from .checks import checked_target, read_state, refuse_spread, require_slug
     from .core import new_lock, operation, run_locked
 
     with operation(ctx, name="tls set", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
+        refuse_spread(ctx, target, app=app, what="tls set")
         st = read_state(ctx, target=target, app=app)
         current = st.current
         if current is None or current.result != "ok":

@@ -29,7 +29,7 @@ from .backups import (
     private_dir,
     seal_secrets,
 )
-from .checks import agreement_for, checked_target, require_slug
+from .checks import agreement_for, checked_target, refuse_spread, require_slug
 from .context import OpContext
 from .core import new_lock, operation, run_locked
 
@@ -64,6 +64,7 @@ def uninstall(ctx: OpContext, *, app: str, target_name: str, delete_data: bool =
     with operation(ctx, name="uninstall", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
+        refuse_spread(ctx, target, app=app, what="uninstall")
         entry = catalog_entry(ctx, app)
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"), delete_data=delete_data)
         dest = None

@@ -60,7 +60,7 @@ from .bundles import (
     trusted_for_target,
     verified_bundle,
 )
-from .checks import agreement_for, checked_target, read_state, require_slug
+from .checks import agreement_for, checked_target, read_state, refuse_spread, require_slug
 from .context import OpContext
 from .core import Attempt, Operation, new_lock, operation, run_locked
 from .install import phase_seconds
@@ -216,6 +216,7 @@ def plan_upgrade(
 
     require_slug(app, what="app")
     target = checked_target(ctx, target_name)
+    refuse_spread(ctx, target, app=app, what="upgrade")
     st = app_state or read_state(ctx, target=target, app=app)
     if st.current is None or st.current.result != "ok":
         raise NotFound(f"{app} is not installed on {target.name}: use `spbe-share install {app} --target {target.name}`")

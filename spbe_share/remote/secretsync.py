@@ -11,7 +11,9 @@ and every backup copies it in (``manifest.secrets``).
   the sealed copy there is missing or stale (a secret changed, a recovery key was added);
 * :func:`put_secrets` -- put unsealed values back (missing ones only; a different value
   already there is a :class:`~spbe_share.errors.Conflict`);
-* :func:`backup_sealed` -- a backup's manifest and sealed file, read from a target.
+* :func:`backup_sealed` -- a backup's manifest and sealed file, read from a target;
+* :func:`share_secrets` -- a data center with several hosts: the deployment's secrets made (once)
+  on its first host and put on each other host that mounts them, before the play starts them.
 """
 
 from __future__ import annotations
@@ -164,6 +166,23 @@ def backup_sealed(ws: Workspace, target: Target, *, app: str, backup_id: str) ->
     return answer.data.get("manifest"), (base64.b64decode(data) if isinstance(data, str) else None)
 
 
+def share_secrets(ws: Workspace, first: Target, others: Sequence[tuple[Target, Sequence[str]]], *, app: str,
+                  specs: Sequence[tuple[str, int]]) -> list[str]:  # fmt: skip
+    """Make the secrets ``specs`` (name, length) on ``first`` where missing (generated there),
+    then put on each host of ``others`` (host, names) the names it needs: one value per secret across the
+    data center (the web's DB_PASSWORD is the database's). A host holding another value is a
+    Conflict (nothing written there). Values stay in memory. Returns the names generated."""
+    answer = call(ws, first, app, "ensure", {"secrets": [{"name": n, "length": ln} for n, ln in specs]})
+    values, generated = answer.data.get("values"), answer.data.get("generated")
+    if (answer.rc != 0 or not isinstance(values, dict) or not isinstance(generated, list)
+            or set(values) != {n for n, _ in specs} or not all(isinstance(v, str) and v for v in values.values())):
+        raise RemoteFailed(f"{first.name}: the secrets helper gave no valid answer (ensure)")
+    for host, names in others:
+        if names:
+            put_secrets(ws, host, app=app, values={n: values[n] for n in names})
+    return [str(g) for g in generated]
+
+
 __all__ = [
     "PutResult",
     "TargetSecrets",
@@ -172,5 +191,6 @@ __all__ = [
     "put_secrets",
     "read_secrets",
     "script_argv",
+    "share_secrets",
     "stage_tls_key",
 ]

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -136,10 +136,16 @@ def ship_argv(ws: Workspace, target: Target) -> list[str]:
     return [argv[0], "-o", "Compression=no", *argv[1:]]
 
 
-def blobs_of(manifest: BundleManifest, bundle_dir: Path) -> list[BlobToShip]:
-    """Every blob of a verified, extracted bundle, as stored in it."""
+def blobs_of(manifest: BundleManifest, bundle_dir: Path, *, components: Collection[str] | None = None
+             ) -> list[BlobToShip]:  # fmt: skip
+    """Every blob of a verified, extracted bundle, as stored in it; with ``components`` only
+    the blobs of their images (a host of a data center gets the images it runs)."""
+    wanted = None if components is None else {
+        d for i in manifest.images if i.component in components for d in i.blob_digests}
     out = []
     for f in manifest.blobs:
+        if wanted is not None and f.digest not in wanted:
+            continue
         out.append(
             BlobToShip(
                 hex=f.sha256,
@@ -398,9 +404,12 @@ def ship_bundle(
     *,
     progress: Progress | None = None,
     bwlimit: int | None = None,
+    components: Collection[str] | None = None,
 ) -> ShipResult:
-    """Ship every blob of a verified, extracted bundle (see :func:`ship_blobs`)."""
-    return ship_blobs(ws, target, blobs_of(manifest, bundle_dir), progress=progress, bwlimit=bwlimit)
+    """Ship every blob of a verified, extracted bundle (see :func:`ship_blobs`); with
+    ``components`` only those of their images."""
+    return ship_blobs(ws, target, blobs_of(manifest, bundle_dir, components=components), progress=progress,
+                      bwlimit=bwlimit)  # fmt: skip
 
 
 def env_bwlimit() -> int | None:

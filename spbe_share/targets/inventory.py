@@ -175,6 +175,7 @@ class TargetHost(BaseModel):
     bind_address: str = Field(min_length=1)
     roles: tuple[RoleName, ...] = Field(min_length=1)
     host_keys: tuple[str, ...] = ()
+    root: str | None = Field(default=None, min_length=1)  # its spbe-share root (default: the target's)
 
     @property
     def known_hosts_name(self) -> str:
@@ -220,7 +221,7 @@ class Target(BaseModel):
             out.append(self.model_copy(update={
                 "name": h.name, "host": h.host, "port": h.port, "user": h.user, "key": h.key,
                 "python": h.python, "bind_address": h.bind_address, "host_keys": h.host_keys,
-                "roles": h.roles, "extra_hosts": (),
+                "roles": h.roles, "extra_hosts": (), "root": h.root or self.root,
             }))  # fmt: skip
         return out
 
@@ -282,6 +283,7 @@ class MemberVars(_Strict):
     ansible_ssh_private_key_file: str | None = None
     ansible_python_interpreter: str | None = None
     spbe_bind_address: str | None = None
+    spbe_root: str | None = Field(default=None, min_length=1)  # default: its target's
     spbe_target: TargetName
 
 
@@ -372,6 +374,8 @@ def member_hostvars(target: Target, h: TargetHost) -> dict[str, Any]:
     if h.python:
         out["ansible_python_interpreter"] = h.python
     out.update(spbe_bind_address=h.bind_address, spbe_target=target.name)
+    if h.root is not None:
+        out["spbe_root"] = h.root
     return out
 
 
@@ -486,7 +490,7 @@ def load_targets(ws: Workspace) -> dict[str, Target]:
                 name=n, host=mv.ansible_host, port=mv.ansible_port, user=mv.ansible_user,
                 key=Path(mv.ansible_ssh_private_key_file) if mv.ansible_ssh_private_key_file else None,
                 python=mv.ansible_python_interpreter, bind_address=mv.spbe_bind_address or mv.ansible_host,
-                roles=roles[n], host_keys=pinned(mv.ansible_host, mv.ansible_port),
+                roles=roles[n], host_keys=pinned(mv.ansible_host, mv.ansible_port), root=mv.spbe_root,
             )
             for n, mv in sorted(extra.items()) if mv.spbe_target == name
         )  # fmt: skip

@@ -2,18 +2,31 @@
 sshd on its own loopback address, its own host key and client key): ``target add`` with the
 hosts and their roles, every host's key pinned, preflight passing, then failing and naming the
 host and the role (a role's minimum the host does not meet; an interpreter given with
-``--python`` that lacks ``requests``, which preflight used to miss by probing /usr/bin/python3)."""
+``--python`` that lacks ``requests``, which preflight used to miss by probing /usr/bin/python3).
+
+Then ppdb installed across the web and the database host (item 3). What the simulation
+cannot show: the three "hosts" share this machine's one Docker engine and kernel, so every
+host's ``docker ps`` sees every container, the app's network exists once (both containers are
+on it), and the database host's private address is an address on ``lo`` of this machine
+(a bridge network cannot reach 127.x). The test checks what the web uses (the database
+host's address, seen by PostgreSQL as a connection through the published port) and what
+each host's own root holds."""
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import socket
 import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from simdc import REPO, TARGET_PYTHON, run_cli
+from simdc import REPO, TARGET_PYTHON, SimDC, donor_kode, remove_docker_objects, run_cli
 
 from spbe_share.errors import ExitCode
 from spbe_share.targets.inventory import load_targets, read_known_hosts
@@ -82,7 +95,8 @@ def test_three_hosts_pinned_and_preflight_names_host_and_role(
     assert where == {f"{name} (web)", f"{name}--database (database)", f"{name}--backup (backup)"}
     assert any(c["warn"] and c["check"] == "cpu cores (recommended)" for c in report["checks"])
     ports = [c for c in report["checks"] if c["check"].startswith("port ")]
-    assert [(c["host"], c["check"]) for c in ports] == [(f"{name} (web)", "port 8082")]  # web's port, on web
+    assert [(c["host"], c["check"]) for c in ports] == [  # web's port on web, the database's (serves) on it
+        (f"{name} (web)", "port 8082"), (f"{name}--database (database)", "port 5432")]
 
     # one failing run, two hosts that fall short, each named with its role: the database role
     # needs more memory than its host has; the backup host's --python lacks requests (preflight
@@ -101,3 +115,187 @@ def test_three_hosts_pinned_and_preflight_names_host_and_role(
             f" {venv}/bin/python3, found docker missing, requests missing") in proc.stderr
     failed = [ln for ln in proc.stderr.splitlines() if ": required " in ln]
     assert len(failed) == 2, proc.stderr  # only the hosts that fall short
+
+
+# ---------------------------------------------------------------- ppdb across the hosts (item 3)
+
+
+def _private_address() -> str:
+    """A free 10.250.x.y (not an address of this machine yet)."""
+    taken = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
+    rng = random.SystemRandom()
+    for _ in range(100):
+        addr = f"10.250.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+        if f" {addr}/" not in taken:
+            return addr
+    raise RuntimeError("no free 10.250.x.y address")
+
+
+@pytest.fixture
+def private_address() -> Iterator[str]:
+    """The database host's private address: on ``lo`` (/32), reachable from a container on a
+    bridge network, unlike the simulated hosts' 127.x addresses; removed at teardown."""
+    addr = _private_address()
+    add = subprocess.run(["ip", "addr", "add", f"{addr}/32", "dev", "lo"], capture_output=True, text=True, check=False)  # noqa: S603,S607
+    if add.returncode != 0:
+        pytest.fail(f"cannot add {addr} to lo (the database host's private address): {add.stderr.strip()}")
+    try:
+        yield addr
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{addr}/32", "dev", "lo"], capture_output=True, check=False)  # noqa: S603,S607
+
+
+def _ppdb_repo(base: Path) -> Path:
+    """A catalog root that is a clone of this repository (objects shared: each release builds
+    from its own commit), ppdb's role minimums small as in :func:`_catalog` (the install's
+    preflight passes on any CI machine); the working tree's playbooks are run."""
+    root = base / "ppdb-repo"
+    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(root)], check=True)  # noqa: S603,S607
+    subprocess.run(["git", "-C", str(root), "checkout", "--quiet", "HEAD", "--", "catalog/ppdb", "templates/ppdb",  # noqa: S603,S607
+                    "shared_apps/ppdb"], check=True)  # fmt: skip
+    (root / "playbooks").symlink_to(REPO / "playbooks")
+    path = root / "catalog" / "ppdb" / "spbe-app.yaml"
+    data = yaml.safe_load(path.read_text())
+    for role in data["roles"]:
+        role["minimum"] = {"cpu_cores": 1, "memory_mb": 64, "disk_gb": 1}
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return root
+
+
+def _ppdb_bundle(base: Path, version: str) -> tuple[Path, Path]:
+    """(bundle of ppdb ``version``, the donor's public key file), built from the catalog
+    (``$SPBE_SHARE_CATALOG``; each release from its own commit) and signed with a throwaway
+    donor key."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from buildlock import image_build_lock
+
+    from spbe_share.bundle.keys import export_public, generate_key, load_private_key
+    from spbe_share.bundle.pack import build_bundle
+    from spbe_share.catalog.loader import get_entry
+
+    ws = Workspace.from_options(base / "donor-ppdb")
+    ws.ensure()
+    pub = ws.home / "ppdb.pub"
+    if not pub.exists():
+        info = generate_key(ws, name="ppdb", donor_kode=donor_kode("ppdb"))
+        pub.write_text(export_public(ws, info.name))
+    with image_build_lock():
+        path = build_bundle(ws, get_entry(ws, "ppdb"), version=version, key=load_private_key(ws, "ppdb")).path
+    return path, pub
+
+
+def _docker_json(*args: str) -> object:
+    out = subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
+    return json.loads(out)
+
+
+def _answers(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.xdist_group("topology")
+def test_ppdb_across_web_and_database_hosts(
+    simdc_factory, private_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appdata import Api
+
+    started = time.monotonic()
+    monkeypatch.setenv("SPBE_SHARE_CATALOG", str(_ppdb_repo(tmp_path)))
+    bundle, pub = _ppdb_bundle(tmp_path, "1.0.0")
+    web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71")
+                       for n in ("sorong-web", "sorong-db", "sorong-backup"))  # fmt: skip
+    name = web.name.replace("sorong-web", "dinas-pendidikan-sorong")
+    home = tmp_path / "ws"
+    hosts: dict[str, SimDC] = {"web": web, "database": db, "backup": backup}
+    args = ["target", "add", name, "--user", "root", "--pemda", "Kota Sorong", "--kode-wilayah", "96.71",
+            "--python", TARGET_PYTHON, "--bind-address", f"database={private_address}"]  # fmt: skip
+    for role, dc in hosts.items():  # each host its own root (its own disk)
+        args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root", f"{role}={dc.root}",
+                 "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
+    out = run_cli(home, *args).stdout
+    assert f"roles database, app ports on {private_address}" in out, out
+    run_cli(home, "keys", "trust", str(pub), "--donor-kode", donor_kode("ppdb"))
+    run_cli(home, "mou", "add", "--app", "ppdb", "--donor", "Disdikbud Kota Pontianak", "--donor-kode",
+            donor_kode("ppdb"), "--adopter", "Kota Sorong", "--adopter-kode", "96.71", "--number",
+            "PKS/PPDB/2026/1", "--signed", "2026-01-05", "--valid-until", "2036-01-05", "--scope", "install")  # fmt: skip
+    prefix = f"spbe-{name}-ppdb-"
+    try:
+        t0 = time.monotonic()
+        out = run_cli(home, "install", "ppdb", "--target", name, "--bundle", str(bundle), "--set",
+                      "pemda_name=Pemerintah Kota Sorong", "--set", "web_workers=2", "--json", timeout=900).stdout
+        install_s = time.monotonic() - t0
+        result = json.loads(out)
+        assert result["version"] == "1.0.0" and result["urls"] == [f"http://{web.address}:8082/"], result
+
+        # where each part runs, and what it publishes where
+        dbc, webc = (_docker_json("inspect", prefix + c)[0] for c in ("db", "web"))  # type: ignore[index]
+        assert dbc["HostConfig"]["PortBindings"] == {"5432/tcp": [{"HostIp": private_address, "HostPort": "5432"}]}
+        assert webc["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": web.address, "HostPort": "8082"}]}
+        assert f"DB_HOST={private_address}" in webc["Config"]["Env"]
+        assert dbc["State"]["Running"] and webc["State"]["Running"]
+        # the database started (and was healthy) before the web
+        assert dbc["State"]["StartedAt"] < webc["State"]["StartedAt"]
+        # the database port answers on its host's private address only, not on the web host's
+        assert _answers(private_address, 5432)
+        assert not _answers(web.address, 5432)
+
+        # each host's own root: the web host keeps the one lock dir and release record; the
+        # database host its part (deploy spec), its images' blobs only, and only its secret
+        web_app, db_app = web.root / "apps" / "ppdb", db.root / "apps" / "ppdb"
+        record = json.loads((web_app / "current.json").read_text())
+        assert (record["version"], record["result"]) == ("1.0.0", "ok")
+        assert record["containers"] == [prefix + "db", prefix + "web"]
+        assert not (db_app / "current.json").exists() and list((db_app / "deploys").glob("*.json"))
+        assert not (backup.root / "apps").exists()  # the backup host runs nothing of ppdb
+        blobs = {dc.name: {p.name.split(".")[0] for p in (dc.root / "blobs" / "sha256").iterdir()} for dc in (web, db)}
+        # the image ids are the config blobs: each host got the images of what it runs only
+        assert webc["Image"].split(":", 1)[1] in blobs[web.name] and dbc["Image"].split(":", 1)[1] in blobs[db.name]
+        assert webc["Image"].split(":", 1)[1] not in blobs[db.name] and dbc["Image"].split(":", 1)[1] not in blobs[web.name]
+        assert sorted(p.name for p in (db_app / "secrets").iterdir() if p.is_file()) == ["DB_PASSWORD"]
+        assert (db_app / "secrets" / "DB_PASSWORD").read_text() == (web_app / "secrets" / "DB_PASSWORD").read_text()
+
+        # a registration through the app (the web on its host, the data on the database host)
+        base = f"http://{web.address}:8082"
+        admin = Api(base).login("admin", (web_app / "secrets" / "ADMIN_PASSWORD").read_text())
+        school = admin.call("POST", "/api/v1/sekolah", {"npsn": "60100001", "nama": "SMP Negeri 1 Sorong",
+                            "jenjang": "SMP", "alamat": "Jl. Basuki Rahmat, Sorong", "lat": -0.8762,
+                            "lon": 131.2558, "daya_tampung": 32}, expect=201)  # fmt: skip
+        reg = Api(base).call("POST", "/api/v1/pendaftaran", {
+            "sekolah_id": school["id"], "jalur": "zonasi", "nik": "9171000000000001", "nisn": "0000000001",
+            "nama": "Murid Uji Sorong", "tanggal_lahir": "2013-03-01", "alamat": "Jl. Uji No. 1, Sorong",
+            "lat": -0.8700, "lon": 131.2558}, expect=201)  # fmt: skip
+        # PostgreSQL sees the web's connections come through the published port on the
+        # database host's address (the docker-proxy or the bridge gateway), not from the web
+        # container's own address on the shared network
+        web_ips = {n["IPAddress"] for n in webc["NetworkSettings"]["Networks"].values()}
+        password = (db_app / "secrets" / "DB_PASSWORD").read_text()
+        query = ("select distinct host(client_addr) from pg_stat_activity where usename = 'ppdb'"
+                 " and client_addr is not null and client_addr <> '127.0.0.1'")  # not this psql
+        clients = set(subprocess.run(["docker", "exec", "-e", f"PGPASSWORD={password}", prefix + "db", "psql", "-h",  # noqa: S603,S607
+                                      "127.0.0.1", "-U", "ppdb", "-d", "ppdb", "-At", "-c", query],
+                                     capture_output=True, text=True, check=True).stdout.split())  # fmt: skip
+        assert clients and not (clients & web_ips), (clients, web_ips)
+
+        status = json.loads(run_cli(home, "status", "--target", name, "--json").stdout)
+        row = next(r for r in status if r["app"] == "ppdb")
+        assert (row["version"], row["health"]) == ("1.0.0", "healthy"), row
+        assert admin.call("GET", f"/api/v1/pendaftaran/{reg['nomor']}", expect=200)["nama"] == "Murid Uji Sorong"
+
+        # what does not run across hosts yet is refused before anything changes (exit 2), not
+        # done on the first host alone (the database and its data are on the other)
+        before = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))
+        for args in (["backup", "ppdb", "--target", name], ["uninstall", "ppdb", "--target", name, "--yes"],
+                     ["rollback", "ppdb", "--target", name]):  # fmt: skip
+            proc = run_cli(home, *args, check=False)
+            assert proc.returncode == ExitCode.INVALID_INPUT, (args, proc.stdout, proc.stderr)
+            assert f"runs across the hosts of {name}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        after = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))
+        assert after == before
+        assert _docker_json("inspect", prefix + "db")[0]["State"]["Running"]  # type: ignore[index]
+        print(f"install across 2 hosts: {install_s:.1f} s; test {time.monotonic() - started:.1f} s")  # noqa: T201
+    finally:
+        remove_docker_objects(prefix, f"spbe-{name}-")

@@ -100,7 +100,7 @@ def test_install_refuses_an_evil_record_and_writes_nothing_outside(tmp_path: Pat
         def blob_sizes(self) -> dict[str, int]:
             return {}
 
-    plan: Any = type("P", (), {"target": _target(), "bundle": Bundle(), "extravars": {}, "lock": None, "proxy": None,
+    plan: Any = type("P", (), {"target": _target(), "bundle": Bundle(), "extravars": {}, "lock": None, "proxy": None, "parts": None, "host_vars": None,
                                "attempt": None, "urls": [], "app": "e-office", "version": "1.1.0"})()
     op = Operation(ctx=ctx, name="install", app="e-office", target="kota-sorong")
     with pytest.raises(RemoteFailed, match="was asked for; the record was not used and nothing was saved"):

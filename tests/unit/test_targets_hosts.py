@@ -235,12 +235,14 @@ def test_preflight_checks_each_host_against_its_role() -> None:
     assert [(h.name, roles) for h, roles in plan] == [
         ("dinas-pendidikan-sorong", ("web",)), ("dinas-pendidikan-sorong--database", ("database",)),
         ("dinas-pendidikan-sorong--backup", ("backup",))]  # fmt: skip
-    assert host_ports(e, ("web",)) == [8082] and host_ports(e, ("database",)) == []
+    # the database's 5432 is published on its host's address for the web host (serves)
+    assert host_ports(e, ("web",)) == [8082] and host_ports(e, ("database",)) == [5432]
     extravars, host_vars = preflight_host_vars(t, e, plan)
     assert extravars["spbe_preflight_hosts"] == [h.name for h, _r in plan]
     assert "spbe_ports" not in extravars  # per host, or the extravar would win over every host's own
+    assert "spbe_root" not in extravars  # each host's own root (target add --root ROLE=PATH)
     assert host_vars["dinas-pendidikan-sorong--database"] == {
-        "spbe_bind_address": "10.1.2.4", "spbe_ports": [],
+        "spbe_root": "/var/lib/spbe-share", "spbe_bind_address": "10.1.2.4", "spbe_ports": [5432],
         "spbe_containers": ["spbe-dinas-pendidikan-sorong-ppdb-db"]}  # fmt: skip
     minimum, wanted = role_sizes(e, ("database",))
     assert (minimum.memory_mb, wanted.cpu_cores) == (2048, 12)
