@@ -267,7 +267,7 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
         ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
         shipped = ship_bundle(
             ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, progress=stop_if_cancelled,
-            bwlimit=env_bwlimit(),
+            bwlimit=env_bwlimit(), meter=ctx.meter,
         )
     except SpbeError:
         # Cancelled from the signal handler itself (it raises where the stream was), from
