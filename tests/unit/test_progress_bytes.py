@@ -8,11 +8,14 @@ in a pipe, or with ``--json``, not one byte more is written.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pty
 import select
 import subprocess
 import sys
+import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import zstandard
@@ -142,3 +145,63 @@ def test_on_a_terminal_the_ship_shows_rate_and_eta_and_a_pipe_or_json_get_nothin
     plain = _run(tmp_path / "none", "none", tty=False)
     assert _run(tmp_path / "pipe", "cli", tty=False) == plain == (b"shipped\n", b"")
     assert _run(tmp_path / "json", "json", tty=True) == (b"shipped\n", b"")
+
+
+class _Engine:
+    """The two calls export_image makes of the Docker SDK, answering a real ``docker save``
+    archive (one image: a config and one layer), streamed in chunks."""
+
+    def __init__(self, archive: bytes, config: str, layer: str) -> None:
+        self.api = self
+        self._archive, self._config, self._layer = archive, config, layer
+
+    def inspect_image(self, _ref: str) -> dict[str, object]:
+        return {"Id": self._config, "RootFS": {"Layers": [self._layer]}}
+
+    def get_image(self, _ref: str, chunk_size: int) -> Iterator[bytes]:
+        for i in range(0, len(self._archive), chunk_size):
+            yield self._archive[i : i + chunk_size]
+
+
+def test_an_image_export_counts_its_bytes_without_a_total_then_ends(tmp_path: Path) -> None:
+    from spbe_share.bundle.pack import export_image
+    from spbe_share.imaging import dockerarchive as da
+
+    config = b'{"architecture": "amd64", "os": "linux"}'
+    layer = os.urandom(3 << 20)
+    blobs = {hashlib.sha256(b).hexdigest(): b for b in (config, layer)}
+    cfg, lay = (f"sha256:{hashlib.sha256(b).hexdigest()}" for b in (config, layer))
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in [*((f"blobs/sha256/{h}", b) for h, b in blobs.items()),
+                           ("manifest.json", da.archive_manifest(cfg, [lay], ["app:1"]))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    calls: list[tuple[str, int, int | None]] = []
+    img = export_image(_Engine(out.getvalue(), cfg, lay), component="web", ref="app:1", blob_dir=tmp_path / "b",
+                       meter=lambda *a: calls.append(a))
+    assert img.layers == [lay]
+    size = len(out.getvalue())
+    assert {c[0] for c in calls} == {"exporting app:1"} and len(calls) >= 3
+    assert all(c[2] is None for c in calls[:-1]) and calls[-1] == ("exporting app:1", size, size)
+
+
+def test_the_display_of_an_unknown_total_shows_bytes_and_rate_and_its_end_once() -> None:
+    from spbe_share.cli.progress import ByteDisplay
+
+    class Screen(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Screen()
+    display = ByteDisplay(screen)
+    for done in range(0, 5 << 20, 1 << 20):
+        display("exporting app:1", done, None)
+    display("exporting app:1", 5 << 20, 5 << 20)
+    display("exporting app:1", 5 << 20, 5 << 20)  # said twice: not drawn again
+    text = screen.getvalue()
+    assert "exporting app:1" in text and "5.2/5.2 MB" in text.rpartition("\x1b[2K")[2]
+    assert "0/? bytes" in text  # no total yet: bytes, no ETA
+    assert text.count("5.2/5.2 MB") == 1  # the end drawn once (said twice)
+    display.close()
