@@ -344,7 +344,8 @@ def main() -> int:
         cert, key = tmp / "testca" / "cert.pem", tmp / "testca" / "key.pem"
         cert.write_bytes(pair.cert_pem)
         key.write_bytes(pair.key_pem)
-        sets = {"ppdb": ["pemda_name=Pemerintah Kota Beban", "tahun_ajaran=2026/2027"]}.get(args.app, [])
+        sets = {"ppdb": ["pemda_name=Pemerintah Kota Beban", "tahun_ajaran=2026/2027"],
+                "e-office": ["pemda_name=Pemerintah Kota Beban"]}.get(args.app, [])
         t0 = time.monotonic()
         run_cli(home, "install", args.app, "--target", dc.name, "--bundle", str(bundle), "--domain", domain,
                 "--tls-cert", str(cert), "--tls-key", str(key), *[a for s in sets for a in ("--set", s)],
