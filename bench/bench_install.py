@@ -9,7 +9,9 @@ target, records an agreement and builds (or reuses) the app's bundle (default pe
    ``spbe_share.remote.ship`` (one stream, verified on the target), then sends the SAME bytes
    with a raw ``ssh host 'cat > file'`` over the same loopback and the same pinned ssh
    options; ``--rounds`` times each (blob store emptied between rounds), best of each kept.
-   Prints RATIO ship / raw (goal <= 2).
+   Prints RATIO ship / raw (goal <= 2). Each round also ships once more with the CLI's byte
+   display (``spbe_share.cli.progress.ByteDisplay``, rich, drawing into an in-memory terminal):
+   the cost of the progress callbacks, as ``metered ship / ship``.
 2. Installs APP through ``spbe_share.ops.install`` on the operations core (blob store
    emptied first, so the first install ships everything), then ``--noop-rounds`` times again
    with the same inputs. Prints the first install's wall time split into verify, preflight,
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import shutil
 import statistics
 import subprocess
@@ -44,8 +47,17 @@ from buildlock import lock_builders  # noqa: E402 - tests/buildlock.py
 lock_builders()  # take turns with the tests (and other runs) building and exporting the app images
 
 
+class _Terminal(io.StringIO):
+    """Where the byte display draws in the benchmark: a terminal in memory (rich renders fully)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def ship_vs_raw(ws, target_name, manifest, bundle_dir, root, rounds):  # type: ignore[no-untyped-def]
-    """Best-of-``rounds`` seconds of (spbe-share ship, raw ssh cat) for the same blob bytes."""
+    """Best-of-``rounds`` seconds of (spbe-share ship, raw ssh cat, ship with the byte display)
+    for the same blob bytes."""
+    from spbe_share.cli.progress import ByteDisplay
     from spbe_share.remote.ship import blobs_of, ship_blobs
     from spbe_share.remote.ssh import ssh_argv
     from spbe_share.targets.inventory import get_target
@@ -53,7 +65,7 @@ def ship_vs_raw(ws, target_name, manifest, bundle_dir, root, rounds):  # type: i
     target = get_target(ws, target_name)
     blobs = blobs_of(manifest, bundle_dir)
     total = sum(b.stored_size for b in blobs)
-    ship_times, raw_times = [], []
+    ship_times, raw_times, metered_times = [], [], []
     for _ in range(rounds):
         shutil.rmtree(root / "blobs", ignore_errors=True)
         t0 = time.monotonic()
@@ -72,7 +84,15 @@ def ship_vs_raw(ws, target_name, manifest, bundle_dir, root, rounds):  # type: i
         raw_times.append(time.monotonic() - t0)
         assert (root / "raw-cat.bin").stat().st_size == total
         (root / "raw-cat.bin").unlink()
-    return min(ship_times), min(raw_times), total
+        shutil.rmtree(root / "blobs", ignore_errors=True)
+        screen = _Terminal()
+        display = ByteDisplay(screen)
+        t0 = time.monotonic()
+        result = ship_blobs(ws, target, blobs, meter=display)
+        metered_times.append(time.monotonic() - t0)
+        display.close()
+        assert result.bytes_sent == total and "MB/s" in screen.getvalue()
+    return min(ship_times), min(raw_times), min(metered_times), total
 
 
 def main() -> int:
@@ -120,9 +140,11 @@ def main() -> int:
         manifest, bundle_dir = verify_and_extract(ws, bundle)
         verify_s = time.monotonic() - t0
 
-        ship_s, raw_s, shipped = ship_vs_raw(ws, target, manifest, bundle_dir, dc.root, args.rounds)
+        ship_s, raw_s, metered_s, shipped = ship_vs_raw(ws, target, manifest, bundle_dir, dc.root, args.rounds)
         print(f"ship {shipped:,} B of blobs (best of {args.rounds}): spbe-share ship {ship_s:.2f} s,"
               f" raw ssh cat {raw_s:.2f} s; RATIO ship / raw = {ship_s / raw_s:.2f} (goal <= 2)")
+        print(f"ship with the byte display (rate, ETA): {metered_s:.2f} s;"
+              f" RATIO metered ship / ship = {metered_s / ship_s:.2f} (the cost of the progress callbacks)")
         shutil.rmtree(dc.root / "blobs", ignore_errors=True)
 
         t0 = time.monotonic()

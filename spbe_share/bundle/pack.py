@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import EnvironmentProblem, InvalidInput, NotFound
 from ..files import atomic_file
+from ..i18n import N_
 from ..imaging import dockerarchive as da
+from ..meter import Count, CountingFile, Meter, counted
 from ..outside import MISSING, link_problem
 from .manifest import (
     FORMAT,
@@ -186,11 +188,13 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def export_image(
-    client: Any, *, component: str, ref: str, blob_dir: Path, cache: Path | None = None
+    client: Any, *, component: str, ref: str, blob_dir: Path, cache: Path | None = None,
+    meter: Meter | None = None,
 ) -> BundleImage:
     """One image's config and layers as ``blob_dir/<hex>`` blobs: from the layer ``cache``
     (``<cache>/sha256/<hex>``, filled by ``app build``) when it holds them all, else streamed
-    out of the engine with ``docker save``. Either way every blob is re-hashed when bundled."""
+    out of the engine with ``docker save``. Either way every blob is re-hashed when bundled.
+    ``meter`` is told the bytes read from the engine (their total is not known before the end)."""
     from docker.errors import ImageNotFound
 
     try:
@@ -209,11 +213,14 @@ def export_image(
                 _link_or_copy(cache / "sha256" / hx, blob_dir / hx)
             return BundleImage(component=component, ref=ref, config=config, layers=layers)
     chunks = client.api.get_image(ref, chunk_size=da.CHUNK)
-    stream = io.BufferedReader(da.IterStream(chunks), da.CHUNK)
+    count = Count(meter, N_(f"exporting {ref}"), None) if meter is not None else None
+    stream = io.BufferedReader(da.IterStream(chunks if count is None else counted(chunks, count)), da.CHUNK)
     try:
         saved = da.split_docker_save(stream, blob_dir)
     except da.ArchiveError as exc:
         raise EnvironmentProblem(f"docker save {ref}: {exc}") from None
+    if count is not None:
+        count.end()
     matches = [s for s in saved if ref in s.repo_tags] or saved
     if len(matches) != 1:
         raise EnvironmentProblem(f"docker save {ref}: expected one image, got {len(saved)}")
@@ -321,10 +328,18 @@ def zstd_level(size: int) -> int:
     return 3
 
 
-def compress_blob(src: Path, hx: str, *, cache: Path | None, out_dir: Path) -> tuple[Path, str, int]:
+def compressed_path(src: Path, hx: str, *, cache: Path | None, out_dir: Path) -> Path:
+    """Where :func:`compress_blob` keeps ``src`` compressed (it is there when cached)."""
+    return (cache if cache is not None else out_dir) / f"{hx}.{zstd_level(src.stat().st_size)}.zst"
+
+
+def compress_blob(
+    src: Path, hx: str, *, cache: Path | None, out_dir: Path, count: Count | None = None
+) -> tuple[Path, str, int]:
     """``src`` (content with sha256 ``hx``) zstd-compressed; returns (path, stored sha256, size).
 
-    Cached as ``<cache>/<hex>.<level>.zst``; the content is re-hashed while compressed.
+    Cached as ``<cache>/<hex>.<level>.zst``; the content is re-hashed while compressed, and
+    counted in ``count`` as it is read (a cached blob is not read: not counted).
     """
     try:
         import zstandard
@@ -332,15 +347,16 @@ def compress_blob(src: Path, hx: str, *, cache: Path | None, out_dir: Path) -> t
         raise EnvironmentProblem("the Python package 'zstandard' is missing: pip install zstandard") from None
     size = src.stat().st_size
     level = zstd_level(size)
-    where = cache if cache is not None else out_dir
+    dst = compressed_path(src, hx, cache=cache, out_dir=out_dir)
+    where = dst.parent
     where.mkdir(parents=True, exist_ok=True)
-    dst = where / f"{hx}.{level}.zst"
     if not dst.is_file():
         cctx = zstandard.ZstdCompressor(level=level, write_checksum=False, write_content_size=True, threads=0)
         fd, tmp = tempfile.mkstemp(dir=where, prefix=".part-")
         try:
             with os.fdopen(fd, "wb") as out, src.open("rb") as f:
-                reader = da.VerifyingReader(f, hx, size, f"blob sha256:{hx}")
+                reader = da.VerifyingReader(f if count is None else CountingFile(f, count), hx, size,  # type: ignore[arg-type]
+                                            f"blob sha256:{hx}")
                 cctx.copy_stream(io.BufferedReader(reader, da.CHUNK), out, size=size)
             os.replace(tmp, dst)
         except da.ArchiveError as exc:
@@ -409,11 +425,13 @@ def build_bundle(
     progress: Progress | None = None,
     compression: CompressionMode = "zstd",
     source_commit: str | None = None,
+    meter: Meter | None = None,
 ) -> BuiltBundle:
     """Pack ``loaded`` at release ``version`` into a signed bundle (default in ``ws.bundles_dir``).
 
     Images it builds take the release's recorded commit, else ``source_commit``, else the
-    working tree (see :func:`spbe_share.imaging.app.build_app`)."""
+    working tree (see :func:`spbe_share.imaging.app.build_app`). ``meter`` is told the bytes of
+    the image exports and of the compression (of the blobs not compressed yet: a known total)."""
     from .keyformat import key_id_of
 
     say = progress or (lambda _m: None)
@@ -444,20 +462,28 @@ def build_bundle(
         for comp, ref in refs:
             say(f"exporting {ref}")
             images.append(
-                export_image(client, component=comp, ref=ref, blob_dir=blob_dir, cache=ws.build_cache_dir / "layers")
+                export_image(client, component=comp, ref=ref, blob_dir=blob_dir, cache=ws.build_cache_dir / "layers",
+                             meter=meter)
             )
         hashed: dict[str, FileSpec] = {}
         sources: dict[str, Path] = {}
         digests = sorted({d for img in images for d in img.blob_digests})
+        squeeze = None
         if compression == "zstd":
             say(f"compressing {len(digests)} blobs (zstd)")
+            if meter is not None:
+                todo = [blob_dir / d.split(":", 1)[1] for d in digests]
+                zstd_cache = ws.build_cache_dir / "blobs-zstd"
+                left = sum(p.stat().st_size for p in todo
+                           if not compressed_path(p, p.name, cache=zstd_cache, out_dir=Path(tmp) / "zstd").is_file())
+                squeeze = Count(meter, N_("compressing (zstd)"), left) if left else None
         for d in digests:
             hx = d.split(":", 1)[1]
             raw = blob_dir / hx
             size = raw.stat().st_size
             if compression == "zstd":
                 packed, stored_hx, stored_size = compress_blob(
-                    raw, hx, cache=ws.build_cache_dir / "blobs-zstd", out_dir=Path(tmp) / "zstd"
+                    raw, hx, cache=ws.build_cache_dir / "blobs-zstd", out_dir=Path(tmp) / "zstd", count=squeeze
                 )
                 member = blob_path(d, "zstd")
                 sources[member] = packed
@@ -466,6 +492,8 @@ def build_bundle(
                 member = blob_path(d)
                 sources[member] = raw
                 hashed[member] = (hx, size)
+        if squeeze is not None:
+            squeeze.end()
         when = created or default_created(release.date)
         say(f"writing the SBOM of {len(images)} image(s)")
         files.update(write_sboms(ws, app=entry.id, version=version, images=images, blob_dir=blob_dir,

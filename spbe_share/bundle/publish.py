@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Conflict, InvalidInput, NotFound
+from ..meter import Meter
 from .pack import BuiltBundle, Progress, build_bundle, bundle_filename
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def publish_release(
     today: dt.date | None = None,
     allow_dirty: bool = False,
     progress: Progress | None = None,
+    meter: Meter | None = None,
 ) -> Published:
     """Publish ``app`` ``version`` from the catalog repository ``repo_root`` (default ``ws.root``)."""
     import git
@@ -152,6 +154,7 @@ def publish_release(
             playbooks_dir=playbooks_dir,
             progress=say,
             source_commit=source_commit,
+            meter=meter,
         )
         data = release_record(
             bundle=bundle, date=today or dt.date.today(), source_commit=source_commit

@@ -8,6 +8,7 @@ import click
 
 from ..workspace import Workspace
 from .output import emit_json, info, json_option, table
+from .progress import byte_meter
 
 
 @click.group()
@@ -63,6 +64,7 @@ def build(
         force=force,
         progress=info,
         compression=compression,  # type: ignore[arg-type]
+        meter=byte_meter(as_json=as_json),
     )
     if as_json:
         emit_json(

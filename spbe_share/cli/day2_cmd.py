@@ -10,6 +10,7 @@ import click
 
 from .deploy_cmd import _Progress
 from .output import emit_json, info, json_option, table
+from .progress import byte_meter
 
 
 def _print_plan(plan: Any) -> None:
@@ -92,7 +93,8 @@ def upgrade(ws: Any, app: str, target: str, to: str | None, bundle: Path | None,
             _print_plan(plan)
         return _go_on(yes=yes, dry_run=dry_run)
 
-    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json, verbose=verbose))
+    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json, verbose=verbose),
+                           meter=byte_meter(as_json=as_json))
     with interrupts(ctx.cancel):
         plan, result = do_upgrade(ctx, app=app, target_name=target, to=to, bundle=bundle, sets=sets,
                                   values_file=values_file, allow_self_signed=allow_self_signed,

@@ -11,6 +11,7 @@ import click
 
 from ..outside import terminal_text
 from .output import emit_json, info, json_option, table
+from .progress import byte_meter
 
 
 class _Progress:
@@ -166,7 +167,8 @@ def install(
             raise InvalidInput("install --reset-data: not on a terminal, so nobody can confirm; give --yes")
         click.confirm(f"If {app} on {target} has data without its secrets, archive it on the target and start"
                       " empty?", abort=True)
-    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json, verbose=verbose))
+    ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json, verbose=verbose),
+                           meter=byte_meter(as_json=as_json))
     with interrupts(ctx.cancel):
         result = do_install(
             ctx,

@@ -8,6 +8,7 @@ import click
 
 from ..workspace import Workspace
 from .output import emit_json, info, json_option
+from .progress import byte_meter
 
 
 @click.command()
@@ -46,6 +47,7 @@ def publish(
         repo_root=repo,
         allow_dirty=allow_dirty,
         progress=info,
+        meter=byte_meter(as_json=as_json),
     )
     if as_json:
         emit_json(

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .output import emit_json, info, json_option
+from .progress import byte_meter
 
 
 @click.group("tls")
@@ -37,7 +38,7 @@ def set_cmd(ws: Any, app: str, target: str, cert: Path, key: Path, break_lock: b
     from ..ops.tls import set_tls
     from ..remote.interrupts import interrupts
 
-    ctx = OpContext.create(ws, say=info)
+    ctx = OpContext.create(ws, say=info, meter=byte_meter(as_json=as_json))
     with interrupts(ctx.cancel):
         result = set_tls(ctx, app=app, target_name=target, cert=cert, key=key, break_lock=break_lock)
     if as_json:

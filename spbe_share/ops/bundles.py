@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..bundle.manifest import BundleManifest
     from ..bundle.trust import TrustDecision
     from ..catalog.models import Entry
+    from ..meter import Meter
     from ..records.state import ReleaseRecord
     from ..targets.inventory import Target
     from ..workspace import Workspace
@@ -104,7 +105,9 @@ def ensure_signing_key(ws: Workspace, say: Say) -> Any:
     return keys.load_private_key(ws, info.name)
 
 
-def locate_bundle(ws: Workspace, *, app: str, version: str | None, bundle: Path | None, say: Say) -> Path:
+def locate_bundle(
+    ws: Workspace, *, app: str, version: str | None, bundle: Path | None, say: Say, meter: Meter | None = None
+) -> Path:
     """The bundle file to use: given, cached, or built now from the catalog."""
     if bundle is not None:
         return bundle
@@ -125,7 +128,7 @@ def locate_bundle(ws: Workspace, *, app: str, version: str | None, bundle: Path 
         return cached
     key = ensure_signing_key(ws, say)
     say(f"building bundle {cached.name} (images built when missing)")
-    built = build_bundle(ws, loaded, version=version, key=key, output=cached, progress=say)  # SOURCE/APP: own folder
+    built = build_bundle(ws, loaded, version=version, key=key, output=cached, progress=say, meter=meter)  # SOURCE/APP: own folder
     return built.path
 
 
@@ -162,7 +165,7 @@ def verified_bundle(
     from ..catalog.models import Entry as EntryModel
     from ..yamlio import load_model
 
-    path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say)
+    path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say, meter=ctx.meter)
     manifest, dest = verify_and_extract(ctx.ws, path)
     if digest is not None and manifest_digest(manifest) != digest:
         raise VerificationFailed(

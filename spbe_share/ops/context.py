@@ -13,6 +13,7 @@ from ..records import state
 from ..remote.interrupts import CancelToken
 
 if TYPE_CHECKING:
+    from ..meter import Meter
     from ..remote.runner import ProgressCallback
     from ..workspace import Workspace
 
@@ -39,6 +40,7 @@ class OpContext:
     progress: ProgressCallback | None
     cancel: CancelToken
     lease_s: int = state.DEFAULT_LEASE_S  # the lock's lease (see .lease); $SPBE_SHARE_LEASE_S
+    meter: Meter | None = None  # bytes of ship, compression, image export (see spbe_share.meter)
 
     @classmethod
     def create(
@@ -52,6 +54,7 @@ class OpContext:
         operator: str | None = None,
         cancel: CancelToken | None = None,
         lease_s: int | None = None,
+        meter: Meter | None = None,
     ) -> OpContext:
         from ..audit import operator as current_operator
 
@@ -65,6 +68,7 @@ class OpContext:
             progress=progress,
             cancel=cancel or CancelToken(),
             lease_s=lease_s or lease_from_env(),
+            meter=meter,
         )
 
 

@@ -308,7 +308,7 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
             ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
             shipped = ship_bundle(
                 ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, progress=stop_if_cancelled,
-                bwlimit=env_bwlimit(),
+                bwlimit=env_bwlimit(), meter=ctx.meter,
             )
         else:  # each host the images of the components it runs
             shipped = ship_parts(ctx, plan, progress=stop_if_cancelled)

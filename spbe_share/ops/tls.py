@@ -118,7 +118,7 @@ def ship_proxy(ctx: OpContext, target: Target, plan: ProxyPlan, *, app: str) -> 
     from ..remote.secretsync import stage_tls_key
     from ..remote.ship import env_bwlimit, ship_blobs
 
-    shipped = ship_blobs(ctx.ws, target, plan.blobs, bwlimit=env_bwlimit())
+    shipped = ship_blobs(ctx.ws, target, plan.blobs, bwlimit=env_bwlimit(), meter=ctx.meter)
     stage_tls_key(ctx.ws, target, app=app, key_pem=plan.pair.key_pem)
     return shipped.bytes_sent
 

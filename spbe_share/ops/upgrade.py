@@ -343,7 +343,9 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
     from ..remote.ship import env_bwlimit, ship_bundle
 
     try:
-        shipped = ship_bundle(ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit())
+        shipped = ship_bundle(
+            ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit(), meter=ctx.meter
+        )
     except SpbeError:
         ctx.cancel.check()
         raise

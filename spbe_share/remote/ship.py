@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ..errors import EnvironmentProblem, RemoteFailed, Unreachable, VerificationFailed
+from ..i18n import N_
+from ..meter import Count, Meter
 from .scripts import home
 
 if TYPE_CHECKING:
@@ -233,7 +235,7 @@ def _failure(target: Target, proc: subprocess.Popen[bytes], what: str) -> Except
 
 def _send_file(
     stdin: IO[bytes], blob: BlobToShip, offset: int, *, sent: list[int], progress: Progress | None,
-    bwlimit: int | None,
+    bwlimit: int | None, count: Count | None = None,
 ) -> None:
     start = time.monotonic()
     base = sent[0]
@@ -249,6 +251,8 @@ def _send_file(
             sent[0] += len(chunk)
             if progress is not None:
                 progress(sent[0])
+            if count is not None:
+                count.add(len(chunk))
             if bwlimit:
                 ahead = (sent[0] - base) / bwlimit - (time.monotonic() - start)
                 if ahead > 0:
@@ -264,6 +268,7 @@ def _session(
     progress: Progress | None,
     bwlimit: int | None,
     timeout: float,
+    meter: Meter | None = None,
 ) -> list[tuple[str, str]]:
     """One connection; returns the blobs the receiver refused as [(hex, reason)]."""
     source = receiver_source()
@@ -311,13 +316,18 @@ def _session(
                 plan.append((blob, int(parts[1])))
             else:
                 raise RemoteFailed(f"target {target.name!r}: blob receiver said {line[:120]!r}")
+        count = None
+        if meter is not None and plan:  # the bytes this connection sends, known now
+            count = Count(meter, N_(f"ship to {target.name}"), sum(b.stored_size - off for b, off in plan))
         try:
             for blob, offset in plan:
                 proc.stdin.write(f"BLOB {blob.hex} {offset} {blob.stored_size - offset}\n".encode("ascii"))
                 if offset:
                     result.resumed[blob.hex] = offset
-                _send_file(proc.stdin, blob, offset, sent=sent, progress=progress, bwlimit=bwlimit)
+                _send_file(proc.stdin, blob, offset, sent=sent, progress=progress, bwlimit=bwlimit, count=count)
                 result.sent.append(blob.hex)
+            if count is not None:
+                count.end()
             proc.stdin.write(b"DONE\n")
             proc.stdin.close()
         except (BrokenPipeError, ValueError):
@@ -365,24 +375,27 @@ def ship_blobs(
     progress: Progress | None = None,
     bwlimit: int | None = None,
     timeout: float = 120.0,
+    meter: Meter | None = None,
 ) -> ShipResult:
     """Make sure the target holds every blob of ``blobs`` (verified there). Audited by the caller.
 
     ``bwlimit``: bytes per second to stay under (slow, shared links); ``timeout``: seconds to
-    wait for any answer of the receiver.
+    wait for any answer of the receiver; ``meter``: told the bytes sent of the bytes to send
+    (see :mod:`spbe_share.meter`).
     """
     for b in blobs:
         if not b.path.is_file():
             raise VerificationFailed(f"{b.path}: blob sha256:{b.hex} is missing on this machine")
     start = time.monotonic()
     result = ShipResult(blobs_total=len(blobs))
-    bad = _session(ws, target, blobs, result, progress=progress, bwlimit=bwlimit, timeout=timeout)
+    bad = _session(ws, target, blobs, result, progress=progress, bwlimit=bwlimit, timeout=timeout, meter=meter)
     retry = [hx for hx, _ in bad if hx in result.resumed]
     if retry and len(retry) == len(bad):
         # a kept partial file was wrong (the receiver deleted it): send those again, whole
         again = [b for b in blobs if b.hex in retry]
         second = ShipResult(blobs_total=len(again), bytes_sent=result.bytes_sent)
-        bad = _session(ws, target, again, second, progress=progress, bwlimit=bwlimit, timeout=timeout)
+        bad = _session(ws, target, again, second, progress=progress, bwlimit=bwlimit, timeout=timeout,
+                       meter=meter)
         result.bytes_sent = second.bytes_sent
         result.connections += second.connections
     result.seconds = time.monotonic() - start
@@ -405,11 +418,12 @@ def ship_bundle(
     progress: Progress | None = None,
     bwlimit: int | None = None,
     components: Collection[str] | None = None,
+    meter: Meter | None = None,
 ) -> ShipResult:
     """Ship every blob of a verified, extracted bundle (see :func:`ship_blobs`); with
     ``components`` only those of their images."""
     return ship_blobs(ws, target, blobs_of(manifest, bundle_dir, components=components), progress=progress,
-                      bwlimit=bwlimit)  # fmt: skip
+                      bwlimit=bwlimit, meter=meter)  # fmt: skip
 
 
 def env_bwlimit() -> int | None:

@@ -45,6 +45,7 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
 # the same ratios in the same printed lines
 IN_TESTS: dict[str, str] = {
     "bench_upgrade.py": "tests/e2e/test_upgrade.py",  # test_upgrade_1_0_0_to_1_1_0_...: measure() + report()
+    "bench_ppdb_load.py": "tests/e2e/test_tls.py",  # its TLS install: a few users of the load flow, seconds
 }
 
 

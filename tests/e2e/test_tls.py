@@ -6,7 +6,9 @@ and a certificate from a test CA (not the operator's workspace). Then, with Pyth
 is refused, plain http on 80 only redirects, the app's own port does not answer on the public
 address; ``status`` shows the expiry; ``tls set`` refuses a key of another certificate (one
 line, nothing changed), then replaces the pair and the new certificate is served; the key is
-0600 on the target and in no log, run folder or audit line of the operator.
+0600 on the target and in no log, run folder or audit line of the operator. On the same
+install, the smoke run of ``bench/bench_ppdb_load.py`` (its flow for this app, a few users for
+a few seconds, through the proxy with the certificate verified).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import json
 import socket
 import ssl
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +28,9 @@ from simdc import APP_PORTS, SimDC, donor_kode, make_e2e_workspace, remove_docke
 
 from spbe_share.errors import ExitCode
 from spbe_share.tlscerts import issue_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import bench_ppdb_load  # noqa: E402 - its smoke run is the TLS install below
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tls"),
               pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")]
@@ -130,6 +136,15 @@ def test_install_with_domain_serves_tls_only_and_tls_set_replaces_the_pair(
         assert row["urls"] == [f"https://{DOMAIN}/"]
         assert row["tls_expires"].startswith(f"{now + dt.timedelta(days=397):%Y-%m-%d}"[:7]), row
         assert row["tls_warning"] == ""
+
+        # bench_ppdb_load's smoke run (issue 19 item 7): the load flow for this app, locust headless
+        flow = bench_ppdb_load.seed(APP, dc.address, DOMAIN, ca, "")
+        run = bench_ppdb_load.measure(app=APP, address=dc.address, domain=DOMAIN, ca=ca, flow=flow, users=5, seconds=4,
+                                      think=(0.2, 0.5), containers=f"spbe-{dc.name}-", workdir=tmp_path)  # fmt: skip
+        bench_ppdb_load.report([run])
+        assert run.total is not None and run.total.requests > 10 and run.total.failures == 0, run
+        assert {"2 submit complaint", "3 track complaint", bench_ppdb_load.FLOOR} <= {s.name for s in run.steps}
+        assert run.generator_cpu > 0 and sum(run.server_cpu.values()) > 0, run
 
         # tls set: a key of another certificate is refused before anything changes
         cert2, key2, _, second = _pair(testca, "second", now)

@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("imaging", "agreements", "targets", "tlscerts"),  # images | MoU/PKS records | the inventory | TLS certificates
     ("catalog",),  # entry models, loading, sources, search
     ("audit", "sandbox", "sealing"),  # audit log | template sandbox | sealed secrets
-    ("outside", "yamlio", "workspace", "i18n", "files"),  # outside data | YAML | the workspace | language | writes
+    ("outside", "yamlio", "workspace", "i18n", "files", "meter"),  # outside data | YAML | the workspace | language | writes | byte counts
     ("errors",),
     ("spbe_share",),  # the package itself (its version)
 )
