@@ -404,8 +404,11 @@ def run_playbook(
 
     from ..targets.sshsettings import ansible_strategy
 
-    # an execution node has its own installation: Ansible's own strategy there
-    strategy = ansible_strategy(ws) if node is None else "linear"
+    # Ansible's own strategy: on an execution node (its own installation), and for the local
+    # target (no link to save; mitogen's local context, in a session of its own, would let a
+    # task's processes outlive a cancelled run)
+    local = any(t.connection == "local" for t in targets)
+    strategy = "linear" if node is not None or local else ansible_strategy(ws)
     envvars = ansible_env(run_dir, control_dir, remote_tmp=remote_tmp, strategy=strategy)
     try:
         with token.watching(str(run_dir), interruptible=interruptible):
