@@ -23,10 +23,13 @@ description:
   - I(action=list) returns C(backups) (newest first) and C(incomplete) (C(.partial) folders).
   - I(action=prune) keeps the I(keep) newest, the newest verified one, and every id pinned or
     in I(protect); returns C(deleted) and C(kept). Run it under the app's lock.
+  - I(action=offsite) copies the verified backup I(id) onto the Pemda's backup host over
+    C(ssh) with this host's backup key (C(module_utils/spbe_backup_host.py)), checked there;
+    returns C(offsite) (the backup host's checks), null when the target has no backup host.
   - I(action=pin)/I(action=unpin) keep a backup from pruning for I(holder) (e.g. an upgrade).
   - Never returns data or secrets: only names, sizes, sums and messages.
 options:
-  action: {type: str, required: true, choices: [create, verify, restore, list, prune, pin, unpin]}
+  action: {type: str, required: true, choices: [create, verify, restore, list, prune, pin, unpin, offsite]}
   spec: {type: dict, required: true, description: "the backup spec (spbe_share.plans.backup)"}
   id: {type: str, description: backup id (verify, restore, pin; optional for create)}
   why: {type: str, default: manual, choices: [manual, scheduled, pre-upgrade, pre-restore, pre-rollback, pre-purge]}
@@ -44,6 +47,7 @@ options:
 """
 
 try:
+    from ansible.module_utils import spbe_backup_host as offsite
     from ansible.module_utils import spbe_backup_store as store
     from ansible.module_utils.spbe_backup_engine import Docker, create, verify
     from ansible.module_utils.spbe_backup_restore import restore
@@ -55,7 +59,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "action": {"type": "str", "required": True,
-                       "choices": ["create", "verify", "restore", "list", "prune", "pin", "unpin"]},
+                       "choices": ["create", "verify", "restore", "list", "prune", "pin", "unpin", "offsite"]},
             "spec": {"type": "dict", "required": True},
             "id": {"type": "str"},
             "why": {"type": "str", "default": "manual", "choices": list(store.WHY)},
@@ -101,6 +105,9 @@ def main() -> None:
         if action == "prune":
             result = store.prune(spec, keep=p["keep"], protect=p["protect"])
             module.exit_json(changed=bool(result["deleted"] or result["removed_incomplete"]), **result)
+        if action == "offsite":
+            result = offsite.send(spec["root"], store.backups_dir(spec), store.check_id(p["id"]))
+            module.exit_json(changed=result is not None, offsite=result)
         if action == "pin":
             module.exit_json(changed=store.pin(spec, store.check_id(p["id"]), p["holder"]))
         module.exit_json(changed=store.unpin(spec, p["holder"]))

@@ -34,6 +34,9 @@ import re
 import secrets
 import shutil
 import socket
+import sqlite3
+import tarfile
+import urllib.parse
 
 try:  # as Ansible module_utils
     from ansible.module_utils import spbe_files as files
@@ -402,6 +405,42 @@ def load_verification(spec: dict, backup_id: str) -> dict | None:
         return read_json(f"{backups_dir(spec)}/{backup_id}/{VERIFICATION}")
     except (FileNotFoundError, BackupError):
         return None
+
+
+# ---------------------------------------------------------------- cheap checks of a backup's files
+
+
+def check_sqlite(path: str) -> str:
+    uri = "file:" + urllib.parse.quote(path) + "?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"SQLite cannot read {os.path.basename(path)}: {exc}") from None
+    if rows != [("ok",)]:
+        raise BackupError(f"PRAGMA integrity_check of {os.path.basename(path)}: {'; '.join(r[0] for r in rows[:5])}")
+    return f"integrity_check ok, {tables} tables, user_version {version}"
+
+
+def check_tar(path: str) -> str:
+    n = 0
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            for member in tar:
+                n += 1
+                if member.isreg():
+                    f = tar.extractfile(member)
+                    assert f is not None
+                    while f.read(1 << 20):
+                        pass
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BackupError(f"tar cannot read {os.path.basename(path)}: {exc}") from None
+    return f"tar listing ok, {n} members"
 
 
 # ---------------------------------------------------------------- list, pins, prune

@@ -48,7 +48,9 @@ def target() -> None:
               help="SSH private key file; ROLE=FILE: the one of the host carrying ROLE.")
 @click.option("--pemda", required=True, help='Adopter Pemda, e.g. "Kota Sorong".')
 @click.option("--kode-wilayah", required=True, help="Kemendagri region code, e.g. 96.71.")
-@click.option("--root", default="/var/lib/spbe-share", show_default=True, help="Data dir on the target.")
+@click.option("--root", "root_values", multiple=True, metavar="[ROLE=]PATH",
+              help="Data dir on the target [default: /var/lib/spbe-share]. ROLE=PATH: the one of the host"
+              " carrying ROLE (e.g. backup=/srv/backup: a backup host keeps the copies there).")
 @click.option("--bind-address", default=None,
               help="IP address to publish app ports on [default: --host, resolved to its one IP address].")
 @click.option("--python", "python_values", multiple=True, metavar="[ROLE=]PATH",
@@ -85,7 +87,8 @@ def target() -> None:
               " also in its province group prov_NN.")
 @click.pass_obj
 def add(ws: Any, name: str, host_values: tuple[str, ...], port: int, user: str, key_values: tuple[str, ...],
-        pemda: str, kode_wilayah: str, root: str, bind_address: str | None, python_values: tuple[str, ...],
+        pemda: str, kode_wilayah: str, root_values: tuple[str, ...], bind_address: str | None,
+        python_values: tuple[str, ...],
         fingerprint_values: tuple[str, ...], host_key_file: Path | None, trust_on_first_use: bool,
         accept_values: tuple[str, ...], replace: bool, provision: bool, provision_bundle: Path | None,
         daemon_opts: tuple[str, ...], groups: tuple[str, ...]) -> None:
@@ -112,7 +115,7 @@ def add(ws: Any, name: str, host_values: tuple[str, ...], port: int, user: str, 
     from ..ops.provision import parse_daemon_options, set_docker_daemon_options
     from ..ops.target_add import add_target
     from ..targets.hostkeys import HostKey
-    from ..targets.inventory import parse_host_spec, per_role
+    from ..targets.inventory import DEFAULT_ROOT, parse_host_spec, per_role
 
     specs = [parse_host_spec(v) for v in host_values]
     if len(specs) > 1 or any(s.roles for s in specs):
@@ -122,6 +125,7 @@ def add(ws: Any, name: str, host_values: tuple[str, ...], port: int, user: str, 
     roles = [r for s in specs for r in s.roles]
     key_s, keys = per_role(key_values, "--key", roles)
     python, pythons = per_role(python_values, "--python", roles)
+    root, roots = per_role(root_values, "--root", roles)
     host_key_fingerprint, fingerprints = per_role(fingerprint_values, "--host-key-fingerprint", roles)
     accept_new_host_key, accept_new = per_role(accept_values, "--accept-new-host-key", roles)
     if key_s is None and not all(any(r in keys for r in s.roles) for s in specs):
@@ -135,11 +139,11 @@ def add(ws: Any, name: str, host_values: tuple[str, ...], port: int, user: str, 
         options = {**(old.docker_daemon_options if old else {}), **options}
     result = add_target(
         ws, name=name, hosts=specs, port=port, user=user, key=Path(key_s or next(iter(keys.values()))),
-        pemda=pemda, kode_wilayah=kode_wilayah, root=root, bind_address=bind_address, python=python,
+        pemda=pemda, kode_wilayah=kode_wilayah, root=root or DEFAULT_ROOT, bind_address=bind_address, python=python,
         host_key_fingerprint=host_key_fingerprint, host_key_file=host_key_file,
         trust_on_first_use=trust_on_first_use, accept_new_host_key=accept_new_host_key,
         confirm=_ask_host_key if _interactive() else None, replace=replace, groups=groups,
-        keys={r: Path(k) for r, k in keys.items()}, pythons=pythons, fingerprints=fingerprints,
+        keys={r: Path(k) for r, k in keys.items()}, pythons=pythons, roots=roots, fingerprints=fingerprints,
         accept_new=accept_new,
     )  # fmt: skip
     t = result.target

@@ -88,6 +88,7 @@ def add_target(
     hosts: Sequence[HostSpec] = (),
     keys: Mapping[str, Path] | None = None,
     pythons: Mapping[str, str] | None = None,
+    roots: Mapping[str, str] | None = None,
     fingerprints: Mapping[str, str] | None = None,
     accept_new: Mapping[str, str] | None = None,
 ) -> AddResult:
@@ -100,7 +101,7 @@ def add_target(
     given, the groups it had are kept.
 
     A data center with several hosts: ``hosts`` (``--host ROLE=ADDRESS``, the first one is the
-    target's own host); ``keys``, ``pythons``, ``fingerprints`` and ``accept_new`` give a host
+    target's own host); ``keys``, ``pythons``, ``roots``, ``fingerprints`` and ``accept_new`` give a host
     (named by one of its roles) its own key, interpreter, expected fingerprint or new key.
     Every host's key is pinned and every login proved before anything is saved.
     """
@@ -130,7 +131,7 @@ def add_target(
             key=_check_key_file(of_host(keys, spec.roles, key)),
             pemda=pemda,
             kode_wilayah=kode_wilayah,
-            root=root,
+            root=of_host(roots, spec.roles, root),
             bind_address=(bind_address if i == 0 else None) or spec.host,
             python=of_host(pythons, spec.roles, python),
             roles=spec.roles,
@@ -182,7 +183,8 @@ def add_target(
     first, rest = views[0], views[1:]
     extra = tuple(
         TargetHost(name=host_name(name, v.roles), host=v.host, port=v.port, user=v.user, key=v.key,
-                   python=v.python, bind_address=v.bind_address, roles=v.roles, host_keys=v.host_keys)
+                   python=v.python, root=v.root if v.root != first.root else None, bind_address=v.bind_address,
+                   roles=v.roles, host_keys=v.host_keys)
         for v in rest
     )  # fmt: skip
     target = first.model_copy(update={"groups": chosen, "extra_hosts": extra})

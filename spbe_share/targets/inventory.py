@@ -172,6 +172,7 @@ class TargetHost(BaseModel):
     user: User
     key: Path | None = None
     python: str | None = None
+    root: str | None = None  # its own data folder (a backup host's backup disk); None: the target's
     bind_address: str = Field(min_length=1)
     roles: tuple[RoleName, ...] = Field(min_length=1)
     host_keys: tuple[str, ...] = ()
@@ -220,6 +221,7 @@ class Target(BaseModel):
             out.append(self.model_copy(update={
                 "name": h.name, "host": h.host, "port": h.port, "user": h.user, "key": h.key,
                 "python": h.python, "bind_address": h.bind_address, "host_keys": h.host_keys,
+                "root": h.root or self.root,
                 "roles": h.roles, "extra_hosts": (),
             }))  # fmt: skip
         return out
@@ -282,6 +284,7 @@ class MemberVars(_Strict):
     ansible_ssh_private_key_file: str | None = None
     ansible_python_interpreter: str | None = None
     spbe_bind_address: str | None = None
+    spbe_root: str | None = Field(default=None, min_length=1)
     spbe_target: TargetName
 
 
@@ -371,6 +374,8 @@ def member_hostvars(target: Target, h: TargetHost) -> dict[str, Any]:
         out["ansible_ssh_private_key_file"] = str(h.key)
     if h.python:
         out["ansible_python_interpreter"] = h.python
+    if h.root:
+        out["spbe_root"] = h.root
     out.update(spbe_bind_address=h.bind_address, spbe_target=target.name)
     return out
 
@@ -485,7 +490,8 @@ def load_targets(ws: Workspace) -> dict[str, Target]:
             TargetHost(
                 name=n, host=mv.ansible_host, port=mv.ansible_port, user=mv.ansible_user,
                 key=Path(mv.ansible_ssh_private_key_file) if mv.ansible_ssh_private_key_file else None,
-                python=mv.ansible_python_interpreter, bind_address=mv.spbe_bind_address or mv.ansible_host,
+                python=mv.ansible_python_interpreter, root=mv.spbe_root,
+                bind_address=mv.spbe_bind_address or mv.ansible_host,
                 roles=roles[n], host_keys=pinned(mv.ansible_host, mv.ansible_port),
             )
             for n, mv in sorted(extra.items()) if mv.spbe_target == name
