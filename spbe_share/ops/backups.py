@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import NotFound, RemoteFailed, VerificationFailed
+from ..errors import NotFound, RemoteFailed, Unreachable, VerificationFailed
 from ..outside import child_path
 from ..plans.opvars import (
     DEFAULT_KEEP,
@@ -313,7 +313,11 @@ def list_backups(ctx: OpContext, *, app: str, target_name: str, local_base: Path
         stats, _ = _list_run(ctx, op, target, entry)
         local = local_copies(local_base or fetched_root(ctx.ws), target=target.name, app=app)
         bh = backup_host(target)
-        there = {c.id: c for c in copies(ctx.ws, target) or []}
+        try:
+            there = {c.id: c for c in copies(ctx.ws, target) or []}
+        except (RemoteFailed, Unreachable) as exc:  # the app host's list is still worth showing
+            ctx.say(f"warning: the copies on the backup host could not be read: {exc}")
+            there = {}
         op.note(backups=len(stats.backups), backup_host_copies=len(there))
         return BackupListing(app=app, target=target.name, rows=stats.backups, incomplete=stats.incomplete,
                              serving=serving_version(stats.current), schedule=stats.schedule, local=local,
