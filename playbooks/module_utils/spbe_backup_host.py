@@ -394,10 +394,10 @@ def authorize(root: str, *, target: str, public_key: str, python: str, files: di
     _need(PUBKEY.match(public_key) is not None, "the app host's key is not an ssh-ed25519 public key")
     _need(store.ABS_PATH.match(python) is not None, f"python {python!r} is not a plain absolute path")
     lib = f"{root.rstrip('/')}/lib"
-    os.makedirs(lib, mode=0o755, exist_ok=True)
-    for name, text in files.items():
-        _need(re.match(r"^spbe_[a-z_]{1,40}\.py$", name) is not None, f"not a tool file: {name!r}")
-        store.files.write_atomic(f"{lib}/{name}", text.encode("utf-8"), 0o644)
+    try:
+        store.install_tool(root, files)
+    except store.BackupError as exc:
+        raise BackupHostError(str(exc)) from None
     folder = f"{root.rstrip('/')}/{COPIES_DIR}/{target}"
     os.makedirs(folder, mode=0o700, exist_ok=True)
     os.chmod(f"{root.rstrip('/')}/{COPIES_DIR}", 0o700)

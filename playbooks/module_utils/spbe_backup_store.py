@@ -407,6 +407,37 @@ def load_verification(spec: dict, backup_id: str) -> dict | None:
         return None
 
 
+# ---------------------------------------------------------------- the tool in <root>/lib
+
+TOOL_FILE = re.compile(r"^spbe_[a-z_]{1,40}\.py$")
+
+
+def install_tool(root: str, files_by_name: dict) -> list:
+    """Write the tool's files ``{name: source text}`` into ``<root>/lib`` (mode 0644, each whole
+    or not at all), in one call (one Ansible task, one SSH round trip: not one copy per file).
+    Only ``spbe_*.py`` names; a file already holding that text is left alone. Returns the
+    names written (empty: nothing changed)."""
+    _need(isinstance(root, str) and bool(SAFE_ROOT.match(root)) and ".." not in root.split("/"),
+          f"root {root!r} is not a plain absolute path")
+    _need(isinstance(files_by_name, dict) and bool(files_by_name), "no tool files given")
+    lib = f"{root.rstrip('/')}/lib"
+    os.makedirs(lib, mode=0o755, exist_ok=True)
+    written = []
+    for name, text in sorted(files_by_name.items()):
+        _need(isinstance(name, str) and TOOL_FILE.match(name) is not None, f"not a tool file: {name!r}")
+        _need(isinstance(text, str) and bool(text), f"{name}: empty or not text")
+        path, data = f"{lib}/{name}", text.encode("utf-8")
+        try:
+            with open(path, "rb") as f:
+                same = f.read() == data and (os.fstat(f.fileno()).st_mode & 0o7777) == 0o644
+        except FileNotFoundError:
+            same = False
+        if not same:
+            files.write_atomic(path, data, 0o644)
+            written.append(name)
+    return written
+
+
 # ---------------------------------------------------------------- cheap checks of a backup's files
 
 
