@@ -21,14 +21,15 @@ for p in (str(ENGINE_DIR), str(Path(__file__).resolve().parent)):
 import appdata  # noqa: E402
 import spbe_backup_docker as dk  # noqa: E402
 import spbe_backup_engine as engine  # noqa: E402
+import spbe_backup_host as offsite  # noqa: E402
 import spbe_backup_restore as restorer  # noqa: E402
 import spbe_backup_store as store  # noqa: E402
 
 ENGINE_FILES = ("spbe_files.py", "spbe_lockfile.py", "spbe_backup_store.py", "spbe_backup_docker.py", "spbe_backup_engine.py",
-                "spbe_backup_restore.py")  # = tasks/backup_tool.yml
+                "spbe_backup_host.py", "spbe_backup_restore.py")  # = tasks/backup_tool.yml
 FAKE_DIGEST = "sha256:" + "ab" * 32
 
-__all__ = ["ENGINE_DIR", "ENGINE_FILES", "FAKE_DIGEST", "appdata", "dk", "engine", "restorer", "store",
+__all__ = ["ENGINE_DIR", "ENGINE_FILES", "FAKE_DIGEST", "appdata", "dk", "engine", "offsite", "restorer", "store",
            "published_url", "wait_http_ok", "write_current"]
 
 

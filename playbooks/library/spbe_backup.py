@@ -23,10 +23,15 @@ description:
   - I(action=list) returns C(backups) (newest first) and C(incomplete) (C(.partial) folders).
   - I(action=prune) keeps the I(keep) newest, the newest verified one, and every id pinned or
     in I(protect); returns C(deleted) and C(kept). Run it under the app's lock.
+  - I(action=offsite) copies the verified backup I(id) onto the Pemda's backup host over
+    C(ssh) with this host's backup key (C(module_utils/spbe_backup_host.py)), checked there;
+    returns C(offsite) (the backup host's checks), null when the target has no backup host.
+  - I(action=install_tool) writes I(files) (C({name: source})) into C(<root>/lib/) in one call
+    (the tool scheduled runs use, C(tasks/backup_tool.yml)); returns C(written) (the names changed).
   - I(action=pin)/I(action=unpin) keep a backup from pruning for I(holder) (e.g. an upgrade).
   - Never returns data or secrets: only names, sizes, sums and messages.
 options:
-  action: {type: str, required: true, choices: [create, verify, restore, list, prune, pin, unpin]}
+  action: {type: str, required: true, choices: [create, verify, restore, list, prune, pin, unpin, offsite, install_tool]}
   spec: {type: dict, required: true, description: "the backup spec (spbe_share.plans.backup)"}
   id: {type: str, description: backup id (verify, restore, pin; optional for create)}
   why: {type: str, default: manual, choices: [manual, scheduled, pre-upgrade, pre-restore, pre-rollback, pre-purge]}
@@ -38,12 +43,14 @@ options:
   keep: {type: int, default: 14}
   protect: {type: list, elements: str, default: []}
   holder: {type: str, description: pin holder (pin, unpin)}
+  files: {type: dict, description: "{spbe_*.py name: source text} (install_tool)"}
   docker: {type: str, default: docker}
   timeout: {type: int, description: seconds allowed to each dump/restore program}
   stop_timeout: {type: int, default: 10, description: seconds docker stop waits before killing (restore)}
 """
 
 try:
+    from ansible.module_utils import spbe_backup_host as offsite
     from ansible.module_utils import spbe_backup_store as store
     from ansible.module_utils.spbe_backup_engine import Docker, create, verify
     from ansible.module_utils.spbe_backup_restore import restore
@@ -55,7 +62,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "action": {"type": "str", "required": True,
-                       "choices": ["create", "verify", "restore", "list", "prune", "pin", "unpin"]},
+                       "choices": ["create", "verify", "restore", "list", "prune", "pin", "unpin", "offsite",
+                                   "install_tool"]},
             "spec": {"type": "dict", "required": True},
             "id": {"type": "str"},
             "why": {"type": "str", "default": "manual", "choices": list(store.WHY)},
@@ -67,12 +75,14 @@ def main() -> None:
             "keep": {"type": "int", "default": store.DEFAULT_KEEP},
             "protect": {"type": "list", "elements": "str", "default": []},
             "holder": {"type": "str"},
+            "files": {"type": "dict"},
             "docker": {"type": "str", "default": "docker"},
             "timeout": {"type": "int"},
             "stop_timeout": {"type": "int", "default": 10},
         },
         required_if=[("action", "verify", ["id"]), ("action", "restore", ["id", "expect_version"]),
-                     ("action", "pin", ["id", "holder"]), ("action", "unpin", ["holder"])],
+                     ("action", "pin", ["id", "holder"]), ("action", "unpin", ["holder"]),
+                     ("action", "install_tool", ["files"])],
         supports_check_mode=False,
     )
     p = module.params
@@ -101,6 +111,12 @@ def main() -> None:
         if action == "prune":
             result = store.prune(spec, keep=p["keep"], protect=p["protect"])
             module.exit_json(changed=bool(result["deleted"] or result["removed_incomplete"]), **result)
+        if action == "offsite":
+            result = offsite.send(spec["root"], store.backups_dir(spec), store.check_id(p["id"]))
+            module.exit_json(changed=result is not None, offsite=result)
+        if action == "install_tool":
+            written = store.install_tool(spec["root"], p["files"])
+            module.exit_json(changed=bool(written), written=written)
         if action == "pin":
             module.exit_json(changed=store.pin(spec, store.check_id(p["id"]), p["holder"]))
         module.exit_json(changed=store.unpin(spec, p["holder"]))

@@ -53,16 +53,16 @@ import argparse
 import hashlib
 import json
 import os
-import sqlite3
 import sys
 import tarfile
-import urllib.parse
 
 try:  # as Ansible module_utils
     from ansible.module_utils import spbe_backup_docker as dk
+    from ansible.module_utils import spbe_backup_host as offsite
     from ansible.module_utils import spbe_backup_store as store
 except ImportError:  # as a script in <root>/lib/
     import spbe_backup_docker as dk  # type: ignore[no-redef]
+    import spbe_backup_host as offsite  # type: ignore[no-redef]
     import spbe_backup_store as store  # type: ignore[no-redef]
 
 BackupError = store.BackupError
@@ -256,37 +256,8 @@ def _check_pg(docker: Docker, spec: dict, item: dict, path: str) -> str:
     return f"pg_restore read the whole dump: {len([t for t in toc if t and not t.startswith(';')])} entries, {tables} tables with data"
 
 
-def _check_sqlite(path: str) -> str:
-    uri = "file:" + urllib.parse.quote(path) + "?mode=ro&immutable=1"
-    try:
-        conn = sqlite3.connect(uri, uri=True)
-        try:
-            rows = conn.execute("PRAGMA integrity_check").fetchall()
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"SQLite cannot read {os.path.basename(path)}: {exc}") from None
-    if rows != [("ok",)]:
-        raise BackupError(f"PRAGMA integrity_check of {os.path.basename(path)}: {'; '.join(r[0] for r in rows[:5])}")
-    return f"integrity_check ok, {tables} tables, user_version {version}"
-
-
-def _check_tar(path: str) -> str:
-    n = 0
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            for member in tar:
-                n += 1
-                if member.isreg():
-                    f = tar.extractfile(member)
-                    assert f is not None
-                    while f.read(CHUNK):
-                        pass
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BackupError(f"tar cannot read {os.path.basename(path)}: {exc}") from None
-    return f"tar listing ok, {n} members"
+_check_sqlite = store.check_sqlite  # also the backup host's checks (spbe_backup_host)
+_check_tar = store.check_tar
 
 
 def verify(spec: dict, backup_id: str, *, docker: Docker | None = None) -> dict:
@@ -405,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
                                   file=sys.stderr)
                             return 1
                         out["prune"] = store.prune(spec, keep=args.keep)
+                        # onto the Pemda's backup host, when it has one (spbe_backup_host)
+                        out["offsite"] = offsite.send(spec["root"], store.backups_dir(spec), manifest["id"])
             finally:
                 store.release_lock(spec, owner)
     except BackupError as exc:

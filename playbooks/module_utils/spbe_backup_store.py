@@ -34,6 +34,9 @@ import re
 import secrets
 import shutil
 import socket
+import sqlite3
+import tarfile
+import urllib.parse
 
 try:  # as Ansible module_utils
     from ansible.module_utils import spbe_files as files
@@ -402,6 +405,73 @@ def load_verification(spec: dict, backup_id: str) -> dict | None:
         return read_json(f"{backups_dir(spec)}/{backup_id}/{VERIFICATION}")
     except (FileNotFoundError, BackupError):
         return None
+
+
+# ---------------------------------------------------------------- the tool in <root>/lib
+
+TOOL_FILE = re.compile(r"^spbe_[a-z_]{1,40}\.py$")
+
+
+def install_tool(root: str, files_by_name: dict) -> list:
+    """Write the tool's files ``{name: source text}`` into ``<root>/lib`` (mode 0644, each whole
+    or not at all), in one call (one Ansible task, one SSH round trip: not one copy per file).
+    Only ``spbe_*.py`` names; a file already holding that text is left alone. Returns the
+    names written (empty: nothing changed)."""
+    _need(isinstance(root, str) and bool(SAFE_ROOT.match(root)) and ".." not in root.split("/"),
+          f"root {root!r} is not a plain absolute path")
+    _need(isinstance(files_by_name, dict) and bool(files_by_name), "no tool files given")
+    lib = f"{root.rstrip('/')}/lib"
+    os.makedirs(lib, mode=0o755, exist_ok=True)
+    written = []
+    for name, text in sorted(files_by_name.items()):
+        _need(isinstance(name, str) and TOOL_FILE.match(name) is not None, f"not a tool file: {name!r}")
+        _need(isinstance(text, str) and bool(text), f"{name}: empty or not text")
+        path, data = f"{lib}/{name}", text.encode("utf-8")
+        try:
+            with open(path, "rb") as f:
+                same = f.read() == data and (os.fstat(f.fileno()).st_mode & 0o7777) == 0o644
+        except FileNotFoundError:
+            same = False
+        if not same:
+            files.write_atomic(path, data, 0o644)
+            written.append(name)
+    return written
+
+
+# ---------------------------------------------------------------- cheap checks of a backup's files
+
+
+def check_sqlite(path: str) -> str:
+    uri = "file:" + urllib.parse.quote(path) + "?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"SQLite cannot read {os.path.basename(path)}: {exc}") from None
+    if rows != [("ok",)]:
+        raise BackupError(f"PRAGMA integrity_check of {os.path.basename(path)}: {'; '.join(r[0] for r in rows[:5])}")
+    return f"integrity_check ok, {tables} tables, user_version {version}"
+
+
+def check_tar(path: str) -> str:
+    n = 0
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            for member in tar:
+                n += 1
+                if member.isreg():
+                    f = tar.extractfile(member)
+                    assert f is not None
+                    while f.read(1 << 20):
+                        pass
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BackupError(f"tar cannot read {os.path.basename(path)}: {exc}") from None
+    return f"tar listing ok, {n} members"
 
 
 # ---------------------------------------------------------------- list, pins, prune

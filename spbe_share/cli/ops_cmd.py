@@ -100,6 +100,8 @@ def backup_create(ws: Any, app: str, target: str, fetch: str | None, keep: int |
                + (f" ({r.secrets_note})" if r.secrets_note and not r.secrets else ""))
     if r.fetched:
         click.echo(f"  copy on this machine: {r.fetched}")
+    if r.backup_host:
+        click.echo(f"  copy on the backup host {r.backup_host}: sent host to host, checked there")
     if r.deleted:
         click.echo(f"  pruned: {', '.join(r.deleted)}")
 
@@ -110,7 +112,8 @@ def backup_create(ws: Any, app: str, target: str, fetch: str | None, keep: int |
 @json_option
 @click.pass_obj
 def backup_list(ws: Any, app: str, target: str, as_json: bool) -> None:
-    """The backups of APP on a target (read-only), each marked when a copy is on this machine."""
+    """The backups of APP on a target (read-only): where each is (the app's host, the target's
+    backup host, or both), and whether a copy is on this machine."""
     from ..ops.backups import list_backups
     from ..remote.interrupts import interrupts
 
@@ -120,10 +123,17 @@ def backup_list(ws: Any, app: str, target: str, as_json: bool) -> None:
     if as_json:
         emit_json(listing.as_dict())
         return
-    rows = [(r.id, r.state, r.version, _human(r.size), r.why, r.who, "yes" if r.secrets else "no",
-             "yes" if r.id in listing.local else "", ",".join(r.pinned_by)) for r in listing.rows]
-    table(["id", "state", "version", "size", "why", "who", "secrets", "local copy", "pinned by"], rows,
+    rows: list[tuple[Any, ...]] = [
+        (r.id, r.state, r.version, _human(r.size), r.why, r.who, "yes" if r.secrets else "no", listing.where(r.id),
+         "yes" if r.id in listing.local else "", ",".join(r.pinned_by)) for r in listing.rows]
+    rows += [(c.id, "verified" if c.ok else "failed", "", _human(c.size or 0), "", "", "", "backup host",
+              "yes" if c.id in listing.local else "", "") for c in listing.host_copies.values()
+             if not any(r.id == c.id for r in listing.rows)]
+    rows.sort(key=lambda row: row[0], reverse=True)
+    table(["id", "state", "version", "size", "why", "who", "secrets", "where", "local copy", "pinned by"], rows,
           title=f"backups of {app} on {listing.target} (serving: {listing.serving or 'nothing'})")
+    if listing.backup_host:
+        info(f"backup host: {listing.backup_host}")
     if listing.schedule:
         info(f"schedule: {', '.join(listing.schedule)}")
     for p in listing.incomplete:

@@ -50,7 +50,7 @@ def target() -> None:
 @click.option("--kode-wilayah", required=True, help="Kemendagri region code, e.g. 96.71.")
 @click.option("--root", "root_values", multiple=True, metavar="[ROLE=]PATH",
               help="Data dir on the target [default: /var/lib/spbe-share]. ROLE=PATH: the one of the host"
-              " carrying ROLE.")
+              " carrying ROLE (e.g. backup=/srv/backup: a backup host keeps the copies there).")
 @click.option("--bind-address", "bind_values", multiple=True, metavar="[ROLE=]IP",
               help="IP address to publish app ports on [default: --host, resolved to its one IP address]."
               " ROLE=IP: the one of the host carrying ROLE (its private address).")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import NotFound, RemoteFailed, VerificationFailed
+from ..errors import NotFound, RemoteFailed, Unreachable, VerificationFailed
 from ..outside import child_path
 from ..plans.opvars import (
     DEFAULT_KEEP,
@@ -43,11 +43,13 @@ from ..records.backups import (
     BackupManifest,
     BackupPlayResult,
     BackupRow,
+    HostCopy,
     Verification,
 )
 from ..records.fetch import check_copy
 from ..remote.outcome import host_data
 from ..remote.secretsync import call, read_secrets
+from .backuphost import backup_host, copies, ensure_link
 from .checks import agreement_for, checked_target, refuse_spread, require_slug
 from .context import OpContext
 from .core import Attempt, new_lock, operation, run_locked
@@ -133,9 +135,11 @@ class BackupResult:
     run_dir: Path
     seconds: float
     sealing: dict[str, Any] = field(default_factory=dict)
+    backup_host: str | None = None  # the host its copy landed on, checked there (issue 19)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "backup_host": self.backup_host,
             "app": self.app,
             "target": self.target,
             "id": self.id,
@@ -183,6 +187,7 @@ def backup(
         entry = catalog_entry(ctx, app)
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"), keep=keep)
         sealing = seal_secrets(ctx, target, app, entry)
+        offsite = ensure_link(ctx.ws, target)  # the copy goes host to host, onto the backup host
         spec = backup_spec(entry, target=target.name, root=target.root)
         dest = private_dir(fetch_dir(fetch, target=target.name, app=app)) if fetch is not None else None
         stamp = state.stamp(ctx.now)
@@ -197,13 +202,18 @@ def backup(
         if dest is not None:
             fetched = finish_fetch(dest, done.backup, manifest_sha256=done.verification.manifest_sha256)
         m = done.backup
+        if offsite is not None and (done.offsite is None or done.offsite.manifest_sha256
+                                    != done.verification.manifest_sha256):
+            raise RemoteFailed(f"{target.name}: backup {m.id} was made but its copy on {offsite.name} is not"
+                               " confirmed; run the backup again")
         op.note(backup=m.id, bytes=m.size, secrets=m.secrets is not None, deleted=len(done.deleted),
-                fetched=str(fetched) if fetched else None, run=str(run.run_dir))
+                fetched=str(fetched) if fetched else None, run=str(run.run_dir),
+                backup_host=offsite.name if offsite else None)
         return BackupResult(
             app=app, target=target.name, id=m.id, version=m.release.version, size=m.size,
             verified=done.verification.ok, secrets=m.secrets.names if m.secrets else [], secrets_note=m.secrets_note,
             deleted=list(done.deleted), fetched=fetched, run_dir=run.run_dir, seconds=run.seconds,
-            sealing=sealing.as_dict(),
+            sealing=sealing.as_dict(), backup_host=offsite.name if offsite else None,
         )
 
 
@@ -235,6 +245,16 @@ class BackupListing:
     serving: str | None
     schedule: list[str]
     local: dict[str, Path]
+    backup_host: str | None = None  # the target's backup host (issue 19), when it has one
+    host_copies: dict[str, HostCopy] = field(default_factory=dict)
+
+    def where(self, backup_id: str) -> str:
+        """Where a backup is: ``app host``, ``backup host`` or ``both`` (a copy that failed its
+        checks there does not count)."""
+        here = any(r.id == backup_id for r in self.rows)
+        copy = self.host_copies.get(backup_id)
+        there = copy is not None and copy.ok
+        return "both" if here and there else "backup host" if there else "app host" if here else ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -243,10 +263,18 @@ class BackupListing:
             "serving": self.serving,
             "schedule": self.schedule,
             "incomplete": self.incomplete,
+            "backup_host": self.backup_host,
             "backups": [{**r.model_dump(mode="json"), "local_copy": str(self.local[r.id]) if r.id in self.local
-                         else None} for r in self.rows],
+                         else None, "where": self.where(r.id),
+                         "backup_host_copy": _copy_dict(self.host_copies.get(r.id))} for r in self.rows],
             "local_only": sorted(set(self.local) - {r.id for r in self.rows}),
+            "backup_host_only": [c.model_dump(mode="json") for i, c in sorted(self.host_copies.items(), reverse=True)
+                                 if not any(r.id == i for r in self.rows)],
         }
+
+
+def _copy_dict(copy: HostCopy | None) -> dict[str, Any] | None:
+    return copy.model_dump(mode="json") if copy is not None else None
 
 
 def _list_run(ctx: OpContext, op: Any, target: Target, entry: Entry) -> tuple[ListStats, RunResult]:
@@ -285,9 +313,16 @@ def list_backups(ctx: OpContext, *, app: str, target_name: str, local_base: Path
         entry = catalog_entry(ctx, app)
         stats, _ = _list_run(ctx, op, target, entry)
         local = local_copies(local_base or fetched_root(ctx.ws), target=target.name, app=app)
-        op.note(backups=len(stats.backups))
+        bh = backup_host(target)
+        try:
+            there = {c.id: c for c in copies(ctx.ws, target) or []}
+        except (RemoteFailed, Unreachable) as exc:  # the app host's list is still worth showing
+            ctx.say(f"warning: the copies on the backup host could not be read: {exc}")
+            there = {}
+        op.note(backups=len(stats.backups), backup_host_copies=len(there))
         return BackupListing(app=app, target=target.name, rows=stats.backups, incomplete=stats.incomplete,
-                             serving=serving_version(stats.current), schedule=stats.schedule, local=local)
+                             serving=serving_version(stats.current), schedule=stats.schedule, local=local,
+                             backup_host=bh.name if bh else None, host_copies=there)
 
 
 # ---------------------------------------------------------------- fetch an existing backup
@@ -381,6 +416,7 @@ def schedule(
         if not off:
             op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"))
             seal_secrets(ctx, target, app, entry)  # scheduled backups copy the sealed secrets in
+            ensure_link(ctx.ws, target)  # and copy each backup onto the backup host
         run = run_locked(
             ctx, op, playbook="backup-schedule.yml", target=target, extravars=extravars,
             lock=new_lock(ctx, operation=f"backup schedule {app}"), break_lock=break_lock,

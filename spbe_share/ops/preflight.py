@@ -501,6 +501,11 @@ def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry, proxy: bool = 
 def refuse_across_hosts(target: Target, entry: Entry) -> None:
     """Operations start an app on the target's first host only: an app with roles on a target
     of several hosts is refused before anything changes (its components belong on other hosts)."""
+    if target.multi_host and "backup" in target.roles:
+        raise InvalidInput(
+            f"the first host of target {target.name} carries the role backup: an app is never installed on the"
+            " backup host (its backups would not leave it); add the target with the app's host first"
+        )
     if entry.roles and target.multi_host:
         raise InvalidInput(
             f"{entry.id} spreads over roles ({', '.join(r.name for r in entry.roles)}) and target {target.name} has"

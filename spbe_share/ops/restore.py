@@ -6,6 +6,9 @@ secrets) back into an app, on the core (:mod:`.core`).
   root) are put back from the backup's sealed copy, opened here in memory with the operator's
   key. Then ``restore.yml`` under the lock: a safety backup of the data as it is now, the
   restore (verified again by the engine), the app's health checks.
+* **From the backup host** (issue 19): when the target has a host carrying ``backup`` and the
+  backup is neither in this workspace nor on the app host (a lost or new app host), it is first
+  brought back from the backup host over the hosts' own link, then restored as above.
 * **Onto another server** (``restore APP --target T ID --to-target NEW``): from the copy of
   ``T``'s backup fetched to this workspace (``T`` itself is not contacted: it may be gone). The
   sealed secrets are opened here and written on ``NEW`` (only where missing; a different value
@@ -29,6 +32,7 @@ from ..records import state
 from ..records.backups import BackupManifest, RestorePlayResult
 from ..records.fetch import check_copy
 from ..remote.outcome import host_data
+from .backuphost import ensure_link, pull
 from .backups import catalog_entry, fetched_root, op_attempt
 from .checks import agreement_for, checked_target, refuse_spread, require_slug
 from .context import OpContext
@@ -167,6 +171,15 @@ def restore(
                 details=[f"fetch it first: spbe-share backup fetch {app} {backup_id} --target {target_name}"
                          " (or give the backup's folder with --from DIR)"],
             )
+        pulled = False
+        if to_target is None and folder is None and ensure_link(ctx.ws, target) is not None:
+            # the target keeps its backups on its backup host too: one missing here (a lost or
+            # new app host) comes back from there, host to host, before anything else
+            got = pull(ctx.ws, target, app=app, backup_id=backup_id)
+            pulled = got.pulled
+            if got.pulled:
+                ctx.say(f"backup {backup_id} brought back onto {target.name} from its backup host"
+                        f" ({got.pulled_from}), checked against its manifest")
         if to_target is None:
             have = read_secrets(ctx.ws, target, app=app, names=secret_names(entry))
             if have.missing:  # a wiped root: the data is there, its secrets and records are not
@@ -189,7 +202,7 @@ def restore(
                                          upload=folder)
         r = done_restore.restore
         op.note(version=r.version, safety_backup=done_restore.safety_backup, secrets_put=put, installed=installed,
-                run=str(run.run_dir))
+                run=str(run.run_dir), from_backup_host=pulled)
         return RestoreResult(
             app=app, target=target.name, id=r.id, version=r.version, restored=list(r.restored),
             safety_backup=done_restore.safety_backup, secrets_put=put, installed=installed,

@@ -350,6 +350,9 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
         ctx.cancel.check()
         raise
     ctx.cancel.check()
+    from .backuphost import ensure_link
+
+    ensure_link(ctx.ws, plan.target)  # the pre-upgrade backup is copied onto the backup host too
     op.note(blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent, backup=plan.backup_id)
     run = run_locked(
         ctx, op, playbook="upgrade.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,

@@ -247,12 +247,65 @@ def parse_rows(data: Any, *, where: str) -> list[BackupRow]:
     return out
 
 
+# ---------------------------------------------------------------- the backup host (issue 19 item 5)
+
+
+class HostCopy(_Model):
+    """One copy on the Pemda's backup host, as its ``received.json`` says (``ok``: its size,
+    SHA-256 and cheap engine checks passed there when it came)."""
+
+    id: str = Field(pattern=BACKUP_ID)
+    ok: bool
+    when: str | None = Field(pattern=ISO_UTC)
+    manifest_sha256: Sha256 | None
+    size: Size | None
+
+
+class HostCopies(_Model):
+    """``spbe_backup_host`` ``copies``/``list``: the copies of one target, newest first."""
+
+    copies: list[HostCopy] = Field(max_length=10000)
+
+
+class OffsiteCopy(_Model):
+    """The backup host's checks of a copy just sent (``tasks/backup.yml``, ``spbe_backup_offsite``)."""
+
+    host: Text
+    id: str = Field(pattern=BACKUP_ID)
+    ok: Literal[True]
+    when: str = Field(pattern=ISO_UTC)
+    manifest_sha256: Sha256
+    size: Size
+    checks: list[Check] = Field(max_length=1000)
+
+
+class LinkAnswer(_Model):
+    """The app host's answer to ``link``: the public half of its backup key."""
+
+    public_key: str = Field(pattern=r"^ssh-ed25519 [A-Za-z0-9+/]{20,200}={0,2}$")
+
+
+class AuthorizeAnswer(_Model):
+    folder: Text
+    replaced: int = Field(ge=0)
+
+
+class PullAnswer(_Model):
+    """The app host's answer to ``pull``: the backup came back from the backup host (or was there)."""
+
+    id: str = Field(pattern=BACKUP_ID)
+    pulled: bool
+    pulled_from: Text | None = None
+    checks: list[Check] = Field(default_factory=list, max_length=1000)
+
+
 class BackupPlayResult(_Model):
     """What ``playbooks/backup.yml`` publishes with ``set_stats`` as ``spbe_backup``."""
 
     backup: BackupManifest
     dir: Text
     verification: Verification
+    offsite: OffsiteCopy | None = None
     deleted: list[Annotated[str, Field(pattern=BACKUP_ID)]] = Field(default_factory=list, max_length=10000)
 
 

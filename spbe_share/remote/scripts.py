@@ -18,20 +18,25 @@ plain name elsewhere::
         import spbe_lockfile as lockfile
 
 Pure apart from reading those files; argument lists only (the program is one argument);
-:func:`program_argv` runs one on a target.
+:func:`program_argv` runs one on a target; :func:`ask` runs one with a JSON request on stdin
+and reads its one JSON answer as untrusted (capped, bounded, validated by a strict model).
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from ..workspace import repo_root
 
 if TYPE_CHECKING:
     from ..targets.inventory import Target
     from ..workspace import Workspace
+
+M = TypeVar("M", bound=BaseModel)
 
 HOME = Path("module_utils")  # under the playbooks folder
 PREFIX = "spbe_"  # the project's own module_utils files (the rest is Ansible's)
@@ -115,4 +120,35 @@ def program_argv(ws: Workspace, target: Target, name: str) -> list[str]:
     return ssh_argv(ws, target, command)
 
 
-__all__ = ["HOME", "LOADER", "dependencies", "home", "imported", "program", "program_argv", "source"]
+def ask(ws: Workspace, target: Target, name: str, request: dict[str, Any], model: type[M], *, what: str,
+        limit: int = 4 << 20, timeout: float = 600.0) -> M:
+    """Run ``module_utils/<name>.py`` on ``target`` with ``request`` (JSON on stdin); its answer
+    (stdout, at most ``limit`` bytes) validated as ``model``. An unreachable host is
+    :class:`~spbe_share.errors.Unreachable`; any other failure :class:`~spbe_share.errors.RemoteFailed`
+    naming ``what`` and the last line it printed."""
+    import json
+
+    from ..errors import RemoteFailed, Unreachable
+    from ..outside import loads_model, run_capped, terminal_text
+
+    try:
+        proc = run_capped(program_argv(ws, target, name), limit=limit, timeout=timeout,
+                          input=json.dumps(request).encode("utf-8"))
+    except OSError as exc:
+        raise RemoteFailed(f"{target.name}: {what} could not start ({type(exc).__name__})") from None
+    if proc.timed_out:
+        raise Unreachable(f"{target.name}: {what} did not finish within {timeout:.0f}s")
+    if proc.too_big:
+        raise RemoteFailed(f"{target.name}: {what}: the answer is larger than {limit} bytes; not read")
+    if proc.returncode == 255 and target.connection == "ssh":
+        from .ssh import classify_ssh_failure
+
+        raise classify_ssh_failure(target, 255, proc.stderr_text)
+    if proc.returncode != 0:
+        last = [ln for ln in proc.stderr_text.strip().splitlines() if ln.strip()][-1:] or ["no message"]
+        raise RemoteFailed(f"{target.name}: {what} failed (exit {proc.returncode}):"
+                           f" {terminal_text(last[0], one_line=True)[:300]}")
+    return loads_model(proc.stdout, model, where=f"{target.name}: {what}", error=RemoteFailed)
+
+
+__all__ = ["HOME", "LOADER", "ask", "dependencies", "home", "imported", "program", "program_argv", "source"]

@@ -83,7 +83,7 @@ def sshd_config_text(dc: SimDC) -> str:
             f"Port {dc.port}",
             f"HostKey {dc.host_key}",
             f"PidFile {dc.dir / 'sshd.pid'}",
-            f"AuthorizedKeysFile {dc.authorized_keys}",
+            f"AuthorizedKeysFile {dc.authorized_keys}" + (f" {dc.home}/.ssh/authorized_keys" if dc.own_home else ""),
             "PermitRootLogin prohibit-password",
             "PubkeyAuthentication yes",
             "PasswordAuthentication no",
@@ -96,7 +96,8 @@ def sshd_config_text(dc: SimDC) -> str:
             "X11Forwarding no",
             "PrintMotd no",
             f"Subsystem sftp {sftp}",
-            *(f"SetEnv {k}={v}" for k, v in sorted(dc.session_env.items())),
+            *(f"SetEnv {k}={v}" for k, v in sorted({**dc.session_env, **({"HOME": str(dc.home)} if dc.own_home
+                                                                          else {})}.items())),
             "",
         ]
     )
@@ -121,6 +122,9 @@ class SimDC:
     # environment of every session (sshd's SetEnv): e.g. PYTHONPATH to a hook that models a
     # compromised server's own Python (tests/e2e/test_backup_fetch_hostile.py)
     session_env: dict[str, str] = field(default_factory=dict)
+    # the login user's own home (<dir>/home; sshd also reads <home>/.ssh/authorized_keys), as a
+    # real server's: what spbe-share writes into ~ stays apart from this machine's and other DCs'
+    own_home: bool = False
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     # -- layout
@@ -132,6 +136,10 @@ class SimDC:
     def root(self) -> Path:
         """The target's data directory (``--root``)."""
         return self.dir / "root"
+
+    @property
+    def home(self) -> Path:
+        return self.dir / "home"
 
     @property
     def host_key(self) -> Path:
@@ -173,6 +181,8 @@ class SimDC:
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(exist_ok=True)
+        if self.own_home:
+            self.home.mkdir(mode=0o700, exist_ok=True)
         if not self.host_key.exists():
             self.new_host_key()
         if not self.client_key.exists():

@@ -1,20 +1,28 @@
-"""End to end over SSH: backup, backup list, restore, backup schedule, uninstall, and secrets
-travelling with data (issues 8 and 12), through the real CLI on two simulated data centers.
+"""End to end over SSH: backup, backup list, restore, backup schedule, uninstall, secrets
+travelling with data (issues 8 and 12) and the backup host (issue 19 item 5), through the real
+CLI on two simulated data centers; A's has a second host, its backup host (its own sshd, host
+key, data folder and home).
 
 One module: e-office is installed once on DC A and letters, dispositions and signatures are
 made through its API (tests/appdata.py). Tests run in file order and share that state:
 
 1. ``backup --fetch``: verified, id and size printed, secrets sealed; no secret value in clear
-   in the workspace, in the fetched copy, in the run logs, or in the backup on the target.
-2. ``backup list`` marks the local copy; ``backup schedule`` writes a plain cron file, ``--off``
-   removes it. ``watch enable`` (issue 20 item 5) with a disk threshold below A's use: the check
+   in the workspace, in the fetched copy, in the run logs, or in the backup on the target. The
+   backup lands on the backup host and is checked there (sent host to host with the app host's
+   own key, which opens no shell there and may not read or delete outside its folder).
+2. A scheduled run (the engine's command line, as cron runs it) copies its backup too; ``backup
+   list`` marks the local copy and says where each backup is (both hosts); ``backup schedule``
+   writes a plain cron file, ``--off`` removes it. ``watch enable`` (issue 20 item 5) with a disk threshold below A's use: the check
    on A sends exactly one email to a real local SMTP server and one webhook (a second run sends
    none), ``fleet status`` and ``status`` show the warning; a record left 2 h old is "stale".
 3. ``restore`` in place: refused without a terminal or ``--yes``; with it, the rows made after
    the backup are gone, every letter of the backup is back, signatures verify.
 4. The wiped root (issue 12): A loses ``<root>/apps/e-office`` (secrets, records, backups); the
    data volume survives. ``install`` is refused before any container changes, with the clear
-   message (the way back, ``restore``, takes the same path as 5).
+   message. Then A's host is lost (containers, volumes, whole root with its backup key):
+   ``restore`` of the scheduled backup (never fetched) brings it back from the backup host, puts
+   the sealed secrets back, installs again and restores: every letter and signature is back, the
+   lost host's key no longer opens the backup host.
 5. Disaster recovery: A is destroyed (containers, volumes, root, sshd); ``restore --to-target B``
    from the fetched copy brings every letter back on B and every signature verifies.
 6. On B: ``secrets rotate`` refuses ``SECRET_KEY`` and rotates ``DB_PASSWORD`` (healthy after);
@@ -37,7 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simdc import E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
+from simdc import (
+    TARGET_PYTHON,
+    E2EWorkspace,
+    SimDC,
+    donor_kode,
+    make_e2e_workspace,
+    remove_docker_objects,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alertsinks import http_receiver, smtp_server  # noqa: E402
@@ -67,10 +82,12 @@ def containers(prefix: str) -> list[str]:
 class World:
     """The module's shared state."""
 
-    def __init__(self, w: E2EWorkspace, a: SimDC, b: SimDC, bundle: Path) -> None:
-        self.w, self.a, self.b, self.bundle = w, a, b, bundle
+    def __init__(self, w: E2EWorkspace, a: SimDC, b: SimDC, bh: SimDC, bundle: Path) -> None:
+        self.w, self.a, self.b, self.bh, self.bundle = w, a, b, bh, bundle
         self.before: Any = None  # fingerprint of A's data at backup time
         self.backup_id = ""
+        self.scheduled_id = ""  # a scheduled backup of the same data, never fetched
+        self.key_line = ""  # the line letting A's backup key in on the backup host
         self.secrets: dict[str, bytes] = {}
 
     def url(self, dc: SimDC) -> str:
@@ -88,10 +105,20 @@ def world(sshd_ok: None, bundles: dict[str, Path], tmp_path_factory: pytest.Temp
     run = f"t{secrets.token_hex(2)}"  # target names unique to this run (the Docker engine is shared)
     a = SimDC(name=f"{run}-ops-a", base=base, address="127.0.0.250", pemda="Kota Sorong", kode_wilayah="96.71")
     b = SimDC(name=f"{run}-ops-b", base=base, address="127.0.0.251", pemda="Kota Sorong", kode_wilayah="96.71")
+    # A's backup host: no app runs there (any free loopback address), its own home (~/.ssh)
+    bh = SimDC(name=f"{run}-ops-bh", base=base, pemda="Kota Sorong", kode_wilayah="96.71", own_home=True,
+               app_ports=())
     started: list[SimDC] = []
     try:
-        started += [a.start(), b.start()]
-        w = make_e2e_workspace(tmp_path_factory.mktemp("operator"), {"a": a, "b": b})
+        started += [a.start(), b.start(), bh.start()]
+        w = make_e2e_workspace(tmp_path_factory.mktemp("operator"), {"b": b})
+        w.cli("target", "add", a.name, "--user", "root", "--pemda", a.pemda, "--kode-wilayah", a.kode_wilayah,
+              "--python", TARGET_PYTHON, "--root", str(a.root), "--root", f"backup={bh.root}",
+              "--host", f"app={a.address}", "--key", f"app={a.client_key}",
+              "--host-key-fingerprint", f"app={a.host_key_fingerprint()}",
+              "--host", f"backup={bh.address}", "--key", f"backup={bh.client_key}",
+              "--host-key-fingerprint", f"backup={bh.host_key_fingerprint()}")  # fmt: skip
+        w.dcs["a"] = a
         w.cli("keys", "trust", str(bundles[f"{APP}.pub"]), "--donor-kode", donor_kode(APP))
         w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", a.pemda,
               "--adopter-kode", a.kode_wilayah, "--number", "PKS/OPS/2026", "--signed", TODAY.isoformat(),
@@ -99,7 +126,7 @@ def world(sshd_ok: None, bundles: dict[str, Path], tmp_path_factory: pytest.Temp
               "support")
         w.cli("install", APP, "--target", a.name, "--bundle", str(bundles[APP]), "--set",
               "pemda_name=Pemerintah Kota Sorong", timeout=900)
-        world = World(w, a, b, bundles[APP])
+        world = World(w, a, b, bh, bundles[APP])
         admin = (a.root / "apps" / APP / "secrets" / "ADMIN_PASSWORD").read_text()
         eoffice_seed(world.url(a), admin, letters=12, signed=3, tag="a")
         yield world
@@ -144,13 +171,52 @@ def test_backup_is_verified_fetched_and_carries_its_secrets_sealed(world: World)
     assert files_holding(a.root / "apps" / APP / "backups", values) == []
     assert not any(v.decode() in proc.stdout + proc.stderr for v in values)
 
+    # the backup host: the copy was sent host to host and checked there
+    assert f"copy on the backup host {a.name}--backup: sent host to host, checked there" in proc.stdout
+    copies = world.bh.root / "backup-copies" / a.name
+    received = json.loads((copies / world.backup_id / "received.json").read_text())
+    assert received["ok"] is True and all(c["ok"] for c in received["checks"])
+    assert any(c["detail"] == "sha256 ok; pg_dump custom format header" for c in received["checks"])
+    assert (copies / world.backup_id / "manifest.json").read_bytes() == (
+        a.root / "apps" / APP / "backups" / world.backup_id / "manifest.json").read_bytes()
+    assert files_holding(copies, values) == []  # the secrets travel sealed there too
+    link = a.root / "backup-host-link"
+    assert (link / "id_ed25519").stat().st_mode & 0o777 == 0o600
+    world.key_line = (world.bh.home / ".ssh" / "authorized_keys").read_text().splitlines()[-1]
+    assert world.key_line.startswith(
+        f'restrict,command="{TARGET_PYTHON} {world.bh.root}/lib/spbe_backup_host.py serve {copies}"')
+    assert world.key_line.endswith(f"spbe-backup:{a.name}")
+
+    # the app host's key opens no shell on the backup host, reads and deletes nothing outside its folder
+    ssh = ["ssh", "-i", str(link / "id_ed25519"), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+           "-o", f"UserKnownHostsFile={link / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
+           f"root@{world.bh.address}"]  # fmt: skip
+    for command in (["cat", "/etc/hostname"], ["get", f"../../{world.backup_id}"], ["rm", "-rf", str(copies)]):
+        run = subprocess.run([*ssh, *command], capture_output=True, text=True, timeout=60)  # noqa: S603
+        assert run.returncode == 1 and "spbe-backup-host:" in run.stderr, (command, run.stderr)
+    assert (copies / world.backup_id / "received.json").is_file()
+
 
 def test_backup_list_and_schedule(world: World) -> None:
     w, a = world.w, world.a
+    # a scheduled run (the command line the cron file calls) copies its backup onto the backup host too
+    proc = subprocess.run([TARGET_PYTHON, str(a.root / "lib" / "spbe_backup_engine.py"), "create", "--spec",  # noqa: S603
+                           str(a.root / "apps" / APP / "backup-spec.json"), "--why", "scheduled"],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    scheduled = json.loads(proc.stdout)
+    world.scheduled_id = scheduled["id"]
+    assert scheduled["offsite"]["ok"] is True
+    copy = world.bh.root / "backup-copies" / a.name / world.scheduled_id
+    assert (copy / "received.json").is_file()
+    assert json.loads((copy / "manifest.json").read_text())["secrets"] is not None  # sealed: restorable anywhere
+
     listing = json.loads(w.cli("backup", "list", APP, "--target", a.name, "--json").stdout)
     row = next(r for r in listing["backups"] if r["id"] == world.backup_id)
     assert row["state"] == "verified" and row["secrets"] is True and row["local_copy"]
     assert listing["serving"]
+    assert listing["backup_host"] == f"{a.name}--backup"
+    assert {r["id"]: r["where"] for r in listing["backups"]} == {world.backup_id: "both", world.scheduled_id: "both"}
 
     proc = w.cli("backup", "schedule", APP, "--target", a.name, "--daily", "02:30", "--keep", "5")
     cron = Path(f"/etc/cron.d/spbe-share-backup-{a.name}-{APP}")
@@ -226,8 +292,26 @@ def test_wiped_root_is_refused_before_start(world: World) -> None:
     assert containers(f"spbe-{a.name}-") == before  # no container was recreated or started
     assert not (app_dir / "secrets" / "DB_PASSWORD").exists()
 
-    # the way back (restore puts the sealed secrets back, installs, restores) is the path the
-    # disaster recovery below takes onto B; A is destroyed next
+
+
+def test_a_lost_app_host_comes_back_from_its_backup_host(world: World) -> None:
+    w, a = world.w, world.a
+    # A's host is lost: its containers, volumes, network and every file spbe-share kept there
+    # (secrets, records, backups, its backup key); the scheduled backup was never fetched
+    remove_docker_objects(f"spbe-{a.name}-")
+    shutil.rmtree(a.root)
+    assert not (w.home / "backups" / a.name / APP / world.scheduled_id).exists()
+    proc = w.cli("restore", APP, world.scheduled_id, "--target", a.name, "--yes", "--bundle", str(world.bundle),
+                 timeout=900)
+    assert f"backup {world.scheduled_id} brought back onto {a.name} from its backup host" in proc.stdout + proc.stderr
+    assert f"restored {world.scheduled_id}" in proc.stdout
+    after = eoffice_measure(world.db(a), base_url=world.url(a))
+    assert after.same_data(world.before), after.diff(world.before)
+    assert after.counts["letters"] == 12 and after.signatures == 3 and after.problems == []
+    assert {p.name: p.read_bytes() for p in (a.root / "apps" / APP / "secrets").iterdir() if p.is_file()} == world.secrets
+    # the new host has a new key; the lost host's key no longer opens the backup host
+    keys = [ln for ln in (world.bh.home / ".ssh" / "authorized_keys").read_text().splitlines() if a.name in ln]
+    assert len(keys) == 1 and world.key_line not in keys
 
 
 def test_disaster_recovery_onto_another_data_center(world: World) -> None:

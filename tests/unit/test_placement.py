@@ -113,8 +113,8 @@ def test_a_host_keeps_its_own_root(tmp_path: Path) -> None:
     save_targets(ws, [t])
     members = yaml.safe_load(ws.inventory_file.read_text())["all"]["children"]["spbe_hosts"]["hosts"]
     assert members["dinas-pendidikan-sorong--database"]["spbe_root"] == "/srv/spbe"
-    assert "spbe_root" not in members["dinas-pendidikan-sorong--backup"]  # the target's
+    assert members["dinas-pendidikan-sorong--backup"]["spbe_root"] == "/srv/cadangan"  # dinas()'s own
     loaded = load_targets(ws)["dinas-pendidikan-sorong"]
     assert {h.name: h.root for h in loaded.hosts()} == {
-        "dinas-pendidikan-sorong": t.root, "dinas-pendidikan-sorong--backup": t.root,
+        "dinas-pendidikan-sorong": t.root, "dinas-pendidikan-sorong--backup": "/srv/cadangan",
         "dinas-pendidikan-sorong--database": "/srv/spbe"}

@@ -116,7 +116,7 @@ def dinas(**kw: object) -> Target:
             TargetHost(name="dinas-pendidikan-sorong--database", host="10.1.2.4", user="spbe",
                        key=Path("/keys/db"), bind_address="10.1.2.4", roles=("database",)),
             TargetHost(name="dinas-pendidikan-sorong--backup", host="10.1.2.5", port=2222, user="cadangan",
-                       key=Path("/keys/id"), bind_address="10.1.2.5", roles=("backup",)),
+                       key=Path("/keys/id"), bind_address="10.1.2.5", roles=("backup",), root="/srv/cadangan"),
         ),
     )  # fmt: skip
     base.update(kw)
@@ -137,12 +137,14 @@ def test_several_hosts_in_role_groups_round_trip(ws: Workspace) -> None:
     assert data["spbe_hosts"]["hosts"]["dinas-pendidikan-sorong--backup"] == {
         "ansible_host": "10.1.2.5", "ansible_port": 2222, "ansible_user": "cadangan",
         "ansible_ssh_private_key_file": "/keys/id", "spbe_bind_address": "10.1.2.5",
-        "spbe_target": "dinas-pendidikan-sorong",
+        "spbe_target": "dinas-pendidikan-sorong", "spbe_root": "/srv/cadangan",  # its own data folder
     }  # fmt: skip
     assert data["spbe_hosts"]["vars"] == data["spbe_targets"]["vars"]  # pinned keys only, on every host
     views = {h.name: h for h in loaded.hosts()}
     assert views["dinas-pendidikan-sorong--database"].key == Path("/keys/db")
     assert views["dinas-pendidikan-sorong--database"].pemda == "Kota Sorong"
+    assert views["dinas-pendidikan-sorong--database"].root == loaded.root == "/var/lib/spbe-share"
+    assert views["dinas-pendidikan-sorong--backup"].root == "/srv/cadangan"
     assert loaded.host_with("backup").host == "10.1.2.5"  # type: ignore[union-attr]
     assert loaded.host_with("cache") is None
     # removing the target forgets every host's pins
@@ -276,3 +278,5 @@ def test_operations_refuse_an_app_with_roles_on_several_hosts() -> None:
     refuse_across_hosts(dinas(extra_hosts=()), ppdb())  # one host carries every role
     no_roles = ppdb().model_copy(update={"roles": []})
     refuse_across_hosts(dinas(), no_roles)  # a single-server entry runs on the first host
+    with pytest.raises(InvalidInput, match="carries the role backup: an app is never installed on the backup host"):
+        refuse_across_hosts(dinas(roles=("web", "backup")), no_roles)
