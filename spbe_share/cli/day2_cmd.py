@@ -41,7 +41,9 @@ def _print_plan(plan: Any) -> None:
                 out(f"      {line}")
     else:
         out("  config files: unchanged")
-    out(f"  backup before anything stops: {d['backup']}")
+    out(f"  path: {d['route']['path']}: {d['route']['why']}")
+    if d["backup"]:
+        out(f"  backup before anything stops: {d['backup']}")
     out(f"  downtime: {d['expected_downtime']}")
 
 

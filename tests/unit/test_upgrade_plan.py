@@ -193,3 +193,83 @@ def test_a_secret_the_new_release_introduces_may_be_new_but_the_old_ones_must_ex
     new = [{"name": "DB_PASSWORD", "length": 32}, {"name": "SIGNING_KEY", "length": 64}]
     assert new_secret_names(new, old) == ["SIGNING_KEY"]
     assert new_secret_names(new[:1], old) == []
+
+
+# --- issue 21 item 2: the zero-downtime path (code-only release, stateless web, behind the proxy)
+
+WEB_OLD, WEB_NEW, DB = "sha256:" + "a" * 64, "sha256:" + "b" * 64, "sha256:" + "d" * 64
+
+
+def _release_vars(e: Any, version: str, *, web: str, db: str = DB, config: str = "{}") -> dict[str, Any]:
+    from spbe_share.plans.containers import container_specs, health_specs
+
+    containers = container_specs(e, version=version, target="kota-uji", root="/srv/spbe", bind_address="127.0.0.1",
+                                 images={"web": web, "db": db})
+    return {
+        "spbe_containers": containers,
+        "spbe_health": [h.model_dump(mode="json") for h in health_specs(e, target="kota-uji", bind_address="127.0.0.1")],
+        "spbe_configs": [{"component": "web", "file": "0-config.json", "content": config}],
+        "images": [{"component": "web", "ref": "w", "config": web, "layers": []},
+                   {"component": "db", "ref": "d", "config": db, "layers": []}],
+    }
+
+
+def _spec(e: Any, version: str, **kw: Any) -> Any:
+    from spbe_share.plans.backup import backup_spec
+    from spbe_share.records.deployspec import DeploySpec
+
+    v = _release_vars(e, version, **kw)
+    return DeploySpec.model_validate({
+        "app": "e-office", "target": "kota-uji", "version": version, "bundle_digest": "sha256:" + "c" * 64,
+        "images": v["images"], "blobs": [], "configs": v["spbe_configs"], "network": "spbe-kota-uji-e-office",
+        "volumes": ["spbe-kota-uji-e-office-pgdata"], "containers": v["spbe_containers"], "health": v["spbe_health"],
+        "backup": backup_spec(e, target="kota-uji", root="/srv/spbe").as_data(),
+    })
+
+
+def test_a_code_only_release_behind_the_proxy_switches_and_anything_else_takes_the_safe_path() -> None:
+    from spbe_share.ops.upgrade import upgrade_route
+    from spbe_share.plans.switch import switch_plan
+
+    e = eoffice([rel("1.1.1", upgrades_from="1.0.0")])
+    old = _spec(e, "1.1.0", web=WEB_OLD)
+    new = _release_vars(e, "1.1.1", web=WEB_NEW, config='{"v": 2}')
+    code_only = releases_between(e, from_version="1.1.0", to_version="1.1.1")
+    way = upgrade_route(e, releases=code_only, domain="eoffice.kota-uji.go.id", old=old, new=new)
+    assert way.zero_downtime, way.why
+    assert way.as_dict()["path"] == "zero-downtime"
+    assert "component web is stateless (no volumes) and behind the TLS proxy of eoffice.kota-uji.go.id" in way.why
+    # 1.0.0 -> 1.1.1 crosses 1.1.0, which migrates data: the safe path, and the plan says why
+    crossing = releases_between(e, from_version="1.0.0", to_version="1.1.1")
+    safe = upgrade_route(e, releases=crossing, domain="eoffice.kota-uji.go.id", old=old, new=new)
+    assert (safe.zero_downtime, safe.why) == (False, "1.1.0 migrates data: backup, stop, migrate, start")
+    # no proxy: nothing to switch
+    assert upgrade_route(e, releases=code_only, domain=None, old=old, new=new).why == (
+        "the app has no TLS proxy (installed without --domain): stop, start")
+    # the database changes too: it would restart
+    db_too = _release_vars(e, "1.1.1", web=WEB_NEW, db="sha256:" + "e" * 64)
+    assert upgrade_route(e, releases=code_only, domain="d.go.id", old=old, new=db_too).why == (
+        "component db changes too (image): stop, start")
+    # a web component with a volume is not stateless
+    doc = e.model_dump(mode="json", by_alias=True, exclude_none=True)
+    web = next(c for c in doc["components"] if c["name"] == "web")
+    web["volumes"] = [{"name": "uploads", "path": "/srv/uploads"}]
+    from spbe_share.catalog.models import Entry
+
+    assert upgrade_route(Entry.model_validate(doc), releases=code_only, domain="d.go.id", old=old, new=new).why == (
+        "component web keeps data in volumes (uploads): stop, start")
+
+    # what the switch starts and records: db as it runs, web without a published port, checked inside
+    containers, checks, switch = switch_plan(
+        web="web", port=8080, stamp="20261207T063000Z", serving=old, containers=new["spbe_containers"],
+        health=new["spbe_health"], proxy_container="spbe-kota-uji-e-office--proxy", proxy_dir="/srv/p")
+    assert containers[0] == old.containers[0].model_dump(mode="json")
+    assert containers[1]["name"] == "spbe-kota-uji-e-office-web"
+    assert (containers[1]["image"], containers[1]["ports"]) == (WEB_NEW, [])
+    assert [(h["container"], h["url"]) for h in checks] == [("spbe-kota-uji-e-office-db", None),
+                                                            ("spbe-kota-uji-e-office-web", None)]
+    assert switch["next"]["name"] == "spbe-kota-uji-e-office-web--20261207t063000z"
+    assert switch["health"][0]["container"] == switch["next"]["name"]
+    assert switch["alias"] == "web--20261207t063000z"
+    assert switch["upstream_next"].splitlines()[-1] == "set $spbe_upstream http://web--20261207t063000z:8080;"
+    assert switch["upstream_final"].splitlines()[-1] == "set $spbe_upstream http://web:8080;"
