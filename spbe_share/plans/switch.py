@@ -73,6 +73,8 @@ def route(
         return Route(False, f"{', '.join(migrating)} migrates data: backup, stop, migrate, start")
     if not domain:
         return Route(False, "the app has no TLS proxy (installed without --domain): stop, start")
+    if not web:
+        return Route(False, "not exactly one component changes: stop, start")
     if web_volumes:
         return Route(False, f"component {web} keeps data in volumes ({', '.join(web_volumes)}): stop, start")
     if not web_health:
@@ -103,6 +105,19 @@ def route(
             return Route(False, f"component {comp} changes too ({', '.join(changed)}): stop, start")
     return Route(True, f"no data migration, component {web} is stateless (no volumes) and behind the TLS proxy of"
                        f" {domain}: the new {web} starts beside the old one and the proxy switches once it is healthy")
+
+
+def switched_component(serving: DeploySpec, back: DeploySpec) -> tuple[str, int | None, list[str]]:
+    """For a rollback (no entry at hand, only the two deploy specs): the one component whose image
+    differs, the container port of its http health check, and its volumes; ``""`` when not exactly
+    one component's image differs."""
+    olds = {c.component: c.image for c in serving.containers}
+    differ = [c for c in back.containers if olds.get(c.component) != c.image]
+    if len(differ) != 1:
+        return "", None, []
+    c = differ[0]
+    port = next((h.port for h in back.health if h.component == c.component and h.type == "http"), None)
+    return c.component, port, [m.source for m in c.mounts if m.type == "volume"]
 
 
 def switch_plan(
@@ -155,4 +170,4 @@ def switch_plan(
     return out, checks, switch
 
 
-__all__ = ["GRACE_S", "Route", "route", "switch_plan"]
+__all__ = ["GRACE_S", "Route", "route", "switch_plan", "switched_component"]

@@ -273,3 +273,28 @@ def test_a_code_only_release_behind_the_proxy_switches_and_anything_else_takes_t
     assert switch["alias"] == "web--20261207t063000z"
     assert switch["upstream_next"].splitlines()[-1] == "set $spbe_upstream http://web--20261207t063000z:8080;"
     assert switch["upstream_final"].splitlines()[-1] == "set $spbe_upstream http://web:8080;"
+
+
+def test_a_rollback_of_a_code_only_upgrade_is_a_switch_back_and_of_a_migrating_one_the_safe_path() -> None:
+    from spbe_share.ops.rollback import Choice, rollback_route
+    from spbe_share.plans.switch import switched_component
+
+    e = eoffice([rel("1.1.1", upgrades_from="1.0.0")])
+    back = _spec(e, "1.1.0", web=WEB_OLD)
+    serving = _spec(e, "1.1.1", web=WEB_NEW)
+    assert switched_component(serving, back) == ("web", 8080, [])
+    _, r110 = record("1.1.0", "20261201T000000Z")
+    _, r111 = record("1.1.1", "20261202T000000Z")
+    current = r111.model_copy(update={"domain": "eoffice.kota-uji.go.id"})
+    code_only = Choice(name="x", record=r110, restore=None, undone=[r111], since=None)
+    way = rollback_route(current, current_spec=serving, back_spec=back, choice=code_only)
+    assert way.zero_downtime, way.why
+    migrated = Choice(name="x", record=r110, restore="20261202T000000Z-pre-upgrade-abcdef",
+                      undone=[r111.model_copy(update={"migrates_data": True})], since=None)
+    assert rollback_route(current, current_spec=serving, back_spec=back, choice=migrated).why == (
+        "1.1.1 migrates data: backup, stop, migrate, start")
+    # both components differ: not a switch of one
+    both = _spec(e, "1.1.1", web=WEB_NEW, db="sha256:" + "e" * 64)
+    assert switched_component(both, back) == ("", None, [])
+    assert rollback_route(current, current_spec=both, back_spec=back, choice=code_only).why == (
+        "not exactly one component changes: stop, start")
