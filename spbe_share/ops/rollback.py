@@ -199,6 +199,7 @@ def rollback_route(current: ReleaseRecord, *, current_spec: DeploySpec, back_spe
         web_volumes=volumes, web_health=port is not None, serving=current_spec,
         containers=[c.model_dump(mode="json") for c in back_spec.containers],
         configs=[c.model_dump(mode="json") for c in back_spec.configs],
+        images=[i.model_dump(mode="json") for i in back_spec.images],
     )
 
 
@@ -210,18 +211,20 @@ def switch_back_vars(
     container starts beside the serving one; the others run as they are. No backup: no data changes."""
     web, port, _ = switched_component(current_spec, back_spec)
     assert port is not None  # rollback_route checked it
-    containers, checks, switch = switch_plan(
+    containers, images, checks, switch = switch_plan(
         web=web, port=port, stamp=state.stamp(ctx.now), serving=current_spec,
         containers=[c.model_dump(mode="json") for c in back_spec.containers],
         health=[h.model_dump(mode="json") for h in back_spec.health],
-        proxy_container=proxy_container_name(target.name, app), proxy_dir=f"{state.app_dir(target.root, app)}/{PROXY_DIR}",
+        images=[i.model_dump(mode="json") for i in back_spec.images], proxy_container=proxy_container_name(target.name, app), proxy_dir=f"{state.app_dir(target.root, app)}/{PROXY_DIR}",
     )
-    spec = DeploySpec.model_validate({**back_spec.model_dump(mode="json"), "containers": containers, "health": checks})
+    spec = DeploySpec.model_validate({**back_spec.model_dump(mode="json"), "containers": containers, "images": images,
+                                      "health": checks})
     record = record.model_copy(update={"deploy": attempt_name, "backup": None,
-                                       "health": [HealthSpec.model_validate(h) for h in checks]})
+                                       "health": [HealthSpec.model_validate(h) for h in checks],
+                                       "images": {i["component"]: i["config"] for i in images}})
     return record, {
         "spbe_target": target.name, "spbe_root": target.root, "spbe_app": app, "spbe_stamp": state.stamp(ctx.now),
-        "spbe_version": back_spec.version, "spbe_to": back_spec.playbook_vars(),
+        "spbe_version": back_spec.version, "spbe_to": {**back_spec.playbook_vars(), "spbe_images": images},
         "spbe_from_configs": [c.model_dump(mode="json") for c in current_spec.configs],
         "spbe_switch": switch, "spbe_ship": False, "spbe_release": record.model_dump(mode="json"),
         "spbe_deploy_name": attempt_name, "spbe_deploy_spec": spec.model_dump(mode="json"),

@@ -293,14 +293,18 @@ def plan_upgrade(
     switch: dict[str, Any] = {}
     if way.zero_downtime:
         web, port = web_component(entry)
-        containers, checks, switch = switch_plan(
+        containers, images, checks, switch = switch_plan(
             web=web.name, port=port, stamp=state.stamp(ctx.now), serving=old, containers=new["spbe_containers"],
-            health=new["spbe_health"], proxy_container=proxy_container_name(target.name, app),
+            health=new["spbe_health"], images=new["spbe_images"], proxy_container=proxy_container_name(target.name, app),
             proxy_dir=f"{state.app_dir(target.root, app)}/{PROXY_DIR}",
         )
         # nothing stops and no data changes: no backup is taken (the record names none)
-        release = release.model_copy(update={"health": [HealthSpec.model_validate(h) for h in checks], "backup": None})
-        new.update(spbe_containers=containers, spbe_health=checks, spbe_release=release.model_dump(mode="json"))
+        release = release.model_copy(update={
+            "health": [HealthSpec.model_validate(h) for h in checks], "backup": None,
+            "images": {i["component"]: i["config"] for i in images},
+        })
+        new.update(spbe_containers=containers, spbe_images=images, spbe_health=checks,
+                   spbe_release=release.model_dump(mode="json"))
     new.update(deploy_vars(new, entry=entry, root=target.root, bundle_digest=vb.digest))
     # a secret the new release introduces is generated, not "data without its secrets" (issue 12)
     new["spbe_secrets_may_be_new"] = new_secret_names(new["spbe_secrets"], old)
@@ -331,11 +335,11 @@ def upgrade_route(entry: Any, *, releases: Sequence[Release], domain: str | None
     migrating = [r.version for r in releases if r.migrates_data]
     if not domain or migrating:
         return route(migrating=migrating, domain=domain, web="", web_volumes=(), web_health=False, serving=old,
-                     containers=(), configs=())
+                     containers=(), configs=(), images=())
     web, _ = web_component(entry)
     return route(migrating=migrating, domain=domain, web=web.name, web_volumes=[v.name for v in web.volumes],
                  web_health=web.health is not None, serving=old, containers=new["spbe_containers"],
-                 configs=new["spbe_configs"])
+                 configs=new["spbe_configs"], images=new["spbe_images"])
 
 
 def new_secret_names(secrets: list[dict[str, Any]], old: DeploySpec) -> list[str]:

@@ -7,8 +7,10 @@ It applies when nothing but the app's web component changes and that component k
 * the app is behind its TLS proxy (installed with ``--domain``): the proxy's one-line
   ``proxy/upstream.conf`` decides where requests go (:mod:`.proxy`);
 * the web component (the one the proxy serves) is stateless: it has no volumes;
-* every other component runs exactly as it does now (same image, command, env, ports, mounts
-  and config files): they keep running, untouched.
+* every other component would run as it does now: the same image layers (its image's config
+  differs only by the release's version labels), command, env, ports, mounts and config files.
+  Those keep running, untouched, and the release records them as they run (their container
+  spec and image are the serving release's).
 
 Otherwise the safe path (backup, stop, migrate, start) applies, and the plan says why.
 
@@ -65,10 +67,12 @@ def route(
     serving: DeploySpec,
     containers: Sequence[Mapping[str, Any]],
     configs: Sequence[Mapping[str, Any]],
+    images: Sequence[Mapping[str, Any]],
 ) -> Route:
     """The path from ``serving`` (the deploy spec that runs) to the release whose container specs
     and rendered config files are ``containers`` and ``configs``; ``web``: the component the
-    proxy serves, ``web_volumes`` its volumes, ``web_health`` whether it has a health check; ``migrating``: the crossed releases that migrate data."""
+    proxy serves, ``web_volumes`` its volumes, ``web_health`` whether it has a health check;
+    ``images``: the release's images (``{component, config, layers}``); ``migrating``: the crossed releases that migrate data."""
     if migrating:
         return Route(False, f"{', '.join(migrating)} migrates data: backup, stop, migrate, start")
     if not domain:
@@ -86,6 +90,8 @@ def route(
     gone = sorted(set(olds) - new_comps)
     if gone:
         return Route(False, f"component {', '.join(gone)} is removed: stop, start")
+    old_layers = {i.component: list(i.layers) for i in serving.images}
+    new_layers = {str(i["component"]): list(i["layers"]) for i in images}
     old_configs = {(c.component, c.file): c.content for c in serving.configs}
     new_configs = {(str(c["component"]), str(c["file"])): str(c["content"]) for c in configs}
     for c in containers:
@@ -95,7 +101,9 @@ def route(
         o = olds.get(comp)
         if o is None:
             return Route(False, f"component {comp} is new in this release: stop, start")
-        changed = [k for k in ("image", "command", "env", "ports") if getattr(o, k) != c[k]]
+        changed = [k for k in ("command", "env", "ports") if getattr(o, k) != c[k]]
+        if old_layers.get(comp) != new_layers.get(comp):
+            changed.insert(0, "image")
         if _norm_mounts(o.mounts) != _norm_mounts(c["mounts"]):
             changed.append("mounts")
         if {k: v for k, v in old_configs.items() if k[0] == comp} != {k: v for k, v in new_configs.items()
@@ -128,12 +136,14 @@ def switch_plan(
     serving: DeploySpec,
     containers: Sequence[Mapping[str, Any]],
     health: Sequence[Mapping[str, Any]],
+    images: Sequence[Mapping[str, Any]],
     proxy_container: str,
     proxy_dir: str,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """What the switch starts and records (pure): the release's container specs (the other
-    components' as they run now, the web one without a published port), its health checks, and
-    ``spbe_switch`` (the variables of ``switch.yml``)."""
+    components' as they run now, the web one without a published port), its images (the other
+    components' as they run now), its health checks, and ``spbe_switch`` (the variables of
+    ``switch.yml``)."""
     olds = {c.component: c for c in serving.containers}
     out: list[dict[str, Any]] = []
     final: dict[str, Any] = {}
@@ -143,6 +153,8 @@ def switch_plan(
             out.append(final)
         else:
             out.append(olds[str(c["component"])].model_dump(mode="json"))
+    old_images = {i.component: i.model_dump(mode="json") for i in serving.images}
+    kept_images = [dict(i) if i["component"] == web else old_images[str(i["component"])] for i in images]
     old_health = {h.component: h.model_dump(mode="json") for h in serving.health}
     checks: list[dict[str, Any]] = []
     web_check: dict[str, Any] | None = None
@@ -167,7 +179,7 @@ def switch_plan(
         "upstream_final": upstream_conf(web, port),
         "grace_s": GRACE_S,
     }
-    return out, checks, switch
+    return out, kept_images, checks, switch
 
 
 __all__ = ["GRACE_S", "Route", "route", "switch_plan", "switched_component"]

@@ -200,17 +200,21 @@ def test_a_secret_the_new_release_introduces_may_be_new_but_the_old_ones_must_ex
 WEB_OLD, WEB_NEW, DB = "sha256:" + "a" * 64, "sha256:" + "b" * 64, "sha256:" + "d" * 64
 
 
-def _release_vars(e: Any, version: str, *, web: str, db: str = DB, config: str = "{}") -> dict[str, Any]:
+def _release_vars(e: Any, version: str, *, web: str, db: str = DB, config: str = "{}",
+                  db_layer: str = "sha256:" + "1" * 64) -> dict[str, Any]:
+    """A release's variables; the db image's config differs per release (its version labels), its layers not."""
     from spbe_share.plans.containers import container_specs, health_specs
 
+    if db == DB:
+        db = "sha256:" + version.replace(".", "")[:3].ljust(64, "d")
     containers = container_specs(e, version=version, target="kota-uji", root="/srv/spbe", bind_address="127.0.0.1",
                                  images={"web": web, "db": db})
     return {
         "spbe_containers": containers,
         "spbe_health": [h.model_dump(mode="json") for h in health_specs(e, target="kota-uji", bind_address="127.0.0.1")],
         "spbe_configs": [{"component": "web", "file": "0-config.json", "content": config}],
-        "images": [{"component": "web", "ref": "w", "config": web, "layers": []},
-                   {"component": "db", "ref": "d", "config": db, "layers": []}],
+        "spbe_images": [{"component": "web", "ref": "w", "config": web, "layers": [web]},
+                        {"component": "db", "ref": "d", "config": db, "layers": [db_layer]}],
     }
 
 
@@ -221,7 +225,7 @@ def _spec(e: Any, version: str, **kw: Any) -> Any:
     v = _release_vars(e, version, **kw)
     return DeploySpec.model_validate({
         "app": "e-office", "target": "kota-uji", "version": version, "bundle_digest": "sha256:" + "c" * 64,
-        "images": v["images"], "blobs": [], "configs": v["spbe_configs"], "network": "spbe-kota-uji-e-office",
+        "images": v["spbe_images"], "blobs": [], "configs": v["spbe_configs"], "network": "spbe-kota-uji-e-office",
         "volumes": ["spbe-kota-uji-e-office-pgdata"], "containers": v["spbe_containers"], "health": v["spbe_health"],
         "backup": backup_spec(e, target="kota-uji", root="/srv/spbe").as_data(),
     })
@@ -247,7 +251,7 @@ def test_a_code_only_release_behind_the_proxy_switches_and_anything_else_takes_t
     assert upgrade_route(e, releases=code_only, domain=None, old=old, new=new).why == (
         "the app has no TLS proxy (installed without --domain): stop, start")
     # the database changes too: it would restart
-    db_too = _release_vars(e, "1.1.1", web=WEB_NEW, db="sha256:" + "e" * 64)
+    db_too = _release_vars(e, "1.1.1", web=WEB_NEW, db_layer="sha256:" + "e" * 64)
     assert upgrade_route(e, releases=code_only, domain="d.go.id", old=old, new=db_too).why == (
         "component db changes too (image): stop, start")
     # a web component with a volume is not stateless
@@ -260,10 +264,12 @@ def test_a_code_only_release_behind_the_proxy_switches_and_anything_else_takes_t
         "component web keeps data in volumes (uploads): stop, start")
 
     # what the switch starts and records: db as it runs, web without a published port, checked inside
-    containers, checks, switch = switch_plan(
+    containers, images, checks, switch = switch_plan(
         web="web", port=8080, stamp="20261207T063000Z", serving=old, containers=new["spbe_containers"],
-        health=new["spbe_health"], proxy_container="spbe-kota-uji-e-office--proxy", proxy_dir="/srv/p")
-    assert containers[0] == old.containers[0].model_dump(mode="json")
+        health=new["spbe_health"], images=new["spbe_images"], proxy_container="spbe-kota-uji-e-office--proxy",
+        proxy_dir="/srv/p")
+    assert containers[0] == old.containers[0].model_dump(mode="json")  # db: as it runs (1.1.0's image)
+    assert images == [new["spbe_images"][0], old.images[1].model_dump(mode="json")]
     assert containers[1]["name"] == "spbe-kota-uji-e-office-web"
     assert (containers[1]["image"], containers[1]["ports"]) == (WEB_NEW, [])
     assert [(h["container"], h["url"]) for h in checks] == [("spbe-kota-uji-e-office-db", None),
@@ -281,7 +287,7 @@ def test_a_rollback_of_a_code_only_upgrade_is_a_switch_back_and_of_a_migrating_o
 
     e = eoffice([rel("1.1.1", upgrades_from="1.0.0")])
     back = _spec(e, "1.1.0", web=WEB_OLD)
-    serving = _spec(e, "1.1.1", web=WEB_NEW)
+    serving = _spec(e, "1.1.1", web=WEB_NEW, db="sha256:" + "110".ljust(64, "d"))  # db as 1.1.0 ran it
     assert switched_component(serving, back) == ("web", 8080, [])
     _, r110 = record("1.1.0", "20261201T000000Z")
     _, r111 = record("1.1.1", "20261202T000000Z")
@@ -294,7 +300,7 @@ def test_a_rollback_of_a_code_only_upgrade_is_a_switch_back_and_of_a_migrating_o
     assert rollback_route(current, current_spec=serving, back_spec=back, choice=migrated).why == (
         "1.1.1 migrates data: backup, stop, migrate, start")
     # both components differ: not a switch of one
-    both = _spec(e, "1.1.1", web=WEB_NEW, db="sha256:" + "e" * 64)
+    both = _spec(e, "1.1.1", web=WEB_NEW, db="sha256:" + "e" * 64, db_layer="sha256:" + "e" * 64)
     assert switched_component(both, back) == ("", None, [])
     assert rollback_route(current, current_spec=both, back_spec=back, choice=code_only).why == (
         "not exactly one component changes: stop, start")
