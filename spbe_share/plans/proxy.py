@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..records import state
+from ..records.deployspec import LOOPBACK
 from .containers import labels_for, start_order, url_host
 
 if TYPE_CHECKING:
     from ..catalog.models import Component, Entry
 
-APP_BIND = "127.0.0.1"  # where an app's ports are published when the proxy fronts it
+APP_BIND = LOOPBACK  # where an app's ports are published when the proxy fronts it
 KEY_SECRET = "TLS_PRIVATE_KEY"
 PROXY_DIR = "proxy"  # under the app's folder
 MOUNT_CONF = "/etc/spbe-proxy"

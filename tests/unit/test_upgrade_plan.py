@@ -304,3 +304,20 @@ def test_a_rollback_of_a_code_only_upgrade_is_a_switch_back_and_of_a_migrating_o
     assert switched_component(both, back) == ("", None, [])
     assert rollback_route(current, current_spec=both, back_spec=back, choice=code_only).why == (
         "not exactly one component changes: stop, start")
+
+
+def test_the_deploy_spec_of_an_app_behind_its_proxy_is_read_back_with_its_ports_on_loopback() -> None:
+    """install --domain publishes the app's ports on 127.0.0.1, not the target's address: the
+    upgrade of such an app read its deploy spec as 'not one spbe-share wrote' (exit 8)."""
+    from spbe_share.errors import SpbeError
+    from spbe_share.records.deployspec import validated_deploy
+
+    e = eoffice()
+    data = _spec(e, "1.1.0", web=WEB_OLD).model_dump(mode="json")
+    spec = validated_deploy(data, app="e-office", target="kota-uji", root="/srv/spbe", bind_address="127.0.0.9",
+                            source="t")
+    assert spec.containers[1].ports == ["127.0.0.1:8080:8080/tcp"]
+    data["containers"][1]["ports"] = ["10.0.0.9:8080:8080/tcp"]  # another address: still refused
+    with pytest.raises(SpbeError, match="port '10.0.0.9:8080:8080/tcp'"):
+        validated_deploy(data, app="e-office", target="kota-uji", root="/srv/spbe", bind_address="127.0.0.9",
+                         source="t")
