@@ -96,6 +96,27 @@ class Api:
 
 # ---------------------------------------------------------------- e-office
 
+#: From 1.1.1 on, e-office makes the first admin replace the initial password before anything
+#: else; :func:`eoffice_admin` does so once, to the initial password plus this suffix.
+ADMIN_CHANGED_SUFFIX = "-diganti"
+
+
+def eoffice_admin(base_url: str, initial: str) -> Api:
+    """The first admin's API session on any release: on 1.1.1 and later, the first call
+    replaces the initial password (the forced change) with ``initial + ADMIN_CHANGED_SUFFIX``;
+    later calls, and a restored backup taken after it, log in with that one."""
+    public = Api(base_url)
+    out = public.call("POST", "/api/v1/tokens", {"username": "admin", "password": initial}, expect=(201, 401))
+    if "token" not in out:
+        return public.login("admin", initial + ADMIN_CHANGED_SUFFIX)
+    admin = Api(base_url, out["token"])
+    probe = admin.call("GET", "/api/v1/users", expect=(200, 403))
+    if isinstance(probe, dict) and probe.get("required") == "password_change":
+        admin.call("POST", "/api/v1/me/password", {"current_password": initial,
+                                                   "new_password": initial + ADMIN_CHANGED_SUFFIX}, expect=200)
+        return public.login("admin", initial + ADMIN_CHANGED_SUFFIX)
+    return admin
+
 
 def eoffice_seed(base_url: str, admin_password: str, *, letters: int = 24, signed: int = 4,
                  tag: str = "a", workers: int = 4) -> dict[str, Any]:
@@ -105,7 +126,7 @@ def eoffice_seed(base_url: str, admin_password: str, *, letters: int = 24, signe
     public = Api(base_url)
     # 1.0.0 as released (a source snapshot since the bundle merge) has no "features" at all
     klas = bool((public.call("GET", "/api/v1/info", expect=200).get("features") or {}).get("klasifikasi_arsip"))
-    admin = public.login("admin", admin_password)
+    admin = eoffice_admin(base_url, admin_password)
     users = {}
     for role, name, jabatan in [("sekretariat", "sekre", "Kepala Subbagian TU"), ("pejabat", "kadis", "Kepala Dinas"),
                                 ("pejabat", "kabid", "Kepala Bidang"), ("staf", "staf", "Pranata Komputer")]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import sys
 import urllib.error
@@ -30,6 +31,10 @@ description:
     domain (its certificate's domain and expiry), asks the Docker engine (its unix socket)
     for the state (and restart count) of the containers the records name, calls their http
     health URLs, and reads the scheduled check's last record C(<root>/watch/last.json).
+  - For each C(first_login) item C(APP:SECRET:PATH), calls PATH at the address of APP's first
+    http health URL (the app's answer whether its initial password is still in use: at most
+    4 KiB, returned as text) and the modification time of C(<root>/apps/APP/secrets/SECRET)
+    (when that password was made; its value is never read).
   - Everything it reads is bounded (apps, file sizes, containers, URLs), and returned as read;
     spbe-share validates it on the controller (a target is not trusted).
 options:
@@ -37,6 +42,7 @@ options:
   blobs: {type: bool, default: false, description: also list the blob digests the target holds}
   http_timeout: {type: int, default: 5}
   docker_socket: {type: path, default: /var/run/docker.sock}
+  first_login: {type: list, elements: str, default: [], description: "APP:SECRET:PATH items"}
 """
 
 MAX_APPS = 200
@@ -47,6 +53,9 @@ MAX_BLOBS = 20000
 HTTP_TIMEOUT = 5
 DOCKER_SOCKET = "/var/run/docker.sock"
 SCRIPT_FLAG = "--spbe-share-status"
+FIRST_LOGIN_FLAG = "--first-login"
+MAX_FIRST_LOGIN = 4096  # bytes of an app's first-login answer
+_FIRST_LOGIN = re.compile(r"^([a-z0-9][a-z0-9-]{0,62}):([A-Z][A-Z0-9_]{0,63}):(/[A-Za-z0-9._~/-]{0,199})$")
 WATCH_RECORD = "watch/last.json"  # under the root: written by the scheduled check (module_utils/spbe_watch.py)
 
 
@@ -125,8 +134,43 @@ def http_code(url: str, timeout: float) -> int:
         return -1
 
 
+def http_text(url: str, timeout: float) -> tuple[int, str]:
+    """(status, the first MAX_FIRST_LOGIN bytes of the body as text); status -1: no answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) URL built from the record
+            return int(resp.status), resp.read(MAX_FIRST_LOGIN + 1).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), ""
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return -1, str(exc)[:200]
+
+
+def first_login_state(root: str, record: object, item: str, timeout: float) -> list | None:
+    """``[app, status, body, secret mtime]`` for one ``APP:SECRET:PATH`` item, None when the app
+    has no record or no http health URL to take the address from."""
+    m = _FIRST_LOGIN.match(item)
+    if not m or not isinstance(record, dict) or record.get("app") != m.group(1):
+        return None
+    app, secret, path = m.groups()
+    base = None
+    for h in (record.get("health") or [])[:MAX_URLS]:
+        url = h.get("url") if isinstance(h, dict) else None
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            parts = urllib.parse.urlsplit(url)
+            base = f"{parts.scheme}://{parts.netloc}"
+            break
+    if base is None:
+        return None
+    status, body = http_text(base + path, timeout)
+    try:
+        made = os.stat(os.path.join(root, "apps", app, "secrets", secret)).st_mtime
+    except OSError:
+        made = None
+    return [app, status, body, made]
+
+
 def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIMEOUT,
-                docker_socket: str = DOCKER_SOCKET) -> dict:
+                docker_socket: str = DOCKER_SOCKET, first_login: list | None = None) -> dict:
     """Records, newest attempts, container states, health codes (and blob names) under ``root``."""
     timeout = max(1, http_timeout)
     apps_dir = os.path.join(root, "apps")
@@ -158,6 +202,15 @@ def read_status(root: str, *, blobs: bool = False, http_timeout: int = HTTP_TIME
     containers = [[n, container_state(docker_socket, n, timeout)] for n in names]
     http = [[u, http_code(u, timeout)] for u in urls]
     result = {"records": records, "last": last, "containers": containers, "http": http, "tls": certs}
+    if first_login:
+        by_app = {r.get("app"): r for r in records if isinstance(r, dict)}
+        answers = []
+        for item in list(first_login)[:MAX_APPS]:
+            m = _FIRST_LOGIN.match(str(item))
+            got = first_login_state(root, by_app.get(m.group(1)), str(item), timeout) if m else None
+            if got is not None:
+                answers.append(got)
+        result["first_login"] = answers
     watch = os.path.join(root, WATCH_RECORD)
     if os.path.isfile(watch):  # the scheduled check's last record (spbe_watch.py), as read
         result["watch"] = read_json(watch)
@@ -180,20 +233,33 @@ def main() -> None:
             "blobs": {"type": "bool", "default": False},
             "http_timeout": {"type": "int", "default": HTTP_TIMEOUT},
             "docker_socket": {"type": "path", "default": DOCKER_SOCKET},
+            "first_login": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     p = module.params
-    status = read_status(p["root"], blobs=p["blobs"], http_timeout=p["http_timeout"], docker_socket=p["docker_socket"])
+    status = read_status(p["root"], blobs=p["blobs"], http_timeout=p["http_timeout"], docker_socket=p["docker_socket"],
+                         first_login=p["first_login"])
     module.exit_json(changed=False, status=status)
 
 
 def script(argv: list) -> int:
-    """``--spbe-share-status ROOT [--blobs]``: the status as JSON on stdout."""
-    if not argv or argv[0].startswith("-") or any(a != "--blobs" for a in argv[1:]):
-        sys.stderr.write(f"usage: {SCRIPT_FLAG} ROOT [--blobs]\n")
+    """``--spbe-share-status ROOT [--blobs] [--first-login APP:SECRET:PATH]...``: the status as
+    JSON on stdout."""
+    rest, blobs, first_login = list(argv[1:]), False, []
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--blobs":
+            blobs = True
+        elif arg == FIRST_LOGIN_FLAG and rest and _FIRST_LOGIN.match(rest[0]):
+            first_login.append(rest.pop(0))
+        else:
+            argv = []
+            break
+    if not argv or argv[0].startswith("-"):
+        sys.stderr.write(f"usage: {SCRIPT_FLAG} ROOT [--blobs] [{FIRST_LOGIN_FLAG} APP:SECRET:PATH]...\n")
         return 2
-    sys.stdout.write(json.dumps(read_status(argv[0], blobs="--blobs" in argv[1:]), separators=(",", ":")))
+    sys.stdout.write(json.dumps(read_status(argv[0], blobs=blobs, first_login=first_login), separators=(",", ":")))
     sys.stdout.write("\n")
     return 0
 

@@ -383,6 +383,12 @@ class FirstLogin(Strict):
     secret: EnvName = Field(description="the secret (from 'secrets') holding its first password")
     path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200,
                              description="the login page, relative to the app's URL, e.g. /login")
+    state_path: str | None = Field(
+        default=None, pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200,
+        description="a GET path on the address of the app's http health check, answering without a"
+                    " login {\"initial_password_in_use\": true|false} (no secret); spbe-share status reads"
+                    " it on the target and warns while the first password is still in use,"
+                    " e.g. /api/v1/first-login")
 
 
 class Database(Strict):

@@ -240,9 +240,10 @@ def status(ws: Any, target: str | None, as_json: bool) -> None:
         emit_json([r.as_dict() for r in rows])
     else:
         table(
-            ["app", "version", "target", "pemda", "health", "since", "url", "tls expires", "watch"],
-            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls), r.tls_expires or "-", r.watch)
-             for r in rows],
+            ["app", "version", "target", "pemda", "health", "since", "url", "tls expires", "watch",
+             "initial password"],
+            [(r.app, r.version, r.target, r.pemda, r.health, r.since, " ".join(r.urls), r.tls_expires or "-", r.watch,
+              r.first_login) for r in rows],
         )
         for r in rows:
             if r.tls_warning:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import ExitCode
+from ..records import firstlogin
 from .output import info, table
 
 
@@ -118,13 +119,16 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
         if r.tls_expires_soon:
             tls += " (RENEW)"
         rows.append((r.target, r.app, r.version or "-", latest, health, last, missing, _agreement_text(r.agreement),
-                     worst, tls, _watch_text(r.watch)))  # fmt: skip
+                     worst, tls, _watch_text(r.watch), firstlogin.cell(_login(r), result.generated_at)))  # fmt: skip
     table(["target", "app", "version", "latest", "health", "last operation", "missing regulations", "agreement",
-           "worst finding", "tls expires", "watch"],
+           "worst finding", "tls expires", "watch", "initial password"],
           rows, title=f"fleet status {result.generated_at:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     for r in result.rows:
         for message in r.watch.warnings if r.watch else []:
             info(f"warning: {r.target}/{r.app}: {message}")
+        login = firstlogin.warning(_login(r), result.generated_at, user=r.first_login_user)
+        if login:
+            info(f"warning: {r.target}/{r.app}: {login}")
     unreachable = sorted({r.target for r in result.rows if not r.reachable})
     if unreachable:
         info(f"unreachable: {', '.join(unreachable)}")
@@ -133,6 +137,14 @@ def status(ws: Any, app: str | None, group: str | None, selector: str | None, ti
             info(f"warning: the TLS certificate of {r.app} on {r.target} expires {r.tls_not_after:%Y-%m-%d}:"
                  " spbe-share tls set")
 
+
+
+def _login(r: Any) -> Any:
+    """The row's initial-password state (None: the app was not asked or did not answer)."""
+    if r.initial_password_in_use is None:
+        return None
+    return firstlogin.FirstLoginState(r.app, r.initial_password_in_use, r.initial_password_since,
+                           changed_seen=r.initial_password_changed_seen)
 
 
 def _summary_table(state: Any) -> None:

@@ -59,10 +59,12 @@ def script_source(ws: Workspace) -> str:
     return (ws.playbooks_dir / SCRIPT).read_text(encoding="utf-8")
 
 
-def status_argv(ws: Workspace, target: Target, source: str, *, blobs: bool = False) -> list[str]:
+def status_argv(ws: Workspace, target: Target, source: str, *, blobs: bool = False,
+                first_login: Sequence[str] = ()) -> list[str]:
     """argv on the controller reading ``target``'s status (pure): ssh with the pinned host key,
-    or for the ``local`` target, its python directly."""
-    extra = ["--blobs"] if blobs else []
+    or for the ``local`` target, its python directly. ``first_login``: ``APP:SECRET:PATH`` items
+    (:func:`spbe_share.records.firstlogin.items_for`)."""
+    extra = (["--blobs"] if blobs else []) + [a for item in first_login for a in ("--first-login", item)]
     if target.connection == "local":
         return [target.python or sys.executable, "-c", source, SCRIPT_FLAG, target.root, *extra]
     from ..remote.ssh import ssh_argv
@@ -274,12 +276,13 @@ def _answers(run_dir: Path, targets: Sequence[Target], raws: Sequence[RawAnswer]
 
 
 def read_direct(ws: Workspace, targets: Sequence[Target], *, timeout: int, forks: int, blobs: bool = False,
-                cancel: CancelToken | None = None, now: dt.datetime | None = None) -> dict[str, TargetRead]:  # fmt: skip
+                cancel: CancelToken | None = None, now: dt.datetime | None = None,
+                first_login: Sequence[str] = ()) -> dict[str, TargetRead]:  # fmt: skip
     """Read every target over its own SSH connection, ``forks`` at once (see the module)."""
     from ..remote.runner import run_dir_name
 
     source = script_source(ws)
-    argvs = [status_argv(ws, t, source, blobs=blobs) for t in targets]
+    argvs = [status_argv(ws, t, source, blobs=blobs, first_login=first_login) for t in targets]
     run_dir = ws.runs_dir / run_dir_name("fleet-status", "fleet", None, now or dt.datetime.now(dt.UTC))
     run_dir.mkdir(parents=True, mode=0o700)
     _request(run_dir, targets, argvs, source, timeout=timeout, forks=forks, blobs=blobs)

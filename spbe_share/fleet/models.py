@@ -95,6 +95,13 @@ class FleetRow(_Strict):
         default=None, description="the worst known finding of `spbe-share audit` for this release ('none': no"
         " finding; null: not audited: no vulnerability database imported, or no SBOM of the release here)")
     watch: RowWatch | None = Field(default=None, description="null: no scheduled check on the target")
+    initial_password_in_use: bool | None = Field(
+        default=None, description="the app's first account still has the password it was installed with (the"
+        " entry's first_login.state_path, asked on the target); null: not known")
+    initial_password_since: dt.datetime | None = Field(default=None, description="when that password was made")
+    initial_password_changed_seen: dt.datetime | None = Field(
+        default=None, description="the first status that saw it changed (kept in this workspace)")
+    first_login_user: str | None = Field(default=None, max_length=64, description="the entry's first_login.user")
 
 
 class FleetStatus(_Strict):

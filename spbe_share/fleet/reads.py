@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..catalog.models import SEMVER, SLUG
+from ..records.firstlogin import FirstLoginState, parse_answers
 from ..records.state import ReleaseRecord, TlsInfo, tls_infos
 from .models import LastOperation
 
@@ -39,6 +40,7 @@ class _Probe(BaseModel):
     blobs: list[str] | None = Field(default=None, max_length=20000)
     tls: list[Any] = Field(default_factory=list, max_length=200)  # [[app, proxy/tls.json]]
     watch: Any = None  # the scheduled check's record, validated by records.watch.view_of
+    first_login: Any = None  # [[app, status, body, secret mtime]]: records.firstlogin.parse_answers
 
 
 class _Attempt(BaseModel):
@@ -68,6 +70,7 @@ class TargetRead:
     blobs: frozenset[str] | None = None
     tls: dict[str, TlsInfo] = field(default_factory=dict)  # app -> its proxy's certificate
     watch: Any = None  # the watch record as answered (untrusted; None: no scheduled check there)
+    first_login: dict[str, FirstLoginState] = field(default_factory=dict)  # app -> its initial password
 
     def version_of(self, app: str) -> str | None:
         return next((r.version for r in self.records if r.app == app), None)
@@ -138,6 +141,7 @@ def parse_read(target: Target, data: Any) -> TargetRead:
         # the target's blob store names each blob <sha256 of its stored bytes>[.zst]
         read.blobs = frozenset(m.group(1) for b in probe.blobs if (m := _BLOB_NAME.fullmatch(b)))
     read.tls = tls_infos(probe.tls)
+    read.first_login = parse_answers(probe.first_login)
     read.records.sort(key=lambda r: r.app)
     return read
 

@@ -67,8 +67,11 @@ def read_targets(
     node: ExecutionNode | None = None,
     cancel: CancelToken | None = None,
     via: Literal["ssh", "ansible"] = "ssh",
+    first_login: Sequence[str] = (),
 ) -> dict[str, TargetRead]:
     """Read every target; a target that does not answer in ``timeout`` s is unreachable.
+    ``first_login``: ``APP:SECRET:PATH`` items, the apps asked whether their initial password
+    is still in use.
 
     ``via="ssh"`` (the default): one SSH round trip per target (:func:`.direct.read_direct`);
     ``via="ansible"``, or an execution ``node``: one run of ``playbooks/status.yml``."""
@@ -78,12 +81,15 @@ def read_targets(
     if node is None and via == "ssh":
         from .direct import read_direct
 
-        return read_direct(ws, targets, timeout=timeout, forks=forks, blobs=blobs, cancel=cancel)
-    return _read_by_playbook(ws, targets, timeout=timeout, forks=forks, blobs=blobs, node=node, cancel=cancel)
+        return read_direct(ws, targets, timeout=timeout, forks=forks, blobs=blobs, cancel=cancel,
+                           first_login=first_login)
+    return _read_by_playbook(ws, targets, timeout=timeout, forks=forks, blobs=blobs, node=node, cancel=cancel,
+                             first_login=first_login)
 
 
 def _read_by_playbook(ws: Workspace, targets: Sequence[Target], *, timeout: int, forks: int, blobs: bool,
-                      node: ExecutionNode | None, cancel: CancelToken | None) -> dict[str, TargetRead]:  # fmt: skip
+                      node: ExecutionNode | None, cancel: CancelToken | None,
+                      first_login: Sequence[str] = ()) -> dict[str, TargetRead]:  # fmt: skip
     """Every target in one run of ``status.yml`` (on ``node`` when given)."""
     from ..errors import Cancelled
     from ..remote.runner import HOST_KEY_PATTERNS, run_playbook
@@ -95,7 +101,8 @@ def _read_by_playbook(ws: Workspace, targets: Sequence[Target], *, timeout: int,
         app=None,
         playbook="status.yml",
         targets=list(targets),
-        extravars={"spbe_target": "spbe_targets", "spbe_status_timeout": timeout, "spbe_status_blobs": blobs},
+        extravars={"spbe_target": "spbe_targets", "spbe_status_timeout": timeout, "spbe_status_blobs": blobs,
+                   "spbe_status_first_login": list(first_login)},
         timeout=run_deadline(len(targets), forks=forks, timeout=timeout),
         forks=forks,
         node=node,
@@ -169,7 +176,11 @@ def _row(read: TargetRead, app: str, entry: Entry | None, agreements: Sequence[A
         missing = [MissingRegulation(name=n, uri=u) for n, u in missing_for(entry, version)]
     required = entry.sharing.mou_required if entry is not None else True
     cert = read.tls.get(app)
+    login = read.first_login.get(app)
     return FleetRow(
+        initial_password_in_use=login.in_use if login else None, initial_password_since=login.since if login else None,
+        initial_password_changed_seen=login.changed_seen if login else None,
+        first_login_user=entry.first_login.user if entry is not None and entry.first_login is not None else None,
         tls_not_after=cert.not_after if cert else None,
         tls_expires_soon=expiry_text(cert.not_after, now)[1] if cert else None,
         target=t.name, pemda=t.pemda, kode_wilayah=t.kode_wilayah, groups=list(groups_of(t)), app=app,
@@ -245,13 +256,18 @@ def fleet_status(
 ) -> tuple[FleetStatus, dict[str, TargetRead]]:
     """Read ``targets`` and build the rows (also returns the reads, for plans)."""
     from ..agreements import load_agreements
+    from ..records import firstlogin
     from ..records.state import load_cached
     from ..vuln.audit import worst_findings
 
     when = now or dt.datetime.now(dt.UTC)
-    reads = read_targets(ws, targets, timeout=timeout, forks=forks, node=node, cancel=cancel, via=via)
-    cached = {n: load_cached(ws, n) for n, r in reads.items() if not r.reachable}
     entries = catalog_entries(ws)
+    reads = read_targets(ws, targets, timeout=timeout, forks=forks, node=node, cancel=cancel, via=via,
+                         first_login=firstlogin.items_for(entries.values()))
+    for name, r in reads.items():
+        if r.first_login:
+            r.first_login = firstlogin.remember(ws, name, r.first_login, when)
+    cached = {n: load_cached(ws, n) for n, r in reads.items() if not r.reachable}
     status = build_rows(reads, entries=entries, agreements=load_agreements(ws), today=when.date(),
                         now=when, app=app, cached=cached)  # fmt: skip
     return with_findings(status, worst_findings(ws, reads, entries)), reads
@@ -268,7 +284,7 @@ CSV_COLUMNS = [
     "last_operation", "last_result", "last_when", "latest_version", "releases_behind",
     "missing_regulations", "agreement_number", "agreement_status", "agreement_valid_until",
     "agreement_expires_within_90_days", "worst_finding", "tls_not_after", "tls_expires_soon",
-    "watch_checked_at", "watch_warnings",
+    "watch_checked_at", "watch_warnings", "initial_password_in_use", "initial_password_since",
 ]  # fmt: skip
 
 
@@ -290,6 +306,7 @@ def csv_rows(status: FleetStatus) -> list[list[str]]:
             s(ag.expires_within_90_days if ag else None), s(r.worst_finding),
             s(r.tls_not_after.isoformat() if r.tls_not_after else None), s(r.tls_expires_soon),
             s(wa.checked_at.isoformat() if wa and wa.checked_at else None), ";".join(wa.warnings if wa else []),
+            s(r.initial_password_in_use), s(r.initial_password_since.isoformat() if r.initial_password_since else None),
         ])  # fmt: skip
     return out
 

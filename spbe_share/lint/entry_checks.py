@@ -69,6 +69,14 @@ def check_entry_fields(ctx: LintContext) -> list[Finding]:
         out.append(ctx.at("first-login-missing", ("secrets",),
                           "no first_login: after an install the adopter is not told which account to log in"
                           " with, nor how to read its first password"))  # fmt: skip
+    if e.first_login is not None and e.first_login.state_path is None:
+        out.append(ctx.at("first-login-unchecked", ("first_login",),
+                          "first_login has no state_path: spbe-share status cannot tell whether the first"
+                          " password is still in use"))  # fmt: skip
+    elif e.first_login is not None and not any(c.health and c.health.type == "http" for c in e.components):
+        out.append(ctx.at("first-login-state-unreachable", ("first_login", "state_path"),
+                          "first_login.state_path is read on the address of an http health check, and no"
+                          " component has one"))  # fmt: skip
     if e.post_install_message is not None:
         for lang in ("id", "en"):
             n = grapheme_len(getattr(e.post_install_message, lang))

@@ -1,8 +1,9 @@
 """``spbe-share status``: which app, which version, where, and is it healthy.
 
 Read from the targets themselves (``playbooks/status.yml``: release records + container state +
-http health + the scheduled check's last record, :mod:`spbe_share.records.watch`), one run over
-all targets. A target that cannot be reached is a row saying so
+http health + the scheduled check's last record, :mod:`spbe_share.records.watch` + each app's
+answer whether its initial password is still in use, :mod:`spbe_share.records.firstlogin`), one
+run over all targets. A target that cannot be reached is a row saying so
 (with the last version this workspace recorded there), never a crash.
 """
 
@@ -14,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..i18n import N_
+from ..records import firstlogin
 from ..records.state import SLUG, ReleaseRecord, TlsInfo, load_cached, parse_record, tls_infos
 from ..tlscerts import WARN_DAYS, expiry_text
 
 if TYPE_CHECKING:
+    from ..catalog.models import Entry
     from ..targets.inventory import Target
     from ..workspace import Workspace
 
@@ -36,6 +39,8 @@ class StatusRow:
     tls_warning: str = ""  # it expires within 30 days, or expired
     watch: str = "-"  # the scheduled check (spbe-share watch): "ok (5 min ago)", "2 warnings (...)", "-"
     warnings: list[str] = field(default_factory=list)
+    first_login: str = "-"  # the initial password: "IN USE (3 days)", "changed", "?" or "-"
+    first_login_json: dict[str, Any] = field(default_factory=lambda: {"initial_password_in_use": None})
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,7 @@ class StatusRow:
             "tls_warning": self.tls_warning,
             "watch": self.watch,
             "warnings": self.warnings,
+            **self.first_login_json,
         }
 
 
@@ -92,7 +98,11 @@ def tls_column(info: TlsInfo | None, now: dt.datetime) -> tuple[str, str]:
     return text, N_(f"the TLS certificate of {info.domain} expires within {WARN_DAYS} days: spbe-share tls set")
 
 
-def rows_for_host(target: Target, data: dict[str, Any], *, now: dt.datetime | None = None) -> list[StatusRow]:
+def rows_for_host(target: Target, data: dict[str, Any], *, now: dt.datetime | None = None,
+                  first_login: dict[str, firstlogin.FirstLoginState] | None = None,
+                  users: dict[str, str] | None = None) -> list[StatusRow]:
+    """Rows of one target's answer (pure). ``first_login``: the apps' initial-password states
+    (already parsed and remembered); ``users``: app -> the entry's first-login user."""
     from ..records.watch import summary, view_of
 
     now = now or dt.datetime.now(dt.UTC)
@@ -110,8 +120,11 @@ def rows_for_host(target: Target, data: dict[str, Any], *, now: dt.datetime | No
         health, detail = health_of(rec, states, http)
         expires, warning = tls_column(certs.get(rec.app), now)
         watch, warnings = summary(view, rec.app)
+        login = (first_login or {}).get(rec.app)
+        login_warning = firstlogin.warning(login, now, user=(users or {}).get(rec.app))
         rows.append(StatusRow(rec.app, rec.version, target.name, rec.pemda, health, rec.when, rec.urls, detail,
-                              expires, warning, watch, warnings))
+                              expires, warning, watch, [*warnings, *([login_warning] if login_warning else [])],
+                              firstlogin.cell(login, now), firstlogin.as_json(login)))
     return sorted(rows, key=lambda r: r.app)
 
 
@@ -122,10 +135,27 @@ def collect_status(ws: Workspace, *, target_name: str | None = None) -> list[Sta
         targets: Sequence[Target] = [get_target(ws, target_name)]
     else:
         targets = list_targets(ws, include_local=True)
+    entries = catalog_entries(ws)
     rows: list[StatusRow] = []
     for t in targets:
-        rows.extend(_status_of(ws, t))
+        rows.extend(_status_of(ws, t, entries))
     return rows
+
+
+def catalog_entries(ws: Workspace) -> list[Entry]:
+    """The workspace catalog's entries (first source wins); none when it cannot be opened (status
+    still reads the targets, without asking the apps about their first login)."""
+    from ..catalog.loader import open_catalog
+    from ..errors import SpbeError
+
+    try:
+        found = open_catalog(ws).entries
+    except SpbeError:
+        return []
+    seen: dict[str, Entry] = {}
+    for le in found:
+        seen.setdefault(le.id, le.entry)
+    return list(seen.values())
 
 
 HOST_KEY_MISMATCH = "host-key-mismatch"
@@ -136,7 +166,7 @@ def host_key_mismatches(rows: Sequence[StatusRow]) -> list[StatusRow]:
     return [r for r in rows if r.health == HOST_KEY_MISMATCH]
 
 
-def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
+def _status_of(ws: Workspace, target: Target, entries: Sequence[Entry] = ()) -> list[StatusRow]:
     from ..errors import Cancelled, HostKeyMismatch, SpbeError
     from ..remote.runner import run_playbook
     from ..remote.ssh import check_host_key
@@ -150,7 +180,8 @@ def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
             app=None,
             playbook="status.yml",
             targets=[target],
-            extravars={"spbe_target": target.name, "spbe_root": target.root},
+            extravars={"spbe_target": target.name, "spbe_root": target.root,
+                       "spbe_status_first_login": firstlogin.items_for(entries)},
         )
     except Cancelled:
         raise
@@ -167,7 +198,10 @@ def _status_of(ws: Workspace, target: Target) -> list[StatusRow]:
         why = result.unreachable_message or result.failed_message or result.status
         return _unreachable(ws, target, why)
     data = result.stats.get(target.name, {}).get("spbe_status") or {}
-    return rows_for_host(target, data)
+    now = dt.datetime.now(dt.UTC)
+    states = firstlogin.remember(ws, target.name, firstlogin.parse_answers(data.get("first_login")), now)
+    users = {e.id: e.first_login.user for e in entries if e.first_login is not None}
+    return rows_for_host(target, data, now=now, first_login=states, users=users)
 
 
 def _unreachable(ws: Workspace, target: Target, why: str, *, health: str = "unreachable") -> list[StatusRow]:

@@ -550,7 +550,7 @@ def test_first_login_credentials_and_logs(ews: E2EWorkspace, bundles: dict[str, 
     out = ews.cli(*install_args(app, dc.name, bundles[app])).stdout
     command = f"spbe-share --workspace {ews.home} credentials {app} --target {dc.name}"
     assert f"first login: user admin at {url.rstrip('/')}/login" in out and command in out, out
-    assert "Log in as admin and change the initial password at once" in out
+    assert "Log in as admin; e-Office asks to replace the initial password before anything else" in out
     assert password not in out
 
     piped = ews.cli("credentials", app, "--target", dc.name, check=False)

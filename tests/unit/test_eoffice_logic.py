@@ -274,7 +274,46 @@ def test_catalog_entry_and_compose_agree() -> None:
         assert svc["image"].startswith(c.image + ":")
         assert set(svc.get("secrets", [])) == set(c.secrets)
         assert set(svc.get("depends_on", {})) == set(c.depends_on)
-    assert [r.version for r in entry.releases] == ["1.0.0", "1.1.0"]
+    assert [r.version for r in entry.releases] == ["1.0.0", "1.1.0", "1.1.1"]
     # every release the catalog lists has the migrations it needs
     found = migrations.discover()
     assert {m.introduced for m in found} <= {r.version for r in entry.releases}
+
+
+def test_first_login_initial_password_memo_and_allowed_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1.1.1: the initial secret verified against the stored hash (no column), once per hash."""
+    from eoffice import firstlogin
+
+    initial = "Awal-Rahasia-20-Char"
+    seeded, changed = hash_password(initial), hash_password("sandi-baru-yang-panjang")
+    state = firstlogin.InitialPassword(initial)
+    calls: list[str] = []
+    real = firstlogin.check_password
+    monkeypatch.setattr(firstlogin, "check_password", lambda p, h: calls.append(h) or real(p, h))
+    assert state.matches(seeded) and state.matches(seeded)
+    assert not state.matches(changed) and not state.matches(None) and not state.matches("garbage")
+    assert calls == [seeded, changed, "garbage"]  # one scrypt per distinct hash
+    # the forced session reaches the change (web and API), logout and the public probe only
+    for endpoint in ("ganti_sandi", "api_change_password", "logout", "login", "api_token", "api_first_login", "static"):
+        assert firstlogin.is_allowed(endpoint)
+    for endpoint in ("index", "surat_list", "pengguna", "api_letters", "api_users", "api_user_update", None):
+        assert not firstlogin.is_allowed(endpoint)
+    err = firstlogin.forced_error()
+    assert err["required"] == "password_change" and err["change_url"] == "/api/v1/me/password"
+    assert "POST /api/v1/me/password" in err["error"] and initial not in err["error"]
+
+
+@pytest.mark.parametrize(("new", "confirm", "why"), [
+    ("pendek", None, "minimal 12"),
+    ("lama-tapi-panjang", None, "berbeda dari kata sandi lama"),
+    ("Awal-Rahasia-20-Char", None, "kata sandi awal"),
+    ("baru-yang-panjang-1", "baru-yang-panjang-2", "konfirmasi"),
+])
+def test_first_login_new_password_rules(new: str, confirm: str | None, why: str) -> None:
+    from eoffice.firstlogin import validate_new_password
+
+    got = validate_new_password(current="lama-tapi-panjang", new=new, confirm=confirm, initial="Awal-Rahasia-20-Char")
+    assert got is not None and why in got
+    assert validate_new_password(current="lama-tapi-panjang", new="baru-yang-panjang-1", confirm="baru-yang-panjang-1",
+                                 initial="Awal-Rahasia-20-Char") is None
+

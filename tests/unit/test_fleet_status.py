@@ -107,7 +107,7 @@ def test_rows() -> None:
     fs = build_rows(reads, entries=ENTRIES, agreements=agreements(), today=TODAY, now=NOW)
     by = {(r.target, r.app): r for r in fs.rows}
     eo = by[("sorong", "e-office")]
-    assert (eo.version, eo.latest_version, eo.releases_behind) == ("1.0.0", "1.1.0", 1)
+    assert (eo.version, eo.latest_version, eo.releases_behind) == ("1.0.0", "1.1.1", 2)
     assert [str(m.uri) for m in eo.missing_regulations] == [
         "https://peraturan.bpk.go.id/Details/247841/Permendagri%20No.%2083%20Tahun%202022"]
     assert eo.health == "stopped" and eo.reachable and "exited" in (eo.error or "")

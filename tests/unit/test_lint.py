@@ -207,3 +207,19 @@ def test_a_setting_naming_stored_data_should_be_immutable(good: Path) -> None:
     data["settings"][-1]["immutable"] = True
     set_yaml(good, settings=data["settings"])
     assert "setting-data-mutable" not in {f.check for f in lint_file(good).findings}
+
+
+def test_first_login_state_path(good: Path) -> None:
+    data = yaml.safe_load(good.read_text(encoding="utf-8"))
+    data["secrets"] = [{"name": "ADMIN_PASSWORD", "description": "Kata sandi awal admin"}]
+    data["components"][0]["secrets"] = ["ADMIN_PASSWORD"]
+    data["first_login"] = {"user": "admin", "secret": "ADMIN_PASSWORD"}
+    good.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert "first-login-unchecked" in checks(good)
+    data["first_login"]["state_path"] = "/api/v1/first-login"
+    good.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert not {"first-login-unchecked", "first-login-state-unreachable"} & checks(good)
+    data["components"][0]["health"] = {"type": "command", "command": ["true"]}
+    good.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    [f] = [f for f in lint_file(good).findings if f.check == "first-login-state-unreachable"]
+    assert f.field == "first_login.state_path" and "no component has one" in f.message

@@ -6,7 +6,7 @@ migrations it knows are the files in ``migrations/``.
 
 from __future__ import annotations
 
-__version__ = "1.1.0"
+__version__ = "1.1.1"
 
 
 def app_version() -> str:

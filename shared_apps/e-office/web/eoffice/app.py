@@ -28,7 +28,7 @@ from flask import (
 )
 from flask.json.provider import DefaultJSONProvider
 
-from . import migrations, signing, store
+from . import firstlogin, migrations, signing, store
 from .config import Config
 from .security import ROLES, can
 from .versioning import has_klasifikasi
@@ -90,6 +90,7 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     klas = has_klasifikasi(version)
+    initial = firstlogin.InitialPassword(cfg.admin_password)
     expected_schema = len(migrations.for_version(migrations.discover(), version))
 
     def conn() -> pg8000.native.Connection:
@@ -139,6 +140,9 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
         return render_template("error.html", message="Halaman tidak ditemukan."), 404
 
     # -- auth -------------------------------------------------------------------------
+    def initial_in_use() -> bool:
+        return initial.matches(store.password_hash_of(conn(), firstlogin.FIRST_ADMIN))
+
     def _csrf_token() -> str:
         if "csrf" not in session:
             session["csrf"] = secrets.token_urlsafe(24)
@@ -164,6 +168,12 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
                 if g.user is None or not g.user["aktif"]:
                     session.clear()
                     g.user = None
+        # 1.1.1: the first admin reaches nothing but the change of the initial password.
+        if (g.user is not None and g.user["username"] == firstlogin.FIRST_ADMIN
+                and not firstlogin.is_allowed(request.endpoint) and initial_in_use()):
+            if is_api():
+                return jsonify(firstlogin.forced_error()), 403
+            return redirect(url_for("ganti_sandi"))
         return None
 
     def api_auth(action: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -234,6 +244,23 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
     @api_auth()
     def api_me() -> Any:
         return jsonify(g.user)
+
+    def _change_password(data: dict[str, Any]) -> None:
+        store.change_own_password(conn(), g.user, data, initial=cfg.admin_password)
+        log.info("audit: pengguna %s mengganti kata sandinya%s (dari %s)", g.user["username"],
+                 " (kata sandi awal tidak dipakai lagi)" if g.user["username"] == firstlogin.FIRST_ADMIN else "",
+                 request.remote_addr or "-")
+
+    @app.post("/api/v1/me/password")
+    @api_auth()
+    def api_change_password() -> Any:
+        _change_password(body())
+        return jsonify(changed=True, message="kata sandi diganti; semua token lama dicabut, minta token baru"), 200
+
+    @app.get("/api/v1/first-login")
+    def api_first_login() -> Any:
+        # Public like /healthz: one boolean, no secret; spbe-share reads it without credentials.
+        return jsonify(initial_password_in_use=initial_in_use())
 
     @app.get("/api/v1/users")
     @api_auth()
@@ -377,6 +404,22 @@ def create_app(cfg: Config, version: str, *, key: signing.StoredKey, private: An
             nxt = request.args.get("next", "")
             return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("index"))
         return render_template("login.html")
+
+    @app.route("/ganti-sandi", methods=["GET", "POST"])
+    @ui_auth()
+    def ganti_sandi() -> Any:
+        forced = g.user["username"] == firstlogin.FIRST_ADMIN and initial_in_use()
+        if request.method == "POST":
+            try:
+                _change_password({k: request.form.get(k, "") for k in
+                                  ("current_password", "new_password", "confirm_password")})
+            except store.AppError as exc:
+                flash(str(exc), "error")
+                return render_template("ganti_sandi.html", forced=forced,
+                                       minimum=firstlogin.NEW_PASSWORD_MIN), exc.status
+            flash("Kata sandi diganti.", "ok")
+            return redirect(url_for("index"))
+        return render_template("ganti_sandi.html", forced=forced, minimum=firstlogin.NEW_PASSWORD_MIN)
 
     @app.post("/logout")
     def logout() -> Any:

@@ -82,6 +82,32 @@ def authenticate(conn: pg8000.native.Connection, username: str, password: str) -
     return user
 
 
+def password_hash_of(conn: pg8000.native.Connection, username: str) -> str | None:
+    found = one(conn, "SELECT password_hash FROM users WHERE username = :u", u=username)
+    return None if found is None else str(found["password_hash"])
+
+
+def change_own_password(conn: pg8000.native.Connection, user: Row, data: dict[str, Any], *,
+                        initial: str) -> None:
+    """The user replaces their own password: the current one must verify, the new one must
+    pass :func:`firstlogin.validate_new_password`. Every API token of the user is revoked."""
+    from .firstlogin import validate_new_password
+
+    current = str(data.get("current_password") or "")
+    new = str(data.get("new_password") or "")
+    confirm = data.get("confirm_password")
+    stored = password_hash_of(conn, str(user["username"]))
+    if stored is None or not check_password(current, stored):
+        raise AppError("current_password: kata sandi lama salah", 403)
+    why = validate_new_password(current=current, new=new, initial=initial,
+                                confirm=None if confirm is None else str(confirm))
+    if why:
+        raise AppError(f"new_password: {why}")
+    with transaction(conn):
+        conn.run("UPDATE users SET password_hash = :h WHERE id = :i", h=hash_password(new), i=user["id"])
+        conn.run("DELETE FROM api_tokens WHERE user_id = :u", u=user["id"])
+
+
 def user_by_token(conn: pg8000.native.Connection, token: str) -> Row | None:
     user = one(
         conn,
