@@ -235,7 +235,7 @@ def test_a_code_only_release_behind_the_proxy_switches_and_anything_else_takes_t
     from spbe_share.ops.upgrade import upgrade_route
     from spbe_share.plans.switch import switch_plan
 
-    e = eoffice([rel("1.1.1", upgrades_from="1.0.0")])
+    e = eoffice()  # the real catalog entry: 1.1.1 is code only
     old = _spec(e, "1.1.0", web=WEB_OLD)
     new = _release_vars(e, "1.1.1", web=WEB_NEW, config='{"v": 2}')
     code_only = releases_between(e, from_version="1.1.0", to_version="1.1.1")
@@ -243,7 +243,8 @@ def test_a_code_only_release_behind_the_proxy_switches_and_anything_else_takes_t
     assert way.zero_downtime, way.why
     assert way.as_dict()["path"] == "zero-downtime"
     assert "component web is stateless (no volumes) and behind the TLS proxy of eoffice.kota-uji.go.id" in way.why
-    # 1.0.0 -> 1.1.1 crosses 1.1.0, which migrates data: the safe path, and the plan says why
+    # 1.0.0 -> 1.1.1 goes through 1.1.0, which migrates data: the safe path, and the plan says why
+    assert upgrade_path(e, from_version="1.0.0", to_version="1.1.1") == ["1.0.0", "1.1.0", "1.1.1"]
     crossing = releases_between(e, from_version="1.0.0", to_version="1.1.1")
     safe = upgrade_route(e, releases=crossing, domain="eoffice.kota-uji.go.id", old=old, new=new)
     assert (safe.zero_downtime, safe.why) == (False, "1.1.0 migrates data: backup, stop, migrate, start")
@@ -285,7 +286,7 @@ def test_a_rollback_of_a_code_only_upgrade_is_a_switch_back_and_of_a_migrating_o
     from spbe_share.ops.rollback import Choice, rollback_route
     from spbe_share.plans.switch import switched_component
 
-    e = eoffice([rel("1.1.1", upgrades_from="1.0.0")])
+    e = eoffice()  # the real catalog entry: 1.1.1 is code only
     back = _spec(e, "1.1.0", web=WEB_OLD)
     serving = _spec(e, "1.1.1", web=WEB_NEW, db="sha256:" + "110".ljust(64, "d"))  # db as 1.1.0 ran it
     assert switched_component(serving, back) == ("web", 8080, [])
