@@ -217,14 +217,16 @@ def switch_back_vars(
         health=[h.model_dump(mode="json") for h in back_spec.health],
         images=[i.model_dump(mode="json") for i in back_spec.images], proxy_container=proxy_container_name(target.name, app), proxy_dir=f"{state.app_dir(target.root, app)}/{PROXY_DIR}",
     )
+    # the network keeps its labels (see ops.upgrade: a relabelled network is recreated)
     spec = DeploySpec.model_validate({**back_spec.model_dump(mode="json"), "containers": containers, "images": images,
-                                      "health": checks})
+                                      "health": checks, "labels": dict(current_spec.labels)})
     record = record.model_copy(update={"deploy": attempt_name, "backup": None,
                                        "health": [HealthSpec.model_validate(h) for h in checks],
                                        "images": {i["component"]: i["config"] for i in images}})
     return record, {
         "spbe_target": target.name, "spbe_root": target.root, "spbe_app": app, "spbe_stamp": state.stamp(ctx.now),
-        "spbe_version": back_spec.version, "spbe_to": {**back_spec.playbook_vars(), "spbe_images": images},
+        "spbe_version": back_spec.version, "spbe_to": {**back_spec.playbook_vars(), "spbe_images": images,
+                                                         "spbe_labels": dict(current_spec.labels)},
         "spbe_from_configs": [c.model_dump(mode="json") for c in current_spec.configs],
         "spbe_switch": switch, "spbe_ship": False, "spbe_release": record.model_dump(mode="json"),
         "spbe_deploy_name": attempt_name, "spbe_deploy_spec": spec.model_dump(mode="json"),
