@@ -15,12 +15,11 @@ It applies when nothing but the app's web component changes and that component k
 Otherwise the safe path (backup, stop, migrate, start) applies, and the plan says why.
 
 The switch (Kamal's shape): the new web container starts BESIDE the serving one, under a
-temporary name and a network alias of its own (``web--<stamp>``), with no published port (its
-health is checked inside it); once healthy, ``upstream.conf`` names that alias and nginx
-reloads (new workers take it, old ones finish their requests); after a short grace the old web
-container is stopped and removed, the new one takes the canonical name (``docker rename``: no
-restart) and ``upstream.conf`` goes back to the component's own alias (``web:8080``, which now
-resolves to the new container only). Behind the proxy the app's port is not published at all
+temporary name (``<name>--<stamp>``), with no published port (its health is checked inside it);
+once healthy, ``upstream.conf`` names that container and nginx reloads (new workers take it,
+old ones finish their requests); after a short grace the old web container is stopped and
+removed, the new one takes the canonical name (``docker rename``: no restart; Docker's DNS
+follows the name) and ``upstream.conf`` names the canonical container again, as install writes it. Behind the proxy the app's port is not published at all
 (the proxy reaches it over the app's network), so the release's deploy spec has no port for the
 web component and its health check runs inside the container.
 """
@@ -166,17 +165,15 @@ def switch_plan(
             checks.append(old_health[str(h["component"])])
     suffix = stamp.lower()
     nxt = f"{final['name']}--{suffix}"
-    alias = f"{web}--{suffix}"
     switch = {
         "component": web,
         "serving": final["name"],
         "next": {**final, "name": nxt},
-        "alias": alias,
         "health": [{**web_check, "container": nxt}] if web_check else [],
         "proxy_container": proxy_container,
         "proxy_dir": proxy_dir,
-        "upstream_next": upstream_conf(alias, port),
-        "upstream_final": upstream_conf(web, port),
+        "upstream_next": upstream_conf(nxt, port),
+        "upstream_final": upstream_conf(final["name"], port),
         "grace_s": GRACE_S,
     }
     return out, kept_images, checks, switch

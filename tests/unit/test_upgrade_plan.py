@@ -277,9 +277,10 @@ def test_a_code_only_release_behind_the_proxy_switches_and_anything_else_takes_t
                                                             ("spbe-kota-uji-e-office-web", None)]
     assert switch["next"]["name"] == "spbe-kota-uji-e-office-web--20261207t063000z"
     assert switch["health"][0]["container"] == switch["next"]["name"]
-    assert switch["alias"] == "web--20261207t063000z"
-    assert switch["upstream_next"].splitlines()[-1] == "set $spbe_upstream http://web--20261207t063000z:8080;"
-    assert switch["upstream_final"].splitlines()[-1] == "set $spbe_upstream http://web:8080;"
+    # the proxy names containers, never the component's alias (both containers carry it meanwhile)
+    assert switch["upstream_next"].splitlines()[-1] == (
+        "set $spbe_upstream http://spbe-kota-uji-e-office-web--20261207t063000z:8080;")
+    assert switch["upstream_final"].splitlines()[-1] == "set $spbe_upstream http://spbe-kota-uji-e-office-web:8080;"
 
 
 def test_a_rollback_of_a_code_only_upgrade_is_a_switch_back_and_of_a_migrating_one_the_safe_path() -> None:
