@@ -201,9 +201,7 @@ def test_code_only_upgrade_and_its_rollback_switch_without_a_failed_request(zero
     assert upstream.read_text().splitlines()[-1] == f"set $spbe_upstream http://{web}:8080;"
     assert json.loads((dc.root / "apps" / APP / "current.json").read_text())["version"] == "1.1.0"
     assert len(f.up_failed) + len(f.back_failed) < f.restart_failed, (f.up_failed, f.back_failed)
-    if f.up_failed or f.back_failed:  # the goal is 0; not reached yet (2026-12-07: 2 and 1 read timeouts of 5 s)
-        pytest.xfail(f"issue 21 item 2 not done: requests failed during the upgrade {f.up_failed} and the"
-                     f" rollback {f.back_failed}")
+    assert not f.up_failed and not f.back_failed, (f.up_failed, f.back_failed)  # 0 failed requests
 
 
 def test_a_new_web_container_never_healthy_is_removed_and_nothing_switched(zero: Site, tmp_path: Path) -> None:
