@@ -56,6 +56,7 @@ SLOWEST_FIRST = (
     "e2e/test_data_ops.py",
     "e2e/test_upgrade.py",
     "e2e/test_fleet.py",
+    "e2e/test_zerodt.py",
     "e2e/test_benchmarks.py",  # each benchmark a unit of its own (xdist_group)
     "e2e/test_install.py",
     "e2e/test_newcomer.py",

@@ -42,7 +42,9 @@ def _print_plan(plan: Any) -> None:
                 out(f"      {line}")
     else:
         out("  config files: unchanged")
-    out(f"  backup before anything stops: {d['backup']}")
+    out(f"  path: {d['route']['path']}: {d['route']['why']}")
+    if d["backup"]:
+        out(f"  backup before anything stops: {d['backup']}")
     out(f"  downtime: {d['expected_downtime']}")
 
 
@@ -144,7 +146,9 @@ def rollback(ws: Any, app: str, target: str, to: str | None, dry_run: bool, yes:
                        f" (undoes {', '.join(d['undone'])})")
             click.echo(f"  data: {'restore backup ' + d['restore'] if d['restore'] else 'kept as it is'}")
             click.echo(f"  discards: {d['discards']}")
-            click.echo(f"  backup of the data now, taken first and kept: {d['safety_backup']}")
+            click.echo(f"  path: {d['route']['path']}: {d['route']['why']}")
+            if d["safety_backup"]:
+                click.echo(f"  backup of the data now, taken first and kept: {d['safety_backup']}")
         return _go_on(yes=yes, dry_run=dry_run)
 
     ctx = OpContext.create(ws, say=info, progress=_Progress(quiet=as_json))
@@ -159,8 +163,9 @@ def rollback(ws: Any, app: str, target: str, to: str | None, dry_run: bool, yes:
         emit_json({"plan": plan.as_dict(), "result": result.as_dict()})
         return
     restored = f"; data of backup {result.restored} restored" if result.restored else "; data kept"
-    click.echo(f"rolled back: {result.app} {result.from_version} -> {result.to_version} on {result.target}{restored};"
-               f" the data before it is in backup {result.safety_backup}")
+    kept = f"; the data before it is in backup {result.safety_backup}" if result.safety_backup else ""
+    click.echo(f"rolled back: {result.app} {result.from_version} -> {result.to_version} on {result.target}{restored}"
+               f"{kept}")
     info(f"log: {result.run_dir}")
 
 

@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import InvalidInput, NotFound, RemoteFailed
+from ..plans.proxy import PROXY_DIR, proxy_container_name
+from ..plans.switch import Route, route, switch_plan, switched_component
 from ..records import state
 from ..records.appstate import AppState
 from ..records.deployspec import DeploySpec
 from ..records.journal import Journal, new_journal_id
-from ..records.state import LockOwner, ReleaseRecord
+from ..records.state import HealthSpec, InstallStats, LockOwner, ReleaseRecord
 from ..remote.outcome import host_data
 from .checks import checked_target, read_state, refuse_spread, require_slug
 from .context import OpContext
@@ -97,6 +99,11 @@ class RollbackPlan:
     backup_id: str
     extravars: dict[str, Any]
     attempt: Attempt
+    route: Route = Route(False, "stop, start")
+
+    @property
+    def playbook(self) -> str:
+        return "switch.yml" if self.route.zero_downtime else "rollback.yml"
 
     def discards(self) -> str:
         c = self.choice
@@ -109,7 +116,8 @@ class RollbackPlan:
         return {
             "app": self.current.app, "target": self.target.name, "from": self.current.version,
             "to": self.choice.record.version, "undone": [r.version for r in self.choice.undone],
-            "restore": self.choice.restore, "safety_backup": self.backup_id, "discards": self.discards(),
+            "restore": self.choice.restore, "safety_backup": None if self.route.zero_downtime else self.backup_id,
+            "discards": self.discards(), "route": self.route.as_dict(),
         }
 
 
@@ -154,6 +162,19 @@ def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None 
         "attempt": attempt_name, "backup": backup_id, "restore": choice.restore,
         "migrates_data": choice.restore is not None,
     })
+    way = rollback_route(current, current_spec=current_spec, back_spec=back_spec, choice=choice)
+    if way.zero_downtime:  # no backup: no data changes; the switch records its own deploy spec
+        journal = journal.model_copy(update={"backup": None, "to": journal.to.model_copy(update={"deploy": attempt_name})})
+        record, extravars = switch_back_vars(ctx, target=target, app=app, record=record, journal=journal,
+                                             current_spec=current_spec, back_spec=back_spec, attempt_name=attempt_name)
+        return RollbackPlan(
+            target=target, app_state=st, current=current, current_spec=current_spec, choice=choice,
+            back_spec=back_spec, record=record, lock=lock, journal=journal, backup_id=backup_id, extravars=extravars,
+            attempt=Attempt(path=state.attempt_path(target.root, app, stamp=state.stamp(ctx.now),
+                                                    version=back_spec.version),
+                            record=record.model_dump(mode="json")),
+            route=way,
+        )
     extravars = {
         "spbe_target": target.name, "spbe_root": target.root, "spbe_app": app, "spbe_stamp": state.stamp(ctx.now),
         "spbe_current": current_spec.playbook_vars(), "spbe_current_version": current.version,
@@ -169,6 +190,49 @@ def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None 
                                                 version=back_spec.version),
                         record=record.model_dump(mode="json")),
     )
+
+
+def rollback_route(current: ReleaseRecord, *, current_spec: DeploySpec, back_spec: DeploySpec, choice: Choice) -> Route:
+    """A rollback of code-only upgrades behind the proxy is a switch back (:mod:`spbe_share.plans.switch`)."""
+    web, port, volumes = switched_component(current_spec, back_spec)
+    return route(
+        migrating=[r.version for r in choice.undone if r.migrates_data], domain=current.domain, web=web,
+        web_volumes=volumes, web_health=port is not None, serving=current_spec,
+        containers=[c.model_dump(mode="json") for c in back_spec.containers],
+        configs=[c.model_dump(mode="json") for c in back_spec.configs],
+        images=[i.model_dump(mode="json") for i in back_spec.images],
+    )
+
+
+def switch_back_vars(
+    ctx: OpContext, *, target: Target, app: str, record: ReleaseRecord, journal: Journal, current_spec: DeploySpec,
+    back_spec: DeploySpec, attempt_name: str,
+) -> tuple[ReleaseRecord, dict[str, Any]]:
+    """The record and the variables of ``switch.yml`` for a switch back to ``back_spec``: its web
+    container starts beside the serving one; the others run as they are. No backup: no data changes."""
+    web, port, _ = switched_component(current_spec, back_spec)
+    assert port is not None  # rollback_route checked it
+    containers, images, checks, switch = switch_plan(
+        web=web, port=port, stamp=state.stamp(ctx.now), serving=current_spec,
+        containers=[c.model_dump(mode="json") for c in back_spec.containers],
+        health=[h.model_dump(mode="json") for h in back_spec.health],
+        images=[i.model_dump(mode="json") for i in back_spec.images], proxy_container=proxy_container_name(target.name, app), proxy_dir=f"{state.app_dir(target.root, app)}/{PROXY_DIR}",
+    )
+    # the network keeps its labels (see ops.upgrade: a relabelled network is recreated)
+    spec = DeploySpec.model_validate({**back_spec.model_dump(mode="json"), "containers": containers, "images": images,
+                                      "health": checks, "labels": dict(current_spec.labels)})
+    record = record.model_copy(update={"deploy": attempt_name, "backup": None,
+                                       "health": [HealthSpec.model_validate(h) for h in checks],
+                                       "images": {i["component"]: i["config"] for i in images}})
+    return record, {
+        "spbe_target": target.name, "spbe_root": target.root, "spbe_app": app, "spbe_stamp": state.stamp(ctx.now),
+        "spbe_version": back_spec.version, "spbe_to": {**back_spec.playbook_vars(), "spbe_images": images,
+                                                         "spbe_labels": dict(current_spec.labels)},
+        "spbe_from_configs": [c.model_dump(mode="json") for c in current_spec.configs],
+        "spbe_switch": switch, "spbe_ship": False, "spbe_release": record.model_dump(mode="json"),
+        "spbe_deploy_name": attempt_name, "spbe_deploy_spec": spec.model_dump(mode="json"),
+        "spbe_journal": journal.as_data(), "spbe_outcome_key": "spbe_switch",
+    }
 
 
 @dataclass
@@ -198,15 +262,19 @@ def rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = Non
                           dry_run=dry_run)
         plan = plan_rollback(ctx, app=app, target_name=target_name, to=to)
         op.note(**{"from": plan.current.version, "to": plan.choice.record.version, "restore": plan.choice.restore,
-                   "safety_backup": plan.backup_id})
+                   "safety_backup": plan.backup_id, "route": plan.route.name})
         if confirm is not None and not confirm(plan):
             op.result = "ok: planned only"
             return plan, None
         if plan.choice.record.version == plan.current.version:
             raise InvalidInput("nothing to roll back")
-        run = run_locked(ctx, op, playbook="rollback.yml", target=plan.target, extravars=plan.extravars,
+        run = run_locked(ctx, op, playbook=plan.playbook, target=plan.target, extravars=plan.extravars,
                          lock=plan.lock, attempt=plan.attempt, break_lock=break_lock)
-        done = host_data(run, target=plan.target.name, key="spbe_rollback", model=RollbackStats)
+        if plan.route.zero_downtime:
+            switched = host_data(run, target=plan.target.name, key="spbe_install", model=InstallStats)
+            done = RollbackStats(current=switched.current, safety_backup="")
+        else:
+            done = host_data(run, target=plan.target.name, key="spbe_rollback", model=RollbackStats)
         record = state.validated_record(done.current, app=app, target=plan.target.name,
                                         version=plan.choice.record.version, source=plan.target.name)
         state.save_cached(ctx.ws, target=plan.target.name, app=app, record=record)
@@ -216,4 +284,5 @@ def rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = Non
                                     safety_backup=done.safety_backup, seconds=run.seconds, run_dir=run.run_dir)
 
 
-__all__ = ["Choice", "RollbackPlan", "RollbackResult", "choose", "plan_rollback", "rollback"]
+__all__ = ["Choice", "RollbackPlan", "RollbackResult", "choose", "plan_rollback", "rollback", "rollback_route",
+           "switch_back_vars"]

@@ -35,7 +35,9 @@ from ..catalog.models import Release
 from ..errors import InvalidInput, NotFound, RemoteFailed, RolledBack, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.imageuser import component_users
+from ..plans.proxy import PROXY_DIR, proxy_container_name, web_component
 from ..plans.render import render_configs
+from ..plans.switch import Route, route, switch_plan
 from ..plans.upgradeplan import (
     ConfigChange,
     blobs_to_ship,
@@ -50,7 +52,7 @@ from ..records import state
 from ..records.appstate import AppState
 from ..records.deployspec import DeploySpec
 from ..records.journal import Journal, new_journal_id
-from ..records.state import InstallStats, LockOwner, ReleaseRecord
+from ..records.state import HealthSpec, InstallStats, LockOwner, ReleaseRecord
 from ..remote.outcome import host_data, raise_for_run
 from .bundles import (
     VerifiedBundle,
@@ -95,6 +97,11 @@ class UpgradePlan:
     journal: Journal
     missing: dict[str, int]
     trust: str = ""
+    route: Route = field(default_factory=lambda: Route(False, "stop, start"))
+
+    @property
+    def playbook(self) -> str:
+        return "switch.yml" if self.route.zero_downtime else "upgrade.yml"
 
     @property
     def app(self) -> str:
@@ -142,8 +149,10 @@ class UpgradePlan:
             "values": values_changes(self.current.values, self.values.as_dict()),
             "config": [{"component": c.component, "file": c.file, "change": c.change, "diff": c.diff}
                        for c in self.configs],
-            "backup": self.backup_id,
-            "expected_downtime": downtime_estimate(self.old),
+            "route": self.route.as_dict(),
+            "backup": None if self.route.zero_downtime else self.backup_id,
+            "expected_downtime": ("none: the old release serves until the new one is healthy, then the proxy switches"
+                                  if self.route.zero_downtime else downtime_estimate(self.old)),
         }
 
 
@@ -281,6 +290,25 @@ def plan_upgrade(
         files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
         dockerarchive=Path(dockerarchive.__file__),
     )
+    way = upgrade_route(entry, releases=releases, domain=current.domain, old=old, new=new)
+    switch: dict[str, Any] = {}
+    if way.zero_downtime:
+        web, port = web_component(entry)
+        containers, images, checks, switch = switch_plan(
+            web=web.name, port=port, stamp=state.stamp(ctx.now), serving=old, containers=new["spbe_containers"],
+            health=new["spbe_health"], images=new["spbe_images"], proxy_container=proxy_container_name(target.name, app),
+            proxy_dir=f"{state.app_dir(target.root, app)}/{PROXY_DIR}",
+        )
+        # nothing stops and no data changes: no backup is taken (the record names none)
+        release = release.model_copy(update={
+            "health": [HealthSpec.model_validate(h) for h in checks], "backup": None,
+            "images": {i["component"]: i["config"] for i in images},
+        })
+        # the network and volumes keep their labels (the serving release's): docker_network
+        # recreates a network whose labels differ, and the running containers come back on it
+        # without their aliases (the web container no longer finds "db")
+        new.update(spbe_containers=containers, spbe_images=images, spbe_health=checks, spbe_labels=dict(old.labels),
+                   spbe_release=release.model_dump(mode="json"))
     new.update(deploy_vars(new, entry=entry, root=target.root, bundle_digest=vb.digest))
     # a secret the new release introduces is generated, not "data without its secrets" (issue 12)
     new["spbe_secrets_may_be_new"] = new_secret_names(new["spbe_secrets"], old)
@@ -290,9 +318,10 @@ def plan_upgrade(
         "lock_token": lock.token,
         "from": {"version": current.version, "bundle_digest": current.bundle_digest, "deploy": current.deploy},
         "to": {"version": vb.version, "bundle_digest": vb.digest, "deploy": deploy},
-        "attempt": deploy, "backup": backup_id, "migrates_data": release.migrates_data,
+        "attempt": deploy, "backup": None if way.zero_downtime else backup_id, "migrates_data": release.migrates_data,
     })
-    extravars = upgrade_vars(new, old=old, journal=journal, backup_id=backup_id, who=ctx.operator)
+    extravars = (switch_vars(new, old=old, journal=journal, switch=switch) if way.zero_downtime
+                 else upgrade_vars(new, old=old, journal=journal, backup_id=backup_id, who=ctx.operator))
     return UpgradePlan(
         target=target, bundle=vb, app_state=st, current=current, old=old, releases=releases, path=path,
         values=values, configs=config_changes([c.model_dump() for c in old.configs], configs), release=release,
@@ -300,7 +329,21 @@ def plan_upgrade(
         attempt=Attempt(path=state.attempt_path(target.root, app, stamp=state.stamp(ctx.now), version=vb.version),
                         record=release.model_dump(mode="json")),
         backup_id=backup_id, journal=journal, missing=blobs_to_ship(vb.blob_sizes(), st.blobs), trust=trust.describe(),
+        route=way,
     )
+
+
+def upgrade_route(entry: Any, *, releases: Sequence[Release], domain: str | None, old: DeploySpec,
+                  new: dict[str, Any]) -> Route:
+    """The path of this upgrade (:func:`spbe_share.plans.switch.route`) for the entry's web component."""
+    migrating = [r.version for r in releases if r.migrates_data]
+    if not domain or migrating:
+        return route(migrating=migrating, domain=domain, web="", web_volumes=(), web_health=False, serving=old,
+                     containers=(), configs=(), images=())
+    web, _ = web_component(entry)
+    return route(migrating=migrating, domain=domain, web=web.name, web_volumes=[v.name for v in web.volumes],
+                 web_health=web.health is not None, serving=old, containers=new["spbe_containers"],
+                 configs=new["spbe_configs"], images=new["spbe_images"])
 
 
 def new_secret_names(secrets: list[dict[str, Any]], old: DeploySpec) -> list[str]:
@@ -328,6 +371,20 @@ def upgrade_vars(new: dict[str, Any], *, old: DeploySpec, journal: Journal, back
     }
 
 
+def switch_vars(new: dict[str, Any], *, old: DeploySpec, journal: Journal, switch: dict[str, Any]) -> dict[str, Any]:
+    """The variables of ``switch.yml`` for a zero-downtime upgrade (pure)."""
+    top = {k: v for k, v in new.items() if k not in NEW_KEYS}
+    return {
+        **top,
+        "spbe_to": {k: new[k] for k in NEW_KEYS},
+        "spbe_from_configs": [c.model_dump(mode="json") for c in old.configs],
+        "spbe_switch": switch,
+        "spbe_ship": True,
+        "spbe_journal": journal.as_data(),
+        "spbe_outcome_key": "spbe_upgrade",
+    }
+
+
 def downtime_of(run: RunResult) -> float:
     """Seconds from the task stopping the old release to the end of the last health check after it."""
     names = [t.name for t in run.timings]
@@ -350,12 +407,14 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
         ctx.cancel.check()
         raise
     ctx.cancel.check()
-    from .backuphost import ensure_link
+    if not plan.route.zero_downtime:  # no backup on the switch route
+        from .backuphost import ensure_link
 
-    ensure_link(ctx.ws, plan.target)  # the pre-upgrade backup is copied onto the backup host too
-    op.note(blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent, backup=plan.backup_id)
+        ensure_link(ctx.ws, plan.target)  # the pre-upgrade backup is copied onto the backup host too
+    op.note(blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
+            backup="" if plan.route.zero_downtime else plan.backup_id)
     run = run_locked(
-        ctx, op, playbook="upgrade.yml", target=plan.target, extravars=plan.extravars, lock=plan.lock,
+        ctx, op, playbook=plan.playbook, target=plan.target, extravars=plan.extravars, lock=plan.lock,
         attempt=plan.attempt, break_lock=break_lock, check=False,
     )
     if not run.ok:
@@ -364,6 +423,12 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
             raise_for_run(run, plan.target.name, "upgrade", app=plan.app)
         stats = host_data(run, target=plan.target.name, key="spbe_upgrade", model=UpgradeStats)
         op.note(outcome=stats.outcome, cause=stats.cause[:500], run=str(run.run_dir))
+        if stats.outcome == "rolled_back" and plan.route.zero_downtime:
+            raise RolledBack(
+                f"{plan.app} {plan.to_version} did not become healthy on {plan.target.name}; nothing switched:"
+                f" {plan.from_version} served all along (its new container was removed)",
+                details=[f"cause: {stats.cause[:1500]}", f"log: {run.run_dir}"],
+            )
         if stats.outcome == "rolled_back":
             raise RolledBack(
                 f"{plan.app} {plan.to_version} failed on {plan.target.name} after {plan.from_version} stopped; rolled"
@@ -392,7 +457,7 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
     phases["Ship"] += shipped.seconds
     return UpgradeResult(
         app=plan.app, target=plan.target.name, from_version=plan.from_version, to_version=plan.to_version,
-        outcome="upgraded", backup=plan.backup_id, blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
+        outcome="upgraded", backup="" if plan.route.zero_downtime else plan.backup_id, blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
         bytes_missing=sum(plan.missing.values()), downtime_s=downtime_of(run), seconds=run.seconds + shipped.seconds,
         run_dir=run.run_dir, urls=list(plan.release.urls),
         phase_seconds=phases,
@@ -424,7 +489,7 @@ def upgrade(
         plan = plan_upgrade(ctx, app=app, target_name=target_name, to=to, bundle=bundle, bundle_digest=bundle_digest,
                             sets=sets, values_file=values_file, allow_self_signed=allow_self_signed, app_state=st)
         op.note(**{"from": plan.from_version, "to": plan.to_version, "bundle": plan.bundle.digest,
-                   "migrates_data": plan.migrates_data, "trust": plan.trust, "agreement": plan.agreement})
+                   "migrates_data": plan.migrates_data, "route": plan.route.name, "trust": plan.trust, "agreement": plan.agreement})
         if confirm is not None and not confirm(plan):
             op.result = "ok: planned only"
             return plan, None
@@ -440,9 +505,11 @@ __all__ = [
     "downtime_of",
     "execute",
     "plan_upgrade",
+    "switch_vars",
     "upgrade",
+    "upgrade_route",
     "upgrade_vars",
 ]
 
 
-UPGRADE_PHASES = ("Lock", "Journal", "Ship", "Load", "Backup", "Stop", "Configure", "Start", "Health", "Record")
+UPGRADE_PHASES = ("Lock", "Journal", "Ship", "Load", "Backup", "Stop", "Configure", "Start", "Health", "Switch", "Record")

@@ -11,8 +11,10 @@ On the target (``<app dir>``):
 
 * ``proxy/nginx.conf`` (:func:`nginx_conf`): listeners, TLS settings (TLS 1.2 and 1.3,
   forward-secret AEAD ciphers, HSTS), ``include upstream.conf``;
-* ``proxy/upstream.conf`` (:func:`upstream_conf`): ONE line, the address requests go to.
-  nginx resolves it per request through Docker's DNS, so a recreated container is found.
+* ``proxy/upstream.conf`` (:func:`upstream_conf`): ONE line, the address requests go to: the
+  web component's container by its (canonical) name, never the component's network alias (a
+  new container started beside the old one shares that alias, and Docker's DNS would send
+  requests to both). nginx resolves it through Docker's DNS, so a recreated container is found.
   Switching the upstream (a zero-downtime upgrade: a new container beside the old one) is a
   rewrite of this one file and ``nginx -s reload``: nginx starts new workers with the new
   upstream and lets the old ones finish their requests; no connection is dropped;
@@ -28,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..records import state
+from ..records.deployspec import LOOPBACK
 from .containers import labels_for, start_order, url_host
 
 if TYPE_CHECKING:
     from ..catalog.models import Component, Entry
 
-APP_BIND = "127.0.0.1"  # where an app's ports are published when the proxy fronts it
+APP_BIND = LOOPBACK  # where an app's ports are published when the proxy fronts it
 KEY_SECRET = "TLS_PRIVATE_KEY"
 PROXY_DIR = "proxy"  # under the app's folder
 MOUNT_CONF = "/etc/spbe-proxy"
@@ -64,12 +67,12 @@ def web_component(entry: Entry) -> tuple[Component, int]:
     return (named or candidates)[0]
 
 
-def upstream_conf(component: str, port: int) -> str:
-    """``proxy/upstream.conf``: where requests go (a Docker network alias and port)."""
+def upstream_conf(host: str, port: int) -> str:
+    """``proxy/upstream.conf``: where requests go (a container's name on the app's network, and port)."""
     return (
         "# spbe-share: where the proxy sends requests. A switch rewrites this file and runs\n"
         "# nginx -s reload (new workers take it; the old ones finish their requests).\n"
-        f"set $spbe_upstream http://{component}:{int(port)};\n"
+        f"set $spbe_upstream http://{host}:{int(port)};\n"
     )
 
 
@@ -145,7 +148,7 @@ def proxy_vars(
         "key_dir": f"{adir}/secrets/_proxy",
         "key_secret": KEY_SECRET,
         "nginx_conf": nginx_conf(domain, health_path=health),
-        "upstream_conf": upstream_conf(component.name, port),
+        "upstream_conf": upstream_conf(state.container_name(target, entry.id, component.name), port),
         "cert": cert_pem,
         "info": info,
         "ports": [f"{bind}:443:443/tcp", f"{bind}:80:80/tcp"],

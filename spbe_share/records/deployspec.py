@@ -127,6 +127,9 @@ class DeploySpec(_Model):
         return [c.name for c in self.containers]
 
 
+LOOPBACK = "127.0.0.1"  # where an app behind its TLS proxy publishes its ports (plans.proxy.APP_BIND)
+
+
 def _problem(spec: DeploySpec, *, app: str, target: str, root: str, bind_address: str) -> str | None:
     """The first name in ``spec`` that spbe-share would not have given this app (pure)."""
     if spec.app != app or spec.target != target:
@@ -139,6 +142,9 @@ def _problem(spec: DeploySpec, *, app: str, target: str, root: str, bind_address
         if not v.startswith(prefix) or not re.match(NAME, v[len(prefix):]):
             return f"volume {v!r}"
     images = {i.config for i in spec.images}
+    # an app behind its TLS proxy (install --domain) publishes its ports on loopback only
+    binds = "|".join(re.escape(a) for a in (bind_address, LOOPBACK))
+    urls = tuple(f"http://{a}:" for a in (bind_address, f"[{bind_address}]", LOOPBACK))
     names = set()
     for c in spec.containers:
         if c.name != state.container_name(target, app, c.component):
@@ -147,7 +153,7 @@ def _problem(spec: DeploySpec, *, app: str, target: str, root: str, bind_address
         if c.image not in images:
             return f"container {c.name}: image {c.image} is not one of the release's images"
         for port in c.ports:
-            if not re.match(rf"^{re.escape(bind_address)}:\d{{1,5}}:\d{{1,5}}/(?:tcp|udp)$", port):
+            if not re.match(rf"^(?:{binds}):\d{{1,5}}:\d{{1,5}}/(?:tcp|udp)$", port):
                 return f"container {c.name}: port {port!r}"
         for m in c.mounts:
             if m.type == "volume" and m.source not in spec.volumes:
@@ -162,8 +168,7 @@ def _problem(spec: DeploySpec, *, app: str, target: str, root: str, bind_address
     for h in spec.health:
         if h.container not in names:
             return f"health check of {h.container!r}"
-        if h.url is not None and not h.url.startswith(f"http://{bind_address}:") and not h.url.startswith(
-                f"http://[{bind_address}]:"):
+        if h.url is not None and not h.url.startswith(urls):
             return f"health url {h.url!r}"
     comps = {c.component for c in spec.containers}
     for cf in spec.configs:

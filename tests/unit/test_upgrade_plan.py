@@ -193,3 +193,133 @@ def test_a_secret_the_new_release_introduces_may_be_new_but_the_old_ones_must_ex
     new = [{"name": "DB_PASSWORD", "length": 32}, {"name": "SIGNING_KEY", "length": 64}]
     assert new_secret_names(new, old) == ["SIGNING_KEY"]
     assert new_secret_names(new[:1], old) == []
+
+
+# --- issue 21 item 2: the zero-downtime path (code-only release, stateless web, behind the proxy)
+
+WEB_OLD, WEB_NEW, DB = "sha256:" + "a" * 64, "sha256:" + "b" * 64, "sha256:" + "d" * 64
+
+
+def _release_vars(e: Any, version: str, *, web: str, db: str = DB, config: str = "{}",
+                  db_layer: str = "sha256:" + "1" * 64) -> dict[str, Any]:
+    """A release's variables; the db image's config differs per release (its version labels), its layers not."""
+    from spbe_share.plans.containers import container_specs, health_specs
+
+    if db == DB:
+        db = "sha256:" + version.replace(".", "")[:3].ljust(64, "d")
+    containers = container_specs(e, version=version, target="kota-uji", root="/srv/spbe", bind_address="127.0.0.1",
+                                 images={"web": web, "db": db})
+    return {
+        "spbe_containers": containers,
+        "spbe_health": [h.model_dump(mode="json") for h in health_specs(e, target="kota-uji", bind_address="127.0.0.1")],
+        "spbe_configs": [{"component": "web", "file": "0-config.json", "content": config}],
+        "spbe_images": [{"component": "web", "ref": "w", "config": web, "layers": [web]},
+                        {"component": "db", "ref": "d", "config": db, "layers": [db_layer]}],
+    }
+
+
+def _spec(e: Any, version: str, **kw: Any) -> Any:
+    from spbe_share.plans.backup import backup_spec
+    from spbe_share.records.deployspec import DeploySpec
+
+    v = _release_vars(e, version, **kw)
+    return DeploySpec.model_validate({
+        "app": "e-office", "target": "kota-uji", "version": version, "bundle_digest": "sha256:" + "c" * 64,
+        "images": v["spbe_images"], "blobs": [], "configs": v["spbe_configs"], "network": "spbe-kota-uji-e-office",
+        "volumes": ["spbe-kota-uji-e-office-pgdata"], "containers": v["spbe_containers"], "health": v["spbe_health"],
+        "backup": backup_spec(e, target="kota-uji", root="/srv/spbe").as_data(),
+    })
+
+
+def test_a_code_only_release_behind_the_proxy_switches_and_anything_else_takes_the_safe_path() -> None:
+    from spbe_share.ops.upgrade import upgrade_route
+    from spbe_share.plans.switch import switch_plan
+
+    e = eoffice()  # the real catalog entry: 1.1.1 is code only
+    old = _spec(e, "1.1.0", web=WEB_OLD)
+    new = _release_vars(e, "1.1.1", web=WEB_NEW, config='{"v": 2}')
+    code_only = releases_between(e, from_version="1.1.0", to_version="1.1.1")
+    way = upgrade_route(e, releases=code_only, domain="eoffice.kota-uji.go.id", old=old, new=new)
+    assert way.zero_downtime, way.why
+    assert way.as_dict()["path"] == "zero-downtime"
+    assert "component web is stateless (no volumes) and behind the TLS proxy of eoffice.kota-uji.go.id" in way.why
+    # 1.0.0 -> 1.1.1 goes through 1.1.0, which migrates data: the safe path, and the plan says why
+    assert upgrade_path(e, from_version="1.0.0", to_version="1.1.1") == ["1.0.0", "1.1.0", "1.1.1"]
+    crossing = releases_between(e, from_version="1.0.0", to_version="1.1.1")
+    safe = upgrade_route(e, releases=crossing, domain="eoffice.kota-uji.go.id", old=old, new=new)
+    assert (safe.zero_downtime, safe.why) == (False, "1.1.0 migrates data: backup, stop, migrate, start")
+    # no proxy: nothing to switch
+    assert upgrade_route(e, releases=code_only, domain=None, old=old, new=new).why == (
+        "the app has no TLS proxy (installed without --domain): stop, start")
+    # the database changes too: it would restart
+    db_too = _release_vars(e, "1.1.1", web=WEB_NEW, db_layer="sha256:" + "e" * 64)
+    assert upgrade_route(e, releases=code_only, domain="d.go.id", old=old, new=db_too).why == (
+        "component db changes too (image): stop, start")
+    # a web component with a volume is not stateless
+    doc = e.model_dump(mode="json", by_alias=True, exclude_none=True)
+    web = next(c for c in doc["components"] if c["name"] == "web")
+    web["volumes"] = [{"name": "uploads", "path": "/srv/uploads"}]
+    from spbe_share.catalog.models import Entry
+
+    assert upgrade_route(Entry.model_validate(doc), releases=code_only, domain="d.go.id", old=old, new=new).why == (
+        "component web keeps data in volumes (uploads): stop, start")
+
+    # what the switch starts and records: db as it runs, web without a published port, checked inside
+    containers, images, checks, switch = switch_plan(
+        web="web", port=8080, stamp="20261207T063000Z", serving=old, containers=new["spbe_containers"],
+        health=new["spbe_health"], images=new["spbe_images"], proxy_container="spbe-kota-uji-e-office--proxy",
+        proxy_dir="/srv/p")
+    assert containers[0] == old.containers[0].model_dump(mode="json")  # db: as it runs (1.1.0's image)
+    assert images == [new["spbe_images"][0], old.images[1].model_dump(mode="json")]
+    assert containers[1]["name"] == "spbe-kota-uji-e-office-web"
+    assert (containers[1]["image"], containers[1]["ports"]) == (WEB_NEW, [])
+    assert [(h["container"], h["url"]) for h in checks] == [("spbe-kota-uji-e-office-db", None),
+                                                            ("spbe-kota-uji-e-office-web", None)]
+    assert switch["next"]["name"] == "spbe-kota-uji-e-office-web--20261207t063000z"
+    assert switch["health"][0]["container"] == switch["next"]["name"]
+    # the proxy names containers, never the component's alias (both containers carry it meanwhile)
+    assert switch["upstream_next"].splitlines()[-1] == (
+        "set $spbe_upstream http://spbe-kota-uji-e-office-web--20261207t063000z:8080;")
+    assert switch["upstream_final"].splitlines()[-1] == "set $spbe_upstream http://spbe-kota-uji-e-office-web:8080;"
+
+
+def test_a_rollback_of_a_code_only_upgrade_is_a_switch_back_and_of_a_migrating_one_the_safe_path() -> None:
+    from spbe_share.ops.rollback import Choice, rollback_route
+    from spbe_share.plans.switch import switched_component
+
+    e = eoffice()  # the real catalog entry: 1.1.1 is code only
+    back = _spec(e, "1.1.0", web=WEB_OLD)
+    serving = _spec(e, "1.1.1", web=WEB_NEW, db="sha256:" + "110".ljust(64, "d"))  # db as 1.1.0 ran it
+    assert switched_component(serving, back) == ("web", 8080, [])
+    _, r110 = record("1.1.0", "20261201T000000Z")
+    _, r111 = record("1.1.1", "20261202T000000Z")
+    current = r111.model_copy(update={"domain": "eoffice.kota-uji.go.id"})
+    code_only = Choice(name="x", record=r110, restore=None, undone=[r111], since=None)
+    way = rollback_route(current, current_spec=serving, back_spec=back, choice=code_only)
+    assert way.zero_downtime, way.why
+    migrated = Choice(name="x", record=r110, restore="20261202T000000Z-pre-upgrade-abcdef",
+                      undone=[r111.model_copy(update={"migrates_data": True})], since=None)
+    assert rollback_route(current, current_spec=serving, back_spec=back, choice=migrated).why == (
+        "1.1.1 migrates data: backup, stop, migrate, start")
+    # both components differ: not a switch of one
+    both = _spec(e, "1.1.1", web=WEB_NEW, db="sha256:" + "e" * 64, db_layer="sha256:" + "e" * 64)
+    assert switched_component(both, back) == ("", None, [])
+    assert rollback_route(current, current_spec=both, back_spec=back, choice=code_only).why == (
+        "not exactly one component changes: stop, start")
+
+
+def test_the_deploy_spec_of_an_app_behind_its_proxy_is_read_back_with_its_ports_on_loopback() -> None:
+    """install --domain publishes the app's ports on 127.0.0.1, not the target's address: the
+    upgrade of such an app read its deploy spec as 'not one spbe-share wrote' (exit 8)."""
+    from spbe_share.errors import SpbeError
+    from spbe_share.records.deployspec import validated_deploy
+
+    e = eoffice()
+    data = _spec(e, "1.1.0", web=WEB_OLD).model_dump(mode="json")
+    spec = validated_deploy(data, app="e-office", target="kota-uji", root="/srv/spbe", bind_address="127.0.0.9",
+                            source="t")
+    assert spec.containers[1].ports == ["127.0.0.1:8080:8080/tcp"]
+    data["containers"][1]["ports"] = ["10.0.0.9:8080:8080/tcp"]  # another address: still refused
+    with pytest.raises(SpbeError, match="port '10.0.0.9:8080:8080/tcp'"):
+        validated_deploy(data, app="e-office", target="kota-uji", root="/srv/spbe", bind_address="127.0.0.9",
+                         source="t")
