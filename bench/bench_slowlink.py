@@ -23,6 +23,11 @@ bytes (round trips, image loading, backup, start, health).
 
 Needs root, the Docker engine (the app's images are built when missing), debootstrap and
 this machine's apt mirror (the bare server's root and the provision bundle; both cached).
+
+Its smoke run in CI is tests/e2e/test_provision.py's last test: on the server that file has
+provisioned and installed e-office 1.0.0 into (on the fast link; that install is the table's
+first row, marked so), this file's :func:`measure` (the slow link, raw ``ssh cat``, the no-op
+install, the upgrade) and :func:`report`.
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -57,6 +65,139 @@ def raw_ssh_seconds(server, megabytes: int) -> float:  # noqa: ANN001
 APP = "e-office"
 
 
+def say_now(line: str) -> None:
+    print(line, flush=True)
+
+
+@dataclass
+class Row:
+    """One timed step: wall seconds, the blob bytes it shipped (as install/upgrade report them)
+    and the bytes that crossed the link each way."""
+
+    step: str
+    wall: float
+    shipped: int
+    to_server: int
+    back: int
+    slow: bool = True  # over the limited link; False: timed on the fast link (its raw ratio means nothing)
+
+
+def timed(server, step: str, fn: Callable[[], Any], *, shipped: Callable[[Any], int], slow: bool = True,  # noqa: ANN001
+          say: Callable[[str], None] = say_now) -> tuple[Row, Any]:
+    """Run ``fn()``, timed, with the bytes that crossed ``server``'s link meanwhile; says ``done: ...``."""
+    tx0, rx0 = server.link_bytes()
+    t0 = time.monotonic()
+    out = fn()
+    wall = time.monotonic() - t0
+    tx1, rx1 = server.link_bytes()
+    row = Row(step, wall, shipped(out), tx1 - tx0, rx1 - rx0, slow)
+    say(f"done: {step}: {wall:.1f}s, {row.shipped:,} B of blobs, {row.to_server:,} B to the server,"
+        f" {row.back:,} B back")
+    return row, out
+
+
+@dataclass
+class Figures:
+    """What one run over the limited link gave."""
+
+    app: str
+    address: str
+    rate_mbit: float
+    rtt_ms: float
+    how: str  # "netem" or "linkemu"
+    sample_mb: int
+    raw_s: float
+    rows: list[Row]
+    fresh_phases: dict[str, float]
+    noop_changed: bool
+    noop_verify_s: float
+    up: Any  # spbe_share.ops.upgrade.UpgradeResult, or None when the upgrade failed
+    failed: Any  # the SpbeError it failed with, or None
+
+    @property
+    def raw_mbit(self) -> float:
+        return self.sample_mb * 8 * 1.048576 / self.raw_s
+
+
+def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_version: str,  # noqa: ANN001
+            sets: Sequence[str], rate_mbit: float, rtt_ms: float, sample_mb: int,
+            fresh: tuple[Row, dict[str, float]] | None = None, say: Callable[[str], None] = say_now) -> Figures:
+    """On ``server`` (provisioned; workspace ``ws`` has it as a target, trusts the donor and has
+    an agreement): make the link slow, time a raw ``ssh cat`` of ``sample_mb`` MB, then with the
+    operations core a fresh install of ``from_version`` (unless ``fresh`` gives that step as
+    already timed, and its phases: it is then the table's first row), the same install again
+    (no-op; ``sets`` must be the first install's) and the upgrade to ``to_version``. The link
+    is back to normal at the end. A failed upgrade is in :attr:`Figures.failed`."""
+    from spbe_share.errors import SpbeError
+    from spbe_share.ops.context import OpContext
+    from spbe_share.ops.install import install
+    from spbe_share.ops.upgrade import upgrade
+
+    def bytes_sent(out: Any) -> int:
+        return int(out.bytes_sent)
+
+    rows: list[Row] = []
+    how = server.limit_link(rate_mbit=rate_mbit, rtt_ms=rtt_ms)
+    try:
+        raw_s = raw_ssh_seconds(server, sample_mb)
+        say(f"link: {how}; raw ssh cat of {sample_mb} MB: {raw_s:.1f}s")
+        if fresh is None:
+            row, first = timed(server, f"fresh install {from_version}", lambda: install(
+                OpContext.create(ws), app=APP, target_name=server.name, sets=sets, bundle=bundles[from_version]),
+                shipped=bytes_sent, say=say)  # fmt: skip
+            fresh = (row, first.phase_seconds)
+        rows.append(fresh[0])
+        row, again = timed(server, "the same install again (no-op)", lambda: install(
+            OpContext.create(ws), app=APP, target_name=server.name, sets=sets, bundle=bundles[from_version]),
+            shipped=bytes_sent, say=say)  # fmt: skip
+        rows.append(row)
+        up = failed = None
+        try:
+            row, (_plan, up) = timed(server, f"upgrade {from_version} -> {to_version}", lambda: upgrade(
+                OpContext.create(ws), app=APP, target_name=server.name, bundle=bundles[to_version]),
+                shipped=lambda out: bytes_sent(out[1]), say=say)  # fmt: skip
+            rows.append(row)
+        except SpbeError as exc:
+            failed = exc
+    finally:
+        server.unlimit_link()
+    return Figures(APP, server.address, rate_mbit, rtt_ms, how, sample_mb, raw_s, rows, fresh[1],
+                   again.changed, again.phase_seconds.get("Verify", 0.0), up, failed)  # fmt: skip
+
+
+def report(f: Figures) -> list[str]:
+    lines = [
+        f"{f.app} -> bare server {f.address} over {f.rate_mbit:g} Mbit/s, {f.rtt_ms:g} ms RTT ({f.how})",
+        f"raw ssh cat of {f.sample_mb} MB: {f.raw_s:.1f} s = {f.raw_mbit:.1f} Mbit/s on this link",
+        f"{'step':<34}{'wall':>9}{'blobs shipped':>16}{'to server':>13}{'back':>10}{'raw copy':>11}{'step / raw':>12}",
+    ]
+    for r in f.rows:
+        line = (f"{r.step + ('' if r.slow else ' (fast link)'):<34}{r.wall:>8.1f}s{r.shipped / 1e6:>13.1f} MB"
+                f"{r.to_server / 1e6:>10.1f} MB{r.back / 1e6:>7.1f} MB")
+        raw_for_wire = r.to_server * 8 / (f.raw_mbit * 1e6)
+        if r.slow:
+            line += f"{raw_for_wire:>10.1f}s{r.wall / raw_for_wire if raw_for_wire >= 0.05 else float('nan'):>12.2f}"
+        else:
+            line += f"{'-':>11}{'-':>12}"
+        lines.append(line)
+    lines.append(("fresh install phases: " if f.rows[0].slow else "fresh install phases (fast link): ")
+                 + ", ".join(f"{k} {v:.1f}s" for k, v in f.fresh_phases.items()))
+    lines.append(f"no-op install: changed={f.noop_changed}, verified on the target in {f.noop_verify_s:.1f}s")
+    up = f.up
+    if up is None:
+        lines.append(f"upgrade FAILED: {f.failed.message}")
+        lines.extend(f"  {line}" for line in f.failed.details)
+        return lines
+    lines += [
+        f"upgrade: {up.blobs_sent} blobs, {up.bytes_sent:,} B shipped of {up.bytes_missing:,} B the target"
+        f" lacked; downtime {up.downtime_s:.1f}s; {up.seconds:.1f}s in ship + playbook",
+        "upgrade phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in up.phase_seconds.items())
+        + f"; outside these phases (plan, checks, ansible's start-up) {f.rows[-1].wall - sum(up.phase_seconds.values()):.1f}s",
+        f"the upgrade's blob bytes at the nominal {f.rate_mbit:g} Mbit/s: {up.bytes_sent * 8 / (f.rate_mbit * 1e6):.1f}s",
+    ]
+    return lines
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--from-version", default="1.0.0")
@@ -71,10 +212,6 @@ def main() -> int:
     from simdc import donor_kode, run_cli
     from test_upgrade import build_bundles
 
-    from spbe_share.errors import SpbeError
-    from spbe_share.ops.context import OpContext
-    from spbe_share.ops.install import install
-    from spbe_share.ops.upgrade import upgrade
     from spbe_share.workspace import Workspace
 
     reason = bare_available()
@@ -83,7 +220,6 @@ def main() -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="spbe-bench-slow-"))
     server = BareServer(base=tmp, name="bench-bare", pemda="Kabupaten Bench", kode_wilayah="91.99")
-    rows: list[tuple[str, float, int, int, int]] = []  # step, wall s, blob bytes shipped, to server, back
     keep = False
     try:
         server.start()
@@ -103,59 +239,13 @@ def main() -> int:
                 for k, v in server.docker_daemon_options().items()]
         run_cli(home, "target", "provision", server.name, *opts, timeout=1800)
 
-        how = server.limit_link(rate_mbit=args.rate_mbit, rtt_ms=args.rtt_ms)
-        raw_s = raw_ssh_seconds(server, args.sample_mb)
-        raw_mbit = args.sample_mb * 8 * 1.048576 / raw_s
-        print(f"link: {how}; raw ssh cat of {args.sample_mb} MB: {raw_s:.1f}s", flush=True)
-
-        def timed(step: str, fn):  # type: ignore[no-untyped-def]
-            tx0, rx0 = server.link_bytes()
-            t0 = time.monotonic()
-            out = fn()
-            wall = time.monotonic() - t0
-            tx1, rx1 = server.link_bytes()
-            shipped = out.bytes_sent if hasattr(out, "bytes_sent") else out[1].bytes_sent
-            rows.append((step, wall, shipped, tx1 - tx0, rx1 - rx0))
-            print(f"done: {step}: {wall:.1f}s, {shipped:,} B of blobs, {(tx1 - tx0):,} B to the server,"
-                  f" {(rx1 - rx0):,} B back", flush=True)
-            return out
-
-        first = timed(f"fresh install {args.from_version}", lambda: install(
-            OpContext.create(ws), app=APP, target_name=server.name, sets=args.sets, bundle=bundles[args.from_version]))
-        again = timed("the same install again (no-op)", lambda: install(
-            OpContext.create(ws), app=APP, target_name=server.name, sets=args.sets, bundle=bundles[args.from_version]))
-        try:
-            _plan, up = timed(f"upgrade {args.from_version} -> {args.to_version}", lambda: upgrade(
-                OpContext.create(ws), app=APP, target_name=server.name, bundle=bundles[args.to_version]))
-        except SpbeError as exc:
-            failed = exc
-            up = None
-        server.unlimit_link()
-
-        print(f"{APP} -> bare server {server.address} over {args.rate_mbit:g} Mbit/s, {args.rtt_ms:g} ms RTT ({how})")
-        print(f"raw ssh cat of {args.sample_mb} MB: {raw_s:.1f} s = {raw_mbit:.1f} Mbit/s on this link")
-        print(f"{'step':<34}{'wall':>9}{'blobs shipped':>16}{'to server':>13}{'back':>10}"
-              f"{'raw copy':>11}{'step / raw':>12}")
-        for step, wall, shipped, to_server, back in rows:
-            raw_for_wire = to_server * 8 / (raw_mbit * 1e6)
-            print(f"{step:<34}{wall:>8.1f}s{shipped / 1e6:>13.1f} MB{to_server / 1e6:>10.1f} MB{back / 1e6:>7.1f} MB"
-                  f"{raw_for_wire:>10.1f}s{wall / raw_for_wire if raw_for_wire >= 0.05 else float('nan'):>12.2f}")
-        print("fresh install phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in first.phase_seconds.items()))
-        print(f"no-op install: changed={again.changed}, verified on the target in"
-              f" {again.phase_seconds.get('Verify', 0.0):.1f}s")
-        if up is None:
+        figures = measure(server, ws, bundles, from_version=args.from_version, to_version=args.to_version,
+                          sets=args.sets, rate_mbit=args.rate_mbit, rtt_ms=args.rtt_ms, sample_mb=args.sample_mb)
+        print("\n".join(report(figures)))
+        if figures.up is None:
             keep = True
-            print(f"upgrade FAILED: {failed.message}")
-            for line in failed.details:
-                print(f"  {line}")
             print(f"kept for a look: {tmp}")
             return 1
-        print(f"upgrade: {up.blobs_sent} blobs, {up.bytes_sent:,} B shipped of {up.bytes_missing:,} B the target"
-              f" lacked; downtime {up.downtime_s:.1f}s; {up.seconds:.1f}s in ship + playbook")
-        print("upgrade phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in up.phase_seconds.items())
-              + f"; outside these phases (plan, checks, ansible's start-up) {rows[-1][1] - sum(up.phase_seconds.values()):.1f}s")
-        print(f"the upgrade's blob bytes at the nominal {args.rate_mbit:g} Mbit/s: "
-              f"{up.bytes_sent * 8 / (args.rate_mbit * 1e6):.1f}s")
         return 0
     finally:
         server.unlimit_link()

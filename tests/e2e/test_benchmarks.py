@@ -36,16 +36,17 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
                          [r"RATIO", r"no-op"]),
     "bench_backup.py": (["--sizes", "50"],
                         [r"x base", r"\b50\b"]),
-    "bench_slowlink.py": (["--rate-mbit", "200", "--rtt-ms", "4", "--sample-mb", "2"],
-                          [r"link: (netem|linkemu)", r"raw ssh cat", r"upgrade"]),
 }
 
 # benchmarks whose smoke run is a test's own run: the test drives the benchmark's functions on
-# the site it has installed anyway (an install, an upgrade and a rollback saved), and checks
-# the same ratios in the same printed lines
+# the site it has installed anyway (an install, an upgrade and a rollback saved; a bare server
+# provisioned and installed saved), and checks the same ratios in the same printed lines
 IN_TESTS: dict[str, str] = {
     "bench_upgrade.py": "tests/e2e/test_upgrade.py",  # test_upgrade_1_0_0_to_1_1_0_...: measure() + report()
     "bench_ppdb_load.py": "tests/e2e/test_tls.py",  # its TLS install: a few users of the load flow, seconds
+    # test_slow_link_no_op_install_and_upgrade: measure() + report() with the smoke's former
+    # --rate-mbit 200 --rtt-ms 4 --sample-mb 2, checking r"link: (netem|linkemu)", r"raw ssh cat", r"upgrade"
+    "bench_slowlink.py": "tests/e2e/test_provision.py",
 }
 
 

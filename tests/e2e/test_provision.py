@@ -4,9 +4,14 @@ One module-scoped bare server (tests/e2e/baresrv.py: its own root, network names
 no Docker, no python3-docker, no zstd, no route to a mirror) and one operator workspace.
 Tests run in file order, as an adopter would: add the target, preflight refuses and names
 `target provision`, build the offline provision bundle, provision, provision again (nothing
-changes), preflight passes, install e-office (its own dockerd inside the namespace, overlay2),
-reach /healthz from the host through the veth address, back it up (its dump runs in the
-database container through the server's engine).
+changes), preflight passes, install e-office 1.0.0 (its own dockerd inside the namespace,
+overlay2), reach /healthz from the host through the veth address, back it up (its dump runs in
+the database container through the server's engine). Last, bench/bench_slowlink.py's smoke run
+on the same server: the link made slow, a raw ``ssh cat``, the same install again (no-op) and
+the upgrade to 1.1.0 through it (the fresh install is the one above, timed on the fast link).
+
+The releases are e-office 1.0.0 and 1.1.0, each built from its recorded source commit
+(:func:`test_upgrade.build_bundles`; the run's build cache is shared with test_upgrade.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import datetime as dt
 import json
 import re
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,24 +28,40 @@ from typing import Any
 
 import pytest
 from baresrv import BareServer
-from simdc import E2EWorkspace, donor_kode, interrupt_cli
+from simdc import REPO, E2EWorkspace, donor_kode, interrupt_cli
+from test_upgrade import build_bundles
 
-from spbe_share.errors import ExitCode
+sys.path.insert(0, str(REPO / "bench"))
+import bench_slowlink  # noqa: E402 - its smoke run is the last test below
+
+from spbe_share.errors import ExitCode  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 APP = "e-office"
 NEEDED = ("docker.io", "python3-docker", "python3-requests", "zstd", "apparmor")
 TODAY = dt.date.today()
+FROM, TO = "1.0.0", "1.1.0"
+SETS = ("pemda_name=Pemerintah Kabupaten Uji",)
+FRESH: dict[str, Any] = {}  # the fresh install's row and phases, timed on the fast link, for the slow-link test
 
 
 @pytest.fixture(scope="module")
-def bws(bare_server: BareServer, bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
+def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """e-office 1.0.0 and 1.1.0, each built from its recorded commit and signed by a throwaway
+    donor key; ``"pub"``: that key's public file."""
+    built, pub = build_bundles(tmp_path_factory.mktemp("bare-donor"), (FROM, TO))
+    return {**built, "pub": pub}
+
+
+@pytest.fixture(scope="module")
+def bws(bare_server: BareServer, releases: dict[str, Path],
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EWorkspace]:
     """The operator's workspace: the bare server added as a target (host key pinned), the
     donor's key trusted, an agreement for e-office (install, and support for its backups)."""
     home = tmp_path_factory.mktemp("bare-operator")
     w = E2EWorkspace(home=home, dcs={})
-    w.cli("keys", "trust", str(bundles[f"{APP}.pub"]), "--donor-kode", donor_kode(APP))
+    w.cli("keys", "trust", str(releases["pub"]), "--donor-kode", donor_kode(APP))
     w.cli(*bare_server.target_add_args())
     w.cli("mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP), "--adopter", bare_server.pemda,
           "--adopter-kode", bare_server.kode_wilayah, "--number", "PKS/BARE/2026",
@@ -68,7 +90,7 @@ def test_the_server_is_bare_and_offline(bare_server: BareServer, bws: E2EWorkspa
 
 
 def test_preflight_fails_and_names_target_provision(bare_server: BareServer, bws: E2EWorkspace,
-                                                    bundles: dict[str, Path]) -> None:
+                                                    releases: dict[str, Path]) -> None:
     proc = bws.cli("preflight", APP, "--target", bare_server.name, check=False)
     assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
     assert "Traceback" not in proc.stderr
@@ -79,8 +101,8 @@ def test_preflight_fails_and_names_target_provision(bare_server: BareServer, bws
 
     # and install refuses at preflight, before it ships anything (it used to fail half way)
     blobs = bare_server.path("/var/lib/spbe-share/blobs")
-    proc = bws.cli("install", APP, "--target", bare_server.name, "--bundle", str(bundles[APP]),
-                   "--set", "pemda_name=Pemerintah Kabupaten Uji", check=False)
+    proc = bws.cli("install", APP, "--target", bare_server.name, "--bundle", str(releases[FROM]),
+                   "--set", SETS[0], check=False)
     assert proc.returncode == int(ExitCode.PREFLIGHT_FAILED), proc.stderr
     assert f"fix: spbe-share target provision {bare_server.name}" in proc.stderr
     assert not blobs.exists()
@@ -166,14 +188,18 @@ def test_provision_from_the_offline_bundle(bare_server: BareServer, bws: E2EWork
                                            provision_bundle: dict[str, Any]) -> None:
     opts = [f"--docker-daemon-opt={k}={json.dumps(v) if not isinstance(v, str) else v}"
             for k, v in bare_server.docker_daemon_options().items()]
+    # what the Ctrl-C'd provisioning above left: the signal can land once the package task runs,
+    # whose dpkg on the server finishes by itself (test_a_provisioning_stopped_inside_dpkg_...)
+    missing = set(NEEDED) - _dpkg_installed(bare_server, *NEEDED)
     proc = bws.cli("target", "provision", bare_server.name, *opts, "--json", timeout=1800)
     result = json.loads(proc.stdout)
     assert result["changed"] is True
-    assert set(NEEDED) <= set(result["installed"])
+    assert missing <= set(result["installed"])
     assert result["clock"]["level"] == "ok" and abs(result["clock"]["skew_seconds"]) < 60
     assert result["docker_version"].startswith("20.10")
     changed = result["changed_tasks"]
-    assert "Packages: install from the bundle only (no network)" in changed
+    if missing:
+        assert "Packages: install from the bundle only (no network)" in changed
     assert "Docker: start the engine by hand (no systemd)" in changed
     assert any(t.startswith("Docker: daemon.json") for t in changed)
 
@@ -277,11 +303,17 @@ def test_preflight_passes_after_provisioning(bare_server: BareServer, bws: E2EWo
 
 
 def test_install_e_office_and_reach_healthz(bare_server: BareServer, bws: E2EWorkspace,
-                                            bundles: dict[str, Path]) -> None:
-    proc = bws.cli("install", APP, "--target", bare_server.name, "--bundle", str(bundles[APP]),
-                   "--set", "pemda_name=Pemerintah Kabupaten Uji", "--json", timeout=1800)
+                                            releases: dict[str, Path]) -> None:
+    """Also the first row of bench/bench_slowlink.py's table (its smoke run is the last test):
+    timed with the bytes that crossed the link, on the fast link."""
+    row, proc = bench_slowlink.timed(
+        bare_server, f"fresh install {FROM}", lambda: bws.cli(
+            "install", APP, "--target", bare_server.name, "--bundle", str(releases[FROM]), *[a for s in SETS for a in ("--set", s)],
+            "--json", timeout=1800),
+        shipped=lambda p: json.loads(p.stdout)["bytes_sent"], slow=False)  # fmt: skip
     result = json.loads(proc.stdout)
-    assert result["changed"] and result["new_release"]
+    assert result["changed"] and result["new_release"] and result["version"] == FROM
+    FRESH.update(row=row, phases=result["phase_seconds"])
     assert result["urls"] and all(u.startswith(f"http://{bare_server.address}:") for u in result["urls"])
     for url in result["urls"]:
         with urllib.request.urlopen(url + "healthz", timeout=10) as r:  # noqa: S310 - test URL on the veth
@@ -307,3 +339,42 @@ def test_backup_on_the_provisioned_server(bare_server: BareServer, bws: E2EWorks
     backup_id = first.split()[1].rstrip(":")
     listing = json.loads(bws.cli("backup", "list", APP, "--target", bare_server.name, "--json").stdout)
     assert [(r["id"], r["state"]) for r in listing["backups"]] == [(backup_id, "verified")]
+
+
+def test_slow_link_no_op_install_and_upgrade(bare_server: BareServer, bws: E2EWorkspace,
+                                             releases: dict[str, Path]) -> None:
+    """bench/bench_slowlink.py's smoke run, on this server with e-office 1.0.0 installed above:
+    :func:`bench_slowlink.measure` makes the link slow (the smoke's 200 Mbit/s, 4 ms RTT), times
+    a raw ``ssh cat`` of 2 MB, the same install again (nothing changes) and the upgrade to
+    1.1.0 through it, then puts the link back; :func:`bench_slowlink.report` prints the table."""
+    assert FRESH, "the install test above did not run"
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        said.append(line)
+        print(line, flush=True)
+
+    figures = bench_slowlink.measure(bare_server, bws.ws, releases, from_version=FROM, to_version=TO, sets=SETS,
+                                     rate_mbit=200, rtt_ms=4, sample_mb=2, fresh=(FRESH["row"], FRESH["phases"]),
+                                     say=say)  # fmt: skip
+    lines = bench_slowlink.report(figures)
+    print("\n" + "\n".join(lines))
+    out = "\n".join(said + lines)
+    for pattern in (r"link: (netem|linkemu)", r"raw ssh cat", r"upgrade"):
+        assert re.search(pattern, out), (pattern, out)
+    assert "upgrade FAILED" not in out, out
+    assert [r.step for r in figures.rows] == [f"fresh install {FROM}", "the same install again (no-op)",
+                                              f"upgrade {FROM} -> {TO}"]  # fmt: skip
+    assert [r.slow for r in figures.rows] == [False, True, True]
+    assert figures.noop_changed is False and figures.rows[1].shipped == 0
+    up = figures.up
+    assert up is not None and figures.failed is None
+    assert (up.outcome, up.from_version, up.to_version) == ("upgraded", FROM, TO)
+    assert 0 < up.bytes_sent <= up.bytes_missing  # only the blobs 1.1.0 adds
+    # the link is back to normal, and 1.1.0 serves through it
+    assert bare_server.emulator is None
+    for url in up.urls:
+        with urllib.request.urlopen(url + "api/v1/info", timeout=10) as r:  # noqa: S310 - test URL on the veth
+            assert json.loads(r.read())["version"] == TO
+    history = json.loads(bws.cli("history", APP, "--target", bare_server.name, "--json").stdout)
+    assert history["current"] == TO and history["lock"] is None
