@@ -70,7 +70,7 @@ def test_navigation_to_app_page_and_sops(page: Any, site_url: str) -> None:
     shot(page, "sop-backup")
     page.get_by_role("link", name="Regulasi", exact=True).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Regulasi")
-    page.get_by_role("link", name="e-Office Persuratan Dinas 1.1.1").first.click()
+    page.get_by_role("link", name="e-Office Persuratan Dinas 1.1.0").first.click()
     page.wait_for_url(re.compile(r"apps/e-office/index\.html#rilis-1-1-0$"))
 
 

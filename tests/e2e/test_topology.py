@@ -205,6 +205,10 @@ def test_ppdb_across_web_and_database_hosts(
 
     started = time.monotonic()
     monkeypatch.setenv("SPBE_SHARE_CATALOG", str(_ppdb_repo(tmp_path)))
+    # the simulated hosts share ONE Docker engine: hosts configured in parallel could each
+    # create the app's network at once (Docker then holds two of that name, "ambiguous" at
+    # start). Real hosts have an engine each; here the hosts take their turns.
+    monkeypatch.setenv("ANSIBLE_FORKS", "1")
     bundle, pub = _ppdb_bundle(tmp_path, "1.0.0")
     web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71")
                        for n in ("sorong-web", "sorong-db", "sorong-backup"))  # fmt: skip
