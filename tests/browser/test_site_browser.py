@@ -94,6 +94,9 @@ def test_language_switch(page: Any, site_url: str) -> None:
 
 def test_keyboard_only(page: Any, site_url: str) -> None:
     page.goto(site_url)
+    # The search form stays hidden until the script has loaded the search index; on a loaded
+    # machine the Tabs below could otherwise run past a form that is not there yet.
+    expect(page.locator("#saringan")).to_be_visible()
     page.keyboard.press("Tab")
     focused = page.evaluate("({text: document.activeElement.textContent, cls: document.activeElement.className})")
     assert focused == {"text": "Langsung ke isi", "cls": "skip-link"}
