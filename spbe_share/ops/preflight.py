@@ -122,12 +122,22 @@ def components_on(entry: Entry, roles: Sequence[str] | None) -> list[Component]:
     return list(entry.components) if roles is None else [c for c in entry.components if c.role in roles]
 
 
-def host_ports(entry: Entry, roles: Sequence[str] | None) -> list[int]:
+def fronts(entry: Entry, roles: Sequence[str]) -> bool:
+    """Does a host carrying ``roles`` run the web component, which the TLS proxy fronts (--domain)?"""
+    from ..plans.proxy import web_component
+
+    return web_component(entry)[0].name in {c.name for c in components_on(entry, roles)}
+
+
+def host_ports(entry: Entry, roles: Sequence[str] | None, *, proxy: bool = False) -> list[int]:
     """Ports that must be free on a host carrying ``roles``: its components' published TCP
     ports, and ``requirements.ports`` where it publishes any, and the ``serves`` ports of its
-    components that a component on another host depends on (None: :func:`required_ports`)."""
+    components that a component on another host depends on (None: :func:`required_ports`).
+    ``proxy`` (--domain): 443 and 80 on the host of the web component too."""
     if roles is None:
-        return required_ports(entry)
+        return required_ports(entry, proxy=proxy)
+    if proxy and fronts(entry, roles):
+        return sorted({443, 80, *host_ports(entry, roles)})
     mine = components_on(entry, roles)
     published = {p.host_port for c in mine for p in c.ports if p.protocol == "tcp"}
     names = {c.name for c in mine}
@@ -326,16 +336,20 @@ def preflight_vars(target: Target, entry: Entry, *, proxy: bool = False) -> dict
     }
 
 
-def preflight_host_vars(target: Target, entry: Entry, plan: Sequence[tuple[Target, tuple[str, ...] | None]]
-                        ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
-    """Extravars and per-host vars of a preflight over several hosts (what each host runs)."""
+def preflight_host_vars(target: Target, entry: Entry, plan: Sequence[tuple[Target, tuple[str, ...] | None]],
+                        *, proxy: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
+    """Extravars and per-host vars of a preflight over several hosts (what each host runs;
+    ``proxy``: the web component's host also the TLS proxy, its 443 and 80)."""
+    from ..plans.proxy import proxy_container_name
+
     extravars = {"spbe_target": target.name, "spbe_preflight_hosts": [h.name for h, _roles in plan]}
     host_vars = {
         h.name: {
             "spbe_root": h.root,  # each host its own (an extravar would win over every host's)
             "spbe_bind_address": h.bind_address,
-            "spbe_ports": host_ports(entry, roles),
-            "spbe_containers": [f"spbe-{target.name}-{entry.id}-{c.name}" for c in components_on(entry, roles)],
+            "spbe_ports": host_ports(entry, roles, proxy=proxy),
+            "spbe_containers": [f"spbe-{target.name}-{entry.id}-{c.name}" for c in components_on(entry, roles)]
+            + ([proxy_container_name(target.name, entry.id)] if proxy and roles and fronts(entry, roles) else []),
         }
         for h, roles in plan
     }
@@ -381,7 +395,7 @@ def gather_host_facts(
     if len(plan) == 1 and plan[0][0].name == target.name:
         extravars = preflight_vars(target, entry, proxy=proxy)
     else:
-        extravars, host_vars = preflight_host_vars(target, entry, plan)
+        extravars, host_vars = preflight_host_vars(target, entry, plan, proxy=proxy)
     result = run_playbook(
         ws,
         op="preflight",
@@ -433,7 +447,7 @@ def run_preflight(
             continue
         minimum, _wanted = role_sizes(entry, roles)
         req = entry.requirements.model_copy(update=minimum.model_dump())
-        found = evaluate(req, f, ports=host_ports(entry, roles), bind_address=h.bind_address, fix=fix)
+        found = evaluate(req, f, ports=host_ports(entry, roles, proxy=proxy), bind_address=h.bind_address, fix=fix)
         checks += role_checks(entry, roles, f, found, where=f"{h.name} ({', '.join(roles)})")
     return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
 
