@@ -1,0 +1,133 @@
+"""``spbe_nft`` (the database host's access rule, issue 19 item 3) for real: this machine's
+``nft`` and kernel, in a network namespace of the test's own (never the machine's, where the
+simulated hosts of the e2e tests live). The module runs through ansible-playbook as the
+playbooks run it, inside that namespace (``nsenter --net``).
+
+In the namespace, three addresses on ``lo``: the database host's private address (a listener
+on 5432), the web host's address, another host's. Loopback packets pass the prerouting hook
+like a LAN's, so the rule is the one a real database host gets: the web connects, the other
+address is dropped; the same rule again changes nothing; preflight's query says it is there;
+removing one app's rule keeps another app's, removing the last removes the table."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DB, WEB, OTHER = "10.77.0.1", "10.77.0.2", "10.77.0.3"
+
+pytestmark = pytest.mark.skipif(shutil.which("nft") is None and not Path("/usr/sbin/nft").exists(),
+                                reason="nft is not installed (apt-get install nftables)")
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A network namespace of its own (held by a sleeping process): its path under /proc."""
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "600"])  # noqa: S603,S607
+    path = f"/proc/{holder.pid}/ns/net"
+    try:
+        deadline = time.monotonic() + 10
+        while os.readlink(path) == os.readlink("/proc/self/ns/net"):  # until unshare has switched
+            if time.monotonic() > deadline:
+                pytest.fail("unshare --net did not start")
+            time.sleep(0.05)
+        inside(path, "ip", "link", "set", "lo", "up")
+        for addr in (DB, WEB, OTHER):
+            inside(path, "ip", "addr", "add", f"{addr}/32", "dev", "lo")
+        yield path
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def inside(ns: str, *argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["nsenter", f"--net={ns}", *argv], capture_output=True, text=True,  # noqa: S603,S607
+                          check=kw.pop("check", True), **kw)  # fmt: skip
+
+
+def nft_module(ns: str, tmp_path: Path, **args: Any) -> dict[str, Any]:
+    """One ``spbe_nft`` task in the namespace; its result (failed included)."""
+    play = tmp_path / f"nft-{uuid.uuid4().hex[:6]}.yml"
+    play.write_text(json.dumps([{"name": "nft", "hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "nft", "spbe_nft": args, "register": "out", "ignore_errors": True}]}]))  # fmt: skip
+    env = {**os.environ, "ANSIBLE_LIBRARY": str(REPO / "playbooks/library"),
+           "ANSIBLE_MODULE_UTILS": str(REPO / "playbooks/module_utils"), "ANSIBLE_STDOUT_CALLBACK": "json",
+           "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
+    proc = inside(ns, "ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
+                  f"ansible_python_interpreter={sys.executable}", str(play), env=env, timeout=120, check=False)
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def connects(ns: str, source: str) -> bool:
+    """Can ``source`` open a TCP connection to the database's 5432 (in the namespace)?"""
+    code = ("import socket,sys\ns=socket.socket();s.settimeout(1.5);s.bind((sys.argv[1],0))\n"
+            f"try:\n s.connect(({DB!r},5432));print('yes')\nexcept OSError:\n print('no')")
+    return inside(ns, sys.executable, "-c", code, source, timeout=30).stdout.strip() == "yes"
+
+
+def _machine_tables() -> str:
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
+
+
+def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path) -> None:
+    before = _machine_tables()
+    server = subprocess.Popen(["nsenter", f"--net={netns}", sys.executable, "-c",  # noqa: S603,S607
+                               "import socket\ns=socket.create_server(('10.77.0.1',5432))\n"
+                               "while True:\n c,_=s.accept();c.close()"])  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while not connects(netns, OTHER):  # before the rule, anyone may connect
+            assert time.monotonic() < deadline, "the listener did not start"
+        rule = {"component": "db", "address": DB, "ports": [5432], "allow": [WEB]}
+        common = {"target": "dinas-pendidikan-sorong", "app": "ppdb"}
+        root = tmp_path / "root"
+        (root / "apps" / "ppdb").mkdir(parents=True)
+        out = nft_module(netns, tmp_path, **common, rules=[rule], root=str(root), state="query")
+        assert (out["present"], out["installed"], len(out["missing"])) == (False, True, 1), out
+
+        out = nft_module(netns, tmp_path, **common, rules=[rule])
+        assert out["changed"] is True and out["nft"], out
+        assert connects(netns, WEB) and not connects(netns, OTHER)
+        listed = inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout
+        assert "type filter hook prerouting priority mangle; policy accept;" in listed, listed
+        assert f"ip daddr {DB} tcp dport 5432 ip saddr != {WEB} drop comment \"spbe-share dinas-pendidikan-sorong ppdb " \
+            in listed, listed
+        # the same rule again: nothing changes; preflight's query finds it
+        assert nft_module(netns, tmp_path, **common, rules=[rule])["changed"] is False
+        out = nft_module(netns, tmp_path, **common, rules=[rule], root=str(root), state="query")
+        assert (out["present"], out["missing"], out["extra"]) == (True, [], []), out
+        # another web address (the inventory changed): the rule is replaced, not added to
+        moved = {**rule, "allow": [OTHER]}
+        assert nft_module(netns, tmp_path, **common, rules=[moved])["changed"] is True
+        assert connects(netns, OTHER) and not connects(netns, WEB)
+        assert inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout.count("spbe-share ") == 1
+        # a rule that is not one (an address that is not an address): refused, nothing changed
+        bad = nft_module(netns, tmp_path, **common, rules=[{**rule, "address": "10.77.0.1; flush ruleset"}])
+        assert bad["failed"] and "not a valid access rule" in bad["msg"], bad
+        assert connects(netns, OTHER) and not connects(netns, WEB)
+
+        # another app's rule stays when this app's goes (uninstall); the last one takes the table
+        other_app = {"target": "dinas-pendidikan-sorong", "app": "e-office"}
+        nft_module(netns, tmp_path, **other_app, rules=[{**rule, "ports": [5433]}])
+        assert nft_module(netns, tmp_path, **common, state="absent")["changed"] is True
+        assert connects(netns, WEB) and connects(netns, OTHER)
+        assert "e-office" in inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout
+        assert nft_module(netns, tmp_path, **common, state="absent")["changed"] is False
+        assert nft_module(netns, tmp_path, **other_app, state="absent")["changed"] is True
+        gone = inside(netns, "nft", "list", "table", "inet", "spbe_share", check=False)
+        assert gone.returncode != 0, gone.stdout
+    finally:
+        server.kill()
+        server.wait()
+    assert _machine_tables() == before  # the machine's own namespace untouched (the e2e hosts live there)
