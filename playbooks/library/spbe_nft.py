@@ -7,7 +7,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.spbe_nft import NftError, absent, nft_path, present, query
+from ansible.module_utils.spbe_nft import NftDenied, NftError, absent, nft_path, present, query
 
 DOCUMENTATION = r"""
 module: spbe_nft
@@ -17,7 +17,8 @@ description:
     Docker's DNAT): for each rule, connections to I(address) on I(ports) from any address but
     I(allow) are dropped. The rules of an app are known by their comment
     (C(spbe-share TARGET APP DIGEST)); see module_utils/spbe_nft.py.
-  - A host without C(nft) is not an error: C(nft) is null in the answer, nothing is written.
+  - A host without C(nft) is not an error: C(nft) is null in the answer, nothing is written;
+    nor is an C(nft) this user may not use (not root): C(denied) says why.
   - C(state=present) makes the app's rules exactly I(rules) (the same again changes nothing);
     C(state=absent) removes them (and the table with the last rule); C(state=query) changes
     nothing and says whether they are in place, and whether the app is on this host
@@ -58,6 +59,9 @@ def main() -> None:
         if p["state"] == "absent":
             module.exit_json(changed=absent(nft, p["target"], p["app"]), nft=nft)
         module.exit_json(changed=present(nft, p["target"], p["app"], p["rules"]), nft=nft)
+    except NftDenied as exc:  # not root: said, like a host without nft
+        module.exit_json(changed=False, nft=nft, denied=str(exc), installed=installed, present=False, missing=[],
+                         extra=[])
     except NftError as exc:
         module.fail_json(msg=f"nftables: {exc}", nft=nft)
 

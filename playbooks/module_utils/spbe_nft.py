@@ -36,6 +36,10 @@ class NftError(Exception):
     """nft failed, or a rule is not valid (one line)."""
 
 
+class NftDenied(NftError):
+    """nft is there, but this user may not use it (not root: no CAP_NET_ADMIN)."""
+
+
 def nft_path() -> str | None:
     for path in ("/usr/sbin/nft", "/sbin/nft"):  # sbin is not on every SSH session's PATH
         if os.access(path, os.X_OK):
@@ -98,6 +102,8 @@ def table(nft: str) -> list[dict] | None:
     if proc.returncode != 0:
         if "No such file or directory" in proc.stderr:
             return None
+        if "Operation not permitted" in proc.stderr or "Permission denied" in proc.stderr:
+            raise NftDenied(f"{nft} may not be used by this user: {proc.stderr.strip()[:200]}")
         raise NftError(f"nft list table {FAMILY} {TABLE}: {proc.stderr.strip()[:300]}")
     try:
         return [o for o in json.loads(proc.stdout).get("nftables", []) if isinstance(o, dict)]

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Cancelled, InvalidInput, RemoteFailed, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.containers import app_urls
+from ..plans.firewall import access_rules, nftables_on
 from ..plans.imageuser import component_users
 from ..plans.login import LoginHint, explicit_workspace, login_hint
 from ..plans.placement import (
@@ -264,6 +265,9 @@ def plan_install(
             hv["spbe_deploy_spec"] = deploy_vars({**v, **hv}, entry=sub, root=part.host.root,
                                                  bundle_digest=vb.digest)["spbe_deploy_spec"]  # fmt: skip
             host_vars[part.host.name] = hv
+        if nftables_on():  # the database host: only the web host reaches its port (where it has nft)
+            for name, rules in access_rules(parts, target).items():
+                host_vars[name]["spbe_firewall"] = rules
         extravars = split_vars(extravars, host_vars)
         if proxy is not None:  # the proxy runs on the web's host only (behind_proxy: the first host)
             host_vars[target.name]["spbe_proxy"] = extravars.pop("spbe_proxy")

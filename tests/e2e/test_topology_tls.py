@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import socket
 import ssl
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -151,6 +152,17 @@ def test_ppdb_across_hosts_behind_tls_on_its_domain(
         row = next(r for r in rows if r["app"] == "ppdb")
         assert (row["version"], row["health"], row["urls"]) == ("1.0.0", "healthy", [f"https://{DOMAIN}/"]), row
         assert row["tls_expires"].startswith(pair.info()["not_after"][:10]) and row["tls_warning"] == "", row
+        # the database host's nftables rule: not written here (SPBE_SHARE_NFTABLES=off, e2e's
+        # conftest: the hosts share this machine's namespace); preflight, asked to look, warns
+        # that the installed app's rule is missing on the database host, naming it
+        assert "spbe_share" not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,  # noqa: S603,S607
+                                                  check=False).stdout  # fmt: skip
+        monkeypatch.setenv("SPBE_SHARE_NFTABLES", "on")
+        report = json.loads(run_cli(home, "preflight", "ppdb", "--target", name, "--json").stdout)
+        rule = [c for c in report["checks"] if c["check"] == "nftables access rule"]
+        assert [(c["host"], c["required"], c["found"], c["warn"]) for c in rule] == [
+            (f"{name}--database (database)", f"{private_address}:5432 only from {web.address}",
+             "missing (spbe-share install writes it again)", True)], report  # fmt: skip
         print(f"install --domain across 2 hosts: {install_s:.1f} s; test {time.monotonic() - started:.1f} s")  # noqa: T201
     finally:
         remove_docker_objects(prefix, f"spbe-{name}-")

@@ -58,9 +58,20 @@ def inside(ns: str, *argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
 
 def nft_module(ns: str, tmp_path: Path, **args: Any) -> dict[str, Any]:
     """One ``spbe_nft`` task in the namespace; its result (failed included)."""
+    return _play(ns, tmp_path, [{"name": "nft", "spbe_nft": args, "register": "out", "ignore_errors": True}])
+
+
+def firewall_tasks(ns: str, tmp_path: Path, **variables: Any) -> dict[str, Any]:
+    """``tasks/firewall.yml`` as install.yml and uninstall.yml import it; its first task's result."""
+    return _play(ns, tmp_path, [{"ansible.builtin.import_tasks": str(REPO / "playbooks/tasks/firewall.yml")}],
+                 variables)
+
+
+def _play(ns: str, tmp_path: Path, tasks: list[dict[str, Any]], variables: dict[str, Any] | None = None,
+          ) -> dict[str, Any]:  # fmt: skip
     play = tmp_path / f"nft-{uuid.uuid4().hex[:6]}.yml"
-    play.write_text(json.dumps([{"name": "nft", "hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "nft", "spbe_nft": args, "register": "out", "ignore_errors": True}]}]))  # fmt: skip
+    play.write_text(json.dumps([{"name": "nft", "hosts": "localhost", "gather_facts": False,
+                                 "vars": variables or {}, "tasks": tasks}]))  # fmt: skip
     env = {**os.environ, "ANSIBLE_LIBRARY": str(REPO / "playbooks/library"),
            "ANSIBLE_MODULE_UTILS": str(REPO / "playbooks/module_utils"), "ANSIBLE_STDOUT_CALLBACK": "json",
            "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
@@ -96,7 +107,8 @@ def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path)
         out = nft_module(netns, tmp_path, **common, rules=[rule], root=str(root), state="query")
         assert (out["present"], out["installed"], len(out["missing"])) == (False, True, 1), out
 
-        out = nft_module(netns, tmp_path, **common, rules=[rule])
+        # as install.yml writes it on the database host
+        out = firewall_tasks(netns, tmp_path, spbe_target=common["target"], spbe_app="ppdb", spbe_firewall=[rule])
         assert out["changed"] is True and out["nft"], out
         assert connects(netns, WEB) and not connects(netns, OTHER)
         listed = inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout
@@ -120,7 +132,9 @@ def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path)
         # another app's rule stays when this app's goes (uninstall); the last one takes the table
         other_app = {"target": "dinas-pendidikan-sorong", "app": "e-office"}
         nft_module(netns, tmp_path, **other_app, rules=[{**rule, "ports": [5433]}])
-        assert nft_module(netns, tmp_path, **common, state="absent")["changed"] is True
+        # as uninstall.yml removes it
+        out = firewall_tasks(netns, tmp_path, spbe_target=common["target"], spbe_app="ppdb", spbe_firewall_state="absent")
+        assert out["changed"] is True, out
         assert connects(netns, WEB) and connects(netns, OTHER)
         assert "e-office" in inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout
         assert nft_module(netns, tmp_path, **common, state="absent")["changed"] is False
