@@ -6,7 +6,9 @@ workspace): the TLS proxy runs on the web host, publishing 443 (TLS 1.2+, HSTS) 
 redirect only) on that host's public address; the web's own port is on loopback, never the
 public address; the database stays on its host's private address. A registration is made
 through https on 443, the certificate verified against the test CA by SNI; ``status`` shows the
-certificate's expiry. The helpers (catalog clone, bundle, the database host's private address)
+certificate's expiry; ``tls set`` replaces the pair on the web host's proxy. Preflight, asked to
+look, warns that the database host's nftables rule is missing (e2e writes none: the simulated
+hosts share this machine's network namespace; the rule itself: tests/integration/test_nftables.py). The helpers (catalog clone, bundle, the database host's private address)
 are test_topology.py's. What the simulation cannot show is said there (one Docker engine, one
 kernel for every host).
 """
@@ -14,6 +16,7 @@ kernel for every host).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import socket
 import ssl
@@ -152,6 +155,21 @@ def test_ppdb_across_hosts_behind_tls_on_its_domain(
         row = next(r for r in rows if r["app"] == "ppdb")
         assert (row["version"], row["health"], row["urls"]) == ("1.0.0", "healthy", [f"https://{DOMAIN}/"]), row
         assert row["tls_expires"].startswith(pair.info()["not_after"][:10]) and row["tls_warning"] == "", row
+        # tls set: the new pair on the web host's proxy (the first host, beside the lock and
+        # the record), no reinstall; the key sealed with the first host's secrets
+        pair2, _, _ = issue_for(tmp_path / "testca", domain=DOMAIN, pemda="Test CA", kode_wilayah="99.99", now=now)
+        cert2, key2 = tmp_path / "fullchain2.pem", tmp_path / "privkey2.pem"
+        cert2.write_bytes(pair2.cert_pem)
+        key2.write_bytes(pair2.key_pem)
+        run_cli(home, "tls", "set", "ppdb", "--target", name, "--cert", str(cert2), "--key", str(key2), timeout=600)
+        with _tls(web.address, ca) as s:
+            served = s.getpeercert(binary_form=True)
+        assert served is not None and hashlib.sha256(served).hexdigest() == pair2.sha256 != pair.sha256
+        assert (web_app / "secrets" / "TLS_PRIVATE_KEY").read_bytes() == pair2.key_pem
+        sealed = json.loads((web_app / "sealed-secrets.json").read_text())
+        assert {"TLS_PRIVATE_KEY", "DB_PASSWORD", "ADMIN_PASSWORD"} <= set(sealed["fingerprints"]), sealed
+        assert call("GET", f"/api/v1/pendaftaran/{reg['nomor']}", None, admin, expect=200)["nama"] == "Murid TLS Sorong"
+
         # the database host's nftables rule: not written here (SPBE_SHARE_NFTABLES=off, e2e's
         # conftest: the hosts share this machine's namespace); preflight, asked to look, warns
         # that the installed app's rule is missing on the database host, naming it
