@@ -23,17 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from needs import missing  # tests/ is on the path (tests/integration/conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]
 DB, WEB, OTHER = "10.77.0.1", "10.77.0.2", "10.77.0.3"
-
-pytestmark = pytest.mark.skipif(shutil.which("nft") is None and not Path("/usr/sbin/nft").exists(),
-                                reason="nft is not installed (apt-get install nftables)")
 
 
 @pytest.fixture
 def netns() -> Iterator[str]:
     """A network namespace of its own (held by a sleeping process): its path under /proc."""
+    if shutil.which("nft") is None and not Path("/usr/sbin/nft").exists():
+        missing("nft", "the database host's access rule is tested with it (bash scripts/setup --dev: nftables)")
+    if os.geteuid() != 0:
+        missing("root", "a network namespace with its own nftables needs root (CAP_NET_ADMIN)")
     holder = subprocess.Popen(["unshare", "--net", "sleep", "600"])  # noqa: S603,S607
     path = f"/proc/{holder.pid}/ns/net"
     try:
@@ -56,19 +58,21 @@ def inside(ns: str, *argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
                           check=kw.pop("check", True), **kw)  # fmt: skip
 
 
-def nft_module(ns: str, tmp_path: Path, **args: Any) -> dict[str, Any]:
-    """One ``spbe_nft`` task in the namespace; its result (failed included)."""
-    return _play(ns, tmp_path, [{"name": "nft", "spbe_nft": args, "register": "out", "ignore_errors": True}])
+def nft_module(ns: str, tmp_path: Path, *calls: dict[str, Any]) -> list[dict[str, Any]]:
+    """``spbe_nft`` tasks in the namespace, in one play; each one's result (failed included)."""
+    return _play(ns, tmp_path, [nft_task(a) for a in calls])
 
 
-def firewall_tasks(ns: str, tmp_path: Path, **variables: Any) -> dict[str, Any]:
-    """``tasks/firewall.yml`` as install.yml and uninstall.yml import it; its first task's result."""
-    return _play(ns, tmp_path, [{"ansible.builtin.import_tasks": str(REPO / "playbooks/tasks/firewall.yml")}],
-                 variables)
+def nft_task(args: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "nft", "spbe_nft": args, "ignore_errors": True}
+
+
+FIREWALL_TASKS = {"ansible.builtin.import_tasks": str(REPO / "playbooks/tasks/firewall.yml")}
 
 
 def _play(ns: str, tmp_path: Path, tasks: list[dict[str, Any]], variables: dict[str, Any] | None = None,
-          ) -> dict[str, Any]:  # fmt: skip
+          ) -> list[dict[str, Any]]:  # fmt: skip
+    """One play on localhost in the namespace (ansible-playbook, the repository's modules)."""
     play = tmp_path / f"nft-{uuid.uuid4().hex[:6]}.yml"
     play.write_text(json.dumps([{"name": "nft", "hosts": "localhost", "gather_facts": False,
                                  "vars": variables or {}, "tasks": tasks}]))  # fmt: skip
@@ -77,7 +81,7 @@ def _play(ns: str, tmp_path: Path, tasks: list[dict[str, Any]], variables: dict[
            "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
     proc = inside(ns, "ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
                   f"ansible_python_interpreter={sys.executable}", str(play), env=env, timeout=120, check=False)
-    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return [t["hosts"]["localhost"] for t in json.loads(proc.stdout)["plays"][0]["tasks"]]
 
 
 def connects(ns: str, source: str) -> bool:
@@ -104,11 +108,12 @@ def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path)
         common = {"target": "dinas-pendidikan-sorong", "app": "ppdb"}
         root = tmp_path / "root"
         (root / "apps" / "ppdb").mkdir(parents=True)
-        out = nft_module(netns, tmp_path, **common, rules=[rule], root=str(root), state="query")
+        [out] = nft_module(netns, tmp_path, {**common, "rules": [rule], "root": str(root), "state": "query"})
         assert (out["present"], out["installed"], len(out["missing"])) == (False, True, 1), out
 
-        # as install.yml writes it on the database host
-        out = firewall_tasks(netns, tmp_path, spbe_target=common["target"], spbe_app="ppdb", spbe_firewall=[rule])
+        # as install.yml writes it on the database host (tasks/firewall.yml)
+        out = _play(netns, tmp_path, [FIREWALL_TASKS], {"spbe_target": common["target"], "spbe_app": "ppdb",
+                                                       "spbe_firewall": [rule]})[0]  # fmt: skip
         assert out["changed"] is True and out["nft"], out
         assert connects(netns, WEB) and not connects(netns, OTHER)
         listed = inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout
@@ -116,29 +121,29 @@ def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path)
         assert f"ip daddr {DB} tcp dport 5432 ip saddr != {WEB} drop comment \"spbe-share dinas-pendidikan-sorong ppdb " \
             in listed, listed
         # the same rule again: nothing changes; preflight's query finds it
-        assert nft_module(netns, tmp_path, **common, rules=[rule])["changed"] is False
-        out = nft_module(netns, tmp_path, **common, rules=[rule], root=str(root), state="query")
-        assert (out["present"], out["missing"], out["extra"]) == (True, [], []), out
-        # another web address (the inventory changed): the rule is replaced, not added to
-        moved = {**rule, "allow": [OTHER]}
-        assert nft_module(netns, tmp_path, **common, rules=[moved])["changed"] is True
-        assert connects(netns, OTHER) and not connects(netns, WEB)
-        assert inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout.count("spbe-share ") == 1
-        # a rule that is not one (an address that is not an address): refused, nothing changed
-        bad = nft_module(netns, tmp_path, **common, rules=[{**rule, "address": "10.77.0.1; flush ruleset"}])
+        again, found = nft_module(netns, tmp_path, {**common, "rules": [rule]},
+                                  {**common, "rules": [rule], "root": str(root), "state": "query"})  # fmt: skip
+        assert again["changed"] is False, again
+        assert (found["present"], found["missing"], found["extra"]) == (True, [], []), found
+        # another web address (the inventory changed): the rule is replaced, not added to; then a
+        # rule that is not one (an address that is not an address): refused, nothing changed
+        moved, bad = nft_module(netns, tmp_path, {**common, "rules": [{**rule, "allow": [OTHER]}]},
+                                {**common, "rules": [{**rule, "address": "10.77.0.1; flush ruleset"}]})  # fmt: skip
+        assert moved["changed"] is True, moved
         assert bad["failed"] and "not a valid access rule" in bad["msg"], bad
         assert connects(netns, OTHER) and not connects(netns, WEB)
+        assert inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout.count("spbe-share ") == 1
 
-        # another app's rule stays when this app's goes (uninstall); the last one takes the table
+        # another app's rule stays when this app's goes (as uninstall.yml removes it: tasks/firewall.yml);
+        # the last one takes the table
         other_app = {"target": "dinas-pendidikan-sorong", "app": "e-office"}
-        nft_module(netns, tmp_path, **other_app, rules=[{**rule, "ports": [5433]}])
-        # as uninstall.yml removes it
-        out = firewall_tasks(netns, tmp_path, spbe_target=common["target"], spbe_app="ppdb", spbe_firewall_state="absent")
-        assert out["changed"] is True, out
+        added, out = _play(netns, tmp_path, [nft_task({**other_app, "rules": [{**rule, "ports": [5433]}]}), FIREWALL_TASKS],
+                           {"spbe_target": common["target"], "spbe_app": "ppdb", "spbe_firewall_state": "absent"})[:2]
+        assert added["changed"] is True and out["changed"] is True, (added, out)
         assert connects(netns, WEB) and connects(netns, OTHER)
         assert "e-office" in inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout
-        assert nft_module(netns, tmp_path, **common, state="absent")["changed"] is False
-        assert nft_module(netns, tmp_path, **other_app, state="absent")["changed"] is True
+        twice, last = nft_module(netns, tmp_path, {**common, "state": "absent"}, {**other_app, "state": "absent"})
+        assert (twice["changed"], last["changed"]) == (False, True), (twice, last)
         gone = inside(netns, "nft", "list", "table", "inet", "spbe_share", check=False)
         assert gone.returncode != 0, gone.stdout
     finally:
