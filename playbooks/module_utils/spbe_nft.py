@@ -5,7 +5,7 @@ spbe-share's own table ``inet spbe_share``, one chain ``db_access`` hooked at pr
 priority -150 (mangle: before Docker's DNAT at -100, so the rule sees the address and port the
 client asked for), policy accept. Each rule of an app:
 
-    ip daddr 10.1.2.4 tcp dport { 5432 } ip saddr != { 10.1.2.3 } drop comment "spbe-share T APP DIGEST"
+    iifname != "lo" ip daddr 10.1.2.4 tcp dport { 5432 } ip saddr != { 10.1.2.3 } drop comment "spbe-share T APP DIGEST"
 
 (``ip6`` for an IPv6 address; no address of the family allowed: everything of that family to
 the port dropped). The comment names the target, the app and a digest of the rule: a rule is
@@ -75,7 +75,8 @@ def _family(address: str) -> str:
 def rule_exprs(rule: dict) -> list[dict]:
     """The rule's expressions (libnftables JSON)."""
     fam = _family(rule["address"])
-    exprs = [
+    exprs = [  # not from the host itself (lo: its own processes, Docker's userland proxy)
+        {"match": {"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "lo"}},
         {"match": {"op": "==", "left": {"payload": {"protocol": fam, "field": "daddr"}}, "right": rule["address"]}},
         {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
                    "right": {"set": rule["ports"]}}},

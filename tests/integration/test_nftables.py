@@ -1,13 +1,15 @@
 """``spbe_nft`` (the database host's access rule, issue 19 item 3) for real: this machine's
-``nft`` and kernel, in a network namespace of the test's own (never the machine's, where the
+``nft`` and kernel, in network namespaces of the test's own (never the machine's, where the
 simulated hosts of the e2e tests live). The module runs through ansible-playbook as the
-playbooks run it, inside that namespace (``nsenter --net``).
+playbooks run it (``tasks/firewall.yml`` as install.yml and uninstall.yml import it), inside
+the database host's namespace (``nsenter --net``).
 
-In the namespace, three addresses on ``lo``: the database host's private address (a listener
-on 5432), the web host's address, another host's. Loopback packets pass the prerouting hook
-like a LAN's, so the rule is the one a real database host gets: the web connects, the other
-address is dropped; the same rule again changes nothing; preflight's query says it is there;
-removing one app's rule keeps another app's, removing the last removes the table."""
+Two namespaces joined by a veth pair, a Pemda's LAN: the database host's (its private address,
+a listener on 5432) and the other end, holding the web host's address and another host's. The
+web connects, the other address is dropped, the database host itself still connects (lo); the
+same rule again changes nothing; preflight's query says it is there; a new web address
+replaces the rule; a rule that is not one is refused; removing one app's rule keeps another
+app's, removing the last removes the table; the machine's own namespace is untouched."""
 
 from __future__ import annotations
 
@@ -29,28 +31,43 @@ REPO = Path(__file__).resolve().parents[2]
 DB, WEB, OTHER = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 
 
+def _holder() -> tuple[subprocess.Popen[bytes], str]:
+    """A process holding a new network namespace, and that namespace's path under /proc."""
+    proc = subprocess.Popen(["unshare", "--net", "sleep", "600"])  # noqa: S603,S607
+    path = f"/proc/{proc.pid}/ns/net"
+    deadline = time.monotonic() + 10
+    while os.readlink(path) == os.readlink("/proc/self/ns/net"):  # until unshare has switched
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("unshare --net did not start")
+        time.sleep(0.05)
+    return proc, path
+
+
 @pytest.fixture
-def netns() -> Iterator[str]:
-    """A network namespace of its own (held by a sleeping process): its path under /proc."""
+def lan() -> Iterator[tuple[str, str]]:
+    """Two network namespaces of the test's own, a veth pair between them (a Pemda's LAN): the
+    database host's (``DB`` on its end) and the other hosts' (``WEB`` and ``OTHER`` on theirs)."""
     if shutil.which("nft") is None and not Path("/usr/sbin/nft").exists():
         missing("nft", "the database host's access rule is tested with it (bash scripts/setup --dev: nftables)")
     if os.geteuid() != 0:
-        missing("root", "a network namespace with its own nftables needs root (CAP_NET_ADMIN)")
-    holder = subprocess.Popen(["unshare", "--net", "sleep", "600"])  # noqa: S603,S607
-    path = f"/proc/{holder.pid}/ns/net"
+        missing("root", "network namespaces with their own nftables need root (CAP_NET_ADMIN)")
+    holders = []
     try:
-        deadline = time.monotonic() + 10
-        while os.readlink(path) == os.readlink("/proc/self/ns/net"):  # until unshare has switched
-            if time.monotonic() > deadline:
-                pytest.fail("unshare --net did not start")
-            time.sleep(0.05)
-        inside(path, "ip", "link", "set", "lo", "up")
-        for addr in (DB, WEB, OTHER):
-            inside(path, "ip", "addr", "add", f"{addr}/32", "dev", "lo")
-        yield path
+        for _ in range(2):
+            holders.append(_holder())
+        (_, db), (lan_proc, others) = holders
+        inside(db, "ip", "link", "add", "spbe-db", "type", "veth", "peer", "name", "spbe-lan", "netns", str(lan_proc.pid))
+        for ns, dev, addrs in ((db, "spbe-db", (DB,)), (others, "spbe-lan", (WEB, OTHER))):
+            inside(ns, "ip", "link", "set", "lo", "up")
+            for addr in addrs:
+                inside(ns, "ip", "addr", "add", f"{addr}/24", "dev", dev)
+            inside(ns, "ip", "link", "set", dev, "up")
+        yield db, others
     finally:
-        holder.kill()
-        holder.wait()
+        for proc, _path in holders:
+            proc.kill()
+            proc.wait()
 
 
 def inside(ns: str, *argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -85,7 +102,7 @@ def _play(ns: str, tmp_path: Path, tasks: list[dict[str, Any]], variables: dict[
 
 
 def connects(ns: str, source: str) -> bool:
-    """Can ``source`` open a TCP connection to the database's 5432 (in the namespace)?"""
+    """Can ``source`` (an address in namespace ``ns``) open a TCP connection to the database's 5432?"""
     code = ("import socket,sys\ns=socket.socket();s.settimeout(1.5);s.bind((sys.argv[1],0))\n"
             f"try:\n s.connect(({DB!r},5432));print('yes')\nexcept OSError:\n print('no')")
     return inside(ns, sys.executable, "-c", code, source, timeout=30).stdout.strip() == "yes"
@@ -95,14 +112,15 @@ def _machine_tables() -> str:
     return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
 
 
-def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path) -> None:
+def test_only_the_web_host_reaches_the_database_port(lan: tuple[str, str], tmp_path: Path) -> None:
+    netns, others = lan  # the database host's namespace (the module runs there), the LAN's other end
     before = _machine_tables()
     server = subprocess.Popen(["nsenter", f"--net={netns}", sys.executable, "-c",  # noqa: S603,S607
                                "import socket\ns=socket.create_server(('10.77.0.1',5432))\n"
                                "while True:\n c,_=s.accept();c.close()"])  # fmt: skip
     try:
         deadline = time.monotonic() + 10
-        while not connects(netns, OTHER):  # before the rule, anyone may connect
+        while not connects(others, OTHER):  # before the rule, anyone may connect
             assert time.monotonic() < deadline, "the listener did not start"
         rule = {"component": "db", "address": DB, "ports": [5432], "allow": [WEB]}
         common = {"target": "dinas-pendidikan-sorong", "app": "ppdb"}
@@ -115,10 +133,11 @@ def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path)
         out = _play(netns, tmp_path, [FIREWALL_TASKS], {"spbe_target": common["target"], "spbe_app": "ppdb",
                                                        "spbe_firewall": [rule]})[0]  # fmt: skip
         assert out["changed"] is True and out["nft"], out
-        assert connects(netns, WEB) and not connects(netns, OTHER)
+        assert connects(others, WEB) and not connects(others, OTHER)
+        assert connects(netns, DB)  # the database host itself (lo): its own processes, Docker's proxy
         listed = inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout
         assert "type filter hook prerouting priority mangle; policy accept;" in listed, listed
-        assert f"ip daddr {DB} tcp dport 5432 ip saddr != {WEB} drop comment \"spbe-share dinas-pendidikan-sorong ppdb " \
+        assert f"iifname != \"lo\" ip daddr {DB} tcp dport 5432 ip saddr != {WEB} drop comment \"spbe-share dinas-pendidikan-sorong ppdb " \
             in listed, listed
         # the same rule again: nothing changes; preflight's query finds it
         again, found = nft_module(netns, tmp_path, {**common, "rules": [rule]},
@@ -131,7 +150,7 @@ def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path)
                                 {**common, "rules": [{**rule, "address": "10.77.0.1; flush ruleset"}]})  # fmt: skip
         assert moved["changed"] is True, moved
         assert bad["failed"] and "not a valid access rule" in bad["msg"], bad
-        assert connects(netns, OTHER) and not connects(netns, WEB)
+        assert connects(others, OTHER) and not connects(others, WEB)
         assert inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout.count("spbe-share ") == 1
 
         # another app's rule stays when this app's goes (as uninstall.yml removes it: tasks/firewall.yml);
@@ -140,7 +159,7 @@ def test_only_the_web_host_reaches_the_database_port(netns: str, tmp_path: Path)
         added, out = _play(netns, tmp_path, [nft_task({**other_app, "rules": [{**rule, "ports": [5433]}]}), FIREWALL_TASKS],
                            {"spbe_target": common["target"], "spbe_app": "ppdb", "spbe_firewall_state": "absent"})[:2]
         assert added["changed"] is True and out["changed"] is True, (added, out)
-        assert connects(netns, WEB) and connects(netns, OTHER)
+        assert connects(others, WEB) and connects(others, OTHER)
         assert "e-office" in inside(netns, "nft", "list", "table", "inet", "spbe_share").stdout
         twice, last = nft_module(netns, tmp_path, {**common, "state": "absent"}, {**other_app, "state": "absent"})
         assert (twice["changed"], last["changed"]) == (False, True), (twice, last)
