@@ -36,10 +36,12 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Cancelled, InvalidInput, RemoteFailed, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.containers import app_urls
+from ..plans.firewall import access_rules, nftables_on
 from ..plans.imageuser import component_users
 from ..plans.login import LoginHint, explicit_workspace, login_hint
 from ..plans.placement import (
     HostPart,
+    behind_proxy,
     host_entry,
     host_vars_of,
     part_health,
@@ -228,11 +230,10 @@ def plan_install(
                          **({"domain": domain, "urls": [f"https://{domain}/"]} if domain else {})})
     parts = placement(entry, target)
     if parts is not None:
-        if domain:
-            raise InvalidInput(f"--domain: the TLS proxy of an app across the hosts of {target.name} is not"
-                               " supported yet; install without --domain")  # fmt: skip
+        if domain:  # the proxy on the web component's host (the first), the app's ports there on loopback
+            parts = behind_proxy(entry, parts, target=target.name)
         release = release.model_copy(update={"health": part_health(entry, parts, target=target.name),
-                                             "urls": part_urls(entry, parts)})  # fmt: skip
+                                             **({} if domain else {"urls": part_urls(entry, parts)})})  # fmt: skip
     proxy = None
     if tls is not None:
         proxy = proxy_plan(ctx, target=target, entry=entry, version=vb.version, pair=tls[0], issued_by=tls[1],
@@ -264,7 +265,12 @@ def plan_install(
             hv["spbe_deploy_spec"] = deploy_vars({**v, **hv}, entry=sub, root=part.host.root,
                                                  bundle_digest=vb.digest)["spbe_deploy_spec"]  # fmt: skip
             host_vars[part.host.name] = hv
+        if nftables_on():  # the database host: only the web host reaches its port (where it has nft)
+            for name, rules in access_rules(parts, target).items():
+                host_vars[name]["spbe_firewall"] = rules
         extravars = split_vars(extravars, host_vars)
+        if proxy is not None:  # the proxy runs on the web's host only (behind_proxy: the first host)
+            host_vars[target.name]["spbe_proxy"] = extravars.pop("spbe_proxy")
     return InstallPlan(
         target=target,
         bundle=vb,

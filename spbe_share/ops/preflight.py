@@ -61,6 +61,17 @@ class AppArmorFacts(BaseModel):
     parser: str | None = None  # apparmor_parser, which dockerd then needs for its profile
 
 
+class FirewallFacts(BaseModel):
+    """``spbe_nft`` state=query on a host serving another host (the database host)."""
+
+    model_config = ConfigDict(extra="ignore")
+    nft: str | None = None  # the nft binary; None: the host has none
+    denied: str = ""  # nft there, but the SSH user may not use it (not root)
+    installed: bool = False  # the app is on this host already (its folder)
+    present: bool = False  # the app's rules in place as install writes them
+    missing: list[str] = Field(default_factory=list)
+
+
 class TargetFacts(BaseModel):
     """What ``preflight.yml`` publishes (``set_stats`` key ``spbe_preflight``)."""
 
@@ -81,6 +92,7 @@ class TargetFacts(BaseModel):
     zstd: str | None = None  # path of the zstd binary
     root_writable: bool = False
     apparmor: AppArmorFacts = Field(default_factory=AppArmorFacts)
+    firewall: FirewallFacts | None = None  # a host serving another: its nftables access rule
 
     def docker_server_version(self) -> str | None:
         if self.docker_rc != 0 or not self.docker_version.strip():
@@ -122,12 +134,22 @@ def components_on(entry: Entry, roles: Sequence[str] | None) -> list[Component]:
     return list(entry.components) if roles is None else [c for c in entry.components if c.role in roles]
 
 
-def host_ports(entry: Entry, roles: Sequence[str] | None) -> list[int]:
+def fronts(entry: Entry, roles: Sequence[str]) -> bool:
+    """Does a host carrying ``roles`` run the web component, which the TLS proxy fronts (--domain)?"""
+    from ..plans.proxy import web_component
+
+    return web_component(entry)[0].name in {c.name for c in components_on(entry, roles)}
+
+
+def host_ports(entry: Entry, roles: Sequence[str] | None, *, proxy: bool = False) -> list[int]:
     """Ports that must be free on a host carrying ``roles``: its components' published TCP
     ports, and ``requirements.ports`` where it publishes any, and the ``serves`` ports of its
-    components that a component on another host depends on (None: :func:`required_ports`)."""
+    components that a component on another host depends on (None: :func:`required_ports`).
+    ``proxy`` (--domain): 443 and 80 on the host of the web component too."""
     if roles is None:
-        return required_ports(entry)
+        return required_ports(entry, proxy=proxy)
+    if proxy and fronts(entry, roles):
+        return sorted({443, 80, *host_ports(entry, roles)})
     mine = components_on(entry, roles)
     published = {p.host_port for c in mine for p in c.ports if p.protocol == "tcp"}
     names = {c.name for c in mine}
@@ -161,6 +183,41 @@ def host_plan(target: Target, entry: Entry) -> list[tuple[Target, tuple[str, ...
         if mine:
             out.append((h, mine))
     return out
+
+
+def firewall_rules(target: Target, entry: Entry) -> dict[str, list[dict[str, Any]]]:
+    """host -> the nftables access rules install writes there (:mod:`..plans.firewall`); none
+    with ``SPBE_SHARE_NFTABLES=off`` or for an app on one host."""
+    from ..plans.firewall import access_rules, nftables_on
+    from ..plans.placement import placement
+
+    if not nftables_on():
+        return {}
+    try:
+        parts = placement(entry, target)
+    except InvalidInput:  # a role that no host carries: its own check says so
+        return {}
+    return access_rules(parts, target) if parts else {}
+
+
+def firewall_check(rules: Sequence[dict[str, Any]], facts: FirewallFacts | None, *, where: str) -> list[Check]:
+    """The access rule of a host serving others: a warning where it cannot be written (no nft,
+    or not usable by the SSH user) or where it is missing after an install."""
+    if not rules or facts is None:
+        return []
+    required = "; ".join(f"{r['address']}:{','.join(str(p) for p in r['ports'])} only from {', '.join(r['allow'])}"
+                         for r in rules)  # fmt: skip
+    if facts.nft is None:
+        found, warn = "no nft on this host: the Pemda's firewall must limit it", True
+    elif facts.denied:
+        found, warn = f"not written: {facts.denied}", True
+    elif facts.present:
+        found, warn = "in place", False
+    elif facts.installed:
+        found, warn = "missing (spbe-share install writes it again)", True
+    else:
+        found, warn = f"nft found ({facts.nft}): install writes it", False
+    return [Check("nftables access rule", required, found, True, host=where, warn=warn)]
 
 
 def missing_roles(target: Target, entry: Entry) -> list[Check]:
@@ -326,16 +383,23 @@ def preflight_vars(target: Target, entry: Entry, *, proxy: bool = False) -> dict
     }
 
 
-def preflight_host_vars(target: Target, entry: Entry, plan: Sequence[tuple[Target, tuple[str, ...] | None]]
-                        ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
-    """Extravars and per-host vars of a preflight over several hosts (what each host runs)."""
-    extravars = {"spbe_target": target.name, "spbe_preflight_hosts": [h.name for h, _roles in plan]}
+def preflight_host_vars(target: Target, entry: Entry, plan: Sequence[tuple[Target, tuple[str, ...] | None]],
+                        *, proxy: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
+    """Extravars and per-host vars of a preflight over several hosts (what each host runs;
+    ``proxy``: the web component's host also the TLS proxy, its 443 and 80)."""
+    from ..plans.proxy import proxy_container_name
+
+    extravars = {"spbe_target": target.name, "spbe_app": entry.id,
+                 "spbe_preflight_hosts": [h.name for h, _roles in plan]}  # fmt: skip
+    rules = firewall_rules(target, entry)
     host_vars = {
         h.name: {
             "spbe_root": h.root,  # each host its own (an extravar would win over every host's)
             "spbe_bind_address": h.bind_address,
-            "spbe_ports": host_ports(entry, roles),
-            "spbe_containers": [f"spbe-{target.name}-{entry.id}-{c.name}" for c in components_on(entry, roles)],
+            "spbe_ports": host_ports(entry, roles, proxy=proxy),
+            "spbe_containers": [f"spbe-{target.name}-{entry.id}-{c.name}" for c in components_on(entry, roles)]
+            + ([proxy_container_name(target.name, entry.id)] if proxy and roles and fronts(entry, roles) else []),
+            **({"spbe_firewall": rules[h.name]} if h.name in rules else {}),
         }
         for h, roles in plan
     }
@@ -381,7 +445,7 @@ def gather_host_facts(
     if len(plan) == 1 and plan[0][0].name == target.name:
         extravars = preflight_vars(target, entry, proxy=proxy)
     else:
-        extravars, host_vars = preflight_host_vars(target, entry, plan)
+        extravars, host_vars = preflight_host_vars(target, entry, plan, proxy=proxy)
     result = run_playbook(
         ws,
         op="preflight",
@@ -425,6 +489,7 @@ def run_preflight(
                                       cancel=cancel, proxy=proxy)  # fmt: skip
     fix = fix_for(target)
     checks: list[Check] = missing_roles(target, entry)
+    rules = firewall_rules(target, entry) if len(plan) > 1 else {}
     for h, roles in plan:
         f = facts[h.name]
         if roles is None:
@@ -433,8 +498,9 @@ def run_preflight(
             continue
         minimum, _wanted = role_sizes(entry, roles)
         req = entry.requirements.model_copy(update=minimum.model_dump())
-        found = evaluate(req, f, ports=host_ports(entry, roles), bind_address=h.bind_address, fix=fix)
+        found = evaluate(req, f, ports=host_ports(entry, roles, proxy=proxy), bind_address=h.bind_address, fix=fix)
         checks += role_checks(entry, roles, f, found, where=f"{h.name} ({', '.join(roles)})")
+        checks += firewall_check(rules.get(h.name, []), f.firewall, where=f"{h.name} ({', '.join(roles)})")
     return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
 
 

@@ -9,7 +9,9 @@ staged on the target over SSH stdin (:func:`spbe_share.remote.secretsync.stage_t
 never in a playbook's variables; ``tasks/proxy.yml`` puts it in place under the lock.
 
 ``tls set APP --target T --cert F --key F`` (:func:`set_tls`): the same checks against the
-domain of the serving release, then ``tls.yml`` under the lock: the new pair in place,
+domain of the serving release, then ``tls.yml`` under the lock (on the target's first host:
+an app across hosts has its proxy there, :func:`spbe_share.plans.placement.behind_proxy`,
+beside its lock and release record; the first host also holds every secret to seal): the new pair in place,
 ``nginx -t``, ``nginx -s reload``, the app must answer through the proxy over https, else
 the previous pair is put back. The key is sealed again for backups afterwards.
 """
@@ -142,13 +144,12 @@ def set_tls(
 ) -> TlsSetResult:
     """Replace the certificate and key of ``app``'s proxy on ``target_name``, gated by health."""
     from .backups import catalog_entry, op_attempt, seal_secrets
-    from .checks import checked_target, read_state, refuse_spread, require_slug
+    from .checks import checked_target, read_state, require_slug
     from .core import new_lock, operation, run_locked
 
     with operation(ctx, name="tls set", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
-        refuse_spread(ctx, target, app=app, what="tls set")
         st = read_state(ctx, target=target, app=app)
         current = st.current
         if current is None or current.result != "ok":
@@ -172,6 +173,7 @@ def set_tls(
             ctx, op, playbook="tls.yml", target=target, extravars=extravars, lock=lock, break_lock=break_lock,
             attempt=op_attempt(target, app=app, op="tls-set", who=ctx.operator, stamp=state.stamp(ctx.now),
                                details={"domain": current.domain, "sha256": pair.sha256}),
+            hosts=target.hosts()[:1] if target.multi_host else (),  # the proxy's host: the first (install --domain)
         )  # fmt: skip
         sealed = seal_secrets(ctx, target, app, entry)
         op.note(run=str(run.run_dir), sealed=sealed.state)

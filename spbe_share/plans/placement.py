@@ -16,6 +16,11 @@ Across hosts (:class:`HostPart`):
 
 A target of one host, or an entry without roles: :func:`placement` returns None (one host runs
 everything, exactly as before).
+
+With a domain (``install --domain``, :func:`behind_proxy`): the TLS proxy runs on the host of
+the app's web component (the one :func:`spbe_share.plans.proxy.web_component` names) and is the
+only thing on that host's public address (443, and 80 that redirects); that host's app ports
+move to loopback. The database keeps its host's private address.
 """
 
 from __future__ import annotations
@@ -128,8 +133,33 @@ def host_entry(entry: Entry, part: HostPart) -> Entry:
     return entry.model_copy(update=update)
 
 
+def behind_proxy(entry: Entry, parts: list[HostPart], *, target: str) -> list[HostPart]:
+    """``parts`` with the TLS proxy in front: the host running the web component publishes its
+    app ports on loopback (its public address is the proxy's). That host must be the target's
+    first one (it keeps the release record, and status reads the certificate and the web's
+    health there), and must not serve a component to another host (loopback would hide it)."""
+    from .proxy import APP_BIND, web_component
+
+    web, _port = web_component(entry)
+    front = next(p for p in parts if web.name in p.names)
+    if not front.lock_host:
+        raise InvalidInput(
+            f"--domain: the web component {web.name} of {entry.id} runs on {front.host.name}, not on the first"
+            f" host of {target}: the TLS proxy runs beside it and the first host keeps the release record"
+            f" (target add --replace {target} ... with the host of role {web.role} given first)"
+        )
+    mine = set(front.names)
+    served = sorted({d for p in parts if p is not front for c in p.components for d in c.depends_on if d in mine})
+    if served:
+        raise InvalidInput(f"--domain: {', '.join(served)} on {front.host.name} serves other hosts: its port cannot"
+                           " move to loopback behind the TLS proxy")  # fmt: skip
+    inner = front.host.model_copy(update={"bind_address": APP_BIND})
+    return [HostPart(host=inner, components=p.components, first=p.first, lock_host=p.lock_host) if p is front else p
+            for p in parts]  # fmt: skip
+
+
 __all__ = [
-    "PER_HOST", "HostPart", "component_hosts", "host_entry", "host_vars_of", "part_health", "part_urls",
+    "PER_HOST", "HostPart", "behind_proxy", "component_hosts", "host_entry", "host_vars_of", "part_health", "part_urls",
     "placement", "split_vars",
 ]  # fmt: skip
 

@@ -122,6 +122,18 @@ def _run_shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path
     return tmp_path_factory.mktemp(name)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_nftables_rules() -> Iterator[None]:
+    """``SPBE_SHARE_NFTABLES=off`` for every e2e module (inherited by the CLI subprocesses):
+    the simulated hosts share this machine's network namespace, where an install across hosts
+    would write the database host's nftables rule for every test on the machine (and drop the
+    web container's connections, which come from the Docker bridge). The rule is tested in a
+    namespace of its own: tests/integration/test_nftables.py."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPBE_SHARE_NFTABLES", "off")
+        yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One build cache (wheels, normalized layers, compressed blobs) for every workspace of this

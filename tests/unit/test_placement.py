@@ -13,7 +13,8 @@ from spbe_share.catalog.models import Entry
 from spbe_share.errors import InvalidInput
 from spbe_share.ops.preflight import host_ports
 from spbe_share.plans.containers import container_specs
-from spbe_share.plans.placement import host_entry, part_health, part_urls, placement
+from spbe_share.plans.placement import behind_proxy, host_entry, part_health, part_urls, placement
+from spbe_share.targets.inventory import TargetHost
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,3 +119,37 @@ def test_a_host_keeps_its_own_root(tmp_path: Path) -> None:
     assert {h.name: h.root for h in loaded.hosts()} == {
         "dinas-pendidikan-sorong": t.root, "dinas-pendidikan-sorong--backup": "/srv/cadangan",
         "dinas-pendidikan-sorong--database": "/srv/spbe"}
+
+
+def test_domain_puts_the_proxy_on_the_web_host_and_its_ports_on_loopback() -> None:
+    """--domain across hosts (issue 19 item 4): the web host's app ports on loopback (its public
+    address is the proxy's 443 and 80), the database still on its host's private address."""
+    entry, target = ppdb(), dinas()
+    parts = placement(entry, target)
+    assert parts is not None
+    fronted = behind_proxy(entry, parts, target=target.name)
+    assert [(p.host.name, p.host.bind_address, p.names, p.lock_host) for p in fronted] == [
+        ("dinas-pendidikan-sorong", "127.0.0.1", ("web",), True),
+        ("dinas-pendidikan-sorong--database", "10.1.2.4", ("db",), False),
+    ]
+    specs = {c["component"]: c for p in fronted
+             for c in container_specs(host_entry(entry, p), version="1.0.0", target=target.name, root=p.host.root,
+                                      bind_address=p.host.bind_address, images={"web": "sha256:w", "db": "sha256:d"})}
+    assert specs["web"]["ports"] == ["127.0.0.1:8082:8080/tcp"]  # never the public 10.1.2.3
+    assert specs["db"]["ports"] == ["10.1.2.4:5432:5432/tcp"] and specs["web"]["env"] == {"DB_HOST": "10.1.2.4"}
+    assert [(h.component, h.url) for h in part_health(entry, fronted, target=target.name)] == [
+        ("web", "http://127.0.0.1:8082/healthz"), ("db", None)]
+    # preflight: 443 and 80 must be free on the web host (the proxy's), not on the database host
+    assert host_ports(entry, ("web",), proxy=True) == [80, 443, 8082]
+    assert host_ports(entry, ("database",), proxy=True) == [5432]
+
+
+def test_domain_refused_when_the_web_host_is_not_the_first() -> None:
+    entry = ppdb()
+    first_db = dinas(roles=("database",), extra_hosts=(
+        TargetHost(name="dinas-pendidikan-sorong--web", host="10.1.2.3", user="spbe", key=Path("/keys/id"),
+                   bind_address="10.1.2.3", roles=("web",)),))  # fmt: skip
+    parts = placement(entry, first_db)
+    assert parts is not None
+    with pytest.raises(InvalidInput, match=r"runs on dinas-pendidikan-sorong--web, not on the first host"):
+        behind_proxy(entry, parts, target=first_db.name)

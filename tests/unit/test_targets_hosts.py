@@ -231,7 +231,8 @@ def facts(cpu: int, mem: int, disk_gb: float) -> TargetFacts:
     )  # fmt: skip
 
 
-def test_preflight_checks_each_host_against_its_role() -> None:
+def test_preflight_checks_each_host_against_its_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPBE_SHARE_NFTABLES", raising=False)  # the nftables rule checked (the default)
     e, t = ppdb(), dinas()
     plan = host_plan(t, e)
     assert [(h.name, roles) for h, roles in plan] == [
@@ -245,7 +246,9 @@ def test_preflight_checks_each_host_against_its_role() -> None:
     assert "spbe_root" not in extravars  # each host's own root (target add --root ROLE=PATH)
     assert host_vars["dinas-pendidikan-sorong--database"] == {
         "spbe_root": "/var/lib/spbe-share", "spbe_bind_address": "10.1.2.4", "spbe_ports": [5432],
-        "spbe_containers": ["spbe-dinas-pendidikan-sorong-ppdb-db"]}  # fmt: skip
+        "spbe_containers": ["spbe-dinas-pendidikan-sorong-ppdb-db"],
+        # its nftables access rule, looked at (plans/firewall.py): 5432 only from the web host
+        "spbe_firewall": [{"component": "db", "address": "10.1.2.4", "ports": [5432], "allow": ["10.1.2.3"]}]}  # fmt: skip
     minimum, wanted = role_sizes(e, ("database",))
     assert (minimum.memory_mb, wanted.cpu_cores) == (2048, 12)
     # the database host has too little memory: it fails, naming the host and the role
