@@ -474,10 +474,12 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
         host_vars=plan.host_vars,
     )
     if not run.ok:
-        failed = run.stats.get(plan.target.name, {}).get("spbe_upgrade")
-        if failed is None:
+        # several hosts: the first host may be the one that became unreachable; another tells
+        told = next((h.name for h in [plan.target, *(p.host for p in plan.parts or ())]
+                     if run.stats.get(h.name, {}).get("spbe_upgrade") is not None), None)
+        if told is None:
             raise_for_run(run, plan.target.name, "upgrade", app=plan.app)
-        stats = host_data(run, target=plan.target.name, key="spbe_upgrade", model=UpgradeStats)
+        stats = host_data(run, target=told or plan.target.name, key="spbe_upgrade", model=UpgradeStats)
         op.note(outcome=stats.outcome, cause=stats.cause[:500], run=str(run.run_dir))
         if stats.outcome == "rolled_back" and plan.route.zero_downtime:
             raise RolledBack(

@@ -14,9 +14,12 @@ each host's own root holds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -424,3 +427,115 @@ def test_ppdb_across_web_and_database_hosts(
     finally:
         remove_docker_objects(prefix, f"spbe-{name}-")
 
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (its sshd's sessions), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for kid in children.get(todo.pop(), []):
+            out.append(kid)
+            todo.append(kid)
+    return out
+
+
+def _cut(dc: SimDC) -> None:
+    """The host becomes unreachable: its sshd stops and every session it serves is killed (the
+    playbook's connection, kept open by mitogen, and the lease keeper's)."""
+    assert dc.proc is not None
+    sessions = _descendants(dc.proc.pid)
+    dc.stop()
+    for pid in sessions:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.xdist_group("topology")
+def test_ppdb_upgrade_across_hosts_with_a_host_lost_half_way(
+    simdc_factory, private_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two rows of the fault matrix for an app across hosts (issue 19 item 3): the database
+    host, then the web host, unreachable in the middle of an upgrade (their sshd and its
+    sessions gone once 2.0.0 is starting). The upgrade claims no undo it could not do (exit 8,
+    the journal stays open, naming the host); once the host answers again, ``rollback`` undoes
+    the upgrade on every host (exit 13): 1.0.0 serves with every row. One install for both."""
+    from appdata import Api
+
+    started = time.monotonic()
+    monkeypatch.setenv("SPBE_SHARE_CATALOG", str(_ppdb_repo(tmp_path)))
+    monkeypatch.setenv("ANSIBLE_FORKS", "1")  # see test_ppdb_across_web_and_database_hosts
+    bundle, pub = _ppdb_bundle(tmp_path, "1.0.0")
+    bundle2, _ = _ppdb_bundle(tmp_path, "2.0.0")
+    web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71", own_home=True)
+                       for n in ("sorong-web", "sorong-db", "sorong-backup"))  # fmt: skip
+    name = web.name.replace("sorong-web", "dinas-pendidikan-sorong")
+    home = tmp_path / "ws"
+    args = ["target", "add", name, "--user", "root", "--pemda", "Kota Sorong", "--kode-wilayah", "96.71",
+            "--python", TARGET_PYTHON, "--bind-address", f"database={private_address}"]  # fmt: skip
+    for role, dc in (("web", web), ("database", db), ("backup", backup)):  # preflight wants every role
+        args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root", f"{role}={dc.root}",
+                 "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
+    run_cli(home, *args)
+    run_cli(home, "keys", "trust", str(pub), "--donor-kode", donor_kode("ppdb"))
+    run_cli(home, "mou", "add", "--app", "ppdb", "--donor", "Disdikbud Kota Pontianak", "--donor-kode",
+            donor_kode("ppdb"), "--adopter", "Kota Sorong", "--adopter-kode", "96.71", "--number",
+            "PKS/PPDB/2026/2", "--signed", "2026-01-05", "--valid-until", "2036-01-05", "--scope", "install")  # fmt: skip
+    prefix = f"spbe-{name}-ppdb-"
+    web_app = web.root / "apps" / "ppdb"
+    rows: list[str] = []
+    try:
+        run_cli(home, "install", "ppdb", "--target", name, "--bundle", str(bundle), "--set",
+                "pemda_name=Pemerintah Kota Sorong", timeout=900)  # fmt: skip
+        base = f"http://{web.address}:8082"
+        admin = Api(base).login("admin", (web_app / "secrets" / "ADMIN_PASSWORD").read_text())
+        school = admin.call("POST", "/api/v1/sekolah", {"npsn": "60100002", "nama": "SMP Negeri 2 Sorong",
+                            "jenjang": "SMP", "alamat": "Jl. Sam Ratulangi, Sorong", "lat": -0.88,
+                            "lon": 131.25, "daya_tampung": 32}, expect=201)  # fmt: skip
+        reg = Api(base).call("POST", "/api/v1/pendaftaran", {
+            "sekolah_id": school["id"], "jalur": "zonasi", "nik": "9171000000000002", "nisn": "0000000002",
+            "nama": "Murid Uji Gangguan", "tanggal_lahir": "2013-04-01", "alamat": "Jl. Uji No. 2, Sorong",
+            "lat": -0.8790, "lon": 131.2550}, expect=201)  # fmt: skip
+        env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test", "SPBE_SHARE_LEASE_S": "10"}
+        env.pop("SPBE_SHARE_HOME", None)
+        for role, dc in (("database", db), ("web", web)):
+            t0 = time.monotonic()
+            journal = web_app / "journal.json"
+            before = json.loads(journal.read_text())["id"] if journal.exists() else None
+            proc = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "spbe_share", "--workspace", str(home), "upgrade", "ppdb", "--target", name,
+                 "--bundle", str(bundle2), "--yes"],
+                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and proc.poll() is None:
+                with contextlib.suppress(OSError, ValueError):
+                    j = json.loads(journal.read_text())
+                    if j["id"] != before and "starting-new" in [s["step"] for s in j["steps"]]:
+                        break
+                time.sleep(0.1)
+            assert proc.poll() is None, "the upgrade ended before the host could be cut"
+            _cut(dc)
+            out, err = proc.communicate(timeout=600)
+            # nothing claimed: the host that did not answer is named, the journal stays open
+            assert proc.returncode == ExitCode.REMOTE_FAILED, (role, out, err)
+            assert "did not answer" in err and "spbe-share rollback" in err and "Traceback" not in err, err
+            dc.restart()
+            time.sleep(11)  # the lease (10 s) of a lock the unreachable first host still holds runs out
+            back = run_cli(home, "rollback", "ppdb", "--target", name, "--yes", check=False, timeout=900)
+            assert back.returncode == ExitCode.ROLLED_BACK and "was undone" in back.stderr, back.stdout + back.stderr
+            j = json.loads(journal.read_text())
+            assert j["state"] == "rolled_back" and "resumed" in [s["step"] for s in j["steps"]], j
+            _serves(home, name, base, web_app, reg["nomor"], nama="Murid Uji Gangguan", version="1.0.0", jalur="zonasi")
+            assert not list((web.root / "locks").glob("*.lock"))
+            rows.append(f"{role} host unreachable at starting-new: upgrade exit {proc.returncode}, rollback exit"
+                        f" {back.returncode}, 1.0.0 serves with its rows, {time.monotonic() - t0:.1f} s")
+        print("\n".join(rows), f"\ntest {time.monotonic() - started:.1f} s")  # noqa: T201
+    finally:
+        remove_docker_objects(prefix, f"spbe-{name}-")
