@@ -4,7 +4,11 @@ hosts and their roles, every host's key pinned, preflight passing, then failing 
 host and the role (a role's minimum the host does not meet; an interpreter given with
 ``--python`` that lacks ``requests``, which preflight used to miss by probing /usr/bin/python3).
 
-Then ppdb installed across the web and the database host (item 3). What the simulation
+Then ppdb installed across the web and the database host (item 3), and its lifecycle there:
+upgrade 1.0.0 -> 2.0.0 (the SPMB migration), rollback, backup onto the backup host, restore onto
+a new database host after the old one is lost, the two fault rows (the database host, then the
+web host, unreachable in the middle of an upgrade), uninstall: ONE install for all of it (the
+CI budget). What the simulation
 cannot show: the three "hosts" share this machine's one Docker engine and kernel, so every
 host's ``docker ps`` sees every container, the app's network exists once (both containers are
 on it), and the database host's private address is an address on ``lo`` of this machine
@@ -411,6 +415,11 @@ def test_ppdb_across_web_and_database_hosts(
         assert (db_app / "secrets" / "DB_PASSWORD").read_text() == (web_app / "secrets" / "DB_PASSWORD").read_text()
         _serves(home, name, base, web_app, reg["nomor"], nama="Murid Uji Sorong", version="1.0.0", jalur="zonasi")
 
+        # the fault matrix rows: the database host, then the web host, lost half way through an upgrade
+        t0 = time.monotonic()
+        rows = _fault_rows(home, name, web=web, db=db, bundle2=bundle2, base=base, nomor=reg["nomor"])
+        faults_s = time.monotonic() - t0
+
         # uninstall across the hosts: every host's part, the record on the first host last; the
         # data (the database host's volume), secrets and backups stay
         gone = json.loads(run_cli(home, "uninstall", "ppdb", "--target", name, "--yes", "--json", timeout=600).stdout)
@@ -422,7 +431,8 @@ def test_ppdb_across_web_and_database_hosts(
         assert _docker_json("volume", "inspect", f"spbe-{name}-ppdb-pgdata")
         assert not list((web.root / "locks").glob("*.lock"))
         print(f"install across 2 hosts: {install_s:.1f} s; upgrade {upgrade_s:.1f} s; rollback {rollback_s:.1f} s;"  # noqa: T201
-              f" backup {backup_s:.1f} s; restore onto a new database host {restore_s:.1f} s;"
+              f" backup {backup_s:.1f} s; restore onto a new database host {restore_s:.1f} s; fault rows {faults_s:.1f} s;"
+              "\n" + "\n".join(rows) + "\n"
               f" test {time.monotonic() - started:.1f} s")
     finally:
         remove_docker_objects(prefix, f"spbe-{name}-")
@@ -457,85 +467,47 @@ def _cut(dc: SimDC) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.xdist_group("topology")
-def test_ppdb_upgrade_across_hosts_with_a_host_lost_half_way(
-    simdc_factory, private_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _fault_rows(home: Path, name: str, *, web: SimDC, db: SimDC, bundle2: Path, base: str, nomor: str) -> list[str]:
     """The two rows of the fault matrix for an app across hosts (issue 19 item 3): the database
     host, then the web host, unreachable in the middle of an upgrade (their sshd and its
     sessions gone once 2.0.0 is starting). The upgrade claims no undo it could not do (exit 8,
     the journal stays open, naming the host); once the host answers again, ``rollback`` undoes
-    the upgrade on every host (exit 13): 1.0.0 serves with every row. One install for both."""
-    from appdata import Api
-
-    started = time.monotonic()
-    monkeypatch.setenv("SPBE_SHARE_CATALOG", str(_ppdb_repo(tmp_path)))
-    monkeypatch.setenv("ANSIBLE_FORKS", "1")  # see test_ppdb_across_web_and_database_hosts
-    bundle, pub = _ppdb_bundle(tmp_path, "1.0.0")
-    bundle2, _ = _ppdb_bundle(tmp_path, "2.0.0")
-    web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71", own_home=True)
-                       for n in ("sorong-web", "sorong-db", "sorong-backup"))  # fmt: skip
-    name = web.name.replace("sorong-web", "dinas-pendidikan-sorong")
-    home = tmp_path / "ws"
-    args = ["target", "add", name, "--user", "root", "--pemda", "Kota Sorong", "--kode-wilayah", "96.71",
-            "--python", TARGET_PYTHON, "--bind-address", f"database={private_address}"]  # fmt: skip
-    for role, dc in (("web", web), ("database", db), ("backup", backup)):  # preflight wants every role
-        args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root", f"{role}={dc.root}",
-                 "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
-    run_cli(home, *args)
-    run_cli(home, "keys", "trust", str(pub), "--donor-kode", donor_kode("ppdb"))
-    run_cli(home, "mou", "add", "--app", "ppdb", "--donor", "Disdikbud Kota Pontianak", "--donor-kode",
-            donor_kode("ppdb"), "--adopter", "Kota Sorong", "--adopter-kode", "96.71", "--number",
-            "PKS/PPDB/2026/2", "--signed", "2026-01-05", "--valid-until", "2036-01-05", "--scope", "install")  # fmt: skip
-    prefix = f"spbe-{name}-ppdb-"
+    the upgrade on every host (exit 13): 1.0.0 serves with every row. Returns the matrix rows."""
     web_app = web.root / "apps" / "ppdb"
     rows: list[str] = []
-    try:
-        run_cli(home, "install", "ppdb", "--target", name, "--bundle", str(bundle), "--set",
-                "pemda_name=Pemerintah Kota Sorong", timeout=900)  # fmt: skip
-        base = f"http://{web.address}:8082"
-        admin = Api(base).login("admin", (web_app / "secrets" / "ADMIN_PASSWORD").read_text())
-        school = admin.call("POST", "/api/v1/sekolah", {"npsn": "60100002", "nama": "SMP Negeri 2 Sorong",
-                            "jenjang": "SMP", "alamat": "Jl. Sam Ratulangi, Sorong", "lat": -0.88,
-                            "lon": 131.25, "daya_tampung": 32}, expect=201)  # fmt: skip
-        reg = Api(base).call("POST", "/api/v1/pendaftaran", {
-            "sekolah_id": school["id"], "jalur": "zonasi", "nik": "9171000000000002", "nisn": "0000000002",
-            "nama": "Murid Uji Gangguan", "tanggal_lahir": "2013-04-01", "alamat": "Jl. Uji No. 2, Sorong",
-            "lat": -0.8790, "lon": 131.2550}, expect=201)  # fmt: skip
-        env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test", "SPBE_SHARE_LEASE_S": "10"}
-        env.pop("SPBE_SHARE_HOME", None)
-        for role, dc in (("database", db), ("web", web)):
-            t0 = time.monotonic()
-            journal = web_app / "journal.json"
-            before = json.loads(journal.read_text())["id"] if journal.exists() else None
-            proc = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "spbe_share", "--workspace", str(home), "upgrade", "ppdb", "--target", name,
-                 "--bundle", str(bundle2), "--yes"],
-                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and proc.poll() is None:
-                with contextlib.suppress(OSError, ValueError):
-                    j = json.loads(journal.read_text())
-                    if j["id"] != before and "starting-new" in [s["step"] for s in j["steps"]]:
-                        break
-                time.sleep(0.1)
-            assert proc.poll() is None, "the upgrade ended before the host could be cut"
-            _cut(dc)
-            out, err = proc.communicate(timeout=600)
-            # nothing claimed: the host that did not answer is named, the journal stays open
-            assert proc.returncode == ExitCode.REMOTE_FAILED, (role, out, err)
-            assert "did not answer" in err and "spbe-share rollback" in err and "Traceback" not in err, err
-            dc.restart()
-            time.sleep(11)  # the lease (10 s) of a lock the unreachable first host still holds runs out
-            back = run_cli(home, "rollback", "ppdb", "--target", name, "--yes", check=False, timeout=900)
-            assert back.returncode == ExitCode.ROLLED_BACK and "was undone" in back.stderr, back.stdout + back.stderr
-            j = json.loads(journal.read_text())
-            assert j["state"] == "rolled_back" and "resumed" in [s["step"] for s in j["steps"]], j
-            _serves(home, name, base, web_app, reg["nomor"], nama="Murid Uji Gangguan", version="1.0.0", jalur="zonasi")
-            assert not list((web.root / "locks").glob("*.lock"))
-            rows.append(f"{role} host unreachable at starting-new: upgrade exit {proc.returncode}, rollback exit"
-                        f" {back.returncode}, 1.0.0 serves with its rows, {time.monotonic() - t0:.1f} s")
-        print("\n".join(rows), f"\ntest {time.monotonic() - started:.1f} s")  # noqa: T201
-    finally:
-        remove_docker_objects(prefix, f"spbe-{name}-")
+    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test", "SPBE_SHARE_LEASE_S": "10"}
+    env.pop("SPBE_SHARE_HOME", None)
+    for role, dc in (("database", db), ("web", web)):
+        t0 = time.monotonic()
+        journal = web_app / "journal.json"
+        before = json.loads(journal.read_text())["id"] if journal.exists() else None
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "spbe_share", "--workspace", str(home), "upgrade", "ppdb", "--target", name,
+             "--bundle", str(bundle2), "--yes"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                j = json.loads(journal.read_text())
+                if j["id"] != before and "starting-new" in [s["step"] for s in j["steps"]]:
+                    break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the upgrade ended before the host could be cut"
+        _cut(dc)
+        out, err = proc.communicate(timeout=600)
+        # nothing claimed: the host that did not answer is named, the journal stays open
+        assert proc.returncode == ExitCode.REMOTE_FAILED, (role, out, err)
+        assert "did not answer" in err and "spbe-share rollback" in err and "Traceback" not in err, err
+        dc.restart()
+        if list((web.root / "locks").glob("*.lock")):  # the first host was cut: its lock stays ...
+            time.sleep(11)  # ... until its lease (10 s) runs out
+        back = run_cli(home, "rollback", "ppdb", "--target", name, "--yes", check=False, timeout=900)
+        assert back.returncode == ExitCode.ROLLED_BACK and "was undone" in back.stderr, back.stdout + back.stderr
+        j = json.loads(journal.read_text())
+        assert j["state"] == "rolled_back" and "resumed" in [s["step"] for s in j["steps"]], j
+        _serves(home, name, base, web_app, nomor, nama="Murid Uji Sorong", version="1.0.0", jalur="zonasi")
+        assert not list((web.root / "locks").glob("*.lock"))
+        rows.append(f"{role} host unreachable at starting-new: upgrade exit {proc.returncode}, rollback exit"
+                    f" {back.returncode}, 1.0.0 serves with its rows, {time.monotonic() - t0:.1f} s")
+    return rows
