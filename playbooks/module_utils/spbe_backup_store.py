@@ -268,13 +268,19 @@ def volume_file_name(volume: dict) -> str:
 
 
 def serving_release(spec: dict) -> dict:
-    """``{version, bundle_digest}`` of ``<app_dir>/current.json`` (read as data, checked)."""
+    """``{version, bundle_digest}`` of ``<app_dir>/current.json`` (read as data, checked); on
+    another host of a data center (the database host of an app across hosts), of the part it
+    runs: ``<app_dir>/part.json``."""
     path = f"{app_dir(spec)}/current.json"
     try:
         data = read_json(path)
     except FileNotFoundError:
-        raise BackupError(f"{path} does not exist: no release of {spec['app']} is recorded as serving here; "
-                          "pass the release explicitly") from None
+        try:
+            path = f"{app_dir(spec)}/part.json"
+            data = read_json(path)
+        except FileNotFoundError:
+            raise BackupError(f"{app_dir(spec)}/current.json does not exist: no release of {spec['app']} is recorded"
+                              " as serving here; pass the release explicitly") from None
     release = {"version": data.get("version"), "bundle_digest": data.get("bundle_digest")}
     if "values" in data:
         release["values"] = data.get("values")

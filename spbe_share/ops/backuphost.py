@@ -49,9 +49,22 @@ def _ask(ws: Workspace, host: Target, request: dict[str, Any], model: type[M], *
     return ask(ws, host, TOOL, request, model, what=what, limit=MAX_ANSWER, timeout=TIMEOUT_S)
 
 
-def ensure_link(ws: Workspace, target: Target) -> Target | None:
-    """Set up (idempotent) the app host's link to the backup host; returns the backup host, or
-    None when the target has none (nothing done)."""
+def ensure_links(ws: Workspace, target: Target, hosts: list[Target] | None) -> Target | None:
+    """:func:`ensure_link` of each host in ``hosts`` that makes backups (an app across the hosts
+    of a data center: the host of its data, e.g. the database host); ``None``: the app's one host."""
+    if hosts is None:
+        return ensure_link(ws, target)
+    found = None
+    for h in hosts:
+        found = ensure_link(ws, target, app_host=h)
+    return found
+
+
+def ensure_link(ws: Workspace, target: Target, *, app_host: Target | None = None) -> Target | None:
+    """Set up (idempotent) the link of the app host (``app_host``, default the target's first
+    host) to the backup host; returns the backup host, or None when the target has none
+    (nothing done). The backup host lets one key per target in: the host that makes the
+    backups (a replaced host's key is replaced)."""
     from ..remote.scripts import dependencies, source
 
     bh = backup_host(target)
@@ -59,7 +72,7 @@ def ensure_link(ws: Workspace, target: Target) -> Target | None:
         return None
     if not bh.host_keys:
         raise RemoteFailed(f"{bh.name}: no host key pinned in this workspace; run `spbe-share target add` again")
-    app_host = target.hosts()[0]
+    app_host = app_host or target.hosts()[0]
     link = _ask(ws, app_host, {
         "action": "link", "root": app_host.root, "target": target.name, "address": bh.host, "port": bh.port,
         "user": bh.user, "known_hosts": list(bh.host_keys),
@@ -82,10 +95,11 @@ def copies(ws: Workspace, target: Target) -> list[HostCopy] | None:
     return got.copies
 
 
-def pull(ws: Workspace, target: Target, *, app: str, backup_id: str) -> PullAnswer:
-    """Bring backup ``backup_id`` of ``app`` back onto the app host from the backup host, over
-    the hosts' own link (checked there against its manifest; the restore verifies it again)."""
-    app_host = target.hosts()[0]
+def pull(ws: Workspace, target: Target, *, app: str, backup_id: str, app_host: Target | None = None) -> PullAnswer:
+    """Bring backup ``backup_id`` of ``app`` back onto the app host (``app_host``, default the
+    target's first) from the backup host, over the hosts' own link (checked there against its
+    manifest; the restore verifies it again)."""
+    app_host = app_host or target.hosts()[0]
     got = _ask(ws, app_host, {"action": "pull", "root": app_host.root, "app": app, "id": backup_id}, PullAnswer,
                what=f"bringing backup {backup_id} back from the backup host")
     if got.id != backup_id:
@@ -93,4 +107,4 @@ def pull(ws: Workspace, target: Target, *, app: str, backup_id: str) -> PullAnsw
     return got
 
 
-__all__ = ["ROLE", "backup_host", "copies", "ensure_link", "pull"]
+__all__ = ["ROLE", "backup_host", "copies", "ensure_link", "ensure_links", "pull"]

@@ -50,7 +50,7 @@ from ..records.fetch import check_copy
 from ..remote.outcome import host_data
 from ..remote.secretsync import call, read_secrets
 from .backuphost import backup_host, copies, ensure_link
-from .checks import agreement_for, checked_target, refuse_spread, require_slug
+from .checks import agreement_for, checked_target, require_slug, spread_data_host, spread_parts
 from .context import OpContext
 from .core import Attempt, new_lock, operation, run_locked
 
@@ -183,21 +183,26 @@ def backup(
     with operation(ctx, name="backup", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
-        refuse_spread(ctx, target, app=app, what="backup")
         entry = catalog_entry(ctx, app)
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"), keep=keep)
-        sealing = seal_secrets(ctx, target, app, entry)
-        offsite = ensure_link(ctx.ws, target)  # the copy goes host to host, onto the backup host
-        spec = backup_spec(entry, target=target.name, root=target.root)
+        spread = spread_backup(ctx, target, app=app, entry=entry, what="backup")
+        host = spread.host if spread is not None else target  # where the backup is made
+        # the host's secrets (several hosts: the host of the data seals those it has)
+        sealing = seal_secrets(ctx, host, app, entry if spread is None else None)
+        offsite = ensure_link(ctx.ws, target, app_host=host)  # the copy goes host to host, onto the backup host
+        spec = backup_spec(spread.entry if spread else entry, target=target.name, root=host.root)
         dest = private_dir(fetch_dir(fetch, target=target.name, app=app)) if fetch is not None else None
         stamp = state.stamp(ctx.now)
+        extravars = backup_vars(spec, who=ctx.operator, keep=keep, why=why, fetch_to=dest)
+        if spread is not None:
+            extravars = spread.play_vars(extravars)
         run = run_locked(
-            ctx, op, playbook="backup.yml", target=target,
-            extravars=backup_vars(spec, who=ctx.operator, keep=keep, why=why, fetch_to=dest),
+            ctx, op, playbook="backup.yml", target=target, extravars=extravars,
             lock=new_lock(ctx, operation=f"backup {app}"), break_lock=break_lock,
             attempt=op_attempt(target, app=app, op="backup", who=ctx.operator, stamp=stamp, details={"why": why}),
+            hosts=spread.hosts if spread else (), host_vars=spread.host_vars if spread else None,
         )
-        done = host_data(run, target=target.name, key="spbe_backup", model=BackupPlayResult)
+        done = host_data(run, target=host.name, key="spbe_backup", model=BackupPlayResult)
         fetched = None
         if dest is not None:
             fetched = finish_fetch(dest, done.backup, manifest_sha256=done.verification.manifest_sha256)
@@ -215,6 +220,45 @@ def backup(
             deleted=list(done.deleted), fetched=fetched, run_dir=run.run_dir, seconds=run.seconds,
             sealing=sealing.as_dict(), backup_host=offsite.name if offsite else None,
         )
+
+
+@dataclass
+class SpreadBackup:
+    """The backup of an app across the hosts of a data center: made on the host of its data
+    (the database host) under the app's one lock on the first host; ``backup.yml`` (and
+    ``backup-schedule.yml``) run on both, the host of the data with ``spbe_backup_here``."""
+
+    target: Target
+    host: Target  # the host of the data
+    entry: Entry  # the entry as that host runs it (its backup spec: its databases and volumes)
+
+    @property
+    def hosts(self) -> list[Target]:
+        return [self.target] if self.host.name == self.target.name else [self.target, self.host]
+
+    @property
+    def host_vars(self) -> dict[str, dict[str, Any]]:
+        here = self.host.name
+        return {h.name: {"spbe_root": h.root, "spbe_backup_here": h.name == here} for h in self.hosts}
+
+    def play_vars(self, extravars: dict[str, Any]) -> dict[str, Any]:
+        """``extravars`` without the per-host ones, plus the hosts of the play."""
+        out = {k: v for k, v in extravars.items() if k != "spbe_root"}
+        out["spbe_play_hosts"] = [h.name for h in self.hosts]
+        return out
+
+
+def spread_backup(ctx: OpContext, target: Target, *, app: str, entry: Entry,
+                  what: str | None) -> SpreadBackup | None:
+    """Where a backup of ``app`` is made when it runs across the hosts of ``target``; None: on its one host."""
+    from ..plans.placement import host_entry
+
+    parts = spread_parts(ctx, target, app=app)
+    if parts is None:
+        return None
+    host = spread_data_host(target, entry, parts, what=what)
+    part = next(p for p in parts if p.host.name == host.name)
+    return SpreadBackup(target=target, host=host, entry=host_entry(entry, part))
 
 
 # ---------------------------------------------------------------- list
@@ -247,6 +291,7 @@ class BackupListing:
     local: dict[str, Path]
     backup_host: str | None = None  # the target's backup host (issue 19), when it has one
     host_copies: dict[str, HostCopy] = field(default_factory=dict)
+    app_host: str | None = None  # the host that makes the backups (an app across hosts: the host of its data)
 
     def where(self, backup_id: str) -> str:
         """Where a backup is: ``app host``, ``backup host`` or ``both`` (a copy that failed its
@@ -264,6 +309,7 @@ class BackupListing:
             "schedule": self.schedule,
             "incomplete": self.incomplete,
             "backup_host": self.backup_host,
+            "app_host": self.app_host,
             "backups": [{**r.model_dump(mode="json"), "local_copy": str(self.local[r.id]) if r.id in self.local
                          else None, "where": self.where(r.id),
                          "backup_host_copy": _copy_dict(self.host_copies.get(r.id))} for r in self.rows],
@@ -277,24 +323,29 @@ def _copy_dict(copy: HostCopy | None) -> dict[str, Any] | None:
     return copy.model_dump(mode="json") if copy is not None else None
 
 
-def _list_run(ctx: OpContext, op: Any, target: Target, entry: Entry) -> tuple[ListStats, RunResult]:
+def _list_run(ctx: OpContext, op: Any, target: Target, entry: Entry,
+              host: Target | None = None) -> tuple[ListStats, RunResult]:
+    """``backup-list.yml`` on ``host`` (an app across hosts: the host of its data, ``entry``
+    as it runs there), default the target."""
     from ..plans.backup import backup_spec
     from ..remote.runner import run_playbook
 
-    spec = backup_spec(entry, target=target.name, root=target.root)
+    host = host or target
+    spec = backup_spec(entry, target=target.name, root=host.root)
     extravars = {**list_vars(spec), "spbe_schedule_paths": schedule_vars(spec, kind="cron", daily=None,
-                                                                          off=True)["spbe_schedule_paths"]}
+                                                                          off=True)["spbe_schedule_paths"],
+                 "spbe_target": host.name}  # fmt: skip
     op.started = True
     run = run_playbook(ctx.ws, op="backup-list", target=target.name, app=entry.id, playbook="backup-list.yml",
-                       targets=[target], extravars=extravars, progress=ctx.progress, now=ctx.now, cancel=ctx.cancel)
+                       targets=[host], extravars=extravars, progress=ctx.progress, now=ctx.now, cancel=ctx.cancel)
     if run.cancelled:
         from ..errors import Cancelled
 
         raise Cancelled(f"backup list stopped by {ctx.cancel.signal_name}; it changes nothing")
     from ..remote.outcome import raise_for_run
 
-    raise_for_run(run, target.name, "backup list")
-    return host_data(run, target=target.name, key="spbe_backups", model=ListStats), run
+    raise_for_run(run, host.name, "backup list")
+    return host_data(run, target=host.name, key="spbe_backups", model=ListStats), run
 
 
 def serving_version(current: dict[str, Any] | None) -> str | None:
@@ -311,7 +362,9 @@ def list_backups(ctx: OpContext, *, app: str, target_name: str, local_base: Path
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
         entry = catalog_entry(ctx, app)
-        stats, _ = _list_run(ctx, op, target, entry)
+        spread = spread_backup(ctx, target, app=app, entry=entry, what=None)  # several hosts: the host of the data
+        stats, _ = (_list_run(ctx, op, target, entry) if spread is None
+                    else _list_run(ctx, op, target, spread.entry, host=spread.host))
         local = local_copies(local_base or fetched_root(ctx.ws), target=target.name, app=app)
         bh = backup_host(target)
         try:
@@ -322,7 +375,8 @@ def list_backups(ctx: OpContext, *, app: str, target_name: str, local_base: Path
         op.note(backups=len(stats.backups), backup_host_copies=len(there))
         return BackupListing(app=app, target=target.name, rows=stats.backups, incomplete=stats.incomplete,
                              serving=serving_version(stats.current), schedule=stats.schedule, local=local,
-                             backup_host=bh.name if bh else None, host_copies=there)
+                             backup_host=bh.name if bh else None, host_copies=there,
+                             app_host=spread.host.name if spread else target.name)
 
 
 # ---------------------------------------------------------------- fetch an existing backup
@@ -409,21 +463,25 @@ def schedule(
     with operation(ctx, name="backup schedule", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
-        refuse_spread(ctx, target, app=app, what="backup schedule")
         entry = catalog_entry(ctx, app)
-        spec = backup_spec(entry, target=target.name, root=target.root)
+        spread = spread_backup(ctx, target, app=app, entry=entry, what="backup schedule")
+        host = spread.host if spread is not None else target  # where the scheduled backups are made
+        spec = backup_spec(spread.entry if spread else entry, target=target.name, root=host.root)
         extravars = schedule_vars(spec, kind=kind, daily=daily, keep=keep, off=off)
         if not off:
             op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"))
-            seal_secrets(ctx, target, app, entry)  # scheduled backups copy the sealed secrets in
-            ensure_link(ctx.ws, target)  # and copy each backup onto the backup host
+            seal_secrets(ctx, host, app, entry if spread is None else None)  # scheduled backups copy the sealed secrets in
+            ensure_link(ctx.ws, target, app_host=host)  # and copy each backup onto the backup host
+        if spread is not None:
+            extravars = spread.play_vars(extravars)
         run = run_locked(
             ctx, op, playbook="backup-schedule.yml", target=target, extravars=extravars,
             lock=new_lock(ctx, operation=f"backup schedule {app}"), break_lock=break_lock,
             attempt=op_attempt(target, app=app, op="backup-schedule", who=ctx.operator, stamp=state.stamp(ctx.now),
                                details={}),
+            hosts=spread.hosts if spread else (), host_vars=spread.host_vars if spread else None,
         )
-        done = host_data(run, target=target.name, key="spbe_schedule", model=ScheduleStats)
+        done = host_data(run, target=host.name, key="spbe_schedule", model=ScheduleStats)
         op.note(daily=None if off else daily, keep=keep, kind=kind, written=done.written, removed=done.removed)
         return ScheduleResult(app=app, target=target.name, written=done.written, removed=done.removed,
                               daily=None if off else daily, keep=keep)

@@ -15,6 +15,7 @@ from ..records.appstate import AppState, parse_state
 
 if TYPE_CHECKING:
     from ..catalog.models import Entry
+    from ..plans.placement import HostPart
     from ..targets.inventory import Target
     from .context import OpContext
 
@@ -37,13 +38,12 @@ def checked_target(ctx: OpContext, name: str) -> Target:
     return target
 
 
-def refuse_spread(ctx: OpContext, target: Target, *, app: str, what: str) -> None:
-    """An app that ``install`` spreads over the hosts of ``target`` (its catalog entry has
-    roles, the target several hosts carrying them): an operation that works on the first host
-    only would miss the other hosts' parts (the database and its data). Refused (exit 2)
-    before anything changes; install and status work across hosts."""
+def spread_parts(ctx: OpContext, target: Target, *, app: str) -> list[HostPart] | None:
+    """The parts of ``app`` on the hosts of ``target`` when ``install`` spread it over them (its
+    catalog entry has roles, the target several hosts carrying them, more than one host runs a
+    component); None: one host runs it all."""
     if not target.multi_host:
-        return
+        return None
     from ..catalog.loader import get_entry
     from ..errors import SpbeError
     from ..plans.placement import placement
@@ -51,15 +51,80 @@ def refuse_spread(ctx: OpContext, target: Target, *, app: str, what: str) -> Non
     try:
         entry = get_entry(ctx.ws, app).entry
     except SpbeError:
-        return  # not in the catalog: this workspace did not install it across hosts
-    spread = [f"{p.host.name}: " + "+".join(p.names) for p in placement(entry, target) or () if p.components]
-    if len(spread) > 1:
-        where = "; ".join(spread)
-        raise InvalidInput(
-            f"{what} of {app} on {target.name}: {app} runs across the hosts of {target.name} ({where});"
-            f" this version does {what} on one host only, so nothing was changed (install and status work"
-            " across hosts)"
+        return None  # not in the catalog: this workspace did not install it across hosts
+    parts = placement(entry, target)
+    if parts is None or len([p for p in parts if p.components]) < 2:
+        return None
+    return parts
+
+
+def data_parts(entry: Entry, parts: list[HostPart]) -> list[HostPart]:
+    """The parts whose host keeps data to back up (its databases or volumes) (pure)."""
+    from ..plans.placement import host_entry
+
+    out = []
+    for p in parts:
+        b = host_entry(entry, p).backup
+        if b is not None and (b.databases or b.volumes):
+            out.append(p)
+    return out
+
+
+def spread_data_host(target: Target, entry: Entry, parts: list[HostPart], *, what: str | None) -> Target:
+    """The host of the data of an app across the hosts of ``target`` (the database host), where
+    its backups are made; the first host when no part has data. ``what``: an operation that
+    backs up, refused (InvalidInput) when the data is on several hosts."""
+    found = data_parts(entry, parts)
+    if len(found) > 1 and what is not None:
+        where = ", ".join(p.host.name for p in found)
+        raise InvalidInput(f"{what} of {entry.id} on {target.name}: its data is on several hosts ({where}); this"
+                           " version backs up the data of one host only, so nothing was changed")
+    return found[0].host if found else target
+
+
+def refuse_spread(ctx: OpContext, target: Target, *, app: str, what: str) -> None:
+    """An app that ``install`` spreads over the hosts of ``target`` (its catalog entry has
+    roles, the target several hosts carrying them): an operation that works on the first host
+    only would miss the other hosts' parts (the database and its data). Refused (exit 2)
+    before anything changes (config set, secrets rotate, tls set)."""
+    parts = spread_parts(ctx, target, app=app)
+    if parts is None:
+        return
+    where = "; ".join(f"{p.host.name}: " + "+".join(p.names) for p in parts if p.components)
+    raise InvalidInput(
+        f"{what} of {app} on {target.name}: {app} runs across the hosts of {target.name} ({where});"
+        f" this version does {what} on one host only, so nothing was changed (install, status, upgrade,"
+        " rollback, backup, restore and uninstall work across hosts)"
+    )
+
+
+def read_part_states(ctx: OpContext, *, target: Target, hosts: list[Target], app: str,
+                     deploys: list[str]) -> dict[str, AppState]:
+    """What the other ``hosts`` of ``target`` keep about ``app`` (its part there: deploy specs,
+    backups), by inventory host name; read with ``app_state.yml`` on each host (read-only) and
+    validated as untrusted, as the data center's (its name) with the host's root and address."""
+    from ..errors import Cancelled
+    from ..remote.outcome import host_data, raise_for_run
+    from ..remote.runner import run_playbook
+
+    class _Any(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    out: dict[str, AppState] = {}
+    for h in hosts:
+        ctx.cancel.check()
+        run = run_playbook(
+            ctx.ws, op="state", target=target.name, app=app, playbook="app_state.yml", targets=[h],
+            extravars={"spbe_target": h.name, "spbe_root": h.root, "spbe_app": app, "spbe_deploys": list(deploys)},
+            progress=None, cancel=ctx.cancel,
         )
+        if run.cancelled:
+            raise Cancelled(f"reading the state of {app} on {h.name} stopped; it changes nothing")
+        raise_for_run(run, h.name, f"reading the state of {app}", app=app)
+        data = host_data(run, target=h.name, key="spbe_app_state", model=_Any).model_dump()
+        view = target.model_copy(update={"root": h.root, "bind_address": h.bind_address})
+        out[h.name] = parse_state(data, target=view, app=app)
+    return out
 
 
 def agreement_for(ctx: OpContext, *, target: Target, entry: Entry, scope: str) -> str:
@@ -105,4 +170,5 @@ def read_state(ctx: OpContext, *, target: Target, app: str, deploys: list[str] |
     return parse_state(data, target=target, app=app)
 
 
-__all__ = ["agreement_for", "checked_target", "read_state", "require_slug"]
+__all__ = ["agreement_for", "checked_target", "data_parts", "read_part_states", "read_state", "require_slug",
+           "spread_data_host", "spread_parts"]

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import Cancelled, InvalidInput, RemoteFailed, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
@@ -40,6 +40,7 @@ from ..plans.firewall import access_rules, nftables_on
 from ..plans.imageuser import component_users
 from ..plans.login import LoginHint, explicit_workspace, login_hint
 from ..plans.placement import (
+    PER_HOST,
     HostPart,
     behind_proxy,
     host_entry,
@@ -75,6 +76,18 @@ if TYPE_CHECKING:
     from ..targets.inventory import Target
     from .noop import NoopAnswer
     from .preflight import PreflightReport
+
+
+class PartsPlan(Protocol):
+    """A plan of an app across the hosts of a data center (install, upgrade): what
+    :func:`ship_parts` and :func:`share_part_secrets` read."""
+
+    target: Target
+    bundle: VerifiedBundle
+    parts: list[HostPart] | None
+
+    @property
+    def app(self) -> str: ...
 
 
 @dataclass
@@ -251,20 +264,9 @@ def plan_install(
         extravars.update(proxy.extravars)
     host_vars = None
     if parts is not None:  # each host its part (host vars), the lock host's variables the common ones
-        host_vars = {}
-        for part in parts:
-            sub = host_entry(entry, part)
-            here = inner.model_copy(update={"bind_address": part.host.bind_address, "root": part.host.root})
-            v = install_vars(
-                target=here, entry=sub, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
-                files_tar=files_tar(vb.dir), configs=configs, users=users, now=ctx.now,
-                dockerarchive=Path(dockerarchive.__file__),
-            )
-            v["spbe_health"] = [h.model_dump(mode="json") for h in part_health(entry, [part], target=target.name)]
-            hv = host_vars_of(part, v)
-            hv["spbe_deploy_spec"] = deploy_vars({**v, **hv}, entry=sub, root=part.host.root,
-                                                 bundle_digest=vb.digest)["spbe_deploy_spec"]  # fmt: skip
-            host_vars[part.host.name] = hv
+        full = part_vars(parts, entry=entry, target=inner, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
+                         configs=configs, users=users, now=ctx.now, bundle_digest=vb.digest)  # fmt: skip
+        host_vars = {name: {k: v[k] for k in HOST_KEYS if k in v} for name, v in full.items()}
         if nftables_on():  # the database host: only the web host reaches its port (where it has nft)
             for name, rules in access_rules(parts, target).items():
                 host_vars[name]["spbe_firewall"] = rules
@@ -290,6 +292,37 @@ def plan_install(
         parts=parts,
         host_vars=host_vars,
     )
+
+
+# the keys of each host's variables (host vars): what host_vars_of gives
+HOST_KEYS = (*PER_HOST, "spbe_start_first", "spbe_record_here")
+
+
+def part_vars(
+    parts: list[HostPart], *, entry: Entry, target: Target, manifest: Any, release: ReleaseRecord, bundle_dir: Path,
+    configs: list[dict[str, Any]], users: dict[str, tuple[int, int]], now: Any, bundle_digest: str,
+) -> dict[str, dict[str, Any]]:
+    """Each host's install variables, complete (its part of the entry, its root and address, what
+    it starts first, whether it keeps the record, its deploy spec), by inventory host name
+    (pure but for reading the bundle's files list). ``target``: the data center as the app
+    sees it (its name)."""
+    from ..imaging import dockerarchive
+
+    out: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        sub = host_entry(entry, part)
+        here = target.model_copy(update={"bind_address": part.host.bind_address, "root": part.host.root})
+        v = install_vars(
+            target=here, entry=sub, manifest=manifest, release=release, bundle_dir=bundle_dir,
+            files_tar=files_tar(bundle_dir), configs=configs, users=users, now=now,
+            dockerarchive=Path(dockerarchive.__file__),
+        )
+        v["spbe_health"] = [h.model_dump(mode="json") for h in part_health(entry, [part], target=target.name)]
+        v.update(host_vars_of(part, v))
+        v["spbe_deploy_spec"] = deploy_vars(v, entry=sub, root=part.host.root,
+                                            bundle_digest=bundle_digest)["spbe_deploy_spec"]  # fmt: skip
+        out[part.host.name] = v
+    return out
 
 
 def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: bool = False) -> InstallResult:
@@ -367,7 +400,7 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
     )
 
 
-def ship_parts(ctx: OpContext, plan: InstallPlan, *, progress: Callable[[int], None]) -> ShipResult:
+def ship_parts(ctx: OpContext, plan: PartsPlan, *, progress: Callable[[int], None] | None = None) -> ShipResult:
     """Ship to each host of the data center the blobs of the images it runs (one stream per
     host, each resumable and verified there); the totals of every host."""
     from ..remote.ship import ShipResult, env_bwlimit, ship_bundle
@@ -390,7 +423,7 @@ def ship_parts(ctx: OpContext, plan: InstallPlan, *, progress: Callable[[int], N
     return total
 
 
-def share_part_secrets(ctx: OpContext, plan: InstallPlan) -> None:
+def share_part_secrets(ctx: OpContext, plan: PartsPlan) -> None:
     """The deployment's secrets, one value each across the data center: made on the first host
     (the lock host) where missing, put on every other host that mounts them (memory only)."""
     from ..plans.values import secret_specs

@@ -20,7 +20,7 @@ one outcome that is always safe.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Locked, RemoteFailed, RolledBack
 from ..records import state
@@ -29,7 +29,9 @@ from .context import OpContext
 from .core import Attempt, Operation, new_lock, run_locked
 
 if TYPE_CHECKING:
+    from ..plans.placement import HostPart
     from ..records.appstate import AppState
+    from ..records.deployspec import DeploySpec
     from ..targets.inventory import Target
 
 
@@ -75,9 +77,16 @@ def recover_if_needed(ctx: OpContext, op: Operation, *, target: Target, st: AppS
         "spbe_back_restore": (plan.restore or "") if action == "undo" else "",
         "spbe_attempt_path": attempt_path, "spbe_attempt": attempt.model_dump(mode="json"), "spbe_cause": cause,
     }
+    parts, host_vars = _spread(ctx, target, app=st.app, deploy=j.from_.deploy or "", lock_host_spec=back)
+    if host_vars is not None:  # several hosts: each brings its part back
+        for hv in host_vars.values():
+            hv.update(spbe_back_digest=current.bundle_digest, spbe_back_values=dict(current.values))
+        extravars = {k: v for k, v in extravars.items() if k not in RECOVER_HOST_KEYS}
+        extravars["spbe_play_hosts"] = list(host_vars)
     op.note(recovered=j.id, action=action)
     run_locked(ctx, op, playbook="recover.yml", target=target, extravars=extravars, lock=lock,
-               attempt=Attempt(path=attempt_path, record=attempt.model_dump(mode="json")))
+               attempt=Attempt(path=attempt_path, record=attempt.model_dump(mode="json")),
+               hosts=[p.host for p in parts or ()], host_vars=host_vars)
     done = {"abandon": "nothing had stopped: the journal is closed",
             "restart-old": f"{j.from_.version} was started again (its data was untouched)",
             "undo": f"{j.from_.version} serves again with the data of backup {plan.restore}"}[action]
@@ -86,6 +95,31 @@ def recover_if_needed(ctx: OpContext, op: Operation, *, target: Target, st: AppS
         f" {j.started} by {j.who} on {j.host}) was undone: {done}",
         details=["it is recorded as interrupted (`spbe-share history`); run the command again to retry"],
     )
+
+
+# recover.yml's variables that differ per host of a data center (host vars)
+RECOVER_HOST_KEYS = ("spbe_root", "spbe_back", "spbe_back_current", "spbe_start_first", "spbe_record_here",
+                     "spbe_back_digest", "spbe_back_values")
+
+
+def _spread(ctx: OpContext, target: Target, *, app: str, deploy: str, lock_host_spec: DeploySpec,
+            ) -> tuple[list[HostPart] | None, dict[str, dict[str, Any]] | None]:
+    """An app across the hosts of ``target``: its parts and each host's variables to bring the
+    release ``deploy`` back (each host's own deploy spec of it, read as untrusted)."""
+    from .checks import read_part_states, spread_parts
+
+    parts = spread_parts(ctx, target, app=app)
+    if parts is None:
+        return None, None
+    others = [p.host for p in parts if not p.lock_host]
+    states = read_part_states(ctx, target=target, hosts=others, app=app, deploys=[deploy])
+    out: dict[str, dict[str, Any]] = {}
+    for p in parts:
+        spec = lock_host_spec if p.lock_host else states[p.host.name].deploy(deploy, what=f"{app} on {p.host.name}")
+        v = spec.playbook_vars()
+        out[p.host.name] = {"spbe_root": p.host.root, "spbe_back": v, "spbe_back_current": v["spbe_containers"],
+                            "spbe_start_first": list(p.first), "spbe_record_here": p.lock_host}
+    return parts, out
 
 
 __all__ = ["recover_if_needed"]

@@ -33,8 +33,8 @@ from ..records.backups import BackupManifest, RestorePlayResult
 from ..records.fetch import check_copy
 from ..remote.outcome import host_data
 from .backuphost import ensure_link, pull
-from .backups import catalog_entry, fetched_root, op_attempt
-from .checks import agreement_for, checked_target, refuse_spread, require_slug
+from .backups import SpreadBackup, catalog_entry, fetched_root, op_attempt, spread_backup
+from .checks import agreement_for, checked_target, read_state, require_slug
 from .context import OpContext
 from .core import new_lock, operation, run_locked
 
@@ -114,22 +114,25 @@ def _sealed_of(ctx: OpContext, target: Target, *, app: str, backup_id: str, fold
 
 
 def _restore_run(ctx: OpContext, op: Any, *, target: Target, app: str, manifest: BackupManifest | None, backup_id: str,
-                 upload: Path | None) -> tuple[RestorePlayResult, Any]:
+                 upload: Path | None, spread: SpreadBackup | None = None) -> tuple[RestorePlayResult, Any]:
     from ..plans.backup import backup_spec
     from ..plans.opvars import restore_vars
 
-    entry = catalog_entry(ctx, app)
-    spec = backup_spec(entry, target=target.name, root=target.root)
+    host = spread.host if spread is not None else target  # several hosts: the host of the data restores
+    spec = backup_spec(spread.entry if spread else catalog_entry(ctx, app), target=target.name, root=host.root)
     lock = new_lock(ctx, operation=f"restore {app} {backup_id}")
     extravars = restore_vars(spec, backup_id=backup_id, who=ctx.operator)
     if upload is not None and manifest is not None:
         extravars.update(upload_vars(manifest, local_dir=upload))
+    if spread is not None:
+        extravars = spread.play_vars(extravars)
     run = run_locked(
         ctx, op, playbook="restore.yml", target=target, extravars=extravars, lock=lock,
         attempt=op_attempt(target, app=app, op="restore", who=ctx.operator, stamp=state.stamp(ctx.now),
                            details={"backup": backup_id}),
+        hosts=spread.hosts if spread else (), host_vars=spread.host_vars if spread else None,
     )
-    return host_data(run, target=target.name, key="spbe_restore", model=RestorePlayResult), run
+    return host_data(run, target=host.name, key="spbe_restore", model=RestorePlayResult), run
 
 
 def restore(
@@ -155,8 +158,14 @@ def restore(
     with operation(ctx, name="restore", app=app, target=where) as op:
         op.note(backup=backup_id, **({"from_target": target_name} if to_target else {}))
         target = checked_target(ctx, where)
-        refuse_spread(ctx, target, app=app, what="restore")
         entry = catalog_entry(ctx, app)
+        # several hosts: the backup is the host of the data's (the database host), restored there
+        spread = spread_backup(ctx, target, app=app, entry=entry, what="restore")
+        if spread is not None and to_target is not None:
+            raise InvalidInput(f"restore --to-target: {app} runs across the hosts of {target.name}; restore onto a new"
+                               f" host of it instead (target add {target.name} --replace with the new host, then"
+                               f" restore {app} {backup_id} --target {target.name})")
+        host = spread.host if spread is not None else target
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"))
         folder = local_copy(ctx, app=app, source=target_name, backup_id=backup_id, from_dir=from_dir)
         manifest = check_copy(folder) if folder is not None else None
@@ -172,34 +181,48 @@ def restore(
                          " (or give the backup's folder with --from DIR)"],
             )
         pulled = False
-        if to_target is None and folder is None and ensure_link(ctx.ws, target) is not None:
+        if to_target is None and folder is None and ensure_link(ctx.ws, target, app_host=host) is not None:
             # the target keeps its backups on its backup host too: one missing here (a lost or
             # new app host) comes back from there, host to host, before anything else
-            got = pull(ctx.ws, target, app=app, backup_id=backup_id)
+            got = pull(ctx.ws, target, app=app, backup_id=backup_id, app_host=host)
             pulled = got.pulled
             if got.pulled:
-                ctx.say(f"backup {backup_id} brought back onto {target.name} from its backup host"
+                ctx.say(f"backup {backup_id} brought back onto {host.name} from its backup host"
                         f" ({got.pulled_from}), checked against its manifest")
         if to_target is None:
-            have = read_secrets(ctx.ws, target, app=app, names=secret_names(entry))
+            names = secret_names(entry if spread is None else spread.entry)
+            have = read_secrets(ctx.ws, host, app=app, names=names)
             if have.missing:  # a wiped root: the data is there, its secrets and records are not
                 reinstall = True
-                ctx.say(f"{target.name}: {app} lacks its secrets {', '.join(have.missing)}: putting them back from"
-                        f" backup {backup_id}, installing its release again, then restoring the data")
-        if reinstall:
+                if spread is not None:  # a new host of the data: the first host hands it the secrets
+                    ctx.say(f"{host.name}: {app} lacks its secrets {', '.join(have.missing)} (a new host): installing"
+                            f" the backup's release across {target.name} again (the secrets come from"
+                            f" {target.name}), then restoring the data")
+                else:
+                    ctx.say(f"{target.name}: {app} lacks its secrets {', '.join(have.missing)}: putting them back"
+                            f" from backup {backup_id}, installing its release again, then restoring the data")
+        if reinstall and spread is not None:
+            sealed_manifest, _, _ = _sealed_of(ctx, host, app=app, backup_id=backup_id, folder=folder,
+                                               manifest=manifest)
+            serving = read_state(ctx, target=target, app=app).current
+            if serving is not None and serving.domain:  # an install without the proxy would publish the web
+                raise InvalidInput(
+                    f"restore of {app} onto a new host of {target.name}: {app} is served behind the TLS proxy of"
+                    f" {serving.domain}, which this restore cannot install again without its certificate; install"
+                    f" release {sealed_manifest.release.version} first (spbe-share install {app} --target"
+                    f" {target.name} --version {sealed_manifest.release.version} --domain {serving.domain}"
+                    f" --tls-cert FULLCHAIN --tls-key KEY), then run this restore again"
+                )
+            installed = _install_release(ctx, app=app, target=target, release=sealed_manifest.release, bundle=bundle)
+        elif reinstall:
             sealed_manifest, data, source = _sealed_of(ctx, target, app=app, backup_id=backup_id, folder=folder,
                                                        manifest=manifest)
             envelope = open_secrets(ctx, sealed_manifest, data, where=source, identity_files=ids)
             put = put_secrets(ctx.ws, target, app=app, values=envelope.secrets).written
             ctx.say(f"secrets of {app} on {target.name}: {', '.join(put) or 'none'} put back from the sealed copy")
-            from .install import install
-
-            release = sealed_manifest.release
-            sets = [f"{k}={v}" for k, v in sorted((release.values or {}).items())]
-            done = install(ctx, app=app, target_name=target.name, version=release.version, sets=sets, bundle=bundle)
-            installed = done.changed or done.new_release
+            installed = _install_release(ctx, app=app, target=target, release=sealed_manifest.release, bundle=bundle)
         done_restore, run = _restore_run(ctx, op, target=target, app=app, manifest=manifest, backup_id=backup_id,
-                                         upload=folder)
+                                         upload=folder, spread=spread)
         r = done_restore.restore
         op.note(version=r.version, safety_backup=done_restore.safety_backup, secrets_put=put, installed=installed,
                 run=str(run.run_dir), from_backup_host=pulled)
@@ -208,6 +231,15 @@ def restore(
             safety_backup=done_restore.safety_backup, secrets_put=put, installed=installed,
             uploaded=folder is not None, run_dir=run.run_dir, seconds=run.seconds,
         )
+
+
+def _install_release(ctx: OpContext, *, app: str, target: Target, release: Any, bundle: Path | None) -> bool:
+    """Install the backup's release (``{version, values}``) on ``target`` again; whether it changed anything."""
+    from .install import install
+
+    sets = [f"{k}={v}" for k, v in sorted((release.values or {}).items())]
+    done = install(ctx, app=app, target_name=target.name, version=release.version, sets=sets, bundle=bundle)
+    return done.changed or done.new_release
 
 
 __all__ = ["RestoreResult", "local_copy", "open_secrets", "restore"]

@@ -27,13 +27,14 @@ from ..records.deployspec import DeploySpec
 from ..records.journal import Journal, new_journal_id
 from ..records.state import HealthSpec, InstallStats, LockOwner, ReleaseRecord
 from ..remote.outcome import host_data
-from .checks import checked_target, read_state, refuse_spread, require_slug
+from .checks import checked_target, read_part_states, read_state, require_slug, spread_parts
 from .context import OpContext
 from .core import Attempt, new_lock, operation, run_locked
 from .recover import recover_if_needed
 from .upgrade import backup_id_for
 
 if TYPE_CHECKING:
+    from ..plans.placement import HostPart
     from ..targets.inventory import Target
 
 
@@ -100,6 +101,8 @@ class RollbackPlan:
     extravars: dict[str, Any]
     attempt: Attempt
     route: Route = Route(False, "stop, start")
+    parts: list[HostPart] | None = None  # several hosts: each one's part (None: one host)
+    host_vars: dict[str, dict[str, Any]] | None = None  # several hosts: each one's variables
 
     @property
     def playbook(self) -> str:
@@ -130,7 +133,7 @@ class RollbackStats(BaseModel):
 def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None) -> RollbackPlan:
     require_slug(app, what="app")
     target = checked_target(ctx, target_name)
-    refuse_spread(ctx, target, app=app, what="rollback")
+    parts = spread_parts(ctx, target, app=app)  # several hosts: each brings its part back
     st = read_state(ctx, target=target, app=app)
     if st.current is None:
         raise NotFound(f"{app} is not installed on {target.name}")
@@ -141,9 +144,15 @@ def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None 
     current_spec = st.deploy(current.deploy, what=f"{app} {current.version}")
     choice = choose(st.releases, current, to=to)
     back_spec = st.deploy(choice.record.deploy, what=f"{app} {choice.record.version}")
-    if choice.restore is not None and st.backup(choice.restore) is None:
-        raise RemoteFailed(f"{target.name}: backup {choice.restore} (the data of {choice.record.version}) is not on the"
-                           " target any more: rolling back would start it on data it does not know")
+    specs = None
+    if parts is not None:
+        specs = part_specs(ctx, target=target, parts=parts, app=app, st=st, deploys=[current.deploy or "",
+                                                                              choice.record.deploy or ""],
+                           restore=choice.restore)  # fmt: skip
+    else:
+        if choice.restore is not None and st.backup(choice.restore) is None:
+            raise RemoteFailed(f"{target.name}: backup {choice.restore} (the data of {choice.record.version}) is not"
+                               " on the target any more: rolling back would start it on data it does not know")
     lock = new_lock(ctx, operation=f"rollback {app} {current.version} -> {choice.record.version}")
     backup_id = backup_id_for(ctx, lock.token, "pre-rollback")
     attempt_name = state.deploy_name(stamp=state.stamp(ctx.now), version=choice.record.version)
@@ -163,6 +172,8 @@ def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None 
         "migrates_data": choice.restore is not None,
     })
     way = rollback_route(current, current_spec=current_spec, back_spec=back_spec, choice=choice)
+    if specs is not None:  # across hosts: the safe path (stop, restore where the data is, start the database first)
+        way = Route(False, "stop, start (across hosts)")
     if way.zero_downtime:  # no backup: no data changes; the switch records its own deploy spec
         journal = journal.model_copy(update={"backup": None, "to": journal.to.model_copy(update={"deploy": attempt_name})})
         record, extravars = switch_back_vars(ctx, target=target, app=app, record=record, journal=journal,
@@ -183,13 +194,47 @@ def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None 
         "spbe_restore_backup": choice.restore or "", "spbe_backup_id": backup_id, "spbe_backup_who": ctx.operator,
         "spbe_record": record.model_dump(mode="json"), "spbe_journal": journal.as_data(),
     }
+    host_vars = None
+    if parts is not None and specs is not None:
+        host_vars = {}
+        for part in parts:
+            cur, back = specs[part.host.name]
+            host_vars[part.host.name] = {
+                "spbe_root": part.host.root, "spbe_current": cur.playbook_vars(), "spbe_back": back.playbook_vars(),
+                "spbe_start_first": list(part.first), "spbe_record_here": part.lock_host,
+            }
+        extravars = {k: v for k, v in extravars.items() if k not in ROLLBACK_HOST_KEYS}
+        extravars["spbe_play_hosts"] = list(host_vars)
     return RollbackPlan(
         target=target, app_state=st, current=current, current_spec=current_spec, choice=choice, back_spec=back_spec,
         record=record, lock=lock, journal=journal, backup_id=backup_id, extravars=extravars,
         attempt=Attempt(path=state.attempt_path(target.root, app, stamp=state.stamp(ctx.now),
                                                 version=back_spec.version),
                         record=record.model_dump(mode="json")),
+        parts=parts, host_vars=host_vars,
     )
+
+
+# rollback.yml's variables that differ per host of a data center (host vars)
+ROLLBACK_HOST_KEYS = ("spbe_root", "spbe_current", "spbe_back", "spbe_start_first", "spbe_record_here")
+
+
+def part_specs(ctx: OpContext, *, target: Target, parts: list[HostPart], app: str, st: AppState,
+               deploys: list[str], restore: str | None) -> dict[str, tuple[DeploySpec, DeploySpec]]:
+    """Each host's deploy specs of ``deploys`` (the serving release's, the one brought back), by
+    inventory host name; the lock host's from ``st``, the others read from them as untrusted.
+    A host whose part holds data must still hold ``restore`` (the backup brought back)."""
+    others = [p.host for p in parts if not p.lock_host]
+    states = {target.name: st, **read_part_states(ctx, target=target, hosts=others, app=app, deploys=deploys)}
+    out = {}
+    for p in parts:
+        here = states[p.host.name]
+        now, back = (here.deploy(d, what=f"{app} on {p.host.name}") for d in deploys)
+        if restore is not None and (back.backup.databases or back.backup.volumes) and here.backup(restore) is None:
+            raise RemoteFailed(f"{p.host.name}: backup {restore} (the data of {back.version}) is not on that host any"
+                               " more: rolling back would start it on data it does not know")
+        out[p.host.name] = (now, back)
+    return out
 
 
 def rollback_route(current: ReleaseRecord, *, current_spec: DeploySpec, back_spec: DeploySpec, choice: Choice) -> Route:
@@ -269,7 +314,8 @@ def rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = Non
         if plan.choice.record.version == plan.current.version:
             raise InvalidInput("nothing to roll back")
         run = run_locked(ctx, op, playbook=plan.playbook, target=plan.target, extravars=plan.extravars,
-                         lock=plan.lock, attempt=plan.attempt, break_lock=break_lock)
+                         lock=plan.lock, attempt=plan.attempt, break_lock=break_lock,
+                         hosts=[p.host for p in plan.parts or ()], host_vars=plan.host_vars)
         if plan.route.zero_downtime:
             switched = host_data(run, target=plan.target.name, key="spbe_install", model=InstallStats)
             done = RollbackStats(current=switched.current, safety_backup="")

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ..plans.opvars import fetch_dir, uninstall_vars
+from ..plans.placement import host_entry
 from ..records import state
 from ..records.backups import BackupManifest, Verification
 from ..remote.outcome import host_data
@@ -29,7 +30,7 @@ from .backups import (
     private_dir,
     seal_secrets,
 )
-from .checks import agreement_for, checked_target, refuse_spread, require_slug
+from .checks import agreement_for, checked_target, require_slug, spread_data_host, spread_parts
 from .context import OpContext
 from .core import new_lock, operation, run_locked
 
@@ -64,23 +65,46 @@ def uninstall(ctx: OpContext, *, app: str, target_name: str, delete_data: bool =
     with operation(ctx, name="uninstall", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name)
-        refuse_spread(ctx, target, app=app, what="uninstall")
+        parts = spread_parts(ctx, target, app=app)  # several hosts: each removes its part
         entry = catalog_entry(ctx, app)
         op.note(agreement=agreement_for(ctx, target=target, entry=entry, scope="support"), delete_data=delete_data)
         dest = None
+        data_host = target
+        if parts is not None:
+            data_host = spread_data_host(target, entry, parts, what="uninstall --delete-data" if delete_data else None)
         if delete_data:
-            seal_secrets(ctx, target, app, entry)  # the final backup carries the secrets, sealed
+            if parts is None:
+                seal_secrets(ctx, target, app, entry)  # the final backup carries the secrets, sealed
+            else:  # the host of the data seals the secrets it has
+                seal_secrets(ctx, data_host, app, None)
             dest = private_dir(fetch_dir(fetch or fetched_root(ctx.ws), target=target.name, app=app))
         stamp = state.stamp(ctx.now)
+        extravars = uninstall_vars(entry, target=target, purge=delete_data, who=ctx.operator, stamp=stamp,
+                                   fetch_to=dest)
+        host_vars = None
+        if parts is not None:
+            host_vars = {}
+            for part in parts:
+                sub = host_entry(entry, part)
+                here = target.model_copy(update={"root": part.host.root})
+                v = uninstall_vars(sub, target=here, purge=delete_data, who=ctx.operator, stamp=stamp, fetch_to=dest)
+                last = [state.container_name(target.name, app, c) for c in part.first]
+                host_vars[part.host.name] = {
+                    "spbe_root": part.host.root, "spbe_backup_spec": v["spbe_backup_spec"],
+                    "spbe_volumes": v["spbe_volumes"], "spbe_record_here": part.lock_host,
+                    "spbe_containers": [c for c in v["spbe_containers"] if c not in last],
+                    "spbe_containers_after": last, "spbe_backup_here": part.host.name == data_host.name,
+                }
+            extravars = {k: v for k, v in extravars.items() if k not in UNINSTALL_HOST_KEYS}
+            extravars["spbe_play_hosts"] = list(host_vars)
         run = run_locked(
-            ctx, op, playbook="uninstall.yml", target=target,
-            extravars=uninstall_vars(entry, target=target, purge=delete_data, who=ctx.operator, stamp=stamp,
-                                     fetch_to=dest),
+            ctx, op, playbook="uninstall.yml", target=target, extravars=extravars,
             lock=new_lock(ctx, operation=f"uninstall {app}"), break_lock=break_lock,
             attempt=op_attempt(target, app=app, op="uninstall", who=ctx.operator, stamp=stamp,
                                details={"delete_data": delete_data}),
+            hosts=[p.host for p in parts or ()], host_vars=host_vars,
         )
-        done = host_data(run, target=target.name, key="spbe_uninstall", model=UninstallStats)
+        done = host_data(run, target=data_host.name, key="spbe_uninstall", model=UninstallStats)
         copy = None
         if delete_data and done.backup is not None and done.verification is not None and dest is not None:
             copy = finish_fetch(dest, done.backup, manifest_sha256=done.verification.manifest_sha256)
@@ -90,4 +114,9 @@ def uninstall(ctx: OpContext, *, app: str, target_name: str, delete_data: bool =
                                final_copy=copy, run_dir=run.run_dir)
 
 
-__all__ = ["UninstallResult", "uninstall"]
+# uninstall.yml's variables that differ per host of a data center (host vars)
+UNINSTALL_HOST_KEYS = ("spbe_root", "spbe_backup_spec", "spbe_volumes", "spbe_record_here", "spbe_containers",
+                       "spbe_containers_after", "spbe_backup_here")
+
+
+__all__ = ["UNINSTALL_HOST_KEYS", "UninstallResult", "uninstall"]

@@ -35,6 +35,7 @@ from ..catalog.models import Release
 from ..errors import InvalidInput, NotFound, RemoteFailed, RolledBack, SpbeError
 from ..plans.builders import deploy_vars, install_vars, release_record
 from ..plans.imageuser import component_users
+from ..plans.placement import HostPart, behind_proxy, part_health, part_urls, placement
 from ..plans.proxy import PROXY_DIR, proxy_container_name, web_component
 from ..plans.render import render_configs
 from ..plans.switch import Route, route, switch_plan
@@ -62,10 +63,10 @@ from .bundles import (
     trusted_for_target,
     verified_bundle,
 )
-from .checks import agreement_for, checked_target, read_state, refuse_spread, require_slug
+from .checks import agreement_for, checked_target, read_part_states, read_state, require_slug
 from .context import OpContext
 from .core import Attempt, Operation, new_lock, operation, run_locked
-from .install import phase_seconds
+from .install import HOST_KEYS, part_vars, phase_seconds, share_part_secrets, ship_parts
 from .preflight import preflight_ok
 from .recover import recover_if_needed
 from .tls import app_target
@@ -98,6 +99,8 @@ class UpgradePlan:
     missing: dict[str, int]
     trust: str = ""
     route: Route = field(default_factory=lambda: Route(False, "stop, start"))
+    parts: list[HostPart] | None = None  # several hosts: each one's part (None: one host)
+    host_vars: dict[str, dict[str, Any]] | None = None  # several hosts: each one's variables
 
     @property
     def playbook(self) -> str:
@@ -225,7 +228,6 @@ def plan_upgrade(
 
     require_slug(app, what="app")
     target = checked_target(ctx, target_name)
-    refuse_spread(ctx, target, app=app, what="upgrade")
     st = app_state or read_state(ctx, target=target, app=app)
     if st.current is None or st.current.result != "ok":
         raise NotFound(f"{app} is not installed on {target.name}: use `spbe-share install {app} --target {target.name}`")
@@ -270,8 +272,9 @@ def plan_upgrade(
     )
     configs = render_configs(entry, template_root=vb.dir, variables=variables)
     users = component_users(entry, vb.manifest, blob_dir=vb.blob_dir)
+    parts = placement(entry, target)  # several hosts: each one's part (None: one host)
     if run_preflight:
-        preflight_ok(ctx, target=target, entry=entry)
+        preflight_ok(ctx, target=target, entry=entry, across_hosts=parts is not None)
     lock = new_lock(ctx, operation=f"upgrade {entry.id} {current.version} -> {vb.version}")
     backup_id = backup_id_for(ctx, lock.token)
     deploy = state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version)
@@ -291,6 +294,13 @@ def plan_upgrade(
         dockerarchive=Path(dockerarchive.__file__),
     )
     way = upgrade_route(entry, releases=releases, domain=current.domain, old=old, new=new)
+    if parts is not None:  # across hosts: the safe path (stop the web, migrate, start the database first)
+        way = Route(False, "stop, start (across hosts)")
+        if current.domain:  # installed behind the TLS proxy: the web's ports stay on loopback there
+            parts = behind_proxy(entry, parts, target=target.name)
+        release = release.model_copy(update={"health": part_health(entry, parts, target=target.name),
+                                             **({} if current.domain else {"urls": part_urls(entry, parts)})})  # fmt: skip
+        new["spbe_release"] = release.model_dump(mode="json")
     switch: dict[str, Any] = {}
     if way.zero_downtime:
         web, port = web_component(entry)
@@ -322,6 +332,19 @@ def plan_upgrade(
     })
     extravars = (switch_vars(new, old=old, journal=journal, switch=switch) if way.zero_downtime
                  else upgrade_vars(new, old=old, journal=journal, backup_id=backup_id, who=ctx.operator))
+    host_vars = None
+    if parts is not None:
+        olds = part_old_specs(ctx, target=target, parts=parts, app=app, deploy=current.deploy or "",
+                                lock_host_spec=old)
+        full = part_vars(parts, entry=entry, target=inner, manifest=vb.manifest, release=release, bundle_dir=vb.dir,
+                         configs=configs, users=users, now=ctx.now, bundle_digest=vb.digest)  # fmt: skip
+        host_vars = {}
+        for name, v in full.items():
+            v["spbe_secrets_may_be_new"] = new_secret_names(v["spbe_secrets"], olds[name])
+            uv = upgrade_vars(v, old=olds[name], journal=journal, backup_id=backup_id, who=ctx.operator)
+            host_vars[name] = {k: uv[k] for k in UPGRADE_HOST_KEYS if k in uv}
+        extravars = {k: v for k, v in extravars.items() if k not in UPGRADE_HOST_KEYS}
+        extravars["spbe_play_hosts"] = list(host_vars)
     return UpgradePlan(
         target=target, bundle=vb, app_state=st, current=current, old=old, releases=releases, path=path,
         values=values, configs=config_changes([c.model_dump() for c in old.configs], configs), release=release,
@@ -329,8 +352,25 @@ def plan_upgrade(
         attempt=Attempt(path=state.attempt_path(target.root, app, stamp=state.stamp(ctx.now), version=vb.version),
                         record=release.model_dump(mode="json")),
         backup_id=backup_id, journal=journal, missing=blobs_to_ship(vb.blob_sizes(), st.blobs), trust=trust.describe(),
-        route=way,
+        route=way, parts=parts, host_vars=host_vars,
     )
+
+
+# upgrade.yml's variables that differ per host of a data center (host vars, never extravars:
+# Ansible's extra vars win over host vars)
+UPGRADE_HOST_KEYS = (*HOST_KEYS, "spbe_new", "spbe_old", "spbe_secrets_may_be_new")
+
+
+def part_old_specs(ctx: OpContext, *, target: Target, parts: list[HostPart], app: str, deploy: str,
+                   lock_host_spec: DeploySpec) -> dict[str, DeploySpec]:
+    """The serving release's deploy spec on each host of the data center (each host keeps its
+    part's, under the one deploy name of the release), read from the hosts as untrusted."""
+    others = [p.host for p in parts if not p.lock_host]
+    states = read_part_states(ctx, target=target, hosts=others, app=app, deploys=[deploy])
+    out = {p.host.name: lock_host_spec for p in parts if p.lock_host}
+    for h in others:
+        out[h.name] = states[h.name].deploy(deploy, what=f"{app} on {h.name}")
+    return out
 
 
 def upgrade_route(entry: Any, *, releases: Sequence[Release], domain: str | None, old: DeploySpec,
@@ -385,6 +425,18 @@ def switch_vars(new: dict[str, Any], *, old: DeploySpec, journal: Journal, switc
     }
 
 
+def data_hosts(plan: UpgradePlan) -> list[Target] | None:
+    """The hosts whose part holds data to back up (several hosts; None: the app's one host)."""
+    if plan.parts is None or plan.host_vars is None:
+        return None
+    return [p.host for p in plan.parts if has_backup_data(plan.host_vars[p.host.name]["spbe_old"]["spbe_backup_spec"])]
+
+
+def has_backup_data(spec: dict[str, Any]) -> bool:
+    """A backup spec (as the playbooks take it) naming a database or a volume."""
+    return bool(spec.get("databases") or spec.get("volumes"))
+
+
 def downtime_of(run: RunResult) -> float:
     """Seconds from the task stopping the old release to the end of the last health check after it."""
     names = [t.name for t in run.timings]
@@ -400,28 +452,36 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
     from ..remote.ship import env_bwlimit, ship_bundle
 
     try:
-        shipped = ship_bundle(
-            ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit(), meter=ctx.meter
-        )
+        if plan.parts is None:
+            shipped = ship_bundle(
+                ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit(), meter=ctx.meter
+            )
+        else:  # each host the images of the components it runs
+            shipped = ship_parts(ctx, plan)
     except SpbeError:
         ctx.cancel.check()
         raise
     ctx.cancel.check()
+    if plan.parts is not None:  # a secret the new release introduces: one value across the data center
+        share_part_secrets(ctx, plan)
     if not plan.route.zero_downtime:  # no backup on the switch route
-        from .backuphost import ensure_link
+        from .backuphost import ensure_links
 
-        ensure_link(ctx.ws, plan.target)  # the pre-upgrade backup is copied onto the backup host too
+        ensure_links(ctx.ws, plan.target, data_hosts(plan))  # the pre-upgrade backup is copied onto the backup host too
     op.note(blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
             backup="" if plan.route.zero_downtime else plan.backup_id)
     run = run_locked(
         ctx, op, playbook=plan.playbook, target=plan.target, extravars=plan.extravars, lock=plan.lock,
-        attempt=plan.attempt, break_lock=break_lock, check=False,
+        attempt=plan.attempt, break_lock=break_lock, check=False, hosts=[p.host for p in plan.parts or ()],
+        host_vars=plan.host_vars,
     )
     if not run.ok:
-        failed = run.stats.get(plan.target.name, {}).get("spbe_upgrade")
-        if failed is None:
+        # several hosts: the first host may be the one that became unreachable; another tells
+        told = next((h.name for h in [plan.target, *(p.host for p in plan.parts or ())]
+                     if run.stats.get(h.name, {}).get("spbe_upgrade") is not None), None)
+        if told is None:
             raise_for_run(run, plan.target.name, "upgrade", app=plan.app)
-        stats = host_data(run, target=plan.target.name, key="spbe_upgrade", model=UpgradeStats)
+        stats = host_data(run, target=told or plan.target.name, key="spbe_upgrade", model=UpgradeStats)
         op.note(outcome=stats.outcome, cause=stats.cause[:500], run=str(run.run_dir))
         if stats.outcome == "rolled_back" and plan.route.zero_downtime:
             raise RolledBack(

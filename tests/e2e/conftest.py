@@ -94,10 +94,11 @@ def datacenters(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def simdc_factory(sshd_ok: None, tmp_path: Path) -> Iterator[Callable[..., SimDC]]:
     made: list[SimDC] = []
 
-    def make(name: str = "kota-uji", *, pemda: str = "Kota Uji", kode_wilayah: str = "96.72") -> SimDC:
+    def make(name: str = "kota-uji", *, pemda: str = "Kota Uji", kode_wilayah: str = "96.72",
+             own_home: bool = False) -> SimDC:
         # address 127.0.0.1 is taken by nothing on :22 usually, but pick a fresh one anyway
         dc = SimDC(name=unique(name), base=tmp_path / "dcs", address="127.0.0.250", pemda=pemda,
-                   kode_wilayah=kode_wilayah)  # fmt: skip
+                   kode_wilayah=kode_wilayah, own_home=own_home)  # fmt: skip
         made.append(dc)
         return dc.start()
 

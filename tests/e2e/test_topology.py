@@ -4,7 +4,11 @@ hosts and their roles, every host's key pinned, preflight passing, then failing 
 host and the role (a role's minimum the host does not meet; an interpreter given with
 ``--python`` that lacks ``requests``, which preflight used to miss by probing /usr/bin/python3).
 
-Then ppdb installed across the web and the database host (item 3). What the simulation
+Then ppdb installed across the web and the database host (item 3), and its lifecycle there:
+upgrade 1.0.0 -> 2.0.0 (the SPMB migration), rollback, backup onto the backup host, restore onto
+a new database host after the old one is lost, the two fault rows (the database host, then the
+web host, unreachable in the middle of an upgrade), uninstall: ONE install for all of it (the
+CI budget). What the simulation
 cannot show: the three "hosts" share this machine's one Docker engine and kernel, so every
 host's ``docker ps`` sees every container, the app's network exists once (both containers are
 on it), and the database host's private address is an address on ``lo`` of this machine
@@ -14,9 +18,12 @@ each host's own root holds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -58,7 +65,9 @@ def _catalog(base: Path, *, db_memory_mb: int) -> Path:
 def test_three_hosts_pinned_and_preflight_names_host_and_role(
     simdc_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71")
+    # each host its own home (its ~/.ssh/authorized_keys: the backup host lets the database
+    # host's backup key in there, as on real servers)
+    web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71", own_home=True)
                        for n in ("sorong-web", "sorong-db", "sorong-backup"))  # fmt: skip
     name = web.name.replace("sorong-web", "dinas-pendidikan-sorong")
     home = tmp_path / "ws"
@@ -197,6 +206,19 @@ def _answers(address: str, port: int) -> bool:
         return False
 
 
+def _serves(home: Path, name: str, base: str, web_app: Path, nomor: str, *, nama: str, version: str, jalur: str) -> None:
+    """ppdb ``version`` serves across the hosts of ``name`` (healthy in ``status``) with the
+    registration ``nomor`` of ``nama``, on its route ``jalur``."""
+    from appdata import Api
+
+    admin = Api(base).login("admin", (web_app / "secrets" / "ADMIN_PASSWORD").read_text())
+    got = admin.call("GET", f"/api/v1/pendaftaran/{nomor}", expect=200)
+    assert (got["nama"], got["jalur"]) == (nama, jalur), got
+    status = json.loads(run_cli(home, "status", "--target", name, "--json").stdout)
+    row = next(r for r in status if r["app"] == "ppdb")
+    assert (row["version"], row["health"]) == (version, "healthy"), row
+
+
 @pytest.mark.xdist_group("topology")
 def test_ppdb_across_web_and_database_hosts(
     simdc_factory, private_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -210,7 +232,9 @@ def test_ppdb_across_web_and_database_hosts(
     # start). Real hosts have an engine each; here the hosts take their turns.
     monkeypatch.setenv("ANSIBLE_FORKS", "1")
     bundle, pub = _ppdb_bundle(tmp_path, "1.0.0")
-    web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71")
+    # each host its own home (its ~/.ssh/authorized_keys: the backup host lets the database
+    # host's backup key in there, as on real servers)
+    web, db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71", own_home=True)
                        for n in ("sorong-web", "sorong-db", "sorong-backup"))  # fmt: skip
     name = web.name.replace("sorong-web", "dinas-pendidikan-sorong")
     home = tmp_path / "ws"
@@ -225,7 +249,8 @@ def test_ppdb_across_web_and_database_hosts(
     run_cli(home, "keys", "trust", str(pub), "--donor-kode", donor_kode("ppdb"))
     run_cli(home, "mou", "add", "--app", "ppdb", "--donor", "Disdikbud Kota Pontianak", "--donor-kode",
             donor_kode("ppdb"), "--adopter", "Kota Sorong", "--adopter-kode", "96.71", "--number",
-            "PKS/PPDB/2026/1", "--signed", "2026-01-05", "--valid-until", "2036-01-05", "--scope", "install")  # fmt: skip
+            "PKS/PPDB/2026/1", "--signed", "2026-01-05", "--valid-until", "2036-01-05", "--scope", "install",
+            "--scope", "support")  # fmt: skip
     prefix = f"spbe-{name}-ppdb-"
     try:
         t0 = time.monotonic()
@@ -289,17 +314,200 @@ def test_ppdb_across_web_and_database_hosts(
         assert (row["version"], row["health"]) == ("1.0.0", "healthy"), row
         assert admin.call("GET", f"/api/v1/pendaftaran/{reg['nomor']}", expect=200)["nama"] == "Murid Uji Sorong"
 
+        # upgrade to 2.0.0 across the hosts (the SPMB migration): the pre-upgrade backup made on
+        # the database host, the web stopped before the database, the database first again
+        bundle2, _ = _ppdb_bundle(tmp_path, "2.0.0")
+        t0 = time.monotonic()
+        up = json.loads(run_cli(home, "upgrade", "ppdb", "--target", name, "--bundle", str(bundle2), "--yes",
+                                "--json", timeout=900).stdout)["result"]  # fmt: skip
+        upgrade_s = time.monotonic() - t0
+        assert (up["outcome"], up["from"], up["to"]) == ("upgraded", "1.0.0", "2.0.0"), up
+        record = json.loads((web_app / "current.json").read_text())
+        assert (record["version"], record["operation"], record["backup"]) == ("2.0.0", "upgrade", up["backup"])
+        assert record["containers"] == [prefix + "db", prefix + "web"]
+        assert (db_app / "backups" / up["backup"] / "manifest.json").is_file()  # made where the data is
+        assert not (web_app / "backups" / up["backup"]).exists()
+        assert json.loads((web_app / "journal.json").read_text())["state"] == "done"
+        assert not (db_app / "journal.json").exists() and not list((web.root / "locks").glob("*.lock"))
+        dbc, webc = (_docker_json("inspect", prefix + c)[0] for c in ("db", "web"))  # type: ignore[index]
+        assert dbc["State"]["StartedAt"] < webc["State"]["StartedAt"]  # the database healthy first
+        assert dbc["HostConfig"]["PortBindings"] == {"5432/tcp": [{"HostIp": private_address, "HostPort": "5432"}]}
+        assert f"DB_HOST={private_address}" in webc["Config"]["Env"]
+        # the registration migrated: zonasi -> domisili
+        _serves(home, name, base, web_app, reg["nomor"], nama="Murid Uji Sorong", version="2.0.0", jalur="domisili")
+
+        # rollback across the hosts: 1.0.0 again, on the data of the pre-upgrade backup
+        t0 = time.monotonic()
+        back = json.loads(run_cli(home, "rollback", "ppdb", "--target", name, "--yes", "--json",
+                                  timeout=900).stdout)["result"]
+        rollback_s = time.monotonic() - t0
+        assert (back["from"], back["to"], back["restored"]) == ("2.0.0", "1.0.0", up["backup"]), back
+        assert (db_app / "backups" / back["safety_backup"] / "manifest.json").is_file()  # the 2.0.0 data is kept
+        record = json.loads((web_app / "current.json").read_text())
+        assert (record["version"], record["operation"]) == ("1.0.0", "rollback")
+        assert json.loads((db_app / "part.json").read_text())["version"] == "1.0.0"
+        _serves(home, name, base, web_app, reg["nomor"], nama="Murid Uji Sorong", version="1.0.0", jalur="zonasi")
+        h = json.loads(run_cli(home, "history", "ppdb", "--target", name, "--json").stdout)
+        assert [(x["operation"], x["version"], x["result"]) for x in h["attempts"]] == [
+            ("install", "1.0.0", "ok"), ("upgrade", "2.0.0", "ok"), ("rollback", "1.0.0", "ok")]
+
         # what does not run across hosts yet is refused before anything changes (exit 2), not
         # done on the first host alone (the database and its data are on the other)
         before = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))
-        for args in (["backup", "ppdb", "--target", name], ["uninstall", "ppdb", "--target", name, "--yes"],
-                     ["rollback", "ppdb", "--target", name]):  # fmt: skip
+        for args in (["config", "set", "ppdb", "--target", name, "web_workers=3"],
+                     ["secrets", "rotate", "ppdb", "DB_PASSWORD", "--target", name]):  # fmt: skip
             proc = run_cli(home, *args, check=False)
             assert proc.returncode == ExitCode.INVALID_INPUT, (args, proc.stdout, proc.stderr)
             assert f"runs across the hosts of {name}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
         after = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))
         assert after == before
-        assert _docker_json("inspect", prefix + "db")[0]["State"]["Running"]  # type: ignore[index]
-        print(f"install across 2 hosts: {install_s:.1f} s; test {time.monotonic() - started:.1f} s")  # noqa: T201
+
+        # a backup: made on the database host (the dumps), copied host to host onto the backup
+        # host and checked there; `backup list` says where
+        t0 = time.monotonic()
+        made = json.loads(run_cli(home, "backup", "ppdb", "--target", name, "--json", timeout=600).stdout)
+        backup_s = time.monotonic() - t0
+        assert (made["version"], made["verified"], made["backup_host"]) == ("1.0.0", True, f"{name}--backup"), made
+        assert made["secrets"] == ["DB_PASSWORD"]  # the database host's own secret, sealed to the operator
+        assert (db_app / "backups" / made["id"] / "manifest.json").is_file()
+        copy = backup.root / "backup-copies" / name / made["id"]
+        received = json.loads((copy / "received.json").read_text())
+        assert received["ok"] is True and any(c["detail"] == "sha256 ok; pg_dump custom format header"
+                                              for c in received["checks"])  # fmt: skip
+        assert (copy / "manifest.json").read_bytes() == (db_app / "backups" / made["id"] / "manifest.json").read_bytes()
+        listing = json.loads(run_cli(home, "backup", "list", "ppdb", "--target", name, "--json").stdout)
+        assert (listing["app_host"], listing["backup_host"], listing["serving"]) == (
+            f"{name}--database", f"{name}--backup", "1.0.0")
+        where = {r["id"]: r["where"] for r in listing["backups"]}
+        assert where[made["id"]] == "both" and where[up["backup"]] == "both", where  # the pre-upgrade one too
+        # the daily schedule is written on the database host (its engine, its root)
+        out = run_cli(home, "backup", "schedule", "ppdb", "--target", name, "--daily", "02:30").stdout
+        cron = Path(f"/etc/cron.d/spbe-share-backup-{name}-ppdb")
+        try:
+            assert f"wrote {cron}" in out and f"{db.root}/lib/spbe_backup_engine.py" in cron.read_text(), out
+            assert f"{db_app}/backup-spec.json" in cron.read_text()
+        finally:
+            run_cli(home, "backup", "schedule", "ppdb", "--target", name, "--off")
+        assert not cron.exists()
+
+        # the database host is lost (its server, engine objects and disk): a new database host
+        # takes its place (target add --replace, same private address) and the restore brings the
+        # backup back from the backup host onto it, installs 1.0.0 across the hosts again (the
+        # first host hands it the secrets) and restores the data: every registration back
+        db.stop()
+        subprocess.run(["docker", "rm", "-f", prefix + "db"], capture_output=True, check=True)  # noqa: S603,S607
+        subprocess.run(["docker", "volume", "rm", f"spbe-{name}-ppdb-pgdata"], capture_output=True, check=True)  # noqa: S603,S607
+        shutil.rmtree(db.root)
+        db = hosts["database"] = simdc_factory("sorong-db2", pemda="Kota Sorong", kode_wilayah="96.71", own_home=True)
+        db_app = db.root / "apps" / "ppdb"
+        args = ["target", "add", name, "--replace", "--user", "root", "--pemda", "Kota Sorong", "--kode-wilayah",
+                "96.71", "--python", TARGET_PYTHON, "--bind-address", f"database={private_address}"]  # fmt: skip
+        for role, dc in hosts.items():
+            args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root",
+                     f"{role}={dc.root}", "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
+        run_cli(home, *args)
+        t0 = time.monotonic()
+        proc = run_cli(home, "restore", "ppdb", made["id"], "--target", name, "--yes", "--bundle", str(bundle),
+                       timeout=900)  # fmt: skip
+        restore_s = time.monotonic() - t0
+        assert f"backup {made['id']} brought back onto {name}--database from its backup host" in proc.stdout + proc.stderr
+        assert f"restored {made['id']}" in proc.stdout, proc.stdout
+        assert (db_app / "secrets" / "DB_PASSWORD").read_text() == (web_app / "secrets" / "DB_PASSWORD").read_text()
+        _serves(home, name, base, web_app, reg["nomor"], nama="Murid Uji Sorong", version="1.0.0", jalur="zonasi")
+
+        # the fault matrix rows: the database host, then the web host, lost half way through an upgrade
+        t0 = time.monotonic()
+        rows = _fault_rows(home, name, web=web, db=db, bundle2=bundle2, base=base, nomor=reg["nomor"])
+        faults_s = time.monotonic() - t0
+
+        # uninstall across the hosts: every host's part, the record on the first host last; the
+        # data (the database host's volume), secrets and backups stay
+        gone = json.loads(run_cli(home, "uninstall", "ppdb", "--target", name, "--yes", "--json", timeout=600).stdout)
+        assert gone["data_deleted"] is False, gone
+        for c in ("db", "web"):
+            assert subprocess.run(["docker", "inspect", prefix + c], capture_output=True, check=False).returncode != 0  # noqa: S603,S607
+        assert not (web_app / "current.json").exists() and (web_app / "uninstalled.json").is_file()
+        assert not (db_app / "part.json").exists() and (db_app / "secrets" / "DB_PASSWORD").is_file()
+        assert _docker_json("volume", "inspect", f"spbe-{name}-ppdb-pgdata")
+        assert not list((web.root / "locks").glob("*.lock"))
+        print(f"install across 2 hosts: {install_s:.1f} s; upgrade {upgrade_s:.1f} s; rollback {rollback_s:.1f} s;"  # noqa: T201
+              f" backup {backup_s:.1f} s; restore onto a new database host {restore_s:.1f} s; fault rows {faults_s:.1f} s;"
+              "\n" + "\n".join(rows) + "\n"
+              f" test {time.monotonic() - started:.1f} s")
     finally:
         remove_docker_objects(prefix, f"spbe-{name}-")
+
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (its sshd's sessions), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for kid in children.get(todo.pop(), []):
+            out.append(kid)
+            todo.append(kid)
+    return out
+
+
+def _cut(dc: SimDC) -> None:
+    """The host becomes unreachable: its sshd stops and every session it serves is killed (the
+    playbook's connection, kept open by mitogen, and the lease keeper's)."""
+    assert dc.proc is not None
+    sessions = _descendants(dc.proc.pid)
+    dc.stop()
+    for pid in sessions:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _fault_rows(home: Path, name: str, *, web: SimDC, db: SimDC, bundle2: Path, base: str, nomor: str) -> list[str]:
+    """The two rows of the fault matrix for an app across hosts (issue 19 item 3): the database
+    host, then the web host, unreachable in the middle of an upgrade (their sshd and its
+    sessions gone once 2.0.0 is starting). The upgrade claims no undo it could not do (exit 8,
+    the journal stays open, naming the host); once the host answers again, ``rollback`` undoes
+    the upgrade on every host (exit 13): 1.0.0 serves with every row. Returns the matrix rows."""
+    web_app = web.root / "apps" / "ppdb"
+    rows: list[str] = []
+    env = {**os.environ, "SPBE_SHARE_OPERATOR": "e2e-test", "SPBE_SHARE_LEASE_S": "10"}
+    env.pop("SPBE_SHARE_HOME", None)
+    for role, dc in (("database", db), ("web", web)):
+        t0 = time.monotonic()
+        journal = web_app / "journal.json"
+        before = json.loads(journal.read_text())["id"] if journal.exists() else None
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "spbe_share", "--workspace", str(home), "upgrade", "ppdb", "--target", name,
+             "--bundle", str(bundle2), "--yes"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                j = json.loads(journal.read_text())
+                if j["id"] != before and "starting-new" in [s["step"] for s in j["steps"]]:
+                    break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the upgrade ended before the host could be cut"
+        _cut(dc)
+        out, err = proc.communicate(timeout=600)
+        # nothing claimed: the host that did not answer is named, the journal stays open
+        assert proc.returncode == ExitCode.REMOTE_FAILED, (role, out, err)
+        assert "did not answer" in err and "spbe-share rollback" in err and "Traceback" not in err, err
+        dc.restart()
+        if list((web.root / "locks").glob("*.lock")):  # the first host was cut: its lock stays ...
+            time.sleep(11)  # ... until its lease (10 s) runs out
+        back = run_cli(home, "rollback", "ppdb", "--target", name, "--yes", check=False, timeout=900)
+        assert back.returncode == ExitCode.ROLLED_BACK and "was undone" in back.stderr, back.stdout + back.stderr
+        j = json.loads(journal.read_text())
+        assert j["state"] == "rolled_back" and "resumed" in [s["step"] for s in j["steps"]], j
+        _serves(home, name, base, web_app, nomor, nama="Murid Uji Sorong", version="1.0.0", jalur="zonasi")
+        assert not list((web.root / "locks").glob("*.lock"))
+        rows.append(f"{role} host unreachable at starting-new: upgrade exit {proc.returncode}, rollback exit"
+                    f" {back.returncode}, 1.0.0 serves with its rows, {time.monotonic() - t0:.1f} s")
+    return rows

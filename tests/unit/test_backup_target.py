@@ -229,6 +229,21 @@ def test_create_refuses_without_a_serving_release(tmp_path: Path) -> None:
     assert not Path(store.backups_dir(spec)).exists()  # nothing written
 
 
+def test_another_host_of_a_data_center_names_the_release_of_its_part(tmp_path: Path) -> None:
+    """The database host of an app across hosts keeps no current.json (the record is on the
+    first host) but the part it runs (part.json): its backups name that release."""
+    spec = spec_for("ppdb", tmp_path)
+    folder = Path(store.app_dir(spec))
+    folder.mkdir(parents=True)
+    part = {"app": "ppdb", "version": "2.0.0", "target": "kota-sorong", "host": "kota-sorong--database",
+            "containers": ["spbe-kota-sorong-ppdb-db"], "bundle_digest": FAKE_DIGEST, "values": {"pemda_name": "X"}}
+    (folder / "part.json").write_text(json.dumps(part))
+    assert store.serving_release(spec) == {"version": "2.0.0", "bundle_digest": FAKE_DIGEST,
+                                           "values": {"pemda_name": "X"}}
+    (folder / "current.json").write_text(json.dumps({**part, "version": "1.0.0"}))  # the record wins where it is
+    assert store.serving_release(spec)["version"] == "1.0.0"
+
+
 def test_the_lock_is_the_playbooks_lock(tmp_path: Path) -> None:
     spec = spec_for("pengaduan", tmp_path)
     owner = store.take_lock(spec, who="cron", operation="create pengaduan")

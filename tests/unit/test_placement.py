@@ -153,3 +153,36 @@ def test_domain_refused_when_the_web_host_is_not_the_first() -> None:
     assert parts is not None
     with pytest.raises(InvalidInput, match=r"runs on dinas-pendidikan-sorong--web, not on the first host"):
         behind_proxy(entry, parts, target=first_db.name)
+
+
+def test_the_host_of_the_data_makes_the_backups() -> None:
+    """Backups of an app across hosts are made where its data is (the database host); an app
+    whose data is on two hosts is refused by what backs up, before anything changes."""
+    from spbe_share.ops.backups import SpreadBackup
+    from spbe_share.ops.checks import data_parts, spread_data_host
+
+    entry, target = ppdb(), dinas()
+    parts = placement(entry, target)
+    assert parts is not None
+    db = "dinas-pendidikan-sorong--database"
+    assert [p.host.name for p in data_parts(entry, parts)] == [db]
+    host = spread_data_host(target, entry, parts, what="backup")
+    assert host.name == db and host.bind_address == "10.1.2.4"
+    spread = SpreadBackup(target=target, host=host, entry=host_entry(entry, parts[1]))
+    assert [h.name for h in spread.hosts] == ["dinas-pendidikan-sorong", db]  # the lock's host, the data's
+    assert spread.host_vars == {"dinas-pendidikan-sorong": {"spbe_root": target.root, "spbe_backup_here": False},
+                                db: {"spbe_root": target.root, "spbe_backup_here": True}}
+    assert spread.play_vars({"spbe_root": "/x", "spbe_app": "ppdb"}) == {
+        "spbe_app": "ppdb", "spbe_play_hosts": ["dinas-pendidikan-sorong", db]}  # host vars win only if not extra
+
+    # the web keeps uploads of its own: data on both hosts
+    data = yaml.safe_load((REPO / "catalog" / "ppdb" / "spbe-app.yaml").read_text())
+    web = next(c for c in data["components"] if c["name"] == "web")
+    web["volumes"] = [{"name": "uploads", "path": "/srv/uploads"}]
+    data["backup"]["volumes"] = ["pgdata", "uploads"]
+    two = Entry.model_validate(data)
+    both = placement(two, target)
+    assert both is not None and len(data_parts(two, both)) == 2
+    with pytest.raises(InvalidInput, match="its data is on several hosts .*dinas-pendidikan-sorong, "):
+        spread_data_host(target, two, both, what="backup")
+    assert spread_data_host(target, two, both, what=None).name == "dinas-pendidikan-sorong"  # listing: the first
