@@ -1,23 +1,33 @@
 """Benchmark (not a test): ppdb's opening day under load, through TLS, with locust (headless).
 
-    python3 bench/bench_ppdb_load.py [--users 200,600,1200] [--seconds 60] [--think 2,8]
+    python3 bench/bench_ppdb_load.py [--users 200,600,1200] [--seconds 60] [--think 2,8] [--hosts 3|1]
     python3 bench/bench_ppdb_load.py --app e-office     # at its entry's requirements.concurrent_users
     python3 bench/bench_ppdb_load.py --smoke            # 10 users, 8 s (the figures mean nothing)
 
-Starts a throwaway simulated data center (tests/e2e/simdc.py: an sshd on a free loopback
-address, ONE host: ppdb across several hosts is not measured here), installs the app over SSH
-with ``--domain`` and a certificate from a test CA (the TLS proxy: 443 only), seeds it through
-that proxy, then for each size runs ``locust --headless`` (argument list, ``load_locustfile.py``)
-with that many users, each doing the app's flow with think time between steps (ppdb: browse
-schools, register, check the ranking, check my registration). The whole run goes through TLS
-with the certificate verified.
+Starts a throwaway simulated data center (tests/e2e/simdc.py: an sshd per host on its own
+loopback address). An entry with roles (ppdb) is installed across three hosts of one Pemda, as
+tests/e2e/test_topology_tls.py does: the web host (the TLS proxy publishing 443 and 80 on its
+address, the web on loopback), the database host (PostgreSQL on a private address, a 10.250.x.y
+on ``lo``) and the backup host (the target needs one for the roles; nothing runs there),
+with ``SPBE_SHARE_NFTABLES=off`` and ``ANSIBLE_FORKS=1`` (the hosts share this machine's
+network namespace and its one Docker engine). ``--hosts 1`` (and every entry without roles,
+e-office) installs on ONE host. The install is over SSH with ``--domain`` and a certificate
+from a test CA; the catalog is a clone of this repository (each release builds from its own
+commit) with the entry's disk minimums lowered. The app is seeded through the proxy (the first
+admin's initial password replaced where the release asks it), then for each size
+``locust --headless`` runs (argument list, ``load_locustfile.py``) with that many users, each
+doing the app's flow with think time between steps (ppdb: browse schools, register, check the
+ranking, check my registration). The whole run goes through TLS with the certificate verified.
 
 Prints per size and step: requests, requests/s, p50/p95/p99 (ms), errors, and p50 as a multiple
 of the floor measured in the same run (nginx's static redirect on port 80; ``/healthz`` through
-TLS, the app and one database ping is printed beside it); then the CPU seconds used by the load
-generator (locust and its children) and by the server side (the app's and the proxy's
-containers: their cgroups' ``cpu.stat``), and the goal (p95 < 1 s with 0 errors). The load
-average and the number of cores are printed too: this machine is shared.
+TLS, the app and one database ping is printed beside it); then the CPU used by the load
+generator (locust and its children) and by the server side per host and per container (the
+containers' cgroups' ``cpu.stat``, and Docker's userland proxies of the ports published on the
+hosts' addresses: the web's connections to the database go through one), and the goal (p95 <
+1 s with 0 errors). The load average before and after each size and the number of cores are
+printed too: every simulated host shares this machine's cores with the load generator (and
+with whatever else runs on it).
 
 ``measure()`` and ``report()`` are also run by tests/e2e/test_tls.py on the app it installed
 with TLS anyway (its smoke run: a few users for a few seconds).
@@ -26,6 +36,7 @@ with TLS anyway (its smoke run: a few users for a few seconds).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import http.client
@@ -97,6 +108,13 @@ def seed(app: str, address: str, domain: str, ca: Path, admin_password: str) -> 
         _ok(call("GET", "/"), 200)
         return {"category": "Infrastruktur"}  # the first of the entry's default categories
     token = _ok(call("POST", "/api/v1/tokens", {"username": "admin", "password": admin_password}), 201)["token"]
+    status, first = call("GET", "/api/v1/first-login")
+    if status == 200 and isinstance(first, dict) and first.get("initial_password_in_use"):
+        # releases that make the first admin replace the initial password before anything else
+        changed = admin_password + "-diganti"
+        _ok(call("POST", "/api/v1/me/password", {"current_password": admin_password, "new_password": changed},
+                 token=token), 200)  # fmt: skip
+        token = _ok(call("POST", "/api/v1/tokens", {"username": "admin", "password": changed}), 201)["token"]
     if app == "e-office":
         info = _ok(call("GET", "/api/v1/info"), 200)
         klas = bool((info.get("features") or {}).get("klasifikasi_arsip"))
@@ -148,8 +166,33 @@ def _cgroup_usage(container: str) -> float | None:
     return None
 
 
-def server_cpu(prefix: str) -> dict[str, float]:
-    """container name -> CPU seconds so far, for the running containers named ``prefix*``."""
+def _docker_proxies(addresses: set[str]) -> dict[str, float]:
+    """``docker-proxy ADDRESS:PORT`` -> CPU seconds so far, for Docker's userland proxies of the
+    ports published on ``addresses`` (outside the containers' cgroups, yet in the path: a
+    connection to a loopback address goes through them)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if not argv[0].endswith(b"docker-proxy"):
+                continue
+            opts = {argv[i].decode(): argv[i + 1].decode() for i in range(1, len(argv) - 1) if argv[i].startswith(b"-")}
+            if opts.get("-host-ip") not in addresses:
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError, UnicodeDecodeError):
+            continue
+        key = f"docker-proxy {opts['-host-ip']}:{opts.get('-host-port', '?')}"
+        out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def server_cpu(prefix: str, addresses: set[str] | None = None) -> dict[str, float]:
+    """container name -> CPU seconds so far, for the running containers named ``prefix*``; and
+    Docker's userland proxies of the ports published on ``addresses``."""
     names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True,  # noqa: S607
                            check=False).stdout.split()
     out = {}
@@ -158,7 +201,7 @@ def server_cpu(prefix: str) -> dict[str, float]:
             used = _cgroup_usage(name)
             if used is not None:
                 out[name] = used
-    return out
+    return {**out, **_docker_proxies(addresses or set())}
 
 
 # ------------------------------------------------------------------ one load run
@@ -185,13 +228,18 @@ class Run:
     errors: list[str] = field(default_factory=list)  # "step: error (count)", most frequent first
     generator_cpu: float = 0.0
     server_cpu: dict[str, float] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)  # container or docker-proxy -> its host ("web host")
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def measure(*, app: str, address: str, domain: str, ca: Path, flow: dict[str, Any], users: int, seconds: int,
-            think: tuple[float, float], containers: str, workdir: Path, spawn_rate: float | None = None) -> Run:
+            think: tuple[float, float], containers: str, workdir: Path, spawn_rate: float | None = None,
+            where: dict[str, str] | None = None) -> Run:
     """``users`` locust users for ``seconds`` (after a ramp at ``spawn_rate`` users/s) against
-    https://DOMAIN at ``address``; per-step figures from locust's CSV statistics."""
+    https://DOMAIN at ``address``; per-step figures from locust's CSV statistics. ``where``:
+    container name or published address -> the host it runs on (the server side's CPU per host;
+    the userland proxies of the ports published on those addresses counted too)."""
     conf = {"domain": domain, "address": address, "ca": str(ca), "think": list(think), **flow}
     prefix = workdir / f"{app}-{users}"
     rate = spawn_rate or max(1.0, users / 10)
@@ -199,19 +247,23 @@ def measure(*, app: str, address: str, domain: str, ca: Path, flow: dict[str, An
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), USER_CLASS[app], "--headless",
             "-u", str(users), "-r", f"{rate:g}", "-t", f"{int(seconds + users / rate)}s", "--csv", str(prefix),
             "--only-summary", "--stop-timeout", "15", "--loglevel", "WARNING", "--exit-code-on-error", "0"]
-    before_server = server_cpu(containers)
+    where = where or {}
+    addresses = {a for a in where if not a.startswith(containers)}
+    load_before = os.getloadavg()
+    before_server = server_cpu(containers, addresses)
     before_self = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + users / rate + 300,  # noqa: S603
                           check=False, stdin=subprocess.DEVNULL)
     wall = time.monotonic() - t0
     after_self = resource.getrusage(resource.RUSAGE_CHILDREN)
-    after_server = server_cpu(containers)
+    after_server = server_cpu(containers, addresses)
     if proc.returncode != 0:
         raise RuntimeError(f"locust exited {proc.returncode}: {proc.stderr[-2000:]}")
-    run = Run(app=app, users=users, seconds=wall, load=os.getloadavg())
+    run = Run(app=app, users=users, seconds=wall, load=os.getloadavg(), load_before=load_before)
     run.generator_cpu = (after_self.ru_utime + after_self.ru_stime) - (before_self.ru_utime + before_self.ru_stime)
     run.server_cpu = {n: after_server[n] - before_server.get(n, 0.0) for n in after_server}
+    run.where = {n: where.get(n) or where.get(n.split()[-1].rsplit(":", 1)[0], "") for n in run.server_cpu}
     with open(f"{prefix}_stats.csv", newline="") as f:
         for row in csv.DictReader(f):
             step = Step(name=row["Name"], requests=int(row["Request Count"]), failures=int(row["Failure Count"]),
@@ -228,6 +280,14 @@ def measure(*, app: str, address: str, domain: str, ca: Path, flow: dict[str, An
     return run
 
 
+def _short(name: str) -> str:
+    """A container's component (``spbe-T-ppdb-web`` -> ``web``, the proxy ``proxy``) or a
+    userland proxy's port (``docker-proxy :443``)."""
+    if name.startswith("docker-proxy "):
+        return "docker-proxy :" + name.rsplit(":", 1)[-1]
+    return name.rsplit("-", 1)[-1]
+
+
 def report(runs: list[Run]) -> bool:
     """Print the table of every run; True when the biggest met the goal."""
     print(f"machine: {os.cpu_count()} cores (shared); load average at the end of each run below")
@@ -235,7 +295,8 @@ def report(runs: list[Run]) -> bool:
     for run in runs:
         floor = next((s for s in run.steps if s.name == FLOOR), None)
         print(f"\n{run.app}: {run.users} users, {run.seconds:.0f} s (ramp included), through TLS;"
-              f" load average {run.load[0]:.2f} {run.load[1]:.2f} {run.load[2]:.2f}")
+              f" load average {run.load_before[0]:.2f} before, {run.load[0]:.2f} {run.load[1]:.2f}"
+              f" {run.load[2]:.2f} at the end")
         print(f"  {'step':<40}{'requests':>9}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'errors':>8}"
               f"{'p50 x floor':>13}")
         for s in [*run.steps, *([run.total] if run.total else [])]:
@@ -245,10 +306,12 @@ def report(runs: list[Run]) -> bool:
         for line in run.errors[:5]:
             print(f"  error: {line}")
         server = sum(run.server_cpu.values())
-        cores = f"{server / run.seconds:.2f}" if run.seconds else "-"
         print(f"  CPU: load generator {run.generator_cpu:.1f} s ({run.generator_cpu / run.seconds:.2f} cores),"
-              f" server side {server:.1f} s ({cores} cores: "
-              + ", ".join(f"{n.rsplit('-', 1)[-1]} {v:.1f} s" for n, v in sorted(run.server_cpu.items())) + ")")
+              f" server side {server:.1f} s ({server / run.seconds:.2f} cores)")
+        for host in sorted({run.where.get(n, "") for n in run.server_cpu}):
+            mine = {n: v for n, v in run.server_cpu.items() if run.where.get(n, "") == host}
+            print(f"    {host or 'server'}: {sum(mine.values()) / run.seconds:.2f} cores ("
+                  + ", ".join(f"{_short(n)} {v / run.seconds:.2f}" for n, v in sorted(mine.items())) + ")")
         if run.total:
             met = run.total.p95 < GOAL_P95_MS and run.total.failures == 0
             print(f"  goal p95 < {GOAL_P95_MS / 1000:.0f} s with 0 errors: {'met' if met else 'NOT met'}"
@@ -259,21 +322,12 @@ def report(runs: list[Run]) -> bool:
 # ------------------------------------------------------------------ the whole benchmark
 
 
-def small_disk_catalog(base: Path, app: str) -> Path:
-    """A catalog root holding ``app`` with its free-disk minimum lowered to 5 GB (the load needs
-    no disk, and this shared machine's disk may have less free than the entry asks)."""
-    import yaml
-
-    root = base / "catalog-root"
-    for part in ("catalog", "shared_apps", "templates"):
-        if (REPO / part / app).exists():
-            shutil.copytree(REPO / part / app, root / part / app)
-    (root / "playbooks").symlink_to(REPO / "playbooks")
-    path = root / "catalog" / app / "spbe-app.yaml"
-    data = yaml.safe_load(path.read_text())
+def small_disk(data: dict[str, Any]) -> None:
+    """An entry's free-disk minimums (the app's and each role's) lowered to 5 GB: the load needs
+    no disk, and this shared machine's disk may have less free than the entry asks."""
     data["requirements"]["disk_gb"] = 5
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return root
+    for role in data.get("roles") or []:
+        role["minimum"]["disk_gb"] = min(5, role["minimum"].get("disk_gb", 5))
 
 
 def main() -> int:
@@ -284,6 +338,8 @@ def main() -> int:
     p.add_argument("--seconds", type=int, default=60, help="seconds at full load per size (after the ramp)")
     p.add_argument("--think", default="2,8", help="think time between steps: LO,HI seconds")
     p.add_argument("--smoke", action="store_true", help="10 users for 8 s, short think time (CI)")
+    p.add_argument("--hosts", type=int, choices=(1, 3), default=None, help="simulated hosts of the Pemda: 3 (web,"
+                   " database, backup: the default for an entry with roles, ppdb) or 1 (every component on one)")
     args = p.parse_args()
 
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -296,6 +352,9 @@ def main() -> int:
         APP_PORTS,
         TARGET_PYTHON,
         SimDC,
+        catalog_clone,
+        lo_private_address,
+        pemda_target_add_args,
         remove_docker_objects,
         run_cli,
         sshd_available,
@@ -314,7 +373,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="spbe-load-"))
     home = tmp / "ws"
     home.mkdir()
-    os.environ["SPBE_SHARE_CATALOG"] = str(small_disk_catalog(tmp, args.app))  # also for the CLI runs
+    # a clone of this repository (each release builds from its own commit), the disk minimums lowered
+    os.environ["SPBE_SHARE_CATALOG"] = str(catalog_clone(tmp, args.app, small_disk))  # also for the CLI runs
     entry = get_entry(Workspace.from_options(home), args.app).entry
     if args.smoke:
         sizes, seconds, think = [10], 8, (0.5, 1.0)
@@ -324,18 +384,47 @@ def main() -> int:
         seconds = args.seconds
         lo, hi = (float(x) for x in args.think.split(","))
         think = (lo, hi)
+    across = (args.hosts or (3 if entry.roles else 1)) == 3
+    if across and not entry.roles:
+        print(f"cannot run: {args.app} declares no roles (one host only: --hosts 1)", file=sys.stderr)
+        return 2
     domain = f"{args.app}.kota-beban.go.id"
-    dc = SimDC(name="load-dc", base=tmp, address="127.0.0.239", pemda="Kota Beban", kode_wilayah="96.78",
-               app_ports=(*APP_PORTS, 443, 80)).start()  # fmt: skip
-    prefix = f"spbe-{dc.name}-"
-    try:
-        run_cli(home, *dc.target_add_args(), "--python", TARGET_PYTHON)
+    target = "load-dc"
+    prefix = f"spbe-{target}-"
+    with contextlib.ExitStack() as stack:
+        # the web host (or the one host) publishes the proxy's 443 and 80 and the app's ports
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        web = SimDC(name=target, base=tmp, address="127.0.0.239", pemda="Kota Beban", kode_wilayah="96.78",
+                    app_ports=(*APP_PORTS, 8082, 443, 80)).start()  # fmt: skip
+        stack.callback(web.stop)
+        stack.callback(remove_docker_objects, prefix)
+        if across:
+            hosts = {"web": web}
+            for role, address in (("database", "127.0.0.240"), ("backup", "127.0.0.241")):
+                hosts[role] = SimDC(name=f"{target}-{role}", base=tmp, address=address, pemda=web.pemda,
+                                    kode_wilayah=web.kode_wilayah).start()  # fmt: skip
+                stack.callback(hosts[role].stop)
+            private = stack.enter_context(lo_private_address())
+            # as the e2e tests: the hosts share this machine's network namespace (no nftables
+            # rule for all of it) and its one Docker engine (the hosts take their turns)
+            os.environ["SPBE_SHARE_NFTABLES"] = "off"
+            os.environ["ANSIBLE_FORKS"] = "1"
+            run_cli(home, *pemda_target_add_args(target, hosts, private_address=private, python=TARGET_PYTHON))
+            # where each part runs: a component on its role's host, the TLS proxy on the web host
+            where = {web.address: "web host", private: "database host", f"{prefix}{args.app}--proxy": "web host",
+                     **{f"{prefix}{args.app}-{c.name}": f"{c.role} host" for c in entry.components}}  # fmt: skip
+            layout = ", ".join(f"{role} {dc.address}" for role, dc in hosts.items()) + f"; database private {private}"
+        else:
+            run_cli(home, *web.target_add_args(), "--python", TARGET_PYTHON)
+            where = {web.address: "the host", f"{prefix}{args.app}--proxy": "the host",
+                     **{f"{prefix}{args.app}-{c.name}": "the host" for c in entry.components}}  # fmt: skip
+            layout = f"one host {web.address}"
         ws = Workspace.from_options(home)
         donor_kode = entry.donor.kode_wilayah
         generate_key(ws, name="donor", donor_kode=donor_kode)
         today = dt.date.today()
         run_cli(home, "mou", "add", "--app", args.app, "--donor", "Donor", "--donor-kode", donor_kode,
-                "--adopter", dc.pemda, "--adopter-kode", dc.kode_wilayah, "--number", "PKS/BEBAN/1",
+                "--adopter", web.pemda, "--adopter-kode", web.kode_wilayah, "--number", "PKS/BEBAN/1",
                 "--signed", (today - dt.timedelta(days=1)).isoformat(),
                 "--valid-until", (today + dt.timedelta(days=30)).isoformat(), "--scope", "install")
         bundle = locate_bundle(ws, app=args.app, version=None, bundle=None, say=lambda m: None)
@@ -347,23 +436,19 @@ def main() -> int:
         sets = {"ppdb": ["pemda_name=Pemerintah Kota Beban", "tahun_ajaran=2026/2027"],
                 "e-office": ["pemda_name=Pemerintah Kota Beban"]}.get(args.app, [])
         t0 = time.monotonic()
-        run_cli(home, "install", args.app, "--target", dc.name, "--bundle", str(bundle), "--domain", domain,
+        run_cli(home, "install", args.app, "--target", target, "--bundle", str(bundle), "--domain", domain,
                 "--tls-cert", str(cert), "--tls-key", str(key), *[a for s in sets for a in ("--set", s)],
                 timeout=1800)
-        print(f"installed {args.app} on {dc.name} ({dc.address}, one host) with TLS for {domain}:"
+        print(f"installed {args.app} {entry.latest.version} on {target} ({layout}) with TLS for {domain}:"
               f" {time.monotonic() - t0:.0f} s")
-        admin = (dc.root / "apps" / args.app / "secrets" / "ADMIN_PASSWORD")
-        flow = seed(args.app, dc.address, domain, ca, admin.read_text().strip() if admin.is_file() else "")
+        admin = (web.root / "apps" / args.app / "secrets" / "ADMIN_PASSWORD")
+        flow = seed(args.app, web.address, domain, ca, admin.read_text().strip() if admin.is_file() else "")
         runs = []
         for users in sizes:
-            runs.append(measure(app=args.app, address=dc.address, domain=domain, ca=ca, flow=flow, users=users,
-                                seconds=seconds, think=think, containers=prefix, workdir=tmp))
+            runs.append(measure(app=args.app, address=web.address, domain=domain, ca=ca, flow=flow, users=users,
+                                seconds=seconds, think=think, containers=prefix, workdir=tmp, where=where))
             print(f"... {users} users done", file=sys.stderr)
         report(runs)
-    finally:
-        remove_docker_objects(prefix)
-        dc.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -22,8 +22,11 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER_CANDIDATES = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server")
@@ -297,10 +300,71 @@ def _free_loopback(ports: tuple[int, ...]) -> str:
     raise RuntimeError("no free loopback address found")
 
 
+
+# ---------------------------------------------------------------- a Pemda data center of several hosts
+
+
+def _private_address() -> str:
+    """A free 10.250.x.y (not an address of this machine yet)."""
+    taken = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
+    rng = random.SystemRandom()
+    for _ in range(100):
+        addr = f"10.250.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+        if f" {addr}/" not in taken:
+            return addr
+    raise RuntimeError("no free 10.250.x.y address")
+
+
+@contextmanager
+def lo_private_address() -> Iterator[str]:
+    """A database host's private address for the time of the block: a free 10.250.x.y on ``lo``
+    (/32), reachable from a container on a bridge network, unlike the simulated hosts' 127.x
+    addresses; removed at the end."""
+    addr = _private_address()
+    add = subprocess.run(["ip", "addr", "add", f"{addr}/32", "dev", "lo"], capture_output=True, text=True, check=False)  # noqa: S603,S607
+    if add.returncode != 0:
+        raise RuntimeError(f"cannot add {addr} to lo (the database host's private address): {add.stderr.strip()}")
+    try:
+        yield addr
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{addr}/32", "dev", "lo"], capture_output=True, check=False)  # noqa: S603,S607
+
+
+def pemda_target_add_args(name: str, hosts: dict[str, SimDC], *, private_address: str, python: str) -> list[str]:
+    """Arguments for ``spbe-share target add NAME`` with one host per role (``hosts``: role -> DC,
+    the web host first), each with its own address, key, root (its own disk) and pinned host
+    key; the database host's app ports on ``private_address``. Pemda and user: the first DC's."""
+    first = next(iter(hosts.values()))
+    args = ["target", "add", name, "--user", first.user, "--pemda", first.pemda, "--kode-wilayah", first.kode_wilayah,
+            "--python", python, "--bind-address", f"database={private_address}"]  # fmt: skip
+    for role, dc in hosts.items():
+        args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root", f"{role}={dc.root}",
+                 "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
+    return args
+
+
 # ---------------------------------------------------------------- workspaces driven by the real CLI
 
 REPO = Path(__file__).resolve().parents[2]
 
+
+def catalog_clone(base: Path, app: str, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A catalog root ``base/<app>-repo`` that is a clone of this repository (objects shared:
+    each release builds from its own commit) holding ``app``'s entry, templates and source as
+    HEAD has them, its entry changed by ``edit`` (the parsed YAML, changed in place); the
+    working tree's playbooks are run."""
+    import yaml
+
+    root = base / f"{app}-repo"
+    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(root)], check=True)  # noqa: S603,S607
+    parts = [f"{part}/{app}" for part in ("catalog", "templates", "shared_apps") if (REPO / part / app).exists()]
+    subprocess.run(["git", "-C", str(root), "checkout", "--quiet", "HEAD", "--", *parts], check=True)  # noqa: S603,S607
+    (root / "playbooks").symlink_to(REPO / "playbooks")
+    path = root / "catalog" / app / "spbe-app.yaml"
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return root
 
 
 def remove_docker_objects(*prefixes: str) -> None:

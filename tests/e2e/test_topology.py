@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -33,7 +32,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from simdc import REPO, TARGET_PYTHON, SimDC, donor_kode, remove_docker_objects, run_cli
+from simdc import (
+    REPO,
+    TARGET_PYTHON,
+    SimDC,
+    catalog_clone,
+    donor_kode,
+    lo_private_address,
+    pemda_target_add_args,
+    remove_docker_objects,
+    run_cli,
+)
 
 from spbe_share.errors import ExitCode
 from spbe_share.targets.inventory import load_targets, read_known_hosts
@@ -129,46 +138,25 @@ def test_three_hosts_pinned_and_preflight_names_host_and_role(
 # ---------------------------------------------------------------- ppdb across the hosts (item 3)
 
 
-def _private_address() -> str:
-    """A free 10.250.x.y (not an address of this machine yet)."""
-    taken = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
-    rng = random.SystemRandom()
-    for _ in range(100):
-        addr = f"10.250.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-        if f" {addr}/" not in taken:
-            return addr
-    raise RuntimeError("no free 10.250.x.y address")
-
-
 @pytest.fixture
 def private_address() -> Iterator[str]:
-    """The database host's private address: on ``lo`` (/32), reachable from a container on a
-    bridge network, unlike the simulated hosts' 127.x addresses; removed at teardown."""
-    addr = _private_address()
-    add = subprocess.run(["ip", "addr", "add", f"{addr}/32", "dev", "lo"], capture_output=True, text=True, check=False)  # noqa: S603,S607
-    if add.returncode != 0:
-        pytest.fail(f"cannot add {addr} to lo (the database host's private address): {add.stderr.strip()}")
+    """The database host's private address (:func:`simdc.lo_private_address`), removed at teardown."""
     try:
-        yield addr
-    finally:
-        subprocess.run(["ip", "addr", "del", f"{addr}/32", "dev", "lo"], capture_output=True, check=False)  # noqa: S603,S607
+        with lo_private_address() as addr:
+            yield addr
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 def _ppdb_repo(base: Path) -> Path:
-    """A catalog root that is a clone of this repository (objects shared: each release builds
-    from its own commit), ppdb's role minimums small as in :func:`_catalog` (the install's
-    preflight passes on any CI machine); the working tree's playbooks are run."""
-    root = base / "ppdb-repo"
-    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(root)], check=True)  # noqa: S603,S607
-    subprocess.run(["git", "-C", str(root), "checkout", "--quiet", "HEAD", "--", "catalog/ppdb", "templates/ppdb",  # noqa: S603,S607
-                    "shared_apps/ppdb"], check=True)  # fmt: skip
-    (root / "playbooks").symlink_to(REPO / "playbooks")
-    path = root / "catalog" / "ppdb" / "spbe-app.yaml"
-    data = yaml.safe_load(path.read_text())
-    for role in data["roles"]:
-        role["minimum"] = {"cpu_cores": 1, "memory_mb": 64, "disk_gb": 1}
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return root
+    """A catalog root that is a clone of this repository (:func:`simdc.catalog_clone`), ppdb's
+    role minimums small as in :func:`_catalog` (the install's preflight passes on any CI machine)."""
+
+    def small(data: dict) -> None:
+        for role in data["roles"]:
+            role["minimum"] = {"cpu_cores": 1, "memory_mb": 64, "disk_gb": 1}
+
+    return catalog_clone(base, "ppdb", small)
 
 
 def _ppdb_bundle(base: Path, version: str) -> tuple[Path, Path]:
@@ -239,12 +227,7 @@ def test_ppdb_across_web_and_database_hosts(
     name = web.name.replace("sorong-web", "dinas-pendidikan-sorong")
     home = tmp_path / "ws"
     hosts: dict[str, SimDC] = {"web": web, "database": db, "backup": backup}
-    args = ["target", "add", name, "--user", "root", "--pemda", "Kota Sorong", "--kode-wilayah", "96.71",
-            "--python", TARGET_PYTHON, "--bind-address", f"database={private_address}"]  # fmt: skip
-    for role, dc in hosts.items():  # each host its own root (its own disk)
-        args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root", f"{role}={dc.root}",
-                 "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
-    out = run_cli(home, *args).stdout
+    out = run_cli(home, *pemda_target_add_args(name, hosts, private_address=private_address, python=TARGET_PYTHON)).stdout
     assert f"roles database, app ports on {private_address}" in out, out
     run_cli(home, "keys", "trust", str(pub), "--donor-kode", donor_kode("ppdb"))
     run_cli(home, "mou", "add", "--app", "ppdb", "--donor", "Disdikbud Kota Pontianak", "--donor-kode",
@@ -400,12 +383,8 @@ def test_ppdb_across_web_and_database_hosts(
         shutil.rmtree(db.root)
         db = hosts["database"] = simdc_factory("sorong-db2", pemda="Kota Sorong", kode_wilayah="96.71", own_home=True)
         db_app = db.root / "apps" / "ppdb"
-        args = ["target", "add", name, "--replace", "--user", "root", "--pemda", "Kota Sorong", "--kode-wilayah",
-                "96.71", "--python", TARGET_PYTHON, "--bind-address", f"database={private_address}"]  # fmt: skip
-        for role, dc in hosts.items():
-            args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root",
-                     f"{role}={dc.root}", "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
-        run_cli(home, *args)
+        run_cli(home, *pemda_target_add_args(name, hosts, private_address=private_address, python=TARGET_PYTHON),
+                "--replace")  # fmt: skip
         t0 = time.monotonic()
         proc = run_cli(home, "restore", "ppdb", made["id"], "--target", name, "--yes", "--bundle", str(bundle),
                        timeout=900)  # fmt: skip

@@ -29,7 +29,14 @@ from pathlib import Path
 import pytest
 import test_topology
 from conftest import unique
-from simdc import TARGET_PYTHON, SimDC, donor_kode, remove_docker_objects, run_cli
+from simdc import (
+    TARGET_PYTHON,
+    SimDC,
+    donor_kode,
+    pemda_target_add_args,
+    remove_docker_objects,
+    run_cli,
+)
 from test_topology import _answers, _docker_json, _ppdb_bundle, _ppdb_repo
 
 from spbe_share.tlscerts import issue_for
@@ -79,12 +86,8 @@ def test_ppdb_across_hosts_behind_tls_on_its_domain(
     db, backup = (simdc_factory(n, pemda="Kota Sorong", kode_wilayah="96.71") for n in ("sorong-db", "sorong-backup"))
     name = web.name.replace("sorong-web", "dinas-pendidikan-sorong")
     home = tmp_path / "ws"
-    args = ["target", "add", name, "--user", "root", "--pemda", "Kota Sorong", "--kode-wilayah", "96.71",
-            "--python", TARGET_PYTHON, "--bind-address", f"database={private_address}"]  # fmt: skip
-    for role, dc in {"web": web, "database": db, "backup": backup}.items():  # the web host first
-        args += ["--host", f"{role}={dc.address}", "--key", f"{role}={dc.client_key}", "--root", f"{role}={dc.root}",
-                 "--host-key-fingerprint", f"{role}={dc.host_key_fingerprint()}"]  # fmt: skip
-    run_cli(home, *args)
+    run_cli(home, *pemda_target_add_args(name, {"web": web, "database": db, "backup": backup},  # the web host first
+                                         private_address=private_address, python=TARGET_PYTHON))
     run_cli(home, "keys", "trust", str(pub), "--donor-kode", donor_kode("ppdb"))
     run_cli(home, "mou", "add", "--app", "ppdb", "--donor", "Disdikbud Kota Pontianak", "--donor-kode",
             donor_kode("ppdb"), "--adopter", "Kota Sorong", "--adopter-kode", "96.71", "--number",
