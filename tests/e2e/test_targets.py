@@ -374,3 +374,56 @@ def test_preflight_of_one_host_is_one_ssh_round_trip_with_the_playbooks_facts(si
     finally:
         subprocess.run(["docker", "rm", "-f", own], capture_output=True)  # noqa: S603,S607
         subprocess.run(["docker", "rmi", "-f", image], capture_output=True)  # noqa: S603,S607
+
+
+def test_the_app_state_is_read_in_one_ssh_round_trip_as_app_state_yml_reads_it(simdc_factory, tmp_path: Path) -> None:
+    """Issue 21: what a target keeps about an app is read before upgrade, rollback, history and
+    unlock decide anything, with module_utils/spbe_appstate.py over ONE ssh connection (no
+    Ansible run); it reads exactly what app_state.yml (kept for running by hand) publishes."""
+    import sys
+
+    from spbe_share.ops.checks import read_state
+    from spbe_share.ops.context import OpContext
+    from spbe_share.remote.runner import run_playbook
+    from spbe_share.remote.scripts import ask
+
+    dc: SimDC = simdc_factory("kota-kilat")
+    home = tmp_path / "ws"
+    run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+    ws = Workspace.from_options(home)
+    target = get_target(ws, dc.name)
+    app = dc.root / "apps" / "e-office"
+    (app / "releases").mkdir(parents=True)
+    (app / "deploys").mkdir()
+    (app / "releases" / "20261201T000000Z-1.0.0.json").write_text(json.dumps(
+        {"version": "1.0.0", "result": "ok", "deploy": "20261201T000000Z-1.0.0"}))
+    (app / "releases" / "20261202T000000Z-1.1.0.json").write_text("{not json")
+    (app / "deploys" / "20261201T000000Z-1.0.0.json").write_text(json.dumps({"version": "1.0.0"}))
+    (app / "journal.json").write_text("[1, 2]")
+    (dc.root / "locks").mkdir()
+    (dc.root / "locks" / "e-office.lock").write_text(json.dumps({"owner": "someone", "lease_s": 60}))
+    (dc.root / "blobs" / "sha256").mkdir(parents=True)
+    (dc.root / "blobs" / "sha256" / ("ab" * 32)).write_text("")
+
+    runs_before = set(ws.runs_dir.iterdir()) if ws.runs_dir.exists() else set()
+    st = read_state(OpContext.create(ws), target=target, app="pengaduan")  # nothing of it there
+    assert st.current is None and st.journal is None
+    assert (set(ws.runs_dir.iterdir()) if ws.runs_dir.exists() else set()) == runs_before  # no Ansible run
+
+    request = {"root": target.root, "app": "e-office", "deploys": [], "history": 200, "blobs": True}
+    from pydantic import BaseModel, ConfigDict
+
+    class Raw(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    fast = ask(ws, target, "spbe_appstate", request, Raw, what="state").model_dump()
+    played = run_playbook(ws, op="state", target=dc.name, app="e-office", playbook="app_state.yml", targets=[target],
+                          extravars={"spbe_target": dc.name, "spbe_root": target.root, "spbe_app": "e-office"})
+    assert played.ok, played.run_dir
+    slow = played.stats[dc.name]["spbe_app_state"]
+    assert abs(fast.pop("now") - slow.pop("now")) < 60
+    fast["lock"].pop("age_s"), slow["lock"].pop("age_s")
+    assert fast == slow
+    assert [r["name"] for r in fast["releases"]] == ["20261201T000000Z-1.0.0", "20261202T000000Z-1.1.0"]
+    assert "unreadable" in fast["releases"][1]["record"] and "unreadable" in fast["journal"]
+    assert fast["deploys"] == {"20261201T000000Z-1.0.0": {"version": "1.0.0"}} and fast["blobs"] == ["ab" * 32]
