@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, SpbeError
 from ..records import state
 from ..records.appstate import AppState, parse_state
 
@@ -92,8 +92,12 @@ def read_state(ctx: OpContext, *, target: Target, app: str, deploys: list[str] |
 
     ctx.cancel.check()
     request = {"root": target.root, "app": app, "deploys": list(deploys or []), "history": 200, "blobs": True}
-    data = ask(ctx.ws, target, "spbe_appstate", request, _Any, what=f"reading the state of {app}",
-               limit=STATE_LIMIT).model_dump()
+    try:
+        data = ask(ctx.ws, target, "spbe_appstate", request, _Any, what=f"reading the state of {app}",
+                   limit=STATE_LIMIT).model_dump()
+    except SpbeError:
+        ctx.cancel.check()  # an interrupt also stops the ssh: say so, not that the read failed
+        raise
     ctx.cancel.check()
     return parse_state(data, target=target, app=app)
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog.models import Component, Entry, Requirements, RoleSize
-from ..errors import Cancelled, InvalidInput, PreflightFailed, RemoteFailed
+from ..errors import Cancelled, InvalidInput, PreflightFailed, RemoteFailed, SpbeError
 from ..outside import OutsideJSONError, loads_json
 
 if TYPE_CHECKING:
@@ -385,7 +385,12 @@ def gather_host_facts(
     if len(plan) == 1 and plan[0][0].name == target.name:
         if cancel is not None:
             cancel.check()
-        facts, run_dir = ask_facts(ws, target=target, entry=entry, proxy=proxy)
+        try:
+            facts, run_dir = ask_facts(ws, target=target, entry=entry, proxy=proxy)
+        except SpbeError:
+            if cancel is not None and cancel.requested:  # an interrupt also stops the ssh
+                raise Cancelled(f"preflight on {target.name} stopped; it changes nothing") from None
+            raise
         return {target.name: facts}, str(run_dir)
     extravars, host_vars = preflight_host_vars(target, entry, plan)
     result = run_playbook(
