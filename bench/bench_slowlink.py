@@ -1,6 +1,6 @@
 """Benchmark (not a test): a fresh install and an upgrade into a provisioned bare server over a slow link.
 
-    python3 bench/bench_slowlink.py [--rate-mbit 20] [--rtt-ms 80] [--sample-mb 32]
+    python3 bench/bench_slowlink.py [--rate-mbit 20] [--rtt-ms 80] [--sample-mb 32] [--code-only 1.1.1]
 
 Starts a simulated bare server (tests/e2e/baresrv.py: Debian 12, own network namespace, own
 sshd), provisions it from an offline provision bundle on the fast link (not measured here),
@@ -11,7 +11,14 @@ same link, with the operations core:
 1. a fresh install of e-office 1.0.0 (``spbe_share.ops.install``);
 2. the same install again, which changes nothing (the no-op check, one round trip);
 3. the upgrade to 1.1.0 (``spbe_share.ops.upgrade``: plan, backup, ship what 1.1.0 adds,
-   swap, health).
+   swap, health);
+4. with ``--code-only 1.1.1``: on the fast link (not timed) 1.1.0 again with ``--domain`` (a test
+   CA's certificate, the TLS proxy in front), then over the slow link the code-only upgrade to
+   1.1.1 (the zero-downtime path) and its rollback (a switch back), each while a client polls
+   ``/healthz`` through the proxy every 100 ms over the same link: wall, failed requests, bytes.
+
+Ansible's strategy is the workspace's (``SPBE_SHARE_ANSIBLE_STRATEGY=linear|mitogen``; run
+once with each to compare). Each playbook run's slowest tasks are printed from its job events.
 
 The bundles are the donor's real releases, each built from its recorded source commit and
 signed by a donor key this workspace trusts for the donor. Printed per step: wall time, the
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
@@ -96,6 +104,106 @@ def timed(server, step: str, fn: Callable[[], Any], *, shipped: Callable[[Any], 
     return row, out
 
 
+def run_tasks(run_dir: Path | None) -> list[tuple[str, float, int]]:
+    """The tasks of one playbook run, slowest first, from ansible-runner's job events kept in
+    ``run_dir`` (the run's own record): (task name, seconds from its start to the next task's,
+    items). Empty when the run kept no events."""
+    if run_dir is None:
+        return []
+    events_dir = Path(run_dir) / "artifacts" / "run" / "job_events"
+    events = []
+    for f in events_dir.glob("*.json"):
+        counter = f.name.split("-", 1)[0]
+        if counter.isdigit():
+            events.append((int(counter), json.loads(f.read_text())))
+    events.sort(key=lambda ce: ce[0])
+    starts: list[tuple[str, float]] = []
+    items: dict[int, int] = {}
+    for _, e in events:
+        when = dt.datetime.fromisoformat(e["created"]).timestamp()
+        if e["event"] in ("playbook_on_task_start", "playbook_on_stats"):
+            starts.append((e.get("event_data", {}).get("task", ""), when))
+        elif e["event"].startswith("runner_item_on_") and starts:
+            items[len(starts) - 1] = items.get(len(starts) - 1, 0) + 1
+    tasks = [(name, nxt - when, items.get(i, 0)) for i, ((name, when), (_, nxt)) in enumerate(itertools.pairwise(starts))]
+    return sorted(tasks, key=lambda t: -t[1])
+
+
+def task_lines(title: str, run_dir: Path | None, top: int = 10) -> list[str]:
+    tasks = run_tasks(run_dir)
+    if not tasks:
+        return []
+    return [f"{title}: {len(tasks)} tasks in {sum(t[1] for t in tasks):.1f}s; the slowest {min(top, len(tasks))}:"] + [
+        f"  {secs:6.1f}s  {name}" + (f" ({n} items)" if n else "") for name, secs, n in tasks[:top]]
+
+
+@dataclass
+class CodeOnly:
+    """The code-only upgrade (the zero-downtime path) and its switch-back rollback over the same
+    slow link, each while a client polls ``/healthz`` through the app's TLS proxy every 100 ms
+    (a new verified TLS connection each, over the same link)."""
+
+    route: str  # the upgrade plan's path ("zero-downtime" expected)
+    up_row: Row
+    up: Any  # spbe_share.ops.upgrade.UpgradeResult
+    up_failed: list[tuple[float, str]]
+    up_requests: int
+    up_served: list[str]
+    back_row: Row
+    back: Any  # spbe_share.ops.rollback.RollbackResult
+    back_failed: list[tuple[float, str]]
+    back_requests: int
+    back_served: list[str]
+
+
+def _served(seen: list[tuple[float, str]]) -> list[str]:
+    order: list[str] = []
+    for _, v in seen:
+        if not order or order[-1] != v:
+            order.append(v)
+    return order
+
+
+def measure_code_only(server, ws, bundles: dict[str, Path], tmp: Path, *, from_version: str, to_version: str,  # noqa: ANN001
+                      sets: Sequence[str], rate_mbit: float, rtt_ms: float,
+                      say: Callable[[str], None] = say_now) -> CodeOnly:
+    """On ``server`` (``from_version`` installed without a domain): on the fast link (not timed),
+    the same release again with ``--domain`` (a test CA's certificate; the TLS proxy in front);
+    then over the slow link, with the poller running, ``upgrade`` to ``to_version`` (code only:
+    the zero-downtime path) and ``rollback`` (a switch back), each timed."""
+    from test_zerodt import DOMAIN, Poller
+
+    from spbe_share.ops.context import OpContext
+    from spbe_share.ops.install import install
+    from spbe_share.ops.rollback import rollback
+    from spbe_share.ops.upgrade import upgrade
+    from spbe_share.tlscerts import issue_for
+
+    pair, ca, _ = issue_for(tmp / "testca", domain=DOMAIN, pemda="Test CA", kode_wilayah="99.99",
+                            now=dt.datetime.now(dt.UTC))
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    cert.write_bytes(pair.cert_pem)
+    key.write_bytes(pair.key_pem)
+    install(OpContext.create(ws), app=APP, target_name=server.name, sets=sets, bundle=bundles[from_version],
+            domain=DOMAIN, tls_cert=cert, tls_key=key)
+    poll = Poller(server.address, ca)
+    if poll.get() != from_version:
+        raise RuntimeError(f"the proxy does not serve {from_version}")
+    say(f"fast link: {APP} {from_version} reinstalled with --domain {DOMAIN} (not timed)")
+    server.limit_link(rate_mbit=rate_mbit, rtt_ms=rtt_ms)
+    try:
+        up_row, (plan, up) = poll.around(lambda: timed(server, f"code-only upgrade {from_version} -> {to_version}",
+            lambda: upgrade(OpContext.create(ws), app=APP, target_name=server.name, bundle=bundles[to_version]),
+            shipped=lambda out: int(out[1].bytes_sent), say=say))  # fmt: skip
+        up_failed, up_requests, up_served = list(poll.failed), len(poll.seen) + len(poll.failed), _served(poll.seen)
+        back_row, (_bplan, back) = poll.around(lambda: timed(server, f"rollback {to_version} -> {from_version}", lambda: rollback(
+            OpContext.create(ws), app=APP, target_name=server.name), shipped=lambda _out: 0, say=say))  # fmt: skip
+    finally:
+        server.unlimit_link()
+    return CodeOnly(plan.route.name, up_row, up, up_failed, up_requests, up_served, back_row, back, list(poll.failed),
+                    len(poll.seen) + len(poll.failed), _served(poll.seen))
+
+
 @dataclass
 class Figures:
     """What one run over the limited link gave."""
@@ -113,6 +221,8 @@ class Figures:
     noop_verify_s: float
     up: Any  # spbe_share.ops.upgrade.UpgradeResult, or None when the upgrade failed
     failed: Any  # the SpbeError it failed with, or None
+    fresh_run: Path | None = None  # the fresh install's run folder (its job events), when timed here
+    code_only: CodeOnly | None = None  # the code-only upgrade's figures, when measured (main: --code-only)
 
     @property
     def raw_mbit(self) -> float:
@@ -121,13 +231,15 @@ class Figures:
 
 def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_version: str,  # noqa: ANN001
             sets: Sequence[str], rate_mbit: float, rtt_ms: float, sample_mb: int,
-            fresh: tuple[Row, dict[str, float]] | None = None, say: Callable[[str], None] = say_now) -> Figures:
+            fresh: tuple[Row, dict[str, float]] | None = None, say: Callable[[str], None] = say_now,
+            profile: Path | None = None) -> Figures:
     """On ``server`` (provisioned; workspace ``ws`` has it as a target, trusts the donor and has
     an agreement): make the link slow, time a raw ``ssh cat`` of ``sample_mb`` MB, then with the
     operations core a fresh install of ``from_version`` (unless ``fresh`` gives that step as
     already timed, and its phases: it is then the table's first row), the same install again
     (no-op; ``sets`` must be the first install's) and the upgrade to ``to_version``. The link
-    is back to normal at the end. A failed upgrade is in :attr:`Figures.failed`."""
+    is back to normal at the end. A failed upgrade is in :attr:`Figures.failed`. ``profile``: the
+    upgrade runs under cProfile (wall clock), its statistics written there."""
     from spbe_share.errors import SpbeError
     from spbe_share.ops.context import OpContext
     from spbe_share.ops.install import install
@@ -137,6 +249,7 @@ def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_versi
         return int(out.bytes_sent)
 
     rows: list[Row] = []
+    fresh_run = None
     how = server.limit_link(rate_mbit=rate_mbit, rtt_ms=rtt_ms)
     try:
         raw_s = raw_ssh_seconds(server, sample_mb)
@@ -145,7 +258,7 @@ def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_versi
             row, first = timed(server, f"fresh install {from_version}", lambda: install(
                 OpContext.create(ws), app=APP, target_name=server.name, sets=sets, bundle=bundles[from_version]),
                 shipped=bytes_sent, say=say)  # fmt: skip
-            fresh = (row, first.phase_seconds)
+            fresh, fresh_run = (row, first.phase_seconds), first.run_dir
         rows.append(fresh[0])
         row, again = timed(server, "the same install again (no-op)", lambda: install(
             OpContext.create(ws), app=APP, target_name=server.name, sets=sets, bundle=bundles[from_version]),
@@ -153,16 +266,30 @@ def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_versi
         rows.append(row)
         up = failed = None
         try:
-            row, (_plan, up) = timed(server, f"upgrade {from_version} -> {to_version}", lambda: upgrade(
-                OpContext.create(ws), app=APP, target_name=server.name, bundle=bundles[to_version]),
-                shipped=lambda out: bytes_sent(out[1]), say=say)  # fmt: skip
+            def run_upgrade() -> Any:
+                return upgrade(OpContext.create(ws), app=APP, target_name=server.name, bundle=bundles[to_version])
+
+            if profile is not None:
+                import cProfile
+
+                profiler = cProfile.Profile(time.perf_counter)
+                plain = run_upgrade
+
+                def run_upgrade() -> Any:
+                    try:
+                        return profiler.runcall(plain)
+                    finally:
+                        profiler.dump_stats(profile)
+
+            row, (_plan, up) = timed(server, f"upgrade {from_version} -> {to_version}", run_upgrade,
+                                     shipped=lambda out: bytes_sent(out[1]), say=say)
             rows.append(row)
         except SpbeError as exc:
             failed = exc
     finally:
         server.unlimit_link()
     return Figures(APP, server.address, rate_mbit, rtt_ms, how, sample_mb, raw_s, rows, fresh[1],
-                   again.changed, again.phase_seconds.get("Verify", 0.0), up, failed)  # fmt: skip
+                   again.changed, again.phase_seconds.get("Verify", 0.0), up, failed, fresh_run)  # fmt: skip
 
 
 def report(f: Figures) -> list[str]:
@@ -182,6 +309,7 @@ def report(f: Figures) -> list[str]:
         lines.append(line)
     lines.append(("fresh install phases: " if f.rows[0].slow else "fresh install phases (fast link): ")
                  + ", ".join(f"{k} {v:.1f}s" for k, v in f.fresh_phases.items()))
+    lines += task_lines("fresh install", f.fresh_run)
     lines.append(f"no-op install: changed={f.noop_changed}, verified on the target in {f.noop_verify_s:.1f}s")
     up = f.up
     if up is None:
@@ -194,8 +322,31 @@ def report(f: Figures) -> list[str]:
         "upgrade phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in up.phase_seconds.items())
         + f"; outside these phases (plan, checks, ansible's start-up) {f.rows[-1].wall - sum(up.phase_seconds.values()):.1f}s",
         f"the upgrade's blob bytes at the nominal {f.rate_mbit:g} Mbit/s: {up.bytes_sent * 8 / (f.rate_mbit * 1e6):.1f}s",
+        f"upgrade outage {up.downtime_s:.1f}s vs the goal backup + migration + 5 s: the backup ran while the old"
+        f" release served (Backup {up.phase_seconds.get('Backup', 0.0):.1f}s); the migration runs inside Start/Health"
+        f" ({up.phase_seconds.get('Start', 0.0) + up.phase_seconds.get('Health', 0.0):.1f}s together)",
     ]
+    lines += task_lines("upgrade", up.run_dir)
+    if f.code_only is not None:
+        lines += report_code_only(f, f.code_only)
     return lines
+
+
+def report_code_only(f: Figures, c: CodeOnly) -> list[str]:
+    up = c.up
+    overhead = c.up_row.to_server - up.bytes_sent
+    return [
+        f"code-only upgrade ({c.route} path), polled every 100 ms through the TLS proxy over the same link:",
+        f"  {c.up_row.step}: {c.up_row.wall:.1f}s (goal <= 20 s); {len(c.up_failed)} of {c.up_requests} requests"
+        f" failed (served {' -> '.join(c.up_served)}); {up.blobs_sent} blobs, {up.bytes_sent:,} B shipped of"
+        f" {up.bytes_missing:,} B lacked; {c.up_row.to_server:,} B to the server = blobs + {overhead / 1e6:.2f} MB"
+        f" (goal <= 1 MB + blobs), {c.up_row.back:,} B back",
+        "  phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in up.phase_seconds.items() if v),
+        *[f"  {line}" for line in task_lines("code-only upgrade", up.run_dir)],
+        f"  {c.back_row.step} (switch back): {c.back_row.wall:.1f}s; {len(c.back_failed)} of {c.back_requests}"
+        f" requests failed (served {' -> '.join(c.back_served)}); {c.back_row.to_server:,} B to the server",
+        *[f"  failed: {why}" for _, why in (c.up_failed + c.back_failed)[:5]],
+    ]
 
 
 def main() -> int:
@@ -206,6 +357,11 @@ def main() -> int:
     p.add_argument("--rate-mbit", type=float, default=20)
     p.add_argument("--rtt-ms", type=float, default=80)
     p.add_argument("--sample-mb", type=int, default=32)
+    p.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                   help="run the upgrade under cProfile (wall clock) and write its statistics to FILE")
+    p.add_argument("--code-only", default=None, metavar="VERSION",
+                   help="then reinstall --to-version with a domain (fast link) and time the code-only upgrade to"
+                        " VERSION (e.g. 1.1.1) and its switch-back over the slow link, polled through the TLS proxy")
     args = p.parse_args()
 
     from baresrv import BareServer, bare_available
@@ -227,7 +383,8 @@ def main() -> int:
         run_cli(home, *server.target_add_args())
         ws = Workspace.from_options(home)
         # the donor's releases, each built from its recorded commit; its key trusted for the donor
-        bundles, pub = build_bundles(tmp / "donor", (args.from_version, args.to_version))
+        versions = (args.from_version, args.to_version, *([args.code_only] if args.code_only else []))
+        bundles, pub = build_bundles(tmp / "donor", versions)
         run_cli(home, "keys", "trust", str(pub), "--donor-kode", donor_kode(APP))
         today = dt.date.today()
         run_cli(home, "mou", "add", "--app", APP, "--donor", "Donor", "--donor-kode", donor_kode(APP),
@@ -240,7 +397,11 @@ def main() -> int:
         run_cli(home, "target", "provision", server.name, *opts, timeout=1800)
 
         figures = measure(server, ws, bundles, from_version=args.from_version, to_version=args.to_version,
-                          sets=args.sets, rate_mbit=args.rate_mbit, rtt_ms=args.rtt_ms, sample_mb=args.sample_mb)
+                          sets=args.sets, rate_mbit=args.rate_mbit, rtt_ms=args.rtt_ms, sample_mb=args.sample_mb, profile=args.profile)
+        if args.code_only and figures.up is not None:
+            figures.code_only = measure_code_only(server, ws, bundles, tmp, from_version=args.to_version,
+                                                  to_version=args.code_only, sets=args.sets, rate_mbit=args.rate_mbit,
+                                                  rtt_ms=args.rtt_ms)
         print("\n".join(report(figures)))
         if figures.up is None:
             keep = True

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, SpbeError
 from ..records import state
 from ..records.appstate import AppState, parse_state
 
@@ -147,27 +147,29 @@ def agreement_for(ctx: OpContext, *, target: Target, entry: Entry, scope: str) -
 
 
 def read_state(ctx: OpContext, *, target: Target, app: str, deploys: list[str] | None = None) -> AppState:
-    """Run ``app_state.yml`` on ``target`` (read-only) and validate what it returns."""
-    from ..errors import Cancelled
-    from ..remote.outcome import host_data, raise_for_run
-    from ..remote.runner import run_playbook
-
-    ctx.cancel.check()
-    run = run_playbook(
-        ctx.ws, op="state", target=target.name, app=app, playbook="app_state.yml", targets=[target],
-        extravars={"spbe_target": target.name, "spbe_root": target.root, "spbe_app": app,
-                   "spbe_deploys": list(deploys or [])},
-        progress=None, cancel=ctx.cancel,
-    )
-    if run.cancelled:
-        raise Cancelled(f"reading the state of {app} on {target.name} stopped; it changes nothing")
-    raise_for_run(run, target.name, f"reading the state of {app}", app=app)
+    """What ``target`` keeps about ``app`` (read-only), validated: ONE SSH round trip running
+    ``playbooks/module_utils/spbe_appstate.py`` as a script (the reading of ``app_state.yml``,
+    which stays for running by hand; over a slow link an Ansible run costs seconds, issue 21)."""
+    from ..remote.scripts import ask
 
     class _Any(BaseModel):
         model_config = ConfigDict(extra="allow")
 
-    data = host_data(run, target=target.name, key="spbe_app_state", model=_Any).model_dump()
+    ctx.cancel.check()
+    request = {"root": target.root, "app": app, "deploys": list(deploys or []), "history": 200, "blobs": True}
+    try:
+        data = ask(ctx.ws, target, "spbe_appstate", request, _Any, what=f"reading the state of {app}",
+                   limit=STATE_LIMIT).model_dump()
+    except SpbeError:
+        ctx.cancel.check()  # an interrupt also stops the ssh: say so, not that the read failed
+        raise
+    ctx.cancel.check()
     return parse_state(data, target=target, app=app)
+
+
+# the answer's cap: 200 release records, the deploy specs, the blob digests and backups (each
+# file is read up to 1 MiB on the target)
+STATE_LIMIT = 64 << 20
 
 
 __all__ = ["agreement_for", "checked_target", "data_parts", "read_part_states", "read_state", "require_slug",

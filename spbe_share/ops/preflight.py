@@ -1,7 +1,9 @@
 """Preflight: does a target meet an app's requirements? Reads facts over SSH, changes nothing.
 
-:func:`gather_host_facts` runs ``playbooks/preflight.yml`` on every host checked, in one run
-(setup facts, free disk of the target root's filesystem, a bind test of every port, ``docker
+:func:`gather_host_facts` reads the facts of a target of one host in ONE SSH round trip
+(``playbooks/module_utils/spbe_preflight.py`` as a script, :func:`ask_facts`), and those of a
+data center of several hosts with ``playbooks/preflight.yml``, one run over them all; the same
+reading both ways (setup facts, free disk of the target root's filesystem, a bind test of every port, ``docker
 version``, the Python libraries the community.docker modules import, under the interpreter the
 operations use, zstd, a writable root); :func:`evaluate` is a pure function
 from the entry's requirements and those facts to a list of :class:`Check`. What provisioning
@@ -19,17 +21,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog.models import Component, Entry, Requirements, RoleSize
-from ..errors import Cancelled, InvalidInput, PreflightFailed, RemoteFailed
+from ..errors import Cancelled, InvalidInput, PreflightFailed, RemoteFailed, SpbeError
 from ..outside import OutsideJSONError, loads_json
 
 if TYPE_CHECKING:
     from ..remote.interrupts import CancelToken
-    from ..remote.runner import ProgressCallback, RunResult
+    from ..remote.runner import ProgressCallback
     from ..targets.inventory import Target
     from ..workspace import Workspace
     from .context import OpContext
@@ -436,16 +439,24 @@ def gather_host_facts(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     proxy: bool = False,
-) -> tuple[dict[str, TargetFacts], RunResult]:
-    """Facts of every host of ``plan`` in one run (one host: the variables as they always were)."""
+) -> tuple[dict[str, TargetFacts], str]:
+    """Facts of every host of ``plan``, and the run folder that keeps what was asked and answered.
+    One host (the target itself): one SSH round trip (:func:`ask_facts`). Several hosts: one
+    run of ``preflight.yml`` over them all."""
     from ..remote.outcome import raise_for_run
     from ..remote.runner import run_playbook
 
-    host_vars: dict[str, dict[str, Any]] | None = None
     if len(plan) == 1 and plan[0][0].name == target.name:
-        extravars = preflight_vars(target, entry, proxy=proxy)
-    else:
-        extravars, host_vars = preflight_host_vars(target, entry, plan, proxy=proxy)
+        if cancel is not None:
+            cancel.check()
+        try:
+            facts, run_dir = ask_facts(ws, target=target, entry=entry, proxy=proxy)
+        except SpbeError:
+            if cancel is not None and cancel.requested:  # an interrupt also stops the ssh
+                raise Cancelled(f"preflight on {target.name} stopped; it changes nothing") from None
+            raise
+        return {target.name: facts}, str(run_dir)
+    extravars, host_vars = preflight_host_vars(target, entry, plan, proxy=proxy)
     result = run_playbook(
         ws,
         op="preflight",
@@ -468,7 +479,34 @@ def gather_host_facts(
         if not isinstance(data, dict):
             raise RemoteFailed(f"{h.name}: preflight returned no facts (see {result.run_dir})")
         out[h.name] = TargetFacts.model_validate(data)
-    return out, result
+    return out, str(result.run_dir)
+
+
+def facts_request(target: Target, entry: Entry, *, proxy: bool = False) -> dict[str, Any]:
+    """The request of the preflight script (``module_utils/spbe_preflight.py``): what
+    ``preflight.yml`` gets as variables for one host."""
+    ev = preflight_vars(target, entry, proxy=proxy)
+    return {"root": ev["spbe_root"], "bind_address": ev["spbe_bind_address"], "ports": ev["spbe_ports"],
+            "containers": ev["spbe_containers"]}
+
+
+def ask_facts(ws: Workspace, *, target: Target, entry: Entry, proxy: bool = False) -> tuple[TargetFacts, Path]:
+    """The facts of a target of one host in ONE SSH round trip: ``module_utils/spbe_preflight.py``
+    as a script (the same reading as ``preflight.yml``'s, without an Ansible run: over a slow link
+    that run's start-up and round trips cost seconds, issue 21). Request and answer are kept in
+    a run folder (``<runs>/<stamp>-preflight-<target>-<app>/``)."""
+    import json
+
+    from ..remote.runner import run_dir_name
+    from ..remote.scripts import ask
+
+    request = facts_request(target, entry, proxy=proxy)
+    run_dir = ws.runs_dir / run_dir_name("preflight", target.name, entry.id, dt.datetime.now(dt.UTC))
+    run_dir.mkdir(parents=True, mode=0o700)
+    (run_dir / "request.json").write_text(json.dumps(request, indent=1, sort_keys=True))
+    facts = ask(ws, target, "spbe_preflight", request, TargetFacts, what="preflight (reading the target's facts)")
+    (run_dir / "answer.json").write_text(facts.model_dump_json(indent=1))
+    return facts, run_dir
 
 
 def run_preflight(
@@ -485,8 +523,8 @@ def run_preflight(
     A data center with several hosts and an entry with roles: each host carrying a role of
     the entry is checked against the sum of its roles' minimum (fail) and recommended (warn)."""
     plan = host_plan(target, entry)
-    facts, result = gather_host_facts(ws, target=target, entry=entry, plan=plan, progress=progress,
-                                      cancel=cancel, proxy=proxy)  # fmt: skip
+    facts, run_dir = gather_host_facts(ws, target=target, entry=entry, plan=plan, progress=progress,
+                                       cancel=cancel, proxy=proxy)  # fmt: skip
     fix = fix_for(target)
     checks: list[Check] = missing_roles(target, entry)
     rules = firewall_rules(target, entry) if len(plan) > 1 else {}
@@ -501,7 +539,7 @@ def run_preflight(
         found = evaluate(req, f, ports=host_ports(entry, roles, proxy=proxy), bind_address=h.bind_address, fix=fix)
         checks += role_checks(entry, roles, f, found, where=f"{h.name} ({', '.join(roles)})")
         checks += firewall_check(rules.get(h.name, []), f.firewall, where=f"{h.name} ({', '.join(roles)})")
-    return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=str(result.run_dir))
+    return PreflightReport(target=target.name, app=entry.id, checks=checks, run_dir=run_dir)
 
 
 def require_ok(report: PreflightReport) -> None:

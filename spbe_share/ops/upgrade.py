@@ -4,7 +4,8 @@ one ends up serving with its data.
 Plan and checks (nothing changes on the target before they all passed):
 
 1. target resolved, host key compared with the pinned one;
-2. the app's state read from the target (``app_state.yml``: current record, deploy specs, the
+2. the app's state read from the target in one SSH round trip (``module_utils/spbe_appstate.py``,
+   the reading of ``app_state.yml``: current record, deploy specs, the
    journal, the lock, blobs present), validated as untrusted data; an unfinished upgrade or
    rollback is finished or undone first (:mod:`.recover`);
 3. the new bundle located and verified; its signer trusted for the agreement's donor; the

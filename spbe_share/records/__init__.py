@@ -6,7 +6,7 @@
   :mod:`.backupspec` what to back up (as the target-side engine reads it);
   :mod:`.backups` the backup manifest, verification and list; :mod:`.fetch` the plan of a
   backup copy to this machine, checked against the manifest; :mod:`.appstate` everything
-  ``app_state.yml`` reads about one app.
+  ``module_utils/spbe_appstate.py`` (``app_state.yml``'s reading) reads about one app.
 
 Belongs here: file formats that live on a target and their validation. Every reader names the
 file and field of a bad value and uses nothing from it.

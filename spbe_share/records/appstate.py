@@ -1,4 +1,5 @@
-"""What a target keeps about one app, read by ``playbooks/app_state.yml`` and validated here.
+"""What a target keeps about one app, read by ``playbooks/module_utils/spbe_appstate.py`` (over
+one SSH connection, or as ``app_state.yml``) and validated here.
 
 The target is not trusted: every record goes through :func:`~.state.validated_record` (strict,
 and it must name this app and target), deploy specs through
@@ -104,7 +105,7 @@ class _Raw(BaseModel):
 
 
 def parse_state(data: Any, *, target: Target, app: str) -> AppState:
-    """Validate what ``app_state.yml`` published (pure)."""
+    """Validate what ``spbe_appstate.py`` answered (or ``app_state.yml`` published; pure)."""
     src = f"{target.name}:{state.app_dir(target.root, app)}"
     try:
         raw = _Raw.model_validate(data)

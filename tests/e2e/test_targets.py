@@ -324,3 +324,106 @@ def test_fleet_status_rows_for_a_changed_key_a_stopped_server_and_a_hung_one(sim
     assert runs and set(json.loads((runs[-1] / "result.json").read_text())) == {changed.name, stopped.name, hung.name}
     asked = json.loads((runs[-1] / "request.json").read_text())["targets"][hung.name]
     assert asked[0] == "ssh" and asked[-1].startswith(f"{hang} -c <script> --spbe-share-status ")  # no copies
+
+
+def test_preflight_of_one_host_is_one_ssh_round_trip_with_the_playbooks_facts(simdc_factory, tmp_path: Path) -> None:
+    """Issue 21: preflight of a target of one host reads its facts with
+    module_utils/spbe_preflight.py over ONE ssh connection (no Ansible run: over a slow link its
+    start-up and round trips cost seconds); those facts equal what preflight.yml publishes on the
+    same host, one of this deployment's containers publishing a port included."""
+    import io
+    import sys
+    import tarfile
+
+    from spbe_share.catalog.loader import get_entry
+    from spbe_share.ops import preflight as pf
+    from spbe_share.ops.preflight import TargetFacts, preflight_vars
+    from spbe_share.remote.runner import run_playbook
+
+    dc: SimDC = simdc_factory("kota-kilat")
+    home = tmp_path / "ws"
+    run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+    ws = Workspace.from_options(home)
+    target = get_target(ws, dc.name)
+    entry = get_entry(ws, "pengaduan").entry
+    own = preflight_vars(target, entry)["spbe_containers"][0]
+    empty = io.BytesIO()
+    tarfile.open(fileobj=empty, mode="w").close()
+    image = subprocess.run(["docker", "import", "-", f"spbe-test/empty:{dc.name}"], input=empty.getvalue(),  # noqa: S603,S607
+                           capture_output=True, check=True).stdout.decode().strip()
+    try:
+        subprocess.run(["docker", "create", "--name", own, "-p", f"{dc.address}:18931:80", image, "none"],  # noqa: S603,S607
+                       capture_output=True, check=True)
+        proc = run_cli(home, "preflight", "pengaduan", "--target", dc.name, "--json", check=False)
+        report = json.loads(proc.stdout)
+        run_dir = Path(report["run_dir"])
+        assert sorted(p.name for p in run_dir.iterdir()) == ["answer.json", "request.json"]  # no ansible-runner run
+        assert json.loads((run_dir / "request.json").read_text())["containers"] == preflight_vars(target, entry)[
+            "spbe_containers"]
+        fast, _ = pf.ask_facts(ws, target=target, entry=entry)
+        played = run_playbook(ws, op="preflight", target=dc.name, app=entry.id, playbook="preflight.yml",
+                              targets=[target], extravars=preflight_vars(target, entry))
+        assert played.ok, played.run_dir
+        slow = TargetFacts.model_validate(played.stats[dc.name]["spbe_preflight"])
+        assert fast.own_ports == slow.own_ports == [18931]
+        assert abs(fast.disk.free_mb - slow.disk.free_mb) < 512
+        assert fast.docker_server_version() == slow.docker_server_version() is not None
+        ignore = {"disk": {"free_mb"}, "docker_version": True}
+        assert fast.model_dump(exclude=ignore) == slow.model_dump(exclude=ignore)
+        assert (fast.os_family, fast.os_major) != ("unknown", "") and fast.cpu_cores > 0 and fast.memory_mb > 0
+    finally:
+        subprocess.run(["docker", "rm", "-f", own], capture_output=True)  # noqa: S603,S607
+        subprocess.run(["docker", "rmi", "-f", image], capture_output=True)  # noqa: S603,S607
+
+
+def test_the_app_state_is_read_in_one_ssh_round_trip_as_app_state_yml_reads_it(simdc_factory, tmp_path: Path) -> None:
+    """Issue 21: what a target keeps about an app is read before upgrade, rollback, history and
+    unlock decide anything, with module_utils/spbe_appstate.py over ONE ssh connection (no
+    Ansible run); it reads exactly what app_state.yml (kept for running by hand) publishes."""
+    import sys
+
+    from spbe_share.ops.checks import read_state
+    from spbe_share.ops.context import OpContext
+    from spbe_share.remote.runner import run_playbook
+    from spbe_share.remote.scripts import ask
+
+    dc: SimDC = simdc_factory("kota-kilat")
+    home = tmp_path / "ws"
+    run_cli(home, *dc.target_add_args(), "--python", sys.executable)
+    ws = Workspace.from_options(home)
+    target = get_target(ws, dc.name)
+    app = dc.root / "apps" / "e-office"
+    (app / "releases").mkdir(parents=True)
+    (app / "deploys").mkdir()
+    (app / "releases" / "20261201T000000Z-1.0.0.json").write_text(json.dumps(
+        {"version": "1.0.0", "result": "ok", "deploy": "20261201T000000Z-1.0.0"}))
+    (app / "releases" / "20261202T000000Z-1.1.0.json").write_text("{not json")
+    (app / "deploys" / "20261201T000000Z-1.0.0.json").write_text(json.dumps({"version": "1.0.0"}))
+    (app / "journal.json").write_text("[1, 2]")
+    (dc.root / "locks").mkdir()
+    (dc.root / "locks" / "e-office.lock").write_text(json.dumps({"owner": "someone", "lease_s": 60}))
+    (dc.root / "blobs" / "sha256").mkdir(parents=True)
+    (dc.root / "blobs" / "sha256" / ("ab" * 32)).write_text("")
+
+    runs_before = set(ws.runs_dir.iterdir()) if ws.runs_dir.exists() else set()
+    st = read_state(OpContext.create(ws), target=target, app="pengaduan")  # nothing of it there
+    assert st.current is None and st.journal is None
+    assert (set(ws.runs_dir.iterdir()) if ws.runs_dir.exists() else set()) == runs_before  # no Ansible run
+
+    request = {"root": target.root, "app": "e-office", "deploys": [], "history": 200, "blobs": True}
+    from pydantic import BaseModel, ConfigDict
+
+    class Raw(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    fast = ask(ws, target, "spbe_appstate", request, Raw, what="state").model_dump()
+    played = run_playbook(ws, op="state", target=dc.name, app="e-office", playbook="app_state.yml", targets=[target],
+                          extravars={"spbe_target": dc.name, "spbe_root": target.root, "spbe_app": "e-office"})
+    assert played.ok, played.run_dir
+    slow = played.stats[dc.name]["spbe_app_state"]
+    assert abs(fast.pop("now") - slow.pop("now")) < 60
+    fast["lock"].pop("age_s"), slow["lock"].pop("age_s")
+    assert fast == slow
+    assert [r["name"] for r in fast["releases"]] == ["20261201T000000Z-1.0.0", "20261202T000000Z-1.1.0"]
+    assert "unreadable" in fast["releases"][1]["record"] and "unreadable" in fast["journal"]
+    assert fast["deploys"] == {"20261201T000000Z-1.0.0": {"version": "1.0.0"}} and fast["blobs"] == ["ab" * 32]

@@ -44,7 +44,8 @@ def test_the_probe_asks_a_fresh_process_of_the_interpreter_which_libraries_impor
     import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location("spbe_probe_t", LIBRARY / "spbe_probe.py")
+    # spbe_probe's reading (and the preflight script's): module_utils/spbe_preflight.py
+    spec = importlib.util.spec_from_file_location("spbe_preflight_t", LIBRARY.parent / "module_utils" / "spbe_preflight.py")
     assert spec is not None and spec.loader is not None
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
