@@ -21,6 +21,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,27 @@ def bws(bare_server: BareServer, releases: dict[str, Path],
           "--signed", (TODAY - dt.timedelta(days=1)).isoformat(),
           "--valid-until", (TODAY + dt.timedelta(days=365)).isoformat(), "--scope", "install,support")
     yield w
+
+
+# dpkg's and apt's locks are fcntl locks: one that cannot be taken is a dpkg or apt still running
+_DPKG_BUSY = ("import fcntl, os, sys\n"
+              "for p in ('/var/lib/dpkg/lock-frontend', '/var/lib/dpkg/lock'):\n"
+              "    try:\n"
+              "        fd = os.open(p, os.O_RDWR)\n"
+              "    except FileNotFoundError:\n"
+              "        continue\n"
+              "    try:\n"
+              "        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+              "    except OSError:\n"
+              "        sys.exit(1)\n")
+
+
+def _wait_dpkg_idle(server: BareServer, *, seconds: float = 300) -> None:
+    """Until no dpkg or apt runs on the server (one a cancelled run left finishes by itself)."""
+    deadline = time.monotonic() + seconds
+    while server.exec("python3", "-c", _DPKG_BUSY, check=False).returncode != 0:
+        assert time.monotonic() < deadline, f"dpkg still busy on {server.name} after {seconds} s"
+        time.sleep(1)
 
 
 def _dpkg_installed(server: BareServer, *names: str) -> set[str]:
@@ -189,7 +211,9 @@ def test_provision_from_the_offline_bundle(bare_server: BareServer, bws: E2EWork
     opts = [f"--docker-daemon-opt={k}={json.dumps(v) if not isinstance(v, str) else v}"
             for k, v in bare_server.docker_daemon_options().items()]
     # what the Ctrl-C'd provisioning above left: the signal can land once the package task runs,
-    # whose dpkg on the server finishes by itself (test_a_provisioning_stopped_inside_dpkg_...)
+    # whose dpkg on the server finishes by itself (test_a_provisioning_stopped_inside_dpkg_...):
+    # counted once it has finished, not while it still installs
+    _wait_dpkg_idle(bare_server)
     missing = set(NEEDED) - _dpkg_installed(bare_server, *NEEDED)
     proc = bws.cli("target", "provision", bare_server.name, *opts, "--json", timeout=1800)
     result = json.loads(proc.stdout)
