@@ -33,7 +33,10 @@ def checked_target(ctx: OpContext, name: str) -> Target:
     from ..targets.inventory import get_target
 
     target = get_target(ctx.ws, name)
-    check_host_key(ctx.ws, target)
+    seen = (target.name, target.host, target.port, tuple(target.host_keys))
+    if seen not in ctx.host_keys_checked:  # an operation's plan and its run ask once
+        check_host_key(ctx.ws, target)
+        ctx.host_keys_checked.add(seen)
     ctx.cancel.check()
     return target
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
@@ -41,6 +41,9 @@ class OpContext:
     cancel: CancelToken
     lease_s: int = state.DEFAULT_LEASE_S  # the lock's lease (see .lease); $SPBE_SHARE_LEASE_S
     meter: Meter | None = None  # bytes of ship, compression, image export (see spbe_share.meter)
+    # targets whose offered host key this context already compared with the pinned one (the
+    # same target as saved: name, address, port and pins), so that one operation asks once
+    host_keys_checked: set[tuple[str, str, int, tuple[str, ...]]] = field(default_factory=set)
 
     @classmethod
     def create(

@@ -315,3 +315,34 @@ def test_host_keys_are_loaded_by_cryptography_not_by_hand() -> None:
     key = parse_public_keys(ED_LINE + "\n", source="f")[0]
     assert (key.bits, key.describe("c").split()[-1]) == (256, "(ED25519)")
     assert hostkeys.key_label("sk-ssh-ed25519@openssh.com") == "ED25519-SK"
+
+
+def test_one_operation_compares_the_host_key_once_per_target(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """checked_target asks the target for its host key once per operation context (a plan and
+    its run both check the same target); a target saved again with other pins is asked again,
+    and a new context asks again."""
+    import spbe_share.remote.ssh as ssh
+    from spbe_share.ops.checks import checked_target
+    from spbe_share.ops.context import OpContext
+
+    keytype, blob = ED_LINE.split()
+    save_targets(ws, [sorong()])
+    write_known_hosts(ws.known_hosts_file, [PinnedKey("10.20.0.5", HostKey(keytype, blob))])
+    asked: list[str] = []
+
+    def keyscan(host: str, port: int) -> list[HostKey]:  # the ssh-keyscan program, counted
+        asked.append(host)
+        return [HostKey(keytype, blob)]
+
+    monkeypatch.setattr(ssh, "keyscan", keyscan)
+    ctx = OpContext.create(ws)
+    checked_target(ctx, "kota-sorong")
+    checked_target(ctx, "kota-sorong")
+    assert asked == ["10.20.0.5"]
+    checked_target(OpContext.create(ws), "kota-sorong")
+    assert asked == ["10.20.0.5"] * 2
+    other = HostKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIBr1zYVv5UxQ3x9yTt1Zp8nQ3yYtYV1cQ2nM3fX0Yl7K")
+    write_known_hosts(ws.known_hosts_file, [PinnedKey("10.20.0.5", other)])  # pinned anew: asked again, refused
+    with pytest.raises(HostKeyMismatch):
+        checked_target(ctx, "kota-sorong")
+    assert asked == ["10.20.0.5"] * 3
