@@ -6,7 +6,7 @@
 
 Starts a throwaway simulated data center (tests/e2e/simdc.py: an sshd per host on its own
 loopback address). An entry with roles (ppdb) is installed across three hosts of one Pemda, as
-tests/e2e/test_topology_tls.py does: the web host (the TLS proxy publishing 443 and 80 on its
+tests/e2e/test_topology.py does: the web host (the TLS proxy publishing 443 and 80 on its
 address, the web on loopback), the database host (PostgreSQL on a private address, a 10.250.x.y
 on ``lo``) and the backup host (the target needs one for the roles; nothing runs there),
 with ``SPBE_SHARE_NFTABLES=off`` and ``ANSIBLE_FORKS=1`` (the hosts share this machine's

@@ -148,7 +148,7 @@ def restore(
 ) -> RestoreResult:
     """Restore backup ``backup_id`` of ``app`` into ``target_name`` (or, with ``to_target``, from
     the fetched copy of ``target_name``'s backup onto that other target)."""
-    from ..plans.values import secret_names
+    from ..plans.values import secret_names, set_args
     from ..remote.secretsync import put_secrets, read_secrets
 
     require_slug(app, what="app")
@@ -206,12 +206,14 @@ def restore(
                                                manifest=manifest)
             serving = read_state(ctx, target=target, app=app).current
             if serving is not None and serving.domain:  # an install without the proxy would publish the web
+                release = sealed_manifest.release  # its settings too: an install asks for them again
+                again = " ".join(["spbe-share", "install", app, "--target", target.name, "--version", release.version,
+                                  *set_args(spread.entry, release.values), "--domain", serving.domain])
                 raise InvalidInput(
                     f"restore of {app} onto a new host of {target.name}: {app} is served behind the TLS proxy of"
                     f" {serving.domain}, which this restore cannot install again without its certificate; install"
-                    f" release {sealed_manifest.release.version} first (spbe-share install {app} --target"
-                    f" {target.name} --version {sealed_manifest.release.version} --domain {serving.domain}"
-                    f" --tls-cert FULLCHAIN --tls-key KEY), then run this restore again"
+                    f" release {release.version} first ({again} --tls-cert FULLCHAIN --tls-key KEY), then run this"
+                    " restore again"
                 )
             installed = _install_release(ctx, app=app, target=target, release=sealed_manifest.release, bundle=bundle)
         elif reinstall:

@@ -11,6 +11,7 @@ Secrets are never values: :func:`secret_specs` lists the secrets a deployment ne
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Literal
 
 from ..catalog.models import Entry
 from ..errors import InvalidInput, ValidationFailed
-from ..outside import quoted
+from ..outside import quoted, terminal_text
 from ..yamlio import load_yaml
 
 Source = Literal["default", "file", "set", "current"]
@@ -155,6 +156,19 @@ def template_variables(
         spbe_pemda=pemda,
         spbe_kode_wilayah=kode_wilayah,
     )
+    return out
+
+
+def set_args(entry: Entry, values: Mapping[str, str] | None) -> list[str]:
+    """``--set NAME=value`` arguments (shell-quoted, sorted) that give an install ``values``: each
+    value that is not the entry's default (an install again asks for them: a required setting has
+    none). For a command the operator is told to run; values from outside print on one line."""
+    defaults = {s.name: s.default for s in entry.settings}
+    out = []
+    for name, value in sorted((values or {}).items()):
+        if name in defaults and value == (defaults[name] or ""):
+            continue
+        out += ["--set", shlex.quote(terminal_text(f"{name}={value}", one_line=True))]
     return out
 
 

@@ -4,8 +4,9 @@
                     (keys are the logical names; ``dc.name``, the target name, has a prefix
                     unique to this test session: containers, volumes and networks are named
                     after targets on the machine's one Docker engine, which other sessions share)
-``simdc_factory``   function: ``make(name, pemda=..., kode_wilayah=...) -> SimDC`` on a fresh
-                    loopback address, stopped at teardown (use it to break a DC: new host key...)
+``simdc_factory``   function: ``make(name, pemda=..., kode_wilayah=..., own_home=..., app_ports=...)
+                    -> SimDC`` on a fresh loopback address (``app_ports`` free there too),
+                    stopped at teardown (use it to break a DC: new host key...)
 ``bundles``         session: app -> signed bundle (newest release), each app signed by its own
                     throwaway key of the entry's donor; ``"<app>.pub"``: that key's public file,
                     to trust with ``keys trust FILE --donor-kode`` :func:`simdc.donor_kode` (app)
@@ -30,7 +31,15 @@ from pathlib import Path
 
 import pytest
 from baresrv import BareServer, bare_available
-from simdc import REPO, E2EWorkspace, SimDC, donor_kode, make_e2e_workspace, sshd_available
+from simdc import (
+    APP_PORTS,
+    REPO,
+    E2EWorkspace,
+    SimDC,
+    donor_kode,
+    make_e2e_workspace,
+    sshd_available,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from buildlock import image_build_lock, lock_builders  # noqa: E402
@@ -95,10 +104,10 @@ def simdc_factory(sshd_ok: None, tmp_path: Path) -> Iterator[Callable[..., SimDC
     made: list[SimDC] = []
 
     def make(name: str = "kota-uji", *, pemda: str = "Kota Uji", kode_wilayah: str = "96.72",
-             own_home: bool = False) -> SimDC:
+             own_home: bool = False, app_ports: tuple[int, ...] = APP_PORTS) -> SimDC:
         # address 127.0.0.1 is taken by nothing on :22 usually, but pick a fresh one anyway
         dc = SimDC(name=unique(name), base=tmp_path / "dcs", address="127.0.0.250", pemda=pemda,
-                   kode_wilayah=kode_wilayah, own_home=own_home)  # fmt: skip
+                   kode_wilayah=kode_wilayah, own_home=own_home, app_ports=app_ports)  # fmt: skip
         made.append(dc)
         return dc.start()
 

@@ -302,3 +302,22 @@ def test_an_install_again_keeps_the_values_the_target_runs_with() -> None:
     assert current_values(NoopAnswer(same=False, current={**record, "values": "x"}), app="pengaduan",
                           target="kab-uji") is None  # fmt: skip
     assert current_values(NoopAnswer(same=False, current=None), app="pengaduan", target="kab-uji") is None
+
+
+def test_set_args_give_an_install_again_the_same_settings() -> None:
+    """What restore tells the operator to install first (an app behind --domain on a new host):
+    the release's settings that are not the defaults (a required one has none), as shell words
+    that ``install --set`` turns back into the same values; a value from outside stays one line."""
+    import shlex
+
+    from spbe_share.plans.values import set_args
+    from spbe_share.yamlio import load_model
+
+    ppdb = load_model(Entry, REPO / "catalog" / "ppdb" / "spbe-app.yaml")
+    values = resolve_values(ppdb, sets=["pemda_name=Pemerintah Kota Sorong", "web_workers=2"]).as_dict()
+    args = set_args(ppdb, values)
+    assert " ".join(args) == "--set 'pemda_name=Pemerintah Kota Sorong' --set web_workers=2"
+    assert resolve_values(ppdb, sets=shlex.split(" ".join(args))[1::2]).as_dict() == values
+    odd = set_args(ppdb, {"pemda_name": "Kota $(reboot); `x`\n\x1b[2Jlagi", "domain": ""})
+    assert len(odd) == 2 and "\n" not in odd[1] and "\x1b" not in odd[1]
+    assert shlex.split(odd[1]) == ["pemda_name=Kota $(reboot); `x`lagi"]
