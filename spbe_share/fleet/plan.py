@@ -413,7 +413,7 @@ def verified_goal_bundle(ws: Workspace, path: Path) -> VerifiedBundle:
     from ..ops.bundles import VerifiedBundle, manifest_digest, verify_and_extract
     from ..yamlio import load_model
 
-    manifest, dest = verify_and_extract(ws, path)
+    manifest, dest, _known = verify_and_extract(ws, path)
     entry = load_model(EntryModel, dest / "entry" / "spbe-app.yaml")
     return VerifiedBundle(path=path, manifest=manifest, dir=dest, digest=manifest_digest(manifest), entry=entry)
 

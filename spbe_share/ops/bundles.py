@@ -132,12 +132,18 @@ def locate_bundle(
     return built.path
 
 
-def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]:
+def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path, bool]:
     """Verify ``path`` against the trusted keys and extract it, in ONE read of the file.
 
     The extracted folder is ``cache/bundles/<sha256 of the verified manifest>``; an existing one
-    is re-checked against the verified manifest before it is reused (see ``open_bundle``).
+    is re-checked against the verified manifest before it is reused (see ``open_bundle``). A
+    bundle verified here before and unchanged since (file and folder by their stat, the
+    manifest's signature checked again: :mod:`spbe_share.bundle.memo`) is not read again; the
+    third value says so.
     """
+    import time
+
+    from ..bundle import memo
     from ..bundle.keys import trusted_keys
     from ..bundle.verify import open_bundle
 
@@ -154,7 +160,14 @@ def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path]
     # take it for a damaged one and delete it under the other's feet
     with open(cache / ".lock", "a+b") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        return open_bundle(path, cache, trusted_keys=trusted)
+        memo_dir = ws.cache_dir / "verified"
+        known = memo.recall(memo_dir, path, cache, trusted_keys=trusted)
+        if known is not None:
+            return known[0], known[1], True
+        started = time.time_ns()
+        manifest, dest = open_bundle(path, cache, trusted_keys=trusted)
+        memo.record(memo_dir, path, dest, manifest, started_ns=started)
+        return manifest, dest, False
 
 
 def verified_bundle(
@@ -166,13 +179,17 @@ def verified_bundle(
     from ..yamlio import load_model
 
     path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say, meter=ctx.meter)
-    manifest, dest = verify_and_extract(ctx.ws, path)
+    manifest, dest, known = verify_and_extract(ctx.ws, path)
     if digest is not None and manifest_digest(manifest) != digest:
         raise VerificationFailed(
             f"bundle {path} is {manifest.app} {manifest.version} with digest {manifest_digest(manifest)}, not the"
             f" bundle {digest} that was checked before (it changed since)"
         )
-    ctx.say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}")
+    if known:
+        ctx.say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}"
+                " (unchanged since its full verification here; its signature checked again)")
+    else:
+        ctx.say(f"bundle verified: {manifest.app} {manifest.version}, signed by {manifest.signer}")
     app_id = app.rpartition("/")[2]  # SOURCE/APP: the manifest names the app id
     if manifest.app != app_id:
         raise InvalidInput(f"bundle {path} holds app {manifest.app!r}, not {app!r}")

@@ -27,14 +27,19 @@ def require_slug(value: str, *, what: str) -> str:
     return value
 
 
-def checked_target(ctx: OpContext, name: str) -> Target:
-    """The target ``name``, its host key compared with the pinned one."""
+def checked_target(ctx: OpContext, name: str, *, compare_key: bool = True) -> Target:
+    """The target ``name``, its host key compared with the pinned one (``ssh-keyscan``: one
+    connection, so that a mismatch is exit 6 naming both keys before anything is asked of it).
+
+    ``compare_key=False`` only where the caller's next contact is one ssh connection of its own
+    (pinned keys, ``StrictHostKeyChecking=yes``: a changed key never gets an answer) and the
+    caller calls this again before it changes anything."""
     from ..remote.ssh import check_host_key
     from ..targets.inventory import get_target
 
     target = get_target(ctx.ws, name)
     seen = (target.name, target.host, target.port, tuple(target.host_keys))
-    if seen not in ctx.host_keys_checked:  # an operation's plan and its run ask once
+    if compare_key and seen not in ctx.host_keys_checked:  # an operation's plan and its run ask once
         check_host_key(ctx.ws, target)
         ctx.host_keys_checked.add(seen)
     ctx.cancel.check()

@@ -193,11 +193,15 @@ def plan_install(
     domain: str | None = None,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
+    compare_host_key: bool = True,
 ) -> InstallPlan:
     """Every check of an install; touches the target only to read (host key, preflight).
 
     ``app`` is ``APP`` or ``SOURCE/APP`` (an app of the catalog source ``SOURCE``). With
     ``domain``: the TLS proxy in front (:mod:`.tls`), the pair checked (or issued) first.
+    ``compare_host_key=False``: the caller compares the target's host key itself before it
+    changes anything (:func:`install`: the no-op check's own ssh connection proves the pinned
+    key first, its keyscan is needed only when the install goes on).
     """
     from ..imaging import dockerarchive
 
@@ -205,7 +209,7 @@ def plan_install(
     require_slug(app_id, what="app")
     if source:
         require_slug(source, what="catalog source")
-    target = checked_target(ctx, target_name)
+    target = checked_target(ctx, target_name, compare_key=compare_host_key)
     if domain is None and (tls_cert is not None or tls_key is not None):
         raise InvalidInput("--tls-cert and --tls-key need --domain (the domain the certificate is for)")
     tls = tls_material(ctx, target=target, domain=domain, cert=tls_cert, key=tls_key) if domain else None
@@ -529,7 +533,7 @@ def install(
         plan = plan_install(
             ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
             bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data, run_preflight=False,
-            domain=domain, tls_cert=tls_cert, tls_key=tls_key,
+            domain=domain, tls_cert=tls_cert, tls_key=tls_key, compare_host_key=False,
         )
         op.note(version=plan.version, bundle=plan.bundle.digest, trust=plan.trust)
         if plan.proxy is not None:  # no key: domain, expiry, fingerprint, issuer
@@ -544,11 +548,13 @@ def install(
             plan = plan_install(
                 ctx, app=app, target_name=target_name, version=version, sets=sets, values_file=values_file,
                 bundle=bundle, allow_self_signed=allow_self_signed, reset_data=reset_data, run_preflight=False,
-                domain=domain, tls_cert=tls_cert, tls_key=tls_key, base=kept,
+                domain=domain, tls_cert=tls_cert, tls_key=tls_key, base=kept, compare_host_key=False,
             )
             same, answer = unchanged(ctx, op, plan, quiet=True)
         if domain:  # a domain always runs the play: the no-op check does not cover the proxy
             same = None
+        if same is None:  # the install goes on: the host key compared before anything else (exit 6)
+            checked_target(ctx, target_name)
         if same is None and answer is not None and (answer.current is not None or answer.locked is not None
                                                     or answer.error):  # fmt: skip
             ctx.say(f"{plan.target.name}: {plan.app} is not already installed as asked ({answer.why_not}): installing")

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from simdc import E2EWorkspace, SimDC, run_cli
+from simdc import E2EWorkspace, SimDC, donor_kode, run_cli
 
 from spbe_share.errors import ExitCode, HostKeyMismatch
 from spbe_share.remote.ssh import ansible_inventory_for, check_host_key, ssh_argv, ssh_base_args
@@ -66,7 +66,7 @@ def test_ssh_through_base_args_reaches_the_dc(e2e_workspace: E2EWorkspace) -> No
         assert out.stdout == "a b $HOME\n"
 
 
-def test_changed_host_key_is_refused(simdc_factory, tmp_path: Path) -> None:
+def test_changed_host_key_is_refused(simdc_factory, bundles: dict[str, Path], tmp_path: Path) -> None:
     dc: SimDC = simdc_factory("kota-berubah")
     home = tmp_path / "ws"
     run_cli(home, *dc.target_add_args())
@@ -93,6 +93,22 @@ def test_changed_host_key_is_refused(simdc_factory, tmp_path: Path) -> None:
     cli = run_cli(home, "target", "check", dc.name, check=False)
     assert cli.returncode == ExitCode.VERIFICATION_FAILED == 6, cli.stderr
     assert old_fp in cli.stderr and new_fp in cli.stderr
+    assert ws.known_hosts_file.read_text() == pinned_before
+
+    # install compares the key through its no-op check's own ssh connection first (no
+    # ssh-keyscan before it); refused there, it compares with keyscan and stops: exit 6, both
+    # keys named, nothing asked of the server (no login accepted since the restart)
+    app = "pengaduan"
+    run_cli(home, "keys", "trust", str(bundles[f"{app}.pub"]), "--donor-kode", donor_kode(app))
+    run_cli(home, "mou", "add", "--app", app, "--donor", "Donor", "--donor-kode", donor_kode(app), "--adopter",
+            dc.pemda, "--adopter-kode", dc.kode_wilayah, "--number", "PKS/KUNCI/2026", "--signed", "2026-01-01",
+            "--valid-until", "2099-01-01", "--scope", "install")
+    logins_before = dc.log.read_text().count("Accepted publickey")
+    cli = run_cli(home, "install", app, "--target", dc.name, "--bundle", str(bundles[app]), check=False)
+    assert cli.returncode == ExitCode.VERIFICATION_FAILED == 6, cli.stderr
+    assert "Traceback" not in cli.stderr and "host key mismatch" in cli.stderr.splitlines()[-1]
+    assert old_fp in cli.stderr and new_fp in cli.stderr
+    assert dc.log.read_text().count("Accepted publickey") == logins_before
     assert ws.known_hosts_file.read_text() == pinned_before
 
 

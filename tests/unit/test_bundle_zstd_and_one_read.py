@@ -191,3 +191,131 @@ def test_manifest_signer_must_be_the_key_that_signed(
     (tmp_path / "n").mkdir()
     msg = refused(_signed_bundle(tmp_path / "n", key, untrusted.encode()), trusted)
     assert "signed by key 0123456789abcdef, which is not trusted" in msg
+
+
+def _memo_open(path: Path, tmp_path: Path, trusted: dict[str, object]) -> tuple[object, Path, bool]:
+    """ops.bundles.verify_and_extract in a workspace under ``tmp_path`` trusting ``trusted``."""
+    from spbe_share.bundle import keys
+    from spbe_share.ops.bundles import verify_and_extract
+    from spbe_share.workspace import Workspace, repo_root
+
+    ws = Workspace(home=tmp_path / "home", root=repo_root())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(keys, "trusted_keys", lambda _ws: trusted)
+        return verify_and_extract(ws, path)
+
+
+def _memo_dir(tmp_path: Path) -> Path:
+    from spbe_share.workspace import Workspace, repo_root
+
+    return Workspace(home=tmp_path / "home", root=repo_root()).cache_dir / "verified"
+
+
+def _cache(tmp_path: Path) -> Path:
+    return _memo_dir(tmp_path).parent / "bundles"
+
+
+def test_a_bundle_verified_before_and_unchanged_is_recognised_without_reading_it(
+    tmp_path: Path, key: Ed25519PrivateKey, trusted: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spbe_share.bundle import memo
+
+    path, manifest = craft(tmp_path, key, zstd=True)
+    monkeypatch.setattr(memo, "RACY_NS", 0)  # ctime cannot be set back: no file here is "racily clean"
+    monkeypatch.setattr(memo, "TICK_NS", -1)  # nor changed during its verification
+    got, folder, known = _memo_open(path, tmp_path, trusted)
+    assert (got, known) == (manifest, False)
+    assert list(_memo_dir(tmp_path).glob("*.json"))  # recorded
+
+    def no_read(_path: Path):  # type: ignore[no-untyped-def]
+        raise AssertionError("the bundle file was read again")
+
+    monkeypatch.setattr(V, "_open", no_read)
+    got, again, known = _memo_open(path, tmp_path, trusted)
+    assert (got, again, known) == (manifest, folder, True)
+
+
+@pytest.mark.parametrize("change", ["bundle file rewritten", "bundle file touched", "member rewritten",
+                                    "member removed", "member chmod", "key no longer trusted"])
+def test_a_change_since_the_memo_makes_the_full_verification_run(
+    tmp_path: Path, key: Ed25519PrivateKey, trusted: dict[str, object], monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    from spbe_share.bundle import memo
+
+    path, manifest = craft(tmp_path, key, zstd=True)
+    monkeypatch.setattr(memo, "RACY_NS", 0)
+    monkeypatch.setattr(memo, "TICK_NS", -1)
+    _, folder, _ = _memo_open(path, tmp_path, trusted)
+    entry = folder / "entry/spbe-app.yaml"
+    st = entry.stat()
+    if change == "bundle file rewritten":  # same size, same mtime: only its ctime tells
+        data = bytearray(path.read_bytes())
+        pst = path.stat()
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(pst.st_atime_ns, pst.st_mtime_ns))
+    elif change == "bundle file touched":
+        os.utime(path)
+    elif change == "member rewritten":  # same size and mtime, other bytes
+        entry.write_bytes(b"id: evil\nname: Evil\n"[: st.st_size].ljust(st.st_size, b"\n"))
+        os.utime(entry, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif change == "member removed":
+        entry.unlink()
+    elif change == "member chmod":
+        entry.chmod(0o666)
+    elif change == "key no longer trusted":
+        trusted = {}
+    assert memo.recall(_memo_dir(tmp_path), path, _cache(tmp_path), trusted_keys=trusted) is None  # type: ignore[arg-type]
+    if change == "key no longer trusted":
+        with pytest.raises(VerificationFailed):
+            _memo_open(path, tmp_path, trusted)
+    else:
+        got, again, known = _memo_open(path, tmp_path, trusted)
+        assert (got, again, known) == (manifest, folder, False)  # verified in full (and the folder re-made)
+        assert entry.read_bytes() == b"id: demo\nname: Demo\n"
+
+
+def test_a_member_changed_within_the_timestamp_tick_is_read_again(
+    tmp_path: Path, key: Ed25519PrivateKey, trusted: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git's racily-clean rule: a change made within the same timestamp tick as the memo's stat
+    leaves the stat as recorded. Simulated by writing the changed member's stat into the memo:
+    a member whose ctime is within RACY_NS of the memo is hashed before the memo is believed."""
+    import json
+    import time
+
+    from spbe_share.bundle import memo
+
+    monkeypatch.setattr(memo, "RACY_NS", 300_000_000)
+    path, manifest = craft(tmp_path, key, zstd=True)
+    time.sleep(0.4)  # the bundle file is older than the tick
+    started = time.time_ns()
+    _, folder = V.open_bundle(path, tmp_path / "cache", trusted_keys=trusted)  # type: ignore[arg-type]
+    assert memo.record(tmp_path / "verified", path, folder, manifest, started_ns=started)
+    saved = next((tmp_path / "verified").glob("*.json"))
+    record = json.loads(saved.read_text())
+    entry = folder / "entry/spbe-app.yaml"
+    size = entry.stat().st_size
+    entry.write_bytes(b"id: evil\n".ljust(size, b"#"))  # changed "in the same tick" as the memo's stat:
+    st = entry.stat()  # the memo holds the stat it has now
+    record["members"]["entry/spbe-app.yaml"] = {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size,
+                                                 "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+    record["recorded_ns"] = st.st_ctime_ns + 1
+    saved.write_text(json.dumps(record))
+    assert memo.recall(tmp_path / "verified", path, tmp_path / "cache", trusted_keys=trusted) is None  # type: ignore[arg-type]
+    monkeypatch.setattr(memo, "RACY_NS", 0)  # without the rule, the changed member would pass
+    assert memo.recall(tmp_path / "verified", path, tmp_path / "cache", trusted_keys=trusted) is not None  # type: ignore[arg-type]
+
+
+def test_a_bundle_changed_during_its_verification_is_not_recorded(
+    tmp_path: Path, key: Ed25519PrivateKey, trusted: dict[str, object]
+) -> None:
+    import time
+
+    from spbe_share.bundle import memo
+
+    path, manifest = craft(tmp_path, key, zstd=True)
+    started = time.time_ns()
+    _, folder = V.open_bundle(path, tmp_path / "cache", trusted_keys=trusted)  # type: ignore[arg-type]
+    path.write_bytes(path.read_bytes())  # rewritten after the read began
+    assert not memo.record(tmp_path / "verified", path, folder, manifest, started_ns=started)
+    assert not (tmp_path / "verified").exists()
