@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..catalog.models import Component, Entry, Requirements, RoleSize
 from ..errors import Cancelled, InvalidInput, PreflightFailed, RemoteFailed, SpbeError
@@ -96,6 +96,11 @@ class TargetFacts(BaseModel):
     root_writable: bool = False
     apparmor: AppArmorFacts = Field(default_factory=AppArmorFacts)
     firewall: FirewallFacts | None = None  # a host serving another: its nftables access rule
+
+    @field_validator("firewall", mode="before")
+    @classmethod
+    def _no_rule_asked(cls, v: Any) -> Any:
+        return None if v == {} else v  # preflight.yml publishes {} where no rule was asked of the host
 
     def docker_server_version(self) -> str | None:
         if self.docker_rc != 0 or not self.docker_version.strip():

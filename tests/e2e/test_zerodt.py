@@ -188,10 +188,24 @@ def test_code_only_upgrade_and_its_rollback_switch_without_a_failed_request(zero
         current = json.loads((dc.root / "apps" / APP / "current.json").read_text())
         assert (current["version"], current["backup"], current["result"]) == ("1.1.1", None, "ok")
 
+    # the probe sees an outage: with the web container stopped, a request through the proxy fails
+    # (asked while it is down: the restart's own requests may all fall before or after its gap)
+    probe = site.poller()
+    subprocess.run(["docker", "stop", web], check=True, capture_output=True)  # noqa: S603,S607
+    with pytest.raises((OSError, RuntimeError)):
+        probe.get()
+    subprocess.run(["docker", "start", web], check=True, capture_output=True)  # noqa: S603,S607
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            assert probe.get() == "1.1.0"
+            break
+        except (OSError, RuntimeError):
+            assert time.monotonic() < deadline, "e-office 1.1.0 did not answer again after its restart"
+            time.sleep(0.2)
+
     f = bench_upgrade.measure_code_only(site, at_1_1_1=at_1_1_1)
     print("\n".join(bench_upgrade.report_code_only(f)))
-    # the probe sees an outage: a plain restart of the web container fails requests
-    assert f.restart_failed > 0, f
     assert f.up_served == ["1.1.0", "1.1.1"], f.up_served  # never both: the new one only once healthy
     assert f.up_requests > 10
     assert f.back["plan"]["route"]["path"] == "zero-downtime", f.back["plan"]
@@ -200,7 +214,6 @@ def test_code_only_upgrade_and_its_rollback_switch_without_a_failed_request(zero
     assert _containers(site.prefix) == expected
     assert upstream.read_text().splitlines()[-1] == f"set $spbe_upstream http://{web}:8080;"
     assert json.loads((dc.root / "apps" / APP / "current.json").read_text())["version"] == "1.1.0"
-    assert len(f.up_failed) + len(f.back_failed) < f.restart_failed, (f.up_failed, f.back_failed)
     assert not f.up_failed and not f.back_failed, (f.up_failed, f.back_failed)  # 0 failed requests
 
 
