@@ -137,7 +137,7 @@ def main() -> int:
         bundle = locate_bundle(ws, app=args.app, version=None, bundle=None, say=lambda m: None)
         shutil.rmtree(ws.cache_dir / "bundles", ignore_errors=True)
         t0 = time.monotonic()
-        manifest, bundle_dir = verify_and_extract(ws, bundle)
+        manifest, bundle_dir, _known = verify_and_extract(ws, bundle)
         verify_s = time.monotonic() - t0
 
         ship_s, raw_s, metered_s, shipped = ship_vs_raw(ws, target, manifest, bundle_dir, dc.root, args.rounds)

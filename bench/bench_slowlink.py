@@ -239,7 +239,8 @@ def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_versi
     already timed, and its phases: it is then the table's first row), the same install again
     (no-op; ``sets`` must be the first install's) and the upgrade to ``to_version``. The link
     is back to normal at the end. A failed upgrade is in :attr:`Figures.failed`. ``profile``: the
-    upgrade runs under cProfile (wall clock), its statistics written there."""
+    upgrade runs under cProfile (wall clock), its statistics written there (the no-op install's
+    beside it, ``FILE.noop``)."""
     from spbe_share.errors import SpbeError
     from spbe_share.ops.context import OpContext
     from spbe_share.ops.install import install
@@ -260,9 +261,23 @@ def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_versi
                 shipped=bytes_sent, say=say)  # fmt: skip
             fresh, fresh_run = (row, first.phase_seconds), first.run_dir
         rows.append(fresh[0])
-        row, again = timed(server, "the same install again (no-op)", lambda: install(
-            OpContext.create(ws), app=APP, target_name=server.name, sets=sets, bundle=bundles[from_version]),
-            shipped=bytes_sent, say=say)  # fmt: skip
+        def run_noop() -> Any:
+            return install(OpContext.create(ws), app=APP, target_name=server.name, sets=sets,
+                           bundle=bundles[from_version])
+
+        if profile is not None:
+            import cProfile
+
+            noop_profiler = cProfile.Profile(time.perf_counter)
+            plain_noop = run_noop
+
+            def run_noop() -> Any:
+                try:
+                    return noop_profiler.runcall(plain_noop)
+                finally:
+                    noop_profiler.dump_stats(profile.with_name(profile.name + ".noop"))
+
+        row, again = timed(server, "the same install again (no-op)", run_noop, shipped=bytes_sent, say=say)
         rows.append(row)
         up = failed = None
         try:

@@ -109,12 +109,26 @@ def program(name: str, playbooks: Path | None = None) -> str:
     return "".join(parts)
 
 
+def packed(text: str, name: str) -> str:
+    """``text`` (a program) as a short ``python3 -c`` program that runs it: zlib-compressed,
+    base64 (letters, digits, ``+/=``: nothing a shell or ssh's command line changes). The
+    no-op check's program is 26 KB as source, 11 KB packed; the app's state read 49 KB and
+    19 KB: on an 80 ms link, a command that fits in TCP's first window saves round trips.
+    What runs is exactly :func:`program`'s text (``name`` is its file name in tracebacks)."""
+    import base64
+    import zlib
+
+    blob = base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+    return (f"import base64,zlib;exec(compile(zlib.decompress(base64.b64decode('{blob}')).decode('utf-8'),"
+            f"{'<spbe-share: ' + name + '>'!r},'exec'),{{'__name__':'__main__'}})")
+
+
 def program_argv(ws: Workspace, target: Target, name: str) -> list[str]:
-    """argv on the controller running :func:`program` ``name`` on ``target``: over ssh (pinned
-    host key), or directly for a ``local`` target."""
+    """argv on the controller running :func:`program` ``name`` on ``target`` (:func:`packed`):
+    over ssh (pinned host key), or directly for a ``local`` target."""
     from .ssh import ssh_argv
 
-    command = [target.python or "python3", "-c", program(name)]
+    command = [target.python or "python3", "-c", packed(program(name), name)]
     if target.connection == "local":
         return command
     return ssh_argv(ws, target, command)
@@ -151,4 +165,4 @@ def ask(ws: Workspace, target: Target, name: str, request: dict[str, Any], model
     return loads_model(proc.stdout, model, where=f"{target.name}: {what}", error=RemoteFailed)
 
 
-__all__ = ["HOME", "LOADER", "ask", "dependencies", "home", "imported", "program", "program_argv", "source"]
+__all__ = ["HOME", "LOADER", "ask", "dependencies", "home", "imported", "packed", "program", "program_argv", "source"]
