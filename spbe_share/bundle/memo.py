@@ -15,7 +15,7 @@ accepts the folder only when:
 
 A file whose ctime is within :data:`RACY_NS` of the moment the record was made could have
 changed after it was looked at within the same timestamp tick: such a member is hashed again
-(git's "racily clean" rule), and a bundle file changed during its own verification is not
+(git's "racily clean" rule; :data:`COARSE_RACY_NS` where the file system stamps whole seconds), and a bundle file changed during its own verification is not
 recorded at all (one written just before it is: a new bundle is used at once). Anything that
 does not match makes the caller verify in full, as before; the
 memo never refuses and never accepts anything the full verification would not.
@@ -43,7 +43,9 @@ from .manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleManifest
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-RACY_NS = 1_000_000_000  # far above the timestamp tick of ext4, xfs, btrfs (a jiffy or less)
+RACY_NS = 50_000_000  # over 5 timestamp ticks of ext4, xfs, btrfs, tmpfs (a jiffy: 1-10 ms)
+COARSE_RACY_NS = 2_000_000_000  # a file system that stamps whole seconds (ext3, FAT, some NFS)
+SETTLE_MAX_NS = 100_000_000  # record waits at most this for its files to leave the window
 TICK_NS = 50_000_000  # a write during the verification may carry a timestamp this much earlier
 MAX_MEMO_BYTES = 4 << 20
 
@@ -85,28 +87,55 @@ def _regular(path: Path) -> os.stat_result | None:
     return st if (st.st_mode & 0o170000) == 0o100000 else None
 
 
-def record(memo_dir: Path, bundle: Path, folder: Path, manifest: BundleManifest, *, started_ns: int) -> bool:
-    """Remember that ``bundle`` verified into ``folder`` (the verification began at
-    ``started_ns``, :func:`time.time_ns`). False (nothing recorded) when the file changed during
-    the verification or a member is missing; never raises for a memo that cannot be written."""
-    bundle = bundle.resolve()
+def _window(stamps: list[Stamp]) -> int:
+    """The racy window for files stamped like ``stamps``: whole seconds only, a coarse file system."""
+    return COARSE_RACY_NS if all(st.ctime_ns % 1_000_000_000 == 0 for st in stamps) else RACY_NS
+
+
+def _stamps(bundle: Path, folder: Path, manifest: BundleManifest) -> tuple[Stamp, dict[str, Stamp]] | None:
     try:
         st = os.stat(bundle)
-        manifest_bytes = (folder / MANIFEST_NAME).read_bytes()
     except OSError:
-        return False
-    if max(st.st_ctime_ns, st.st_mtime_ns) >= started_ns - TICK_NS:
-        return False  # written while it was read: not known to be what was verified
+        return None
     members: dict[str, Stamp] = {}
     for f in manifest.files:
         m = _regular(folder / f.path)
         if m is None:
-            return False
+            return None
         members[f.path] = Stamp.of(m)
-    memo = Memo(path=str(bundle), file=Stamp.of(st), manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
-                members=members, recorded_ns=time.time_ns())
+    return Stamp.of(st), members
+
+
+def record(memo_dir: Path, bundle: Path, folder: Path, manifest: BundleManifest, *, started_ns: int) -> bool:
+    """Remember that ``bundle`` verified into ``folder`` (the verification began at
+    ``started_ns``, :func:`time.time_ns`). False (nothing recorded) when the file changed during
+    the verification or a member is missing; never raises for a memo that cannot be written.
+
+    Files written just now (a fresh extraction) would be racily clean, read again by every
+    :func:`recall`: on a file system with fine timestamps, this waits until the newest one has
+    left the window (at most :data:`SETTLE_MAX_NS`), then takes the stat it records."""
     from ..files import atomic_write_text
 
+    bundle = bundle.resolve()
+    try:
+        manifest_bytes = (folder / MANIFEST_NAME).read_bytes()
+    except OSError:
+        return False
+    got = _stamps(bundle, folder, manifest)
+    if got is None:
+        return False
+    every = [got[0], *got[1].values()]
+    wait = max(st.ctime_ns for st in every) + _window(every) - time.time_ns()
+    if 0 < wait <= SETTLE_MAX_NS:
+        time.sleep(wait / 1e9)
+        got = _stamps(bundle, folder, manifest)  # what is recorded is what is there after the wait
+        if got is None:
+            return False
+    file, members = got
+    if max(file.ctime_ns, file.mtime_ns) >= started_ns - TICK_NS:
+        return False  # written while it was read: not known to be what was verified
+    memo = Memo(path=str(bundle), file=file, manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+                members=members, recorded_ns=time.time_ns())
     try:
         memo_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write_text(_memo_path(memo_dir, bundle), memo.model_dump_json())
@@ -118,9 +147,11 @@ def record(memo_dir: Path, bundle: Path, folder: Path, manifest: BundleManifest,
 def recall(
     memo_dir: Path, bundle: Path, cache_root: Path, *, trusted_keys: Mapping[str, Ed25519PublicKey]
 ) -> tuple[BundleManifest, Path] | None:
-    """(manifest, extracted folder) of ``bundle`` when it is unchanged since :func:`record`; else None."""
+    """(manifest, extracted folder) of ``bundle`` when it is unchanged since :func:`record`; else
+    None. Members read again for being racily clean are recorded again once they matched."""
     from .verify import check_member_content, check_signature
 
+    started = time.time_ns()
     bundle = bundle.resolve()
     try:
         raw = _memo_path(memo_dir, bundle).read_bytes()[:MAX_MEMO_BYTES]
@@ -128,9 +159,11 @@ def recall(
         st = os.stat(bundle)
     except (OSError, ValidationError, ValueError):
         return None
-    if memo.path != str(bundle) or Stamp.of(st) != memo.file or st.st_ctime_ns >= memo.recorded_ns - RACY_NS:
+    window = _window([memo.file, *memo.members.values()])
+    if memo.path != str(bundle) or Stamp.of(st) != memo.file or st.st_ctime_ns >= memo.recorded_ns - window:
         return None
     folder = cache_root / memo.manifest_sha256
+    reread = 0
     try:
         manifest_bytes = (folder / MANIFEST_NAME).read_bytes()
         sig_bytes = (folder / SIGNATURE_NAME).read_bytes()
@@ -144,12 +177,15 @@ def recall(
             m = _regular(path)
             if m is None or Stamp.of(m) != memo.members[f.path]:
                 return None
-            if m.st_ctime_ns >= memo.recorded_ns - RACY_NS:  # racily clean: read it to be sure
+            if m.st_ctime_ns >= memo.recorded_ns - window:  # racily clean: read it to be sure
                 with path.open("rb") as fh:
                     check_member_content(f, fh, None, f"{folder}: {f.path}")
+                reread += 1
     except (OSError, VerificationFailed):
         return None
+    if reread:
+        record(memo_dir, bundle, folder, manifest, started_ns=started)
     return manifest, folder
 
 
-__all__ = ["RACY_NS", "TICK_NS", "Memo", "Stamp", "recall", "record"]
+__all__ = ["COARSE_RACY_NS", "RACY_NS", "SETTLE_MAX_NS", "TICK_NS", "Memo", "Stamp", "recall", "record"]

@@ -319,3 +319,48 @@ def test_a_bundle_changed_during_its_verification_is_not_recorded(
     path.write_bytes(path.read_bytes())  # rewritten after the read began
     assert not memo.record(tmp_path / "verified", path, folder, manifest, started_ns=started)
     assert not (tmp_path / "verified").exists()
+
+
+def test_a_fresh_extraction_is_recorded_out_of_the_racy_window_so_a_recall_reads_nothing(
+    tmp_path: Path, key: Ed25519PrivateKey, trusted: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first no-op install right after a fresh one: record waited for the members it had just
+    written to leave the window (<= SETTLE_MAX_NS), so recall reads no member and no bundle byte."""
+    import time
+
+    from spbe_share.bundle import memo
+
+    path, manifest = craft(tmp_path, key, zstd=True)
+    time.sleep(memo.TICK_NS / 1e9 + 0.01)  # the bundle file is older than its verification
+    _, folder, known = _memo_open(path, tmp_path, trusted)
+    assert not known
+
+    def never(*_a: object, **_k: object) -> None:
+        raise AssertionError("a member was read again")
+
+    monkeypatch.setattr(V, "check_member_content", never)
+    monkeypatch.setattr(V, "_open", never)
+    got, again, known = _memo_open(path, tmp_path, trusted)
+    assert (got, again, known) == (manifest, folder, True)
+
+
+def test_members_read_again_as_racily_clean_are_recorded_again(
+    tmp_path: Path, key: Ed25519PrivateKey, trusted: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from spbe_share.bundle import memo
+
+    path, manifest = craft(tmp_path, key, zstd=True)
+    time.sleep(0.5)
+    monkeypatch.setattr(memo, "RACY_NS", 250_000_000)  # the members written now in it (too long to wait for), not the file
+    _memo_open(path, tmp_path, trusted)
+    saved = next(_memo_dir(tmp_path).glob("*.json"))
+    before = memo.Memo.model_validate_json(saved.read_text())
+    reads: list[str] = []
+    real = V.check_member_content
+    monkeypatch.setattr(V, "check_member_content", lambda f, *a: (reads.append(f.path), real(f, *a))[1])
+    assert _memo_open(path, tmp_path, trusted)[2]
+    assert reads and set(reads) <= {f.path for f in manifest.files}
+    after = memo.Memo.model_validate_json(saved.read_text())
+    assert after.recorded_ns > before.recorded_ns and after.members == before.members  # recorded again
