@@ -33,17 +33,30 @@ def checked_target(ctx: OpContext, name: str, *, compare_key: bool = True) -> Ta
 
     ``compare_key=False`` only where the caller's next contact is one ssh connection of its own
     (pinned keys, ``StrictHostKeyChecking=yes``: a changed key never gets an answer) and the
-    caller calls this again before it changes anything."""
+    caller calls this again before it changes anything, or the next contact is a read that
+    classifies ssh's refusal as the same exit 6 (:func:`read_state`, which then counts the key as
+    proven for the rest of the operation: :func:`key_proven`)."""
     from ..remote.ssh import check_host_key
     from ..targets.inventory import get_target
 
     target = get_target(ctx.ws, name)
-    seen = (target.name, target.host, target.port, tuple(target.host_keys))
-    if compare_key and seen not in ctx.host_keys_checked:  # an operation's plan and its run ask once
+    if compare_key and key_seen(target) not in ctx.host_keys_checked:  # an operation's plan and its run ask once
         check_host_key(ctx.ws, target)
-        ctx.host_keys_checked.add(seen)
+        ctx.host_keys_checked.add(key_seen(target))
     ctx.cancel.check()
     return target
+
+
+def key_seen(target: Target) -> tuple[str, str, int, tuple[str, ...]]:
+    """What :attr:`OpContext.host_keys_checked` holds for ``target`` once its key is proven."""
+    return (target.name, target.host, target.port, tuple(target.host_keys))
+
+
+def key_proven(ctx: OpContext, target: Target) -> None:
+    """``target`` answered over ssh with its pinned keys (``StrictHostKeyChecking=yes``): a later
+    :func:`checked_target` of this operation need not ask for its key again."""
+    if target.connection == "ssh":
+        ctx.host_keys_checked.add(key_seen(target))
 
 
 def spread_parts(ctx: OpContext, target: Target, *, app: str) -> list[HostPart] | None:
@@ -171,6 +184,7 @@ def read_state(ctx: OpContext, *, target: Target, app: str, deploys: list[str] |
     except SpbeError:
         ctx.cancel.check()  # an interrupt also stops the ssh: say so, not that the read failed
         raise
+    key_proven(ctx, target)
     ctx.cancel.check()
     return parse_state(data, target=target, app=app)
 
@@ -180,5 +194,5 @@ def read_state(ctx: OpContext, *, target: Target, app: str, deploys: list[str] |
 STATE_LIMIT = 64 << 20
 
 
-__all__ = ["agreement_for", "checked_target", "data_parts", "read_part_states", "read_state", "require_slug",
+__all__ = ["agreement_for", "checked_target", "data_parts", "key_proven", "key_seen", "read_part_states", "read_state", "require_slug",
            "spread_data_host", "spread_parts"]

@@ -64,7 +64,7 @@ from .bundles import (
     trusted_for_target,
     verified_bundle,
 )
-from .checks import agreement_for, checked_target, require_slug
+from .checks import agreement_for, checked_target, key_proven, require_slug
 from .context import OpContext
 from .core import Attempt, Operation, new_lock, operation, run_locked
 from .preflight import preflight_ok
@@ -553,6 +553,8 @@ def install(
             same, answer = unchanged(ctx, op, plan, quiet=True)
         if domain:  # a domain always runs the play: the no-op check does not cover the proxy
             same = None
+        if same is None and answer is not None and not answer.error:
+            key_proven(ctx, plan.target)  # the no-op check's ssh connection got its answer: pinned key
         if same is None:  # the install goes on: the host key compared before anything else (exit 6)
             checked_target(ctx, target_name)
         if same is None and answer is not None and (answer.current is not None or answer.locked is not None

@@ -132,7 +132,7 @@ class RollbackStats(BaseModel):
 
 def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None) -> RollbackPlan:
     require_slug(app, what="app")
-    target = checked_target(ctx, target_name)
+    target = checked_target(ctx, target_name, compare_key=False)  # read_state's ssh compares it (exit 6)
     parts = spread_parts(ctx, target, app=app)  # several hosts: each brings its part back
     st = read_state(ctx, target=target, app=app)
     if st.current is None:
@@ -302,7 +302,7 @@ def rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = Non
     """Plan, (``confirm(plan)`` -> False stops here), then roll back. Audited."""
     with operation(ctx, name="rollback", app=app, target=target_name) as op:
         require_slug(app, what="app")
-        target = checked_target(ctx, target_name)
+        target = checked_target(ctx, target_name, compare_key=False)  # read_state's ssh compares it (exit 6)
         recover_if_needed(ctx, op, target=target, st=read_state(ctx, target=target, app=app), command="rollback",
                           dry_run=dry_run)
         plan = plan_rollback(ctx, app=app, target_name=target_name, to=to)

@@ -228,7 +228,7 @@ def plan_upgrade(
     from ..imaging import dockerarchive
 
     require_slug(app, what="app")
-    target = checked_target(ctx, target_name)
+    target = checked_target(ctx, target_name, compare_key=False)  # read_state's ssh compares it (exit 6)
     st = app_state or read_state(ctx, target=target, app=app)
     if st.current is None or st.current.result != "ok":
         raise NotFound(f"{app} is not installed on {target.name}: use `spbe-share install {app} --target {target.name}`")
@@ -544,7 +544,7 @@ def upgrade(
     with operation(ctx, name="upgrade", app=app, target=target_name) as op:
         op.note(to=to)
         require_slug(app, what="app")
-        target = checked_target(ctx, target_name)
+        target = checked_target(ctx, target_name, compare_key=False)  # read_state's ssh compares it (exit 6)
         st = read_state(ctx, target=target, app=app)
         recover_if_needed(ctx, op, target=target, st=st, command="upgrade", dry_run=dry_run)
         plan = plan_upgrade(ctx, app=app, target_name=target_name, to=to, bundle=bundle, bundle_digest=bundle_digest,

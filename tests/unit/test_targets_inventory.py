@@ -346,3 +346,30 @@ def test_one_operation_compares_the_host_key_once_per_target(ws: Workspace, monk
     with pytest.raises(HostKeyMismatch):
         checked_target(ctx, "kota-sorong")
     assert asked == ["10.20.0.5"] * 3
+
+
+def test_a_key_proven_by_an_answered_ssh_read_is_not_asked_again(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare_key=False defers the keyscan; key_proven (an ssh read answered with the pinned
+    keys: read_state, the no-op check) counts for the rest of the operation, for that target
+    and those pins only."""
+    import spbe_share.remote.ssh as ssh
+    from spbe_share.ops.checks import checked_target, key_proven
+    from spbe_share.ops.context import OpContext
+
+    keytype, blob = ED_LINE.split()
+    save_targets(ws, [sorong()])
+    write_known_hosts(ws.known_hosts_file, [PinnedKey("10.20.0.5", HostKey(keytype, blob))])
+    asked: list[str] = []
+    monkeypatch.setattr(ssh, "keyscan", lambda host, port: (asked.append(host), [HostKey(keytype, blob)])[1])
+    ctx = OpContext.create(ws)
+    target = checked_target(ctx, "kota-sorong", compare_key=False)
+    assert asked == []
+    key_proven(ctx, target)
+    checked_target(ctx, "kota-sorong")
+    assert asked == []
+    checked_target(OpContext.create(ws), "kota-sorong")  # another operation: asked
+    assert asked == ["10.20.0.5"]
+    other = HostKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIBr1zYVv5UxQ3x9yTt1Zp8nQ3yYtYV1cQ2nM3fX0Yl7K")
+    write_known_hosts(ws.known_hosts_file, [PinnedKey("10.20.0.5", other)])  # pinned anew: not the proven pins
+    with pytest.raises(HostKeyMismatch):
+        checked_target(ctx, "kota-sorong")
