@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .context import OpContext
 
 Say = Callable[[str], None]
-FILES_TAR = "spbe-files.tar"
+FILES_TAR = "spbe-files.tar.zst"  # kept on the target as <app>/bundles/<version>.tar.zst
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,12 @@ def trusted_for_target(
 
 
 def files_tar(dest: Path) -> str:
-    """One deterministic tar of the bundle's small files (shipped as one file, not dozens)."""
+    """One deterministic tar of the bundle's small files (shipped as one file, not dozens),
+    zstd-compressed: e-office's is 737 KB as a tar (its SBOMs, playbooks and module_utils),
+    128 KB compressed (zstd -9; -19 gains 10 KB for ten times the time), sent with every install
+    and upgrade."""
+    import zstandard
+
     out = dest / FILES_TAR
     if out.is_file():
         return FILES_TAR
@@ -294,7 +299,9 @@ def files_tar(dest: Path) -> str:
         if (dest / part).is_dir():
             paths += [p for p in (dest / part).rglob("*") if p.is_file()]
     paths += [dest / p for p in ("spbe-bundle.json", "spbe-bundle.json.sig") if (dest / p).is_file()]
-    with atomic_file(out, mode=0o644) as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with atomic_file(out, mode=0o644) as raw, \
+            zstandard.ZstdCompressor(level=9).stream_writer(raw, closefd=False) as packed, \
+            tarfile.open(fileobj=packed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for p in sorted(paths):
             info = tarfile.TarInfo(str(p.relative_to(dest)))
             info.size = p.stat().st_size

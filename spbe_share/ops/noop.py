@@ -62,7 +62,7 @@ def noop_request(ev: dict[str, Any], *, lock: LockOwner, files_tar_sha256: str, 
                          "gid": m["group"]})
     files: list[dict[str, Any]] = [
         {"path": f"{root.rstrip('/')}/lib/dockerarchive.py", "sha256": tool_sha256, "mode": 0o644},
-        {"path": f"{adir}/bundles/{version}.tar", "sha256": files_tar_sha256, "mode": 0o644},
+        {"path": f"{adir}/bundles/{version}.tar.zst", "sha256": files_tar_sha256, "mode": 0o644},
     ]
     for c in ev["spbe_configs"]:
         files.append({"path": f"{adir}/config/{c['component']}/{c['file']}",
