@@ -57,7 +57,7 @@ def test_the_request_names_what_install_writes() -> None:
     assert {"path": f"{adir}/secrets/web", "mode": 0o500, "uid": UID, "gid": GID} in req["dirs"]
     assert {"path": f"{adir}/config/web/0-config.json", "mode": 0o644,
             "sha256": hashlib.sha256(b'{"unit": "Diskominfo"}').hexdigest()} in req["files"]
-    assert {"path": f"{adir}/bundles/1.0.0.tar", "sha256": "1" * 64, "mode": 0o644} in req["files"]
+    assert {"path": f"{adir}/bundles/1.0.0.tar.zst", "sha256": "1" * 64, "mode": 0o644} in req["files"]
     assert req["secrets"] == [f"{adir}/secrets/SECRET_KEY"]
     assert req["containers"][0] == {k: v for k, v in install_vars("/srv/spbe")["spbe_containers"][0].items()
                                     if k != "extra"}
