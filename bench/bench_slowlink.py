@@ -229,6 +229,23 @@ class Figures:
         return self.sample_mb * 8 * 1.048576 / self.raw_s
 
 
+def profiled(fn: Callable[[], Any], path: Path | None) -> Callable[[], Any]:
+    """``fn`` run under cProfile (wall clock), its statistics written to ``path``; ``fn`` when None."""
+    if path is None:
+        return fn
+    import cProfile
+
+    profiler = cProfile.Profile(time.perf_counter)
+
+    def run() -> Any:
+        try:
+            return profiler.runcall(fn)
+        finally:
+            profiler.dump_stats(path)
+
+    return run
+
+
 def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_version: str,  # noqa: ANN001
             sets: Sequence[str], rate_mbit: float, rtt_ms: float, sample_mb: int,
             fresh: tuple[Row, dict[str, float]] | None = None, say: Callable[[str], None] = say_now,
@@ -261,42 +278,21 @@ def measure(server, ws, bundles: dict[str, Path], *, from_version: str, to_versi
                 shipped=bytes_sent, say=say)  # fmt: skip
             fresh, fresh_run = (row, first.phase_seconds), first.run_dir
         rows.append(fresh[0])
+
         def run_noop() -> Any:
             return install(OpContext.create(ws), app=APP, target_name=server.name, sets=sets,
                            bundle=bundles[from_version])
 
-        if profile is not None:
-            import cProfile
-
-            noop_profiler = cProfile.Profile(time.perf_counter)
-            plain_noop = run_noop
-
-            def run_noop() -> Any:
-                try:
-                    return noop_profiler.runcall(plain_noop)
-                finally:
-                    noop_profiler.dump_stats(profile.with_name(profile.name + ".noop"))
-
-        row, again = timed(server, "the same install again (no-op)", run_noop, shipped=bytes_sent, say=say)
+        noop_profile = profile.with_name(profile.name + ".noop") if profile is not None else None
+        row, again = timed(server, "the same install again (no-op)", profiled(run_noop, noop_profile),
+                           shipped=bytes_sent, say=say)
         rows.append(row)
         up = failed = None
         try:
             def run_upgrade() -> Any:
                 return upgrade(OpContext.create(ws), app=APP, target_name=server.name, bundle=bundles[to_version])
 
-            if profile is not None:
-                import cProfile
-
-                profiler = cProfile.Profile(time.perf_counter)
-                plain = run_upgrade
-
-                def run_upgrade() -> Any:
-                    try:
-                        return profiler.runcall(plain)
-                    finally:
-                        profiler.dump_stats(profile)
-
-            row, (_plan, up) = timed(server, f"upgrade {from_version} -> {to_version}", run_upgrade,
+            row, (_plan, up) = timed(server, f"upgrade {from_version} -> {to_version}", profiled(run_upgrade, profile),
                                      shipped=lambda out: bytes_sent(out[1]), say=say)
             rows.append(row)
         except SpbeError as exc:
