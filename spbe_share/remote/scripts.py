@@ -25,6 +25,7 @@ and reads its one JSON answer as untrusted (capped, bounded, validated by a stri
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -123,12 +124,19 @@ def packed(text: str, name: str) -> str:
             f"{'<spbe-share: ' + name + '>'!r},'exec'),{{'__name__':'__main__'}})")
 
 
+@functools.lru_cache(maxsize=64)
+def _sent(name: str) -> str:
+    """:func:`packed` :func:`program` of this installation's playbooks, made once per process
+    (reading the imports of the module_utils files costs 0.1 s each time)."""
+    return packed(program(name), name)
+
+
 def program_argv(ws: Workspace, target: Target, name: str) -> list[str]:
     """argv on the controller running :func:`program` ``name`` on ``target`` (:func:`packed`):
     over ssh (pinned host key), or directly for a ``local`` target."""
     from .ssh import ssh_argv
 
-    command = [target.python or "python3", "-c", packed(program(name), name)]
+    command = [target.python or "python3", "-c", _sent(name)]
     if target.connection == "local":
         return command
     return ssh_argv(ws, target, command)
