@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 def recover_if_needed(ctx: OpContext, op: Operation, *, target: Target, st: AppState, command: str,
                       dry_run: bool = False) -> None:
-    """Undo the unfinished operation ``st.journal`` names, if any (see the module docstring)."""
+    """Undo the unfinished operation ``st.journal`` names, if any (see the module docstring).
+    Returns only when there was nothing to undo (``st`` still holds); an undo ends in
+    :class:`RolledBack` (exit 13)."""
     j = st.journal
     if st.journal_problem:
         raise RemoteFailed(st.journal_problem, details=["the journal says how far the last upgrade got; look at it"

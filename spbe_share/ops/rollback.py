@@ -130,11 +130,14 @@ class RollbackStats(BaseModel):
     safety_backup: str
 
 
-def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None) -> RollbackPlan:
+def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None,
+                  app_state: AppState | None = None) -> RollbackPlan:
+    """Every check of a rollback; reads only. ``app_state``: what the target keeps about ``app``,
+    read by the caller in this operation (else read here)."""
     require_slug(app, what="app")
     target = checked_target(ctx, target_name, compare_key=False)  # read_state's ssh compares it (exit 6)
     parts = spread_parts(ctx, target, app=app)  # several hosts: each brings its part back
-    st = read_state(ctx, target=target, app=app)
+    st = app_state or read_state(ctx, target=target, app=app)
     if st.current is None:
         raise NotFound(f"{app} is not installed on {target.name}")
     if st.journal is not None and st.journal.state == "running":
@@ -303,9 +306,9 @@ def rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = Non
     with operation(ctx, name="rollback", app=app, target=target_name) as op:
         require_slug(app, what="app")
         target = checked_target(ctx, target_name, compare_key=False)  # read_state's ssh compares it (exit 6)
-        recover_if_needed(ctx, op, target=target, st=read_state(ctx, target=target, app=app), command="rollback",
-                          dry_run=dry_run)
-        plan = plan_rollback(ctx, app=app, target_name=target_name, to=to)
+        st = read_state(ctx, target=target, app=app)
+        recover_if_needed(ctx, op, target=target, st=st, command="rollback", dry_run=dry_run)  # raises once it recovered
+        plan = plan_rollback(ctx, app=app, target_name=target_name, to=to, app_state=st)  # one read, as upgrade
         op.note(**{"from": plan.current.version, "to": plan.choice.record.version, "restore": plan.choice.restore,
                    "safety_backup": plan.backup_id, "route": plan.route.name})
         if confirm is not None and not confirm(plan):
