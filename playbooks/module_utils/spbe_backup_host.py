@@ -13,7 +13,9 @@ On the app host (``<root>/backup-host-link/``, 0700, root):
 On the backup host (``<root>/backup-copies/<target>/<id>/``, 0700):
     the backup's files as the app host wrote them, and received.json (what was checked here).
     ``~/.ssh/authorized_keys`` holds the app host's key as
-    ``restrict,command="<python> <root>/lib/spbe_backup_host.py serve <folder>" KEY spbe-backup:<target>``:
+    ``restrict,command="<python> <root>/lib/spbe_backup_host.py serve <folder>" KEY spbe-backup:<target>``
+    (``spbe-backup:<target>:<host>`` for a host of the target other than its first: each host that
+    makes backups, e.g. the database host of an app across hosts, has its own key line):
     no shell, no forwarding, no pty; :func:`serve` answers only ``put ID`` (a new backup: never
     overwrites one, refuses anything but plain files with the names a backup has), ``get ID``
     and ``list``, all inside that one folder.
@@ -47,7 +49,7 @@ KEY = "id_ed25519"
 LINK = "link.json"
 KNOWN_HOSTS = "known_hosts"
 RECEIVED = "received.json"
-MARK = "spbe-backup:"  # authorized_keys comment: spbe-backup:<target>
+MARK = "spbe-backup:"  # authorized_keys comment: spbe-backup:<target>[:<host>]
 MAX_FILES = 64
 MAX_ANSWER = 1 << 20
 CHUNK = 1 << 20
@@ -386,11 +388,15 @@ def pull(root: str, backups: str, backup_id: str) -> dict:
 # ---------------------------------------------------------------- the controller's requests
 
 
-def authorize(root: str, *, target: str, public_key: str, python: str, files: dict[str, str]) -> dict:
+def authorize(root: str, *, target: str, public_key: str, python: str, files: dict[str, str],
+              host: str | None = None) -> dict:
     """On the backup host: install this tool in ``<root>/lib``, make the target's folder and let
-    ``public_key`` (the app host's) run only :func:`serve` there, replacing the target's old key."""
+    ``public_key`` (the app host ``host``'s, default the target's first host, named as the
+    target) run only :func:`serve` there, replacing that host's old key (a replaced server);
+    the keys of the target's other hosts stay."""
     _need(store.SAFE_ROOT.match(root) is not None, f"root {root!r} is not a plain absolute path")
     _need(store.SLUG.match(target) is not None, f"target {target!r} is not a plain name")
+    _need(host is None or store.SLUG.match(host) is not None, f"host {host!r} is not a plain name")
     _need(PUBKEY.match(public_key) is not None, "the app host's key is not an ssh-ed25519 public key")
     _need(store.ABS_PATH.match(python) is not None, f"python {python!r} is not a plain absolute path")
     lib = f"{root.rstrip('/')}/lib"
@@ -409,7 +415,7 @@ def authorize(root: str, *, target: str, public_key: str, python: str, files: di
             lines = f.read().splitlines()
     except FileNotFoundError:
         lines = []
-    mark = MARK + target
+    mark = MARK + target if host in (None, target) else f"{MARK}{target}:{host}"
     kept = [ln for ln in lines if not (ln.split() and ln.split()[-1] == mark)]
     line = (f'restrict,command="{python} {lib}/spbe_backup_host.py serve {folder}" {public_key} {mark}')
     store.files.write_atomic(path, ("\n".join([*kept, line]) + "\n").encode("utf-8"), 0o600)
@@ -423,7 +429,7 @@ def handle(request: dict) -> dict:
                          port=request["port"], user=request["user"], known_hosts=request["known_hosts"])
     if action == "authorize":
         return authorize(request["root"], target=request["target"], public_key=request["public_key"],
-                         python=request["python"], files=request["files"])
+                         python=request["python"], files=request["files"], host=request.get("host"))
     if action == "pull":
         root, app, backup_id = str(request["root"]).rstrip("/"), str(request["app"]), store.check_id(request["id"])
         _need(store.SLUG.match(app) is not None, "app is not a plain name")

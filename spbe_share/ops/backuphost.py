@@ -63,8 +63,8 @@ def ensure_links(ws: Workspace, target: Target, hosts: list[Target] | None) -> T
 def ensure_link(ws: Workspace, target: Target, *, app_host: Target | None = None) -> Target | None:
     """Set up (idempotent) the link of the app host (``app_host``, default the target's first
     host) to the backup host; returns the backup host, or None when the target has none
-    (nothing done). The backup host lets one key per target in: the host that makes the
-    backups (a replaced host's key is replaced)."""
+    (nothing done). The backup host lets one key per app host of the target in (a replaced
+    host's key is replaced; the target's other hosts keep theirs)."""
     from ..remote.scripts import dependencies, source
 
     bh = backup_host(target)
@@ -79,8 +79,8 @@ def ensure_link(ws: Workspace, target: Target, *, app_host: Target | None = None
     }, LinkAnswer, what="making the backup key and pinning the backup host's key")  # fmt: skip
     files = {f"{n}.py": source(n) for n in [*dependencies(TOOL), TOOL]}
     _ask(ws, bh, {
-        "action": "authorize", "root": bh.root, "target": target.name, "public_key": link.public_key,
-        "python": bh.python or DEFAULT_PYTHON, "files": files,
+        "action": "authorize", "root": bh.root, "target": target.name, "host": app_host.name,
+        "public_key": link.public_key, "python": bh.python or DEFAULT_PYTHON, "files": files,
     }, AuthorizeAnswer, what="letting the app host's backup key put backups (and nothing else)")  # fmt: skip
     return bh
 

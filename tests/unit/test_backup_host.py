@@ -207,6 +207,29 @@ def test_authorize_installs_a_restricted_key_and_replaces_the_targets_old_one(tm
                           files={"../../etc/cron.d/x": ""})
 
 
+def test_each_host_of_a_target_keeps_its_own_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app across hosts backs up on its database host, an app of one host on the first host:
+    linking one never shuts the other out; a host linked again (a replaced server) replaces its own."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    keys = tmp_path / "home" / ".ssh" / "authorized_keys"
+    root, files = tmp_path / "root", {"spbe_backup_host.py": "# tool\n"}
+    db_key, db_again = KEY[:-4] + "BBBB", KEY[:-4] + "CCCC"
+    offsite.authorize(str(root), target="kota-sorong", public_key=KEY, python="/usr/bin/python3", files=files)
+    offsite.authorize(str(root), target="kota-sorong", host="kota-sorong--db", public_key=db_key,
+                      python="/usr/bin/python3", files=files)
+    got = offsite.authorize(str(root), target="kota-sorong", host="kota-sorong--db", public_key=db_again,
+                            python="/usr/bin/python3", files=files)
+    assert got["replaced"] == 1
+    lines = keys.read_text().splitlines()
+    assert [ln.split()[-2:] for ln in lines] == [[KEY.split()[1], "spbe-backup:kota-sorong"],
+                                                 [db_again.split()[1], "spbe-backup:kota-sorong:kota-sorong--db"]]
+    assert offsite.authorize(str(root), target="kota-sorong", host="kota-sorong", public_key=KEY,
+                             python="/usr/bin/python3", files=files)["replaced"] == 1  # the first host: its own line
+    with pytest.raises(offsite.BackupHostError, match="host"):
+        offsite.authorize(str(root), target="kota-sorong", host="../x", public_key=KEY, python="/usr/bin/python3",
+                          files=files)
+
+
 def test_the_controller_reads_the_hosts_answers_as_untrusted() -> None:
     with pytest.raises(RemoteFailed, match="public_key"):
         loads_model(b'{"public_key": "ssh-rsa AAAA"}', LinkAnswer, where="h", error=RemoteFailed)
