@@ -189,19 +189,22 @@ def restore(
             if got.pulled:
                 ctx.say(f"backup {backup_id} brought back onto {host.name} from its backup host"
                         f" ({got.pulled_from}), checked against its manifest")
+        # across hosts with the data on another host than the first: the first host keeps the
+        # secrets and hands them over; data on the first host (or one host): the sealed copy
+        new_data_host = spread is not None and host.name != target.name
         if to_target is None:
             names = secret_names(entry if spread is None else spread.entry)
             have = read_secrets(ctx.ws, host, app=app, names=names)
             if have.missing:  # a wiped root: the data is there, its secrets and records are not
                 reinstall = True
-                if spread is not None:  # a new host of the data: the first host hands it the secrets
+                if new_data_host:  # a new host of the data: the first host hands it the secrets
                     ctx.say(f"{host.name}: {app} lacks its secrets {', '.join(have.missing)} (a new host): installing"
                             f" the backup's release across {target.name} again (the secrets come from"
                             f" {target.name}), then restoring the data")
                 else:
                     ctx.say(f"{target.name}: {app} lacks its secrets {', '.join(have.missing)}: putting them back"
                             f" from backup {backup_id}, installing its release again, then restoring the data")
-        if reinstall and spread is not None:
+        if reinstall and spread is not None and new_data_host:
             sealed_manifest, _, _ = _sealed_of(ctx, host, app=app, backup_id=backup_id, folder=folder,
                                                manifest=manifest)
             serving = read_state(ctx, target=target, app=app).current
