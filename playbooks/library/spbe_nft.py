@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.spbe_nft import NftDenied, NftError, absent, nft_path, present, query
+from ansible.module_utils.spbe_nft import (
+    NftDenied,
+    NftError,
+    absent,
+    nft_path,
+    owner,
+    present,
+    query,
+)
 
 DOCUMENTATION = r"""
 module: spbe_nft
@@ -31,9 +38,6 @@ options:
   root: {type: path, description: spbe-share's root on this host (state=query)}
 """
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -46,9 +50,10 @@ def main() -> None:
         supports_check_mode=False,
     )
     p = module.params
-    for field in ("target", "app"):
-        if not NAME.match(p[field]):
-            module.fail_json(msg=f"spbe_nft: {field} {p[field][:80]!r} is not a valid name")
+    try:
+        owner(p["target"], p["app"])  # the names checked before anything else
+    except NftError as exc:
+        module.fail_json(msg=f"spbe_nft: {exc}")
     nft = nft_path()
     installed = bool(p["root"]) and os.path.isdir(os.path.join(p["root"], "apps", p["app"]))
     if nft is None:

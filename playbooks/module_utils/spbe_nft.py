@@ -63,9 +63,24 @@ def checked(rule: dict) -> dict:
     return {"component": component, "address": str(address), "ports": ports, "allow": allow}
 
 
+COMMENT_MAX = 128  # nft refuses a longer rule comment
+
+
+def owner(target: str, app: str) -> str:
+    """The start of the comment of every rule of ``app`` of ``target`` (names checked); names too
+    long for nft's comment stand as a digest of both."""
+    for field, value in (("target", target), ("app", app)):
+        if not SLUG.match(value or ""):
+            raise NftError(f"{field} {str(value)[:80]!r} is not a valid name")
+    prefix = f"spbe-share {target} {app} "
+    if len(prefix) + 16 > COMMENT_MAX:
+        prefix = "spbe-share " + hashlib.sha256(f"{target} {app}".encode()).hexdigest()[:32] + " "
+    return prefix
+
+
 def comment_of(target: str, app: str, rule: dict) -> str:
     digest = hashlib.sha256(json.dumps(rule, sort_keys=True).encode()).hexdigest()[:16]
-    return f"spbe-share {target} {app} {digest}"
+    return owner(target, app) + digest
 
 
 def _family(address: str) -> str:
@@ -92,7 +107,7 @@ def rule_exprs(rule: dict) -> list[dict]:
 def _run(nft: str, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run([nft, *args], input=stdin, capture_output=True, text=True, timeout=TIMEOUT,  # noqa: S603
-                              check=False)
+                              check=False, env={**os.environ, "LC_ALL": "C"})  # its errors are matched as text
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NftError(f"{nft} {' '.join(args)}: {exc}") from None
 
@@ -122,7 +137,7 @@ def _hooked(objects: list[dict] | None) -> bool:
 
 
 def mine(objects: list[dict] | None, target: str, app: str) -> list[dict]:
-    prefix = f"spbe-share {target} {app} "
+    prefix = owner(target, app)
     return [r for r in _rules(objects) if str(r.get("comment", "")).startswith(prefix)]
 
 

@@ -77,3 +77,24 @@ def test_the_rule_guards_the_database_hosts_private_address() -> None:
     assert parts is not None
     # the rule guards the database host's bind address (its private one), not its SSH address
     assert access_rules(parts, web2) == {"dinas-pendidikan-sorong--database": [{**RULE, "address": "10.1.2.44"}]}
+
+
+def test_the_rules_comment_stays_within_nfts_limit_and_names_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """module_utils/spbe_nft: a rule's comment names its target and app (how its own rules are
+    found again); names as long as a slug may be (63 each) would pass nft's 128, so they stand as
+    a digest; a name that is not a slug is refused before nft is asked."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "playbooks" / "module_utils"))
+    sys.modules.pop("spbe_nft", None)
+    import spbe_nft
+
+    short = spbe_nft.comment_of("kota-sorong", "ppdb", RULE)
+    assert short.startswith("spbe-share kota-sorong ppdb ") and len(short) == len("spbe-share kota-sorong ppdb ") + 16
+    long_target, long_app = "k" * 63, "a" * 63
+    long = spbe_nft.comment_of(long_target, long_app, RULE)
+    assert len(long) <= spbe_nft.COMMENT_MAX and long.startswith(spbe_nft.owner(long_target, long_app))
+    assert spbe_nft.owner(long_target, long_app) != spbe_nft.owner(long_target, "a" * 62)
+    for bad in ("../x", "", "A"):
+        with pytest.raises(spbe_nft.NftError, match="not a valid name"):
+            spbe_nft.owner(bad, "ppdb")
