@@ -17,12 +17,14 @@ A file whose ctime is within :data:`RACY_NS` of the moment the record was made c
 changed after it was looked at within the same timestamp tick: such a member is hashed again
 (git's "racily clean" rule; :data:`COARSE_RACY_NS` where the file system stamps whole seconds), and a bundle file changed during its own verification is not
 recorded at all (one written just before it is: a new bundle is used at once). Anything that
-does not match makes the caller verify in full, as before; the
-memo never refuses and never accepts anything the full verification would not.
+does not match makes the caller verify in full, as before: the memo never refuses, and accepts
+only a folder whose every file has the stat recorded after a verification that passed.
 
 The memo lives in the workspace's cache beside the folders it describes: whoever can write it
 can already change an extracted folder between its verification and its use, so it adds no way
-in. What leaves the controller is checked again where it lands (the target verifies every blob it
+in. The same holds for the stat :func:`record` takes after the verification: a member changed
+between its check and that stat (the seconds the rest of the bundle file takes to read) is
+recorded as it is then, as the operation would have used it then. What leaves the controller is checked again where it lands (the target verifies every blob it
 is shipped against the signed manifest's digests).
 """
 
@@ -149,12 +151,16 @@ def recall(
 ) -> tuple[BundleManifest, Path] | None:
     """(manifest, extracted folder) of ``bundle`` when it is unchanged since :func:`record`; else
     None. Members read again for being racily clean are recorded again once they matched."""
-    from .verify import check_member_content, check_signature
+    from ..imaging import dockerarchive as da
+    from .verify import check_signature
 
     started = time.time_ns()
     bundle = bundle.resolve()
     try:
-        raw = _memo_path(memo_dir, bundle).read_bytes()[:MAX_MEMO_BYTES]
+        with _memo_path(memo_dir, bundle).open("rb") as fh:
+            raw = fh.read(MAX_MEMO_BYTES + 1)
+        if len(raw) > MAX_MEMO_BYTES:
+            return None
         memo = Memo.model_validate_json(raw)
         st = os.stat(bundle)
     except (OSError, ValidationError, ValueError):
@@ -178,8 +184,10 @@ def recall(
             if m is None or Stamp.of(m) != memo.members[f.path]:
                 return None
             if m.st_ctime_ns >= memo.recorded_ns - window:  # racily clean: read it to be sure
-                with path.open("rb") as fh:
-                    check_member_content(f, fh, None, f"{folder}: {f.path}")
+                with path.open("rb") as fh:  # its stored bytes, as recheck_extracted compares them
+                    hx, size = da.copy_hashing(fh, None)
+                if (size, hx) != (f.member_size, f.member_sha256):
+                    return None
                 reread += 1
     except (OSError, VerificationFailed):
         return None
