@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..outside import run_capped, terminal_text
-from .scripts import program
+from .scripts import sent
 
 if TYPE_CHECKING:
     from ..records.state import LockOwner
@@ -41,7 +41,7 @@ def renew_command(python: str, lock_path: str, token: str) -> list[str]:
     """The command (run on the target) that renews the lease of ``token``'s lock: the lock
     protocol's ``renew`` (``playbooks/module_utils/spbe_lockfile.py``, sent with the command);
     it prints ``ok``, ``gone`` or ``other``."""
-    return [python, "-c", program("spbe_lockfile"), "renew", lock_path, token]
+    return [python, "-c", sent("spbe_lockfile"), "renew", lock_path, token]
 
 
 def renew_argv(ws: Workspace, target: Target, lock_path: str, token: str) -> list[str]:

@@ -125,9 +125,10 @@ def packed(text: str, name: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _sent(name: str) -> str:
-    """:func:`packed` :func:`program` of this installation's playbooks, made once per process
-    (reading the imports of the module_utils files costs 0.1 s each time)."""
+def sent(name: str) -> str:
+    """:func:`packed` :func:`program` ``name`` of this installation's playbooks: what goes over
+    ssh, made once per process (reading the module_utils files' imports costs 0.1 s each time;
+    a lease renews every few seconds)."""
     return packed(program(name), name)
 
 
@@ -136,7 +137,7 @@ def program_argv(ws: Workspace, target: Target, name: str) -> list[str]:
     over ssh (pinned host key), or directly for a ``local`` target."""
     from .ssh import ssh_argv
 
-    command = [target.python or "python3", "-c", _sent(name)]
+    command = [target.python or "python3", "-c", sent(name)]
     if target.connection == "local":
         return command
     return ssh_argv(ws, target, command)
@@ -173,4 +174,4 @@ def ask(ws: Workspace, target: Target, name: str, request: dict[str, Any], model
     return loads_model(proc.stdout, model, where=f"{target.name}: {what}", error=RemoteFailed)
 
 
-__all__ = ["HOME", "LOADER", "ask", "dependencies", "home", "imported", "packed", "program", "program_argv", "source"]
+__all__ = ["HOME", "LOADER", "ask", "dependencies", "home", "imported", "packed", "program", "program_argv", "sent", "source"]
