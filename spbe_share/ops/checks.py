@@ -122,29 +122,13 @@ def refuse_spread(ctx: OpContext, target: Target, *, app: str, what: str) -> Non
 def read_part_states(ctx: OpContext, *, target: Target, hosts: list[Target], app: str,
                      deploys: list[str]) -> dict[str, AppState]:
     """What the other ``hosts`` of ``target`` keep about ``app`` (its part there: deploy specs,
-    backups), by inventory host name; read with ``app_state.yml`` on each host (read-only) and
-    validated as untrusted, as the data center's (its name) with the host's root and address."""
-    from ..errors import Cancelled
-    from ..remote.outcome import host_data, raise_for_run
-    from ..remote.runner import run_playbook
-
-    class _Any(BaseModel):
-        model_config = ConfigDict(extra="allow")
-
+    backups), by inventory host name; read as :func:`read_state` reads (one SSH round trip a
+    host) and validated as untrusted, as the data center's (its name) with the host's root and
+    address."""
     out: dict[str, AppState] = {}
     for h in hosts:
-        ctx.cancel.check()
-        run = run_playbook(
-            ctx.ws, op="state", target=target.name, app=app, playbook="app_state.yml", targets=[h],
-            extravars={"spbe_target": h.name, "spbe_root": h.root, "spbe_app": app, "spbe_deploys": list(deploys)},
-            progress=None, cancel=ctx.cancel,
-        )
-        if run.cancelled:
-            raise Cancelled(f"reading the state of {app} on {h.name} stopped; it changes nothing")
-        raise_for_run(run, h.name, f"reading the state of {app}", app=app)
-        data = host_data(run, target=h.name, key="spbe_app_state", model=_Any).model_dump()
         view = target.model_copy(update={"root": h.root, "bind_address": h.bind_address})
-        out[h.name] = parse_state(data, target=view, app=app)
+        out[h.name] = parse_state(_ask_state(ctx, h, app=app, deploys=deploys), target=view, app=app)
     return out
 
 
@@ -171,22 +155,27 @@ def read_state(ctx: OpContext, *, target: Target, app: str, deploys: list[str] |
     """What ``target`` keeps about ``app`` (read-only), validated: ONE SSH round trip running
     ``playbooks/module_utils/spbe_appstate.py`` as a script (the reading of ``app_state.yml``,
     which stays for running by hand; over a slow link an Ansible run costs seconds, issue 21)."""
+    return parse_state(_ask_state(ctx, target, app=app, deploys=deploys or []), target=target, app=app)
+
+
+def _ask_state(ctx: OpContext, host: Target, *, app: str, deploys: list[str]) -> dict[str, object]:
+    """``module_utils/spbe_appstate.py`` run on ``host`` over one SSH connection: its answer, unparsed."""
     from ..remote.scripts import ask
 
     class _Any(BaseModel):
         model_config = ConfigDict(extra="allow")
 
     ctx.cancel.check()
-    request = {"root": target.root, "app": app, "deploys": list(deploys or []), "history": 200, "blobs": True}
+    request = {"root": host.root, "app": app, "deploys": list(deploys), "history": 200, "blobs": True}
     try:
-        data = ask(ctx.ws, target, "spbe_appstate", request, _Any, what=f"reading the state of {app}",
+        data = ask(ctx.ws, host, "spbe_appstate", request, _Any, what=f"reading the state of {app}",
                    limit=STATE_LIMIT).model_dump()
     except SpbeError:
         ctx.cancel.check()  # an interrupt also stops the ssh: say so, not that the read failed
         raise
-    key_proven(ctx, target)
+    key_proven(ctx, host)
     ctx.cancel.check()
-    return parse_state(data, target=target, app=app)
+    return data
 
 
 # the answer's cap: 200 release records, the deploy specs, the blob digests and backups (each
