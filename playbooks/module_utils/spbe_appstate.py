@@ -20,6 +20,11 @@ import sys
 import time
 
 try:
+    from ansible.module_utils import spbe_lockfile as lockfile
+except ImportError:  # a script: python3 -c PROGRAM (sent with it), or loaded by path (tests)
+    import spbe_lockfile as lockfile  # type: ignore[no-redef]
+
+try:
     from ansible.module_utils import spbe_backup_store as store
 except ImportError:  # a script: python3 -c PROGRAM (sent with it), or loaded by path (tests)
     try:
@@ -59,13 +64,10 @@ def lock_state(path: str):
     if not os.path.exists(path):
         return None
     holder = read_json(path) or {}
-    try:
-        age = max(0, int(time.time() - os.stat(path).st_mtime))
-    except OSError:
+    facts = lockfile.lease_facts(path, holder)  # the lock protocol's own lease rule
+    if facts["age_s"] is None:
         return None
-    lease = holder.get("lease_s")
-    stale = isinstance(lease, int) and not isinstance(lease, bool) and lease > 0 and age > lease
-    return {"holder": holder, "age_s": age, "stale": stale}
+    return {"holder": holder, **facts}
 
 
 def read_state(root: str, app: str, *, deploys: list, history: int = 200, refuse: dict | None = None,
