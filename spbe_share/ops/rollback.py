@@ -130,14 +130,13 @@ class RollbackStats(BaseModel):
     safety_backup: str
 
 
-def plan_rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None,
-                  app_state: AppState | None = None) -> RollbackPlan:
+def plan_rollback(ctx: OpContext, *, app: str, target_name: str, app_state: AppState,
+                  to: str | None = None) -> RollbackPlan:
     """Every check of a rollback; reads only. ``app_state``: what the target keeps about ``app``,
-    read by the caller in this operation (else read here)."""
-    require_slug(app, what="app")
-    target = checked_target(ctx, target_name, compare_key=False)  # read_state's ssh compares it (exit 6)
+    read by the caller in this operation (:func:`rollback`: before its recovery check)."""
+    target = checked_target(ctx, target_name, compare_key=False)  # the caller's read_state compared it
     parts = spread_parts(ctx, target, app=app)  # several hosts: each brings its part back
-    st = app_state or read_state(ctx, target=target, app=app)
+    st = app_state
     if st.current is None:
         raise NotFound(f"{app} is not installed on {target.name}")
     if st.journal is not None and st.journal.state == "running":
