@@ -111,7 +111,9 @@ def test_changed_host_key_is_refused(simdc_factory, bundles: dict[str, Path], tm
     assert dc.log.read_text().count("Accepted publickey") == logins_before
     # upgrade and rollback compare it through their first read's own ssh connection (no keyscan)
     for command in (["upgrade", app, "--bundle", str(bundles[app]), "--yes"], ["rollback", app, "--yes"]):
+        connections = dc.log.read_text().count("Connection from ")
         cli = run_cli(home, command[0], *command[1:], "--target", dc.name, check=False)
+        assert dc.log.read_text().count("Connection from ") == connections + 1, command  # the read's: no keyscan
         assert cli.returncode == ExitCode.VERIFICATION_FAILED, (command, cli.stderr)
         assert "Traceback" not in cli.stderr and "host key does not match" in cli.stderr.splitlines()[-1]
         assert old_fp in cli.stderr and new_fp in cli.stderr
