@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -462,6 +463,24 @@ class E2EWorkspace:
 # installs them here). Never this checkout's interpreter: it has libraries an adopter's server
 # lacks. The unprovisioned case is tests/e2e/baresrv.py.
 TARGET_PYTHON = "/usr/bin/python3"
+
+
+
+def container_names(prefix: str) -> list[str]:
+    """The names of this engine's containers (running or not) that start with ``prefix``, sorted."""
+    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,  # noqa: S607
+                           check=True).stdout.split()  # fmt: skip
+    return sorted(n for n in names if n.startswith(prefix))
+
+
+def tls_socket(address: str, ca: Path, *, domain: str, version: ssl.TLSVersion | None = None) -> ssl.SSLSocket:
+    """A TLS connection to ``address``:443 for ``domain``, its certificate verified against ``ca``;
+    ``version``: this client offers only that TLS version (an old one the server must refuse)."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    if version is not None:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx.wrap_socket(socket.create_connection((address, 443), timeout=10), server_hostname=domain)
 
 
 def make_e2e_workspace(home: Path, dcs: dict[str, SimDC], *, python: str = TARGET_PYTHON) -> E2EWorkspace:

@@ -24,7 +24,14 @@ from pathlib import Path
 
 import pytest
 from conftest import unique
-from simdc import APP_PORTS, SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
+from simdc import (
+    APP_PORTS,
+    SimDC,
+    donor_kode,
+    make_e2e_workspace,
+    remove_docker_objects,
+    tls_socket,
+)
 
 from spbe_share.errors import ExitCode
 from spbe_share.tlscerts import issue_for
@@ -40,12 +47,7 @@ DOMAIN = "pengaduan.kota-uji.go.id"
 
 
 def _tls(address: str, ca: Path, *, version: ssl.TLSVersion | None = None) -> ssl.SSLSocket:
-    ctx = ssl.create_default_context(cafile=str(ca))
-    if version is not None:  # let this client offer an old version: the server must refuse it
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-        ctx.minimum_version = ctx.maximum_version = version
-    sock = socket.create_connection((address, 443), timeout=10)
-    return ctx.wrap_socket(sock, server_hostname=DOMAIN)
+    return tls_socket(address, ca, domain=DOMAIN, version=version)
 
 
 def _get(s: socket.socket, path: str) -> bytes:

@@ -57,11 +57,13 @@ from simdc import (
     TARGET_PYTHON,
     SimDC,
     catalog_clone,
+    container_names,
     donor_kode,
     lo_private_address,
     pemda_target_add_args,
     remove_docker_objects,
     run_cli,
+    tls_socket,
 )
 
 from spbe_share.errors import ExitCode
@@ -239,11 +241,7 @@ class Https:
 
 
 def _tls(address: str, ca: Path, *, version: ssl.TLSVersion | None = None) -> ssl.SSLSocket:
-    ctx = ssl.create_default_context(cafile=str(ca))
-    if version is not None:  # let this client offer an old version: the server must refuse it
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-        ctx.minimum_version = ctx.maximum_version = version
-    return ctx.wrap_socket(socket.create_connection((address, 443), timeout=10), server_hostname=DOMAIN)
+    return tls_socket(address, ca, domain=DOMAIN, version=version)
 
 
 def _serves(home: Path, name: str, api: Https, web_app: Path, nomor: str, *, nama: str, version: str,
@@ -261,13 +259,6 @@ def _serves(home: Path, name: str, api: Https, web_app: Path, nomor: str, *, nam
     webc, proxy = (_docker_json("inspect", prefix + c)[0] for c in ("web", "-proxy"))  # type: ignore[index]
     assert webc["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8082"}]}
     assert proxy["State"]["Running"], proxy["State"]
-
-
-def _containers(prefix: str) -> list[str]:
-    """The names of the containers (running or not) whose names start with ``prefix``."""
-    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,  # noqa: S603,S607
-                           check=True).stdout.split()  # fmt: skip
-    return sorted(n for n in names if n.startswith(prefix))
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -524,7 +515,7 @@ def test_ppdb_across_web_and_database_hosts(
         # backup is back on the new host (the backup's release is read there), before anything of
         # the app changes; it says what to install first, with the release's settings
         t0 = time.monotonic()
-        containers, web_tree = _containers(prefix), _tree(web_app)
+        containers, web_tree = container_names(prefix), _tree(web_app)
         proc = run_cli(home, "restore", "ppdb", made["id"], "--target", name, "--yes", "--bundle", str(bundle),
                        check=False, timeout=900)  # fmt: skip
         again = (f"spbe-share install ppdb --target {name} --version 1.0.0 --set 'pemda_name=Pemerintah Kota Sorong'"
@@ -534,7 +525,7 @@ def test_ppdb_across_web_and_database_hosts(
         assert len(errors) == 1 and f"is served behind the TLS proxy of {DOMAIN}" in errors[0], proc.stderr
         assert f"({again}), then run this restore again" in errors[0] and "Traceback" not in proc.stderr, errors
         assert f"backup {made['id']} brought back onto {name}--database from its backup host" in proc.stdout + proc.stderr
-        assert _containers(prefix) == containers == [prefix + "-proxy", prefix + "web"]
+        assert container_names(prefix) == containers == [prefix + "-proxy", prefix + "web"]
         assert _tree(web_app) == web_tree and not list((web.root / "locks").glob("*.lock"))
         assert [p.name for p in db_app.iterdir()] == ["backups"]  # the backup alone: no part, no secret
         # what it says: that install with the Pemda's certificate, then the restore again

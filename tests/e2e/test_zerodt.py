@@ -32,7 +32,15 @@ from typing import Any, TypeVar
 
 import pytest
 from conftest import unique
-from simdc import APP_PORTS, REPO, SimDC, donor_kode, make_e2e_workspace, remove_docker_objects
+from simdc import (
+    APP_PORTS,
+    REPO,
+    SimDC,
+    container_names,
+    donor_kode,
+    make_e2e_workspace,
+    remove_docker_objects,
+)
 from test_upgrade import build_bundles, fault_bundle, short_health
 
 sys.path.insert(0, str(REPO / "bench"))
@@ -159,12 +167,6 @@ def zero(sshd_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
         yield site
 
 
-def _containers(prefix: str) -> list[str]:
-    out = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,  # noqa: S607
-                         check=True).stdout
-    return sorted(n for n in out.split() if n.startswith(prefix))
-
-
 def test_code_only_upgrade_and_its_rollback_switch_without_a_failed_request(zero: Site) -> None:
     """Also bench/bench_upgrade.py --code-only's smoke run (its measure and report)."""
     site = zero
@@ -183,7 +185,7 @@ def test_code_only_upgrade_and_its_rollback_switch_without_a_failed_request(zero
     def at_1_1_1(up: dict[str, Any]) -> None:
         result = up["result"]
         assert (result["outcome"], result["backup"], result["downtime_s"]) == ("upgraded", "", 0)
-        assert _containers(site.prefix) == expected  # the new web under the canonical name, the old gone
+        assert container_names(site.prefix) == expected  # the new web under the canonical name, the old gone
         assert upstream.read_text().splitlines()[-1] == f"set $spbe_upstream http://{web}:8080;"
         current = json.loads((dc.root / "apps" / APP / "current.json").read_text())
         assert (current["version"], current["backup"], current["result"]) == ("1.1.1", None, "ok")
@@ -211,7 +213,7 @@ def test_code_only_upgrade_and_its_rollback_switch_without_a_failed_request(zero
     assert f.back["plan"]["route"]["path"] == "zero-downtime", f.back["plan"]
     assert f.back_served == ["1.1.1", "1.1.0"], f.back_served
     assert f.back["result"]["to"] == "1.1.0" and f.back["result"]["restored"] is None
-    assert _containers(site.prefix) == expected
+    assert container_names(site.prefix) == expected
     assert upstream.read_text().splitlines()[-1] == f"set $spbe_upstream http://{web}:8080;"
     assert json.loads((dc.root / "apps" / APP / "current.json").read_text())["version"] == "1.1.0"
     assert not f.up_failed and not f.back_failed, (f.up_failed, f.back_failed)  # 0 failed requests
@@ -238,7 +240,7 @@ def test_a_new_web_container_never_healthy_is_removed_and_nothing_switched(zero:
     assert proc.returncode == 13, proc.stdout + proc.stderr
     assert "nothing switched" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert poll.failed == [] and {v for _, v in poll.seen} == {"1.1.0"}, (poll.failed, poll.seen[-3:])
-    assert _containers(site.prefix) == sorted([f"{site.prefix}--proxy", f"{site.prefix}-db",
+    assert container_names(site.prefix) == sorted([f"{site.prefix}--proxy", f"{site.prefix}-db",
                                                state.container_name(dc.name, APP, "web")])
     assert (config.read_text(), (app_dir / "proxy" / "upstream.conf").read_text()) == before
     history = json.loads(w.cli("history", APP, "--target", dc.name, "--json").stdout)  # type: ignore[attr-defined]
