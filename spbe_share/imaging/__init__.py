@@ -7,8 +7,9 @@
   :mod:`.assemble` the image config written by spbe-share and the ``docker load``;
   :mod:`.finalize` a built image's layers normalized; :mod:`.source` a release's source tree;
 * :mod:`.dockerarchive` (standard library only) Docker image archives <-> content-addressed
-  blobs. It is the one module used on both sides: the controller imports it, and
-  ``tasks/ship.yml`` copies it to ``<root>/lib/`` where ``docker load`` uses it.
+  blobs. It is the one module used on both sides: the controller imports it, sends it in the
+  blob stream (``spbe_share.remote.ship``), and ``tasks/ship.yml`` installs it as
+  ``<root>/lib/dockerarchive.py`` (its digest checked) where ``docker load`` uses it.
 
 Belongs here: making and reading images on this machine. Knows nothing of targets.
 

@@ -85,6 +85,7 @@ class PartsPlan(Protocol):
     target: Target
     bundle: VerifiedBundle
     parts: list[HostPart] | None
+    extravars: dict[str, Any]
 
     @property
     def app(self) -> str: ...
@@ -332,7 +333,7 @@ def part_vars(
 def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: bool = False) -> InstallResult:
     """Ship the blobs the target lacks (no lock needed: content-addressed), then run
     ``install.yml`` with a prepared plan, under the lock."""
-    from ..remote.ship import env_bwlimit, ship_bundle
+    from ..remote.ship import bundle_files, env_bwlimit, ship_bundle
 
     def cancelled() -> Cancelled:
         op.note(stopped_at="Ship: the blob stream (before the lock)")
@@ -351,7 +352,7 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
             ctx.say(f"Ship: sending the blobs {plan.target.name} lacks (one resumable stream, each verified there)")
             shipped = ship_bundle(
                 ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, progress=stop_if_cancelled,
-                bwlimit=env_bwlimit(), meter=ctx.meter,
+                bwlimit=env_bwlimit(), meter=ctx.meter, files=bundle_files(plan.extravars),
             )
         else:  # each host the images of the components it runs
             shipped = ship_parts(ctx, plan, progress=stop_if_cancelled)
@@ -405,25 +406,23 @@ def execute(ctx: OpContext, op: Operation, plan: InstallPlan, *, break_lock: boo
 
 
 def ship_parts(ctx: OpContext, plan: PartsPlan, *, progress: Callable[[int], None] | None = None) -> ShipResult:
-    """Ship to each host of the data center the blobs of the images it runs (one stream per
-    host, each resumable and verified there); the totals of every host."""
-    from ..remote.ship import ShipResult, env_bwlimit, ship_bundle
+    """Ship to each host of the data center the blobs of the images it runs, and the bundle's
+    files every host's ``tasks/ship.yml`` installs (one stream per host, each resumable and
+    verified there); the totals of every host."""
+    from ..remote.ship import ShipResult, bundle_files, env_bwlimit, ship_blobs, ship_bundle
 
+    files = bundle_files(plan.extravars)
     total = ShipResult()
     for part in plan.parts or ():
-        if not part.components:  # the lock host may run none: no image to send
-            continue
-        components = ", ".join(part.names)
-        ctx.say(f"Ship: sending the blobs {part.host.name} lacks for {components}")
-        r = ship_bundle(ctx.ws, part.host, plan.bundle.manifest, plan.bundle.dir, progress=progress,
-                        bwlimit=env_bwlimit(), components=part.names)  # fmt: skip
-        total.blobs_total += r.blobs_total
-        total.blobs_present += r.blobs_present
-        total.sent += r.sent
-        total.resumed.update(r.resumed)
-        total.bytes_sent += r.bytes_sent
-        total.connections += r.connections
-        total.seconds += r.seconds
+        if not part.components:  # the lock host may run none: no image to send, only the files
+            ctx.say(f"Ship: sending {part.host.name} the bundle's files it lacks")
+            r = ship_blobs(ctx.ws, part.host, [], progress=progress, bwlimit=env_bwlimit(), files=files)
+        else:
+            components = ", ".join(part.names)
+            ctx.say(f"Ship: sending the blobs {part.host.name} lacks for {components}")
+            r = ship_bundle(ctx.ws, part.host, plan.bundle.manifest, plan.bundle.dir, progress=progress,
+                            bwlimit=env_bwlimit(), components=part.names, files=files)  # fmt: skip
+        total.add(r)
     return total
 
 
@@ -448,14 +447,12 @@ def share_part_secrets(ctx: OpContext, plan: PartsPlan) -> None:
 def noop_check(ctx: OpContext, plan: InstallPlan) -> NoopAnswer:
     """Does ``plan``'s target already run exactly that release? Verified on the target under the
     app's lock, in one round trip (:mod:`.noop`); reads only (the lock is taken and released)."""
-    from ..bundle.pack import sha256_file
     from ..remote.runner import run_dir_name
     from .noop import check_unchanged, noop_request
 
     ev = plan.extravars
     request = noop_request(
-        ev, lock=plan.lock, files_tar_sha256=sha256_file(plan.bundle.dir / ev["spbe_files_tar"]),
-        tool_sha256=sha256_file(Path(ev["spbe_dockerarchive"])),
+        ev, lock=plan.lock, files_tar_sha256=ev["spbe_files_tar_sha256"], tool_sha256=ev["spbe_dockerarchive_sha256"],
     )
     ctx.cancel.check()
     run_dir = ctx.ws.runs_dir / run_dir_name("noop-check", plan.target.name, plan.app, ctx.now)

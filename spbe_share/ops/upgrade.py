@@ -450,12 +450,13 @@ def downtime_of(run: RunResult) -> float:
 
 def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: bool = False) -> UpgradeResult:
     """Ship what the target lacks (old release serving), then ``upgrade.yml`` under the lock."""
-    from ..remote.ship import env_bwlimit, ship_bundle
+    from ..remote.ship import bundle_files, env_bwlimit, ship_bundle
 
     try:
         if plan.parts is None:
             shipped = ship_bundle(
-                ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit(), meter=ctx.meter
+                ctx.ws, plan.target, plan.bundle.manifest, plan.bundle.dir, bwlimit=env_bwlimit(), meter=ctx.meter,
+                files=bundle_files(plan.extravars),
             )
         else:  # each host the images of the components it runs
             shipped = ship_parts(ctx, plan)

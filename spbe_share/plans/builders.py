@@ -73,7 +73,10 @@ def install_vars(
     now: dt.datetime,
     dockerarchive: Path,
 ) -> dict[str, Any]:
-    """The variables of ``install.yml`` (the core adds the lock's: see ``core.lock_vars``)."""
+    """The variables of ``install.yml`` (the core adds the lock's: see ``core.lock_vars``); reads
+    the files tar and the archive tool for their digests (what the ship stream sends and the
+    target checks them against: ``tasks/ship.yml``)."""
+    from ..bundle.pack import sha256_file
     from .opvars import data_check_vars
 
     version = manifest.version
@@ -92,6 +95,8 @@ def install_vars(
         "spbe_local_bundle_dir": str(bundle_dir),
         "spbe_dockerarchive": str(dockerarchive),
         "spbe_files_tar": files_tar,
+        "spbe_files_tar_sha256": sha256_file(bundle_dir / files_tar),
+        "spbe_dockerarchive_sha256": sha256_file(dockerarchive),
         "spbe_blobs": sorted({d.split(":", 1)[1] for img in manifest.images for d in [img.config, *img.layers]}),
         "spbe_images": [
             {

@@ -2,9 +2,11 @@
 
 Layout on a target (``<root>`` = the target's ``root``)::
 
-    <root>/blobs/sha256/<hex>                      image configs and layers (content-addressed)
+    <root>/blobs/sha256/<hex>                      image configs and layers (content-addressed); also
+                                                   the files tar and dockerarchive.py as shipped
     <root>/lib/dockerarchive.py                    stdlib-only archive rebuilder used by docker load
     <root>/locks/<app>.lock                        the operation lock (JSON: LockOwner)
+    <root>/apps/<app>/bundles/<version>.tar.zst    the bundle's small files as one tar (kept)
     <root>/apps/<app>/bundles/<version>/           entry/, templates/, playbooks/, spbe-bundle.json(.sig)
     <root>/apps/<app>/config/<component>/<file>    rendered config files (mounted read-only)
     <root>/apps/<app>/secrets/<NAME>               generated secrets, 0600, never leave the target

@@ -18,6 +18,14 @@ before the playbook, while the old version still serves. One connection carries 
    content is verified against its digest on the target again before use, when the load step
    streams it into ``docker load``.
 
+The same stream carries the small files the playbook installs (``files``: the bundle's files
+tar and spbe-share's archive tool, ``dockerarchive.py``), as uncompressed content-addressed
+items of the same store (``<root>/blobs/sha256/<hex>``, ``<hex>`` the SHA-256 of the file as
+the controller computed it from the verified bundle, see :func:`file_to_ship`): sent only when
+missing, verified on arrival like a blob. ``tasks/ship.yml`` (module ``spbe_ship``) checks their
+digest again as it installs them. Their bytes are counted apart (:attr:`ShipResult.files_bytes`):
+``bytes_sent`` stays the blob bytes.
+
 A cut connection raises :class:`~spbe_share.errors.Unreachable`; the next ship resumes inside
 the blob that was cut.
 """
@@ -25,6 +33,7 @@ the blob that was cut.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -32,7 +41,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EnvironmentProblem, RemoteFailed, Unreachable, VerificationFailed
 from ..i18n import N_
@@ -101,6 +110,8 @@ class ShipResult:
     bytes_sent: int = 0  # blob bytes written to the stream
     connections: int = 0
     seconds: float = 0.0
+    files_sent: list[str] = field(default_factory=list)  # hex of the small files sent (files tar, tool)
+    files_bytes: int = 0  # their bytes written to the stream (not in bytes_sent)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -111,7 +122,21 @@ class ShipResult:
             "resumed": dict(self.resumed),
             "connections": self.connections,
             "seconds": round(self.seconds, 2),
+            "files_sent": len(self.files_sent),
+            "files_bytes": self.files_bytes,
         }
+
+    def add(self, other: ShipResult) -> None:
+        """Add ``other``'s counts (another host's, or a second connection's) to these."""
+        self.blobs_total += other.blobs_total
+        self.blobs_present += other.blobs_present
+        self.sent += other.sent
+        self.resumed.update(other.resumed)
+        self.bytes_sent += other.bytes_sent
+        self.connections += other.connections
+        self.seconds += other.seconds
+        self.files_sent += other.files_sent
+        self.files_bytes += other.files_bytes
 
 
 # ------------------------------------------------------------------ pure builders
@@ -159,6 +184,32 @@ def blobs_of(manifest: BundleManifest, bundle_dir: Path, *, components: Collecti
             )
         )
     return sorted(out, key=lambda b: b.hex)
+
+
+def file_to_ship(path: Path, sha256: str) -> BlobToShip:
+    """A small file sent in the blob stream as an uncompressed content-addressed item: stored
+    on the target as ``<root>/blobs/sha256/<sha256>`` once its bytes hashed to ``sha256`` there.
+    ``sha256`` is the digest the caller computed from the verified bundle (the playbook gets
+    the same one), never read back from the file here."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise VerificationFailed(f"{path}: not a sha256 digest: {sha256[:80]!r}")
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise VerificationFailed(f"{path}: missing on this machine (sha256:{sha256})") from None
+    return BlobToShip(hex=sha256, path=path, stored_size=size, content_size=size, compression="none",
+                      stored_sha256=sha256)
+
+
+def bundle_files(extravars: dict[str, Any]) -> list[BlobToShip]:
+    """The files ``tasks/ship.yml`` installs, from an operation's variables (install.yml's,
+    upgrade.yml's, switch.yml's): the bundle's files tar and the archive tool, each with the
+    digest the playbook checks (``spbe_files_tar_sha256``, ``spbe_dockerarchive_sha256``)."""
+    return [
+        file_to_ship(Path(extravars["spbe_local_bundle_dir"]) / extravars["spbe_files_tar"],
+                     extravars["spbe_files_tar_sha256"]),
+        file_to_ship(Path(extravars["spbe_dockerarchive"]), extravars["spbe_dockerarchive_sha256"]),
+    ]
 
 
 def want_lines(blobs: Sequence[BlobToShip]) -> bytes:
@@ -269,9 +320,13 @@ def _session(
     bwlimit: int | None,
     timeout: float,
     meter: Meter | None = None,
+    files: Sequence[BlobToShip] = (),
 ) -> list[tuple[str, str]]:
-    """One connection; returns the blobs the receiver refused as [(hex, reason)]."""
+    """One connection; returns the blobs (and files) the receiver refused as [(hex, reason)]."""
     source = receiver_source()
+    blob_hexes = {b.hex for b in blobs}
+    extra = {f.hex: f for f in files if f.hex not in blob_hexes}  # a file that is also a blob goes once
+    items = [*blobs, *extra.values()]
     try:
         proc = subprocess.Popen(  # noqa: S603 - argv list built by ship_argv
             ship_argv(ws, target), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -281,12 +336,13 @@ def _session(
     result.connections += 1
     assert proc.stdin is not None and proc.stdout is not None
     replies = _Replies(proc.stdout)
-    by_hex = {b.hex: b for b in blobs}
+    by_hex = {b.hex: b for b in items}
     bad: list[tuple[str, str]] = []
     sent = [result.bytes_sent]
+    sent_files = [result.files_bytes]
     try:
         try:
-            proc.stdin.write(f"{len(source)}\n".encode() + source + want_lines(blobs))
+            proc.stdin.write(f"{len(source)}\n".encode() + source + want_lines(items))
             proc.stdin.flush()
         except BrokenPipeError:
             raise _failure(target, proc, "could not start the receiver") from None
@@ -309,7 +365,7 @@ def _session(
                 raise RemoteFailed(f"target {target.name!r}: blob receiver said {line[:120]!r}")
             blob = by_hex[parts[0]]
             if kind == "HAVE":
-                result.blobs_present += 1
+                result.blobs_present += blob.hex not in extra
             elif kind == "NEED":
                 plan.append((blob, 0))
             elif kind == "PART" and len(parts) == 2 and parts[1].isdigit():
@@ -324,6 +380,11 @@ def _session(
                 proc.stdin.write(f"BLOB {blob.hex} {offset} {blob.stored_size - offset}\n".encode("ascii"))
                 if offset:
                     result.resumed[blob.hex] = offset
+                if blob.hex in extra:  # a small file: counted apart from the blob bytes
+                    _send_file(proc.stdin, blob, offset, sent=sent_files, progress=None, bwlimit=bwlimit,
+                               count=count)
+                    result.files_sent.append(blob.hex)
+                    continue
                 _send_file(proc.stdin, blob, offset, sent=sent, progress=progress, bwlimit=bwlimit, count=count)
                 result.sent.append(blob.hex)
             if count is not None:
@@ -335,6 +396,7 @@ def _session(
             raise _failure(target, proc, f"connection lost while shipping ({sent[0] - result.bytes_sent} bytes sent)") from None
         finally:
             result.bytes_sent = sent[0]
+            result.files_bytes = sent_files[0]
         while True:
             line = replies.next(timeout)
             if line is None:
@@ -376,34 +438,41 @@ def ship_blobs(
     bwlimit: int | None = None,
     timeout: float = 120.0,
     meter: Meter | None = None,
+    files: Sequence[BlobToShip] = (),
 ) -> ShipResult:
     """Make sure the target holds every blob of ``blobs`` (verified there). Audited by the caller.
 
     ``bwlimit``: bytes per second to stay under (slow, shared links); ``timeout``: seconds to
     wait for any answer of the receiver; ``meter``: told the bytes sent of the bytes to send
-    (see :mod:`spbe_share.meter`).
+    (see :mod:`spbe_share.meter`); ``files``: small files sent in the same stream, made with
+    :func:`file_to_ship` (counted apart: ``files_sent``, ``files_bytes``).
     """
-    for b in blobs:
+    for b in [*blobs, *files]:
         if not b.path.is_file():
             raise VerificationFailed(f"{b.path}: blob sha256:{b.hex} is missing on this machine")
     start = time.monotonic()
     result = ShipResult(blobs_total=len(blobs))
-    bad = _session(ws, target, blobs, result, progress=progress, bwlimit=bwlimit, timeout=timeout, meter=meter)
+    bad = _session(ws, target, blobs, result, progress=progress, bwlimit=bwlimit, timeout=timeout, meter=meter,
+                   files=files)
     retry = [hx for hx, _ in bad if hx in result.resumed]
     if retry and len(retry) == len(bad):
         # a kept partial file was wrong (the receiver deleted it): send those again, whole
         again = [b for b in blobs if b.hex in retry]
-        second = ShipResult(blobs_total=len(again), bytes_sent=result.bytes_sent)
+        again_files = [f for f in files if f.hex in retry]
+        second = ShipResult(blobs_total=len(again), bytes_sent=result.bytes_sent, files_bytes=result.files_bytes)
         bad = _session(ws, target, again, second, progress=progress, bwlimit=bwlimit, timeout=timeout,
-                       meter=meter)
+                       meter=meter, files=again_files)
         result.bytes_sent = second.bytes_sent
+        result.files_bytes = second.files_bytes
+        result.files_sent += [hx for hx in second.files_sent if hx not in result.files_sent]
         result.connections += second.connections
     result.seconds = time.monotonic() - start
     if bad:
         hx, why = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        what = "file" if hx in {f.hex for f in files} - {b.hex for b in blobs} else "blob"
         raise VerificationFailed(
-            f"target {target.name!r}: blob sha256:{hx} failed verification on the target: {why}{more};"
+            f"target {target.name!r}: {what} sha256:{hx} failed verification on the target: {why}{more};"
             " it was deleted there"
         )
     return result
@@ -419,11 +488,13 @@ def ship_bundle(
     bwlimit: int | None = None,
     components: Collection[str] | None = None,
     meter: Meter | None = None,
+    files: Sequence[BlobToShip] = (),
 ) -> ShipResult:
     """Ship every blob of a verified, extracted bundle (see :func:`ship_blobs`); with
-    ``components`` only those of their images."""
+    ``components`` only those of their images; ``files``: the small files the playbook
+    installs (:func:`bundle_files`), in the same stream."""
     return ship_blobs(ws, target, blobs_of(manifest, bundle_dir, components=components), progress=progress,
-                      bwlimit=bwlimit, meter=meter)  # fmt: skip
+                      bwlimit=bwlimit, meter=meter, files=files)  # fmt: skip
 
 
 def env_bwlimit() -> int | None:
@@ -437,6 +508,8 @@ __all__ = [
     "BlobToShip",
     "ShipResult",
     "blobs_of",
+    "bundle_files",
+    "file_to_ship",
     "remote_command",
     "ship_argv",
     "ship_blobs",

@@ -139,3 +139,48 @@ def test_receiver_check_mode(setup: tuple, capsys: pytest.CaptureFixture[str]) -
     assert receiver.main(["check", str(root), blobs[0].hex, blobs[1].hex]) == 0
     assert receiver.main(["check", str(root), blobs[0].hex, blobs[2].hex]) == 1
     assert capsys.readouterr().out == f"missing sha256:{blobs[2].hex}\n"
+
+
+def test_the_bundles_files_travel_in_the_same_stream_counted_apart(setup: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    """The files tar and the archive tool go with the blobs, on the same connection, as
+    uncompressed content-addressed items verified on arrival; bytes_sent stays the blob bytes."""
+    ws, target, blobs, root = setup
+    tar = tmp_path / "spbe-files.tar.zst"
+    tar.write_bytes(os.urandom(20_000))
+    tool = tmp_path / "dockerarchive.py"
+    tool.write_bytes(b"print('tool')\n")
+    ev = {"spbe_local_bundle_dir": str(tmp_path), "spbe_files_tar": tar.name,
+          "spbe_files_tar_sha256": hashlib.sha256(tar.read_bytes()).hexdigest(),
+          "spbe_dockerarchive": str(tool), "spbe_dockerarchive_sha256": hashlib.sha256(tool.read_bytes()).hexdigest()}
+    files = S.bundle_files(ev)
+    assert [(f.hex, f.compression, f.stored_hex) for f in files] == [
+        (ev["spbe_files_tar_sha256"], "none", ev["spbe_files_tar_sha256"]),
+        (ev["spbe_dockerarchive_sha256"], "none", ev["spbe_dockerarchive_sha256"])]
+    first = S.ship_blobs(ws, target, blobs, files=files)
+    assert first.connections == 1 and first.blobs_total == 3 and len(first.sent) == 3
+    assert first.bytes_sent == sum(b.stored_size for b in blobs)
+    assert sorted(first.files_sent) == sorted(f.hex for f in files)
+    assert first.files_bytes == tar.stat().st_size + tool.stat().st_size
+    store = root / "blobs" / "sha256"
+    assert (store / ev["spbe_files_tar_sha256"]).read_bytes() == tar.read_bytes()
+    assert (store / ev["spbe_dockerarchive_sha256"]).read_bytes() == tool.read_bytes()
+    again = S.ship_blobs(ws, target, blobs, files=files)
+    assert (again.blobs_present, again.sent, again.files_sent, again.files_bytes) == (3, [], [], 0)
+    only_files = S.ship_blobs(ws, target, [], files=files)  # a host of a data center that runs no image
+    assert (only_files.blobs_total, only_files.files_sent, only_files.connections) == (0, [], 1)
+
+
+def test_a_file_whose_bytes_do_not_match_the_digest_is_refused(tmp_path: Path) -> None:
+    """The digest is the one computed from the verified bundle; a file that changed since is
+    refused on the target and never kept under that digest."""
+    ws = Workspace(home=tmp_path / "ws", root=tmp_path)
+    root = tmp_path / "root"
+    tar = tmp_path / "files.tar.zst"
+    tar.write_bytes(b"verified bytes")
+    hx = hashlib.sha256(tar.read_bytes()).hexdigest()
+    tar.write_bytes(b"changed bytes!")  # same size, other content
+    with pytest.raises(VerificationFailed, match=f"file sha256:{hx} failed verification on the target"):
+        S.ship_blobs(ws, _target(root), [], files=[S.file_to_ship(tar, hx)])
+    assert not (root / "blobs" / "sha256" / hx).exists()
+    with pytest.raises(VerificationFailed, match="not a sha256 digest"):
+        S.file_to_ship(tar, "X" * 64)
