@@ -470,9 +470,13 @@ def ship_blobs(
     if bad:
         hx, why = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        what = "file" if hx in {f.hex for f in files} - {b.hex for b in blobs} else "blob"
+        if hx in {f.hex for f in files} - {b.hex for b in blobs}:
+            raise VerificationFailed(
+                f"target {target.name!r}: file sha256:{hx} failed verification on the target: {why}{more};"
+                " it was deleted there"
+            )
         raise VerificationFailed(
-            f"target {target.name!r}: {what} sha256:{hx} failed verification on the target: {why}{more};"
+            f"target {target.name!r}: blob sha256:{hx} failed verification on the target: {why}{more};"
             " it was deleted there"
         )
     return result

@@ -92,6 +92,7 @@ def test_install_refuses_an_evil_record_and_writes_nothing_outside(tmp_path: Pat
     from spbe_share.remote import ship
 
     monkeypatch.setattr(ship, "ship_bundle", lambda *a, **k: ship.ShipResult())  # nothing to ship
+    monkeypatch.setattr(ship, "bundle_files", lambda _extravars: [])  # (nor the bundle's files)
 
     class Bundle:
         app, version = "e-office", "1.1.0"
