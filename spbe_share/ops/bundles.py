@@ -106,9 +106,11 @@ def ensure_signing_key(ws: Workspace, say: Say) -> Any:
 
 
 def locate_bundle(
-    ws: Workspace, *, app: str, version: str | None, bundle: Path | None, say: Say, meter: Meter | None = None
+    ws: Workspace, *, app: str, version: str | None, bundle: Path | None, say: Say, meter: Meter | None = None,
+    build: bool = True,
 ) -> Path:
-    """The bundle file to use: given, cached, or built now from the catalog."""
+    """The bundle file to use: given, cached, or built now from the catalog (``build=False``:
+    :class:`NotFound` instead of building)."""
     if bundle is not None:
         return bundle
     from ..catalog.loader import get_entry
@@ -126,6 +128,8 @@ def locate_bundle(
     if cached.exists():
         say(f"using bundle {cached}")
         return cached
+    if not build:
+        raise NotFound(f"bundle {cached.name} is not built yet")
     key = ensure_signing_key(ws, say)
     say(f"building bundle {cached.name} (images built when missing)")
     built = build_bundle(ws, loaded, version=version, key=key, output=cached, progress=say, meter=meter)  # SOURCE/APP: own folder
@@ -171,14 +175,16 @@ def verify_and_extract(ws: Workspace, path: Path) -> tuple[BundleManifest, Path,
 
 
 def verified_bundle(
-    ctx: OpContext, *, app: str, version: str | None, bundle: Path | None, digest: str | None = None
+    ctx: OpContext, *, app: str, version: str | None, bundle: Path | None, digest: str | None = None,
+    build: bool = True,
 ) -> VerifiedBundle:
     """Locate, verify and extract the bundle of ``app`` (``APP`` or ``SOURCE/APP``; ``version``:
-    None = newest). ``digest``: it must be exactly that bundle (sha256 of its signed manifest)."""
+    None = newest). ``digest``: it must be exactly that bundle (sha256 of its signed manifest).
+    ``build=False``: :class:`NotFound` rather than building a bundle not built yet."""
     from ..catalog.models import Entry as EntryModel
     from ..yamlio import load_model
 
-    path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say, meter=ctx.meter)
+    path = locate_bundle(ctx.ws, app=app, version=version, bundle=bundle, say=ctx.say, meter=ctx.meter, build=build)
     manifest, dest, known = verify_and_extract(ctx.ws, path)
     if digest is not None and manifest_digest(manifest) != digest:
         raise VerificationFailed(

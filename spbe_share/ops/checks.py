@@ -178,10 +178,42 @@ def _ask_state(ctx: OpContext, host: Target, *, app: str, deploys: list[str]) ->
     return data
 
 
+def read_state_and_facts(ctx: OpContext, *, target: Target, app: str, facts_request: dict[str, object]
+                         ) -> tuple[AppState, dict[str, object] | None]:  # fmt: skip
+    """:func:`read_state` and preflight's reading of the facts (``facts_request``: what
+    ``module_utils/spbe_preflight.py`` takes) in ONE SSH connection
+    (``module_utils/spbe_statefacts.py``): the state, validated, and the facts unparsed (None when
+    reading them failed there: the caller runs preflight on its own). Errors as read_state's (a
+    changed host key: exit 6, this one connection)."""
+    from ..remote.scripts import ask
+
+    class _Any(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    ctx.cancel.check()
+    request = {"state": {"root": target.root, "app": app, "deploys": [], "history": 200, "blobs": True},
+               "facts": facts_request}
+    try:
+        data = ask(ctx.ws, target, "spbe_statefacts", request, _Any, what=f"reading the state of {app}",
+                   limit=STATE_LIMIT + FACTS_LIMIT).model_dump()
+    except SpbeError:
+        ctx.cancel.check()  # an interrupt also stops the ssh: say so, not that the read failed
+        raise
+    key_proven(ctx, target)
+    ctx.cancel.check()
+    st = parse_state(data.get("state"), target=target, app=app)
+    facts = data.get("facts")
+    return st, facts if isinstance(facts, dict) else None
+
+
+FACTS_LIMIT = 4 << 20  # preflight's answer alone (its script's cap in ask)
+
+
 # the answer's cap: 200 release records, the deploy specs, the blob digests and backups (each
 # file is read up to 1 MiB on the target)
 STATE_LIMIT = 64 << 20
 
 
-__all__ = ["agreement_for", "checked_target", "data_parts", "key_proven", "key_seen", "read_part_states", "read_state", "require_slug",
+__all__ = ["agreement_for", "checked_target", "data_parts", "key_proven", "key_seen", "read_part_states", "read_state", "read_state_and_facts",
+           "require_slug",
            "spread_data_host", "spread_parts"]

@@ -514,6 +514,21 @@ def ask_facts(ws: Workspace, *, target: Target, entry: Entry, proxy: bool = Fals
     return facts, run_dir
 
 
+def keep_facts(ws: Workspace, *, target: Target, app: str, request: dict[str, Any], facts: TargetFacts) -> Path:
+    """The run folder of a preflight whose facts were read with the app's state
+    (:func:`spbe_share.ops.checks.read_state_and_facts`): the request and answer, as
+    :func:`ask_facts` keeps them."""
+    import json
+
+    from ..remote.runner import run_dir_name
+
+    run_dir = ws.runs_dir / run_dir_name("preflight", target.name, app, dt.datetime.now(dt.UTC))
+    run_dir.mkdir(parents=True, mode=0o700)
+    (run_dir / "request.json").write_text(json.dumps(request, indent=1, sort_keys=True))
+    (run_dir / "answer.json").write_text(facts.model_dump_json(indent=1))
+    return run_dir
+
+
 def run_preflight(
     ws: Workspace,
     *,
@@ -522,14 +537,24 @@ def run_preflight(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     proxy: bool = False,
+    read: tuple[dict[str, Any], TargetFacts] | None = None,
 ) -> PreflightReport:
     """Gather facts and evaluate; the caller decides what a failure means (see :func:`require_ok`).
 
     A data center with several hosts and an entry with roles: each host carrying a role of
-    the entry is checked against the sum of its roles' minimum (fail) and recommended (warn)."""
+    the entry is checked against the sum of its roles' minimum (fail) and recommended (warn).
+    ``read``: a target of one host whose facts were read already, with the app's state in one
+    connection (:func:`spbe_share.ops.checks.read_state_and_facts`): the request sent and the
+    facts it answered; used (and kept in the run folder) when that request is exactly the one
+    this preflight sends, else the facts are read again."""
     plan = host_plan(target, entry)
-    facts, run_dir = gather_host_facts(ws, target=target, entry=entry, plan=plan, progress=progress,
-                                       cancel=cancel, proxy=proxy)  # fmt: skip
+    if read is not None and len(plan) == 1 and plan[0][0].name == target.name \
+            and read[0] == facts_request(target, entry, proxy=proxy):
+        facts = {target.name: read[1]}
+        run_dir = str(keep_facts(ws, target=target, app=entry.id, request=read[0], facts=read[1]))
+    else:
+        facts, run_dir = gather_host_facts(ws, target=target, entry=entry, plan=plan, progress=progress,
+                                           cancel=cancel, proxy=proxy)  # fmt: skip
     fix = fix_for(target)
     checks: list[Check] = missing_roles(target, entry)
     rules = firewall_rules(target, entry) if len(plan) > 1 else {}
@@ -588,17 +613,19 @@ def preflight(ctx: OpContext, *, app: str, target_name: str) -> PreflightReport:
 
 
 def preflight_ok(ctx: OpContext, *, target: Target, entry: Entry, proxy: bool = False,
-                 across_hosts: bool = False) -> PreflightReport:  # fmt: skip
+                 across_hosts: bool = False, read: tuple[dict[str, Any], TargetFacts] | None = None,
+                 ) -> PreflightReport:  # fmt: skip
     """Preflight on the target (read-only); raises PreflightFailed when a check fails.
     ``proxy``: the app gets the TLS proxy (443 and 80 must be free, or be its own).
     ``across_hosts``: the operation spreads an app with roles over the hosts of the target
-    (install); the others still refuse that (:func:`refuse_across_hosts`)."""
+    (install); the others still refuse that (:func:`refuse_across_hosts`). ``read``: facts read
+    already with the app's state (see :func:`run_preflight`)."""
 
     ctx.cancel.check()
     if not across_hosts:
         refuse_across_hosts(target, entry)
     report = run_preflight(ctx.ws, target=target, entry=entry, progress=ctx.progress, cancel=ctx.cancel,
-                           proxy=proxy)
+                           proxy=proxy, read=read)
     require_ok(report)
     for c in report.checks:
         if c.warn:

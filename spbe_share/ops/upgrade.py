@@ -64,11 +64,18 @@ from .bundles import (
     trusted_for_target,
     verified_bundle,
 )
-from .checks import agreement_for, checked_target, read_part_states, read_state, require_slug
+from .checks import (
+    agreement_for,
+    checked_target,
+    read_part_states,
+    read_state,
+    read_state_and_facts,
+    require_slug,
+)
 from .context import OpContext
 from .core import Attempt, Operation, new_lock, operation, run_locked
 from .install import HOST_KEYS, part_vars, phase_seconds, share_part_secrets, ship_parts
-from .preflight import preflight_ok
+from .preflight import TargetFacts, facts_request, preflight_ok
 from .recover import recover_if_needed
 from .tls import app_target
 
@@ -222,9 +229,13 @@ def plan_upgrade(
     allow_self_signed: bool = False,
     run_preflight: bool = True,
     app_state: AppState | None = None,
+    verified: VerifiedBundle | None = None,
+    preflight_read: tuple[dict[str, Any], TargetFacts] | None = None,
 ) -> UpgradePlan:
     """Every check of an upgrade; touches the target only to read. ``bundle_digest``: the
-    bundle must be exactly this one (a fleet's rollout checked it once before it started)."""
+    bundle must be exactly this one (a fleet's rollout checked it once before it started).
+    ``verified``: that bundle, verified already (:func:`early_bundle`); ``preflight_read``: the
+    target's facts read with ``app_state`` (see :func:`upgrade`), evaluated where preflight runs."""
     from ..imaging import dockerarchive
 
     require_slug(app, what="app")
@@ -240,7 +251,7 @@ def plan_upgrade(
         )
     current = st.current
     old = st.deploy(current.deploy, what=f"{app} {current.version}")
-    vb = verified_bundle(ctx, app=app, version=to, bundle=bundle, digest=bundle_digest)
+    vb = verified or verified_bundle(ctx, app=app, version=to, bundle=bundle, digest=bundle_digest)
     ctx.cancel.check()
     entry = vb.entry
     # the donor and the agreement's terms are the catalog's; the bundle and the installed release must agree
@@ -275,7 +286,7 @@ def plan_upgrade(
     users = component_users(entry, vb.manifest, blob_dir=vb.blob_dir)
     parts = placement(entry, target)  # several hosts: each one's part (None: one host)
     if run_preflight:
-        preflight_ok(ctx, target=target, entry=entry, across_hosts=parts is not None)
+        preflight_ok(ctx, target=target, entry=entry, across_hosts=parts is not None, read=preflight_read)
     lock = new_lock(ctx, operation=f"upgrade {entry.id} {current.version} -> {vb.version}")
     backup_id = backup_id_for(ctx, lock.token)
     deploy = state.deploy_name(stamp=state.stamp(ctx.now), version=vb.version)
@@ -526,6 +537,44 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
     )
 
 
+def early_bundle(ctx: OpContext, *, target: Target, app: str, to: str | None, bundle: Path | None,
+                 bundle_digest: str | None) -> VerifiedBundle | None:
+    """The bundle of the version asked, verified, when the target has one host and the bundle
+    is here already (given, or built before: never built for this); else None, also when it
+    does not verify (:func:`plan_upgrade` verifies it again then, and fails in its own order)."""
+    if target.multi_host:
+        return None
+    try:
+        return verified_bundle(ctx, app=app, version=to, bundle=bundle, digest=bundle_digest, build=False)
+    except SpbeError:
+        ctx.cancel.check()
+        return None
+
+
+def read_state_for_upgrade(
+    ctx: OpContext, *, target: Target, app: str, to: str | None, bundle: Path | None, bundle_digest: str | None,
+) -> tuple[AppState, VerifiedBundle | None, tuple[dict[str, Any], TargetFacts] | None]:
+    """The app's state; on a target of one host whose bundle is here (:func:`early_bundle`) read
+    in ONE SSH connection with preflight's facts (its request depends on the bundle's entry
+    only, not on the state: :func:`spbe_share.ops.checks.read_state_and_facts`), saving
+    preflight's own connection (issue 21). The facts are only evaluated where preflight runs in
+    :func:`plan_upgrade`, after every check of the state. Else, or when the facts could not be
+    read there: the state alone (preflight reads them itself later)."""
+    from pydantic import ValidationError
+
+    vb = early_bundle(ctx, target=target, app=app, to=to, bundle=bundle, bundle_digest=bundle_digest)
+    if vb is None:
+        return read_state(ctx, target=target, app=app), None, None
+    request = facts_request(target, vb.entry)
+    st, raw = read_state_and_facts(ctx, target=target, app=app, facts_request=request)
+    if raw is None:
+        return st, vb, None
+    try:
+        return st, vb, (request, TargetFacts.model_validate(raw))
+    except ValidationError:  # preflight reads them again, and says what is wrong
+        return st, vb, None
+
+
 def upgrade(
     ctx: OpContext,
     *,
@@ -546,10 +595,12 @@ def upgrade(
         op.note(to=to)
         require_slug(app, what="app")
         target = checked_target(ctx, target_name, compare_key=False)  # read_state's ssh compares it (exit 6)
-        st = read_state(ctx, target=target, app=app)
-        recover_if_needed(ctx, op, target=target, st=st, command="upgrade", dry_run=dry_run)
+        st, vb, read = read_state_for_upgrade(ctx, target=target, app=app, to=to, bundle=bundle,
+                                              bundle_digest=bundle_digest)
+        recover_if_needed(ctx, op, target=target, st=st, command="upgrade", dry_run=dry_run)  # returns: st holds
         plan = plan_upgrade(ctx, app=app, target_name=target_name, to=to, bundle=bundle, bundle_digest=bundle_digest,
-                            sets=sets, values_file=values_file, allow_self_signed=allow_self_signed, app_state=st)
+                            sets=sets, values_file=values_file, allow_self_signed=allow_self_signed, app_state=st,
+                            verified=vb, preflight_read=read)
         op.note(**{"from": plan.from_version, "to": plan.to_version, "bundle": plan.bundle.digest,
                    "migrates_data": plan.migrates_data, "route": plan.route.name, "trust": plan.trust, "agreement": plan.agreement})
         if confirm is not None and not confirm(plan):
@@ -565,8 +616,10 @@ __all__ = [
     "UpgradePlan",
     "UpgradeResult",
     "downtime_of",
+    "early_bundle",
     "execute",
     "plan_upgrade",
+    "read_state_for_upgrade",
     "switch_vars",
     "upgrade",
     "upgrade_route",
