@@ -7,7 +7,10 @@ Plan and checks (nothing changes on the target before they all passed):
 2. the app's state read from the target in one SSH round trip (``module_utils/spbe_appstate.py``,
    the reading of ``app_state.yml``: current record, deploy specs, the
    journal, the lock, blobs present), validated as untrusted data; an unfinished upgrade or
-   rollback is finished or undone first (:mod:`.recover`);
+   rollback is finished or undone first (:mod:`.recover`). On a target of one host whose
+   bundle is here already (given, or built before), the same connection reads preflight's facts
+   too (``module_utils/spbe_statefacts.py``; preflight's request depends on the bundle's entry
+   only): step 5 evaluates them without a connection of its own (:func:`read_state_for_upgrade`);
 3. the new bundle located and verified; its signer trusted for the agreement's donor; the
    agreement covering the app today (scope ``install``);
 4. the path: the releases between, their changelogs and regulations, whether data migrates,
