@@ -141,9 +141,11 @@ def test_upgrade_1_0_0_to_1_1_0_keeps_every_letter_and_rollback_gives_back_the_1
     before = site.measure()
     assert before.counts["letters"] == 24 and before.signatures >= 4 and not before.problems
 
-    # the plan, alone: nothing changes
+    # the plan, alone: nothing changes; the app's state and preflight's facts in ONE ssh connection
+    connections = dc.log.read_text().count("Connection from ")
     plan = json.loads(w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]),
                             "--dry-run", "--json").stdout)["plan"]
+    assert dc.log.read_text().count("Connection from ") == connections + 1
     assert (plan["from"], plan["to"], plan["path"]) == ("1.0.0", "1.1.0", ["1.0.0", "1.1.0"])
     assert plan["migrates_data"] is True
     assert [r["version"] for r in plan["releases"]] == ["1.1.0"]
