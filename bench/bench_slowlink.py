@@ -353,6 +353,8 @@ def report_code_only(f: Figures, c: CodeOnly) -> list[str]:
         f" {up.bytes_missing:,} B lacked; {c.up_row.to_server:,} B to the server = blobs + {overhead / 1e6:.2f} MB"
         f" (goal <= 1 MB + blobs), {c.up_row.back:,} B back",
         "  phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in up.phase_seconds.items() if v),
+        *([f"  the proxy's old workers: {up.switch.drain} in {up.switch.drain_s:.2f} s ({up.switch.old_workers} of"
+           " them), then the old web container stopped"] if up.switch else []),
         *[f"  {line}" for line in task_lines("code-only upgrade", up.run_dir)],
         f"  {c.back_row.step} (switch back): {c.back_row.wall:.1f}s; {len(c.back_failed)} of {c.back_requests}"
         f" requests failed (served {' -> '.join(c.back_served)}); {c.back_row.to_server:,} B to the server",

@@ -203,6 +203,8 @@ def report_code_only(f: CodeOnly) -> list[str]:
         f"  blobs shipped            {up['bytes_sent']:>12,}  ({up['blobs_sent']} blobs)",
         f"  bytes the target lacked  {floor:>12,}  RATIO shipped / lacked"
         f" {up['bytes_sent'] / floor if floor else float('nan'):.3f}",
+        f"  the proxy's old workers  {up['switch']['drain']} in {up['switch']['drain_s']:.2f} s"
+        f" ({up['switch']['old_workers']} of them), then the old web container stopped",
         f"  rollback (switch back)   {f.rollback_wall:>10.1f} s  {len(f.back_failed)} of {f.back_requests} requests"
         f" failed  (served {' -> '.join(f.back_served)})  RATIO rollback / restart {f.rollback_wall / f.restart:.1f}",
     ]
