@@ -5,7 +5,8 @@ as few module calls as there are phases (issue 21: every task is a round trip ov
 
 * :func:`start_beside` (phase Start + Health): the new web container starts BESIDE the serving
   one, under its temporary name, with no published port (``docker run``, an argument list);
-  its health is checked inside it (``docker exec``) as the release's health checks say. The
+  its health is checked inside it (``docker exec``) as the release's health checks say
+  (``spbe_health``: quick tries first, then the entry's interval). The
   journal gets ``shipped`` (files, images and config are in place), ``starting-new``,
   ``started-new`` and ``healthy`` as they happen.
 * :func:`switch_over` (phase Switch): ``upstream.conf`` names the new container, ``nginx -t``,
@@ -28,21 +29,21 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 try:  # as Ansible module_utils
     from ansible.module_utils import spbe_journalfile as journalfile
     from ansible.module_utils.spbe_files import write_atomic
+    from ansible.module_utils.spbe_health import HealthError, wait_healthy
 except ImportError:  # the unit tests
     import spbe_journalfile as journalfile  # type: ignore[no-redef]
     from spbe_files import write_atomic  # type: ignore[no-redef]
+    from spbe_health import HealthError, wait_healthy  # type: ignore[no-redef]
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 IMAGE = re.compile(r"^sha256:[0-9a-f]{64}$")
 MOUNT_VALUE = re.compile(r"^[^,\"'\n\r=]{1,1024}$")  # docker's --mount is CSV: no comma, quote or '='
 NGINX_CONF = "/etc/spbe-proxy/nginx.conf"
-HTTP_CHECK = ("import sys, urllib.request; "
-              "sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=5).status == 200 else 1)")
 STOP_TIMEOUT = 10
 UNKNOWN_WAIT_S = 2.0  # the old workers could not be read: wait this long (at most grace_s) instead
 
@@ -104,38 +105,6 @@ def run_argv(spec: Mapping, *, network: str, alias: str) -> list[str]:
     return argv
 
 
-def health_argv(check: Mapping) -> list[str]:
-    """``docker exec`` of one health check inside its container (http: a GET of
-    ``http://127.0.0.1:PORT/PATH`` by the container's own python3; command: its argv)."""
-    container = _name(check.get("container"), "container name")
-    if check.get("type") == "command":
-        return ["docker", "exec", container, *[str(a) for a in check.get("command") or []]]
-    port, path = int(check.get("port") or 0), str(check.get("path") or "/")
-    if not 0 < port < 65536 or not path.startswith("/"):
-        raise SwitchError(f"not an http health check: port {port}, path {path!r}")
-    return ["docker", "exec", container, "python3", "-c", HTTP_CHECK, f"http://127.0.0.1:{port}{path}"]
-
-
-def wait_healthy(checks: Iterable[Mapping], *, runner: Runner = run, sleep: Callable[[float], None] = time.sleep) -> None:
-    """Each check until it passes, ``retries`` more times ``delay`` s apart after the first try
-    (Ansible's ``until``); :class:`SwitchError` (``health``) naming the first that gave up."""
-    for check in checks:
-        argv = health_argv(check)
-        retries, delay = max(0, int(check.get("retries") or 0)), max(0.0, float(check.get("delay") or 0))
-        last = ""
-        for attempt in range(retries + 1):
-            if attempt:
-                sleep(delay)
-            p = runner(argv, 60)
-            if p.returncode == 0:
-                break
-            last = (p.stderr or p.stdout).strip().splitlines()[-1:] or [f"exit {p.returncode}"]
-            last = last[0][:300]
-        else:
-            raise SwitchError(f"Health: {check.get('component')} in {check.get('container')} gave up after"
-                              f" {retries + 1} tries: {last}", health=True)
-
-
 def _docker(runner: Runner, args: Sequence[str], what: str, timeout: float = 180, **kw: bool) -> str:
     p = runner(["docker", *args], timeout)
     if p.returncode != 0:
@@ -159,7 +128,10 @@ def start_beside(*, spec: Mapping, network: str, alias: str, checks: Sequence[Ma
         _docker(runner, ["rm", "-f", "--", name], f"docker rm {name}")
     cid = _docker(runner, argv[1:], f"docker run {name}").strip()
     _step(journal, "started-new")
-    wait_healthy(checks, runner=runner, sleep=sleep)
+    try:
+        wait_healthy(checks, runner=runner, sleep=sleep)
+    except HealthError as e:
+        raise SwitchError(f"Health: {e}", health=True) from None
     _step(journal, "healthy")
     return cid
 

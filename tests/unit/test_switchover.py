@@ -69,26 +69,6 @@ def test_docker_run_refuses_what_it_cannot_pass_as_one_argument(field: str, valu
         so.run_argv({**SPEC, field: value}, network="n", alias="web")
 
 
-def test_health_checks_retry_then_pass_or_give_up_naming_the_check() -> None:
-    check = {"component": "web", "container": "c1", "type": "http", "port": 8080, "path": "/healthz",
-             "retries": 3, "delay": 1}
-    docker = Docker({("docker", "exec"): [(1, "refused"), (1, "refused"), (0, "")]})
-    slept: list[float] = []
-    so.wait_healthy([check], runner=docker, sleep=slept.append)
-    assert len(docker.calls) == 3 and slept == [1.0, 1.0]
-    assert docker.calls[0][-1] == "http://127.0.0.1:8080/healthz" and docker.calls[0][:5] == ["docker", "exec", "c1", "python3", "-c"]
-
-    never = Docker({("docker", "exec"): [(1, "Traceback\nConnectionRefusedError: refused")]})
-    with pytest.raises(so.SwitchError, match="web in c1 gave up after 4 tries: ConnectionRefusedError") as e:
-        so.wait_healthy([check], runner=never, sleep=lambda _s: None)
-    assert e.value.health and not e.value.switched and len(never.calls) == 4
-
-    cmd = {"component": "db", "container": "c2", "type": "command", "command": ["pg_isready"], "retries": 0, "delay": 0}
-    ok = Docker()
-    so.wait_healthy([cmd], runner=ok, sleep=lambda _s: None)
-    assert ok.calls == [["docker", "exec", "c2", "pg_isready"]]
-
-
 def test_start_beside_writes_the_journal_steps_as_it_goes(tmp_path: Path) -> None:
     journal = tmp_path / "journal.json"
     journal.write_text(json.dumps({"id": "j1", "state": "running", "steps": [{"step": "begin", "at": "x"}]}))
