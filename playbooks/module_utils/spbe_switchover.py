@@ -26,23 +26,21 @@ sends requests to the new container; ``health``: a health check gave up).
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 
 try:  # as Ansible module_utils
     from ansible.module_utils import spbe_journalfile as journalfile
+    from ansible.module_utils.spbe_dockerrun import DockerRunError, name_of, run_argv
     from ansible.module_utils.spbe_files import write_atomic
     from ansible.module_utils.spbe_health import HealthError, wait_healthy
 except ImportError:  # the unit tests
     import spbe_journalfile as journalfile  # type: ignore[no-redef]
+    from spbe_dockerrun import DockerRunError, name_of, run_argv  # type: ignore[no-redef]
     from spbe_files import write_atomic  # type: ignore[no-redef]
     from spbe_health import HealthError, wait_healthy  # type: ignore[no-redef]
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-IMAGE = re.compile(r"^sha256:[0-9a-f]{64}$")
-MOUNT_VALUE = re.compile(r"^[^,\"'\n\r=]{1,1024}$")  # docker's --mount is CSV: no comma, quote or '='
 NGINX_CONF = "/etc/spbe-proxy/nginx.conf"
 STOP_TIMEOUT = 10
 UNKNOWN_WAIT_S = 2.0  # the old workers could not be read: wait this long (at most grace_s) instead
@@ -71,38 +69,10 @@ def run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]
 
 
 def _name(value: object, what: str) -> str:
-    s = str(value)
-    if not NAME.match(s):
-        raise SwitchError(f"not a {what}: {s!r}")
-    return s
-
-
-def run_argv(spec: Mapping, *, network: str, alias: str) -> list[str]:
-    """``docker run`` of container spec ``spec`` (name, image, command, env, labels, mounts):
-    detached, on ``network`` with the aliases ``alias`` and its own name, docker-init as PID 1,
-    json-file logs rotated at 10 MB x 5, restart unless stopped, no published port, never pulled."""
-    name = _name(spec.get("name"), "container name")
-    image = str(spec.get("image"))
-    if not IMAGE.match(image):
-        raise SwitchError(f"not an image id: {image!r}")
-    argv = ["docker", "run", "--detach", "--pull", "never", "--name", name,
-            "--network", _name(network, "network name"),
-            "--network-alias", _name(alias, "component name"), "--network-alias", name,
-            "--init", "--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=5",
-            "--restart", "unless-stopped"]
-    for key, value in sorted((spec.get("labels") or {}).items()):
-        argv += ["--label", f"{key}={value}"]
-    for key, value in sorted((spec.get("env") or {}).items()):
-        if not key or "=" in key:
-            raise SwitchError(f"not an environment variable name: {key!r}")
-        argv += ["--env", f"{key}={value}"]
-    for m in spec.get("mounts") or []:
-        kind, source, target = str(m.get("type")), str(m.get("source")), str(m.get("target"))
-        if kind not in ("bind", "volume") or not MOUNT_VALUE.match(source) or not MOUNT_VALUE.match(target):
-            raise SwitchError(f"a mount docker run cannot take: {kind} {source!r} -> {target!r}")
-        argv += ["--mount", f"type={kind},source={source},target={target}" + (",readonly" if m.get("read_only") else "")]
-    argv += ["--", image, *[str(a) for a in spec.get("command") or []]]
-    return argv
+    try:
+        return name_of(value, what)
+    except DockerRunError as e:
+        raise SwitchError(str(e)) from None
 
 
 def _docker(runner: Runner, args: Sequence[str], what: str, timeout: float = 180, **kw: bool) -> str:
@@ -120,8 +90,12 @@ def start_beside(*, spec: Mapping, network: str, alias: str, checks: Sequence[Ma
                  journal: Mapping | None = None, runner: Runner = run,
                  sleep: Callable[[float], None] = time.sleep) -> str:
     """Start the new web container beside the serving one and wait for its health; its id."""
-    argv = run_argv(spec, network=network, alias=alias)
-    name = str(spec["name"])
+    name = _name(spec.get("name"), "container name")
+    try:  # its own name as an alias too: it keeps answering to it after the rename to the
+        # canonical name, until the proxy has reloaded with the canonical upstream
+        argv = run_argv(spec, network=network, alias=alias, extra_aliases=[name])
+    except DockerRunError as e:
+        raise SwitchError(str(e)) from None
     _step(journal, "shipped")  # the release's files, images and config are in place
     _step(journal, "starting-new")
     if exists(runner, name):  # left by an attempt that was cut: never serving (a temporary name)

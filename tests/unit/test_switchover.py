@@ -45,30 +45,6 @@ class Docker:
         return [c for c in self.calls if tuple(c[:len(prefix)]) == prefix]
 
 
-def test_docker_run_is_an_argument_list_with_the_spec_and_no_published_port() -> None:
-    argv = so.run_argv(SPEC, network="kota-x-e-office", alias="web")
-    assert argv[:8] == ["docker", "run", "--detach", "--pull", "never", "--name", SPEC["name"], "--network"]
-    assert argv[argv.index("--") + 1:] == [IMAGE, "gunicorn", "app:app"]
-    assert ["--network-alias", "web"] == argv[argv.index("--network-alias"):argv.index("--network-alias") + 2]
-    assert "--init" in argv and ["--restart", "unless-stopped"] == argv[argv.index("--restart"):argv.index("--restart") + 2]
-    assert "--env" in argv and "A=b=c" in argv and "TZ=Asia/Jayapura" in argv
-    assert "type=bind,source=/srv/spbe/apps/e-office/config/web/0-config.json,target=/etc/eoffice/config.json,readonly" in argv
-    assert "type=volume,source=eoffice-files,target=/data" in argv
-    assert "--publish" not in argv and "-p" not in argv
-
-
-@pytest.mark.parametrize(("field", "value", "why"), [
-    ("name", "-rm", "container name"),
-    ("image", "nginx:latest", "image id"),
-    ("mounts", [{"type": "bind", "source": "/a,type=bind", "target": "/b"}], "mount"),
-    ("mounts", [{"type": "tmpfs", "source": "x", "target": "/b"}], "mount"),
-    ("env", {"A=B": "c"}, "environment variable"),
-])
-def test_docker_run_refuses_what_it_cannot_pass_as_one_argument(field: str, value: Any, why: str) -> None:
-    with pytest.raises(so.SwitchError, match=why):
-        so.run_argv({**SPEC, field: value}, network="n", alias="web")
-
-
 def test_start_beside_writes_the_journal_steps_as_it_goes(tmp_path: Path) -> None:
     journal = tmp_path / "journal.json"
     journal.write_text(json.dumps({"id": "j1", "state": "running", "steps": [{"step": "begin", "at": "x"}]}))
