@@ -104,10 +104,10 @@ def timed(server, step: str, fn: Callable[[], Any], *, shipped: Callable[[Any], 
     return row, out
 
 
-def run_tasks(run_dir: Path | None) -> list[tuple[str, float, int]]:
-    """The tasks of one playbook run, slowest first, from ansible-runner's job events kept in
-    ``run_dir`` (the run's own record): (task name, seconds from its start to the next task's,
-    items). Empty when the run kept no events."""
+def run_tasks(run_dir: Path | None, *, in_order: bool = False) -> list[tuple[str, float, int]]:
+    """The tasks of one playbook run, slowest first (``in_order``: as they ran), from
+    ansible-runner's job events kept in ``run_dir`` (the run's own record): (task name, seconds
+    from its start to the next task's, items). Empty when the run kept no events."""
     if run_dir is None:
         return []
     events_dir = Path(run_dir) / "artifacts" / "run" / "job_events"
@@ -126,7 +126,7 @@ def run_tasks(run_dir: Path | None) -> list[tuple[str, float, int]]:
         elif e["event"].startswith("runner_item_on_") and starts:
             items[len(starts) - 1] = items.get(len(starts) - 1, 0) + 1
     tasks = [(name, nxt - when, items.get(i, 0)) for i, ((name, when), (_, nxt)) in enumerate(itertools.pairwise(starts))]
-    return sorted(tasks, key=lambda t: -t[1])
+    return tasks if in_order else sorted(tasks, key=lambda t: -t[1])
 
 
 def task_lines(title: str, run_dir: Path | None, top: int = 10) -> list[str]:
@@ -353,6 +353,8 @@ def report_code_only(f: Figures, c: CodeOnly) -> list[str]:
         f" {up.bytes_missing:,} B lacked; {c.up_row.to_server:,} B to the server = blobs + {overhead / 1e6:.2f} MB"
         f" (goal <= 1 MB + blobs), {c.up_row.back:,} B back",
         "  phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in up.phase_seconds.items() if v),
+        *([f"  the proxy's old workers: {up.switch.drain} in {up.switch.drain_s:.2f} s ({up.switch.old_workers} of"
+           " them), then the old web container stopped"] if up.switch else []),
         *[f"  {line}" for line in task_lines("code-only upgrade", up.run_dir)],
         f"  {c.back_row.step} (switch back): {c.back_row.wall:.1f}s; {len(c.back_failed)} of {c.back_requests}"
         f" requests failed (served {' -> '.join(c.back_served)}); {c.back_row.to_server:,} B to the server",

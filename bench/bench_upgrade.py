@@ -84,6 +84,17 @@ class Figures:
     back: dict[str, Any]
     rollback_wall: float
     equal: bool
+    outage: list[tuple[str, float]]  # the upgrade's tasks from the stop of 1.0.0 to 1.1.0 healthy
+
+
+def outage_tasks(run_dir: str) -> list[tuple[str, float]]:
+    """The tasks of the upgrade's run inside its downtime (as ``downtime_of`` counts it), in order."""
+    from bench_slowlink import run_tasks
+
+    tasks = [(name, secs) for name, secs, _ in run_tasks(Path(run_dir), in_order=True)]
+    start = next((i for i, (n, _) in enumerate(tasks) if n.startswith("Stop: stop the old containers")), len(tasks))
+    end = max((i for i, (n, _) in enumerate(tasks) if n.startswith("Health:") and i > start), default=len(tasks) - 1)
+    return tasks[start:end + 1]
 
 
 def measure(site, letters: int, *, at_1_1_0: Callable[[dict[str, Any]], None] | None = None) -> Figures:  # type: ignore[no-untyped-def]
@@ -99,6 +110,7 @@ def measure(site, letters: int, *, at_1_1_0: Callable[[dict[str, Any]], None] | 
     up = json.loads(w.cli("upgrade", APP, "--target", dc.name, "--bundle", str(site.bundles["1.1.0"]), "--yes",
                           "--json", timeout=3600).stdout)["result"]
     upgrade_wall = time.monotonic() - t0
+    outage = outage_tasks(up["run_dir"])
     assert site.measure().counts["letters"] == before.counts["letters"]
     if at_1_1_0 is not None:
         at_1_1_0(up)
@@ -107,7 +119,7 @@ def measure(site, letters: int, *, at_1_1_0: Callable[[dict[str, Any]], None] | 
     back = json.loads(w.cli("rollback", APP, "--target", dc.name, "--yes", "--json", timeout=3600).stdout)["result"]
     rollback_wall = time.monotonic() - t0
     equal = site.measure().same_data(before)
-    return Figures(letters, before, restart, up, upgrade_wall, back, rollback_wall, equal)
+    return Figures(letters, before, restart, up, upgrade_wall, back, rollback_wall, equal, outage)
 
 
 def report(f: Figures) -> list[str]:
@@ -123,6 +135,8 @@ def report(f: Figures) -> list[str]:
         f"  upgrade wall time        {f.upgrade_wall:>10.1f} s  (plan, checks, ship, backup, swap, health)",
         f"  rollback wall time       {f.rollback_wall:>10.1f} s  RATIO rollback / restart {f.rollback_wall / f.restart:.1f}"
         f"  (restored {f.back['restored']}; rows equal: {f.equal})",
+        f"  the downtime's {len(f.outage)} tasks, in order:",
+        *[f"    {secs:5.2f} s  {name}" for name, secs in f.outage],
     ]
 
 
@@ -203,6 +217,8 @@ def report_code_only(f: CodeOnly) -> list[str]:
         f"  blobs shipped            {up['bytes_sent']:>12,}  ({up['blobs_sent']} blobs)",
         f"  bytes the target lacked  {floor:>12,}  RATIO shipped / lacked"
         f" {up['bytes_sent'] / floor if floor else float('nan'):.3f}",
+        f"  the proxy's old workers  {up['switch']['drain']} in {up['switch']['drain_s']:.2f} s"
+        f" ({up['switch']['old_workers']} of them), then the old web container stopped",
         f"  rollback (switch back)   {f.rollback_wall:>10.1f} s  {len(f.back_failed)} of {f.back_requests} requests"
         f" failed  (served {' -> '.join(f.back_served)})  RATIO rollback / restart {f.rollback_wall / f.restart:.1f}",
     ]

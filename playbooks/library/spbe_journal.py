@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.spbe_files import write_atomic
+from ansible.module_utils.spbe_journalfile import JournalError, now, read, step, write
 
 DOCUMENTATION = r"""
 module: spbe_journal
@@ -34,28 +30,6 @@ options:
   cause: {type: str}
   fields: {type: dict, description: top-level fields to set (e.g. backup)}
 """
-
-ALLOWED_FIELDS = {"backup", "restore", "note"}
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def read(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {"id": "unreadable", "state": "unreadable"}
-    return data if isinstance(data, dict) else {"id": "unreadable", "state": "unreadable"}
-
-
-def write(path: str, data: dict) -> None:
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"), 0o644)
 
 
 def main() -> None:
@@ -88,19 +62,10 @@ def main() -> None:
         journal.setdefault("cause", None)
         write(path, journal)
         module.exit_json(changed=True, journal=journal)
-    if current is None or current.get("id") != p["id"]:
-        module.fail_json(msg="the journal {} is not the one of this operation (id {}, expected {})".format(
-            path, None if current is None else current.get("id"), p["id"]))
-    current.setdefault("steps", []).append({"step": p["step"], "at": now()})
-    if p["state"]:
-        current["state"] = p["state"]
-    if p["cause"] is not None:
-        current["cause"] = p["cause"][:2000]
-    for key, value in (p["fields"] or {}).items():
-        if key not in ALLOWED_FIELDS:
-            module.fail_json(msg=f"spbe_journal: field {key!r} cannot be set by a step")
-        current[key] = value
-    write(path, current)
+    try:
+        current = step(path, p["id"], p["step"], state=p["state"], cause=p["cause"], fields=p["fields"])
+    except JournalError as e:
+        module.fail_json(msg=str(e))
     module.exit_json(changed=True, journal=current)
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..errors import InvalidInput, NotFound, RemoteFailed
 from ..plans.proxy import PROXY_DIR, proxy_container_name
-from ..plans.switch import Route, route, switch_plan, switched_component
+from ..plans.switch import Route, SwitchStats, route, switch_plan, switched_component
 from ..records import state
 from ..records.appstate import AppState
 from ..records.deployspec import DeploySpec
@@ -31,7 +31,7 @@ from .checks import checked_target, read_part_states, read_state, require_slug, 
 from .context import OpContext
 from .core import Attempt, new_lock, operation, run_locked
 from .recover import recover_if_needed
-from .upgrade import backup_id_for
+from .upgrade import backup_id_for, switch_stats
 
 if TYPE_CHECKING:
     from ..plans.placement import HostPart
@@ -292,11 +292,12 @@ class RollbackResult:
     safety_backup: str
     seconds: float
     run_dir: Path
+    switch: SwitchStats | None = None  # a switch back: how the proxy's old workers drained
 
     def as_dict(self) -> dict[str, Any]:
         return {"app": self.app, "target": self.target, "from": self.from_version, "to": self.to_version,
                 "restored": self.restored, "safety_backup": self.safety_backup, "seconds": round(self.seconds, 2),
-                "run_dir": str(self.run_dir)}
+                "run_dir": str(self.run_dir), "switch": self.switch.model_dump() if self.switch else None}
 
 
 def rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = None, break_lock: bool = False,
@@ -329,7 +330,9 @@ def rollback(ctx: OpContext, *, app: str, target_name: str, to: str | None = Non
         op.note(run=str(run.run_dir))
         return plan, RollbackResult(app=app, target=plan.target.name, from_version=plan.current.version,
                                     to_version=record.version, restored=plan.choice.restore,
-                                    safety_backup=done.safety_backup, seconds=run.seconds, run_dir=run.run_dir)
+                                    safety_backup=done.safety_backup, seconds=run.seconds, run_dir=run.run_dir,
+                                    switch=switch_stats(run, target=plan.target.name) if plan.route.zero_downtime
+                                    else None)
 
 
 __all__ = ["Choice", "RollbackPlan", "RollbackResult", "choose", "plan_rollback", "rollback", "rollback_route",

@@ -42,7 +42,7 @@ from ..plans.imageuser import component_users
 from ..plans.placement import HostPart, behind_proxy, part_health, part_urls, placement
 from ..plans.proxy import PROXY_DIR, proxy_container_name, web_component
 from ..plans.render import render_configs
-from ..plans.switch import Route, route, switch_plan
+from ..plans.switch import Route, SwitchStats, route, switch_plan
 from ..plans.upgradeplan import (
     ConfigChange,
     blobs_to_ship,
@@ -194,9 +194,11 @@ class UpgradeResult:
     urls: list[str] = field(default_factory=list)
     cause: str | None = None
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    switch: SwitchStats | None = None  # the zero-downtime path: how the proxy's old workers drained
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "switch": self.switch.model_dump() if self.switch else None,
             "app": self.app, "target": self.target, "from": self.from_version, "to": self.to_version,
             "outcome": self.outcome, "backup": self.backup, "blobs_sent": self.blobs_sent,
             "bytes_sent": self.bytes_sent, "bytes_missing": self.bytes_missing,
@@ -452,6 +454,11 @@ def has_backup_data(spec: dict[str, Any]) -> bool:
     return bool(spec.get("databases") or spec.get("volumes"))
 
 
+def switch_stats(run: RunResult, *, target: str) -> SwitchStats:
+    """How the switch of ``switch.yml`` let the proxy's old workers finish (validated)."""
+    return host_data(run, target=target, key="spbe_switch_drain", model=SwitchStats)
+
+
 def downtime_of(run: RunResult) -> float:
     """Seconds from the task stopping the old release to the end of the last health check after it."""
     names = [t.name for t in run.timings]
@@ -536,7 +543,7 @@ def execute(ctx: OpContext, op: Operation, plan: UpgradePlan, *, break_lock: boo
         outcome="upgraded", backup="" if plan.route.zero_downtime else plan.backup_id, blobs_sent=len(shipped.sent), bytes_sent=shipped.bytes_sent,
         bytes_missing=sum(plan.missing.values()), downtime_s=downtime_of(run), seconds=run.seconds + shipped.seconds,
         run_dir=run.run_dir, urls=list(plan.release.urls),
-        phase_seconds=phases,
+        phase_seconds=phases, switch=switch_stats(run, target=plan.target.name) if plan.route.zero_downtime else None,
     )
 
 

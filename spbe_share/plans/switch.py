@@ -17,9 +17,11 @@ Otherwise the safe path (backup, stop, migrate, start) applies, and the plan say
 The switch (Kamal's shape): the new web container starts BESIDE the serving one, under a
 temporary name (``<name>--<stamp>``), with no published port (its health is checked inside it);
 once healthy, ``upstream.conf`` names that container and nginx reloads (new workers take it,
-old ones finish their requests); after a short grace the old web container is stopped and
-removed, the new one takes the canonical name (``docker rename``: no restart; Docker's DNS
-follows the name) and ``upstream.conf`` names the canonical container again, as install writes it. Behind the proxy the app's port is not published at all
+old ones finish their requests); once the proxy's old worker processes have exited (their
+requests are done; at most :data:`GRACE_S`) the old web container is stopped and removed, the
+new one takes the canonical name (``docker rename``: no restart; Docker's DNS follows the name)
+and ``upstream.conf`` names the canonical container again, as install writes it. Behind the
+proxy the app's port is not published at all
 (the proxy reaches it over the app's network), so the release's deploy spec has no port for the
 web component and its health check runs inside the container.
 """
@@ -28,12 +30,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..records.deployspec import DeploySpec, Mount
 from .proxy import upstream_conf
 
-GRACE_S = 2  # seconds the old web container keeps finishing its requests after the switch
+# at most this many seconds for the proxy's old workers to finish their requests after the switch
+# (the switch waits until they have exited, usually at once; then the old web container stops)
+GRACE_S = 30
+
+
+class SwitchStats(BaseModel):
+    """How the switch let the proxy's old workers finish (``switch.yml`` ``set_stats`` key
+    ``spbe_switch_drain``; from the target: untrusted): ``drained`` (they exited), ``grace``
+    (some still ran at :data:`GRACE_S`), ``unknown`` (not readable: a fixed wait)."""
+
+    model_config = ConfigDict(extra="forbid")
+    drain: Literal["drained", "grace", "unknown"]
+    drain_s: float = Field(ge=0, le=3600)
+    old_workers: int = Field(ge=0, le=100000)
 
 
 @dataclass(frozen=True)
@@ -179,4 +196,4 @@ def switch_plan(
     return out, kept_images, checks, switch
 
 
-__all__ = ["GRACE_S", "Route", "route", "switch_plan", "switched_component"]
+__all__ = ["GRACE_S", "Route", "SwitchStats", "route", "switch_plan", "switched_component"]

@@ -185,6 +185,8 @@ def test_code_only_upgrade_and_its_rollback_switch_without_a_failed_request(zero
     def at_1_1_1(up: dict[str, Any]) -> None:
         result = up["result"]
         assert (result["outcome"], result["backup"], result["downtime_s"]) == ("upgraded", "", 0)
+        # the old web container stopped once the proxy's old workers had exited (read from /proc)
+        assert result["switch"]["drain"] == "drained" and result["switch"]["old_workers"] >= 1, result["switch"]
         assert container_names(site.prefix) == expected  # the new web under the canonical name, the old gone
         assert upstream.read_text().splitlines()[-1] == f"set $spbe_upstream http://{web}:8080;"
         current = json.loads((dc.root / "apps" / APP / "current.json").read_text())
@@ -213,6 +215,7 @@ def test_code_only_upgrade_and_its_rollback_switch_without_a_failed_request(zero
     assert f.back["plan"]["route"]["path"] == "zero-downtime", f.back["plan"]
     assert f.back_served == ["1.1.1", "1.1.0"], f.back_served
     assert f.back["result"]["to"] == "1.1.0" and f.back["result"]["restored"] is None
+    assert f.back["result"]["switch"]["drain"] == "drained", f.back["result"]["switch"]
     assert container_names(site.prefix) == expected
     assert upstream.read_text().splitlines()[-1] == f"set $spbe_upstream http://{web}:8080;"
     assert json.loads((dc.root / "apps" / APP / "current.json").read_text())["version"] == "1.1.0"
