@@ -24,6 +24,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+try:  # as Ansible module_utils
+    from ansible.module_utils.spbe_dockerrun import run
+except ImportError:  # the unit tests
+    from spbe_dockerrun import run  # type: ignore[no-redef]
+
 CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 HTTP_CHECK = ("import sys, urllib.request; "
               "sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=5).status == 200 else 1)")
@@ -40,16 +45,6 @@ class HealthError(Exception):
     def __init__(self, msg: str, failed: Sequence[Mapping] = ()) -> None:
         super().__init__(msg)
         self.failed = list(failed)
-
-
-def run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    # an argument list, never a shell string (the container name is checked first)
-    try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(list(argv), 124, "", f"timed out after {timeout:g} s")
-    except OSError as e:  # no docker here
-        return subprocess.CompletedProcess(list(argv), 127, "", str(e))
 
 
 def exec_argv(check: Mapping) -> list[str]:

@@ -32,12 +32,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 try:  # as Ansible module_utils
     from ansible.module_utils import spbe_journalfile as journalfile
-    from ansible.module_utils.spbe_dockerrun import DockerRunError, name_of, run_argv
+    from ansible.module_utils.spbe_dockerrun import DockerRunError, name_of, run, run_argv
     from ansible.module_utils.spbe_files import write_atomic
     from ansible.module_utils.spbe_health import HealthError, wait_healthy
 except ImportError:  # the unit tests
     import spbe_journalfile as journalfile  # type: ignore[no-redef]
-    from spbe_dockerrun import DockerRunError, name_of, run_argv  # type: ignore[no-redef]
+    from spbe_dockerrun import DockerRunError, name_of, run, run_argv  # type: ignore[no-redef]
     from spbe_files import write_atomic  # type: ignore[no-redef]
     from spbe_health import HealthError, wait_healthy  # type: ignore[no-redef]
 
@@ -56,16 +56,6 @@ class SwitchError(Exception):
         super().__init__(msg)
         self.switched = switched
         self.health = health
-
-
-def run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    # an argument list, never a shell string (names checked by the callers)
-    try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(list(argv), 124, "", f"timed out after {timeout:g} s")
-    except OSError as e:  # no docker here
-        return subprocess.CompletedProcess(list(argv), 127, "", str(e))
 
 
 def _name(value: object, what: str) -> str:
