@@ -22,8 +22,9 @@ description:
   - Each component's folder C(<app_dir>/secrets/<component>) (owner, group, 0500) and its
     read-only copies of its secrets (owner, group, 0400), replaced when they differ.
   - The network and the volumes through the docker CLI, created with I(labels) when absent; a
-    network whose labels do not cover I(labels) is recreated (as community.docker.docker_network
-    did), a volume is never recreated.
+    network whose labels do not cover I(labels) is recreated as community.docker.docker_network
+    did (its containers disconnected, then connected again to the new one), a volume is never
+    recreated.
   - Returns C(config_changed) and C(secrets_changed), the components whose config files or
     secret copies changed (they restart), C(secrets_generated) (names only), C(network)
     (created, recreated or null) and C(volumes_created).

@@ -12,9 +12,11 @@ modes, owners and semantics:
 * ``<app_dir>/secrets/<component>/`` (owner, group, 0500) and each component's read-only
   copy of its secrets (owner, group, 0400), replaced when it differs;
 * the app's network and volumes through the docker CLI (argument lists): created with the
-  labels when absent. A network whose labels do not cover the wanted ones is recreated (its
-  containers disconnected first), as community.docker.docker_network did; a volume is never
-  recreated (docker_volume's default).
+  labels when absent. A network whose labels do not cover the wanted ones is recreated, as
+  community.docker.docker_network did: the containers on it disconnected, the network removed
+  and created, the same containers connected again (without their aliases: tasks/start.yml
+  gives the app's their aliases back when it recreates them); a volume is never recreated
+  (docker_volume's default).
 
 It returns the components whose config files changed and those whose secret copies changed
 (they restart: tasks/start.yml).
@@ -136,6 +138,10 @@ def ensure_network(name: str, labels: Mapping[str, str], *, docker: Docker = doc
     if check:
         return action
     _run(docker, ["network", "create", *_label_args(labels), "--", name], f"network create {name}")
+    if action == "recreated":  # what ran on it is connected again (docker_network's default)
+        for container in attached:
+            if container:
+                _run(docker, ["network", "connect", "--", name, container], f"network connect {name} {container}")
     return action
 
 

@@ -48,6 +48,8 @@ class FakeDocker:
         elif kind == "network" and verb == "rm":
             assert not self.networks[name]["Containers"]
             del self.networks[name]
+        elif kind == "network" and verb == "connect":
+            self.networks[names[0]]["Containers"][name] = {"Name": name}
         elif kind == "network" and verb == "disconnect":
             net = self.networks[names[0]]
             net["Containers"] = {k: c for k, c in net["Containers"].items() if c["Name"] != name}
@@ -153,9 +155,13 @@ def test_a_network_without_the_labels_is_recreated_as_docker_network_did(tmp_pat
                         volumes={"spbe-kota-sorong-e-office-db"})
     got = _configure(tmp_path / "app", docker)
     assert got["network"] == "recreated" and got["volumes_created"] == []
-    assert docker.calls[1:3] == [["network", "disconnect", "-f", "--", net, "spbe-kota-sorong-e-office-web"],
-                                 ["network", "rm", "--", net]]
+    # as docker_network did: what ran on it is disconnected, and connected again to the new one
+    assert [c[:2] for c in docker.calls[:5]] == [["network", "inspect"], ["network", "disconnect"], ["network", "rm"],
+                                                 ["network", "create"], ["network", "connect"]]
+    assert docker.calls[1] == ["network", "disconnect", "-f", "--", net, "spbe-kota-sorong-e-office-web"]
+    assert docker.calls[4] == ["network", "connect", "--", net, "spbe-kota-sorong-e-office-web"]
     assert docker.networks[net]["Labels"] == LABELS
+    assert [c["Name"] for c in docker.networks[net]["Containers"].values()] == ["spbe-kota-sorong-e-office-web"]
     # labels covering the wanted ones (and more): kept as it is
     docker.networks[net]["Labels"]["other"] = "x"
     docker.calls.clear()
