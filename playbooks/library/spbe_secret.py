@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-import string
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.spbe_files import write_new
+from ansible.module_utils.spbe_configure import new_secret
 
 DOCUMENTATION = r"""
 module: spbe_secret
@@ -17,13 +13,12 @@ description:
   - The secret is generated ON the target with Python's C(secrets) module, written with
     O_CREAT|O_EXCL and mode 0600, and never returned. An existing secret is kept as it is
     (reinstall and upgrade keep the deployment's secrets).
-  - Use with C(no_log: true).
+  - Use with C(no_log: true). The generation is module_utils/spbe_configure.py's C(new_secret)
+    (the module spbe_configure generates an app's secrets the same way).
 options:
   path: {type: path, required: true}
   length: {type: int, default: 32}
 """
-
-ALPHABET = string.ascii_letters + string.digits
 
 
 def main() -> None:
@@ -34,15 +29,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    path = module.params["path"]
-    if os.path.exists(path):
-        module.exit_json(changed=False)
-    if module.check_mode:
-        module.exit_json(changed=True)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    value = "".join(secrets.choice(ALPHABET) for _ in range(module.params["length"]))
-    write_new(path, value.encode("ascii"), 0o600)
-    module.exit_json(changed=True)
+    module.exit_json(changed=new_secret(module.params["path"], module.params["length"], check=module.check_mode))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ them (see README.md in this folder).
   sees the old content or the new one, never half; after a power cut it is one of them.
 * :func:`write_new` creates a file that must not exist yet (``O_CREAT|O_EXCL``: a lock, a
   generated secret), fsynced with its folder; :class:`FileExistsError` when it exists.
+* :func:`replace_if_different`, :func:`ensure_dir`: a file or folder made right the way
+  Ansible's copy and file do it (only what differs; a file's new content by :func:`write_atomic`).
 """
 
 from __future__ import annotations
@@ -69,3 +71,61 @@ def write_new(path: str, data: bytes, mode: int = 0o600) -> None:
         os.unlink(path)
         raise
     fsync_dir(os.path.dirname(path) or ".")
+
+
+def _holds(path: str, data: bytes) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(data) + 1) == data
+
+
+def replace_if_different(path: str, data: bytes, mode: int = 0o644, *, uid: int | None = None,
+                         gid: int | None = None, check: bool = False) -> bool:
+    """Make ``path`` hold ``data`` with mode ``mode`` (and owner ``uid``:``gid`` when given),
+    like Ansible's copy: a file whose content differs is replaced whole (:func:`write_atomic`, a
+    new inode: a bind-mounted file is replaced, not edited; a replaced file keeps its owner when
+    none is given); a file whose content is right only gets its mode and owner fixed. True when
+    anything changed (or, with ``check``, would change)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is None or not _holds(path, data):
+        if not check:
+            if st is not None:  # the replacing file keeps the old one's owner (copy's atomic_move)
+                uid = st.st_uid if uid is None and st.st_uid != os.geteuid() else uid
+                gid = st.st_gid if gid is None and st.st_gid != os.getegid() else gid
+            write_atomic(path, data, mode, uid=uid, gid=gid)
+        return True
+    return fix_attributes(path, st, mode, uid=uid, gid=gid, check=check)
+
+
+def ensure_dir(path: str, mode: int = 0o755, *, uid: int | None = None, gid: int | None = None,
+               check: bool = False) -> bool:
+    """A folder ``path`` (its missing parents too) with mode ``mode`` (and owner), like Ansible's
+    file state=directory. True when anything changed (or, with ``check``, would change)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if check:
+            return True
+        os.makedirs(path, exist_ok=True)
+        st = os.stat(path)
+        fix_attributes(path, st, mode, uid=uid, gid=gid)
+        return True
+    return fix_attributes(path, st, mode, uid=uid, gid=gid, check=check)
+
+
+def fix_attributes(path: str, st: os.stat_result, mode: int, *, uid: int | None = None,
+                   gid: int | None = None, check: bool = False) -> bool:
+    """Give ``path`` (whose stat is ``st``) mode ``mode`` and owner ``uid``:``gid`` where they
+    differ; True when anything differed."""
+    changed = False
+    if (uid is not None and st.st_uid != uid) or (gid is not None and st.st_gid != gid):
+        if not check:
+            os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+        changed = True
+    if st.st_mode & 0o7777 != mode:
+        if not check:
+            os.chmod(path, mode)
+        changed = True
+    return changed

@@ -50,7 +50,7 @@ BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-[a-z0-9][a-z0-9-]{0,40}$")
 SEALED = "sealed-secrets.age"
 SEALED_META = "sealed-secrets.json"
 LIMIT = 1 << 20
-ALPHABET = string.ascii_letters + string.digits  # as playbooks/library/spbe_secret.py
+ALPHABET = string.ascii_letters + string.digits  # as spbe_configure.new_secret (modules spbe_configure, spbe_secret)
 
 
 def fail(message, code=2):

@@ -331,9 +331,10 @@ def plan_upgrade(
             "health": [HealthSpec.model_validate(h) for h in checks], "backup": None,
             "images": {i["component"]: i["config"] for i in images},
         })
-        # the network and volumes keep their labels (the serving release's): docker_network
-        # recreates a network whose labels differ, and the running containers come back on it
-        # without their aliases (the web container no longer finds "db")
+        # the network and volumes keep their labels (the serving release's): spbe_configure
+        # (like docker_network before it) recreates a network whose labels differ, and the
+        # running containers come back on it without their aliases (the web container no
+        # longer finds "db")
         new.update(spbe_containers=containers, spbe_images=images, spbe_health=checks, spbe_labels=dict(old.labels),
                    spbe_release=release.model_dump(mode="json"))
     new.update(deploy_vars(new, entry=entry, root=target.root, bundle_digest=vb.digest))
