@@ -21,13 +21,12 @@ description:
     changed, never returned (as spbe_secret).
   - Each component's folder C(<app_dir>/secrets/<component>) (owner, group, 0500) and its
     read-only copies of its secrets (owner, group, 0400), replaced when they differ.
-  - The network and the volumes through the docker CLI, created with I(labels) when absent; a
-    network whose labels do not cover I(labels) is recreated as community.docker.docker_network
-    did (its containers disconnected, then connected again to the new one), a volume is never
-    recreated.
+  - The network and the volumes through the docker CLI, created with I(labels) when absent,
+    never recreated (the containers on an existing network, the serving ones included, stay
+    connected).
   - Returns C(config_changed) and C(secrets_changed), the components whose config files or
     secret copies changed (they restart), C(secrets_generated) (names only), C(network)
-    (created, recreated or null) and C(volumes_created).
+    (created or null) and C(volumes_created).
 options:
   app_dir: {type: path, required: true}
   configs:

@@ -12,11 +12,10 @@ modes, owners and semantics:
 * ``<app_dir>/secrets/<component>/`` (owner, group, 0500) and each component's read-only
   copy of its secrets (owner, group, 0400), replaced when it differs;
 * the app's network and volumes through the docker CLI (argument lists): created with the
-  labels when absent. A network whose labels do not cover the wanted ones is recreated, as
-  community.docker.docker_network did: the containers on it disconnected, the network removed
-  and created, the same containers connected again (without their aliases: tasks/start.yml
-  gives the app's their aliases back when it recreates them); a volume is never recreated
-  (docker_volume's default).
+  labels when absent, never recreated. (community.docker.docker_network recreated a network
+  whose labels differed, which every upgrade's version label did: the containers on it,
+  the serving release and the TLS proxy included, were disconnected while it ran. The labels
+  are informational: nothing reads them.)
 
 It returns the components whose config files changed and those whose secret copies changed
 (they restart: tasks/start.yml).
@@ -113,36 +112,13 @@ def _label_args(labels: Mapping[str, str]) -> list[str]:
 
 def ensure_network(name: str, labels: Mapping[str, str], *, docker: Docker = docker_cli,
                    check: bool = False) -> str | None:
-    """The network ``name`` with ``labels``: ``created``, ``recreated`` (it lacked a label) or
-    None (as it was)."""
+    """The network ``name``: ``created`` with ``labels`` when absent, else None (kept as it is)."""
     _docker_name(name, "network")
-    found = docker(["network", "inspect", "--", name])
-    action = "created"
-    if found.returncode == 0:
-        try:
-            [net] = json.loads(found.stdout)
-            have = net.get("Labels") or {}
-            attached = [c.get("Name") for c in (net.get("Containers") or {}).values()]
-        except (ValueError, TypeError, AttributeError) as e:
-            raise ConfigureError(f"docker network inspect {name}: unreadable answer ({e})") from e
-        if all(have.get(k) == v for k, v in labels.items()):
-            return None
-        action = "recreated"
-        if check:
-            return action
-        for container in attached:
-            if container:
-                _run(docker, ["network", "disconnect", "-f", "--", name, container],
-                     f"network disconnect {name} {container}")
-        _run(docker, ["network", "rm", "--", name], f"network rm {name}")
-    if check:
-        return action
-    _run(docker, ["network", "create", *_label_args(labels), "--", name], f"network create {name}")
-    if action == "recreated":  # what ran on it is connected again (docker_network's default)
-        for container in attached:
-            if container:
-                _run(docker, ["network", "connect", "--", name, container], f"network connect {name} {container}")
-    return action
+    if docker(["network", "inspect", "--", name]).returncode == 0:
+        return None
+    if not check:
+        _run(docker, ["network", "create", *_label_args(labels), "--", name], f"network create {name}")
+    return "created"
 
 
 def ensure_volume(name: str, labels: Mapping[str, str], *, docker: Docker = docker_cli,
@@ -165,7 +141,7 @@ def configure(app_dir: str, *, configs: list[dict[str, Any]], secrets_: list[dic
               labels: Mapping[str, str], docker: Docker = docker_cli, check: bool = False) -> dict[str, Any]:
     """All of tasks/configure.yml's work (see the module's docstring). Returns ``config_changed``,
     ``secrets_changed`` (components, in the order given), ``secrets_generated`` (names),
-    ``network`` (created, recreated or None), ``volumes_created`` and ``changed``."""
+    ``network`` (created or None), ``volumes_created`` and ``changed``."""
     changed = False
     config_dir = os.path.join(app_dir, "config")
     for component in _unique(c["component"] for c in configs):

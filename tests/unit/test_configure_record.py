@@ -148,25 +148,19 @@ def test_check_mode_changes_nothing(tmp_path: Path) -> None:
                                                  ["volume", "inspect", "--", "spbe-kota-sorong-e-office-db"]]
 
 
-def test_a_network_without_the_labels_is_recreated_as_docker_network_did(tmp_path: Path) -> None:
+def test_an_existing_network_is_kept_whatever_its_labels_so_nothing_on_it_is_cut_off(tmp_path: Path) -> None:
     net = "spbe-kota-sorong-e-office"
     docker = FakeDocker(networks={net: {"Name": net, "Labels": {**LABELS, "id.go.spbe.version": "1.1.0"},
                                         "Containers": {"abc": {"Name": "spbe-kota-sorong-e-office-web"}}}},
                         volumes={"spbe-kota-sorong-e-office-db"})
     got = _configure(tmp_path / "app", docker)
-    assert got["network"] == "recreated" and got["volumes_created"] == []
-    # as docker_network did: what ran on it is disconnected, and connected again to the new one
-    assert [c[:2] for c in docker.calls[:5]] == [["network", "inspect"], ["network", "disconnect"], ["network", "rm"],
-                                                 ["network", "create"], ["network", "connect"]]
-    assert docker.calls[1] == ["network", "disconnect", "-f", "--", net, "spbe-kota-sorong-e-office-web"]
-    assert docker.calls[4] == ["network", "connect", "--", net, "spbe-kota-sorong-e-office-web"]
-    assert docker.networks[net]["Labels"] == LABELS
+    assert got["network"] is None and got["volumes_created"] == []
+    assert [c[:2] for c in docker.calls] == [["network", "inspect"], ["volume", "inspect"]]  # no disconnect, no rm
     assert [c["Name"] for c in docker.networks[net]["Containers"].values()] == ["spbe-kota-sorong-e-office-web"]
-    # labels covering the wanted ones (and more): kept as it is
-    docker.networks[net]["Labels"]["other"] = "x"
-    docker.calls.clear()
-    assert _configure(tmp_path / "app", docker)["network"] is None
-    assert [c[1] for c in docker.calls] == ["inspect", "inspect"]
+    # absent: created with the labels
+    del docker.networks[net]
+    assert _configure(tmp_path / "app", docker)["network"] == "created"
+    assert docker.networks[net]["Labels"] == LABELS
     # config.yml: no network given, none touched
     docker.calls.clear()
     assert _configure(tmp_path / "app", docker, network=None, volumes=[])["network"] is None and docker.calls == []
