@@ -162,7 +162,8 @@ def plan_rollback(ctx: OpContext, *, app: str, target_name: str, app_state: AppS
         "who": ctx.operator, "when": state.iso(ctx.now), "result": "ok", "message": None, "operation": "rollback",
         "host": state.controller_host(), "backup": backup_id, "migrates_data": choice.restore is not None,
         "from_version": current.version,
-        "previous": {"version": current.version, "when": current.when, "bundle_digest": current.bundle_digest},
+        "previous": state.PreviousRelease(version=current.version, when=current.when,
+                                          bundle_digest=current.bundle_digest),
     })
     journal = Journal.model_validate({
         "id": new_journal_id(ctx.now, lock.token), "operation": "rollback", "app": app, "target": target.name,
