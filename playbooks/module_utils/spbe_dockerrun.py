@@ -15,6 +15,12 @@ asked); any other is removed and created anew. The digest leaves out the name an
 aliases, so the web container of a zero-downtime switch (created under a temporary name, then
 renamed) matches its release's spec. A container created before this label existed is created
 anew once.
+
+An upgrade creates the new release's containers AHEAD, while the old release still serves
+(:func:`prepare`: ``<name>--next``, created, not started): creating a container (its layer, its
+network endpoint) then costs nothing inside the outage, where :func:`ensure` only removes the
+stopped old container, renames the prepared one and starts it. A ``--next`` container that is
+not the one a pass wants (another spec: an undo brings the old release back) is removed.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ IMAGE = re.compile(r"^sha256:[0-9a-f]{64}$")
 MOUNT_VALUE = re.compile(r"^[^,\"'\n\r=]{1,1024}$")  # docker's --mount is CSV: no comma, quote or '='
 PORT = re.compile(r"^(?:(?:\[[0-9A-Fa-f:.]+\]|[0-9.]+):)?\d{1,5}:\d{1,5}(?:/(?:tcp|udp))?$")
 SPEC_LABEL = "id.go.spbe.spec"
+NEXT = "--next"  # a container created ahead, while the serving one still runs (prepare)
 
 Runner = Callable[[Sequence[str], float], "subprocess.CompletedProcess[str]"]
 
@@ -108,14 +115,44 @@ def docker(runner: Runner, args: Sequence[str], what: str, timeout: float = 180)
     return p.stdout
 
 
-def inspect(runner: Runner, name: str) -> dict | None:
-    """``{"running": bool, "spec": digest or ""}`` of container ``name``, None when there is none."""
+def inspect(runner: Runner, names: Sequence[str]) -> dict[str, dict]:
+    """``{name: {"running": bool, "spec": digest or ""}}`` of those of ``names`` that exist, in
+    ONE docker call (a missing name is only missing from the answer)."""
+    if not names:
+        return {}
     p = runner(["docker", "container", "inspect", "--format",
-                "{{.State.Running}} {{index .Config.Labels \"" + SPEC_LABEL + "\"}}", "--", name], 60)
-    if p.returncode != 0:
-        return None
-    running, _, digest = p.stdout.strip().partition(" ")
-    return {"running": running == "true", "spec": digest.strip()}
+                "{{.Name}} {{.State.Running}} {{index .Config.Labels \"" + SPEC_LABEL + "\"}}", "--", *names], 60)
+    found: dict[str, dict] = {}
+    for line in p.stdout.splitlines():
+        name, _, rest = line.strip().lstrip("/").partition(" ")
+        running, _, digest = rest.partition(" ")
+        if name in names:
+            found[name] = {"running": running == "true", "spec": digest.strip()}
+    if p.returncode != 0 and not found and "no such" not in (p.stderr or "").lower():
+        raise DockerRunError(f"docker container inspect: {(p.stderr or p.stdout).strip()[-500:]}")
+    return found
+
+
+def prepare(specs: Sequence[Mapping], *, network: str, runner: Runner = run) -> list[str]:
+    """Create, not start, ``<name>--next`` for each spec its container does not run yet (the
+    serving containers untouched); the names created."""
+    names = [name_of(s.get("name"), "container name") for s in specs]
+    now = inspect(runner, [*names, *(n + NEXT for n in names)])
+    made = []
+    for spec, name in zip(specs, names, strict=True):
+        alias = name_of(spec.get("component"), "component name")
+        digest = spec_digest(spec, network=network, alias=alias)
+        if now.get(name, {}).get("spec") == digest:
+            continue  # runs its spec already: nothing to prepare
+        if now.get(name + NEXT, {}).get("spec") == digest:
+            made.append(name + NEXT)  # prepared before (a repeated step)
+            continue
+        if name + NEXT in now:
+            docker(runner, ["rm", "-f", "--", name + NEXT], f"docker rm {name + NEXT}")
+        docker(runner, run_argv({**spec, "name": name + NEXT}, network=network, alias=alias, create_only=True)[1:],
+               f"docker create {name + NEXT}")
+        made.append(name + NEXT)
+    return made
 
 
 def ensure(specs: Sequence[Mapping], *, network: str, state: str = "started", restart: Sequence[str] = (),
@@ -123,17 +160,21 @@ def ensure(specs: Sequence[Mapping], *, network: str, state: str = "started", re
     """Bring each container of ``specs`` (in order) to its spec and ``state`` (``started`` or
     ``present``: created, not started). ``restart``: components whose files changed (a running
     container that matches is restarted). What happened to each: [{name, component, changed, action}]."""
+    names = [name_of(s.get("name"), "container name") for s in specs]
+    now = inspect(runner, [*names, *(n + NEXT for n in names)])
     out = []
-    for spec in specs:
-        name, alias = name_of(spec.get("name"), "container name"), name_of(spec.get("component"), "component name")
+    for spec, name in zip(specs, names, strict=True):
+        alias = name_of(spec.get("component"), "component name")
+        digest = spec_digest(spec, network=network, alias=alias)
         argv = run_argv(spec, network=network, alias=alias, create_only=state == "present")
-        now = inspect(runner, name)
-        matches = now is not None and now["spec"] == spec_digest(spec, network=network, alias=alias)
-        if matches and not recreate:
-            assert now is not None
+        cur, ahead = now.get(name), now.get(name + NEXT)
+        use_ahead = ahead is not None and ahead["spec"] == digest and not (cur is not None and cur["spec"] == digest)
+        if ahead is not None and not use_ahead:  # prepared for another spec (an undo), or not needed
+            docker(runner, ["rm", "-f", "--", name + NEXT], f"docker rm {name + NEXT}")
+        if cur is not None and cur["spec"] == digest and not recreate:
             if state == "present":
                 action = "kept"
-            elif not now["running"]:
+            elif not cur["running"]:
                 docker(runner, ["start", name], f"docker start {name}")
                 action = "started"
             elif restart_all or alias in restart:
@@ -141,10 +182,17 @@ def ensure(specs: Sequence[Mapping], *, network: str, state: str = "started", re
                 action = "restarted"
             else:
                 action = "kept"
+        elif use_ahead:  # created ahead while the old one served: only the swap is left
+            if cur is not None:
+                docker(runner, ["rm", "-f", "--", name], f"docker rm {name}")
+            docker(runner, ["rename", name + NEXT, name], f"docker rename {name + NEXT} {name}")
+            if state != "present":
+                docker(runner, ["start", name], f"docker start {name}")
+            action = "recreated" if cur is not None else "created"
         else:
-            if now is not None:
+            if cur is not None:
                 docker(runner, ["rm", "-f", "--", name], f"docker rm {name}")
             docker(runner, argv[1:], f"docker {'create' if state == 'present' else 'run'} {name}")
-            action = "recreated" if now is not None else "created"
+            action = "recreated" if cur is not None else "created"
         out.append({"name": name, "component": alias, "changed": action != "kept", "action": action})
     return out

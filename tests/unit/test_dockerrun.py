@@ -68,7 +68,7 @@ def test_the_spec_digest_leaves_out_the_name_and_follows_everything_else() -> No
 
 
 class Engine:
-    """Containers by name -> (running, spec digest); records each docker command."""
+    """Containers by name -> (running, spec digest); records each docker command but inspect."""
 
     def __init__(self, containers: dict[str, tuple[bool, str]]) -> None:
         self.containers = dict(containers)
@@ -77,12 +77,22 @@ class Engine:
     def __call__(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
         argv = list(argv)
         verb = argv[1]
-        if verb == "container":  # inspect
-            c = self.containers.get(argv[-1])
-            if c is None:
-                return subprocess.CompletedProcess(argv, 1, "", "No such container")
-            return subprocess.CompletedProcess(argv, 0, f"{'true' if c[0] else 'false'} {c[1]}\n", "")
+        if verb == "container":  # inspect, several names at once
+            names = argv[argv.index("--") + 1:]
+            lines = [f"/{n} {'true' if self.containers[n][0] else 'false'} {self.containers[n][1]}"
+                     for n in names if n in self.containers]
+            missing = [n for n in names if n not in self.containers]
+            return subprocess.CompletedProcess(argv, 1 if missing else 0, "\n".join(lines) + "\n",
+                                               "".join(f"Error: No such object: {n}\n" for n in missing))
         self.calls.append(argv)
+        if verb == "rename":
+            self.containers[argv[3]] = self.containers.pop(argv[2])
+        elif verb == "rm":
+            self.containers.pop(argv[-1], None)
+        elif verb == "create":
+            name = argv[argv.index("--name") + 1]
+            label = next(a for a in argv if a.startswith(dr.SPEC_LABEL + "="))
+            self.containers[name] = (False, label.split("=", 1)[1])
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     def verbs(self) -> list[str]:
@@ -114,6 +124,34 @@ def test_each_container_is_kept_started_restarted_or_created_anew_as_its_spec_sa
     e = Engine({DB["name"]: (True, db_same)})  # bring_back: recreate, stopped
     assert dr.ensure([DB], network="n", state="present", recreate=True, runner=e)[0]["action"] == "recreated"
     assert e.verbs() == [f"rm {DB['name']}", "create"]
+
+
+def test_an_upgrade_creates_ahead_and_only_swaps_in_the_outage() -> None:
+    old = {**SPEC, "labels": {"id.go.spbe.version": "1.0.0"}}
+    new = {**SPEC, "labels": {"id.go.spbe.version": "1.1.0"}}
+    e = Engine({SPEC["name"]: (True, dr.spec_digest(old, network="n", alias="web"))})
+    assert dr.prepare([new], network="n", runner=e) == [SPEC["name"] + dr.NEXT]
+    assert e.verbs() == ["create"] and e.containers[SPEC["name"]][0]  # the serving one untouched
+    assert dr.prepare([new], network="n", runner=e) == [SPEC["name"] + dr.NEXT]  # a repeated step: nothing new
+    assert e.verbs() == ["create"]
+    e.containers[SPEC["name"]] = (False, e.containers[SPEC["name"]][1])  # the outage: the old one stopped
+    e.calls.clear()
+    out = dr.ensure([new], network="n", runner=e)
+    assert out[0]["action"] == "recreated"
+    assert e.verbs() == [f"rm {SPEC['name']}", "rename", f"start {SPEC['name']}"]  # no create inside the outage
+    assert set(e.containers) == {SPEC["name"]}
+
+    # the undo brings the old spec back: a --next made for the new one is removed, the old recreated
+    e = Engine({SPEC["name"]: (False, dr.spec_digest(old, network="n", alias="web"))})
+    dr.prepare([new], network="n", runner=e)
+    e.calls.clear()
+    assert dr.ensure([old], network="n", runner=e)[0]["action"] == "started"
+    assert e.verbs() == [f"rm {SPEC['name'] + dr.NEXT}", f"start {SPEC['name']}"]
+    assert set(e.containers) == {SPEC["name"]}
+
+    # a container that runs its spec already: nothing to prepare
+    e = Engine({SPEC["name"]: (True, dr.spec_digest(new, network="n", alias="web"))})
+    assert dr.prepare([new], network="n", runner=e) == [] and e.calls == []
 
 
 def test_a_failed_docker_command_names_the_container_and_the_engines_words() -> None:
