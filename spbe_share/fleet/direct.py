@@ -151,6 +151,10 @@ async def _exchange(proc: asyncio.subprocess.Process) -> RawAnswer:
         out, too_big = await _read_capped(proc.stdout, MAX_ANSWER)
         if too_big:
             proc.kill()
+            # read the rest to its end (discarded): a pipe left unread stays open (its transport
+            # paused on a full buffer), and the process's wait() then never returned (1 run in ~20)
+            while await proc.stdout.read(1 << 16):
+                pass
         err = await err_task
         rc = await proc.wait()
     finally:
