@@ -18,7 +18,7 @@ description:
   - Each config file C(<app_dir>/config/<component>/<file>) (folder 0755, file 0644) is replaced
     (a new inode, so a bind-mounted file is replaced, not edited) only when its content differs.
   - Each secret C(<app_dir>/secrets/<name>) (0600) is generated on the target if absent, never
-    changed, never returned (as spbe_secret).
+    changed, never returned.
   - Each component's folder C(<app_dir>/secrets/<component>) (owner, group, 0500) and its
     read-only copies of its secrets (owner, group, 0400), replaced when they differ.
   - The network and the volumes through the docker CLI, created with I(labels) when absent,

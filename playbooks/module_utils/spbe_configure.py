@@ -8,7 +8,7 @@ modes, owners and semantics:
 * ``<app_dir>/config/<component>/`` (0755) and each rendered config file (0644), replaced
   (new inode: a bind-mounted file is replaced, not edited) only when its content differs;
 * each secret ``<app_dir>/secrets/<name>`` (0600) generated once, if absent
-  (:func:`new_secret`, also the module spbe_secret's), its value never returned;
+  (:func:`new_secret`), its value never returned;
 * ``<app_dir>/secrets/<component>/`` (owner, group, 0500) and each component's read-only
   copy of its secrets (owner, group, 0400), replaced when it differs;
 * the app's network and volumes through the docker CLI (argument lists): created with the

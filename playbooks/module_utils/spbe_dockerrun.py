@@ -29,7 +29,7 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 IMAGE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -133,21 +133,26 @@ def inspect(runner: Runner, names: Sequence[str]) -> dict[str, dict]:
     return found
 
 
+def _each(specs: Sequence[Mapping], network: str, runner: Runner) -> Iterator[tuple[Mapping, str, str, str, dict | None, dict | None]]:
+    """(spec, name, alias, digest, its container, its ``--next``) for each spec: one inspect for all."""
+    names = [name_of(s.get("name"), "container name") for s in specs]
+    now = inspect(runner, [*names, *(n + NEXT for n in names)])
+    for spec, name in zip(specs, names, strict=True):
+        alias = name_of(spec.get("component"), "component name")
+        yield spec, name, alias, spec_digest(spec, network=network, alias=alias), now.get(name), now.get(name + NEXT)
+
+
 def prepare(specs: Sequence[Mapping], *, network: str, runner: Runner = run) -> list[str]:
     """Create, not start, ``<name>--next`` for each spec its container does not run yet (the
     serving containers untouched); the names created."""
-    names = [name_of(s.get("name"), "container name") for s in specs]
-    now = inspect(runner, [*names, *(n + NEXT for n in names)])
     made = []
-    for spec, name in zip(specs, names, strict=True):
-        alias = name_of(spec.get("component"), "component name")
-        digest = spec_digest(spec, network=network, alias=alias)
-        if now.get(name, {}).get("spec") == digest:
+    for spec, name, alias, digest, cur, ahead in _each(specs, network, runner):
+        if cur is not None and cur["spec"] == digest:
             continue  # runs its spec already: nothing to prepare
-        if now.get(name + NEXT, {}).get("spec") == digest:
+        if ahead is not None and ahead["spec"] == digest:
             made.append(name + NEXT)  # prepared before (a repeated step)
             continue
-        if name + NEXT in now:
+        if ahead is not None:
             docker(runner, ["rm", "-f", "--", name + NEXT], f"docker rm {name + NEXT}")
         docker(runner, run_argv({**spec, "name": name + NEXT}, network=network, alias=alias, create_only=True)[1:],
                f"docker create {name + NEXT}")
@@ -160,14 +165,9 @@ def ensure(specs: Sequence[Mapping], *, network: str, state: str = "started", re
     """Bring each container of ``specs`` (in order) to its spec and ``state`` (``started`` or
     ``present``: created, not started). ``restart``: components whose files changed (a running
     container that matches is restarted). What happened to each: [{name, component, changed, action}]."""
-    names = [name_of(s.get("name"), "container name") for s in specs]
-    now = inspect(runner, [*names, *(n + NEXT for n in names)])
     out = []
-    for spec, name in zip(specs, names, strict=True):
-        alias = name_of(spec.get("component"), "component name")
-        digest = spec_digest(spec, network=network, alias=alias)
+    for spec, name, alias, digest, cur, ahead in _each(specs, network, runner):
         argv = run_argv(spec, network=network, alias=alias, create_only=state == "present")
-        cur, ahead = now.get(name), now.get(name + NEXT)
         use_ahead = ahead is not None and ahead["spec"] == digest and not (cur is not None and cur["spec"] == digest)
         if ahead is not None and not use_ahead:  # prepared for another spec (an undo), or not needed
             docker(runner, ["rm", "-f", "--", name + NEXT], f"docker rm {name + NEXT}")

@@ -32,12 +32,19 @@ from collections.abc import Callable, Mapping, Sequence
 
 try:  # as Ansible module_utils
     from ansible.module_utils import spbe_journalfile as journalfile
-    from ansible.module_utils.spbe_dockerrun import DockerRunError, name_of, run, run_argv
+    from ansible.module_utils.spbe_dockerrun import (
+        DockerRunError,
+        docker,
+        inspect,
+        name_of,
+        run,
+        run_argv,
+    )
     from ansible.module_utils.spbe_files import write_atomic
     from ansible.module_utils.spbe_health import HealthError, wait_healthy
 except ImportError:  # the unit tests
     import spbe_journalfile as journalfile  # type: ignore[no-redef]
-    from spbe_dockerrun import DockerRunError, name_of, run, run_argv  # type: ignore[no-redef]
+    from spbe_dockerrun import DockerRunError, docker, inspect, name_of, run, run_argv  # type: ignore[no-redef]
     from spbe_files import write_atomic  # type: ignore[no-redef]
     from spbe_health import HealthError, wait_healthy  # type: ignore[no-redef]
 
@@ -66,14 +73,15 @@ def _name(value: object, what: str) -> str:
 
 
 def _docker(runner: Runner, args: Sequence[str], what: str, timeout: float = 180, **kw: bool) -> str:
-    p = runner(["docker", *args], timeout)
-    if p.returncode != 0:
-        raise SwitchError(f"{what}: {(p.stderr or p.stdout).strip()[-500:]}", **kw)
-    return p.stdout
+    """spbe_dockerrun's docker command; its failure a :class:`SwitchError` (``kw``: switched)."""
+    try:
+        return docker(runner, args, what, timeout)
+    except DockerRunError as e:
+        raise SwitchError(str(e), **kw) from None
 
 
 def exists(runner: Runner, name: str) -> bool:
-    return runner(["docker", "container", "inspect", "--format", "{{.Id}}", "--", name], 60).returncode == 0
+    return name in inspect(runner, [name])
 
 
 def start_beside(*, spec: Mapping, network: str, alias: str, checks: Sequence[Mapping],

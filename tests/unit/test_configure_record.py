@@ -187,14 +187,12 @@ def test_names_are_checked_before_use(tmp_path: Path, over: dict[str, Any], caus
         _configure(tmp_path / "app", FakeDocker(), **over)
 
 
-def test_new_secret_is_spbe_secret_s_generation(tmp_path: Path) -> None:
+def test_a_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
     path = tmp_path / "secrets" / "KEY"
     assert conf.new_secret(str(path), 12, check=True) and not path.exists()
     assert conf.new_secret(str(path), 12) and len(path.read_text()) == 12
     assert not conf.new_secret(str(path), 99) and len(path.read_text()) == 12
     assert _mode(path.parent) == 0o700
-    module = (REPO / "playbooks/library/spbe_secret.py").read_text()
-    assert "from ansible.module_utils.spbe_configure import new_secret" in module
 
 
 RECORDS: list[Any] = [

@@ -39,6 +39,8 @@ class Docker:
             if tuple(argv[:len(prefix)]) == prefix:
                 rc, out = replies.pop(0) if len(replies) > 1 else replies[0]
                 return subprocess.CompletedProcess(list(argv), rc, out if rc == 0 else "", "" if rc == 0 else out)
+        if tuple(argv[:3]) == ("docker", "container", "inspect"):  # every one asked exists
+            return subprocess.CompletedProcess(list(argv), 0, "".join(f"/{n} true \n" for n in argv[argv.index("--") + 1:]), "")
         return subprocess.CompletedProcess(list(argv), 0, "", "")
 
     def ran(self, *prefix: str) -> list[list[str]]:
