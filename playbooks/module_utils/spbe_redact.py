@@ -9,7 +9,9 @@ the support bundle of ``spbe_support``):
 - ``PERSONAL``: personal data found in any app (e-mail addresses, Indonesian phone numbers,
   NIK: the 16-digit population number); ``personal_rules(extra)`` adds an entry's own rules
   (``support.redact``: checked by the controller, no nested repetition);
-  ``redact_personal(text, rules)`` replaces each match by ``[NAME]``.
+  ``redact_personal(text, rules)`` replaces each match by ``[NAME]``;
+- ``redact_tree(value, ...)``: the same for the strings of a JSON value (facts the target
+  reports as numbers stay numbers).
 """
 
 import os
@@ -66,3 +68,15 @@ def redact_personal(text, rules):
 def redact(text, secrets, rules):
     """Secrets first (a secret may look like personal data), then personal data."""
     return redact_personal(redact_secrets(text, secrets), rules)
+
+
+def redact_tree(value, secrets, rules):
+    """A JSON value with every string (keys too) redacted; numbers, booleans and null kept as
+    they are (a disk of 62,812,345,678 bytes is not a phone number)."""
+    if isinstance(value, str):
+        return redact(value, secrets, rules)
+    if isinstance(value, dict):
+        return {redact(str(k), secrets, rules): redact_tree(v, secrets, rules) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_tree(v, secrets, rules) for v in value]
+    return value

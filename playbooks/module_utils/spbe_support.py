@@ -154,8 +154,6 @@ def collect(request):
         if state.get("exists"):
             raw[f"logs/{component}.log"] = log_tail(name, request.get("since_s", 86400),
                                                     request.get("max_log_bytes", 1 << 20))
-    raw["containers.json"] = json.dumps(states, indent=1, sort_keys=True)
-    raw["host.json"] = json.dumps(host_facts(request["app_dir"]), indent=1, sort_keys=True)
     for name, text in (request.get("docs") or {}).items():
         raw[str(name)] = str(text)
     files = {}
@@ -164,6 +162,11 @@ def collect(request):
         clean = redaction.redact(text, secrets, rules)
         count += clean != text
         files[name] = clean
+    # the facts gathered here are redacted as values, not as text: only their strings
+    for name, facts in (("containers.json", states), ("host.json", host_facts(request["app_dir"]))):
+        clean = redaction.redact_tree(facts, secrets, rules)
+        count += clean != facts
+        files[name] = json.dumps(clean, indent=1, sort_keys=True)
     return {"files": files, "redactions": count}
 
 

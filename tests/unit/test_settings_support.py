@@ -194,6 +194,25 @@ def test_support_collection_redacts_every_file_on_the_target(tmp_path: Path) -> 
     assert json.loads(answer["files"]["host.json"])["disks"]
 
 
+def test_support_facts_are_redacted_as_values_so_numbers_stay_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # CI's disk once measured 628... bytes: redacted as text, it became "[phone]"
+    sys.path.insert(0, str(REPO / "playbooks" / "module_utils"))
+    try:
+        import spbe_support
+    finally:
+        sys.path.pop(0)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "DB_PASSWORD").write_text("Sup3r-S3cret-Value\n")
+    facts = {"disks": [{"path": "/", "total": 62812345678, "used": 3201234567890123, "free": 0}],
+             "os": "Debian with Sup3r-S3cret-Value", "load": ["0.81", "62812345678"]}
+    monkeypatch.setattr(spbe_support, "host_facts", lambda app_dir: facts)
+    answer = spbe_support.collect({"app_dir": str(tmp_path), "containers": []})
+    host = json.loads(answer["files"]["host.json"])
+    assert host["disks"] == facts["disks"]
+    assert host["os"] == "Debian with [secret DB_PASSWORD]" and host["load"] == ["0.81", "[phone]"]
+    assert answer["redactions"] == 1
+
+
 # ---------------------------------------------------------------- the bundle file
 
 
