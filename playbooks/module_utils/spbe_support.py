@@ -154,18 +154,27 @@ def collect(request):
         if state.get("exists"):
             raw[f"logs/{component}.log"] = log_tail(name, request.get("since_s", 86400),
                                                     request.get("max_log_bytes", 1 << 20))
+    trees = {"containers.json": states, "host.json": host_facts(request["app_dir"])}
     for name, text in (request.get("docs") or {}).items():
-        raw[str(name)] = str(text)
+        name, text = str(name), str(text)
+        if name.endswith(".json"):
+            try:
+                trees[name] = json.loads(text)
+                continue
+            except ValueError:
+                pass
+        raw[name] = text
     files = {}
     count = 0
     for name, text in raw.items():
         clean = redaction.redact(text, secrets, rules)
         count += clean != text
         files[name] = clean
-    # the facts gathered here are redacted as values, not as text: only their strings
-    for name, facts in (("containers.json", states), ("host.json", host_facts(request["app_dir"]))):
-        clean = redaction.redact_tree(facts, secrets, rules)
-        count += clean != facts
+    # JSON is redacted as values, not as text: only its strings (a number stays a number and
+    # the file stays JSON)
+    for name, tree in trees.items():
+        clean = redaction.redact_tree(tree, secrets, rules)
+        count += clean != tree
         files[name] = json.dumps(clean, indent=1, sort_keys=True)
     return {"files": files, "redactions": count}
 

@@ -189,7 +189,7 @@ def test_support_collection_redacts_every_file_on_the_target(tmp_path: Path) -> 
     (tmp_path / "secrets" / "SECRET_KEY").write_text("Sup3r-S3cret-Value\n")
     answer = spbe_support.collect({"app_dir": str(tmp_path), "containers": [], "docs": {
         "history.json": '{"cause": "login with Sup3r-S3cret-Value by ani@example.go.id"}'}})
-    assert answer["files"]["history.json"] == '{"cause": "login with [secret SECRET_KEY] by [email]"}'
+    assert json.loads(answer["files"]["history.json"]) == {"cause": "login with [secret SECRET_KEY] by [email]"}
     assert answer["redactions"] == 1 and {"containers.json", "host.json"} <= set(answer["files"])
     assert json.loads(answer["files"]["host.json"])["disks"]
 
@@ -206,11 +206,14 @@ def test_support_facts_are_redacted_as_values_so_numbers_stay_numbers(tmp_path: 
     facts = {"disks": [{"path": "/", "total": 62812345678, "used": 3201234567890123, "free": 0}],
              "os": "Debian with Sup3r-S3cret-Value", "load": ["0.81", "62812345678"]}
     monkeypatch.setattr(spbe_support, "host_facts", lambda app_dir: facts)
-    answer = spbe_support.collect({"app_dir": str(tmp_path), "containers": []})
+    answer = spbe_support.collect({"app_dir": str(tmp_path), "containers": [], "docs": {
+        "history.json": '{"bytes": 62812345678, "cause": "by 0812-3456-7890"}', "run.log": "bytes 62812345678"}})
     host = json.loads(answer["files"]["host.json"])
     assert host["disks"] == facts["disks"]
     assert host["os"] == "Debian with [secret DB_PASSWORD]" and host["load"] == ["0.81", "[phone]"]
-    assert answer["redactions"] == 1
+    assert json.loads(answer["files"]["history.json"]) == {"bytes": 62812345678, "cause": "by [phone]"}
+    assert answer["files"]["run.log"] == "bytes [phone]"  # a log is text: redacted as text
+    assert answer["redactions"] == 3
 
 
 # ---------------------------------------------------------------- the bundle file
