@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "secrets": ("ops_cmd", "secrets_group", "Rotate a secret the app allows; your sealing and recovery keys."),
     "tls": ("tls_cmd", "tls", "The TLS certificate of an app on the Pemda's domain (tls set)."),
     "uninstall": ("ops_cmd", "uninstall", "Remove an app from a target (data stays unless --delete-data)."),
+    "prune": ("ops_cmd", "prune", "Give back the disk of an app's old releases on a target (keeps the newest)."),
     "regulation": ("regulation_cmd", "regulation", "Regulations named by catalog releases (list, show)."),
     "fleet": ("fleet_cmd", "fleet", "Many targets at once: fleet status, fleet upgrade."),
     "plan": ("plan_cmd", "plan", "Who must upgrade for a regulation or version, what each ships (read-only)."),

@@ -1,5 +1,5 @@
-"""``spbe-share backup`` (+ ``list``, ``fetch``, ``schedule``), ``restore``, ``uninstall``:
-thin wrappers over :mod:`spbe_share.ops.backups`, ``.restore`` and ``.uninstall``."""
+"""``spbe-share backup`` (+ ``list``, ``fetch``, ``schedule``), ``restore``, ``uninstall``, ``prune``:
+thin wrappers over :mod:`spbe_share.ops.backups`, ``.restore``, ``.uninstall`` and ``.prune``."""
 
 from __future__ import annotations
 
@@ -310,3 +310,51 @@ def secrets_recovery_key(ws: Any, out: Path, label: str) -> None:
     key = add_recovery_key(ws, out=out, label=label)
     click.echo(f"recovery key written to {out} (0600); its public key {key.recipient} is now sealed to")
     info("secrets sealed earlier are not: take a new backup of each app")
+
+
+@click.command("prune")
+@click.argument("app")
+@click.option("--target", "-t", "target", required=True, help=TARGET_HELP)
+@click.option("--keep", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Releases to keep: the serving one and the newest others that served (rollback finds them).")
+@click.option("--blob-grace", "blob_grace", type=click.IntRange(0, 8760), default=24, show_default=True,
+              metavar="HOURS", help="Blobs younger than this stay (another app's ship may be under way).")
+@click.option("--dry-run", is_flag=True, help="Say what would go, remove nothing.")
+@click.option("--break-lock", is_flag=True, help="Break a lock left by a dead operation (audited).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (scripts).")
+@json_option
+@click.pass_obj
+def prune(ws: Any, app: str, target: str, keep: int, blob_grace: int, dry_run: bool, break_lock: bool, yes: bool,
+          as_json: bool) -> None:
+    """Give back the disk of APP's old releases on a target: their images, bundle files and
+    blobs. The serving release and the newest others that served stay (--keep); the others can
+    no longer be rolled back to. Release records stay: history still shows every release."""
+    from ..ops.prune import prune as do_prune
+    from ..remote.interrupts import interrupts
+
+    if not dry_run:
+        _confirm(f"Remove the releases of {app} on {target} but the {keep} newest that served?"
+                 " (those can no longer be rolled back to)", yes=yes, what="prune")
+    ctx = _ctx(ws, as_json)
+    with interrupts(ctx.cancel):
+        r = do_prune(ctx, app=app, target_name=target, keep=keep, dry_run=dry_run, blob_grace_s=blob_grace * 3600,
+                     break_lock=break_lock)
+    if as_json:
+        emit_json(r.as_dict())
+        return
+    s = r.stats
+    kept, gone, size = ", ".join(r.keep), ", ".join(r.gone) or "-", _human(s.bytes)
+    images, files, blobs = len(s.images), len(s.files), s.blobs
+    images_size, files_size, blobs_size = _human(s.images_bytes), _human(s.files_bytes), _human(s.blobs_bytes)
+    if r.dry_run:
+        click.echo(f"{r.app} on {r.target}: kept {kept}; would free {size} (versions {gone}: {images} images"
+                   f" {images_size}, {files} files {files_size}, {blobs} blobs {blobs_size}); nothing was removed")
+    else:
+        click.echo(f"{r.app} on {r.target}: kept {kept}; freed {size} (versions {gone}: {images} images"
+                   f" {images_size}, {files} files {files_size}, {blobs} blobs {blobs_size})")
+    for k in s.images_kept:
+        image = k.id[7:19]
+        click.echo(f"  image {image} kept: {k.why}")
+    if s.blobs_young:
+        click.echo(f"  {s.blobs_young} blobs younger than {blob_grace} h kept (a ship may be under way; --blob-grace)")
+    info(f"log: {r.run_dir}")

@@ -81,7 +81,8 @@ class AppState:
             )
         if name in self.deploys:
             return self.deploys[name]
-        why = self.deploy_problems.get(name, "the file is missing")
+        why = self.deploy_problems.get(name, "the file is missing (`spbe-share prune` removes the deploy specs of the"
+                                             " releases it does not keep: that release can only be installed again)")
         raise RemoteFailed(f"{self.target}: deploy spec {name} of {what}: {why}")
 
     def backup(self, backup_id: str) -> BackupRow | None:

@@ -6,8 +6,9 @@ rendered config files, the secrets to generate (names and lengths only, never va
 network, volumes and containers, the health checks and the backup spec of that release. A
 rollback (manual, or automatic after a failed upgrade, or after a killed controller) needs
 nothing else: not the old bundle, not the catalog, not the workspace that installed it. The
-images stay in the target's engine (nothing prunes them), and their blobs stay in
-``<root>/blobs`` so a pruned image can be loaded again.
+images stay in the target's engine and their blobs in ``<root>/blobs`` until ``spbe-share
+prune`` removes a release's deploy spec (it never removes an image or blob a deploy spec that
+stays names).
 
 Config files hold values, never secrets (secrets are separate files mounted read-only).
 

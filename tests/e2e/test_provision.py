@@ -33,9 +33,10 @@ from simdc import REPO, E2EWorkspace, donor_kode, interrupt_cli
 from test_upgrade import build_bundles
 
 sys.path.insert(0, str(REPO / "bench"))
-import bench_slowlink  # noqa: E402 - its smoke run is the last test below
+import bench_slowlink  # noqa: E402 - its smoke run is the slow-link test below
 
 from spbe_share.errors import ExitCode  # noqa: E402
+from spbe_share.targets.inventory import DEFAULT_ROOT  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -328,7 +329,7 @@ def test_preflight_passes_after_provisioning(bare_server: BareServer, bws: E2EWo
 
 def test_install_e_office_and_reach_healthz(bare_server: BareServer, bws: E2EWorkspace,
                                             releases: dict[str, Path]) -> None:
-    """Also the first row of bench/bench_slowlink.py's table (its smoke run is the last test):
+    """Also the first row of bench/bench_slowlink.py's table (its smoke run is the slow-link test):
     timed with the bytes that crossed the link, on the fast link."""
     row, proc = bench_slowlink.timed(
         bare_server, f"fresh install {FROM}", lambda: bws.cli(
@@ -402,3 +403,53 @@ def test_slow_link_no_op_install_and_upgrade(bare_server: BareServer, bws: E2EWo
             assert json.loads(r.read())["version"] == TO
     history = json.loads(bws.cli("history", APP, "--target", bare_server.name, "--json").stdout)
     assert history["current"] == TO and history["lock"] is None
+
+
+def test_prune_gives_back_the_old_release_in_the_servers_own_engine(bare_server: BareServer, bws: E2EWorkspace
+                                                                   ) -> None:  # fmt: skip
+    """After the upgrade above 1.1.0 serves and 1.0.0 is the release to roll back to. `prune
+    --keep 1` (here, where the engine is the server's own and no other test's images live):
+    the dry run changes nothing; then 1.0.0's deploy spec, bundle files and the images only it
+    named leave the engine, with their blobs; 1.1.0's stay and serve; history still shows the
+    1.0.0 install; a rollback to it is refused, naming prune."""
+    app_dir = bare_server.path(f"{DEFAULT_ROOT}/apps/{APP}")
+    blobs = bare_server.path(f"{DEFAULT_ROOT}/blobs/sha256")
+    old_deploy = next((app_dir / "deploys").glob(f"*-{FROM}.json"))
+    new_deploy = next((app_dir / "deploys").glob(f"*-{TO}.json"))
+    old_ids = {i["config"] for i in json.loads(old_deploy.read_text())["images"]}
+    new_images = json.loads(new_deploy.read_text())["images"]
+    new_ids = {i["config"] for i in new_images}
+    only_old = old_ids - new_ids
+    assert only_old, "1.0.0 and 1.1.0 share every image: nothing for prune to show"
+
+    def present(image: str) -> bool:
+        return bare_server.exec("docker", "image", "inspect", image, check=False).returncode == 0
+
+    assert all(present(i) for i in old_ids | new_ids)
+    said = bws.cli("prune", APP, "--target", bare_server.name, "--keep", "1", "--dry-run").stdout
+    assert f"kept {TO}; would free " in said and f"versions {FROM}:" in said, said
+    dry = json.loads(bws.cli("prune", APP, "--target", bare_server.name, "--keep", "1", "--blob-grace", "0",
+                             "--dry-run", "--json").stdout)
+    assert (dry["dry_run"], dry["keep"], dry["versions_gone"]) == (True, [TO], [FROM])
+    assert {i["id"] for i in dry["images"]} == only_old and dry["bytes"] > 0
+    assert old_deploy.exists() and (app_dir / "bundles" / FROM).is_dir() and all(present(i) for i in only_old)
+
+    done = json.loads(bws.cli("prune", APP, "--target", bare_server.name, "--keep", "1", "--blob-grace", "0",
+                              "--yes", "--json").stdout)
+    assert {i["id"] for i in done["images"]} == only_old and done["blobs"] > 0
+    assert f"deploys/{old_deploy.name}" in done["files"] and f"bundles/{FROM}" in done["files"]
+    assert not old_deploy.exists() and not (app_dir / "bundles" / FROM).exists()
+    assert not any(present(i) for i in only_old) and all(present(i) for i in new_ids)
+    for i in only_old:  # the config blob of each image that went
+        assert not [p for p in blobs.iterdir() if p.name.startswith(i.split(":", 1)[1])]
+    for img in new_images:  # 1.1.0 could be loaded again from what stays
+        for d in [img["config"], *img["layers"]]:
+            assert [p for p in blobs.iterdir() if p.name.startswith(d.split(":", 1)[1])], d
+    row = next(r for r in json.loads(bws.cli("status", "--target", bare_server.name, "--json").stdout)
+               if r["app"] == APP)
+    assert (row["version"], row["health"]) == (TO, "healthy"), row
+    history = json.loads(bws.cli("history", APP, "--target", bare_server.name, "--json").stdout)
+    assert [(a["operation"], a["version"]) for a in history["attempts"]][:1] == [("install", FROM)]
+    refused = bws.cli("rollback", APP, "--target", bare_server.name, "--dry-run", check=False)
+    assert refused.returncode == 8 and "spbe-share prune" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -1,0 +1,114 @@
+"""``spbe-share prune``: give back the disk of an app's old releases on a target, on the core
+(:mod:`.core`), under the app's lock.
+
+The serving release and the newest others that served stay (``keep`` in all,
+:func:`~spbe_share.plans.prune.prune_plan`); of the other versions the deploy spec (that
+release can no longer be brought back by ``rollback``), the bundle files and the images go,
+then the blobs nothing names any more (``playbooks/prune.yml``,
+``module_utils/spbe_prune.py``). Release records stay: ``history`` still shows every attempt.
+``dry_run`` says what would go and removes nothing. An app across several hosts is refused
+(exit 2) before anything changes; an unfinished upgrade or rollback too (exit 8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InvalidInput, NotFound, RemoteFailed
+from ..plans.prune import DEFAULT_GRACE_S, MAX_GRACE_S, MAX_KEEP, prune_plan
+from ..remote.outcome import host_data
+from .checks import checked_target, read_state, refuse_spread, require_slug
+from .context import OpContext
+from .core import new_lock, operation, run_locked
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrunedImage(_Strict):
+    id: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    bytes: int = Field(ge=0)
+
+
+class KeptImage(_Strict):
+    id: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    why: str = Field(max_length=600)
+
+
+class PruneStats(_Strict):
+    """What ``prune.yml`` publishes (``spbe_prune``); from the target: untrusted."""
+
+    check: bool
+    keep: list[str] = Field(max_length=MAX_KEEP)
+    files: list[str] = Field(max_length=100000)
+    files_bytes: int = Field(ge=0)
+    images: list[PrunedImage] = Field(max_length=10000)
+    images_kept: list[KeptImage] = Field(max_length=10000)
+    images_bytes: int = Field(ge=0)
+    blobs: int = Field(ge=0)
+    blobs_bytes: int = Field(ge=0)
+    blobs_young: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+
+@dataclass
+class PruneResult:
+    app: str
+    target: str
+    dry_run: bool
+    keep: list[str]
+    gone: list[str]
+    stats: PruneStats
+    run_dir: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"app": self.app, "target": self.target, "dry_run": self.dry_run, "keep": self.keep,
+                "versions_gone": self.gone, **self.stats.model_dump(exclude={"check", "keep"}),
+                "run_dir": str(self.run_dir)}
+
+
+def prune(ctx: OpContext, *, app: str, target_name: str, keep: int, dry_run: bool = False,
+          blob_grace_s: int = DEFAULT_GRACE_S, break_lock: bool = False) -> PruneResult:
+    """Prune ``app``'s releases on ``target_name`` but the ``keep`` newest that served; blobs
+    younger than ``blob_grace_s`` stay (a ship of another app may be under way: it comes
+    before that app's playbook and lock)."""
+    with operation(ctx, name="prune", app=app, target=target_name) as op:
+        require_slug(app, what="app")
+        if not 1 <= keep <= MAX_KEEP:
+            raise InvalidInput(f"--keep: {keep} is not a number of releases from 1 to {MAX_KEEP}")
+        if not 0 <= blob_grace_s <= MAX_GRACE_S:
+            raise InvalidInput(f"--blob-grace: {blob_grace_s} seconds is not from 0 to {MAX_GRACE_S}")
+        target = checked_target(ctx, target_name)
+        refuse_spread(ctx, target, app=app, what="prune")
+        st = read_state(ctx, target=target, app=app)
+        if st.current is None:
+            raise NotFound(f"{app} is not installed on {target.name}")
+        if st.journal is not None and st.journal.state == "running":
+            raise RemoteFailed(f"{target.name}: an unfinished {st.journal.operation} of {app} must be finished first"
+                               f" (started {st.journal.started} by {st.journal.who}; `spbe-share recover`)")
+        plan = prune_plan(st.releases, st.current, keep=keep)
+        op.note(keep=plan.keep, versions_gone=plan.gone, dry_run=dry_run)
+        run = run_locked(
+            ctx, op, playbook="prune.yml", target=target,
+            extravars={"spbe_target": target.name, "spbe_root": target.root, "spbe_app": app,
+                       "spbe_prune_keep": plan.keep, "spbe_prune_check": dry_run,
+                       "spbe_prune_grace_s": blob_grace_s},
+            lock=new_lock(ctx, operation=f"prune {app}"), break_lock=break_lock, attempt=None,
+        )
+        done = host_data(run, target=target.name, key="spbe_prune", model=PruneStats)
+        if done.keep != sorted(plan.keep):
+            asked = sorted(plan.keep)
+            raise RemoteFailed(f"{target.name}: prune kept {done.keep}, not the versions asked ({asked})")
+        op.note(files=len(done.files), images=len(done.images), blobs=done.blobs, bytes=done.bytes,
+                run=str(run.run_dir))
+        return PruneResult(app=app, target=target.name, dry_run=dry_run, keep=plan.keep, gone=plan.gone,
+                           stats=done, run_dir=run.run_dir)
+
+
+__all__ = ["PruneResult", "PruneStats", "prune"]
