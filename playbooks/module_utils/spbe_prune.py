@@ -20,7 +20,10 @@ its files, ``<stamp>-<version>`` and ``<version>``):
    before its playbook and its lock). Only ``<hex>`` and ``<hex>.zst`` files are touched.
 
 Nothing is followed through a symbolic link: a link where a folder was is removed as a link.
-``check``: says what would go, removes nothing. Answers what went (or would), and the bytes.
+``check``: says what would go, removes nothing. Answers what went (or would), and the bytes:
+an image's size counts the layers it shares with images that stay (docker's ``Size``), so
+``bytes`` is an upper bound; ``disk_freed`` is measured (the free space of the filesystems of
+``<root>`` and of Docker's root folder, before and after; other writers meanwhile blur it).
 """
 
 from __future__ import annotations
@@ -203,6 +206,24 @@ def named_elsewhere(root: str, gone: Iterable[str]) -> tuple[set[str], set[str]]
     return images, digests
 
 
+def free_bytes(runner: Runner, root: str) -> int:
+    """Free bytes of the filesystems holding ``root`` and Docker's root folder (each once)."""
+    paths = [root]
+    p = runner(["docker", "info", "--format", "{{.DockerRootDir}}"], 60)
+    if p.returncode == 0 and p.stdout.strip().startswith("/"):
+        paths.append(p.stdout.strip())
+    seen, total = set(), 0
+    for path in paths:
+        try:
+            dev = os.stat(path).st_dev
+            if dev not in seen:
+                seen.add(dev)
+                total += shutil.disk_usage(path).free
+        except OSError:
+            continue
+    return total
+
+
 def prune(request: dict, runner: Runner = docker_run, now: float | None = None) -> dict:
     """Remove what ``keep`` does not cover (see the module's docstring); what went, or would."""
     root, app_dir = str(request["root"]), str(request["app_dir"])
@@ -213,6 +234,7 @@ def prune(request: dict, runner: Runner = docker_run, now: float | None = None) 
     grace_s = float(request.get("grace_s", DEFAULT_GRACE_S))
     now = time.time() if now is None else now
 
+    free_before = None if check else free_bytes(runner, root)
     deploys, bundles = old_files(app_dir, keep)
     candidates: set[str] = set()
     for path in deploys:
@@ -273,7 +295,8 @@ def prune(request: dict, runner: Runner = docker_run, now: float | None = None) 
         if not check:
             os.unlink(path)
     rel = [os.path.relpath(p, app_dir) for p in deploys + bundles]
+    freed = None if free_before is None else max(0, free_bytes(runner, root) - free_before)
     return {"check": check, "keep": sorted(keep), "files": rel, "files_bytes": files_bytes,
             "images": removed_images, "images_kept": kept_images, "images_bytes": freed_images,
             "blobs": blobs, "blobs_bytes": blob_bytes, "blobs_young": young,
-            "bytes": files_bytes + freed_images + blob_bytes}
+            "bytes": files_bytes + freed_images + blob_bytes, "disk_freed": freed}

@@ -199,7 +199,8 @@ def conditions(record: dict, thresholds: dict, now: dt.datetime) -> list[dict]:
     pct = disk.get("used_percent")
     if isinstance(pct, (int, float)) and pct >= thresholds["disk_percent"]:
         out.append({"key": "disk", "app": None,
-                    "message": f"disk of {disk.get('path')} {pct:g}% used (threshold {thresholds['disk_percent']:g}%)"})
+                    "message": f"disk of {disk.get('path')} {pct:g}% used (threshold {thresholds['disk_percent']:g}%);"
+                               " old releases' images: `spbe-share prune APP --target TARGET --dry-run`"})
     elif disk.get("error"):
         out.append({"key": "disk", "app": None, "message": f"disk of {disk.get('path')}: {disk['error']}"})
     for a in record.get("apps") or []:

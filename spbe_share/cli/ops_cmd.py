@@ -347,10 +347,11 @@ def prune(ws: Any, app: str, target: str, keep: int, blob_grace: int, dry_run: b
     images, files, blobs = len(s.images), len(s.files), s.blobs
     images_size, files_size, blobs_size = _human(s.images_bytes), _human(s.files_bytes), _human(s.blobs_bytes)
     if r.dry_run:
-        click.echo(f"{r.app} on {r.target}: kept {kept}; would free {size} (versions {gone}: {images} images"
+        click.echo(f"{r.app} on {r.target}: kept {kept}; would free up to {size} (versions {gone}: {images} images"
                    f" {images_size}, {files} files {files_size}, {blobs} blobs {blobs_size}); nothing was removed")
     else:
-        click.echo(f"{r.app} on {r.target}: kept {kept}; freed {size} (versions {gone}: {images} images"
+        freed = _human(s.disk_freed)
+        click.echo(f"{r.app} on {r.target}: kept {kept}; freed {freed} of disk (versions {gone}: {images} images"
                    f" {images_size}, {files} files {files_size}, {blobs} blobs {blobs_size})")
     for k in s.images_kept:
         image = k.id[7:19]

@@ -33,7 +33,8 @@ class _Strict(BaseModel):
 class PrunedImage(_Strict):
     id: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     tags: list[str] = Field(default_factory=list, max_length=100)
-    bytes: int = Field(ge=0)
+    bytes: int = Field(ge=0)  # an upper bound: an image's size counts layers shared with images that stay
+    disk_freed: int | None = Field(default=None, ge=0)  # measured on the target (None: a dry run)
 
 
 class KeptImage(_Strict):
@@ -54,7 +55,8 @@ class PruneStats(_Strict):
     blobs: int = Field(ge=0)
     blobs_bytes: int = Field(ge=0)
     blobs_young: int = Field(ge=0)
-    bytes: int = Field(ge=0)
+    bytes: int = Field(ge=0)  # an upper bound: an image's size counts layers shared with images that stay
+    disk_freed: int | None = Field(default=None, ge=0)  # measured on the target (None: a dry run)
 
 
 @dataclass

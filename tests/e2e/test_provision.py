@@ -427,7 +427,7 @@ def test_prune_gives_back_the_old_release_in_the_servers_own_engine(bare_server:
 
     assert all(present(i) for i in old_ids | new_ids)
     said = bws.cli("prune", APP, "--target", bare_server.name, "--keep", "1", "--dry-run").stdout
-    assert f"kept {TO}; would free " in said and f"versions {FROM}:" in said, said
+    assert f"kept {TO}; would free up to " in said and f"versions {FROM}:" in said, said
     dry = json.loads(bws.cli("prune", APP, "--target", bare_server.name, "--keep", "1", "--blob-grace", "0",
                              "--dry-run", "--json").stdout)
     assert (dry["dry_run"], dry["keep"], dry["versions_gone"]) == (True, [TO], [FROM])
@@ -437,6 +437,7 @@ def test_prune_gives_back_the_old_release_in_the_servers_own_engine(bare_server:
     done = json.loads(bws.cli("prune", APP, "--target", bare_server.name, "--keep", "1", "--blob-grace", "0",
                               "--yes", "--json").stdout)
     assert {i["id"] for i in done["images"]} == only_old and done["blobs"] > 0
+    assert done["disk_freed"] > 0 and dry["disk_freed"] is None
     assert f"deploys/{old_deploy.name}" in done["files"] and f"bundles/{FROM}" in done["files"]
     assert not old_deploy.exists() and not (app_dir / "bundles" / FROM).exists()
     assert not any(present(i) for i in only_old) and all(present(i) for i in new_ids)

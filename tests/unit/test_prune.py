@@ -59,12 +59,15 @@ class FakeDocker:
 
     def __init__(self, images: dict[str, tuple[list[str], list[str], int]], containers: dict[str, str]) -> None:
         self.images, self.containers = images, containers
+        self.root_dir = "/"
         self.calls: list[list[str]] = []
 
     def __call__(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
         a = list(argv)
         self.calls.append(a)
         ok = lambda out="": subprocess.CompletedProcess(a, 0, out, "")  # noqa: E731
+        if a[:2] == ["docker", "info"]:
+            return ok(self.root_dir + "\n")
         if a[:3] == ["docker", "image", "ls"]:
             return ok("\n".join(self.images))
         if a[:3] == ["docker", "image", "inspect"]:
@@ -145,6 +148,7 @@ def test_the_versions_not_kept_lose_their_deploy_spec_bundle_images_and_blobs(wo
     assert (done["blobs"], done["blobs_bytes"], done["blobs_young"]) == (1, 100, 1)
     assert young.exists() and stray.read_text() == "mine"
     assert done["bytes"] == done["files_bytes"] + 5000 + 100
+    assert isinstance(done["disk_freed"], int) and done["disk_freed"] >= 0  # measured (the fake images weigh nothing)
 
 
 def test_an_image_a_container_was_made_from_or_a_staying_spec_names_is_kept(world: tuple[Path, Path, FakeDocker]
@@ -167,6 +171,7 @@ def test_check_mode_says_what_would_go_and_removes_nothing(world: tuple[Path, Pa
     before = sorted(str(p) for p in root.rglob("*"))
     done = m.prune({"root": str(root), "app_dir": str(app), "keep": ["1.1.1"], "check": True}, docker, now=1_000_000)
     assert done["check"] and len(done["files"]) == 6 and len(done["images"]) == 2 and done["blobs"] == 2
+    assert done["disk_freed"] is None
     assert sorted(str(p) for p in root.rglob("*")) == before and len(docker.images) == 4
     assert not any(c[:3] == ["docker", "image", "rm"] for c in docker.calls)
 
