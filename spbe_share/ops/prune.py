@@ -6,8 +6,9 @@ The serving release and the newest others that served stay (``keep`` in all,
 release can no longer be brought back by ``rollback``), the bundle files and the images go,
 then the blobs nothing names any more (``playbooks/prune.yml``,
 ``module_utils/spbe_prune.py``). Release records stay: ``history`` still shows every attempt.
-``dry_run`` says what would go and removes nothing. An app across several hosts is refused
-(exit 2) before anything changes; an unfinished upgrade or rollback too (exit 8).
+``dry_run`` says what would go and removes nothing. An app across several hosts: every host
+with a part of it prunes its own (the first host holds the lock; the same versions stay
+everywhere). An unfinished upgrade or rollback is refused (exit 8) before anything changes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import InvalidInput, NotFound, RemoteFailed
 from ..plans.prune import DEFAULT_GRACE_S, MAX_GRACE_S, MAX_KEEP, prune_plan
 from ..remote.outcome import host_data
-from .checks import checked_target, read_state, refuse_spread, require_slug
+from .checks import checked_target, read_state, require_slug, spread_parts
 from .context import OpContext
 from .core import new_lock, operation, run_locked
 
@@ -59,6 +60,25 @@ class PruneStats(_Strict):
     disk_freed: int | None = Field(default=None, ge=0)  # measured on the target (None: a dry run)
 
 
+def merged(per_host: dict[str, PruneStats]) -> PruneStats:
+    """The hosts' figures together (several hosts: each file named ``<host>:<file>``)."""
+    if len(per_host) == 1:
+        return next(iter(per_host.values()))
+    first = next(iter(per_host.values()))
+    freed = [s.disk_freed for s in per_host.values()]
+    return PruneStats(
+        check=first.check, keep=first.keep,
+        files=[f"{h}:{f}" for h, s in per_host.items() for f in s.files],
+        files_bytes=sum(s.files_bytes for s in per_host.values()),
+        images=[i for s in per_host.values() for i in s.images],
+        images_kept=[i for s in per_host.values() for i in s.images_kept],
+        images_bytes=sum(s.images_bytes for s in per_host.values()),
+        blobs=sum(s.blobs for s in per_host.values()), blobs_bytes=sum(s.blobs_bytes for s in per_host.values()),
+        blobs_young=sum(s.blobs_young for s in per_host.values()), bytes=sum(s.bytes for s in per_host.values()),
+        disk_freed=None if None in freed else sum(f or 0 for f in freed),
+    )
+
+
 @dataclass
 class PruneResult:
     app: str
@@ -66,13 +86,16 @@ class PruneResult:
     dry_run: bool
     keep: list[str]
     gone: list[str]
-    stats: PruneStats
+    stats: PruneStats  # every host's together
+    hosts: dict[str, PruneStats]  # by inventory host name (one host: the target's name)
     run_dir: Path
 
     def as_dict(self) -> dict[str, Any]:
-        return {"app": self.app, "target": self.target, "dry_run": self.dry_run, "keep": self.keep,
-                "versions_gone": self.gone, **self.stats.model_dump(exclude={"check", "keep"}),
-                "run_dir": str(self.run_dir)}
+        out = {"app": self.app, "target": self.target, "dry_run": self.dry_run, "keep": self.keep,
+               "versions_gone": self.gone, **self.stats.model_dump(exclude={"check", "keep"})}
+        if len(self.hosts) > 1:
+            out["hosts"] = {h: s.model_dump(exclude={"check", "keep"}) for h, s in self.hosts.items()}
+        return {**out, "run_dir": str(self.run_dir)}
 
 
 def prune(ctx: OpContext, *, app: str, target_name: str, keep: int, dry_run: bool = False,
@@ -87,7 +110,8 @@ def prune(ctx: OpContext, *, app: str, target_name: str, keep: int, dry_run: boo
         if not 0 <= blob_grace_s <= MAX_GRACE_S:
             raise InvalidInput(f"--blob-grace: {blob_grace_s} seconds is not from 0 to {MAX_GRACE_S}")
         target = checked_target(ctx, target_name)
-        refuse_spread(ctx, target, app=app, what="prune")
+        parts = spread_parts(ctx, target, app=app)  # several hosts: each prunes its part
+        hosts = [p.host for p in parts or () if p.components or p.lock_host]
         st = read_state(ctx, target=target, app=app)
         if st.current is None:
             raise NotFound(f"{app} is not installed on {target.name}")
@@ -96,21 +120,29 @@ def prune(ctx: OpContext, *, app: str, target_name: str, keep: int, dry_run: boo
                                f" (started {st.journal.started} by {st.journal.who}; `spbe-share recover`)")
         plan = prune_plan(st.releases, st.current, keep=keep)
         op.note(keep=plan.keep, versions_gone=plan.gone, dry_run=dry_run)
+        extravars: dict[str, Any] = {
+            "spbe_target": target.name, "spbe_root": target.root, "spbe_app": app, "spbe_prune_keep": plan.keep,
+            "spbe_prune_check": dry_run, "spbe_prune_grace_s": blob_grace_s}
+        host_vars = None
+        if hosts:
+            extravars["spbe_play_hosts"] = [h.name for h in hosts]
+            host_vars = {h.name: {"spbe_root": h.root} for h in hosts}
         run = run_locked(
-            ctx, op, playbook="prune.yml", target=target,
-            extravars={"spbe_target": target.name, "spbe_root": target.root, "spbe_app": app,
-                       "spbe_prune_keep": plan.keep, "spbe_prune_check": dry_run,
-                       "spbe_prune_grace_s": blob_grace_s},
+            ctx, op, playbook="prune.yml", target=target, extravars=extravars,
             lock=new_lock(ctx, operation=f"prune {app}"), break_lock=break_lock, attempt=None,
+            hosts=hosts, host_vars=host_vars,
         )
-        done = host_data(run, target=target.name, key="spbe_prune", model=PruneStats)
-        if done.keep != sorted(plan.keep):
-            asked = sorted(plan.keep)
-            raise RemoteFailed(f"{target.name}: prune kept {done.keep}, not the versions asked ({asked})")
-        op.note(files=len(done.files), images=len(done.images), blobs=done.blobs, bytes=done.bytes,
+        per_host = {}
+        for name in [h.name for h in hosts] or [target.name]:
+            done = per_host[name] = host_data(run, target=name, key="spbe_prune", model=PruneStats)
+            if done.keep != sorted(plan.keep):
+                asked = sorted(plan.keep)
+                raise RemoteFailed(f"{name}: prune kept {done.keep}, not the versions asked ({asked})")
+        total = merged(per_host)
+        op.note(files=len(total.files), images=len(total.images), blobs=total.blobs, bytes=total.bytes,
                 run=str(run.run_dir))
         return PruneResult(app=app, target=target.name, dry_run=dry_run, keep=plan.keep, gone=plan.gone,
-                           stats=done, run_dir=run.run_dir)
+                           stats=total, hosts=per_host, run_dir=run.run_dir)
 
 
-__all__ = ["PruneResult", "PruneStats", "prune"]
+__all__ = ["PruneResult", "PruneStats", "merged", "prune"]

@@ -461,6 +461,21 @@ def test_ppdb_across_web_and_database_hosts(
         assert [(x["operation"], x["version"], x["result"]) for x in h["attempts"]] == [
             ("install", "1.0.0", "ok"), ("upgrade", "2.0.0", "ok"), ("rollback", "1.0.0", "ok")]
 
+        # prune across the hosts, a dry run: each host says what of 2.0.0 it would give back and
+        # nothing changes (these hosts share one engine with other tests' data centers, so the
+        # real removal is tested on the bare server's own engine: test_provision.py)
+        before = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))
+        dry = json.loads(run_cli(home, "prune", "ppdb", "--target", name, "--keep", "1", "--dry-run",
+                                 "--json").stdout)
+        assert (dry["dry_run"], dry["keep"], dry["versions_gone"]) == (True, ["1.0.0"], ["2.0.0"]), dry
+        assert len(dry["hosts"]) == 2, dry
+        for host, said in dry["hosts"].items():
+            assert [f for f in said["files"] if f.startswith("deploys/") and f.endswith("-2.0.0.json")], (host, said)
+            assert "bundles/2.0.0" in said["files"], (host, said)
+        assert len(dry["files"]) == sum(len(x["files"]) for x in dry["hosts"].values())
+        after = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))
+        assert after == before
+
         # what does not run across hosts yet is refused before anything changes (exit 2), not
         # done on the first host alone (the database and its data are on the other)
         before = sorted(str(p.relative_to(tmp_path)) for dc in (web, db) for p in (dc.root / "apps").rglob("*"))

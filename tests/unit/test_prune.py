@@ -207,3 +207,18 @@ def test_a_release_that_never_served_has_only_its_bundle_and_its_images_go_too(w
     done = m.prune({"root": str(root), "app_dir": str(app), "keep": ["1.1.1", "1.1.0"]}, docker, now=1_000_000)
     assert sorted(i["id"][7:8] for i in done["images"]) == ["1", "8"] and "bundles/1.2.0" in done["files"]
     assert "sha256:" + H[8] not in docker.images
+
+
+def test_the_figures_of_several_hosts_add_up_and_name_their_host() -> None:
+    from spbe_share.ops.prune import merged
+
+    def stats(files: list[str], n: int, freed: int | None) -> PruneStats:
+        return PruneStats(check=freed is None, keep=["1.0.0"], files=files, files_bytes=n, images=[], images_kept=[],
+                          images_bytes=0, blobs=n, blobs_bytes=n, blobs_young=0, bytes=2 * n, disk_freed=freed)
+
+    web, db = stats(["bundles/2.0.0"], 10, 100), stats(["bundles/2.0.0", "deploys/x-2.0.0.json"], 5, 50)
+    both = merged({"kota-web": web, "kota-db": db})
+    assert both.files == ["kota-web:bundles/2.0.0", "kota-db:bundles/2.0.0", "kota-db:deploys/x-2.0.0.json"]
+    assert (both.files_bytes, both.blobs, both.bytes, both.disk_freed) == (15, 15, 30, 150)
+    assert merged({"kota-web": web}) is web
+    assert merged({"a": stats([], 1, None), "b": stats([], 1, None)}).disk_freed is None
