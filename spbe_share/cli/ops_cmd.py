@@ -351,8 +351,9 @@ def prune(ws: Any, app: str, target: str, keep: int, blob_grace: int, dry_run: b
                    f" {images_size}, {files} files {files_size}, {blobs} blobs {blobs_size}); nothing was removed")
     else:
         freed = _human(s.disk_freed)
-        click.echo(f"{r.app} on {r.target}: kept {kept}; freed {freed} of disk (versions {gone}: {images} images"
-                   f" {images_size}, {files} files {files_size}, {blobs} blobs {blobs_size})")
+        click.echo(f"{r.app} on {r.target}: kept {kept}; freed {freed} of disk as measured, up to {size} as counted"
+                   f" (versions {gone}: {images} images {images_size}, {files} files {files_size}, {blobs} blobs"
+                   f" {blobs_size})")
     for k in s.images_kept:
         image = k.id[7:19]
         click.echo(f"  image {image} kept: {k.why}")
