@@ -393,6 +393,10 @@ def test_uninstall_keeps_data_unless_asked_after_a_final_backup(world: World) ->
     volume = f"spbe-{b.name}-{APP}-pgdata"
     proc = w.cli("uninstall", APP, "--target", b.name, check=False)
     assert proc.returncode == int(ExitCode.INVALID_INPUT) and containers(f"spbe-{b.name}-")
+    # what an upgrade interrupted before its stop leaves: the new web container, created ahead
+    web = f"spbe-{b.name}-{APP}-web"
+    _docker("create", "--name", web + "--next", _docker("inspect", "--format", "{{.Image}}", web).strip())
+    assert [c for c in containers(f"spbe-{b.name}-") if c.startswith(web + "--next ")]
     proc = w.cli("uninstall", APP, "--target", b.name, "--yes")
     assert "its data, secrets and backups stay" in proc.stdout
     assert containers(f"spbe-{b.name}-") == []
