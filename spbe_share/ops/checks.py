@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import InvalidInput, SpbeError
+from ..errors import InvalidInput, NotFound, RemoteFailed, SpbeError
 from ..records import state
 from ..records.appstate import AppState, parse_state
 
 if TYPE_CHECKING:
     from ..catalog.models import Entry
     from ..plans.placement import HostPart
+    from ..records.state import ReleaseRecord
     from ..targets.inventory import Target
     from .context import OpContext
 
@@ -217,3 +218,15 @@ STATE_LIMIT = 64 << 20
 __all__ = ["agreement_for", "checked_target", "data_parts", "key_proven", "key_seen", "read_part_states", "read_state", "read_state_and_facts",
            "require_slug",
            "spread_data_host", "spread_parts"]
+
+
+def serving_record(st: AppState, *, app: str, target: str) -> ReleaseRecord:
+    """The release ``app`` serves on ``target`` (its state ``st``, read in this operation):
+    NotFound when it is not installed; RemoteFailed when an upgrade or rollback of it is
+    unfinished (its journal still running: that command, run again, finishes it first)."""
+    if st.current is None or st.current.result != "ok":
+        raise NotFound(f"{app} is not installed on {target}")
+    if st.journal is not None and st.journal.state == "running":
+        raise RemoteFailed(f"{target}: an unfinished {st.journal.operation} of {app} (started {st.journal.started} by"
+                           f" {st.journal.who}) must be finished first: run `spbe-share upgrade` or `rollback` again")
+    return st.current

@@ -19,10 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InvalidInput, NotFound, RemoteFailed
+from ..errors import InvalidInput, RemoteFailed
 from ..plans.prune import DEFAULT_GRACE_S, MAX_GRACE_S, MAX_KEEP, prune_plan
 from ..remote.outcome import host_data
-from .checks import checked_target, read_state, require_slug, spread_parts
+from .checks import checked_target, read_state, require_slug, serving_record, spread_parts
 from .context import OpContext
 from .core import new_lock, operation, run_locked
 
@@ -86,9 +86,13 @@ class PruneResult:
     dry_run: bool
     keep: list[str]
     gone: list[str]
-    stats: PruneStats  # every host's together
     hosts: dict[str, PruneStats]  # by inventory host name (one host: the target's name)
     run_dir: Path
+
+    @property
+    def stats(self) -> PruneStats:
+        """Every host's figures together."""
+        return merged(self.hosts)
 
     def as_dict(self) -> dict[str, Any]:
         out = {"app": self.app, "target": self.target, "dry_run": self.dry_run, "keep": self.keep,
@@ -113,12 +117,7 @@ def prune(ctx: OpContext, *, app: str, target_name: str, keep: int, dry_run: boo
         parts = spread_parts(ctx, target, app=app)  # several hosts: each prunes its part
         hosts = [p.host for p in parts or () if p.components or p.lock_host]
         st = read_state(ctx, target=target, app=app)
-        if st.current is None:
-            raise NotFound(f"{app} is not installed on {target.name}")
-        if st.journal is not None and st.journal.state == "running":
-            raise RemoteFailed(f"{target.name}: an unfinished {st.journal.operation} of {app} must be finished first"
-                               f" (started {st.journal.started} by {st.journal.who}; `spbe-share recover`)")
-        plan = prune_plan(st.releases, st.current, keep=keep)
+        plan = prune_plan(st.releases, serving_record(st, app=app, target=target.name), keep=keep)
         op.note(keep=plan.keep, versions_gone=plan.gone, dry_run=dry_run)
         extravars: dict[str, Any] = {
             "spbe_target": target.name, "spbe_root": target.root, "spbe_app": app, "spbe_prune_keep": plan.keep,
@@ -138,11 +137,12 @@ def prune(ctx: OpContext, *, app: str, target_name: str, keep: int, dry_run: boo
             if done.keep != sorted(plan.keep):
                 asked = sorted(plan.keep)
                 raise RemoteFailed(f"{name}: prune kept {done.keep}, not the versions asked ({asked})")
-        total = merged(per_host)
+        result = PruneResult(app=app, target=target.name, dry_run=dry_run, keep=plan.keep, gone=plan.gone,
+                             hosts=per_host, run_dir=run.run_dir)
+        total = result.stats
         op.note(files=len(total.files), images=len(total.images), blobs=total.blobs, bytes=total.bytes,
                 run=str(run.run_dir))
-        return PruneResult(app=app, target=target.name, dry_run=dry_run, keep=plan.keep, gone=plan.gone,
-                           stats=total, hosts=per_host, run_dir=run.run_dir)
+        return result
 
 
 __all__ = ["PruneResult", "PruneStats", "merged", "prune"]

@@ -24,28 +24,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import InvalidInput, NotFound, RemoteFailed, RolledBack
+from ..errors import InvalidInput, RemoteFailed, RolledBack
 from ..plans.render import render_configs
 from ..plans.settings import changed_configs, settings_change
 from ..plans.values import template_variables
 from ..records import state
-from ..records.appstate import AppState
 from ..records.deployspec import DeploySpec
 from ..records.state import ReleaseRecord
 from ..remote.outcome import host_data, raise_for_run
 from .bundles import catalog_entry, serving_bundle
-from .checks import checked_target, read_state, refuse_spread, require_slug
+from .checks import checked_target, read_state, refuse_spread, require_slug, serving_record
 from .context import OpContext
 from .core import Attempt, new_lock, operation, run_locked
-
-
-def _serving(st: AppState, *, app: str, target: str) -> ReleaseRecord:
-    if st.current is None or st.current.result != "ok":
-        raise NotFound(f"{app} is not installed on {target}")
-    if st.journal is not None and st.journal.state == "running":
-        raise RemoteFailed(f"{target}: an unfinished {st.journal.operation} of {app} (started {st.journal.started} by"
-                           f" {st.journal.who}) must be finished first: run `spbe-share upgrade` or `rollback` again")
-    return st.current
 
 
 @dataclass
@@ -78,7 +68,7 @@ def config_get(ctx: OpContext, *, app: str, target_name: str) -> ConfigView:
     """The settings of ``app`` on the target: the serving record's values, the catalog's declarations."""
     require_slug(app, what="app")
     target = checked_target(ctx, target_name)
-    current = _serving(read_state(ctx, target=target, app=app), app=app, target=target.name)
+    current = serving_record(read_state(ctx, target=target, app=app), app=app, target=target.name)
     entry = catalog_entry(ctx, app)
     rows = [SettingRow(name=s.name, value=current.values.get(s.name, s.default or ""), default=s.default,
                        immutable=s.immutable, description=s.description, kind=s.type) for s in entry.settings]
@@ -144,7 +134,7 @@ def config_set(ctx: OpContext, *, app: str, target_name: str, sets: Sequence[str
         target = checked_target(ctx, target_name)
         refuse_spread(ctx, target, app=app, what="config set")
         st = read_state(ctx, target=target, app=app)
-        current = _serving(st, app=app, target=target.name)
+        current = serving_record(st, app=app, target=target.name)
         spec = st.deploy(current.deploy, what=f"{app} {current.version}")
         vb = serving_bundle(ctx, app=app, record=current, bundle=bundle)
         change = settings_change(vb.entry, current=current.values, sets=sets)
