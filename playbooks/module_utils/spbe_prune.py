@@ -80,22 +80,24 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _read_json(path: str) -> object:
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read(MAX_JSON))
-    except (OSError, ValueError):
-        return None
-
-
-def _digests_in(path: str) -> set[str]:
-    """Every ``sha256:<hex>`` a JSON file names (a damaged file names what its text holds)."""
+def _names(path: str) -> tuple[set[str], set[str]]:
+    """(the image ids a deploy spec or bundle manifest names: its ``images[].config``; every
+    ``sha256:<hex>`` its text holds, so a damaged file still keeps what it names), one read."""
     try:
         with open(path, "rb") as f:
             text = f.read(MAX_JSON).decode("utf-8", "replace")
     except OSError:
-        return set()
-    return set(DIGEST.findall(text))
+        return set(), set()
+    images = set()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("images"), list):
+        for img in doc["images"]:
+            if isinstance(img, dict) and IMAGE_ID.match(str(img.get("config", ""))):
+                images.add(str(img["config"]))
+    return images, set(DIGEST.findall(text))
 
 
 def _sha256(path: str) -> str | None:
@@ -129,17 +131,6 @@ def old_files(app_dir: str, keep: set[str]) -> tuple[list[str], list[str]]:
         if VERSION.match(version) and version not in keep:
             bundles.append(os.path.join(app_dir, "bundles", name))
     return deploys, bundles
-
-
-def deploy_images(path: str) -> set[str]:
-    """The image ids a deploy spec or bundle manifest names (its ``images[].config``)."""
-    doc = _read_json(path)
-    out = set()
-    if isinstance(doc, dict) and isinstance(doc.get("images"), list):
-        for img in doc["images"]:
-            if isinstance(img, dict) and IMAGE_ID.match(str(img.get("config", ""))):
-                out.add(str(img["config"]))
-    return out
 
 
 def engine_images(runner: Runner) -> dict[str, dict]:
@@ -187,8 +178,9 @@ def named_elsewhere(root: str, gone: Iterable[str]) -> tuple[set[str], set[str]]
             path = os.path.join(apps, app, "deploys", name)
             if path in gone or not name.endswith(".json"):
                 continue
-            images |= deploy_images(path)
-            digests |= _digests_in(path)
+            named, text = _names(path)
+            images |= named
+            digests |= text
         bundles = os.path.join(apps, app, "bundles")
         for name in _listdir(bundles):
             path = os.path.join(bundles, name)
@@ -199,7 +191,7 @@ def named_elsewhere(root: str, gone: Iterable[str]) -> tuple[set[str], set[str]]
                 if h:
                     digests.add(h)
             elif os.path.isdir(path) and not os.path.islink(path):
-                digests |= _digests_in(os.path.join(path, "spbe-bundle.json"))
+                digests |= _names(os.path.join(path, "spbe-bundle.json"))[1]
     tool = _sha256(os.path.join(root, "lib", "dockerarchive.py"))
     if tool:
         digests.add(tool)
@@ -238,10 +230,10 @@ def prune(request: dict, runner: Runner = docker_run, now: float | None = None) 
     deploys, bundles = old_files(app_dir, keep)
     candidates: set[str] = set()
     for path in deploys:
-        candidates |= deploy_images(path)
+        candidates |= _names(path)[0]
     for path in bundles:
         if os.path.isdir(path) and not os.path.islink(path):
-            candidates |= deploy_images(os.path.join(path, "spbe-bundle.json"))
+            candidates |= _names(os.path.join(path, "spbe-bundle.json"))[0]
     stay_images, stay_digests = named_elsewhere(root, deploys + bundles)
     engine = engine_images(runner)
 
