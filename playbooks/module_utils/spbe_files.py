@@ -7,6 +7,8 @@ them (see README.md in this folder).
 * :func:`write_atomic` replaces a file: a new temporary file in the same folder, written,
   fsynced, given its mode (and owner), renamed over the old one, the folder fsynced. A reader
   sees the old content or the new one, never half; after a power cut it is one of them.
+  :func:`replacing` is the same for content written as it streams (the file to write is
+  yielded; an exception in the block leaves the old file and no temporary one).
 * :func:`write_new` creates a file that must not exist yet (``O_CREAT|O_EXCL``: a lock, a
   generated secret), fsynced with its folder; :class:`FileExistsError` when it exists.
 * :func:`replace_if_different`, :func:`ensure_dir`: a file or folder made right the way
@@ -16,6 +18,9 @@ them (see README.md in this folder).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 
 
 def fsync_dir(path: str) -> None:
@@ -33,18 +38,19 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o600, *, uid: int | None = None,
-                 gid: int | None = None) -> None:
-    """Replace ``path`` with ``data`` (mode ``mode``, owner ``uid``:``gid`` when given)."""
+@contextmanager
+def replacing(path: str, mode: int = 0o600, *, uid: int | None = None,
+              gid: int | None = None) -> Iterator[BinaryIO]:
+    """Replace ``path`` with what the block writes to the yielded file (mode ``mode``, owner
+    ``uid``:``gid`` when given), whole or not at all."""
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
         if uid is not None or gid is not None:
             os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
         os.chmod(tmp, mode)
@@ -56,6 +62,13 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600, *, uid: int | None =
             pass
         raise
     fsync_dir(folder)
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o600, *, uid: int | None = None,
+                 gid: int | None = None) -> None:
+    """Replace ``path`` with ``data`` (mode ``mode``, owner ``uid``:``gid`` when given)."""
+    with replacing(path, mode, uid=uid, gid=gid) as out:
+        out.write(data)
 
 
 def write_new(path: str, data: bytes, mode: int = 0o600) -> None:

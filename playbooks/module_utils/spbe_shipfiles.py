@@ -116,29 +116,15 @@ def install_file(blobs_dir: str, spec: dict[str, Any], *, check: bool) -> bool:
                         " (spbe_share.remote.ship): run the command again", missing=[hx])
     if check:
         return True
-    folder = os.path.dirname(dest)
-    tmp = os.path.join(folder, f".{os.path.basename(dest)}.tmp-{os.getpid()}")
     digest = hashlib.sha256()
-    try:
-        with open(src, "rb") as inp, open(tmp, "wb") as out:
-            while chunk := inp.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    with files.replacing(dest, mode) as out, open(src, "rb") as inp:
+        while chunk := inp.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
         if digest.hexdigest() != hx:
             os.unlink(src)  # never kept under a name it does not hash to
             raise ShipError(f"{src}: its content hashes to sha256:{digest.hexdigest()[:16]}..., not its name;"
                             " deleted: run the command again to send it anew")
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    files.fsync_dir(folder)
     return True
 
 
