@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from test_upgrade_plan import record
@@ -19,16 +18,8 @@ from spbe_share.ops.prune import PruneStats
 from spbe_share.plans.prune import prune_plan
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _module() -> Any:
-    sys.path.insert(0, str(REPO / "playbooks" / "module_utils"))
-    try:
-        import spbe_prune
-    finally:
-        sys.path.pop(0)
-    return spbe_prune
-
+sys.path.insert(0, str(REPO / "playbooks" / "module_utils"))
+import spbe_prune as m  # noqa: E402
 
 # ---------------------------------------------------------------- the plan
 
@@ -129,7 +120,6 @@ def world(tmp_path: Path) -> tuple[Path, Path, FakeDocker]:
 
 def test_the_versions_not_kept_lose_their_deploy_spec_bundle_images_and_blobs(world: tuple[Path, Path, FakeDocker]
                                                                                ) -> None:  # fmt: skip
-    m = _module()
     root, app, docker = world
     young = _blob(root, H[9], age_s=60)  # a ship under way
     stray = root / "blobs" / "sha256" / "notes.txt"
@@ -153,7 +143,6 @@ def test_the_versions_not_kept_lose_their_deploy_spec_bundle_images_and_blobs(wo
 
 def test_an_image_a_container_was_made_from_or_a_staying_spec_names_is_kept(world: tuple[Path, Path, FakeDocker]
                                                                              ) -> None:  # fmt: skip
-    m = _module()
     root, app, docker = world
     docker.containers["forgotten"] = "sha256:" + H[1]  # a stopped container someone made by hand
     _deploy(root / "apps" / "pengaduan", "20261121T000000Z-2.1.0", [(H[4], [H[2], H[5]])])  # shares 1.1.0's image
@@ -166,7 +155,6 @@ def test_an_image_a_container_was_made_from_or_a_staying_spec_names_is_kept(worl
 
 
 def test_check_mode_says_what_would_go_and_removes_nothing(world: tuple[Path, Path, FakeDocker]) -> None:
-    m = _module()
     root, app, docker = world
     before = sorted(str(p) for p in root.rglob("*"))
     done = m.prune({"root": str(root), "app_dir": str(app), "keep": ["1.1.1"], "check": True}, docker, now=1_000_000)
@@ -177,7 +165,6 @@ def test_check_mode_says_what_would_go_and_removes_nothing(world: tuple[Path, Pa
 
 
 def test_a_link_where_a_bundle_was_is_removed_as_a_link(world: tuple[Path, Path, FakeDocker], tmp_path: Path) -> None:
-    m = _module()
     root, app, docker = world
     precious = tmp_path / "precious"
     precious.mkdir()
@@ -189,7 +176,6 @@ def test_a_link_where_a_bundle_was_is_removed_as_a_link(world: tuple[Path, Path,
 
 
 def test_no_version_to_keep_is_refused() -> None:
-    m = _module()
     with pytest.raises(m.PruneError, match="keep"):
         m.prune({"root": "/nonexistent", "app_dir": "/nonexistent/apps/x", "keep": []})
     with pytest.raises(m.PruneError, match="keep"):
@@ -198,7 +184,6 @@ def test_no_version_to_keep_is_refused() -> None:
 
 def test_a_release_that_never_served_has_only_its_bundle_and_its_images_go_too(world: tuple[Path, Path, FakeDocker]
                                                                                ) -> None:  # fmt: skip
-    m = _module()
     root, app, docker = world
     (app / "bundles" / "1.2.0").mkdir()
     (app / "bundles" / "1.2.0" / "spbe-bundle.json").write_text(json.dumps({"images": [

@@ -6,6 +6,7 @@ run's events."""
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import sys
@@ -157,13 +158,17 @@ def test_config_vars_keep_the_serving_release_and_swap_its_config() -> None:
 # ---------------------------------------------------------------- redaction, on the target
 
 
-def _redact() -> Any:
+def _target_module(name: str) -> Any:
+    """``playbooks/module_utils/<name>.py``, imported as the target's scripts import it."""
     sys.path.insert(0, str(REPO / "playbooks" / "module_utils"))
     try:
-        import spbe_redact
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return spbe_redact
+
+
+def _redact() -> Any:
+    return _target_module("spbe_redact")
 
 
 @pytest.mark.parametrize(("text", "want"), [
@@ -180,11 +185,7 @@ def test_personal_data_is_redacted(text: str, want: str) -> None:
 
 
 def test_support_collection_redacts_every_file_on_the_target(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO / "playbooks" / "module_utils"))
-    try:
-        import spbe_support
-    finally:
-        sys.path.pop(0)
+    spbe_support = _target_module("spbe_support")
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "SECRET_KEY").write_text("Sup3r-S3cret-Value\n")
     answer = spbe_support.collect({"app_dir": str(tmp_path), "containers": [], "docs": {
@@ -196,11 +197,7 @@ def test_support_collection_redacts_every_file_on_the_target(tmp_path: Path) -> 
 
 def test_support_facts_are_redacted_as_values_so_numbers_stay_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # CI's disk once measured 628... bytes: redacted as text, it became "[phone]"
-    sys.path.insert(0, str(REPO / "playbooks" / "module_utils"))
-    try:
-        import spbe_support
-    finally:
-        sys.path.pop(0)
+    spbe_support = _target_module("spbe_support")
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "DB_PASSWORD").write_text("Sup3r-S3cret-Value\n")
     facts = {"disks": [{"path": "/", "total": 62812345678, "used": 3201234567890123, "free": 0}],
